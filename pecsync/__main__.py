@@ -1,0 +1,3 @@
+from pecsync.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,208 @@
+"""The ``pecsync`` command.  Drives the engine; nothing in the engine imports this package.
+
+Exit codes (same for every command):
+  0  everything asked for is done (and verified)
+  1  blocked: needs operator or member action (wrong password, 2-step verification,
+     destination full, verification mismatch)
+  2  usage or configuration error
+  3  transient failure remains (network, server unavailable): run again later
+  4  internal error (a bug: please report it with the log)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from typing import NoReturn
+
+import anyio
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from pecsync import __version__
+from pecsync import log as logsetup
+from pecsync.cli.passwords import read_password
+from pecsync.cli.progress import ProgressLine
+from pecsync.config import Config, load_config
+from pecsync.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    DestinationFull,
+    PecsyncError,
+    StoreError,
+    TransientError,
+    TwoFactorRequired,
+    UsageError,
+)
+from pecsync.model import Credentials, MailboxReport
+from pecsync.store.checkpoints import CheckpointStore
+from pecsync.sync.mailbox import copy_mailbox, verify_mailbox
+
+EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_TRANSIENT, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+log = structlog.get_logger("pecsync.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pecsync",
+        description="Copy PEC (certified e-mail) mailboxes between IMAP servers, byte for byte, "
+                    "resumably, and verify every message.",
+        epilog=__doc__.split("\n", 2)[2] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"pecsync {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-json", action="store_true",
+                        help="log JSON lines even on a terminal")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def mailbox_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", required=True, metavar="FILE", help="TOML configuration")
+        p.add_argument("--source-user", required=True, metavar="USER",
+                       help="mailbox login on the source server")
+        p.add_argument("--dest-user", metavar="USER",
+                       help="mailbox login on the destination (default: the source user)")
+        p.add_argument("--source-password-file", metavar="FILE",
+                       help="file holding the source password (else $PECSYNC_SOURCE_PASSWORD, "
+                            "else a prompt); with [source] master_user, the master's password")
+        p.add_argument("--dest-password-file", metavar="FILE",
+                       help="file holding the destination password (else "
+                            "$PECSYNC_DEST_PASSWORD, else a prompt)")
+
+    copy = sub.add_parser(
+        "copy", help="copy one mailbox (resumes where it stopped), then verify it",
+        description="Copy every folder and message of one mailbox from the source to the "
+                    "destination, resuming from the checkpoints of earlier runs, then fetch "
+                    "the copies back and compare SHA-256, flags and INTERNALDATE. "
+                    "Exits 0 only when the whole mailbox is copied and verified.")
+    mailbox_args(copy)
+    copy.add_argument("--no-verify", action="store_true",
+                      help="skip the verification pass (exit 0 then means copied, unverified)")
+    verify = sub.add_parser(
+        "verify", help="re-check a copied mailbox against the recorded source fingerprints",
+        description="Fetch every recorded copy from the destination and compare it with the "
+                    "SHA-256, flags and INTERNALDATE recorded from the source; count source "
+                    "messages not copied yet.  Prints per-folder counts.")
+    mailbox_args(verify)
+    return parser
+
+
+def _credentials(cfg: Config, args: argparse.Namespace) -> tuple[Credentials, Credentials]:
+    src_user = args.source_user
+    dst_user = args.dest_user or src_user
+    src_pw = read_password(env="PECSYNC_SOURCE_PASSWORD", file=args.source_password_file,
+                           prompt=f"Source password for {src_user}: ", what="source")
+    dst_pw = read_password(env="PECSYNC_DEST_PASSWORD", file=args.dest_password_file,
+                           prompt=f"Destination password for {dst_user}: ", what="destination")
+    return (Credentials(src_user, src_pw, cfg.source.master_user),
+            Credentials(dst_user, dst_pw, cfg.destination.master_user))
+
+
+def _print_report(report: MailboxReport, *, title: str, elapsed: float) -> None:
+    out = sys.stdout
+    out.write(f"{title}: {report.src_user} -> {report.dst_user}\n")
+    width = max([len(f.src) for f in report.folders] + [6])
+    out.write(f"  {'folder':<{width}}  {'source':>7} {'copied':>7} {'present':>7} "
+              f"{'skipped':>7} {'verified':>8} {'mismatch':>8}\n")
+    for f in report.folders:
+        out.write(f"  {f.src:<{width}}  {f.src_messages:>7} {f.copied:>7} {f.already_present:>7} "
+                  f"{f.skipped:>7} {f.verified:>8} {f.mismatched:>8}\n")
+        for note in f.notes[:20]:
+            out.write(f"    - {note}\n")
+        if f.dropped_flags:
+            out.write(f"    - flags the destination does not keep: "
+                      f"{' '.join(sorted(f.dropped_flags))}\n")
+    mb = report.bytes_copied / 1e6
+    rate = report.copied / elapsed if elapsed > 0 else 0.0
+    out.write(f"  total: {report.src_messages} source messages, {report.copied} copied "
+              f"({mb:.1f} MB, {rate:.0f} msg/s, {mb / elapsed if elapsed else 0:.1f} MB/s), "
+              f"{report.verified} verified, {report.skipped} skipped, {report.mismatched} "
+              f"mismatched, {elapsed:.1f} s\n")
+
+
+async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
+    src, dst = _credentials(cfg, args)
+    progress = ProgressLine()
+    started = time.monotonic()
+    async with await CheckpointStore.open(cfg.database) as store:
+        report: MailboxReport | None = None
+        async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(TransientError),
+                stop=stop_after_attempt(cfg.engine.retries + 1),
+                wait=wait_exponential_jitter(initial=1, max=30), reraise=True):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    log.warning("copy_retried", mailbox=src.user,
+                                attempt=attempt.retry_state.attempt_number)
+                report = await copy_mailbox(cfg, store, src, dst, verify=not args.no_verify,
+                                            progress=progress.callbacks())
+        progress.finish()
+    assert report is not None
+    elapsed = time.monotonic() - started
+    _print_report(report, title="copied", elapsed=elapsed)
+    log.info("mailbox_copied", mailbox=src.user, copied=report.copied,
+             bytes=report.bytes_copied, verified=report.verified, skipped=report.skipped,
+             mismatched=report.mismatched, seconds=round(elapsed, 2))
+    return EXIT_BLOCKED if report.mismatched else EXIT_OK
+
+
+async def _cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
+    src, dst = _credentials(cfg, args)
+    started = time.monotonic()
+    async with await CheckpointStore.open(cfg.database) as store:
+        report = await verify_mailbox(cfg, store, src, dst)
+    _print_report(report, title="verified", elapsed=time.monotonic() - started)
+    return EXIT_BLOCKED if report.mismatched else EXIT_OK
+
+
+def _exit_code(exc: PecsyncError) -> int:
+    if isinstance(exc, (ConfigError, UsageError)):
+        return EXIT_USAGE
+    if isinstance(exc, TransientError):
+        return EXIT_TRANSIENT
+    if isinstance(exc, (AuthenticationFailed, TwoFactorRequired, DestinationFull)):
+        return EXIT_BLOCKED
+    if isinstance(exc, StoreError):
+        return EXIT_USAGE
+    return EXIT_BLOCKED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logsetup.configure(json=True if args.log_json else None,
+                       level=logging.DEBUG if args.verbose else logging.INFO)
+    commands = {"copy": _cmd_copy, "verify": _cmd_verify}
+    try:
+        cfg = load_config(args.config)
+        return anyio.run(commands[args.command], cfg, args)
+    except PecsyncError as exc:
+        code = _exit_code(exc)
+        sys.stderr.write(f"pecsync {args.command}: {exc}\n")
+        log.error("command_failed", command=args.command, error=exc.kind, exit_code=code)
+        return code
+    except KeyboardInterrupt:
+        sys.stderr.write("pecsync: interrupted; checkpoints are safe, run the command again "
+                         "to resume\n")
+        return EXIT_TRANSIENT
+    except Exception:  # noqa: BLE001 - last resort: a bug, reported once with its traceback
+        log.exception("internal_error", command=args.command)
+        sys.stderr.write("pecsync: internal error (a bug); the log above has the details\n")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,221 @@
+"""Configuration: one TOML file, validated up front.
+
+Every error names the file, the table and the key, e.g.
+``config.toml: [source] port: expected an integer from 1 to 65535, got "imap"``.
+Passwords never live in this file: they come from the environment, a file, a
+prompt or the credential store.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pecsync.errors import ConfigError
+
+Security = Literal["tls", "starttls", "plain"]
+_SECURITY_VALUES = ("tls", "starttls", "plain")
+_DEFAULT_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How to reach one IMAP server (``[source]`` or ``[destination]``)."""
+
+    host: str
+    port: int
+    security: Security = "tls"
+    ca_file: Path | None = None
+    tls_verify: bool = True
+    master_user: str | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Knobs of the copy engine (``[engine]``)."""
+
+    #: Upper bound of message bytes in one FETCH/APPEND batch (memory and latency trade-off).
+    batch_max_bytes: int = 16 * 1024 * 1024
+    #: Upper bound of messages in one FETCH/APPEND batch.
+    batch_max_messages: int = 100
+    #: Batches fetched ahead of the one being appended (memory ~ (2 + this) x batch_max_bytes).
+    prefetch_batches: int = 1
+    #: Fetch the destination copies back and compare hashes after copying.
+    verify: bool = True
+    #: Retries of a mailbox after a transient failure (connection lost, server unavailable).
+    retries: int = 3
+    #: Parallel mailboxes (``run`` default).
+    workers: int = 4
+    #: Upper bound of simultaneous connections to one server, shared by all workers.
+    max_connections_per_host: int = 8
+
+
+@dataclass(frozen=True)
+class FolderRulesConfig:
+    """``[folders]``: rename and exclude rules on logical folder paths (``/`` separated)."""
+
+    rename: Mapping[str, str] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    delimiter_substitute: str = "_"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    source: ServerConfig
+    destination: ServerConfig
+    database: Path
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    folders: FolderRulesConfig = field(default_factory=FolderRulesConfig)
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Typed access to one TOML table with precise error messages."""
+
+    def __init__(self, path: Path, table: str, data: Mapping[str, Any], known: set[str]) -> None:
+        self.path = path
+        self.table = table
+        self.data = data
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise self.error(unknown[0], f"unknown key (known keys: {', '.join(sorted(known))})")
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: [{self.table}] {key}: {message}")
+
+    def get(self, key: str, kind: type[T], default: T | None = None, *, required: bool = False,
+            check: Callable[[T], str | None] | None = None) -> T | None:
+        if key not in self.data:
+            if required:
+                raise self.error(key, "missing (required)")
+            return default
+        value = self.data[key]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            raise self.error(key, f"expected {kind.__name__}, got {value!r}")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise self.error(key, problem)
+        return value  # type: ignore[no-any-return]
+
+
+def _positive(value: int) -> str | None:
+    return None if value > 0 else f"must be greater than 0, got {value}"
+
+
+def _port(value: int) -> str | None:
+    return None if 0 < value < 65536 else f"expected a port from 1 to 65535, got {value}"
+
+
+def _server(path: Path, table: str, data: Any) -> ServerConfig:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: [{table}]: missing table (host, port, security ...)")
+    r = _Reader(path, table, data,
+                {"host", "port", "security", "ca_file", "tls_verify", "master_user", "timeout"})
+    host = r.get("host", str, required=True, check=lambda v: None if v.strip() else "is empty")
+    assert host is not None
+    security = r.get("security", str, "tls",
+                     check=lambda v: None if v in _SECURITY_VALUES
+                     else f"expected one of {', '.join(_SECURITY_VALUES)}, got {v!r}")
+    assert security is not None
+    port = r.get("port", int, _DEFAULT_PORTS[security], check=_port)
+    assert port is not None
+    ca = r.get("ca_file", str)
+    ca_file = None
+    if ca:
+        ca_file = (path.parent / ca).resolve()
+        if not ca_file.is_file():
+            raise r.error("ca_file", f"file not found: {ca_file}")
+    master = r.get("master_user", str) or None
+    timeout = r.get("timeout", float, 60.0, check=lambda v: None if v > 0 else "must be > 0")
+    verify = r.get("tls_verify", bool, True)
+    return ServerConfig(host=host, port=port, security=security,  # type: ignore[arg-type]
+                        ca_file=ca_file, tls_verify=bool(verify), master_user=master,
+                        timeout=float(timeout or 60.0))
+
+
+def _engine(path: Path, data: Any) -> EngineConfig:
+    if data is None:
+        return EngineConfig()
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: [engine]: expected a table")
+    d = EngineConfig()
+    r = _Reader(path, "engine", data, set(EngineConfig.__dataclass_fields__))
+    return EngineConfig(
+        batch_max_bytes=r.get("batch_max_bytes", int, d.batch_max_bytes, check=_positive) or 1,
+        batch_max_messages=r.get("batch_max_messages", int, d.batch_max_messages,
+                                 check=_positive) or 1,
+        prefetch_batches=r.get("prefetch_batches", int, d.prefetch_batches,
+                               check=lambda v: None if v >= 0 else "must be >= 0") or 0,
+        verify=bool(r.get("verify", bool, d.verify)),
+        retries=r.get("retries", int, d.retries,
+                      check=lambda v: None if v >= 0 else "must be >= 0") or 0,
+        workers=r.get("workers", int, d.workers, check=_positive) or 1,
+        max_connections_per_host=r.get("max_connections_per_host", int,
+                                       d.max_connections_per_host, check=_positive) or 1,
+    )
+
+
+def _folders(path: Path, data: Any) -> FolderRulesConfig:
+    if data is None:
+        return FolderRulesConfig()
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: [folders]: expected a table")
+    r = _Reader(path, "folders", data, {"rename", "exclude", "delimiter_substitute"})
+    rename = r.get("rename", dict, {}) or {}
+    for k, v in rename.items():
+        if not isinstance(v, str) or not v.strip():
+            raise ConfigError(f"{path}: [folders.rename] {k!r}: expected a folder path, got {v!r}")
+    exclude = r.get("exclude", list, []) or []
+    for item in exclude:
+        if not isinstance(item, str):
+            raise r.error("exclude", f"expected a list of strings, got {item!r}")
+    sub = r.get("delimiter_substitute", str, "_",
+                check=lambda v: None if len(v) == 1 else "expected one character") or "_"
+    return FolderRulesConfig(rename=dict(rename), exclude=tuple(exclude), delimiter_substitute=sub)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML configuration file."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read configuration file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    known = {"source", "destination", "state", "engine", "folders", "migration", "orders", "smtp",
+             "providers"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{p}: [{unknown[0]}]: unknown table (known: {', '.join(sorted(known))})")
+    state = data.get("state")
+    if not isinstance(state, Mapping):
+        raise ConfigError(f"{p}: [state]: missing table (database = \"pecsync.sqlite3\")")
+    sr = _Reader(p, "state", state, {"database", "key_file", "purge_after_done"})
+    database = sr.get("database", str, required=True)
+    assert database is not None
+    return Config(
+        path=p,
+        source=_server(p, "source", data.get("source")),
+        destination=_server(p, "destination", data.get("destination")),
+        database=(p.parent / database).resolve(),
+        engine=_engine(p, data.get("engine")),
+        folders=_folders(p, data.get("folders")),
+    )

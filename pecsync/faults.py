@@ -1,0 +1,28 @@
+"""Crash injection for the fault tests: an env-gated step counter.
+
+``PECSYNC_CRASH_AFTER_STEP=N`` makes the process ``os._exit(86)`` right after the N-th
+step; ``PECSYNC_STEP_LOG=FILE`` appends each step's number and name to FILE.  Without
+these variables :func:`step` costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+
+CRASH_EXIT_CODE = 86
+_count = 0
+
+
+def step(name: str) -> None:
+    """Mark that a durable step (a commit or a server-side change) has just completed."""
+    global _count
+    target = os.environ.get("PECSYNC_CRASH_AFTER_STEP")
+    log = os.environ.get("PECSYNC_STEP_LOG")
+    if target is None and log is None:
+        return
+    _count += 1
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"{_count} {name}\n")
+    if target is not None and _count == int(target):
+        os._exit(CRASH_EXIT_CODE)

@@ -1,0 +1,466 @@
+"""One IMAP connection: the only module that imports imapclient (and imaplib).
+
+Everything here is blocking; the sync layer runs it in worker threads.  Each
+method maps server refusals and network faults to the typed errors of
+:mod:`pecsync.errors`, naming the mailbox, the folder and the side.
+
+Bodies are fetched and appended with pecsync's own code because imapclient
+neither parses ``~{n}`` literal8 responses (RFC 3516 BINARY) nor sends them:
+Dovecot rewrites NUL bytes in ``BODY[]`` but not in ``BINARY[]``, so a
+byte-exact copy of such a message needs both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import imaplib
+import re
+import socket
+import ssl
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import imapclient
+import imapclient.exceptions
+
+from pecsync.config import ServerConfig
+from pecsync.errors import (
+    AuthenticationFailed,
+    DestinationFull,
+    FolderError,
+    ImapError,
+    MessageRefused,
+    TlsError,
+    TransientError,
+    TwoFactorRequired,
+)
+from pecsync.imap import utf7
+from pecsync.imap.classify import Failure, Phase, Rule, classify_response
+from pecsync.imap.codes import as_text, parse_appenduid, uid_set
+from pecsync.model import (
+    AppendItem,
+    Credentials,
+    FetchedMessage,
+    FolderStatus,
+    MessageInfo,
+    RemoteFolder,
+    Side,
+)
+
+T = TypeVar("T")
+
+# Raise imaplib's line limit: a 200 KB folded header arrives inside a literal, but some
+# servers send long untagged lines (LIST, SEARCH results) too.
+imaplib._MAXLINE = 50_000_000  # type: ignore[attr-defined]
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_UID_RE = re.compile(rb"\bUID (\d+)")
+_MESSAGE_ID_RE = re.compile(rb"^message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)", re.I | re.M)
+
+
+def format_internaldate(dt: datetime) -> str:
+    """``datetime(2024, 3, 1, 9, 5, 7, tzinfo=+01:00)`` → ``"01-Mar-2024 09:05:07 +0100"``."""
+    if dt.tzinfo is None:
+        dt = dt.astimezone()
+    offset = dt.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    minutes = abs(minutes)
+    return (f"{dt.day:02d}-{_MONTHS[dt.month - 1]}-{dt.year:04d} "
+            f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} {sign}{minutes // 60:02d}{minutes % 60:02d}")
+
+
+def message_id_of(body: bytes) -> str | None:
+    """The Message-ID header of a raw message (unfolded), or None."""
+    end = body.find(b"\r\n\r\n")
+    head = body if end < 0 else body[: end + 2]
+    m = _MESSAGE_ID_RE.search(head)
+    if not m:
+        return None
+    value = re.sub(rb"\s+", b" ", m.group(1)).strip()
+    return value.decode("utf-8", "replace") or None
+
+
+def fingerprint(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _quote(name: str) -> bytes:
+    raw: bytes = utf7.encode(name)
+    return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def tls_context(server: ServerConfig) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(server.ca_file) if server.ca_file else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not server.tls_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class ImapSession:
+    """A logged-in connection to one side of one mailbox.
+
+    ``ImapSession(cfg.source, Side.SRC, mailbox="rossi@pec.example")`` then
+    :meth:`login`.  Not thread-safe: one thread at a time.
+    """
+
+    def __init__(self, server: ServerConfig, side: Side, *, mailbox: str,
+                 extra_rules: Sequence[Rule] = ()) -> None:
+        self.server = server
+        self.side = side
+        self.mailbox = mailbox
+        self.extra_rules = tuple(extra_rules)
+        self._client: Any = None
+        self.capabilities: frozenset[str] = frozenset()
+        self.selected: str | None = None
+        #: Count of commands sent (for measurements and tests).
+        self.commands = 0
+
+    # --- errors -----------------------------------------------------------------------
+    def _error(self, cls: type[ImapError], message: str, *, folder: str | None = None,
+               hint: str | None = None, response: str | None = None) -> ImapError:
+        where = "source" if self.side == Side.SRC else "destination"
+        return cls(f"{where} {message}", mailbox=self.mailbox, folder=folder, hint=hint,
+                   side=self.side.value, response=response)
+
+    @contextmanager
+    def _guard(self, what: str, folder: str | None = None) -> Iterator[None]:
+        """Network faults and lost connections become TransientError."""
+        try:
+            yield
+        except ImapError:
+            raise
+        except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError) as exc:
+            raise self._error(TransientError, f"connection lost during {what}: {as_text(exc)}",
+                              folder=folder, hint="will retry") from None
+        except ssl.SSLError as exc:
+            raise self._error(TransientError, f"TLS failure during {what}: {exc.reason}",
+                              folder=folder) from None
+        except (TimeoutError, socket.timeout):
+            raise self._error(TransientError, f"timeout during {what}", folder=folder,
+                              hint="will retry") from None
+        except OSError as exc:
+            raise self._error(TransientError,
+                              f"network error during {what}: {exc.strerror or exc}",
+                              folder=folder, hint="will retry") from None
+
+    def _call(self, what: str, fn: Callable[[], T], folder: str | None = None) -> T:
+        self.commands += 1
+        with self._guard(what, folder):
+            try:
+                return fn()
+            except imapclient.exceptions.IMAPClientError as exc:
+                raise self._error(ImapError, f"refused {what}: {as_text(exc)}", folder=folder,
+                                  response=as_text(exc)) from None
+
+    # --- connection -------------------------------------------------------------------
+    def connect(self) -> None:
+        s = self.server
+        with self._guard("connect"):
+            try:
+                use_ssl = s.security == "tls"
+                self._client = imapclient.IMAPClient(
+                    s.host, port=s.port, ssl=use_ssl,
+                    ssl_context=tls_context(s) if use_ssl else None, timeout=s.timeout,
+                    use_uid=True)
+            except ssl.SSLCertVerificationError as exc:
+                raise self._error(
+                    TlsError, f"{s.host}:{s.port}: certificate not trusted: {exc.verify_message}",
+                    hint="set ca_file to the CA that signed the server certificate") from None
+            except ConnectionRefusedError:
+                raise self._error(TransientError, f"{s.host}:{s.port}: connection refused",
+                                  hint="is the server running? will retry") from None
+            except socket.gaierror as exc:
+                raise self._error(TransientError, f"{s.host}: host name not found ({exc})",
+                                  hint="check host in the configuration") from None
+            self._client.folder_encode = False
+            self._client.normalise_times = False
+            if s.security == "starttls":
+                if not self._client.has_capability("STARTTLS"):
+                    raise self._error(
+                        TlsError, f"{s.host}:{s.port} does not offer STARTTLS",
+                        hint="refusing to continue without TLS; fix the server or the security "
+                             "setting")
+                try:
+                    self._client.starttls(tls_context(s))
+                except ssl.SSLCertVerificationError as exc:
+                    raise self._error(
+                        TlsError,
+                        f"{s.host}:{s.port}: certificate not trusted: {exc.verify_message}",
+                        hint="set ca_file to the CA that signed the server certificate") from None
+
+    def login(self, creds: Credentials) -> None:
+        """Connect and log in; refusals are classified (wrong password, 2-step verification)."""
+        if self._client is None:
+            self.connect()
+        client = self._client
+        self.commands += 1
+        with self._guard("login"):
+            try:
+                if creds.master_user:
+                    client.plain_login(creds.master_user, creds.password.reveal(),
+                                       authorization_identity=creds.user)
+                else:
+                    client.login(creds.user, creds.password.reveal())
+            except imapclient.exceptions.LoginError as exc:
+                text = as_text(exc)
+                self._raise_login_refusal(text, creds)
+            except imapclient.exceptions.IMAPClientError as exc:
+                self._raise_login_refusal(as_text(exc), creds)
+            caps = client.capabilities()
+        self.capabilities = frozenset(c.decode().upper() if isinstance(c, bytes) else c.upper()
+                                      for c in caps)
+
+    def _raise_login_refusal(self, text: str, creds: Credentials) -> None:
+        text = re.sub(r"^b['\"](.*)['\"]$", r"\1", text.strip())
+        who = creds.user if not creds.master_user else f"{creds.user} (as master user)"
+        failure = classify_response(Phase.LOGIN, text, self.extra_rules)
+        if failure == Failure.TWO_FACTOR:
+            raise self._error(TwoFactorRequired, f"login refused for {who}: {text}",
+                              hint="2-step verification is on: turn it off or use an app "
+                                   "password", response=text)
+        if failure in (Failure.INVALID_CREDENTIALS, Failure.ACCOUNT_DISABLED, Failure.FATAL):
+            raise self._error(AuthenticationFailed, f"login refused for {who}: {text}",
+                              hint="check the user name and password", response=text)
+        raise self._error(TransientError, f"login failed for {who}: {text}", hint="will retry",
+                          response=text)
+
+    def logout(self) -> None:
+        if self._client is None:
+            return
+        client, self._client = self._client, None
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
+            try:
+                client.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def has(self, capability: str) -> bool:
+        return capability.upper() in self.capabilities
+
+    # --- folders ----------------------------------------------------------------------
+    def namespace(self) -> tuple[str, str]:
+        """Personal namespace ``(prefix, delimiter)``, e.g. ``("INBOX.", ".")``."""
+        if not self.has("NAMESPACE"):
+            folders = self.list_folders()
+            delim = next((f.delimiter for f in folders if f.delimiter), "/")
+            return "", delim or "/"
+        ns = self._call("NAMESPACE", self._client.namespace)
+        personal = ns.personal or ns[0]
+        if not personal:
+            return "", "/"
+        prefix, delim = personal[0]
+        prefix_s = utf7.decode(prefix) if isinstance(prefix, bytes) else str(prefix)
+        delim_s = delim.decode() if isinstance(delim, bytes) else (delim or "/")
+        return prefix_s, delim_s
+
+    def list_folders(self) -> list[RemoteFolder]:
+        """Every folder, names decoded: ``[RemoteFolder("INBOX.Sent", ".", {"\\\\Sent"}), ...]``"""
+        rows = self._call("LIST", lambda: self._client.list_folders())
+        out = []
+        for flags, delim, name in rows:
+            raw = name if isinstance(name, bytes) else str(name).encode()
+            out.append(RemoteFolder(
+                name=utf7.decode(raw),
+                delimiter=(delim.decode() if isinstance(delim, bytes) else delim) or None,
+                flags=frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in flags)))
+        return out
+
+    def create_folder(self, name: str) -> None:
+        self.commands += 1
+        with self._guard("CREATE", name):
+            typ, data = self._client._imap._simple_command("CREATE", _quote(name))
+            if typ != "OK":
+                text = as_text(data)
+                if "ALREADYEXISTS" in text.upper() or "already exists" in text.lower():
+                    return
+                raise self._error(FolderError, f"cannot create folder: {text}", folder=name,
+                                  response=text)
+
+    def _open(self, name: str, readonly: bool) -> FolderStatus:
+        what = "EXAMINE" if readonly else "SELECT"
+        self.commands += 1
+        with self._guard(what, name):
+            try:
+                resp = self._client.select_folder(utf7.encode(name), readonly=readonly)
+            except imapclient.exceptions.IMAPClientError as exc:
+                self.selected = None
+                raise self._error(FolderError, f"cannot open folder ({what}): {as_text(exc)}",
+                                  folder=name, hint="check the folder name and rules",
+                                  response=as_text(exc)) from None
+        self.selected = name
+        perm = resp.get(b"PERMANENTFLAGS", ())
+        return FolderStatus(
+            uidvalidity=int(resp.get(b"UIDVALIDITY", 0)),
+            uidnext=int(resp.get(b"UIDNEXT", 0)),
+            exists=int(resp.get(b"EXISTS", 0)),
+            permanentflags=frozenset(f.decode() if isinstance(f, bytes) else str(f)
+                                     for f in perm))
+
+    def examine(self, name: str) -> FolderStatus:
+        """Open read-only: the source is only ever EXAMINEd, never SELECTed."""
+        return self._open(name, readonly=True)
+
+    def select(self, name: str) -> FolderStatus:
+        return self._open(name, readonly=False)
+
+    def status(self, name: str) -> FolderStatus:
+        """STATUS (UIDVALIDITY UIDNEXT MESSAGES): one round trip, folder not opened."""
+        self.commands += 1
+        with self._guard("STATUS", name):
+            try:
+                resp = self._client.folder_status(utf7.encode(name),
+                                                  [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"])
+            except imapclient.exceptions.IMAPClientError as exc:
+                raise self._error(FolderError, f"cannot read folder status: {as_text(exc)}",
+                                  folder=name, response=as_text(exc)) from None
+        return FolderStatus(uidvalidity=int(resp.get(b"UIDVALIDITY", 0)),
+                            uidnext=int(resp.get(b"UIDNEXT", 0)),
+                            exists=int(resp.get(b"MESSAGES", 0)))
+
+    # --- messages ---------------------------------------------------------------------
+    def fetch_meta(self, uids: str) -> list[MessageInfo]:
+        """UID, size, flags and INTERNALDATE of *uids* (an IMAP UID set like ``"5:*"``),
+        sorted by UID.  No body is transferred."""
+        folder = self.selected
+        resp = self._call(
+            "FETCH", lambda: self._client.fetch(uids, [b"UID", b"RFC822.SIZE", b"FLAGS",
+                                                       b"INTERNALDATE"]), folder)
+        out = []
+        for uid, data in resp.items():
+            if b"RFC822.SIZE" not in data or b"INTERNALDATE" not in data:
+                continue  # an unsolicited FLAGS update, not our answer
+            flags = tuple(sorted(f.decode() if isinstance(f, bytes) else str(f)
+                                 for f in data.get(b"FLAGS", ())))
+            out.append(MessageInfo(uid=int(uid), size=int(data[b"RFC822.SIZE"]), flags=flags,
+                                   internaldate=data[b"INTERNALDATE"]))
+        out.sort(key=lambda m: m.uid)
+        return out
+
+    def fetch_bodies(self, infos: Sequence[MessageInfo], *, binary: bool) -> list[FetchedMessage]:
+        """Raw bytes of the given messages, in the order given, with SHA-256 and Message-ID.
+
+        ``binary`` uses ``BINARY.PEEK[]`` (NUL bytes intact), otherwise ``BODY.PEEK[]``.
+        Both are PEEK: the source's ``\\Seen`` flag never changes.
+        """
+        if not infos:
+            return []
+        folder = self.selected
+        item = "(BINARY.PEEK[])" if binary else "(BODY.PEEK[])"
+        bodies: dict[int, bytes] = {}
+        self.commands += 1
+        with self._guard("FETCH", folder):
+            imap = self._client._imap
+            typ, data = imap.uid("FETCH", uid_set([i.uid for i in infos]), item)
+            if typ != "OK":
+                raise self._error(ImapError, f"refused FETCH: {as_text(data)}", folder=folder,
+                                  response=as_text(data))
+            pending: int | None = None
+            for part in data:
+                if isinstance(part, tuple):
+                    head, literal = part[0], part[1]
+                    m = _UID_RE.search(head)
+                    if m:
+                        bodies[int(m.group(1))] = literal
+                        pending = None
+                    else:
+                        pending = len(bodies)
+                        bodies[-1 - pending] = literal
+                elif isinstance(part, bytes) and pending is not None:
+                    m = _UID_RE.search(part)
+                    if m:
+                        bodies[int(m.group(1))] = bodies.pop(-1 - pending)
+                    pending = None
+            imap.untagged_responses.pop("FETCH", None)
+        out = []
+        for info in infos:
+            body = bodies.get(info.uid)
+            if body is None:
+                raise self._error(TransientError,
+                                  f"message uid {info.uid} vanished during FETCH",
+                                  folder=folder, hint="it was probably expunged; will retry")
+            out.append(FetchedMessage(info=info, body=body, sha256=fingerprint(body),
+                                      message_id=message_id_of(body)))
+        return out
+
+    def append(self, folder: str, items: Sequence[AppendItem]) -> tuple[int | None, list[int]]:
+        """APPEND *items* to *folder*: one MULTIAPPEND command when the server offers it.
+
+        Returns ``(uidvalidity, [uid, ...])`` from APPENDUID (``(None, [])`` without UIDPLUS).
+        A tagged NO raises :class:`DestinationFull` or :class:`MessageRefused`: per RFC 3502
+        a refused MULTIAPPEND stores none of its messages.  A lost connection raises
+        :class:`TransientError`: then it is unknown what was stored (reconcile).
+        """
+        if not items:
+            return None, []
+        groups: list[Sequence[AppendItem]]
+        groups = [items] if self.has("MULTIAPPEND") else [[i] for i in items]
+        uidvalidity: int | None = None
+        uids: list[int] = []
+        for group in groups:
+            v, got = self._append_command(folder, group)
+            uidvalidity = v if v is not None else uidvalidity
+            uids.extend(got)
+        return uidvalidity, uids
+
+    def _append_command(self, folder: str, items: Sequence[AppendItem]
+                        ) -> tuple[int | None, list[int]]:
+        literal_plus = self.has("LITERAL+") or (
+            self.has("LITERAL-") and all(len(i.body) <= 4096 for i in items))
+        binary_ok = self.has("BINARY")
+        self.commands += 1
+        with self._guard("APPEND", folder):
+            imap = self._client._imap
+            tag = imap._new_tag()
+            imap.send(tag + b" APPEND " + _quote(folder))
+            for item in items:
+                # Order matters: a literal8 only where the bytes need it (NUL), so that
+                # servers without BINARY still get plain literals for everything else.
+                needs8 = b"\x00" in item.body
+                if needs8 and not binary_ok:
+                    raise self._error(MessageRefused,
+                                      "cannot store a message containing NUL bytes without BINARY",
+                                      folder=folder)
+                flags = " ".join(item.flags).encode()
+                head = (b" (" + flags + b') "' + format_internaldate(item.internaldate).encode()
+                        + b'" ' + (b"~" if needs8 else b"") + b"{" + str(len(item.body)).encode()
+                        + (b"+}" if literal_plus else b"}") + b"\r\n")
+                imap.send(head)
+                if not literal_plus and not self._await_continuation(imap, tag):
+                    break
+                imap.send(item.body)
+            else:
+                imap.send(b"\r\n")
+            typ, data = imap._command_complete("APPEND", tag)
+            imap.untagged_responses.clear()
+        text = as_text(data)
+        if typ != "OK":
+            failure = classify_response(Phase.APPEND, text, self.extra_rules)
+            if failure == Failure.DESTINATION_FULL:
+                raise self._error(DestinationFull, f"over quota: {text}", folder=folder,
+                                  hint="free space or raise the quota, then retry",
+                                  response=text)
+            if failure == Failure.TRANSIENT:
+                raise self._error(TransientError, f"refused APPEND: {text}", folder=folder,
+                                  hint="will retry", response=text)
+            raise self._error(MessageRefused, f"refused APPEND: {text}", folder=folder,
+                              response=text)
+        parsed = parse_appenduid(text)
+        if parsed is None:
+            return None, []
+        return parsed
+
+    @staticmethod
+    def _await_continuation(imap: Any, tag: bytes) -> bool:
+        """Wait for ``+`` before sending a synchronising literal; False if the server
+        answered the command instead (a NO before the literal, e.g. over quota)."""
+        while imap._get_response():
+            if imap.tagged_commands.get(tag):
+                return False
+        return True

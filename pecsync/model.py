@@ -1,0 +1,168 @@
+"""Plain values shared by every layer.  Imports nothing of pecsync."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Secret:
+    """A string that never shows itself: ``repr`` and ``str`` are ``***``.
+
+    >>> Secret("hunter2")
+    ***
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value: call this only where it is sent to a server or encrypted."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "***"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+class Side(enum.StrEnum):
+    SRC = "src"
+    DST = "dst"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who to log in as.  ``password`` is the user's, or the master user's password."""
+
+    user: str
+    password: Secret
+    master_user: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteFolder:
+    """One LIST entry, name already decoded from modified UTF-7.
+
+    ``RemoteFolder(name="INBOX.Sent", delimiter=".", flags=frozenset({"\\\\Sent"}))``
+    """
+
+    name: str
+    delimiter: str | None
+    flags: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def selectable(self) -> bool:
+        lowered = {f.lower() for f in self.flags}
+        return "\\noselect" not in lowered and "\\nonexistent" not in lowered
+
+
+@dataclass(frozen=True)
+class FolderMapping:
+    """One folder of the plan: where a source folder goes on the destination."""
+
+    src: str
+    dst: str
+    #: False for \\Noselect parents: created on the destination, never copied.
+    copy: bool = True
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    """What SELECT/EXAMINE told us about an open folder."""
+
+    uidvalidity: int
+    uidnext: int
+    exists: int
+    permanentflags: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    """Metadata of one source message, from a cheap FETCH (no body)."""
+
+    uid: int
+    size: int
+    flags: tuple[str, ...]
+    internaldate: datetime
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """A message with its raw bytes as the server returned them."""
+
+    info: MessageInfo
+    body: bytes
+    sha256: str
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class AppendItem:
+    """One message to APPEND: raw bytes, flags and INTERNALDATE."""
+
+    body: bytes
+    flags: tuple[str, ...]
+    internaldate: datetime
+
+
+@dataclass
+class FolderReport:
+    """Counts for one folder after copy or verify."""
+
+    src: str
+    dst: str
+    src_messages: int = 0
+    copied: int = 0
+    already_present: int = 0
+    skipped: int = 0
+    verified: int = 0
+    mismatched: int = 0
+    bytes_copied: int = 0
+    dropped_flags: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MailboxReport:
+    """Outcome of copying or verifying one mailbox."""
+
+    src_user: str
+    dst_user: str
+    folders: list[FolderReport] = field(default_factory=list)
+
+    @property
+    def copied(self) -> int:
+        return sum(f.copied for f in self.folders)
+
+    @property
+    def bytes_copied(self) -> int:
+        return sum(f.bytes_copied for f in self.folders)
+
+    @property
+    def verified(self) -> int:
+        return sum(f.verified for f in self.folders)
+
+    @property
+    def mismatched(self) -> int:
+        return sum(f.mismatched for f in self.folders)
+
+    @property
+    def skipped(self) -> int:
+        return sum(f.skipped for f in self.folders)
+
+    @property
+    def src_messages(self) -> int:
+        return sum(f.src_messages for f in self.folders)

@@ -1,0 +1,269 @@
+"""Checkpoint store: folder high-water marks and per-message records (the only aiosqlite user).
+
+Durability: the database runs in WAL mode with ``synchronous=FULL``; every method that
+records an intent or an outcome commits before it returns, so what it wrote survives
+``kill -9`` and power loss.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from pecsync.errors import StoreError
+from pecsync.model import FetchedMessage
+from pecsync.store.queries import schema, sql
+
+SCHEMA_VERSION = "1"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class FolderState:
+    id: int
+    src_name: str
+    dst_name: str
+    src_uidvalidity: int | None
+    dst_uidvalidity: int | None
+    high_water: int
+    src_uidnext_seen: int | None
+
+
+@dataclass(frozen=True)
+class Intent:
+    src_uid: int
+    size: int
+    sha256: str
+    dst_uidnext_before: int
+
+
+@dataclass(frozen=True)
+class CopiedMessage:
+    src_uid: int
+    size: int
+    sha256: str
+    internaldate: str
+    flags: tuple[str, ...]
+    dst_uid: int | None
+    verified_at: str | None
+    state: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Appended:
+    """One message the destination confirmed: ``Appended(src_uid=7, dst_uid=123)``."""
+
+    src_uid: int
+    dst_uid: int | None
+
+
+def _folder(row: Sequence[Any]) -> FolderState:
+    return FolderState(*row)
+
+
+class CheckpointStore:
+    """Async access to the state database.  Use ``async with await CheckpointStore.open(p)``."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path) -> CheckpointStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Created private: it will hold mailbox names and, later, encrypted credentials.
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = FULL")
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.executescript(schema())
+            await db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                             (SCHEMA_VERSION,))
+        except aiosqlite.Error as exc:
+            raise StoreError(f"{path}: cannot open state database: {exc}") from None
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> CheckpointStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _tx(self, statements: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Run statements in one transaction (one fsync)."""
+        try:
+            await self.db.execute("BEGIN IMMEDIATE")
+            for name, params in statements:
+                await self.db.execute(sql(name), params)
+            await self.db.execute("COMMIT")
+        except aiosqlite.Error as exc:
+            await self.db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: write failed: {exc}") from None
+
+    async def _rows(self, name: str, params: dict[str, Any]) -> list[Any]:
+        async with self.db.execute(sql(name), params) as cur:
+            return list(await cur.fetchall())
+
+    # --- mailboxes and folders ------------------------------------------------------------
+    async def mailbox_id(self, src_user: str, dst_user: str) -> int:
+        await self._tx([("upsert_mailbox", {"src_user": src_user, "dst_user": dst_user,
+                                            "now": now()})])
+        rows = await self._rows("get_mailbox_id", {"src_user": src_user})
+        return int(rows[0][0])
+
+    async def find_mailbox(self, src_user: str) -> int | None:
+        rows = await self._rows("get_mailbox_id", {"src_user": src_user})
+        return int(rows[0][0]) if rows else None
+
+    async def folder(self, mailbox_id: int, src_name: str) -> FolderState | None:
+        rows = await self._rows("get_folder", {"mailbox_id": mailbox_id, "src_name": src_name})
+        return _folder(rows[0]) if rows else None
+
+    async def folders(self, mailbox_id: int) -> list[FolderState]:
+        return [_folder(r) for r in await self._rows("list_folders", {"mailbox_id": mailbox_id})]
+
+    async def add_folder(self, mailbox_id: int, src_name: str, dst_name: str,
+                         src_uidvalidity: int, dst_uidvalidity: int) -> FolderState:
+        await self._tx([("insert_folder", {"mailbox_id": mailbox_id, "src_name": src_name,
+                                           "dst_name": dst_name, "now": now(),
+                                           "src_uidvalidity": src_uidvalidity,
+                                           "dst_uidvalidity": dst_uidvalidity})])
+        state = await self.folder(mailbox_id, src_name)
+        assert state is not None
+        return state
+
+    async def reset_folder(self, state: FolderState, dst_name: str, src_uidvalidity: int,
+                           dst_uidvalidity: int, *, forget_messages: bool) -> FolderState:
+        """Start the folder again after a UIDVALIDITY change (content-matched pass follows)."""
+        stmts: list[tuple[str, dict[str, Any]]] = [
+            ("reset_folder", {"folder_id": state.id, "src_uidvalidity": src_uidvalidity,
+                              "dst_uidvalidity": dst_uidvalidity, "dst_name": dst_name,
+                              "now": now()})]
+        if forget_messages:
+            stmts.insert(0, ("forget_folder_messages", {"folder_id": state.id}))
+        await self._tx(stmts)
+        return FolderState(state.id, state.src_name, dst_name, src_uidvalidity, dst_uidvalidity,
+                           0, None)
+
+    async def set_uidnext_seen(self, folder_id: int, uidnext: int) -> None:
+        await self._tx([("set_uidnext_seen", {"folder_id": folder_id, "uidnext": uidnext,
+                                              "now": now()})])
+
+    # --- messages -------------------------------------------------------------------------
+    @staticmethod
+    def _message_row(folder_id: int, uidvalidity: int, msg: FetchedMessage, state: str,
+                     **extra: Any) -> dict[str, Any]:
+        row = {
+            "folder_id": folder_id, "src_uidvalidity": uidvalidity, "src_uid": msg.info.uid,
+            "size": len(msg.body), "sha256": msg.sha256, "message_id": msg.message_id,
+            "internaldate": msg.info.internaldate.isoformat(),
+            "flags": " ".join(msg.info.flags), "state": state, "dst_uidvalidity": None,
+            "dst_uid": None, "dst_uidnext_before": None, "note": None,
+        }
+        row.update(extra)
+        return row
+
+    async def record_batch(self, folder_id: int, uidvalidity: int, *,
+                           intents: Sequence[FetchedMessage] = (), dst_uidnext_before: int = 0,
+                           present: Sequence[tuple[FetchedMessage, int, int]] = (),
+                           skipped: Sequence[tuple[FetchedMessage, str]] = (),
+                           high_water: int | None = None) -> None:
+        """One transaction: intents for what is about to be APPENDed, messages found already on
+        the destination (``(msg, dst_uidvalidity, dst_uid)``), skipped ones with the reason,
+        and optionally a new high-water mark (only when nothing is left in intent state)."""
+        stmts: list[tuple[str, dict[str, Any]]] = []
+        for msg in intents:
+            stmts.append(("insert_message", self._message_row(
+                folder_id, uidvalidity, msg, "intent", dst_uidnext_before=dst_uidnext_before)))
+        for msg, dst_uvv, dst_uid in present:
+            stmts.append(("insert_message", self._message_row(
+                folder_id, uidvalidity, msg, "present", dst_uidvalidity=dst_uvv,
+                dst_uid=dst_uid)))
+        for msg, reason in skipped:
+            stmts.append(("insert_message", self._message_row(
+                folder_id, uidvalidity, msg, "skipped", note=reason)))
+        if high_water is not None:
+            stmts.append(("set_high_water", {"folder_id": folder_id, "high_water": high_water,
+                                             "now": now()}))
+        if stmts:
+            await self._tx(stmts)
+
+    async def mark_appended(self, folder_id: int, uidvalidity: int, dst_uidvalidity: int | None,
+                            appended: Sequence[Appended], high_water: int | None) -> None:
+        """Record what the destination confirmed and move the high-water mark, atomically.
+
+        Order matters: the high-water mark is written in the same transaction as the outcomes
+        it covers, never before them."""
+        stmts: list[tuple[str, dict[str, Any]]] = [
+            ("mark_appended", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
+                               "src_uid": a.src_uid, "dst_uidvalidity": dst_uidvalidity,
+                               "dst_uid": a.dst_uid}) for a in appended]
+        if high_water is not None:
+            stmts.append(("set_high_water", {"folder_id": folder_id, "high_water": high_water,
+                                             "now": now()}))
+        await self._tx(stmts)
+
+    async def drop_intents(self, folder_id: int, uidvalidity: int, src_uids: Iterable[int]) -> None:
+        """Forget intents whose APPEND certainly did not happen (tagged NO, or reconciled)."""
+        await self._tx([("drop_intent", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
+                                         "src_uid": uid}) for uid in src_uids])
+
+    async def open_intents(self, folder_id: int, uidvalidity: int) -> list[Intent]:
+        rows = await self._rows("open_intents", {"folder_id": folder_id,
+                                                 "src_uidvalidity": uidvalidity})
+        return [Intent(int(r[0]), int(r[1]), str(r[2]), int(r[3] or 1)) for r in rows]
+
+    async def done_uids_above(self, folder_id: int, uidvalidity: int, above: int) -> set[int]:
+        rows = await self._rows("done_uids_above", {"folder_id": folder_id,
+                                                    "src_uidvalidity": uidvalidity,
+                                                    "above": above})
+        return {int(r[0]) for r in rows}
+
+    async def claimed_dst_uids(self, folder_id: int, dst_uidvalidity: int) -> set[int]:
+        rows = await self._rows("claimed_dst_uids", {"folder_id": folder_id,
+                                                     "dst_uidvalidity": dst_uidvalidity})
+        return {int(r[0]) for r in rows}
+
+    async def copied_messages(self, folder_id: int, uidvalidity: int) -> list[CopiedMessage]:
+        rows = await self._rows("copied_messages", {"folder_id": folder_id,
+                                                    "src_uidvalidity": uidvalidity})
+        return [CopiedMessage(int(r[0]), int(r[1]), str(r[2]), str(r[3]),
+                              tuple(str(r[4]).split()), None if r[5] is None else int(r[5]),
+                              r[6], str(r[7]), r[8]) for r in rows]
+
+    async def set_verified(self, folder_id: int, uidvalidity: int, ok: Iterable[int],
+                           bad: Iterable[int] = ()) -> None:
+        ts = now()
+        stmts: list[tuple[str, dict[str, Any]]] = [
+            ("mark_verified", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
+                               "src_uid": uid, "now": ts}) for uid in ok]
+        stmts += [("clear_verified", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
+                                      "src_uid": uid}) for uid in bad]
+        if stmts:
+            await self._tx(stmts)
+
+    async def count_unverified(self, folder_id: int, uidvalidity: int) -> int:
+        rows = await self._rows("count_unverified", {"folder_id": folder_id,
+                                                     "src_uidvalidity": uidvalidity})
+        return int(rows[0][0])

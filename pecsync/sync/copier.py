@@ -1,0 +1,377 @@
+"""Copy one folder: exporter (source FETCH) → bounded stream → importer (destination APPEND).
+
+The intent protocol (ARCHITECTURE.md §3), in the order the code follows it:
+
+1. Before a batch is appended, one transaction records an *intent* per message (size,
+   SHA-256, Message-ID, INTERNALDATE, flags) with the destination UIDNEXT seen before it.
+2. APPEND (one MULTIAPPEND command when offered).  A tagged NO is unambiguous: nothing was
+   stored, the intents are dropped.  A lost connection is ambiguous: the intents stay.
+3. One transaction records the destination UIDs (APPENDUID) and moves the folder's
+   high-water mark over the batch — the high-water mark is never written before the outcomes.
+4. At the start of the next pass, open intents are *reconciled*: destination messages from
+   the remembered UIDNEXT up are hashed and matched as a multiset; matched intents become
+   ``appended``, unmatched ones are dropped and copied again.  Never a blind re-APPEND.
+
+A source UIDVALIDITY change, a recreated destination folder or a folder we have no state
+for while the destination already holds messages all lead to a *content-matched pass*:
+every destination message whose size matches a candidate is hashed and claimed at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import structlog
+
+from pecsync.config import EngineConfig
+from pecsync.errors import DestinationFull, MessageRefused
+from pecsync.faults import step
+from pecsync.imap.codes import uid_set
+from pecsync.imap.session import ImapSession
+from pecsync.model import (
+    AppendItem,
+    FetchedMessage,
+    FolderMapping,
+    FolderReport,
+    FolderStatus,
+    MessageInfo,
+)
+from pecsync.store.checkpoints import Appended, CheckpointStore, FolderState
+from pecsync.sync.batches import ContentPool, comparable_flags, filter_flags, make_batches
+
+log = structlog.get_logger("pecsync.copy")
+T = TypeVar("T")
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking IMAP call in a worker thread."""
+    return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+
+@dataclass
+class Progress:
+    """Callbacks for progress display; all optional."""
+
+    on_folder: Callable[[str, int], None] | None = None  # (folder, messages to copy)
+    on_batch: Callable[[int, int], None] | None = None  # (messages, bytes) just copied
+
+
+@dataclass
+class MailboxContext:
+    """What every folder of one mailbox shares."""
+
+    label: str
+    src: ImapSession
+    dst: ImapSession
+    store: CheckpointStore
+    mailbox_id: int
+    engine: EngineConfig
+    progress: Progress = field(default_factory=Progress)
+
+    @property
+    def src_binary(self) -> bool:
+        return self.src.has("BINARY")
+
+    @property
+    def dst_binary(self) -> bool:
+        """Fetch the destination with the same item as the source whenever it can."""
+        return self.src_binary and self.dst.has("BINARY")
+
+
+class FolderCopier:
+    """Copies (and then verifies) one folder pair."""
+
+    def __init__(self, ctx: MailboxContext, mapping: FolderMapping) -> None:
+        self.ctx = ctx
+        self.mapping = mapping
+        self.report = FolderReport(src=mapping.src, dst=mapping.dst)
+        self.log = log.bind(mailbox=ctx.label, folder=mapping.src)
+
+    # --- entry point ----------------------------------------------------------------------
+    async def run(self, *, verify: bool) -> FolderReport:
+        ctx, m = self.ctx, self.mapping
+        state = await ctx.store.folder(ctx.mailbox_id, m.src)
+        if state is not None and await self._unchanged(state, verify):
+            return self.report
+        src_st = await in_thread(ctx.src.examine, m.src)
+        dst_st = await in_thread(ctx.dst.select, m.dst)
+        self.report.src_messages = src_st.exists
+        content_match = False
+        if state is None:
+            state = await ctx.store.add_folder(ctx.mailbox_id, m.src, m.dst,
+                                               src_st.uidvalidity, dst_st.uidvalidity)
+            content_match = dst_st.exists > 0
+        elif (state.src_uidvalidity != src_st.uidvalidity
+              or state.dst_uidvalidity != dst_st.uidvalidity or state.dst_name != m.dst):
+            self.log.warning("folder_state_reset", reason="UIDVALIDITY changed or folder moved",
+                             src_uidvalidity=src_st.uidvalidity,
+                             dst_uidvalidity=dst_st.uidvalidity)
+            self.report.notes.append("UIDVALIDITY changed: content-matched pass")
+            state = await ctx.store.reset_folder(state, m.dst, src_st.uidvalidity,
+                                                 dst_st.uidvalidity, forget_messages=True)
+            content_match = dst_st.exists > 0
+        if not content_match:
+            await self.reconcile(state, src_st.uidvalidity, dst_st)
+        await self.copy(state, src_st, dst_st, content_match)
+        await ctx.store.set_uidnext_seen(state.id, src_st.uidnext)
+        step("folder_copied")
+        if verify:
+            await verify_folder(ctx, state, src_st.uidvalidity, dst_st, self.report,
+                                only_unverified=True)
+        await self._count(state, src_st.uidvalidity)
+        return self.report
+
+    async def _unchanged(self, state: FolderState, verify: bool) -> bool:
+        """Cheap re-run: STATUS on both sides, no message touched, when nothing is new."""
+        ctx = self.ctx
+        src_st = await in_thread(ctx.src.status, self.mapping.src)
+        if (state.src_uidvalidity != src_st.uidvalidity or state.src_uidnext_seen != src_st.uidnext
+                or state.dst_name != self.mapping.dst):
+            return False
+        assert state.src_uidvalidity is not None
+        if await ctx.store.open_intents(state.id, state.src_uidvalidity):
+            return False
+        if verify and await ctx.store.count_unverified(state.id, state.src_uidvalidity):
+            return False
+        dst_st = await in_thread(ctx.dst.status, self.mapping.dst)
+        if dst_st.uidvalidity != state.dst_uidvalidity:
+            return False
+        self.report.src_messages = src_st.exists
+        await self._count(state, state.src_uidvalidity)
+        self.report.notes.append("unchanged since the last run")
+        return True
+
+    async def _count(self, state: FolderState, uidvalidity: int) -> None:
+        rows = await self.ctx.store.copied_messages(state.id, uidvalidity)
+        self.report.skipped = sum(1 for r in rows if r.state == "skipped")
+        self.report.verified = sum(1 for r in rows if r.verified_at and r.state != "skipped")
+        self.report.already_present = sum(1 for r in rows if r.state != "skipped") \
+            - self.report.copied
+
+    # --- reconcile ------------------------------------------------------------------------
+    async def reconcile(self, state: FolderState, uidvalidity: int, dst_st: FolderStatus) -> None:
+        """Resolve intents left by a crash or a lost connection (see module docstring)."""
+        ctx = self.ctx
+        intents = await ctx.store.open_intents(state.id, uidvalidity)
+        if not intents:
+            return
+        lo = min(i.dst_uidnext_before for i in intents)
+        claimed = await ctx.store.claimed_dst_uids(state.id, dst_st.uidvalidity)
+        sizes = {i.size for i in intents}
+        pool = await self._dst_pool(f"{lo}:*", lambda info: info.uid >= lo
+                                    and info.uid not in claimed, sizes if not
+                                    ctx.dst_binary else None)
+        found: list[Appended] = []
+        lost: list[int] = []
+        for intent in intents:
+            uid = pool.take(intent.sha256)
+            if uid is None:
+                lost.append(intent.src_uid)
+            else:
+                found.append(Appended(intent.src_uid, uid))
+        await ctx.store.mark_appended(state.id, uidvalidity, dst_st.uidvalidity, found, None)
+        await ctx.store.drop_intents(state.id, uidvalidity, lost)
+        step("reconciled")
+        self.log.info("intents_reconciled", found=len(found), not_stored=len(lost))
+
+    async def _dst_pool(self, uids: str, keep: Callable[[MessageInfo], bool],
+                        sizes: set[int] | None) -> ContentPool:
+        """Hash destination messages of the selected folder that *keep* accepts (and whose
+        size is one of *sizes*, when given) into a content multiset."""
+        ctx = self.ctx
+        pool = ContentPool()
+        metas = [i for i in await in_thread(ctx.dst.fetch_meta, uids) if keep(i)]
+        if sizes is not None:
+            metas = [i for i in metas if i.size in sizes]
+        for batch in make_batches(metas, ctx.engine.batch_max_bytes,
+                                  ctx.engine.batch_max_messages):
+            for msg in await in_thread(ctx.dst.fetch_bodies, batch, binary=ctx.dst_binary):
+                pool.add(msg.sha256, msg.info.uid)
+        return pool
+
+    # --- copy -----------------------------------------------------------------------------
+    async def copy(self, state: FolderState, src_st: FolderStatus, dst_st: FolderStatus,
+                   content_match: bool) -> None:
+        ctx = self.ctx
+        uidvalidity = src_st.uidvalidity
+        metas: list[MessageInfo] = []
+        if src_st.exists:
+            metas = [i for i in await in_thread(ctx.src.fetch_meta, f"{state.high_water + 1}:*")
+                     if i.uid > state.high_water]
+        done = await ctx.store.done_uids_above(state.id, uidvalidity, state.high_water)
+        todo = [i for i in metas if i.uid not in done]
+        if ctx.progress.on_folder:
+            ctx.progress.on_folder(self.mapping.src, len(todo))
+        pool: ContentPool | None = None
+        if content_match and todo:
+            claimed = await ctx.store.claimed_dst_uids(state.id, dst_st.uidvalidity)
+            pool = await self._dst_pool("1:*", lambda info: info.uid not in claimed,
+                                        {i.size for i in todo})
+            self.log.info("content_pool_built", candidates=len(pool))
+        importer = _Importer(self, state, uidvalidity, dst_st, pool)
+        batches = make_batches(todo, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
+        send, recv = anyio.create_memory_object_stream[list[FetchedMessage]](
+            max_buffer_size=ctx.engine.prefetch_batches)
+
+        async def export() -> None:
+            async with send:
+                for batch in batches:
+                    await send.send(await in_thread(ctx.src.fetch_bodies, batch,
+                                                    binary=ctx.src_binary))
+
+        async def import_() -> None:
+            async with recv:
+                async for fetched in recv:
+                    await importer.import_batch(fetched)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(export)
+            tg.start_soon(import_)
+        if metas:
+            # Every listed message is now appended, present or skipped.
+            await ctx.store.mark_appended(state.id, uidvalidity, dst_st.uidvalidity, [],
+                                          metas[-1].uid)
+        if self.report.dropped_flags:
+            self.log.warning("flags_not_kept", flags=sorted(self.report.dropped_flags),
+                             hint="the destination does not accept these flags")
+
+
+class _Importer:
+    """The destination half of :meth:`FolderCopier.copy`: one batch at a time, in UID order."""
+
+    def __init__(self, copier: FolderCopier, state: FolderState, uidvalidity: int,
+                 dst_st: FolderStatus, pool: ContentPool | None) -> None:
+        self.copier = copier
+        self.ctx = copier.ctx
+        self.state = state
+        self.uidvalidity = uidvalidity
+        self.dst_st = dst_st
+        self.pool = pool
+        self.dst_uidnext = dst_st.uidnext
+        self.report = copier.report
+
+    async def import_batch(self, fetched: Sequence[FetchedMessage]) -> None:
+        present: list[tuple[FetchedMessage, int, int]] = []
+        skipped: list[tuple[FetchedMessage, str]] = []
+        to_append: list[FetchedMessage] = []
+        for msg in fetched:
+            dst_uid = self.pool.take(msg.sha256) if self.pool is not None else None
+            if dst_uid is not None:
+                present.append((msg, self.dst_st.uidvalidity, dst_uid))
+            elif b"\x00" in msg.body and not self.ctx.dst.has("BINARY"):
+                skipped.append((msg, "contains NUL bytes and the destination lacks BINARY: "
+                                     "cannot be stored byte-exactly"))
+            else:
+                to_append.append(msg)
+        if present or skipped:
+            await self.ctx.store.record_batch(self.state.id, self.uidvalidity, present=present,
+                                              skipped=skipped)
+            self.report.skipped += len(skipped)
+        await self._append(to_append)
+        await self.ctx.store.mark_appended(self.state.id, self.uidvalidity,
+                                           self.dst_st.uidvalidity, [], fetched[-1].info.uid)
+        step("batch_committed")
+        if self.ctx.progress.on_batch:
+            self.ctx.progress.on_batch(len(fetched), sum(len(m.body) for m in fetched))
+
+    async def _append(self, msgs: Sequence[FetchedMessage]) -> None:
+        if not msgs:
+            return
+        ctx = self.ctx
+        items = []
+        for msg in msgs:
+            flags, dropped = filter_flags(msg.info.flags, self.dst_st.permanentflags)
+            self.report.dropped_flags |= dropped
+            items.append(AppendItem(body=msg.body, flags=flags, internaldate=msg.info.internaldate))
+        # Order matters: the intent must be durable before APPEND is sent.
+        await ctx.store.record_batch(self.state.id, self.uidvalidity, intents=msgs,
+                                     dst_uidnext_before=self.dst_uidnext)
+        step("intents_recorded")
+        try:
+            dst_uidvalidity, uids = await in_thread(ctx.dst.append, self.copier.mapping.dst, items)
+        except DestinationFull:
+            # A tagged NO: nothing of this batch was stored.
+            await ctx.store.drop_intents(self.state.id, self.uidvalidity,
+                                         [m.info.uid for m in msgs])
+            raise
+        except MessageRefused as exc:
+            await ctx.store.drop_intents(self.state.id, self.uidvalidity,
+                                         [m.info.uid for m in msgs])
+            if len(msgs) > 1:
+                # Find the message the server refuses: one APPEND each.
+                for msg in msgs:
+                    await self._append([msg])
+                return
+            reason = exc.response or exc.detail
+            await ctx.store.record_batch(self.state.id, self.uidvalidity,
+                                         skipped=[(msgs[0], f"refused by the destination: "
+                                                            f"{reason}")])
+            self.report.skipped += 1
+            self.copier.log.warning("message_skipped", uid=msgs[0].info.uid, reason=reason)
+            return
+        step("appended")
+        if len(uids) != len(msgs):
+            uids_or_none: list[int | None] = [None] * len(msgs)
+        else:
+            uids_or_none = list(uids)
+            self.dst_uidnext = max(self.dst_uidnext, max(uids) + 1)
+        await ctx.store.mark_appended(
+            self.state.id, self.uidvalidity, dst_uidvalidity or self.dst_st.uidvalidity,
+            [Appended(m.info.uid, u) for m, u in zip(msgs, uids_or_none, strict=True)], None)
+        step("appended_recorded")
+        self.report.copied += len(msgs)
+        self.report.bytes_copied += sum(len(m.body) for m in msgs)
+
+
+async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: int,
+                        dst_st: FolderStatus, report: FolderReport, *,
+                        only_unverified: bool) -> None:
+    """Fetch destination copies back and compare SHA-256, flags and INTERNALDATE with what was
+    recorded from the source.  The destination folder must be selected."""
+    rows = await ctx.store.copied_messages(state.id, uidvalidity)
+    targets = [r for r in rows if r.state != "skipped"
+               and not (only_unverified and r.verified_at)]
+    by_dst = {r.dst_uid: r for r in targets if r.dst_uid is not None}
+    ok: list[int] = []
+    bad: list[int] = []
+    for r in targets:
+        if r.dst_uid is None:
+            bad.append(r.src_uid)
+            report.notes.append(f"uid {r.src_uid}: destination UID unknown (no UIDPLUS)")
+    seen: set[int] = set()
+    if by_dst:
+        metas = await in_thread(ctx.dst.fetch_meta, uid_set(list(by_dst)))
+        metas = [i for i in metas if i.uid in by_dst]
+        for batch in make_batches(metas, ctx.engine.batch_max_bytes,
+                                  ctx.engine.batch_max_messages):
+            for msg in await in_thread(ctx.dst.fetch_bodies, batch, binary=ctx.dst_binary):
+                row = by_dst[msg.info.uid]
+                seen.add(msg.info.uid)
+                problems = []
+                if msg.sha256 != row.sha256:
+                    problems.append("content differs (SHA-256)")
+                want_flags, _ = filter_flags(row.flags, dst_st.permanentflags)
+                if comparable_flags(msg.info.flags) != comparable_flags(want_flags):
+                    problems.append(f"flags {sorted(msg.info.flags)} instead of {list(want_flags)}")
+                if msg.info.internaldate != datetime.fromisoformat(row.internaldate):
+                    problems.append(f"INTERNALDATE {msg.info.internaldate.isoformat()} instead "
+                                    f"of {row.internaldate}")
+                if problems:
+                    bad.append(row.src_uid)
+                    report.notes.append(f"uid {row.src_uid} (destination uid {row.dst_uid}): "
+                                        + "; ".join(problems))
+                else:
+                    ok.append(row.src_uid)
+    for dst_uid, row in by_dst.items():
+        if dst_uid not in seen:
+            bad.append(row.src_uid)
+            report.notes.append(f"uid {row.src_uid}: missing on the destination "
+                                f"(destination uid {dst_uid})")
+    await ctx.store.set_verified(state.id, uidvalidity, ok, bad)
+    report.mismatched += len(bad)
+    step("verified")

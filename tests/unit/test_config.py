@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+
+from pecsync.config import load_config
+from pecsync.errors import ConfigError
+
+GOOD = """
+[source]
+host = "imap.old.example"
+security = "tls"
+master_user = "master"
+
+[destination]
+host = "127.0.0.1"
+port = 1143
+security = "plain"
+
+[state]
+database = "state.sqlite3"
+
+[engine]
+batch_max_messages = 20
+
+[folders]
+exclude = ["Spam"]
+rename = { "Archivio" = "Archive" }
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "pecsync.toml"
+    p.write_text(text, "utf-8")
+    return p
+
+
+def test_good_config(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.source.port == 993 and cfg.source.security == "tls"
+    assert cfg.source.master_user == "master"
+    assert cfg.destination.port == 1143 and cfg.destination.security == "plain"
+    assert cfg.database == tmp_path / "state.sqlite3"
+    assert cfg.engine.batch_max_messages == 20
+    assert cfg.folders.rename == {"Archivio": "Archive"} and cfg.folders.exclude == ("Spam",)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (('port = 1143', 'port = "imap"'), "[destination] port: expected int"),
+    (('port = 1143', 'port = 70000'), "[destination] port: expected a port"),
+    (('security = "plain"', 'security = "ssl"'), "[destination] security: expected one of"),
+    (('batch_max_messages = 20', 'batch_max_messages = 0'), "[engine] batch_max_messages"),
+    (('batch_max_messages = 20', 'batch_size = 3'), "[engine] batch_size: unknown key"),
+    (('database = "state.sqlite3"', ''), "[state] database: missing"),
+    (('host = "imap.old.example"', ''), "[source] host: missing"),
+])
+def test_errors_name_file_table_and_key(tmp_path: Path, change: tuple[str, str],
+                                        message: str) -> None:
+    path = write(tmp_path, GOOD.replace(*change, 1))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+    assert message in str(err.value)
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(write(tmp_path, "[source\nhost="))
