@@ -48,6 +48,12 @@ class EngineConfig:
     verify: bool = True
     #: Retries of a mailbox after a transient failure (connection lost, server unavailable).
     retries: int = 3
+    #: Bulk runs: first wait after a transient failure; doubles per attempt, with jitter.
+    retry_initial_seconds: float = 60.0
+    #: Bulk runs: longest wait between attempts.
+    retry_max_seconds: float = 3600.0
+    #: Bulk runs: attempts before a job with transient failures becomes ``failed``.
+    max_attempts: int = 6
     #: Parallel mailboxes (``run`` default).
     workers: int = 4
     #: Upper bound of simultaneous connections to one server, shared by all workers.
@@ -69,6 +75,8 @@ class Config:
     source: ServerConfig
     destination: ServerConfig
     database: Path
+    key_file: Path | None = None
+    purge_after_done: bool = False
     engine: EngineConfig = field(default_factory=EngineConfig)
     folders: FolderRulesConfig = field(default_factory=FolderRulesConfig)
 
@@ -160,6 +168,11 @@ def _engine(path: Path, data: Any) -> EngineConfig:
         verify=bool(r.get("verify", bool, d.verify)),
         retries=r.get("retries", int, d.retries,
                       check=lambda v: None if v >= 0 else "must be >= 0") or 0,
+        retry_initial_seconds=r.get("retry_initial_seconds", float, d.retry_initial_seconds,
+                                    check=lambda v: None if v >= 0 else "must be >= 0") or 0.0,
+        retry_max_seconds=r.get("retry_max_seconds", float, d.retry_max_seconds,
+                                check=lambda v: None if v >= 0 else "must be >= 0") or 0.0,
+        max_attempts=r.get("max_attempts", int, d.max_attempts, check=_positive) or 1,
         workers=r.get("workers", int, d.workers, check=_positive) or 1,
         max_connections_per_host=r.get("max_connections_per_host", int,
                                        d.max_connections_per_host, check=_positive) or 1,
@@ -211,11 +224,14 @@ def load_config(path: str | Path) -> Config:
     sr = _Reader(p, "state", state, {"database", "key_file", "purge_after_done"})
     database = sr.get("database", str, required=True)
     assert database is not None
+    key_file = sr.get("key_file", str)
     return Config(
         path=p,
         source=_server(p, "source", data.get("source")),
         destination=_server(p, "destination", data.get("destination")),
         database=(p.parent / database).resolve(),
+        key_file=(p.parent / key_file).resolve() if key_file else None,
+        purge_after_done=bool(sr.get("purge_after_done", bool, False)),
         engine=_engine(p, data.get("engine")),
         folders=_folders(p, data.get("folders")),
     )

@@ -135,3 +135,9 @@ class MessageRefused(ImapError):
     """The destination refused this message (too large, malformed or over a limit)."""
 
     kind = "message_refused"
+
+
+class StopRequested(PecsyncError):
+    """Stopped on request after the batch in flight; checkpoints are saved."""
+
+    kind = "interrupted"

@@ -29,6 +29,7 @@ from tenacity import (
 
 from pecsync import __version__
 from pecsync import log as logsetup
+from pecsync.cli import bulk
 from pecsync.cli.passwords import read_password
 from pecsync.cli.progress import ProgressLine
 from pecsync.config import Config, load_config
@@ -98,6 +99,65 @@ def build_parser() -> argparse.ArgumentParser:
                     "SHA-256, flags and INTERNALDATE recorded from the source; count source "
                     "messages not copied yet.  Prints per-folder counts.")
     mailbox_args(verify)
+
+    imp = sub.add_parser(
+        "import", help="import (or re-import) the operator's mailbox list (CSV)",
+        description="Read a CSV with the header order,address,source_user,source_password,"
+                    "dest_user,dest_password.  New rows become jobs, a changed password becomes "
+                    "a new credential version and re-queues a mailbox blocked on credentials, "
+                    "unchanged rows do nothing, rows missing from the file are left alone.  A "
+                    "file with errors imports nothing unless --skip-invalid is given.  "
+                    "Passwords are stored encrypted (needs $PECSYNC_KEY or [state] key_file).")
+    imp.add_argument("--config", required=True, metavar="FILE")
+    imp.add_argument("csv", metavar="mailboxes.csv")
+    imp.add_argument("--skip-invalid", action="store_true",
+                     help="import the valid rows even when some rows are invalid")
+
+    run = sub.add_parser(
+        "run", help="copy every runnable mailbox with a pool of workers",
+        description="Run every pending job (and every retry that is due) with N workers, "
+                    "never more than [engine] max_connections_per_host connections per server. "
+                    "First Ctrl-C/SIGTERM: finish the batches in flight and stop; second: abort "
+                    "now (safe: resumes next run).  Exits when nothing is runnable, unless "
+                    "--follow.")
+    run.add_argument("--config", required=True, metavar="FILE")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="parallel mailboxes (default: [engine] workers)")
+    run.add_argument("--order", metavar="ORDER", help="only this order's mailboxes")
+    run.add_argument("--follow", action="store_true",
+                     help="keep waiting for new work (retry times, new credentials)")
+
+    retry = sub.add_parser(
+        "retry", help="run one mailbox now, whatever its state, resuming from checkpoints",
+        description="Run the job of ADDRESS in the foreground whatever its state (blocked, "
+                    "failed, done), resuming from its checkpoints.  --password-stdin reads a "
+                    "new source password from the first line of standard input, "
+                    "--dest-password-stdin a destination password from the next line.")
+    retry.add_argument("--config", required=True, metavar="FILE")
+    retry.add_argument("address", metavar="ADDRESS")
+    retry.add_argument("--password-stdin", action="store_true",
+                       help="new source password on standard input")
+    retry.add_argument("--dest-password-stdin", action="store_true",
+                       help="new destination password on standard input")
+
+    status = sub.add_parser(
+        "status", help="counts per state, progress, and who is blocked and why",
+        description="Per order and overall: mailboxes per state, messages and bytes copied, "
+                    "and for blocked or failed mailboxes the reason and the next step.")
+    status.add_argument("--config", required=True, metavar="FILE")
+    status.add_argument("--order", metavar="ORDER")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    key = sub.add_parser("init-key", help="create the key file that encrypts stored passwords",
+                         description="Create [state] key_file with a new random key, mode 0600.")
+    key.add_argument("--config", required=True, metavar="FILE")
+    rot = sub.add_parser("rotate-key", help="re-encrypt stored passwords under a new key")
+    rot.add_argument("--config", required=True, metavar="FILE")
+    purge = sub.add_parser("purge-credentials", help="erase stored passwords",
+                           description="Erase stored passwords (all, or with --done only those "
+                                       "of verified mailboxes) and compact the database.")
+    purge.add_argument("--config", required=True, metavar="FILE")
+    purge.add_argument("--done", action="store_true", help="only for mailboxes that are done")
     return parser
 
 
@@ -185,7 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logsetup.configure(json=True if args.log_json else None,
                        level=logging.DEBUG if args.verbose else logging.INFO)
-    commands = {"copy": _cmd_copy, "verify": _cmd_verify}
+    commands = {"copy": _cmd_copy, "verify": _cmd_verify, "import": bulk.cmd_import,
+                "run": bulk.cmd_run, "retry": bulk.cmd_retry, "status": bulk.cmd_status,
+                "init-key": bulk.cmd_init_key, "rotate-key": bulk.cmd_rotate_key,
+                "purge-credentials": bulk.cmd_purge}
     try:
         cfg = load_config(args.config)
         return anyio.run(commands[args.command], cfg, args)
@@ -198,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("pecsync: interrupted; checkpoints are safe, run the command again "
                          "to resume\n")
         return EXIT_TRANSIENT
-    except Exception:  # noqa: BLE001 - last resort: a bug, reported once with its traceback
+    except Exception:
         log.exception("internal_error", command=args.command)
         sys.stderr.write("pecsync: internal error (a bug); the log above has the details\n")
         return EXIT_INTERNAL

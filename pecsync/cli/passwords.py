@@ -23,9 +23,9 @@ def read_password(*, env: str, file: str | None, prompt: str, what: str) -> Secr
         if not value:
             raise UsageError(f"the {what} password file {file} is empty")
         return Secret(value)
-    value = os.environ.get(env)
-    if value:
-        return Secret(value)
+    from_env = os.environ.get(env)
+    if from_env:
+        return Secret(from_env)
     if sys.stdin.isatty():
         entered = getpass.getpass(prompt)
         if entered:

@@ -18,7 +18,7 @@ import re
 import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -69,7 +69,8 @@ def format_internaldate(dt: datetime) -> str:
     sign = "+" if minutes >= 0 else "-"
     minutes = abs(minutes)
     return (f"{dt.day:02d}-{_MONTHS[dt.month - 1]}-{dt.year:04d} "
-            f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} {sign}{minutes // 60:02d}{minutes % 60:02d}")
+            f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} "
+            f"{sign}{minutes // 60:02d}{minutes % 60:02d}")
 
 
 def message_id_of(body: bytes) -> str | None:
@@ -140,7 +141,7 @@ class ImapSession:
         except ssl.SSLError as exc:
             raise self._error(TransientError, f"TLS failure during {what}: {exc.reason}",
                               folder=folder) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise self._error(TransientError, f"timeout during {what}", folder=folder,
                               hint="will retry") from None
         except OSError as exc:
@@ -235,11 +236,9 @@ class ImapSession:
         client, self._client = self._client, None
         try:
             client.logout()
-        except Exception:  # noqa: BLE001 - closing a dead connection must not mask the real error
-            try:
+        except Exception:
+            with suppress(Exception):
                 client.shutdown()
-            except Exception:  # noqa: BLE001
-                pass
 
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities

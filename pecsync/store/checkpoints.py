@@ -110,7 +110,7 @@ class CheckpointStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _tx(self, statements: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    async def transaction(self, statements: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Run statements in one transaction (one fsync)."""
         try:
             await self.db.execute("BEGIN IMMEDIATE")
@@ -121,31 +121,31 @@ class CheckpointStore:
             await self.db.execute("ROLLBACK")
             raise StoreError(f"{self.path}: write failed: {exc}") from None
 
-    async def _rows(self, name: str, params: dict[str, Any]) -> list[Any]:
+    async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
         async with self.db.execute(sql(name), params) as cur:
             return list(await cur.fetchall())
 
     # --- mailboxes and folders ------------------------------------------------------------
     async def mailbox_id(self, src_user: str, dst_user: str) -> int:
-        await self._tx([("upsert_mailbox", {"src_user": src_user, "dst_user": dst_user,
+        await self.transaction([("upsert_mailbox", {"src_user": src_user, "dst_user": dst_user,
                                             "now": now()})])
-        rows = await self._rows("get_mailbox_id", {"src_user": src_user})
+        rows = await self.query("get_mailbox_id", {"src_user": src_user})
         return int(rows[0][0])
 
     async def find_mailbox(self, src_user: str) -> int | None:
-        rows = await self._rows("get_mailbox_id", {"src_user": src_user})
+        rows = await self.query("get_mailbox_id", {"src_user": src_user})
         return int(rows[0][0]) if rows else None
 
     async def folder(self, mailbox_id: int, src_name: str) -> FolderState | None:
-        rows = await self._rows("get_folder", {"mailbox_id": mailbox_id, "src_name": src_name})
+        rows = await self.query("get_folder", {"mailbox_id": mailbox_id, "src_name": src_name})
         return _folder(rows[0]) if rows else None
 
     async def folders(self, mailbox_id: int) -> list[FolderState]:
-        return [_folder(r) for r in await self._rows("list_folders", {"mailbox_id": mailbox_id})]
+        return [_folder(r) for r in await self.query("list_folders", {"mailbox_id": mailbox_id})]
 
     async def add_folder(self, mailbox_id: int, src_name: str, dst_name: str,
                          src_uidvalidity: int, dst_uidvalidity: int) -> FolderState:
-        await self._tx([("insert_folder", {"mailbox_id": mailbox_id, "src_name": src_name,
+        await self.transaction([("insert_folder", {"mailbox_id": mailbox_id, "src_name": src_name,
                                            "dst_name": dst_name, "now": now(),
                                            "src_uidvalidity": src_uidvalidity,
                                            "dst_uidvalidity": dst_uidvalidity})])
@@ -162,12 +162,12 @@ class CheckpointStore:
                               "now": now()})]
         if forget_messages:
             stmts.insert(0, ("forget_folder_messages", {"folder_id": state.id}))
-        await self._tx(stmts)
+        await self.transaction(stmts)
         return FolderState(state.id, state.src_name, dst_name, src_uidvalidity, dst_uidvalidity,
                            0, None)
 
     async def set_uidnext_seen(self, folder_id: int, uidnext: int) -> None:
-        await self._tx([("set_uidnext_seen", {"folder_id": folder_id, "uidnext": uidnext,
+        await self.transaction([("set_uidnext_seen", {"folder_id": folder_id, "uidnext": uidnext,
                                               "now": now()})])
 
     # --- messages -------------------------------------------------------------------------
@@ -207,7 +207,7 @@ class CheckpointStore:
             stmts.append(("set_high_water", {"folder_id": folder_id, "high_water": high_water,
                                              "now": now()}))
         if stmts:
-            await self._tx(stmts)
+            await self.transaction(stmts)
 
     async def mark_appended(self, folder_id: int, uidvalidity: int, dst_uidvalidity: int | None,
                             appended: Sequence[Appended], high_water: int | None) -> None:
@@ -222,31 +222,33 @@ class CheckpointStore:
         if high_water is not None:
             stmts.append(("set_high_water", {"folder_id": folder_id, "high_water": high_water,
                                              "now": now()}))
-        await self._tx(stmts)
+        await self.transaction(stmts)
 
-    async def drop_intents(self, folder_id: int, uidvalidity: int, src_uids: Iterable[int]) -> None:
+    async def drop_intents(self, folder_id: int, uidvalidity: int,
+                           src_uids: Iterable[int]) -> None:
         """Forget intents whose APPEND certainly did not happen (tagged NO, or reconciled)."""
-        await self._tx([("drop_intent", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
-                                         "src_uid": uid}) for uid in src_uids])
+        await self.transaction([("drop_intent", {"folder_id": folder_id,
+                                                 "src_uidvalidity": uidvalidity,
+                                                 "src_uid": uid}) for uid in src_uids])
 
     async def open_intents(self, folder_id: int, uidvalidity: int) -> list[Intent]:
-        rows = await self._rows("open_intents", {"folder_id": folder_id,
+        rows = await self.query("open_intents", {"folder_id": folder_id,
                                                  "src_uidvalidity": uidvalidity})
         return [Intent(int(r[0]), int(r[1]), str(r[2]), int(r[3] or 1)) for r in rows]
 
     async def done_uids_above(self, folder_id: int, uidvalidity: int, above: int) -> set[int]:
-        rows = await self._rows("done_uids_above", {"folder_id": folder_id,
+        rows = await self.query("done_uids_above", {"folder_id": folder_id,
                                                     "src_uidvalidity": uidvalidity,
                                                     "above": above})
         return {int(r[0]) for r in rows}
 
     async def claimed_dst_uids(self, folder_id: int, dst_uidvalidity: int) -> set[int]:
-        rows = await self._rows("claimed_dst_uids", {"folder_id": folder_id,
+        rows = await self.query("claimed_dst_uids", {"folder_id": folder_id,
                                                      "dst_uidvalidity": dst_uidvalidity})
         return {int(r[0]) for r in rows}
 
     async def copied_messages(self, folder_id: int, uidvalidity: int) -> list[CopiedMessage]:
-        rows = await self._rows("copied_messages", {"folder_id": folder_id,
+        rows = await self.query("copied_messages", {"folder_id": folder_id,
                                                     "src_uidvalidity": uidvalidity})
         return [CopiedMessage(int(r[0]), int(r[1]), str(r[2]), str(r[3]),
                               tuple(str(r[4]).split()), None if r[5] is None else int(r[5]),
@@ -261,9 +263,9 @@ class CheckpointStore:
         stmts += [("clear_verified", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
                                       "src_uid": uid}) for uid in bad]
         if stmts:
-            await self._tx(stmts)
+            await self.transaction(stmts)
 
     async def count_unverified(self, folder_id: int, uidvalidity: int) -> int:
-        rows = await self._rows("count_unverified", {"folder_id": folder_id,
+        rows = await self.query("count_unverified", {"folder_id": folder_id,
                                                      "src_uidvalidity": uidvalidity})
         return int(rows[0][0])

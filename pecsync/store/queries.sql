@@ -89,3 +89,106 @@ WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity AND src_uid 
 SELECT COUNT(*) FROM message
 WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
   AND state IN ('appended', 'present') AND verified_at IS NULL;
+
+-- name: job_by_address
+SELECT id, address, order_name, src_user, dst_user, state, phase, attempts, error_class,
+       error_text, next_attempt_at, messages_copied, messages_total, bytes_copied, bytes_total,
+       skipped, updated_at, started_at, finished_at
+FROM job WHERE address = :address;
+
+-- name: list_jobs
+SELECT id, address, order_name, src_user, dst_user, state, phase, attempts, error_class,
+       error_text, next_attempt_at, messages_copied, messages_total, bytes_copied, bytes_total,
+       skipped, updated_at, started_at, finished_at
+FROM job WHERE (:order_name IS NULL OR order_name = :order_name) ORDER BY order_name, address;
+
+-- name: insert_job
+INSERT INTO job (address, order_name, src_user, dst_user, state, created_at, updated_at)
+VALUES (:address, :order_name, :src_user, :dst_user, :state, :now, :now);
+
+-- name: update_job_identity
+UPDATE job SET order_name = :order_name, src_user = :src_user, dst_user = :dst_user,
+       updated_at = :now
+WHERE id = :id;
+
+-- name: latest_credential
+SELECT version, ciphertext, logged_in_at FROM credential
+WHERE job_id = :job_id AND side = :side ORDER BY version DESC LIMIT 1;
+
+-- name: insert_credential
+INSERT INTO credential (job_id, side, version, ciphertext, created_at)
+VALUES (:job_id, :side, :version, :ciphertext, :now);
+
+-- name: mark_logged_in
+UPDATE credential SET logged_in_at = COALESCE(logged_in_at, :now)
+WHERE job_id = :job_id AND side = :side AND version = :version;
+
+-- name: set_job_state
+UPDATE job SET state = :state, error_class = :error_class, error_text = :error_text,
+       next_attempt_at = :next_attempt_at, updated_at = :now,
+       finished_at = CASE WHEN :state = 'done' THEN :now ELSE finished_at END,
+       lease_owner = NULL, lease_until = NULL
+WHERE id = :id;
+
+-- name: requeue_job
+-- New credentials arrived: a job blocked on credentials (or waiting for them) runs again.
+UPDATE job SET state = 'pending', error_class = NULL, error_text = NULL, next_attempt_at = NULL,
+       attempts = 0, updated_at = :now
+WHERE id = :id AND state IN ('waiting_credentials', 'blocked_invalid_credentials',
+                             'blocked_2fa', 'blocked_credentials_changed', 'failed');
+
+-- name: recover_stale_jobs
+-- Jobs a crashed or killed run left "running": their checkpoints are safe, run them again.
+UPDATE job SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = :now
+WHERE state = 'running' AND (lease_until IS NULL OR lease_until < :now);
+
+-- name: claim_next_job
+-- One statement, so two workers (or two hosts on a shared database) never claim one job.
+UPDATE job SET state = 'running', attempts = attempts + 1, lease_owner = :owner,
+       lease_until = :lease_until, started_at = COALESCE(started_at, :now), updated_at = :now,
+       phase = 'login'
+WHERE id = (
+    SELECT id FROM job
+    WHERE (state = 'pending' OR (state = 'retry_wait' AND next_attempt_at <= :now))
+      AND (:order_name IS NULL OR order_name = :order_name)
+    ORDER BY CASE state WHEN 'pending' THEN 0 ELSE 1 END, id
+    LIMIT 1)
+RETURNING id;
+
+-- name: claim_job
+UPDATE job SET state = 'running', attempts = attempts + 1, lease_owner = :owner,
+       lease_until = :lease_until, started_at = COALESCE(started_at, :now), updated_at = :now,
+       phase = 'login'
+WHERE id = :id
+RETURNING id;
+
+-- name: next_wakeup
+SELECT MIN(next_attempt_at) FROM job
+WHERE state = 'retry_wait' AND (:order_name IS NULL OR order_name = :order_name);
+
+-- name: set_job_phase
+UPDATE job SET phase = :phase, updated_at = :now, lease_until = :lease_until WHERE id = :id;
+
+-- name: set_job_progress
+UPDATE job SET messages_copied = :messages_copied, messages_total = :messages_total,
+       bytes_copied = :bytes_copied, bytes_total = :bytes_total, skipped = :skipped,
+       updated_at = :now, lease_until = :lease_until
+WHERE id = :id;
+
+-- name: insert_job_event
+INSERT INTO job_event (job_id, at, event, state, detail) VALUES (:job_id, :now, :event, :state,
+                                                                 :detail);
+
+-- name: purge_credentials_of_done
+UPDATE credential SET ciphertext = NULL
+WHERE ciphertext IS NOT NULL AND job_id IN (SELECT id FROM job WHERE state = 'done');
+
+-- name: purge_all_credentials
+UPDATE credential SET ciphertext = NULL WHERE ciphertext IS NOT NULL;
+
+-- name: all_credentials
+SELECT job_id, side, version, ciphertext FROM credential WHERE ciphertext IS NOT NULL;
+
+-- name: replace_ciphertext
+UPDATE credential SET ciphertext = :ciphertext
+WHERE job_id = :job_id AND side = :side AND version = :version;

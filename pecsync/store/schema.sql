@@ -48,3 +48,56 @@ CREATE TABLE IF NOT EXISTS message (
     PRIMARY KEY (folder_id, src_uidvalidity, src_uid)
 );
 CREATE INDEX IF NOT EXISTS message_state ON message (folder_id, state);
+
+-- Bulk migrations: one job per mailbox of the operator's list.  State names are a contract
+-- (README "Job states"): waiting_credentials, pending, running, done,
+-- blocked_invalid_credentials, blocked_2fa, blocked_credentials_changed,
+-- blocked_destination_full, retry_wait, failed.
+CREATE TABLE IF NOT EXISTS job (
+    id                 INTEGER PRIMARY KEY,
+    address            TEXT NOT NULL UNIQUE,
+    order_name         TEXT NOT NULL,
+    src_user           TEXT NOT NULL,
+    dst_user           TEXT NOT NULL,
+    state              TEXT NOT NULL,
+    phase              TEXT,                    -- login, plan, copy, verify
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    error_class        TEXT,
+    error_text         TEXT,
+    next_attempt_at    TEXT,
+    messages_copied    INTEGER NOT NULL DEFAULT 0,
+    messages_total     INTEGER NOT NULL DEFAULT 0,
+    bytes_copied       INTEGER NOT NULL DEFAULT 0,
+    bytes_total        INTEGER NOT NULL DEFAULT 0,
+    skipped            INTEGER NOT NULL DEFAULT 0,
+    lease_owner        TEXT,
+    lease_until        TEXT,
+    created_at         TEXT NOT NULL,
+    updated_at         TEXT NOT NULL,
+    started_at         TEXT,
+    finished_at        TEXT
+);
+CREATE INDEX IF NOT EXISTS job_state ON job (state, next_attempt_at);
+
+-- Credential versions, encrypted (pecsync.vault).  logged_in_at tells "never worked" from
+-- "worked before" (a changed password or an expired app password).
+CREATE TABLE IF NOT EXISTS credential (
+    job_id       INTEGER NOT NULL REFERENCES job(id),
+    side         TEXT NOT NULL CHECK (side IN ('src', 'dst')),
+    version      INTEGER NOT NULL,
+    ciphertext   BLOB,
+    created_at   TEXT NOT NULL,
+    logged_in_at TEXT,
+    PRIMARY KEY (job_id, side, version)
+);
+
+-- What happened to each job, for reports ("since the previous report") and audits.
+CREATE TABLE IF NOT EXISTS job_event (
+    id        INTEGER PRIMARY KEY,
+    job_id    INTEGER NOT NULL REFERENCES job(id),
+    at        TEXT NOT NULL,
+    event     TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    detail    TEXT
+);
+CREATE INDEX IF NOT EXISTS job_event_at ON job_event (at);

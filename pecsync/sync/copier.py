@@ -19,7 +19,7 @@ every destination message whose size matches a candidate is hashed and claimed a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -29,7 +29,7 @@ import anyio.to_thread
 import structlog
 
 from pecsync.config import EngineConfig
-from pecsync.errors import DestinationFull, MessageRefused
+from pecsync.errors import DestinationFull, MessageRefused, StopRequested
 from pecsync.faults import step
 from pecsync.imap.codes import uid_set
 from pecsync.imap.session import ImapSession
@@ -55,10 +55,18 @@ async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 @dataclass
 class Progress:
-    """Callbacks for progress display; all optional."""
+    """Hooks for progress display and job bookkeeping; all optional."""
 
     on_folder: Callable[[str, int], None] | None = None  # (folder, messages to copy)
     on_batch: Callable[[int, int], None] | None = None  # (messages, bytes) just copied
+    on_phase: Callable[[str], Awaitable[None]] | None = None  # login, plan, copy, verify
+    on_login: Callable[[str], Awaitable[None]] | None = None  # "src" / "dst" logged in
+    #: Checked after every committed batch: True stops the copy there (StopRequested).
+    should_stop: Callable[[], bool] | None = None
+
+    async def phase(self, name: str) -> None:
+        if self.on_phase is not None:
+            await self.on_phase(name)
 
 
 @dataclass
@@ -121,8 +129,10 @@ class FolderCopier:
         await ctx.store.set_uidnext_seen(state.id, src_st.uidnext)
         step("folder_copied")
         if verify:
+            await ctx.progress.phase("verify")
             await verify_folder(ctx, state, src_st.uidvalidity, dst_st, self.report,
                                 only_unverified=True)
+            await ctx.progress.phase("copy")
         await self._count(state, src_st.uidvalidity)
         return self.report
 
@@ -278,6 +288,8 @@ class _Importer:
         step("batch_committed")
         if self.ctx.progress.on_batch:
             self.ctx.progress.on_batch(len(fetched), sum(len(m.body) for m in fetched))
+        if self.ctx.progress.should_stop and self.ctx.progress.should_stop():
+            raise StopRequested(mailbox=self.ctx.label, folder=self.copier.mapping.src)
 
     async def _append(self, msgs: Sequence[FetchedMessage]) -> None:
         if not msgs:

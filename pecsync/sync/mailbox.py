@@ -47,8 +47,17 @@ class MailboxRun:
         self.plan: FolderPlan | None = None
 
     async def __aenter__(self) -> MailboxRun:
-        await in_thread(self.src.login, self.src_creds)
-        await in_thread(self.dst.login, self.dst_creds)
+        await self.progress.phase("login")
+        try:
+            await in_thread(self.src.login, self.src_creds)
+            if self.progress.on_login:
+                await self.progress.on_login("src")
+            await in_thread(self.dst.login, self.dst_creds)
+            if self.progress.on_login:
+                await self.progress.on_login("dst")
+        except BaseException:
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -78,11 +87,13 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     """Copy every folder of one mailbox, resuming from checkpoints, then verify."""
     async with MailboxRun(cfg, store, src_creds, dst_creds, progress) as run:
         ctx = await run.context()
+        await run.progress.phase("plan")
         plan = await run.make_plan()
         for name in plan.create:
             await in_thread(run.dst.create_folder, name)
         log.info("folders_planned", mailbox=ctx.label, folders=len(plan.mappings),
                  created=len(plan.create))
+        await run.progress.phase("copy")
         for mapping in run.copy_mappings():
             report = await FolderCopier(ctx, mapping).run(verify=verify)
             run.report.folders.append(report)

@@ -1,0 +1,330 @@
+"""Bulk commands: import, run, retry, status, and key management."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import structlog
+
+from pecsync.cli.passwords import read_password
+from pecsync.config import Config
+from pecsync.engine.budget import HostBudget
+from pecsync.engine.outcome import NEXT_STEP
+from pecsync.engine.pool import RunSummary, run_pool
+from pecsync.engine.worker import EngineEnv, run_job
+from pecsync.errors import UsageError
+from pecsync.intake.mailbox_list import parse_mailbox_list
+from pecsync.model import Secret
+from pecsync.store.checkpoints import CheckpointStore
+from pecsync.store.jobs import Job, JobState, JobStore
+from pecsync.vault import Vault, load_key, write_key_file
+
+log = structlog.get_logger("pecsync.cli")
+STATES = [s.value for s in JobState]
+
+
+def _vault(cfg: Config) -> Vault:
+    return Vault(load_key(cfg.key_file))
+
+
+def _masters(cfg: Config) -> tuple[Secret | None, Secret | None]:
+    src = dst = None
+    if cfg.source.master_user:
+        src = read_password(env="PECSYNC_SOURCE_PASSWORD", file=None,
+                            prompt=f"Source master password ({cfg.source.master_user}): ",
+                            what="source master user")
+    if cfg.destination.master_user:
+        dst = read_password(env="PECSYNC_DEST_PASSWORD", file=None,
+                            prompt=f"Destination master password "
+                                   f"({cfg.destination.master_user}): ",
+                            what="destination master user")
+    return src, dst
+
+
+# --- import ----------------------------------------------------------------------------
+async def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
+    parsed = parse_mailbox_list(Path(args.csv))
+    for err in parsed.errors:
+        sys.stderr.write(f"{err}\n")
+    if parsed.errors and not args.skip_invalid:
+        sys.stderr.write(f"pecsync import: {len(parsed.errors)} problem(s) in {args.csv}: "
+                         f"nothing imported (fix them, or use --skip-invalid to import the "
+                         f"valid rows)\n")
+        return 2
+    if not parsed.rows:
+        sys.stderr.write(f"pecsync import: {args.csv}: no valid rows\n")
+        return 2
+    vault = _vault(cfg)
+    async with await CheckpointStore.open(cfg.database) as store:
+        out = await JobStore(store, vault).import_rows(
+            parsed.rows, src_master=bool(cfg.source.master_user),
+            dst_master=bool(cfg.destination.master_user))
+    sys.stdout.write(f"imported {args.csv}: {len(out.added)} added, {len(out.new_credentials)} "
+                     f"with new credentials ({len(out.requeued)} re-queued), "
+                     f"{len(out.unchanged)} unchanged"
+                     + (f", {len(parsed.errors)} invalid row(s) skipped" if parsed.errors
+                        else "") + "\n")
+    for address in out.requeued:
+        sys.stdout.write(f"  re-queued: {address}\n")
+    log.info("list_imported", file=args.csv, added=len(out.added), requeued=len(out.requeued),
+             new_credentials=len(out.new_credentials), unchanged=len(out.unchanged),
+             invalid=len(parsed.errors))
+    return 0
+
+
+# --- run ---------------------------------------------------------------------------------
+class _LiveDisplay:
+    """Live progress on a TTY: mailboxes done/total, current mailboxes, MB/s, ETA."""
+
+    def __init__(self, env: EngineEnv, total: int, done_before: int) -> None:
+        self.env, self.total, self.done_before = env, total, done_before
+        self.started = time.monotonic()
+        self.enabled = sys.stderr.isatty()
+
+    async def run(self) -> None:
+        while self.enabled:
+            await anyio.sleep(1)
+            states = Counter(j.state.value for j in await self.env.jobs.jobs())
+            done = states[JobState.DONE]
+            elapsed = time.monotonic() - self.started
+            rate = self.env.bytes_copied / elapsed / 1e6 if elapsed else 0.0
+            finished_now = done - self.done_before
+            eta = ""
+            if finished_now > 0:
+                left = (self.total - done) * elapsed / finished_now
+                eta = f", ETA {int(left // 3600)}h{int(left % 3600 // 60):02d}m"
+            current = "; ".join(f"{a} {v[0]} {v[1]}/{v[2]}" for a, v in
+                                list(self.env.live.items())[:3])
+            sys.stderr.write(f"\r\x1b[K{done}/{self.total} mailboxes done, {rate:.1f} MB/s{eta}"
+                             f" | {current}"[:250])
+            sys.stderr.flush()
+
+
+async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
+    src_master, dst_master = _masters(cfg)
+    vault = None
+    if not (cfg.source.master_user and cfg.destination.master_user):
+        vault = _vault(cfg)
+    workers = args.workers or cfg.engine.workers
+    async with await CheckpointStore.open(cfg.database) as store:
+        jobs = JobStore(store, vault)
+        stop = {"requested": False}
+        env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
+                        budget=HostBudget(cfg.engine.max_connections_per_host),
+                        src_master_password=src_master, dst_master_password=dst_master,
+                        should_stop=lambda: stop["requested"])
+        all_jobs = await jobs.jobs(args.order)
+        if not all_jobs:
+            sys.stderr.write("pecsync run: no mailboxes" + (f" in order {args.order}"
+                                                            if args.order else "")
+                             + ": import a list first (pecsync import)\n")
+            return 2
+        started = time.monotonic()
+        summary: RunSummary | None = None
+        async with anyio.create_task_group() as outer:
+            async def signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+                    async for signum in received:
+                        if not stop["requested"]:
+                            stop["requested"] = True
+                            sys.stderr.write(f"\npecsync run: {signal.Signals(signum).name}: "
+                                             f"finishing the batches in flight, then stopping "
+                                             f"(again to abort now)\n")
+                            log.warning("stop_requested", signal=signal.Signals(signum).name)
+                        else:
+                            log.warning("abort_requested")
+                            outer.cancel_scope.cancel()
+                            return
+
+            outer.start_soon(signals)
+            display = _LiveDisplay(env, len(all_jobs),
+                                   sum(1 for j in all_jobs if j.state == JobState.DONE))
+            outer.start_soon(display.run)
+            summary = await run_pool(env, workers=workers, order=args.order, follow=args.follow)
+            outer.cancel_scope.cancel()
+        if summary is None:  # aborted by a second signal
+            states = Counter(j.state.value for j in await jobs.jobs(args.order))
+            summary = RunSummary(states, 0, env.internal_errors)
+        if display.enabled:
+            sys.stderr.write("\r\x1b[K")
+        elapsed = time.monotonic() - started
+        mb = env.bytes_copied / 1e6
+        sys.stdout.write(f"run: {summary.jobs_run} job(s) run in {elapsed:.1f} s, {mb:.1f} MB "
+                         f"copied ({mb / elapsed if elapsed else 0:.1f} MB/s) with {workers} "
+                         f"worker(s)\n")
+        _print_counts(summary.states)
+        for job in await jobs.jobs(args.order):
+            if job.state not in (JobState.DONE, JobState.PENDING):
+                sys.stdout.write(f"  {job.address}: {job.state.value}: {job.error_text or ''}\n")
+        log.info("run_finished", jobs_run=summary.jobs_run, exit_code=summary.exit_code,
+                 **{k: v for k, v in summary.states.items()})
+        return summary.exit_code
+
+
+def _print_counts(states: Counter[str]) -> None:
+    parts = [f"{s} {states[s]}" for s in STATES if states[s]]
+    sys.stdout.write("  " + (", ".join(parts) or "no mailboxes") + "\n")
+
+
+# --- retry -------------------------------------------------------------------------------
+async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
+    lines: list[str] = []
+    if args.password_stdin or args.dest_password_stdin:
+        lines = sys.stdin.read().splitlines()
+    wanted = int(args.password_stdin) + int(args.dest_password_stdin)
+    if len(lines) < wanted or any(not line for line in lines[:wanted]):
+        raise UsageError(f"expected {wanted} password line(s) on standard input")
+    src_master, dst_master = _masters(cfg)
+    vault = None
+    if not (cfg.source.master_user and cfg.destination.master_user) or lines:
+        vault = _vault(cfg)
+    async with await CheckpointStore.open(cfg.database) as store:
+        jobs = JobStore(store, vault)
+        job = await jobs.job(args.address)
+        if job is None:
+            raise UsageError(f"mailbox {args.address} is not in the list: import it first")
+        i = 0
+        if args.password_stdin:
+            await jobs.set_password(job, "src", Secret(lines[i]))
+            i += 1
+        if args.dest_password_stdin:
+            await jobs.set_password(job, "dst", Secret(lines[i]))
+        env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
+                        budget=HostBudget(cfg.engine.max_connections_per_host),
+                        src_master_password=src_master, dst_master_password=dst_master)
+        claimed = await jobs.claim(job, "retry")
+        sys.stderr.write(f"retrying {job.address} (was {job.state.value}, "
+                         f"{job.messages_copied} messages copied so far)\n")
+        outcome = await run_job(env, claimed)
+        final = await jobs.job(job.address)
+        assert final is not None
+        sys.stdout.write(f"{final.address}: {final.state.value}"
+                         + (f": {final.error_text}" if final.error_text else "") + "\n")
+        if final.state in NEXT_STEP and final.state != JobState.DONE:
+            sys.stdout.write(f"  next step: {NEXT_STEP[final.state]}\n")
+        return RunSummary(Counter({outcome.state.value: 1}), 1, env.internal_errors).exit_code
+
+
+# --- status ------------------------------------------------------------------------------
+def _mailbox_json(job: Job) -> dict[str, Any]:
+    reason = job.error_text
+    if job.state in NEXT_STEP and job.state not in (JobState.DONE,):
+        reason = f"{job.error_text or job.state.value} — next step: {NEXT_STEP[job.state]}"
+    return {"address": job.address, "order": job.order, "state": job.state.value,
+            "phase": job.phase, "reason": reason, "messages_copied": job.messages_copied,
+            "messages_total": job.messages_total, "bytes_copied": job.bytes_copied,
+            "bytes_total": job.bytes_total, "attempts": job.attempts,
+            "updated_at": job.updated_at}
+
+
+def status_document(jobs: list[Job]) -> dict[str, Any]:
+    """The ``status --json`` shape (documented in the README)."""
+    def totals(js: list[Job]) -> dict[str, int]:
+        c = Counter(j.state.value for j in js)
+        return {s: c[s] for s in STATES}
+
+    orders: dict[str, list[Job]] = {}
+    for j in jobs:
+        orders.setdefault(j.order, []).append(j)
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "totals": totals(jobs),
+        "orders": [{"order": name, "totals": totals(js), "mailboxes": len(js),
+                    "messages_copied": sum(j.messages_copied for j in js),
+                    "messages_total": sum(j.messages_total for j in js),
+                    "bytes_copied": sum(j.bytes_copied for j in js),
+                    "bytes_total": sum(j.bytes_total for j in js)}
+                   for name, js in sorted(orders.items())],
+        "mailboxes": [_mailbox_json(j) for j in jobs],
+    }
+
+
+async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
+    if not cfg.database.exists():
+        raise UsageError(f"{cfg.database}: no state database yet: import a list first")
+    async with await CheckpointStore.open(cfg.database) as store:
+        jobs = await JobStore(store, None).jobs(args.order)
+    doc = status_document(jobs)
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return 0
+    for order in doc["orders"]:
+        t = order["totals"]
+        sys.stdout.write(f"{order['order']}: {order['mailboxes']} mailboxes, "
+                         f"{order['messages_copied']}/{order['messages_total']} messages, "
+                         f"{order['bytes_copied'] / 1e6:.1f} MB\n")
+        _print_counts(Counter(t))
+    sys.stdout.write("all orders:\n")
+    _print_counts(Counter(doc["totals"]))
+    attention = [m for m in doc["mailboxes"] if m["state"] not in ("done", "pending", "running")]
+    if attention:
+        sys.stdout.write("needs attention:\n")
+        for m in attention:
+            sys.stdout.write(f"  {m['address']} ({m['order']}): {m['state']}: {m['reason']}\n")
+    return 0
+
+
+# --- keys and credentials ------------------------------------------------------------------
+async def cmd_init_key(cfg: Config, args: argparse.Namespace) -> int:
+    if cfg.key_file is None:
+        raise UsageError(f"{cfg.path}: [state] key_file is not set: add key_file = "
+                         f"\"pecsync.key\" (or use $PECSYNC_KEY)")
+    write_key_file(cfg.key_file)
+    sys.stdout.write(f"created {cfg.key_file} (mode 0600): back it up apart from the "
+                     f"database\n")
+    return 0
+
+
+async def cmd_purge(cfg: Config, args: argparse.Namespace) -> int:
+    async with await CheckpointStore.open(cfg.database) as store:
+        await JobStore(store, None).purge_credentials(only_done=args.done)
+        await store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await store.db.execute("VACUUM")
+    sys.stdout.write("stored passwords erased" + (" for verified mailboxes" if args.done
+                                                  else "") + "\n")
+    return 0
+
+
+async def cmd_rotate_key(cfg: Config, args: argparse.Namespace) -> int:
+    """Re-encrypt every stored password under a new key.
+
+    Order matters: the new key is written beside the old one first, then the database is
+    re-encrypted in one transaction, then the new key replaces the old file.  A crash in
+    between leaves ``KEYFILE.new`` holding the key that opens the database."""
+    import os
+
+    from pecsync.vault import credential_context
+
+    if cfg.key_file is None:
+        raise UsageError("rotate-key needs [state] key_file (with $PECSYNC_KEY, re-import "
+                         "the list under a new key instead)")
+    old = Vault(load_key(cfg.key_file))
+    new_path = cfg.key_file.with_name(cfg.key_file.name + ".new")
+    if new_path.exists():
+        new_path.unlink()
+    write_key_file(new_path)
+    new = Vault(load_key(new_path))
+    async with await CheckpointStore.open(cfg.database) as store:
+        rows = await store.query("all_credentials", {})
+        stmts = []
+        for job_id, side, version, blob in rows:
+            ctx = credential_context(int(job_id), str(side), int(version))
+            stmts.append(("replace_ciphertext", {"job_id": job_id, "side": side,
+                                                 "version": version,
+                                                 "ciphertext": new.seal(old.open(blob, ctx),
+                                                                        ctx)}))
+        await store.transaction(stmts)
+        await store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    os.replace(new_path, cfg.key_file)
+    sys.stdout.write(f"re-encrypted {len(rows)} stored password(s); {cfg.key_file} now holds "
+                     f"the new key\n")
+    return 0

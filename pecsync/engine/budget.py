@@ -1,0 +1,46 @@
+"""Connection budget per server, shared by every worker of a run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+
+
+class HostBudget:
+    """At most *limit* simultaneous connections to each (host, port).
+
+    A mailbox needs one source and one destination connection; both are taken under one
+    lock so that two workers can never each hold half of what they need (no deadlock even
+    when source and destination are the same server).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._sems: dict[tuple[str, int], anyio.Semaphore] = {}
+        self._lock = anyio.Lock()
+        #: Highest number of connections held at once per host (for tests and reports).
+        self.peak: dict[tuple[str, int], int] = {}
+        self._held: dict[tuple[str, int], int] = {}
+
+    def _sem(self, host: tuple[str, int]) -> anyio.Semaphore:
+        if host not in self._sems:
+            self._sems[host] = anyio.Semaphore(self.limit)
+        return self._sems[host]
+
+    @asynccontextmanager
+    async def connections(self, *hosts: tuple[str, int]) -> AsyncIterator[None]:
+        taken: list[tuple[str, int]] = []
+        try:
+            async with self._lock:
+                for host in hosts:
+                    await self._sem(host).acquire()
+                    taken.append(host)
+                    self._held[host] = self._held.get(host, 0) + 1
+                    self.peak[host] = max(self.peak.get(host, 0), self._held[host])
+            yield
+        finally:
+            for host in taken:
+                self._held[host] -= 1
+                self._sem(host).release()

@@ -1,0 +1,85 @@
+"""From what happened to a job's next state: the failure classes of ARCHITECTURE.md §4.
+
+Pure: unit-tested row by row.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pecsync.errors import (
+    AuthenticationFailed,
+    DestinationFull,
+    PecsyncError,
+    StopRequested,
+    TransientError,
+    TwoFactorRequired,
+    VerificationFailed,
+)
+from pecsync.store.jobs import JobState
+
+NEXT_STEP = {
+    JobState.BLOCKED_INVALID_CREDENTIALS:
+        "the password was refused: ask the member for the right password, then re-import "
+        "the list or run `pecsync retry --password-stdin`",
+    JobState.BLOCKED_CREDENTIALS_CHANGED:
+        "the password changed after the copy started (or an app password expired): "
+        "re-submit the new password; the copy resumes where it stopped",
+    JobState.BLOCKED_2FA:
+        "2-step verification is on: the member must turn it off or give an app password, "
+        "then re-submit it",
+    JobState.BLOCKED_DESTINATION_FULL:
+        "the destination mailbox is full: raise its quota or free space, then run "
+        "`pecsync retry ADDRESS`; nothing is lost and the copy resumes",
+    JobState.WAITING_CREDENTIALS:
+        "no password yet: add it to the list and re-import, or run `pecsync retry "
+        "--password-stdin`",
+    JobState.FAILED: "see the reason; fix it, then run `pecsync retry ADDRESS`",
+    JobState.RETRY_WAIT: "nothing to do: pecsync retries automatically",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: JobState
+    error_class: str | None = None
+    error_text: str | None = None
+    next_attempt_at: str | None = None
+
+
+def backoff_seconds(attempt: int, initial: float, maximum: float,
+                    rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter on the upper half: attempt 1 waits about
+    *initial*, each further attempt doubles, never above *maximum*."""
+    base = min(maximum, initial * (2 ** max(attempt - 1, 0)))
+    r = rng or random.Random()
+    return float(base / 2 + r.uniform(0, base / 2))
+
+
+def classify_failure(exc: BaseException, *, credential_worked_before: bool, attempts: int,
+                     max_attempts: int, retry_initial: float, retry_max: float,
+                     now: datetime | None = None) -> Outcome:
+    """The job state after *exc* ended an attempt."""
+    text = str(exc)
+    if isinstance(exc, StopRequested):
+        return Outcome(JobState.PENDING, exc.kind, "stopped by the operator; resumes next run")
+    if isinstance(exc, TwoFactorRequired):
+        return Outcome(JobState.BLOCKED_2FA, exc.kind, text)
+    if isinstance(exc, AuthenticationFailed):
+        if exc.side == "src" and credential_worked_before:
+            return Outcome(JobState.BLOCKED_CREDENTIALS_CHANGED, "credentials_changed", text)
+        return Outcome(JobState.BLOCKED_INVALID_CREDENTIALS, exc.kind, text)
+    if isinstance(exc, DestinationFull):
+        return Outcome(JobState.BLOCKED_DESTINATION_FULL, exc.kind, text)
+    if isinstance(exc, TransientError):
+        if attempts >= max_attempts:
+            return Outcome(JobState.FAILED, exc.kind,
+                           f"{text} (gave up after {attempts} attempts)")
+        wait = backoff_seconds(attempts, retry_initial, retry_max)
+        at = (now or datetime.now(UTC)) + timedelta(seconds=wait)
+        return Outcome(JobState.RETRY_WAIT, exc.kind, text, at.isoformat(timespec="seconds"))
+    if isinstance(exc, (VerificationFailed, PecsyncError)):
+        return Outcome(JobState.FAILED, exc.kind, text)
+    return Outcome(JobState.FAILED, "internal", f"internal error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,84 @@
+"""The worker pool: N workers claim runnable jobs until none is left (or forever with follow).
+
+Stopping (ARCHITECTURE.md, procrastinate's two stages): the first request makes every worker
+stop after the batch in flight (checkpoints recorded, job back to ``pending``); cancelling the
+task group aborts at once, which the intent protocol makes safe too.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import anyio
+import structlog
+
+from pecsync.engine.worker import EngineEnv, run_job
+from pecsync.store.jobs import BLOCKED_STATES, JobState
+
+log = structlog.get_logger("pecsync.pool")
+
+EXIT_OK, EXIT_BLOCKED, EXIT_TRANSIENT, EXIT_INTERNAL = 0, 1, 3, 4
+
+
+@dataclass
+class RunSummary:
+    states: Counter[str]
+    jobs_run: int
+    internal_errors: int
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done, 1 blocked on someone's action (or failed), 3 transient failures remain
+        (or work left after a stop), 4 internal error."""
+        if self.internal_errors:
+            return EXIT_INTERNAL
+        if any(self.states[s.value] for s in BLOCKED_STATES) or self.states[JobState.FAILED]:
+            return EXIT_BLOCKED
+        if self.states[JobState.RETRY_WAIT] or self.states[JobState.PENDING] \
+                or self.states[JobState.RUNNING]:
+            return EXIT_TRANSIENT
+        return EXIT_OK
+
+
+async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
+                   follow: bool = False, poll_seconds: float = 1.0) -> RunSummary:
+    await env.jobs.recover_stale()
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    busy = 0
+    ran = 0
+
+    async def idle_wait() -> None:
+        wake = await env.jobs.next_wakeup(order)
+        delay = poll_seconds
+        if wake:
+            due = (datetime.fromisoformat(wake) - datetime.now(UTC)).total_seconds()
+            delay = max(0.05, min(delay, due))
+        await anyio.sleep(delay)
+
+    async def worker(n: int) -> None:
+        nonlocal busy, ran
+        while not env.should_stop():
+            job = await env.jobs.claim_next(owner, order)
+            if job is None:
+                if follow or busy:
+                    await idle_wait()
+                    continue
+                return
+            busy += 1
+            ran += 1
+            try:
+                log.info("job_claimed", mailbox=job.address, order=job.order, worker=n,
+                         attempt=job.attempts)
+                await run_job(env, job)
+            finally:
+                busy -= 1
+
+    async with anyio.create_task_group() as tg:
+        for n in range(workers):
+            tg.start_soon(worker, n)
+    states = Counter(j.state.value for j in await env.jobs.jobs(order))
+    return RunSummary(states, ran, env.internal_errors)

@@ -1,0 +1,148 @@
+"""Run one job: claim → LOGIN → PLAN → COPY/VERIFY → FINISH (outcome persisted, shielded)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anyio
+import structlog
+
+from pecsync.config import Config
+from pecsync.engine.budget import HostBudget
+from pecsync.engine.outcome import Outcome, classify_failure
+from pecsync.errors import VerificationFailed
+from pecsync.model import Credentials, MailboxReport, Secret
+from pecsync.store.checkpoints import CheckpointStore
+from pecsync.store.jobs import Job, JobState, JobStore
+from pecsync.sync.copier import Progress
+from pecsync.sync.mailbox import copy_mailbox
+
+log = structlog.get_logger("pecsync.worker")
+
+
+@dataclass
+class EngineEnv:
+    """What every worker of a run shares."""
+
+    cfg: Config
+    store: CheckpointStore
+    jobs: JobStore
+    budget: HostBudget
+    #: Master passwords (when [source]/[destination] master_user is set).
+    src_master_password: Secret | None = None
+    dst_master_password: Secret | None = None
+    should_stop: Callable[[], bool] = lambda: False
+    #: Live view for the progress display: job address → (folder, done, total, bytes).
+    live: dict[str, list[object]] = field(default_factory=dict)
+    bytes_copied: int = 0
+    internal_errors: int = 0
+
+
+class _JobProgress:
+    """Keeps the job row's counters fresh (at most every 2 s) and feeds the live view."""
+
+    def __init__(self, env: EngineEnv, job: Job) -> None:
+        self.env, self.job = env, job
+        self.messages = job.messages_copied
+        self.bytes = job.bytes_copied
+        self.total = job.messages_total
+        self.last_flush = 0.0
+        self.dirty = False
+
+    def on_folder(self, folder: str, todo: int) -> None:
+        self.env.live[self.job.address] = [folder, 0, todo]
+
+    def on_batch(self, messages: int, size: int) -> None:
+        self.messages += messages
+        self.bytes += size
+        self.env.bytes_copied += size
+        view = self.env.live.get(self.job.address)
+        if view is not None:
+            view[1] = int(view[1]) + messages  # type: ignore[call-overload]
+        self.dirty = True
+
+    async def flush(self, force: bool = False) -> None:
+        if not (self.dirty or force) or (not force and time.monotonic() - self.last_flush < 2):
+            return
+        self.last_flush = time.monotonic()
+        self.dirty = False
+        await self.env.jobs.set_progress(self.job, messages_copied=self.messages,
+                                         messages_total=max(self.total, self.messages),
+                                         bytes_copied=self.bytes, bytes_total=self.bytes,
+                                         skipped=0)
+
+
+async def run_job(env: EngineEnv, job: Job) -> Outcome:
+    """Run a claimed job to its next state and persist that state (even when cancelled)."""
+    jobs = env.jobs
+    cfg = env.cfg
+    bound = log.bind(mailbox=job.address, order=job.order, attempt=job.attempts)
+    started = time.monotonic()
+    creds = await jobs.credentials(job)
+    src_pw = env.src_master_password if cfg.source.master_user else creds.src
+    dst_pw = env.dst_master_password if cfg.destination.master_user else creds.dst
+    if src_pw is None or dst_pw is None:
+        missing = "source" if src_pw is None else "destination"
+        outcome = Outcome(JobState.WAITING_CREDENTIALS, "no_credentials",
+                          f"mailbox {job.address}: no {missing} password yet")
+        with anyio.CancelScope(shield=True):
+            await jobs.finish(job, outcome.state, error_class=outcome.error_class,
+                              error_text=outcome.error_text, event="waiting")
+        return outcome
+    src = Credentials(job.src_user, src_pw, cfg.source.master_user)
+    dst = Credentials(job.dst_user, dst_pw, cfg.destination.master_user)
+    progress = _JobProgress(env, job)
+
+    async def on_phase(phase: str) -> None:
+        await jobs.set_phase(job, phase)
+        await progress.flush()
+
+    async def on_login(side: str) -> None:
+        if side == "src" and not cfg.source.master_user:
+            await jobs.mark_logged_in(job, "src", creds.src_version)
+
+    hooks = Progress(on_folder=progress.on_folder, on_batch=progress.on_batch,
+                     on_phase=on_phase, on_login=on_login, should_stop=env.should_stop)
+    report: MailboxReport | None = None
+    try:
+        async with env.budget.connections((cfg.source.host, cfg.source.port),
+                                          (cfg.destination.host, cfg.destination.port)):
+            report = await copy_mailbox(cfg, env.store, src, dst, verify=cfg.engine.verify,
+                                        progress=hooks)
+        if report.mismatched:
+            raise VerificationFailed(f"{report.mismatched} message(s) differ on the destination",
+                                     mailbox=job.address,
+                                     hint="run `pecsync verify` for the list")
+        skipped = report.skipped
+        text = f"done with exceptions: {skipped} message(s) skipped" if skipped else None
+        outcome = Outcome(JobState.DONE, "skipped_messages" if skipped else None, text)
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await jobs.finish(job, JobState.PENDING, error_class="interrupted",
+                              error_text="aborted by the operator; resumes next run",
+                              event="aborted")
+        raise
+    except Exception as exc:
+        outcome = classify_failure(exc, credential_worked_before=creds.src_logged_in,
+                                   attempts=job.attempts, max_attempts=cfg.engine.max_attempts,
+                                   retry_initial=cfg.engine.retry_initial_seconds,
+                                   retry_max=cfg.engine.retry_max_seconds)
+        if outcome.error_class == "internal":
+            env.internal_errors += 1
+            bound.exception("job_internal_error")
+    with anyio.CancelScope(shield=True):
+        if report is not None:
+            progress.messages = max(progress.messages, report.src_messages - report.skipped)
+            progress.total = report.src_messages
+        await progress.flush(force=True)
+        await jobs.finish(job, outcome.state, error_class=outcome.error_class,
+                          error_text=outcome.error_text, next_attempt_at=outcome.next_attempt_at,
+                          event="finished" if outcome.state == JobState.DONE else "stopped")
+    env.live.pop(job.address, None)
+    level = "info" if outcome.state in (JobState.DONE, JobState.PENDING) else "warning"
+    getattr(bound, level)("job_finished", state=outcome.state.value,
+                          reason=outcome.error_text, seconds=round(time.monotonic() - started, 2),
+                          copied=report.copied if report else None)
+    return outcome

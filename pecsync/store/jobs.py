@@ -1,0 +1,269 @@
+"""Job queue and credential versions in the state database.
+
+The claim is one ``UPDATE ... WHERE id = (SELECT ...) RETURNING`` statement with a lease, so a
+second backend (PostgreSQL with ``FOR UPDATE SKIP LOCKED``) is an addition behind this class.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pecsync.intake.mailbox_list import MailboxRow
+from pecsync.model import Secret
+from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.vault import Vault, credential_context
+
+
+class JobState(enum.StrEnum):
+    WAITING_CREDENTIALS = "waiting_credentials"
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    BLOCKED_INVALID_CREDENTIALS = "blocked_invalid_credentials"
+    BLOCKED_2FA = "blocked_2fa"
+    BLOCKED_CREDENTIALS_CHANGED = "blocked_credentials_changed"
+    BLOCKED_DESTINATION_FULL = "blocked_destination_full"
+    RETRY_WAIT = "retry_wait"
+    FAILED = "failed"
+
+
+BLOCKED_STATES = frozenset({JobState.BLOCKED_INVALID_CREDENTIALS, JobState.BLOCKED_2FA,
+                            JobState.BLOCKED_CREDENTIALS_CHANGED,
+                            JobState.BLOCKED_DESTINATION_FULL, JobState.WAITING_CREDENTIALS})
+LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    address: str
+    order: str
+    src_user: str
+    dst_user: str
+    state: JobState
+    phase: str | None
+    attempts: int
+    error_class: str | None
+    error_text: str | None
+    next_attempt_at: str | None
+    messages_copied: int
+    messages_total: int
+    bytes_copied: int
+    bytes_total: int
+    skipped: int
+    updated_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+def _job(row: Sequence[Any]) -> Job:
+    values = list(row)
+    values[5] = JobState(values[5])
+    return Job(*values)
+
+
+@dataclass(frozen=True)
+class JobCredentials:
+    src: Secret | None
+    src_version: int
+    src_logged_in: bool
+    dst: Secret | None
+    dst_version: int
+
+
+@dataclass
+class ImportOutcome:
+    added: list[str]
+    requeued: list[str]
+    new_credentials: list[str]
+    unchanged: list[str]
+
+
+def _context(job_id: int, side: str, version: int) -> str:
+    return credential_context(job_id, side, version)
+
+
+def lease_until(delta: timedelta = LEASE) -> str:
+    return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
+
+
+class JobStore:
+    def __init__(self, store: CheckpointStore, vault: Vault | None) -> None:
+        self.store = store
+        self.vault = vault
+
+    def _need_vault(self) -> Vault:
+        if self.vault is None:
+            raise RuntimeError("credential vault not opened")
+        return self.vault
+
+    async def job(self, address: str) -> Job | None:
+        rows = await self.store.query("job_by_address", {"address": address.lower()})
+        return _job(rows[0]) if rows else None
+
+    async def jobs(self, order: str | None = None) -> list[Job]:
+        return [_job(r) for r in await self.store.query("list_jobs", {"order_name": order})]
+
+    async def _latest(self, job_id: int, side: str) -> tuple[int, bytes | None, str | None]:
+        rows = await self.store.query("latest_credential", {"job_id": job_id, "side": side})
+        if not rows:
+            return 0, None, None
+        return int(rows[0][0]), rows[0][1], rows[0][2]
+
+    async def _credential_changes(self, job_id: int, side: str, new: Secret | None
+                                  ) -> list[tuple[str, dict[str, Any]]]:
+        """Statements adding a credential version when *new* differs from the latest."""
+        if new is None:
+            return []
+        version, blob, _ = await self._latest(job_id, side)
+        vault = self._need_vault()
+        if blob is not None and vault.open(blob, _context(job_id, side, version)) == new:
+            return []
+        version += 1
+        return [("insert_credential", {"job_id": job_id, "side": side, "version": version,
+                                       "ciphertext": vault.seal(new, _context(job_id, side,
+                                                                              version)),
+                                       "now": now()})]
+
+    async def import_rows(self, rows: Sequence[MailboxRow], *, src_master: bool,
+                          dst_master: bool) -> ImportOutcome:
+        """Add new mailboxes, version changed passwords and re-queue what they unblock; rows
+        missing from the list are left alone.  One transaction."""
+        out = ImportOutcome([], [], [], [])
+        stmts: list[tuple[str, dict[str, Any]]] = []
+        ts = now()
+        for row in rows:
+            existing = await self.job(row.address)
+            if existing is None:
+                runnable = ((row.source_password is not None or src_master)
+                            and (row.dest_password is not None or dst_master))
+                state = JobState.PENDING if runnable else JobState.WAITING_CREDENTIALS
+                await self.store.transaction([("insert_job", {
+                    "address": row.address, "order_name": row.order, "src_user": row.source_user,
+                    "dst_user": row.dest_user, "state": state.value, "now": ts})])
+                created = await self.job(row.address)
+                assert created is not None
+                stmts += await self._credential_changes(created.id, "src", row.source_password)
+                stmts += await self._credential_changes(created.id, "dst", row.dest_password)
+                stmts.append(("insert_job_event", {"job_id": created.id, "now": ts,
+                                                   "event": "imported", "state": state.value,
+                                                   "detail": f"line {row.line}"}))
+                out.added.append(row.address)
+                continue
+            changes = await self._credential_changes(existing.id, "src", row.source_password)
+            changes += await self._credential_changes(existing.id, "dst", row.dest_password)
+            identity_changed = (existing.order, existing.src_user, existing.dst_user) != (
+                row.order, row.source_user, row.dest_user)
+            if identity_changed:
+                stmts.append(("update_job_identity", {"id": existing.id, "order_name": row.order,
+                                                      "src_user": row.source_user,
+                                                      "dst_user": row.dest_user, "now": ts}))
+            if not changes:
+                if not identity_changed:
+                    out.unchanged.append(row.address)
+                continue
+            stmts += changes
+            out.new_credentials.append(row.address)
+            if existing.state in BLOCKED_STATES - {JobState.BLOCKED_DESTINATION_FULL} \
+                    or existing.state == JobState.FAILED:
+                stmts.append(("requeue_job", {"id": existing.id, "now": ts}))
+                stmts.append(("insert_job_event", {"job_id": existing.id, "now": ts,
+                                                   "event": "credentials_updated",
+                                                   "state": JobState.PENDING.value,
+                                                   "detail": None}))
+                out.requeued.append(row.address)
+        await self.store.transaction(stmts)
+        return out
+
+    async def set_password(self, job: Job, side: str, secret: Secret) -> bool:
+        """A new credential version from ``retry --password-stdin``; True if it changed."""
+        stmts = await self._credential_changes(job.id, side, secret)
+        if stmts:
+            await self.store.transaction(stmts)
+        return bool(stmts)
+
+    async def credentials(self, job: Job) -> JobCredentials:
+        vault = self.vault
+        out: dict[str, tuple[Secret | None, int, bool]] = {}
+        for side in ("src", "dst"):
+            version, blob, logged = await self._latest(job.id, side)
+            secret = None
+            if blob is not None:
+                assert vault is not None
+                secret = vault.open(blob, _context(job.id, side, version))
+            out[side] = (secret, version, logged is not None)
+        return JobCredentials(out["src"][0], out["src"][1], out["src"][2], out["dst"][0],
+                              out["dst"][1])
+
+    async def mark_logged_in(self, job: Job, side: str, version: int) -> None:
+        if version:
+            await self.store.transaction([("mark_logged_in", {"job_id": job.id, "side": side,
+                                                              "version": version, "now": now()})])
+
+    async def recover_stale(self) -> None:
+        await self.store.transaction([("recover_stale_jobs", {"now": now()})])
+
+    async def claim_next(self, owner: str, order: str | None) -> Job | None:
+        ts = now()
+        await self.store.db.execute("BEGIN IMMEDIATE")
+        try:
+            async with self.store.db.execute(
+                    _sql("claim_next_job"), {"owner": owner, "lease_until": lease_until(),
+                                             "now": ts, "order_name": order}) as cur:
+                row = await cur.fetchone()
+            await self.store.db.execute("COMMIT")
+        except BaseException:
+            await self.store.db.execute("ROLLBACK")
+            raise
+        if row is None:
+            return None
+        rows = await self.store.query("list_jobs", {"order_name": None})
+        return next(_job(r) for r in rows if int(r[0]) == int(row[0]))
+
+    async def claim(self, job: Job, owner: str) -> Job:
+        await self.store.transaction([("claim_job", {"id": job.id, "owner": owner,
+                                                     "lease_until": lease_until(), "now": now()})])
+        claimed = await self.job(job.address)
+        assert claimed is not None
+        return claimed
+
+    async def next_wakeup(self, order: str | None) -> str | None:
+        rows = await self.store.query("next_wakeup", {"order_name": order})
+        return rows[0][0] if rows and rows[0][0] else None
+
+    async def set_phase(self, job: Job, phase: str) -> None:
+        await self.store.transaction([("set_job_phase", {"id": job.id, "phase": phase,
+                                                         "now": now(),
+                                                         "lease_until": lease_until()})])
+
+    async def set_progress(self, job: Job, *, messages_copied: int, messages_total: int,
+                           bytes_copied: int, bytes_total: int, skipped: int) -> None:
+        await self.store.transaction([("set_job_progress", {
+            "id": job.id, "messages_copied": messages_copied, "messages_total": messages_total,
+            "bytes_copied": bytes_copied, "bytes_total": bytes_total, "skipped": skipped,
+            "now": now(), "lease_until": lease_until()})])
+
+    async def finish(self, job: Job, state: JobState, *, error_class: str | None = None,
+                     error_text: str | None = None, next_attempt_at: str | None = None,
+                     event: str = "finished") -> None:
+        ts = now()
+        await self.store.transaction([
+            ("set_job_state", {"id": job.id, "state": state.value, "error_class": error_class,
+                               "error_text": error_text, "next_attempt_at": next_attempt_at,
+                               "now": ts}),
+            ("insert_job_event", {"job_id": job.id, "now": ts, "event": event,
+                                  "state": state.value, "detail": error_text})])
+
+    async def purge_credentials(self, *, only_done: bool) -> None:
+        await self.store.transaction([("purge_credentials_of_done" if only_done
+                                       else "purge_all_credentials", {})])
+
+
+def _sql(name: str) -> str:
+    from pecsync.store.queries import sql
+
+    return sql(name)

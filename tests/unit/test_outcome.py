@@ -1,0 +1,56 @@
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from pecsync.engine.outcome import backoff_seconds, classify_failure
+from pecsync.errors import (
+    AuthenticationFailed,
+    DestinationFull,
+    FolderError,
+    StopRequested,
+    TransientError,
+    TwoFactorRequired,
+)
+from pecsync.store.jobs import JobState
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def outcome(exc: BaseException, worked: bool = False, attempts: int = 1):  # type: ignore[no-untyped-def]
+    return classify_failure(exc, credential_worked_before=worked, attempts=attempts,
+                            max_attempts=3, retry_initial=10, retry_max=100, now=NOW)
+
+
+@pytest.mark.parametrize(("exc", "worked", "state"), [
+    (AuthenticationFailed("refused", side="src"), False, JobState.BLOCKED_INVALID_CREDENTIALS),
+    (AuthenticationFailed("refused", side="src"), True, JobState.BLOCKED_CREDENTIALS_CHANGED),
+    (AuthenticationFailed("refused", side="dst"), True, JobState.BLOCKED_INVALID_CREDENTIALS),
+    (TwoFactorRequired("2fa", side="src"), False, JobState.BLOCKED_2FA),
+    (DestinationFull("full", side="dst"), False, JobState.BLOCKED_DESTINATION_FULL),
+    (TransientError("reset", side="dst"), False, JobState.RETRY_WAIT),
+    (FolderError("cannot create", side="dst"), False, JobState.FAILED),
+    (StopRequested(), False, JobState.PENDING),
+    (ValueError("bug"), False, JobState.FAILED),
+])
+def test_table(exc: BaseException, worked: bool, state: JobState) -> None:
+    assert outcome(exc, worked).state == state
+
+
+def test_transient_gives_up_after_max_attempts() -> None:
+    assert outcome(TransientError("x"), attempts=2).state == JobState.RETRY_WAIT
+    final = outcome(TransientError("x"), attempts=3)
+    assert final.state == JobState.FAILED and "gave up after 3 attempts" in (final.error_text or "")
+
+
+def test_retry_time_in_the_future_and_internal_errors_marked() -> None:
+    o = outcome(TransientError("x"))
+    assert o.next_attempt_at is not None and datetime.fromisoformat(o.next_attempt_at) > NOW
+    assert outcome(ValueError("bug")).error_class == "internal"
+
+
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    rng = random.Random(1)
+    waits = [backoff_seconds(a, 10, 100, rng) for a in range(1, 8)]
+    assert 5 <= waits[0] <= 10 and 10 <= waits[1] <= 20 and all(w <= 100 for w in waits)
+    assert waits[-1] >= 50

@@ -1,0 +1,69 @@
+import io
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import structlog
+
+from pecsync import log as logsetup
+from pecsync.errors import ConfigError
+from pecsync.model import Secret
+from pecsync.vault import KEY_ENV, Vault, VaultError, load_key, new_key, write_key_file
+
+PASSWORDS = ['p"w', "con spazi", "pàsswörd", "100%", "back\\slash"]
+
+
+def test_seal_open_round_trip_and_binding() -> None:
+    vault = Vault(load_key_from(new_key()))
+    for pw in PASSWORDS:
+        blob = vault.seal(Secret(pw), "ctx/1")
+        assert pw.encode() not in blob
+        assert vault.open(blob, "ctx/1").reveal() == pw
+        with pytest.raises(VaultError):
+            vault.open(blob, "ctx/2")  # copied onto another row: refused
+
+
+def test_wrong_key_is_a_clear_error() -> None:
+    blob = Vault(load_key_from(new_key())).seal(Secret("x"), "c")
+    with pytest.raises(VaultError, match="wrong key"):
+        Vault(load_key_from(new_key())).open(blob, "c")
+
+
+def load_key_from(text: str) -> bytes:
+    os.environ[KEY_ENV] = text
+    try:
+        return load_key(None)
+    finally:
+        del os.environ[KEY_ENV]
+
+
+def test_key_file_mode_is_checked(tmp_path: Path) -> None:
+    key = tmp_path / "pecsync.key"
+    write_key_file(key)
+    assert (key.stat().st_mode & 0o777) == 0o600
+    assert len(load_key(key)) == 32
+    key.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by others"):
+        load_key(key)
+    with pytest.raises(ConfigError, match="already exists"):
+        write_key_file(key)
+
+
+def test_secret_never_shows() -> None:
+    s = Secret("hunter2")
+    assert repr(s) == str(s) == f"{s}" == "***"
+    assert "hunter2" not in repr([s, {"p": s}])
+
+
+def test_structlog_redaction() -> None:
+    out = io.StringIO()
+    logsetup.configure(json=True, level=logging.DEBUG, stream=out)
+    log = structlog.get_logger("t")
+    log.info("login", password="hunter2", user="rossi", secret=Secret("s3"),
+             extra={"source_password": "abc"})
+    line = json.loads(out.getvalue())
+    assert line["password"] == "***" and line["secret"] == "***"
+    assert line["extra"]["source_password"] == "***" and line["user"] == "rossi"
+    assert "hunter2" not in out.getvalue() and "abc" not in out.getvalue()
