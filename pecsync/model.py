@@ -107,6 +107,8 @@ class FetchedMessage:
     body: bytes
     sha256: str
     message_id: str | None
+    #: Why the bytes could not be proven raw (Dovecot's NUL rewriting), else None.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,8 @@ class FolderReport:
     skipped: int = 0
     verified: int = 0
     mismatched: int = 0
+    #: Copied as served, but the raw bytes could not be proven (see FetchedMessage.note).
+    unverifiable: int = 0
     bytes_copied: int = 0
     dropped_flags: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
@@ -158,6 +162,10 @@ class MailboxReport:
     @property
     def mismatched(self) -> int:
         return sum(f.mismatched for f in self.folders)
+
+    @property
+    def unverifiable(self) -> int:
+        return sum(f.unverifiable for f in self.folders)
 
     @property
     def skipped(self) -> int:

@@ -191,7 +191,7 @@ def _print_report(report: MailboxReport, *, title: str, elapsed: float) -> None:
     out.write(f"  total: {report.src_messages} source messages, {report.copied} copied "
               f"({mb:.1f} MB, {rate:.0f} msg/s, {mb / elapsed if elapsed else 0:.1f} MB/s), "
               f"{report.verified} verified, {report.skipped} skipped, {report.mismatched} "
-              f"mismatched, {elapsed:.1f} s\n")
+              f"mismatched, {report.unverifiable} not verifiable, {elapsed:.1f} s\n")
 
 
 async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
@@ -217,7 +217,7 @@ async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
     log.info("mailbox_copied", mailbox=src.user, copied=report.copied,
              bytes=report.bytes_copied, verified=report.verified, skipped=report.skipped,
              mismatched=report.mismatched, seconds=round(elapsed, 2))
-    return EXIT_BLOCKED if report.mismatched else EXIT_OK
+    return EXIT_BLOCKED if report.mismatched or report.unverifiable else EXIT_OK
 
 
 async def _cmd_verify(cfg: Config, args: argparse.Namespace) -> int:

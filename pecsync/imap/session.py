@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import imapclient
 import imapclient.exceptions
+from imapclient.response_parser import parse_fetch_response
 
 from pecsync.config import ServerConfig
 from pecsync.errors import (
@@ -88,6 +89,28 @@ def fingerprint(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def resolve_nul(body: bytes, binary: bytes | None, size: int) -> tuple[bytes, str | None]:
+    """The raw message, given its ``BODY[]`` (NUL served as 0x80) and ``BINARY[]`` outputs.
+
+    Returns ``(raw, None)`` when the raw bytes are known, or ``(body, reason)`` when they
+    cannot be: the message is copied as served and listed as not verifiable.
+
+    >>> resolve_nul(b"a\\x80b", b"a\\x00b", 3)
+    (b'a\\x00b', None)
+    """
+    if binary is None:
+        return body, ("unverifiable: the source server cannot serve this message in BINARY; "
+                      "NUL bytes, if any, may have been served as 0x80")
+    if binary == body or b"\x00" not in binary:
+        # No NUL survived even in BINARY: BODY[] was the raw message.
+        return body, None
+    if len(binary) == size:
+        # Same size as stored: nothing was decoded, so BINARY[] is the raw message.
+        return binary, None
+    return body, ("unverifiable: the message contains NUL bytes that the source server "
+                  "serves as 0x80, inside encoded parts that BINARY decodes")
+
+
 def _quote(name: str) -> bytes:
     raw: bytes = utf7.encode(name)
     return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
@@ -118,6 +141,7 @@ class ImapSession:
         self._client: Any = None
         self.capabilities: frozenset[str] = frozenset()
         self.selected: str | None = None
+        self._creds: Credentials | None = None
         #: Count of commands sent (for measurements and tests).
         self.commands = 0
 
@@ -196,6 +220,7 @@ class ImapSession:
 
     def login(self, creds: Credentials) -> None:
         """Connect and log in; refusals are classified (wrong password, 2-step verification)."""
+        self._creds = creds
         if self._client is None:
             self.connect()
         client = self._client
@@ -328,9 +353,15 @@ class ImapSession:
         """UID, size, flags and INTERNALDATE of *uids* (an IMAP UID set like ``"5:*"``),
         sorted by UID.  No body is transferred."""
         folder = self.selected
-        resp = self._call(
-            "FETCH", lambda: self._client.fetch(uids, [b"UID", b"RFC822.SIZE", b"FLAGS",
-                                                       b"INTERNALDATE"]), folder)
+        self.commands += 1
+        with self._guard("FETCH", folder):
+            imap = self._client._imap
+            typ, data = imap.uid("FETCH", uids, "(UID RFC822.SIZE FLAGS INTERNALDATE)")
+            if typ != "OK":
+                raise self._error(ImapError, f"refused FETCH: {as_text(data)}", folder=folder,
+                                  response=as_text(data))
+            imap.untagged_responses.pop("FETCH", None)
+            resp = parse_fetch_response([d for d in data if d is not None], False, True)
         out = []
         for uid, data in resp.items():
             if b"RFC822.SIZE" not in data or b"INTERNALDATE" not in data:
@@ -342,40 +373,40 @@ class ImapSession:
         out.sort(key=lambda m: m.uid)
         return out
 
-    def fetch_bodies(self, infos: Sequence[MessageInfo], *, binary: bool) -> list[FetchedMessage]:
+    def fetch_bodies(self, infos: Sequence[MessageInfo]) -> list[FetchedMessage]:
         """Raw bytes of the given messages, in the order given, with SHA-256 and Message-ID.
 
-        ``binary`` uses ``BINARY.PEEK[]`` (NUL bytes intact), otherwise ``BODY.PEEK[]``.
-        Both are PEEK: the source's ``\\Seen`` flag never changes.
+        ``BODY.PEEK[]`` (PEEK: the source's ``\\Seen`` never changes) is the raw message —
+        except that Dovecot serves a NUL byte as 0x80 there.  ``BINARY[]`` keeps NULs but
+        decodes base64/quoted-printable parts, so it is not the raw message either.  So only
+        a body containing 0x80 is probed with ``BINARY.PEEK[]`` (see :func:`resolve_nul`).
         """
         if not infos:
             return []
         folder = self.selected
-        item = "(BINARY.PEEK[])" if binary else "(BODY.PEEK[])"
         bodies: dict[int, bytes] = {}
         self.commands += 1
         with self._guard("FETCH", folder):
             imap = self._client._imap
-            typ, data = imap.uid("FETCH", uid_set([i.uid for i in infos]), item)
+            typ, data = imap.uid("FETCH", uid_set([i.uid for i in infos]), "(BODY.PEEK[])")
             if typ != "OK":
                 raise self._error(ImapError, f"refused FETCH: {as_text(data)}", folder=folder,
                                   response=as_text(data))
-            pending: int | None = None
+            last_literal: bytes | None = None
             for part in data:
                 if isinstance(part, tuple):
                     head, literal = part[0], part[1]
                     m = _UID_RE.search(head)
                     if m:
                         bodies[int(m.group(1))] = literal
-                        pending = None
+                        last_literal = None
                     else:
-                        pending = len(bodies)
-                        bodies[-1 - pending] = literal
-                elif isinstance(part, bytes) and pending is not None:
+                        last_literal = literal  # UID comes after the literal
+                elif isinstance(part, bytes) and last_literal is not None:
                     m = _UID_RE.search(part)
                     if m:
-                        bodies[int(m.group(1))] = bodies.pop(-1 - pending)
-                    pending = None
+                        bodies[int(m.group(1))] = last_literal
+                    last_literal = None
             imap.untagged_responses.pop("FETCH", None)
         out = []
         for info in infos:
@@ -384,9 +415,46 @@ class ImapSession:
                 raise self._error(TransientError,
                                   f"message uid {info.uid} vanished during FETCH",
                                   folder=folder, hint="it was probably expunged; will retry")
+            note = None
+            if b"\x80" in body and self.has("BINARY"):
+                body, note = resolve_nul(body, self.fetch_binary(info.uid), info.size)
             out.append(FetchedMessage(info=info, body=body, sha256=fingerprint(body),
-                                      message_id=message_id_of(body)))
+                                      message_id=message_id_of(body), note=note))
         return out
+
+    def fetch_binary(self, uid: int) -> bytes | None:
+        """``BINARY.PEEK[]`` of one message, or None when the server cannot decode it.
+
+        Dovecot answers a BINARY fetch of a message with broken quoted-printable with BYE
+        and closes the connection: then reconnect, re-open the folder and return None."""
+        folder = self.selected
+        imap = self._client._imap
+        self.commands += 1
+        try:
+            typ, data = imap.uid("FETCH", str(uid), "(BINARY.PEEK[])")
+            imap.untagged_responses.pop("FETCH", None)
+        except (imaplib.IMAP4.abort, OSError):
+            self._reopen(folder)
+            return None
+        except imaplib.IMAP4.error:
+            return None
+        if typ != "OK":
+            return None
+        for part in data:
+            if isinstance(part, tuple):
+                return bytes(part[1])
+        return None
+
+    def _reopen(self, folder: str | None) -> None:
+        """Reconnect after the server closed the connection, back to the same folder."""
+        creds = self._creds
+        with suppress(Exception):
+            self._client.shutdown()
+        self._client = None
+        assert creds is not None
+        self.login(creds)
+        if folder is not None:
+            self.examine(folder)
 
     def append(self, folder: str, items: Sequence[AppendItem]) -> tuple[int | None, list[int]]:
         """APPEND *items* to *folder*: one MULTIAPPEND command when the server offers it.

@@ -57,6 +57,7 @@ class CopiedMessage:
     verified_at: str | None
     state: str
     note: str | None
+    message_id: str | None
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ class CheckpointStore:
             "size": len(msg.body), "sha256": msg.sha256, "message_id": msg.message_id,
             "internaldate": msg.info.internaldate.isoformat(),
             "flags": " ".join(msg.info.flags), "state": state, "dst_uidvalidity": None,
-            "dst_uid": None, "dst_uidnext_before": None, "note": None,
+            "dst_uid": None, "dst_uidnext_before": None, "note": msg.note,
         }
         row.update(extra)
         return row
@@ -252,7 +253,7 @@ class CheckpointStore:
                                                     "src_uidvalidity": uidvalidity})
         return [CopiedMessage(int(r[0]), int(r[1]), str(r[2]), str(r[3]),
                               tuple(str(r[4]).split()), None if r[5] is None else int(r[5]),
-                              r[6], str(r[7]), r[8]) for r in rows]
+                              r[6], str(r[7]), r[8], r[9]) for r in rows]
 
     async def set_verified(self, folder_id: int, uidvalidity: int, ok: Iterable[int],
                            bad: Iterable[int] = ()) -> None:

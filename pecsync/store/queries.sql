@@ -72,7 +72,8 @@ WHERE folder_id = :folder_id AND dst_uidvalidity = :dst_uidvalidity AND dst_uid 
   AND state IN ('appended', 'present');
 
 -- name: copied_messages
-SELECT src_uid, size, sha256, internaldate, flags, dst_uid, verified_at, state, note FROM message
+SELECT src_uid, size, sha256, internaldate, flags, dst_uid, verified_at, state, note, message_id
+FROM message
 WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
   AND state IN ('appended', 'present', 'skipped')
 ORDER BY src_uid;

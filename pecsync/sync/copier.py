@@ -81,14 +81,16 @@ class MailboxContext:
     engine: EngineConfig
     progress: Progress = field(default_factory=Progress)
 
-    @property
-    def src_binary(self) -> bool:
-        return self.src.has("BINARY")
 
-    @property
-    def dst_binary(self) -> bool:
-        """Fetch the destination with the same item as the source whenever it can."""
-        return self.src_binary and self.dst.has("BINARY")
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The exception that matters in a task group's failure (not the cancellations it caused)."""
+    cancelled = anyio.get_cancelled_exc_class()
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return first_error(exc)
+        if not isinstance(exc, cancelled):
+            return exc
+    return group.exceptions[0]
 
 
 class FolderCopier:
@@ -159,7 +161,15 @@ class FolderCopier:
     async def _count(self, state: FolderState, uidvalidity: int) -> None:
         rows = await self.ctx.store.copied_messages(state.id, uidvalidity)
         self.report.skipped = sum(1 for r in rows if r.state == "skipped")
-        self.report.verified = sum(1 for r in rows if r.verified_at and r.state != "skipped")
+        unverifiable = [r for r in rows if r.state != "skipped" and r.note
+                        and r.note.startswith("unverifiable")]
+        self.report.unverifiable = len(unverifiable)
+        self.report.notes.extend(f"uid {r.src_uid} (Message-ID {r.message_id or 'none'}): "
+                                 f"{r.note}" for r in unverifiable)
+        self.report.notes.extend(f"uid {r.src_uid}: skipped: {r.note}" for r in rows
+                                 if r.state == "skipped")
+        self.report.verified = sum(1 for r in rows if r.verified_at and r.state != "skipped"
+                                   and not (r.note and r.note.startswith("unverifiable")))
         self.report.already_present = sum(1 for r in rows if r.state != "skipped") \
             - self.report.copied
 
@@ -174,8 +184,7 @@ class FolderCopier:
         claimed = await ctx.store.claimed_dst_uids(state.id, dst_st.uidvalidity)
         sizes = {i.size for i in intents}
         pool = await self._dst_pool(f"{lo}:*", lambda info: info.uid >= lo
-                                    and info.uid not in claimed, sizes if not
-                                    ctx.dst_binary else None)
+                                    and info.uid not in claimed, sizes)
         found: list[Appended] = []
         lost: list[int] = []
         for intent in intents:
@@ -200,7 +209,7 @@ class FolderCopier:
             metas = [i for i in metas if i.size in sizes]
         for batch in make_batches(metas, ctx.engine.batch_max_bytes,
                                   ctx.engine.batch_max_messages):
-            for msg in await in_thread(ctx.dst.fetch_bodies, batch, binary=ctx.dst_binary):
+            for msg in await in_thread(ctx.dst.fetch_bodies, batch):
                 pool.add(msg.sha256, msg.info.uid)
         return pool
 
@@ -231,17 +240,19 @@ class FolderCopier:
         async def export() -> None:
             async with send:
                 for batch in batches:
-                    await send.send(await in_thread(ctx.src.fetch_bodies, batch,
-                                                    binary=ctx.src_binary))
+                    await send.send(await in_thread(ctx.src.fetch_bodies, batch))
 
         async def import_() -> None:
             async with recv:
                 async for fetched in recv:
                     await importer.import_batch(fetched)
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(export)
-            tg.start_soon(import_)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(export)
+                tg.start_soon(import_)
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
         if metas:
             # Every listed message is now appended, present or skipped.
             await ctx.store.mark_appended(state.id, uidvalidity, dst_st.uidvalidity, [],
@@ -361,7 +372,7 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
         metas = [i for i in metas if i.uid in by_dst]
         for batch in make_batches(metas, ctx.engine.batch_max_bytes,
                                   ctx.engine.batch_max_messages):
-            for msg in await in_thread(ctx.dst.fetch_bodies, batch, binary=ctx.dst_binary):
+            for msg in await in_thread(ctx.dst.fetch_bodies, batch):
                 row = by_dst[msg.info.uid]
                 seen.add(msg.info.uid)
                 problems = []

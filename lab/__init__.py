@@ -1,0 +1,1 @@
+"""Throwaway Dovecot servers for pecsync's tests, demo and benchmark (not part of the package)."""

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what pecsync's demo and tests need on a Debian/Ubuntu machine:
+# Dovecot from apt (only if missing) and pecsync with its test extras in ./.venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
+  echo "setup: installing dovecot-imapd from apt" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+  # The packaged system service is not needed: pecsync's lab starts its own instances.
+  $SUDO systemctl disable --now dovecot >/dev/null 2>&1 || true
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'

@@ -1,0 +1,73 @@
+"""Fixtures: two real Dovecot servers (source and destination flavours) for the whole session,
+and fresh users per test."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from lab.dovecot import DOVECOT, DovecotServer  # noqa: E402
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def lab_root() -> Iterator[Path]:
+    if not Path(DOVECOT).exists():
+        pytest.fail("Dovecot is not installed: run `apt-get install dovecot-imapd` "
+                    "(scripts/setup.sh does it)", pytrace=False)
+    # Not under pytest's 0700 tmp dir: Dovecot's unprivileged processes must reach it.
+    root = Path(tempfile.mkdtemp(prefix="pecsync-lab-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot_src(lab_root: Path) -> Iterator[DovecotServer]:
+    with DovecotServer(lab_root, "src", flavour="src") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dovecot_dst(lab_root: Path) -> Iterator[DovecotServer]:
+    with DovecotServer(lab_root, "dst", flavour="dst") as server:
+        yield server
+
+
+class Users:
+    """Fresh user names for one test, created on the servers on demand."""
+
+    def __init__(self, src: DovecotServer, dst: DovecotServer, test: str) -> None:
+        self.src, self.dst = src, dst
+        self.prefix = "".join(c for c in test.lower() if c.isalnum())[:24]
+
+    def name(self) -> str:
+        return f"{self.prefix}{next(_counter)}@pec.test.it"
+
+    def pair(self, src_password: str = "src-pw", dst_password: str = "dst-pw") -> str:
+        user = self.name()
+        self.src.add_user(user, src_password)
+        self.dst.add_user(user, dst_password)
+        return user
+
+    def dst_only(self, password: str = "dst-pw") -> str:
+        user = self.name()
+        self.dst.add_user(user, password)
+        return user
+
+
+@pytest.fixture
+def users(dovecot_src: DovecotServer, dovecot_dst: DovecotServer,
+          request: pytest.FixtureRequest) -> Users:
+    return Users(dovecot_src, dovecot_dst, request.node.name)

@@ -1,0 +1,165 @@
+"""Shared test helpers: configs, running the CLI, seeding and snapshotting real mailboxes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pecsync.config import ServerConfig
+from pecsync.imap.session import ImapSession
+from pecsync.model import Credentials, Secret, Side
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+PEC_CORPUS = SHARED / "corpus" / "pec"
+EML_CORPUS = SHARED / "corpus" / "eml"
+
+# The 12 corpus files whose provider S/MIME signature still verifies (SOURCES.md, "sig valid").
+SIGNED_VALID = (
+    "OCA__l10n-italy/ACCETTAZIONE__IT03339130126_00009.xml.txt.eml",
+    "OCA__l10n-italy/CONSEGNA__IT03339130126_00009.xml.txt.eml",
+    "OCA__l10n-italy/POSTA_CERTIFICATA_Invio_File_7339338.txt.eml",
+    "OCA__l10n-italy/POSTA_CERTIFICATA__Ricevuta_di_consegna_6782414.txt.eml",
+    "OCA__l10n-italy/message1.eml",
+    "OCA__l10n-italy/message2.eml",
+    "OCA__l10n-italy/message2_accettazione.eml",
+    "OCA__l10n-italy/message2_consegna.eml",
+    "fabioportieri__java-pec-parser/XDCR_xdcr_2022_02_00583.txt.eml",
+    "tornabene__jopenpec/message-ok2.eml",
+    "tornabene__jopenpec/message_ko.eml",
+    "tornabene__jopenpec/message_ok.eml",
+)
+
+# Special-use folders of the lab's two flavours, by logical name.
+SRC_TO_DST_SPECIAL = {"Posta inviata": "Sent", "Bozze": "Drafts", "Cestino": "Trash",
+                      "Spam": "Junk"}
+
+
+def corpus_files() -> list[Path]:
+    files = sorted(p for base in (PEC_CORPUS, EML_CORPUS) for p in base.rglob("*")
+                   if p.is_file() and p.suffix in (".eml", ".msg"))
+    assert files, f"corpus not found under {SHARED}"
+    return files
+
+
+def server_config(server: Any) -> ServerConfig:
+    return ServerConfig(host=server.host, port=server.port, security="plain",
+                        master_user=server.master_user, timeout=30)
+
+
+def write_config(tmp_path: Path, src: Any, dst: Any, *, database: str = "state.sqlite3",
+                 engine: dict[str, Any] | None = None, extra: str = "") -> Path:
+    lines = []
+    for table, server in (("source", src), ("destination", dst)):
+        lines += [f"[{table}]", f'host = "{server.host}"', f"port = {server.port}",
+                  'security = "plain"', f'master_user = "{server.master_user}"',
+                  "timeout = 30", ""]
+    lines += ["[state]", f'database = "{database}"', ""]
+    if engine:
+        lines.append("[engine]")
+        for k, v in engine.items():
+            lines.append(f"{k} = {str(v).lower() if isinstance(v, bool) else v}")
+        lines.append("")
+    path = tmp_path / "pecsync.toml"
+    path.write_text("\n".join(lines) + extra, "utf-8")
+    return path
+
+
+def cli_env(src: Any, dst: Any, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PECSYNC_SOURCE_PASSWORD"] = src.master_password
+    env["PECSYNC_DEST_PASSWORD"] = dst.master_password
+    env.pop("PECSYNC_CRASH_AFTER_STEP", None)
+    env.pop("PECSYNC_STEP_LOG", None)
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 300
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pecsync", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def session(server: Any, user: str, side: Side = Side.SRC) -> ImapSession:
+    s = ImapSession(server_config(server), side, mailbox=user)
+    s.login(Credentials(user, Secret(server.master_password), server.master_user))
+    return s
+
+
+@dataclass(frozen=True)
+class Msg:
+    sha256: str
+    flags: frozenset[str]
+    internaldate: datetime
+
+
+def seed(server: Any, user: str, folder: str, messages: list[tuple[bytes, tuple[str, ...],
+                                                                     datetime]]) -> None:
+    """APPEND raw messages into *folder* (full server-side name), creating it if needed."""
+    from pecsync.model import AppendItem
+
+    s = session(server, user)
+    try:
+        if folder.upper() != "INBOX":
+            s.create_folder(folder)
+        for i in range(0, len(messages), 20):
+            s.append(folder, [AppendItem(b, f, d) for b, f, d in messages[i:i + 20]])
+    finally:
+        s.logout()
+
+
+def snapshot(server: Any, user: str) -> dict[str, Counter[Msg]]:
+    """Every selectable folder → multiset of (SHA-256 of BINARY[], flags, INTERNALDATE)."""
+    s = session(server, user)
+    out: dict[str, Counter[Msg]] = {}
+    try:
+        for f in s.list_folders():
+            if not f.selectable:
+                continue
+            st = s.examine(f.name)
+            c: Counter[Msg] = Counter()
+            if st.exists:
+                metas = s.fetch_meta("1:*")
+                for i in range(0, len(metas), 50):
+                    for m in s.fetch_bodies(metas[i:i + 50]):
+                        flags = frozenset(x for x in m.info.flags if x != "\\Recent")
+                        c[Msg(m.sha256, flags, m.info.internaldate.astimezone(UTC))] += 1
+            out[f.name] = c
+    finally:
+        s.logout()
+    return out
+
+
+def logical(name: str, prefix: str, delim: str) -> str:
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if prefix and name.startswith(prefix):
+        name = name[len(prefix):]
+    path = name.replace(delim, "/")
+    return SRC_TO_DST_SPECIAL.get(path.split("/")[0], path.split("/")[0]) + (
+        path[len(path.split("/")[0]):])
+
+
+def src_as_dst(snap: dict[str, Counter[Msg]]) -> dict[str, Counter[Msg]]:
+    """Source snapshot keyed by the destination names the lab's mapping should produce."""
+    return {logical(k, "INBOX.", "."): v for k, v in snap.items()}
+
+
+def dst_keyed(snap: dict[str, Counter[Msg]]) -> dict[str, Counter[Msg]]:
+    return {logical(k, "", "/"): v for k, v in snap.items()}
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def when(i: int = 0) -> datetime:
+    return datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC).replace(minute=i % 60)
