@@ -131,10 +131,12 @@ class DovecotServer:
                                     auth_failure_delay=self.auth_failure_delay))
 
     # --- life cycle ---------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, *, fresh: bool = True) -> None:
+        """Start the server; ``fresh=False`` keeps users and mail (a restart)."""
         if not Path(DOVECOT).exists():
             raise RuntimeError("dovecot is not installed: apt-get install dovecot-imapd")
-        self._prepare()
+        if fresh:
+            self._prepare()
         # The daemon keeps inherited descriptors open: never give it a pipe to wait on.
         errfile = self.root / "start.err"
         with open(errfile, "w") as err:
@@ -165,6 +167,11 @@ class DovecotServer:
         deadline = time.monotonic() + 10
         while pidfile.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def kick(self, user: str) -> None:
+        """Drop every IMAP connection of *user* (like a provider's session reset)."""
+        subprocess.run(["doveadm", "-c", str(self.conf), "kick", user], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
     def log_text(self) -> str:
         try:

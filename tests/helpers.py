@@ -55,12 +55,15 @@ def server_config(server: Any) -> ServerConfig:
 
 
 def write_config(tmp_path: Path, src: Any, dst: Any, *, database: str = "state.sqlite3",
-                 engine: dict[str, Any] | None = None, extra: str = "") -> Path:
+                 engine: dict[str, Any] | None = None, extra: str = "",
+                 master: bool = True) -> Path:
     lines = []
     for table, server in (("source", src), ("destination", dst)):
         lines += [f"[{table}]", f'host = "{server.host}"', f"port = {server.port}",
-                  'security = "plain"', f'master_user = "{server.master_user}"',
-                  "timeout = 30", ""]
+                  'security = "plain"', "timeout = 30"]
+        if master:
+            lines.append(f'master_user = "{server.master_user}"')
+        lines.append("")
     lines += ["[state]", f'database = "{database}"', ""]
     if engine:
         lines.append("[engine]")
@@ -72,8 +75,12 @@ def write_config(tmp_path: Path, src: Any, dst: Any, *, database: str = "state.s
     return path
 
 
+TEST_KEY = "q3Jd0mFf1y3oN0K2mU4n1v3rS4lK3yF0rT3sTs0nLy0="
+
+
 def cli_env(src: Any, dst: Any, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
+    env["PECSYNC_KEY"] = TEST_KEY
     env["PECSYNC_SOURCE_PASSWORD"] = src.master_password
     env["PECSYNC_DEST_PASSWORD"] = dst.master_password
     env.pop("PECSYNC_CRASH_AFTER_STEP", None)

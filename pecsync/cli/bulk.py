@@ -151,6 +151,10 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
             outer.start_soon(display.run)
             summary = await run_pool(env, workers=workers, order=args.order, follow=args.follow)
             outer.cancel_scope.cancel()
+        # A Ctrl-C that arrives while we are already finishing must not kill the process
+        # before it has reported (the work is saved either way).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if summary is None:  # aborted by a second signal
             states = Counter(j.state.value for j in await jobs.jobs(args.order))
             summary = RunSummary(states, 0, env.internal_errors)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import anyio
 
 from pecsync.errors import StoreError
 from pecsync.model import FetchedMessage
@@ -78,6 +79,8 @@ class CheckpointStore:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self.db = db
         self.path = path
+        #: Workers share one connection: one transaction at a time.
+        self.lock = anyio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> CheckpointStore:
@@ -112,15 +115,20 @@ class CheckpointStore:
         await self.close()
 
     async def transaction(self, statements: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Run statements in one transaction (one fsync)."""
-        try:
-            await self.db.execute("BEGIN IMMEDIATE")
-            for name, params in statements:
-                await self.db.execute(sql(name), params)
-            await self.db.execute("COMMIT")
-        except aiosqlite.Error as exc:
-            await self.db.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: write failed: {exc}") from None
+        """Run statements in one transaction (one fsync).
+
+        Shielded: a cancellation (a failing sibling task, a second Ctrl-C) waits for the
+        transaction to end, so the shared connection is never left inside one."""
+        with anyio.CancelScope(shield=True):
+            async with self.lock:
+                try:
+                    await self.db.execute("BEGIN IMMEDIATE")
+                    for name, params in statements:
+                        await self.db.execute(sql(name), params)
+                    await self.db.execute("COMMIT")
+                except aiosqlite.Error as exc:
+                    await self.db.execute("ROLLBACK")
+                    raise StoreError(f"{self.path}: write failed: {exc}") from None
 
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
         async with self.db.execute(sql(name), params) as cur:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
+
 from pecsync.intake.mailbox_list import MailboxRow
 from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore, now
@@ -209,16 +211,23 @@ class JobStore:
 
     async def claim_next(self, owner: str, order: str | None) -> Job | None:
         ts = now()
-        await self.store.db.execute("BEGIN IMMEDIATE")
-        try:
-            async with self.store.db.execute(
-                    _sql("claim_next_job"), {"owner": owner, "lease_until": lease_until(),
-                                             "now": ts, "order_name": order}) as cur:
-                row = await cur.fetchone()
-            await self.store.db.execute("COMMIT")
-        except BaseException:
-            await self.store.db.execute("ROLLBACK")
-            raise
+        job: Job | None = None
+        with anyio.CancelScope(shield=True):
+            job = await self._claim_next(owner, order, ts)
+        return job
+
+    async def _claim_next(self, owner: str, order: str | None, ts: str) -> Job | None:
+        async with self.store.lock:
+            await self.store.db.execute("BEGIN IMMEDIATE")
+            try:
+                async with self.store.db.execute(
+                        _sql("claim_next_job"), {"owner": owner, "lease_until": lease_until(),
+                                                 "now": ts, "order_name": order}) as cur:
+                    row = await cur.fetchone()
+                await self.store.db.execute("COMMIT")
+            except BaseException:
+                await self.store.db.execute("ROLLBACK")
+                raise
         if row is None:
             return None
         rows = await self.store.query("list_jobs", {"order_name": None})

@@ -160,8 +160,7 @@ RETURNING id;
 UPDATE job SET state = 'running', attempts = attempts + 1, lease_owner = :owner,
        lease_until = :lease_until, started_at = COALESCE(started_at, :now), updated_at = :now,
        phase = 'login'
-WHERE id = :id
-RETURNING id;
+WHERE id = :id;
 
 -- name: next_wakeup
 SELECT MIN(next_attempt_at) FROM job
