@@ -88,7 +88,7 @@ def size_mix(rng: random.Random, large: bool = True) -> int:
     return rng.randint(5_000, 80_000)
 
 
-FOLDERS = ("INBOX", "Posta inviata", "Archivio", "Archivio/2023", "Società Rossi & Figli S.r.l.",
+FOLDERS = ("INBOX", "Posta inviata", "Archivio", "Archivio/2023", "Società Rossi & Figli",
            "Àrchivio clienti")
 
 

@@ -70,6 +70,18 @@ class FolderRulesConfig:
 
 
 @dataclass(frozen=True)
+class ProviderProfile:
+    """``[providers.NAME]``: a provider's own wordings (regular expressions, case-insensitive)
+    for refusals the built-in table does not recognise."""
+
+    name: str
+    two_factor: tuple[str, ...] = ()
+    invalid_credentials: tuple[str, ...] = ()
+    destination_full: tuple[str, ...] = ()
+    transient: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     source: ServerConfig
@@ -79,6 +91,7 @@ class Config:
     purge_after_done: bool = False
     engine: EngineConfig = field(default_factory=EngineConfig)
     folders: FolderRulesConfig = field(default_factory=FolderRulesConfig)
+    providers: tuple[ProviderProfile, ...] = ()
 
 
 T = TypeVar("T")
@@ -198,6 +211,34 @@ def _folders(path: Path, data: Any) -> FolderRulesConfig:
     return FolderRulesConfig(rename=dict(rename), exclude=tuple(exclude), delimiter_substitute=sub)
 
 
+def _providers(path: Path, data: Any) -> tuple[ProviderProfile, ...]:
+    import re
+
+    if data is None:
+        return ()
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: [providers]: expected tables like [providers.aruba]")
+    keys = ("two_factor", "invalid_credentials", "destination_full", "transient")
+    out = []
+    for name, table in data.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{path}: [providers.{name}]: expected a table")
+        r = _Reader(path, f"providers.{name}", table, set(keys))
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in keys:
+            items = r.get(key, list, []) or []
+            for item in items:
+                if not isinstance(item, str):
+                    raise r.error(key, f"expected a list of regular expressions, got {item!r}")
+                try:
+                    re.compile(item)
+                except re.error as exc:
+                    raise r.error(key, f"invalid regular expression {item!r}: {exc}") from None
+            lists[key] = tuple(items)
+        out.append(ProviderProfile(name=name, **lists))
+    return tuple(out)
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML configuration file."""
     p = Path(path)
@@ -234,4 +275,5 @@ def load_config(path: str | Path) -> Config:
         purge_after_done=bool(sr.get("purge_after_done", bool, False)),
         engine=_engine(p, data.get("engine")),
         folders=_folders(p, data.get("folders")),
+        providers=_providers(p, data.get("providers")),
     )

@@ -77,9 +77,9 @@ def main() -> int:
             "utf-8")
         env = dict(os.environ, PECSYNC_SOURCE_PASSWORD=src.master_password,
                    PECSYNC_DEST_PASSWORD=dst.master_password)
-        pecsync = [str(ROOT / ".venv" / "bin" / "pecsync")]
+        pecsync = [str(ROOT / ".venv" / "bin" / "pecsync"), "--quiet"]
         if not Path(pecsync[0]).exists():
-            pecsync = [sys.executable, "-m", "pecsync"]
+            pecsync = [sys.executable, "-m", "pecsync", "--quiet"]
         status = 0
         for user in MEMBERS:
             print(f"\n$ pecsync copy --config {cfg.relative_to(ROOT)} --source-user {user}")

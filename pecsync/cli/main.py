@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"pecsync {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="log warnings and errors only (reports still go to stdout)")
     parser.add_argument("--log-json", action="store_true",
                         help="log JSON lines even on a terminal")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -244,7 +246,8 @@ def _exit_code(exc: PecsyncError) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logsetup.configure(json=True if args.log_json else None,
-                       level=logging.DEBUG if args.verbose else logging.INFO)
+                       level=logging.DEBUG if args.verbose
+                       else logging.WARNING if args.quiet else logging.INFO)
     commands = {"copy": _cmd_copy, "verify": _cmd_verify, "import": bulk.cmd_import,
                 "run": bulk.cmd_run, "retry": bulk.cmd_retry, "status": bulk.cmd_status,
                 "init-key": bulk.cmd_init_key, "rotate-key": bulk.cmd_rotate_key,

@@ -88,3 +88,20 @@ def classify_response(phase: Phase, text: str,
         if rule.matches(phase, code, text):
             return rule.failure
     return Failure.MESSAGE_REFUSED if phase == Phase.APPEND else Failure.FATAL
+
+
+def provider_rules(profiles: Sequence[object]) -> tuple[Rule, ...]:
+    """Rows from ``[providers.NAME]`` profiles (objects with tuples of regexes named
+    ``two_factor``, ``invalid_credentials``, ``destination_full``, ``transient``), checked
+    before the built-in table."""
+    rules: list[Rule] = []
+    for profile in profiles:
+        for pattern in getattr(profile, "two_factor", ()):
+            rules.append(Rule(Phase.LOGIN, None, pattern, Failure.TWO_FACTOR))
+        for pattern in getattr(profile, "invalid_credentials", ()):
+            rules.append(Rule(Phase.LOGIN, None, pattern, Failure.INVALID_CREDENTIALS))
+        for pattern in getattr(profile, "destination_full", ()):
+            rules.append(Rule(Phase.APPEND, None, pattern, Failure.DESTINATION_FULL))
+        for pattern in getattr(profile, "transient", ()):
+            rules.append(Rule(None, None, pattern, Failure.TRANSIENT))
+    return tuple(rules)

@@ -268,6 +268,14 @@ class ImapSession:
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
 
+    def append_limit(self) -> int | None:
+        """The server's APPENDLIMIT (RFC 7889) in bytes, if it announces one."""
+        for cap in self.capabilities:
+            if cap.startswith("APPENDLIMIT="):
+                value = cap.split("=", 1)[1]
+                return int(value) if value.isdigit() else None
+        return None
+
     # --- folders ----------------------------------------------------------------------
     def namespace(self) -> tuple[str, str]:
         """Personal namespace ``(prefix, delimiter)``, e.g. ``("INBOX.", ".")``."""

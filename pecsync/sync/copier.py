@@ -280,10 +280,14 @@ class _Importer:
         present: list[tuple[FetchedMessage, int, int]] = []
         skipped: list[tuple[FetchedMessage, str]] = []
         to_append: list[FetchedMessage] = []
+        limit = self.ctx.dst.append_limit()
         for msg in fetched:
             dst_uid = self.pool.take(msg.sha256) if self.pool is not None else None
             if dst_uid is not None:
                 present.append((msg, self.dst_st.uidvalidity, dst_uid))
+            elif limit is not None and len(msg.body) > limit:
+                skipped.append((msg, f"larger ({len(msg.body)} bytes) than the destination's "
+                                     f"APPENDLIMIT ({limit} bytes)"))
             elif b"\x00" in msg.body and not self.ctx.dst.has("BINARY"):
                 skipped.append((msg, "contains NUL bytes and the destination lacks BINARY: "
                                      "cannot be stored byte-exactly"))

@@ -11,6 +11,7 @@ import structlog
 
 from pecsync.config import Config
 from pecsync.errors import FolderError
+from pecsync.imap.classify import provider_rules
 from pecsync.imap.session import ImapSession
 from pecsync.model import Credentials, FolderMapping, FolderReport, MailboxReport, Side
 from pecsync.store.checkpoints import CheckpointStore
@@ -41,8 +42,10 @@ class MailboxRun:
         self.src_creds = src_creds
         self.dst_creds = dst_creds
         self.progress = progress or Progress()
-        self.src = ImapSession(cfg.source, Side.SRC, mailbox=src_creds.user)
-        self.dst = ImapSession(cfg.destination, Side.DST, mailbox=src_creds.user)
+        rules = provider_rules(cfg.providers)
+        self.src = ImapSession(cfg.source, Side.SRC, mailbox=src_creds.user, extra_rules=rules)
+        self.dst = ImapSession(cfg.destination, Side.DST, mailbox=src_creds.user,
+                               extra_rules=rules)
         self.report = MailboxReport(src_user=src_creds.user, dst_user=dst_creds.user)
         self.plan: FolderPlan | None = None
 

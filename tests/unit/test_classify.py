@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from pecsync.imap.classify import Failure, Phase, Rule, classify_response
@@ -30,3 +32,23 @@ def test_provider_rule_takes_precedence() -> None:
     text = "[AUTHENTICATIONFAILED] accesso bloccato dal pannello"
     assert classify_response(Phase.LOGIN, text) == Failure.INVALID_CREDENTIALS
     assert classify_response(Phase.LOGIN, text, [rule]) == Failure.TWO_FACTOR
+
+
+def test_provider_profiles_from_config(tmp_path: Path) -> None:
+    from pecsync.config import load_config
+    from pecsync.imap.classify import provider_rules
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[source]\nhost = "a"\n[destination]\nhost = "b"\n[state]\ndatabase = "s"\n'
+                   '[providers.aruba]\ntwo_factor = ["accesso con OTP richiesto"]\n'
+                   'destination_full = ["casella piena"]\n')
+    rules = provider_rules(load_config(cfg).providers)
+    assert classify_response(Phase.LOGIN, "NO accesso con OTP richiesto", rules) == \
+        Failure.TWO_FACTOR
+    assert classify_response(Phase.APPEND, "NO casella piena", rules) == Failure.DESTINATION_FULL
+    cfg.write_text(cfg.read_text().replace('"casella piena"', '"casella ("'))
+    import pytest as _pytest
+
+    from pecsync.errors import ConfigError
+    with _pytest.raises(ConfigError, match=r"\[providers.aruba\] destination_full: invalid"):
+        load_config(cfg)
