@@ -48,15 +48,41 @@ def _accounts() -> dict[str, str]:
 
 
 def render(flavour: Literal["src", "dst"], root: Path, *, name: str, port: int,
-           listen: str = "127.0.0.1", auth_failure_delay: str = "0") -> str:
-    """The dovecot.conf text for one server (docker/ renders the same template)."""
+           listen: str = "127.0.0.1", auth_failure_delay: str = "0",
+           tls_port: int | None = None) -> str:
+    """The dovecot.conf text for one server (docker/ renders the same template).
+
+    With *tls_port*, implicit TLS listens there and STARTTLS is offered on *port*, with
+    ``ROOT/server.crt`` and ``ROOT/server.key``."""
+    ssl = "ssl = no"
+    if tls_port:
+        ssl = (f"ssl = yes\nssl_cert = <{root}/server.crt\nssl_key = <{root}/server.key\n"
+               f"ssl_min_protocol = TLSv1.2")
     values = {"FLAVOUR": flavour, "ROOT": str(root), "NAME": name, "PORT": str(port),
               "LISTEN": listen, "AUTH_FAILURE_DELAY": auth_failure_delay, **_accounts(),
+              "SSL": ssl, "TLS_PORT": str(tls_port or 0),
               "NAMESPACE": (TEMPLATES / f"namespace-{flavour}.conf").read_text()}
     text = (TEMPLATES / "dovecot.conf.in").read_text()
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
     return text
+
+
+def make_certificates(root: Path, ip: str = "127.0.0.1") -> None:
+    """A throwaway CA (``ca.crt``) and a server certificate for *ip* and localhost."""
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=root, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "2", "-subj", "/CN=pecsync test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=localhost")
+    (root / "san.ext").write_text(f"subjectAltName=IP:{ip},DNS:localhost\n"
+                                  "basicConstraints=CA:FALSE\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+    for name in ("server.key", "server.crt", "ca.crt"):
+        (root / name).chmod(0o644)
 
 
 class DovecotServer:
@@ -65,13 +91,18 @@ class DovecotServer:
     master_user = "master"
 
     def __init__(self, root: Path, name: str, *, flavour: Literal["src", "dst"],
-                 port: int | None = None, auth_failure_delay: str = "0") -> None:
+                 port: int | None = None, auth_failure_delay: str = "0",
+                 tls: bool = False, listen: str = "127.0.0.1") -> None:
         self.root = Path(root).resolve() / name
         self.name = name
         self.flavour = flavour
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.auth_failure_delay = auth_failure_delay
+        self.listen = listen
+        self.tls_port = free_port() if tls else None
+        #: The test CA that signed the server certificate (when tls).
+        self.ca_file = self.root / "ca.crt"
         self.master_password = f"master-{name}-{os.getpid()}"
         self.conf = self.root / "dovecot.conf"
         self._users: dict[str, tuple[str, int | None]] = {}
@@ -127,8 +158,11 @@ class DovecotServer:
                          .replace("@ROOT@", str(self.root)))
         check.chmod(0o755)
         self._write_users()
+        if self.tls_port:
+            make_certificates(self.root)
         self.conf.write_text(render(self.flavour, self.root, name=self.name, port=self.port,
-                                    auth_failure_delay=self.auth_failure_delay))
+                                    auth_failure_delay=self.auth_failure_delay,
+                                    tls_port=self.tls_port, listen=self.listen))
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self, *, fresh: bool = True) -> None:

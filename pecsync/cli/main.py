@@ -231,6 +231,25 @@ async def _cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     return EXIT_BLOCKED if report.mismatched else EXIT_OK
 
 
+def _warn_transport(cfg: Config) -> None:
+    """Say it at every start when a connection is not protected as it should be."""
+    import ipaddress
+
+    for table, server in (("source", cfg.source), ("destination", cfg.destination)):
+        if server.security != "plain" and not server.tls_verify:
+            sys.stderr.write(f"pecsync: warning: [{table}] tls_verify = false: the certificate "
+                             f"of {server.host} is not checked; a man in the middle could read "
+                             f"passwords and mail\n")
+        if server.security == "plain":
+            try:
+                loopback = ipaddress.ip_address(server.host).is_loopback
+            except ValueError:
+                loopback = server.host == "localhost"
+            if not loopback:
+                sys.stderr.write(f"pecsync: warning: [{table}] security = \"plain\": passwords "
+                                 f"and mail to {server.host} travel unencrypted\n")
+
+
 def _exit_code(exc: PecsyncError) -> int:
     if isinstance(exc, (ConfigError, UsageError)):
         return EXIT_USAGE
@@ -254,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "purge-credentials": bulk.cmd_purge}
     try:
         cfg = load_config(args.config)
+        _warn_transport(cfg)
         return anyio.run(commands[args.command], cfg, args)
     except PecsyncError as exc:
         code = _exit_code(exc)

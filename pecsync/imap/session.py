@@ -195,7 +195,12 @@ class ImapSession:
             except ssl.SSLCertVerificationError as exc:
                 raise self._error(
                     TlsError, f"{s.host}:{s.port}: certificate not trusted: {exc.verify_message}",
-                    hint="set ca_file to the CA that signed the server certificate") from None
+                    hint="check the host name, or set ca_file to the CA that signed the server "
+                         "certificate") from None
+            except ssl.SSLError as exc:
+                raise self._error(TlsError, f"{s.host}:{s.port}: TLS failed: {exc.reason}",
+                                  hint="is this port implicit TLS? (security = \"starttls\" "
+                                       "for port 143)") from None
             except ConnectionRefusedError:
                 raise self._error(TransientError, f"{s.host}:{s.port}: connection refused",
                                   hint="is the server running? will retry") from None
@@ -216,11 +221,26 @@ class ImapSession:
                     raise self._error(
                         TlsError,
                         f"{s.host}:{s.port}: certificate not trusted: {exc.verify_message}",
-                        hint="set ca_file to the CA that signed the server certificate") from None
+                        hint="check the host name, or set ca_file to the CA that signed the "
+                             "server certificate") from None
 
     def login(self, creds: Credentials) -> None:
         """Connect and log in; refusals are classified (wrong password, 2-step verification)."""
         self._creds = creds
+        try:
+            self._login(creds)
+        except BaseException:
+            self._close()
+            raise
+
+    def _close(self) -> None:
+        """Drop the connection without a LOGOUT (it failed or never logged in)."""
+        client, self._client = self._client, None
+        if client is not None:
+            with suppress(Exception):
+                client.shutdown()
+
+    def _login(self, creds: Credentials) -> None:
         if self._client is None:
             self.connect()
         client = self._client
