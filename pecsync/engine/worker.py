@@ -140,6 +140,9 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
         await jobs.finish(job, outcome.state, error_class=outcome.error_class,
                           error_text=outcome.error_text, next_attempt_at=outcome.next_attempt_at,
                           event="finished" if outcome.state == JobState.DONE else "stopped")
+        if outcome.state == JobState.DONE and cfg.purge_after_done:
+            # Verified: the member's password is no longer needed; keep no copy of it.
+            await jobs.purge_job_credentials(job)
     env.live.pop(job.address, None)
     level = "info" if outcome.state in (JobState.DONE, JobState.PENDING) else "warning"
     getattr(bound, level)("job_finished", state=outcome.state.value,

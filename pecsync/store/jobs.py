@@ -267,6 +267,9 @@ class JobStore:
             ("insert_job_event", {"job_id": job.id, "now": ts, "event": event,
                                   "state": state.value, "detail": error_text})])
 
+    async def purge_job_credentials(self, job: Job) -> None:
+        await self.store.transaction([("purge_credentials_of_job", {"job_id": job.id})])
+
     async def purge_credentials(self, *, only_done: bool) -> None:
         await self.store.transaction([("purge_credentials_of_done" if only_done
                                        else "purge_all_credentials", {})])

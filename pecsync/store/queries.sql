@@ -192,3 +192,6 @@ SELECT job_id, side, version, ciphertext FROM credential WHERE ciphertext IS NOT
 -- name: replace_ciphertext
 UPDATE credential SET ciphertext = :ciphertext
 WHERE job_id = :job_id AND side = :side AND version = :version;
+
+-- name: purge_credentials_of_job
+UPDATE credential SET ciphertext = NULL WHERE job_id = :job_id AND ciphertext IS NOT NULL;

@@ -1,0 +1,58 @@
+"""No password anywhere: logs at DEBUG, CLI output, status JSON, the database and its WAL."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import cli_env, run_cli, seed, when, write_config
+
+HEADER = "order,address,source_user,source_password,dest_user,dest_password\n"
+# Quotes, spaces, non-ASCII, %, backslash: every way a password could be mangled or leaked.
+PASSWORDS = ['Pw"quoted\'1', "pass word 2", "pàsswörd-€3", "100%pw4", "back\\slash5"]
+
+
+def csv_field(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def test_no_secret_leaks_anywhere(dovecot_src: Any, dovecot_dst: Any, users: Any,
+                                  tmp_path: Path) -> None:
+    rows = []
+    names = []
+    for i, pw in enumerate(PASSWORDS):
+        user = users.name()
+        names.append(user)
+        if i == 4:
+            dovecot_src.add_user(user, "not-the-listed-one")  # listed password is wrong
+        else:
+            dovecot_src.add_user(user, pw)
+        dovecot_dst.add_user(user, pw[::-1])
+        seed(dovecot_src, user, "INBOX", [(b"Subject: s\r\n\r\nbody\r\n", (), when(i))])
+        rows.append(f"O,{user},,{csv_field(pw)},,{csv_field(pw[::-1])}\n")
+    bad_row = f"O,not-an-address,,{csv_field(PASSWORDS[0])},,x\n"
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + "".join(rows) + bad_row, "utf-8")
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False,
+                       extra="")
+    cfg.write_text(cfg.read_text().replace('database = "state.sqlite3"',
+                                           'database = "state.sqlite3"\npurge_after_done = false'))
+    env = cli_env(dovecot_src, dovecot_dst)
+    outputs = []
+    for args in (["import", str(csv)], ["import", "--skip-invalid", str(csv)],
+                 ["run", "--workers", "2"], ["status"], ["status", "--json"]):
+        r = run_cli(["-v", args[0], "--config", str(cfg), *args[1:]], env)
+        outputs.append(r.stdout + r.stderr)
+    r = run_cli(["-v", "retry", "--config", str(cfg), names[4], "--password-stdin"],
+                env | {"PYTHONIOENCODING": "utf-8"})
+    outputs.append(r.stdout + r.stderr)
+    text = "\n".join(outputs)
+    assert "blocked_invalid_credentials" in text and '"done"' in text
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("state.sqlite3*"))
+    for pw in PASSWORDS:
+        for candidate in (pw, pw[::-1]):
+            assert candidate not in text, f"password {candidate!r} leaked into CLI output"
+            assert candidate.encode() not in raw, f"password {candidate!r} in the database"
+    for p in tmp_path.glob("state.sqlite3*"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
