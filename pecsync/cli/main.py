@@ -257,7 +257,7 @@ def _exit_code(exc: PecsyncError) -> int:
         return EXIT_TRANSIENT
     if isinstance(exc, (AuthenticationFailed, TwoFactorRequired, DestinationFull)):
         return EXIT_BLOCKED
-    if isinstance(exc, StoreError):
+    if isinstance(exc, StoreError) or exc.kind == "vault":
         return EXIT_USAGE
     return EXIT_BLOCKED
 

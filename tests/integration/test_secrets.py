@@ -56,3 +56,33 @@ def test_no_secret_leaks_anywhere(dovecot_src: Any, dovecot_dst: Any, users: Any
             assert candidate.encode() not in raw, f"password {candidate!r} in the database"
     for p in tmp_path.glob("state.sqlite3*"):
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+
+
+def test_key_file_mode_and_rotation(dovecot_src: Any, dovecot_dst: Any, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False)
+    cfg.write_text(cfg.read_text().replace('database = "state.sqlite3"',
+                                           'database = "state.sqlite3"\nkey_file = "pecsync.key"'))
+    env = cli_env(dovecot_src, dovecot_dst)
+    env.pop("PECSYNC_KEY")
+    r = run_cli(["init-key", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stderr
+    key = tmp_path / "pecsync.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + "O,rot@pec.test.it,,s3cret-rot,,d3st-rot\n")
+    key.chmod(0o644)
+    r = run_cli(["import", "--config", str(cfg), str(csv)], env)
+    assert r.returncode == 2 and "readable by others" in r.stderr and "chmod 600" in r.stderr
+    key.chmod(0o600)
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    old_key = key.read_text()
+    r = run_cli(["rotate-key", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stderr
+    assert "re-encrypted 2 stored password(s)" in r.stdout and key.read_text() != old_key
+    # Same list again: the stored passwords decrypt under the new key (nothing changed).
+    r = run_cli(["import", "--config", str(cfg), str(csv)], env)
+    assert r.returncode == 0 and "1 unchanged" in r.stdout, r.stdout + r.stderr
+    # The old key no longer opens them: a clear error, not garbage.
+    key.write_text(old_key)
+    r = run_cli(["import", "--config", str(cfg), str(csv)], env)
+    assert r.returncode != 0 and "wrong key" in r.stderr and "Traceback" not in r.stderr
