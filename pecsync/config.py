@@ -11,6 +11,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -82,6 +83,30 @@ class ProviderProfile:
 
 
 @dataclass(frozen=True)
+class OrderInfo:
+    """``[orders."NAME"]``: how an order is addressed in reports."""
+
+    name: str
+    display_name: str | None = None
+    contacts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """``[smtp]``: where daily reports are sent from.  The password comes from
+    ``$PECSYNC_SMTP_PASSWORD`` or ``password_file``, never from this file."""
+
+    host: str
+    port: int = 587
+    security: Security = "starttls"
+    user: str | None = None
+    password_file: Path | None = None
+    from_address: str = "pecsync@localhost"
+    ca_file: Path | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     source: ServerConfig
@@ -92,6 +117,9 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     folders: FolderRulesConfig = field(default_factory=FolderRulesConfig)
     providers: tuple[ProviderProfile, ...] = ()
+    deadline: date | None = None
+    orders: Mapping[str, OrderInfo] = field(default_factory=dict)
+    smtp: SmtpConfig | None = None
 
 
 T = TypeVar("T")
@@ -239,6 +267,63 @@ def _providers(path: Path, data: Any) -> tuple[ProviderProfile, ...]:
     return tuple(out)
 
 
+def _migration(path: Path, data: Any) -> date | None:
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: [migration]: expected a table")
+    r = _Reader(path, "migration", data, {"deadline"})
+    if "deadline" not in data:
+        return None
+    value = data["deadline"]
+    if not isinstance(value, date):
+        raise r.error("deadline", f"expected a date like 2026-12-31 (no quotes), got {value!r}")
+    return value
+
+
+def _orders(path: Path, data: Any) -> dict[str, OrderInfo]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: [orders]: expected tables like [orders.\"Ordine X\"]")
+    out = {}
+    for name, table in data.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{path}: [orders.{name}]: expected a table")
+        r = _Reader(path, f"orders.{name}", table, {"display_name", "contacts"})
+        contacts = r.get("contacts", list, []) or []
+        for c in contacts:
+            if not isinstance(c, str) or "@" not in c:
+                raise r.error("contacts", f"expected e-mail addresses, got {c!r}")
+        out[name] = OrderInfo(name=name, display_name=r.get("display_name", str),
+                              contacts=tuple(contacts))
+    return out
+
+
+def _smtp(path: Path, data: Any) -> SmtpConfig | None:
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: [smtp]: expected a table")
+    r = _Reader(path, "smtp", data, {"host", "port", "security", "user", "password_file",
+                                     "from_address", "ca_file", "timeout"})
+    host = r.get("host", str, required=True)
+    assert host is not None
+    security = r.get("security", str, "starttls",
+                     check=lambda v: None if v in _SECURITY_VALUES
+                     else f"expected one of {', '.join(_SECURITY_VALUES)}, got {v!r}")
+    default_port = {"tls": 465, "starttls": 587, "plain": 25}[security or "starttls"]
+    pw = r.get("password_file", str)
+    ca = r.get("ca_file", str)
+    return SmtpConfig(host=host, port=r.get("port", int, default_port, check=_port) or 587,
+                      security=security,  # type: ignore[arg-type]
+                      user=r.get("user", str), from_address=r.get("from_address", str,
+                                                                  "pecsync@localhost") or "",
+                      password_file=(path.parent / pw).resolve() if pw else None,
+                      ca_file=(path.parent / ca).resolve() if ca else None,
+                      timeout=r.get("timeout", float, 30.0) or 30.0)
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML configuration file."""
     p = Path(path)
@@ -276,4 +361,7 @@ def load_config(path: str | Path) -> Config:
         engine=_engine(p, data.get("engine")),
         folders=_folders(p, data.get("folders")),
         providers=_providers(p, data.get("providers")),
+        deadline=_migration(p, data.get("migration")),
+        orders=_orders(p, data.get("orders")),
+        smtp=_smtp(p, data.get("smtp")),
     )

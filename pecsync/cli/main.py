@@ -29,7 +29,7 @@ from tenacity import (
 
 from pecsync import __version__
 from pecsync import log as logsetup
-from pecsync.cli import bulk
+from pecsync.cli import bulk, reporting
 from pecsync.cli.passwords import read_password
 from pecsync.cli.progress import ProgressLine
 from pecsync.config import Config, load_config
@@ -45,7 +45,7 @@ from pecsync.errors import (
 )
 from pecsync.model import Credentials, MailboxReport
 from pecsync.store.checkpoints import CheckpointStore
-from pecsync.sync.mailbox import copy_mailbox, verify_mailbox
+from pecsync.sync.mailbox import copy_mailbox, destination_fingerprints, verify_mailbox
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_TRANSIENT, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "SHA-256, flags and INTERNALDATE recorded from the source; count source "
                     "messages not copied yet.  Prints per-folder counts.")
     mailbox_args(verify)
+    verify.add_argument("--certificate", metavar="FILE",
+                        help="check the destination against this completeness certificate")
 
     imp = sub.add_parser(
         "import", help="import (or re-import) the operator's mailbox list (CSV)",
@@ -160,6 +162,39 @@ def build_parser() -> argparse.ArgumentParser:
                                        "of verified mailboxes) and compact the database.")
     purge.add_argument("--config", required=True, metavar="FILE")
     purge.add_argument("--done", action="store_true", help="only for mailboxes that are done")
+
+    rep = sub.add_parser(
+        "report", help="daily report per order: states, changes, who must act, deadline",
+        description="Write the daily report (per order and overall): totals per state, what "
+                    "changed since the previous report, every mailbox that needs action with "
+                    "the reason and the next step, the deadline forecast and the mailboxes at "
+                    "risk.  HTML pages are self-contained (no scripts, no external assets).  "
+                    "--send e-mails each order its page with the CSV attached via [smtp]; a "
+                    "failed send is retried by the next --send.")
+    rep.add_argument("--config", required=True, metavar="FILE")
+    rep.add_argument("--order", metavar="ORDER")
+    rep.add_argument("--date", metavar="YYYY-MM-DD", help="report date (default: today)")
+    rep.add_argument("--out", required=True, metavar="DIR")
+    rep.add_argument("--format", default="html,csv,json", help="any of html,csv,json")
+    rep.add_argument("--lang", choices=["it", "en"], default="it")
+    rep.add_argument("--send", action="store_true", help="e-mail each order its report")
+    notices = sub.add_parser(
+        "notices", help="ready-to-send notices for members who must act",
+        description="Write one notice per blocked member (Italian; override a template with "
+                    "notices/<state>.txt next to the config, first line = subject) and "
+                    "notices.csv for mail merge.")
+    notices.add_argument("--config", required=True, metavar="FILE")
+    notices.add_argument("--out", required=True, metavar="DIR")
+    notices.add_argument("--order", metavar="ORDER")
+    cert = sub.add_parser(
+        "certificate", help="completeness certificate of one mailbox (JSON)",
+        description="Print (or --out FILE) the JSON record of everything copied for ADDRESS: "
+                    "folders with counts and bytes on both sides, the SHA-256 of every message "
+                    "and a digest over them, skipped messages with reasons.  Check a "
+                    "destination against it later with `pecsync verify --certificate FILE`.")
+    cert.add_argument("--config", required=True, metavar="FILE")
+    cert.add_argument("address", metavar="ADDRESS")
+    cert.add_argument("--out", metavar="FILE")
     return parser
 
 
@@ -223,12 +258,46 @@ async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def _cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
+    if args.certificate:
+        return await _verify_certificate(cfg, args)
     src, dst = _credentials(cfg, args)
     started = time.monotonic()
     async with await CheckpointStore.open(cfg.database) as store:
         report = await verify_mailbox(cfg, store, src, dst)
     _print_report(report, title="verified", elapsed=time.monotonic() - started)
     return EXIT_BLOCKED if report.mismatched else EXIT_OK
+
+
+async def _verify_certificate(cfg: Config, args: argparse.Namespace) -> int:
+    """The destination against a completeness certificate: only the destination is read."""
+    import json
+    from pathlib import Path
+
+    from pecsync.reports.certificate import compare_with_destination
+
+    try:
+        cert = json.loads(Path(args.certificate).read_text("utf-8"))
+        folders = [f["destination"] for f in cert["folders"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{args.certificate}: not a pecsync certificate ({exc})") from None
+    dst_user = args.dest_user or cert.get("destination_user") or args.source_user
+    dst_pw = read_password(env="PECSYNC_DEST_PASSWORD", file=args.dest_password_file,
+                           prompt=f"Destination password for {dst_user}: ", what="destination")
+    found = await destination_fingerprints(
+        cfg, Credentials(dst_user, dst_pw, cfg.destination.master_user), folders)
+    problems = []
+    for folder in folders:
+        problems += compare_with_destination(cert, folder, found[folder])
+    total = sum(len(v) for v in found.values())
+    if problems:
+        sys.stdout.write(f"certificate check FAILED for {cert.get('mailbox')}: "
+                         f"{len(problems)} problem(s)\n")
+        for p in problems:
+            sys.stdout.write(f"  - {p}\n")
+        return EXIT_BLOCKED
+    sys.stdout.write(f"certificate check passed for {cert.get('mailbox')}: {total} message(s) "
+                     f"in {len(folders)} folder(s) match (digest {cert.get('digest')})\n")
+    return EXIT_OK
 
 
 def _warn_transport(cfg: Config) -> None:
@@ -270,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"copy": _cmd_copy, "verify": _cmd_verify, "import": bulk.cmd_import,
                 "run": bulk.cmd_run, "retry": bulk.cmd_retry, "status": bulk.cmd_status,
                 "init-key": bulk.cmd_init_key, "rotate-key": bulk.cmd_rotate_key,
-                "purge-credentials": bulk.cmd_purge}
+                "purge-credentials": bulk.cmd_purge, "report": reporting.cmd_report,
+                "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate}
     try:
         cfg = load_config(args.config)
         _warn_transport(cfg)

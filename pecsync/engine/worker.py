@@ -14,6 +14,7 @@ from pecsync.engine.budget import HostBudget
 from pecsync.engine.outcome import Outcome, classify_failure
 from pecsync.errors import VerificationFailed
 from pecsync.model import Credentials, MailboxReport, Secret
+from pecsync.reports.collect import write_certificate
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore
 from pecsync.sync.copier import Progress
@@ -140,6 +141,10 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
         await jobs.finish(job, outcome.state, error_class=outcome.error_class,
                           error_text=outcome.error_text, next_attempt_at=outcome.next_attempt_at,
                           event="finished" if outcome.state == JobState.DONE else "stopped")
+        if outcome.state == JobState.DONE:
+            done_job = await jobs.job(job.address)
+            if done_job is not None:
+                await write_certificate(env.store, cfg, done_job)
         if outcome.state == JobState.DONE and cfg.purge_after_done:
             # Verified: the member's password is no longer needed; keep no copy of it.
             await jobs.purge_job_credentials(job)

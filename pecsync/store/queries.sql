@@ -195,3 +195,40 @@ WHERE job_id = :job_id AND side = :side AND version = :version;
 
 -- name: purge_credentials_of_job
 UPDATE credential SET ciphertext = NULL WHERE job_id = :job_id AND ciphertext IS NOT NULL;
+
+-- name: first_done_times
+SELECT j.address, MIN(e.at) FROM job_event e JOIN job j ON j.id = e.job_id
+WHERE e.state = 'done' GROUP BY j.address;
+
+-- name: first_event_time
+SELECT MIN(at) FROM job_event WHERE event IN ('finished', 'stopped');
+
+-- name: last_snapshot
+SELECT report_date, states FROM report_snapshot
+WHERE report_date < :report_date ORDER BY report_date DESC, id DESC LIMIT 1;
+
+-- name: insert_snapshot
+INSERT INTO report_snapshot (taken_at, report_date, states) VALUES (:now, :report_date, :states);
+
+-- name: upsert_delivery
+INSERT INTO report_delivery (report_date, order_name, recipients, payload, status, updated_at)
+VALUES (:report_date, :order_name, :recipients, :payload, 'pending', :now)
+ON CONFLICT (report_date, order_name) DO UPDATE SET
+    recipients = excluded.recipients, payload = excluded.payload, updated_at = excluded.updated_at,
+    status = CASE WHEN report_delivery.status = 'sent' THEN 'sent' ELSE 'pending' END;
+
+-- name: unsent_deliveries
+SELECT id, report_date, order_name, recipients, payload, attempts FROM report_delivery
+WHERE status != 'sent' ORDER BY report_date, order_name;
+
+-- name: mark_delivery
+UPDATE report_delivery SET status = :status, attempts = attempts + 1, last_error = :last_error,
+       updated_at = :now
+WHERE id = :id;
+
+-- name: mailbox_messages
+SELECT f.src_name, f.dst_name, f.src_uidvalidity, f.dst_uidvalidity, m.src_uid, m.size,
+       m.sha256, m.message_id, m.dst_uid, m.state, m.note, m.verified_at
+FROM folder f JOIN message m ON m.folder_id = f.id AND m.src_uidvalidity = f.src_uidvalidity
+WHERE f.mailbox_id = :mailbox_id
+ORDER BY f.src_name, m.src_uid;

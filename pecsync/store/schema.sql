@@ -101,3 +101,25 @@ CREATE TABLE IF NOT EXISTS job_event (
     detail    TEXT
 );
 CREATE INDEX IF NOT EXISTS job_event_at ON job_event (at);
+
+-- Reports: what each report saw, so the next one can say what changed since.
+CREATE TABLE IF NOT EXISTS report_snapshot (
+    id          INTEGER PRIMARY KEY,
+    taken_at    TEXT NOT NULL,
+    report_date TEXT NOT NULL,
+    states      TEXT NOT NULL          -- JSON {address: state}
+);
+
+-- Report e-mails: kept until sent, so a failed send is retried by the next `report --send`.
+CREATE TABLE IF NOT EXISTS report_delivery (
+    id          INTEGER PRIMARY KEY,
+    report_date TEXT NOT NULL,
+    order_name  TEXT NOT NULL,
+    recipients  TEXT NOT NULL,
+    payload     BLOB NOT NULL,         -- the complete message (no secrets in it)
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    updated_at  TEXT NOT NULL,
+    UNIQUE (report_date, order_name)
+);

@@ -15,6 +15,7 @@ from pecsync.imap.classify import provider_rules
 from pecsync.imap.session import ImapSession
 from pecsync.model import Credentials, FolderMapping, FolderReport, MailboxReport, Side
 from pecsync.store.checkpoints import CheckpointStore
+from pecsync.sync.batches import make_batches
 from pecsync.sync.copier import FolderCopier, MailboxContext, Progress, in_thread, verify_folder
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
 
@@ -139,3 +140,31 @@ async def verify_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credent
                 report.notes.append(f"{missing} source message(s) not copied yet")
                 report.mismatched += missing
         return run.report
+
+
+async def destination_fingerprints(cfg: Config, dst_creds: Credentials, folders: Sequence[str]
+                                   ) -> dict[str, list[tuple[int, str, str | None]]]:
+    """``{folder: [(destination uid, SHA-256, Message-ID), ...]}`` of everything in *folders*
+    on the destination (read-only: EXAMINE and PEEK)."""
+    dst = ImapSession(cfg.destination, Side.DST, mailbox=dst_creds.user,
+                      extra_rules=provider_rules(cfg.providers))
+    out: dict[str, list[tuple[int, str, str | None]]] = {}
+    await in_thread(dst.login, dst_creds)
+    try:
+        for folder in folders:
+            try:
+                st = await in_thread(dst.examine, folder)
+            except FolderError:
+                out[folder] = []
+                continue
+            found: list[tuple[int, str, str | None]] = []
+            if st.exists:
+                metas = await in_thread(dst.fetch_meta, "1:*")
+                for batch in make_batches(metas, cfg.engine.batch_max_bytes,
+                                          cfg.engine.batch_max_messages):
+                    for msg in await in_thread(dst.fetch_bodies, batch):
+                        found.append((msg.info.uid, msg.sha256, msg.message_id))
+            out[folder] = found
+    finally:
+        await in_thread(dst.logout)
+    return out

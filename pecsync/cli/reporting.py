@@ -1,0 +1,185 @@
+"""Commands that read the state database for people: report, notices, certificate."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import smtplib
+import sys
+from datetime import date
+from pathlib import Path
+
+from pecsync.config import Config
+from pecsync.errors import UsageError
+from pecsync.model import Secret
+from pecsync.reports import mailer
+from pecsync.reports.collect import certificate, load_report, save_snapshot
+from pecsync.reports.notices import render_notice
+from pecsync.reports.render import index_html, order_html, slug, to_csv, to_json
+from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.jobs import JobStore
+
+FORMATS = ("html", "csv", "json")
+
+
+def _date(text: str | None) -> date:
+    if not text:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--date {text!r}: expected YYYY-MM-DD") from None
+
+
+def _store_must_exist(cfg: Config) -> None:
+    if not cfg.database.exists():
+        raise UsageError(f"{cfg.database}: no state database yet: import a list first")
+
+
+def _smtp_password(cfg: Config) -> Secret | None:
+    assert cfg.smtp is not None
+    if cfg.smtp.password_file:
+        try:
+            return Secret(cfg.smtp.password_file.read_text("utf-8").rstrip("\r\n"))
+        except OSError as exc:
+            raise UsageError(f"[smtp] password_file {cfg.smtp.password_file}: "
+                             f"{exc.strerror}") from None
+    value = os.environ.get("PECSYNC_SMTP_PASSWORD")
+    return Secret(value) if value else None
+
+
+async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
+    _store_must_exist(cfg)
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise UsageError(f"--format {args.format!r}: expected a list of {', '.join(FORMATS)}")
+    if args.send and cfg.smtp is None:
+        raise UsageError(f"{cfg.path}: --send needs an [smtp] table (host, port, security, "
+                         f"user, from_address)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    day = _date(args.date)
+    async with await CheckpointStore.open(cfg.database) as store:
+        report = await load_report(store, cfg, report_date=day, lang=args.lang, order=args.order)
+        written = []
+        if "json" in formats:
+            p = out / "report.json"
+            p.write_text(json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n",
+                         "utf-8")
+            written.append(p)
+        if "csv" in formats:
+            p = out / "report.csv"
+            p.write_text(to_csv(report.overall.mailboxes), "utf-8")
+            written.append(p)
+            for o in report.orders:
+                p = out / f"order-{slug(o.name)}.csv"
+                p.write_text(to_csv(o.mailboxes), "utf-8")
+                written.append(p)
+        if "html" in formats:
+            p = out / "index.html"
+            p.write_text(index_html(report), "utf-8")
+            written.append(p)
+            for o in report.orders:
+                p = out / f"order-{slug(o.name)}.html"
+                p.write_text(order_html(o, report), "utf-8")
+                written.append(p)
+        await save_snapshot(store, report)
+        o = report.overall
+        sys.stdout.write(f"report {day.isoformat()}: {o.done}/{o.count} mailboxes done, "
+                         f"{len(o.needs_action)} need action; "
+                         + (f"deadline {o.forecast.deadline} ({o.forecast.days_left} days), "
+                            if o.forecast.deadline else "")
+                         + (f"projected completion {o.forecast.projected}" if o.forecast.projected
+                            else "no projection yet") + "\n")
+        for p in written:
+            sys.stdout.write(f"  wrote {p}\n")
+        if not args.send:
+            return 0
+        assert cfg.smtp is not None
+        stmts = []
+        for o in report.orders:
+            if not o.contacts:
+                sys.stderr.write(f"pecsync report: order {o.name}: no contacts in "
+                                 f"[orders.\"{o.name}\"]: report not sent\n")
+                continue
+            subject = (f"{report.text('title')} — {o.display_name} — "
+                       f"{report.report_date.isoformat()}")
+            payload = mailer.build_message(
+                sender=cfg.smtp.from_address, recipients=list(o.contacts), subject=subject,
+                html=order_html(o, report, index_link=False),
+                csv_name=f"pecsync-{slug(o.name)}-{day.isoformat()}.csv",
+                csv_text=to_csv(o.mailboxes))
+            stmts.append(("upsert_delivery", {"report_date": day.isoformat(),
+                                              "order_name": o.name,
+                                              "recipients": ",".join(o.contacts),
+                                              "payload": payload, "now": now()}))
+        await store.transaction(stmts)
+        password = _smtp_password(cfg)
+        failures = 0
+        for row_id, rdate, order, recipients, payload, attempts in await store.query(
+                "unsent_deliveries", {}):
+            try:
+                mailer.send(cfg.smtp, password, str(recipients).split(","), bytes(payload))
+            except (OSError, smtplib.SMTPException) as exc:
+                failures += 1
+                error = str(exc)[:500]
+                await store.transaction([("mark_delivery", {"id": row_id, "status": "failed",
+                                                            "last_error": error,
+                                                            "now": now()})])
+                sys.stderr.write(f"pecsync report: sending the {rdate} report of order {order} "
+                                 f"to {recipients} failed (attempt {attempts + 1}): {error} — "
+                                 f"it will be sent again by the next `report --send`\n")
+                continue
+            await store.transaction([("mark_delivery", {"id": row_id, "status": "sent",
+                                                        "last_error": None, "now": now()})])
+            sys.stdout.write(f"  sent the {rdate} report of order {order} to {recipients}\n")
+        return 3 if failures else 0
+
+
+async def cmd_notices(cfg: Config, args: argparse.Namespace) -> int:
+    _store_must_exist(cfg)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    templates = cfg.path.parent / "notices"
+    async with await CheckpointStore.open(cfg.database) as store:
+        report = await load_report(store, cfg, report_date=date.today(), lang="it",
+                                   order=args.order)
+    deadline = cfg.deadline.strftime("%d/%m/%Y") if cfg.deadline else "(data da definire)"
+    table = io.StringIO()
+    w = csv.writer(table, lineterminator="\r\n")
+    w.writerow(("address", "order", "state", "subject", "body"))
+    count = 0
+    for m in report.overall.mailboxes:
+        notice = render_notice(m, deadline=deadline,
+                               templates=templates if templates.is_dir() else None)
+        if notice is None:
+            continue
+        subject, body = notice
+        (out / f"{m.address}.txt").write_text(f"Oggetto: {subject}\n\n{body}", "utf-8")
+        w.writerow((m.address, m.order, m.state, subject, body))
+        count += 1
+    (out / "notices.csv").write_text(table.getvalue(), "utf-8")
+    sys.stdout.write(f"{count} notice(s) written to {out} (notices.csv for mail merge)\n")
+    return 0
+
+
+async def cmd_certificate(cfg: Config, args: argparse.Namespace) -> int:
+    _store_must_exist(cfg)
+    async with await CheckpointStore.open(cfg.database) as store:
+        job = await JobStore(store, None).job(args.address)
+        src_user = job.src_user if job else args.address
+        cert = await certificate(store, src_user, address=args.address,
+                                 dst_user=job.dst_user if job else None, job=job)
+    if cert is None:
+        raise UsageError(f"mailbox {args.address}: nothing copied yet, no certificate")
+    text = json.dumps(cert, indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, "utf-8")
+        sys.stdout.write(f"wrote {args.out} (digest {cert['digest']})\n")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,108 @@
+"""Completeness certificate: per mailbox, what arrived, as evidence before the source is shut.
+
+``build_certificate(...)`` returns a JSON-ready dict::
+
+    {"format": "pecsync-certificate/1", "mailbox": "rossi@pec.example", ...,
+     "folders": [{"source": "INBOX", "destination": "INBOX", "messages_source": 3,
+                  "bytes_source": 9812, "messages_destination": 3, "bytes_destination": 9812,
+                  "messages": [{"sha256": "…", "size": 3301, "message_id": "<…>",
+                                "source_uid": 1, "destination_uid": 7}, ...],
+                  "sha256_digest": "…"}],
+     "skipped": [{"folder": "INBOX", "source_uid": 9, "reason": "…"}],
+     "totals": {...}, "digest": "…"}
+
+``sha256_digest`` is the SHA-256 of the folder's message hashes, sorted, one per line; the
+top-level ``digest`` covers every folder digest the same way, so one value identifies the
+whole mailbox content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pecsync import __version__
+
+
+def _digest(values: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(values)).encode()).hexdigest()
+
+
+def build_certificate(*, address: str, src_user: str, dst_user: str, rows: Sequence[Any],
+                      started_at: str | None, finished_at: str | None) -> dict[str, Any]:
+    """*rows*: the ``mailbox_messages`` query rows (src_name, dst_name, src_uidvalidity,
+    dst_uidvalidity, src_uid, size, sha256, message_id, dst_uid, state, note, verified_at)."""
+    folders: dict[str, dict[str, Any]] = {}
+    skipped = []
+    for (src_name, dst_name, src_uvv, dst_uvv, uid, size, sha, msgid, dst_uid, state, note,
+         verified_at) in rows:
+        f = folders.setdefault(src_name, {
+            "source": src_name, "destination": dst_name, "source_uidvalidity": src_uvv,
+            "destination_uidvalidity": dst_uvv, "messages_source": 0, "bytes_source": 0,
+            "messages_destination": 0, "bytes_destination": 0, "messages": []})
+        if state == "intent":
+            continue
+        f["messages_source"] += 1
+        f["bytes_source"] += size
+        if state == "skipped":
+            skipped.append({"folder": src_name, "source_uid": uid, "message_id": msgid,
+                            "reason": note})
+            continue
+        entry = {"sha256": sha, "size": size, "message_id": msgid, "source_uid": uid,
+                 "destination_uid": dst_uid, "verified": bool(verified_at)}
+        if note:
+            entry["note"] = note
+        f["messages"].append(entry)
+        if verified_at:
+            f["messages_destination"] += 1
+            f["bytes_destination"] += size
+    for f in folders.values():
+        f["sha256_digest"] = _digest([m["sha256"] for m in f["messages"]])
+    out = list(folders.values())
+    return {
+        "format": "pecsync-certificate/1",
+        "mailbox": address, "source_user": src_user, "destination_user": dst_user,
+        "pecsync_version": __version__,
+        "started_at": started_at, "finished_at": finished_at,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "folders": out,
+        "skipped": skipped,
+        "totals": {
+            "messages_source": sum(f["messages_source"] for f in out),
+            "bytes_source": sum(f["bytes_source"] for f in out),
+            "messages_destination": sum(f["messages_destination"] for f in out),
+            "bytes_destination": sum(f["bytes_destination"] for f in out),
+            "skipped": len(skipped),
+        },
+        "digest": _digest([f["sha256_digest"] for f in out]),
+    }
+
+
+def compare_with_destination(cert: dict[str, Any], folder: str,
+                             found: Sequence[tuple[int, str, str | None]]) -> list[str]:
+    """Problems between a certificate folder and what the destination holds now.
+
+    *found*: ``(destination_uid, sha256, message_id)`` of every destination message.
+    Returns sentences naming each missing, changed or unexpected message (empty: all good)."""
+    entry = next((f for f in cert["folders"] if f["destination"] == folder), None)
+    if entry is None:
+        return [f"folder {folder}: not in the certificate"]
+    wanted: dict[str, list[dict[str, Any]]] = {}
+    for m in entry["messages"]:
+        wanted.setdefault(m["sha256"], []).append(m)
+    problems = []
+    for uid, sha, msgid in found:
+        if wanted.get(sha):
+            wanted[sha].pop()
+        else:
+            problems.append(f"folder {folder}: destination uid {uid} (Message-ID "
+                            f"{msgid or 'none'}) is not in the certificate: changed or added "
+                            f"after the copy")
+    for sha, left in wanted.items():
+        for m in left:
+            problems.append(f"folder {folder}: message Message-ID {m['message_id'] or 'none'} "
+                            f"(source uid {m['source_uid']}, SHA-256 {sha[:16]}…) is missing "
+                            f"or changed on the destination")
+    return problems

@@ -1,0 +1,65 @@
+"""Read what reports need from the state database, and remember what each report saw."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pecsync.config import Config
+from pecsync.reports.certificate import build_certificate
+from pecsync.reports.daily import Report, build_report
+from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.jobs import Job, JobStore
+
+
+async def load_report(store: CheckpointStore, cfg: Config, *, report_date: date, lang: str,
+                      order: str | None = None) -> Report:
+    jobs = await JobStore(store, None).jobs(order)
+    done_times = {str(a): str(t) for a, t in await store.query("first_done_times", {})}
+    starts = [j.started_at for j in jobs if j.started_at]
+    started = datetime.fromisoformat(min(starts)) if starts else None
+    prev = await store.query("last_snapshot", {"report_date": report_date.isoformat()})
+    previous = json.loads(prev[0][1]) if prev else None
+    return build_report(jobs, report_date=report_date, lang=lang, deadline=cfg.deadline,
+                        orders=cfg.orders, done_times=done_times, started=started,
+                        previous=previous, previous_date=prev[0][0] if prev else None)
+
+
+async def save_snapshot(store: CheckpointStore, report: Report) -> None:
+    states = {m.address: m.state for m in report.overall.mailboxes}
+    await store.transaction([("insert_snapshot", {"now": now(),
+                                                  "report_date": report.report_date.isoformat(),
+                                                  "states": json.dumps(states)})])
+
+
+async def certificate(store: CheckpointStore, src_user: str, *, address: str | None = None,
+                      dst_user: str | None = None, job: Job | None = None
+                      ) -> dict[str, Any] | None:
+    """The completeness certificate of one mailbox, or None if it was never copied."""
+    mailbox_id = await store.find_mailbox(src_user)
+    if mailbox_id is None:
+        return None
+    rows = await store.query("mailbox_messages", {"mailbox_id": mailbox_id})
+    return build_certificate(address=address or src_user, src_user=src_user,
+                             dst_user=dst_user or src_user, rows=rows,
+                             started_at=job.started_at if job else None,
+                             finished_at=job.finished_at if job else None)
+
+
+def certificate_path(cfg: Config, address: str) -> Path:
+    return cfg.database.parent / "certificates" / f"{address}.json"
+
+
+async def write_certificate(store: CheckpointStore, cfg: Config, job: Job) -> Path | None:
+    cert = await certificate(store, job.src_user, address=job.address, dst_user=job.dst_user,
+                             job=job)
+    if cert is None:
+        return None
+    path = certificate_path(cfg, job.address)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cert, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,224 @@
+"""Build the daily report from job records: pure, so it is unit-tested without IMAP.
+
+``build_report(jobs, ...)`` → :class:`Report` with one :class:`OrderReport` per order and one
+for all orders, each with totals per state, changes since the previous report, the mailboxes
+that need action (reason and next step in plain words) and the deadline forecast.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from pecsync.config import OrderInfo
+from pecsync.reports.i18n import NEXT_STEP, REASON, STATE_LABEL, TEXT
+from pecsync.store.jobs import Job, JobState
+
+STATES = [s.value for s in JobState]
+BLOCKED = {"blocked_invalid_credentials", "blocked_2fa", "blocked_credentials_changed",
+           "blocked_destination_full"}
+NEEDS_ACTION = BLOCKED | {"waiting_credentials", "failed"}
+
+
+@dataclass
+class MailboxLine:
+    address: str
+    order: str
+    state: str
+    state_label: str
+    phase: str | None
+    reason: str
+    next_step: str
+    detail: str | None
+    messages_copied: int
+    messages_total: int
+    bytes_copied: int
+    bytes_total: int
+    attempts: int
+    verified: bool
+    at_risk: str | None
+    updated_at: str
+
+
+@dataclass
+class Forecast:
+    deadline: date | None
+    days_left: int | None
+    mailboxes_per_day: float
+    bytes_per_day: float
+    projected: date | None
+    at_risk: list[MailboxLine] = field(default_factory=list)
+
+
+@dataclass
+class Changes:
+    previous_date: str | None
+    newly_done: list[str] = field(default_factory=list)
+    newly_blocked: list[str] = field(default_factory=list)
+    newly_failed: list[str] = field(default_factory=list)
+    new_mailboxes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OrderReport:
+    name: str
+    display_name: str
+    contacts: tuple[str, ...]
+    totals: dict[str, int]
+    mailboxes: list[MailboxLine]
+    changes: Changes
+    forecast: Forecast
+    history: list[tuple[date, int]]
+
+    @property
+    def count(self) -> int:
+        return len(self.mailboxes)
+
+    @property
+    def done(self) -> int:
+        return self.totals.get("done", 0)
+
+    @property
+    def messages_copied(self) -> int:
+        return sum(m.messages_copied for m in self.mailboxes)
+
+    @property
+    def messages_total(self) -> int:
+        return sum(m.messages_total for m in self.mailboxes)
+
+    @property
+    def bytes_copied(self) -> int:
+        return sum(m.bytes_copied for m in self.mailboxes)
+
+    @property
+    def bytes_total(self) -> int:
+        return sum(m.bytes_total for m in self.mailboxes)
+
+    @property
+    def needs_action(self) -> list[MailboxLine]:
+        return [m for m in self.mailboxes if m.state in NEEDS_ACTION]
+
+
+@dataclass
+class Report:
+    report_date: date
+    generated_at: str
+    lang: str
+    overall: OrderReport
+    orders: list[OrderReport]
+
+    def text(self, key: str) -> str:
+        return TEXT[self.lang][key]
+
+
+def _line(job: Job, lang: str) -> MailboxLine:
+    state = job.state.value
+    return MailboxLine(
+        address=job.address, order=job.order, state=state,
+        state_label=STATE_LABEL[lang][state], phase=job.phase,
+        reason=REASON[lang].get(state, ""), next_step=NEXT_STEP[lang].get(state, ""),
+        detail=job.error_text, messages_copied=job.messages_copied,
+        messages_total=job.messages_total, bytes_copied=job.bytes_copied,
+        bytes_total=job.bytes_total, attempts=job.attempts, verified=state == "done",
+        at_risk=None, updated_at=job.updated_at)
+
+
+def _forecast(lines: list[MailboxLine], done_times: Mapping[str, str], started: datetime | None,
+              today: date, deadline: date | None, lang: str) -> Forecast:
+    done = [m for m in lines if m.state == "done"]
+    days = max((today - started.date()).days + 1, 1) if started else 1
+    per_day = len(done) / days if done else 0.0
+    bytes_per_day = sum(m.bytes_copied for m in lines) / days if started else 0.0
+    left = [m for m in lines if m.state != "done"]
+    projected = today + timedelta(days=int(len(left) / per_day + 0.999)) if per_day else None
+    if not left:
+        projected = today
+    days_left = (deadline - today).days if deadline else None
+    t = TEXT[lang]
+    at_risk = []
+    for m in left:
+        risk = None
+        if m.state == "waiting_credentials":
+            risk = t["risk_no_credentials"]
+        elif m.state in BLOCKED or m.state == "failed":
+            risk = f"{t['risk_blocked']}: {m.state_label}"
+        elif (days_left is not None and bytes_per_day > 0
+              and (m.bytes_total - m.bytes_copied) > bytes_per_day * max(days_left, 0)):
+            risk = t["risk_too_large"]
+        if risk:
+            m.at_risk = risk
+            at_risk.append(m)
+    return Forecast(deadline, days_left, per_day, bytes_per_day, projected, at_risk)
+
+
+def _history(lines: list[MailboxLine], done_times: Mapping[str, str], today: date
+             ) -> list[tuple[date, int]]:
+    """Cumulative mailboxes done per day, from the first completion to today."""
+    days = sorted(datetime.fromisoformat(done_times[m.address]).date() for m in lines
+                  if m.address in done_times and m.state == "done")
+    if not days:
+        return [(today, 0)]
+    out = []
+    day, i, total = days[0], 0, 0
+    while day <= today:
+        while i < len(days) and days[i] <= day:
+            total += 1
+            i += 1
+        out.append((day, total))
+        day += timedelta(days=1)
+    return out
+
+
+def _changes(lines: list[MailboxLine], previous: Mapping[str, str] | None,
+             previous_date: str | None) -> Changes:
+    c = Changes(previous_date)
+    if previous is None:
+        return c
+    for m in lines:
+        before = previous.get(m.address)
+        if before is None:
+            c.new_mailboxes.append(m.address)
+        if m.state == "done" and before != "done":
+            c.newly_done.append(m.address)
+        if m.state in BLOCKED and before not in BLOCKED:
+            c.newly_blocked.append(m.address)
+        if m.state == "failed" and before != "failed":
+            c.newly_failed.append(m.address)
+    return c
+
+
+def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
+                 deadline: date | None = None, orders: Mapping[str, OrderInfo] | None = None,
+                 done_times: Mapping[str, str] | None = None, started: datetime | None = None,
+                 previous: Mapping[str, str] | None = None, previous_date: str | None = None,
+                 generated_at: str | None = None) -> Report:
+    orders = orders or {}
+    done_times = done_times or {}
+    lines = [_line(j, lang) for j in jobs]
+
+    def section(name: str, display: str, contacts: tuple[str, ...],
+                subset: list[MailboxLine]) -> OrderReport:
+        counts = Counter(m.state for m in subset)
+        return OrderReport(
+            name=name, display_name=display, contacts=contacts,
+            totals={s: counts[s] for s in STATES}, mailboxes=subset,
+            changes=_changes(subset, previous, previous_date),
+            forecast=_forecast(subset, done_times, started, report_date, deadline, lang),
+            history=_history(subset, done_times, report_date))
+
+    per_order: dict[str, list[MailboxLine]] = {}
+    for m in lines:
+        per_order.setdefault(m.order, []).append(m)
+    sections = []
+    for name in sorted(per_order):
+        info = orders.get(name)
+        sections.append(section(name, (info.display_name if info and info.display_name
+                                       else name), info.contacts if info else (),
+                                per_order[name]))
+    overall = section("*", TEXT[lang]["overall"], (), lines)
+    return Report(report_date=report_date,
+                  generated_at=generated_at or datetime.now().astimezone().isoformat(
+                      timespec="seconds"),
+                  lang=lang, overall=overall, orders=sections)

@@ -1,0 +1,46 @@
+"""Send report e-mails over SMTP; what fails stays queued in the database for the next run."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from pecsync.config import SmtpConfig
+from pecsync.model import Secret
+
+
+def build_message(*, sender: str, recipients: list[str], subject: str, html: str,
+                  csv_name: str, csv_text: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    msg.set_content("Il resoconto è nel formato HTML di questo messaggio e nel file CSV "
+                    "allegato.\nThe report is in the HTML part and the attached CSV file.\n")
+    msg.add_alternative(html, subtype="html")
+    msg.add_attachment(csv_text.encode("utf-8"), maintype="text", subtype="csv",
+                       filename=csv_name)
+    return bytes(msg)
+
+
+def send(cfg: SmtpConfig, password: Secret | None, recipients: list[str], payload: bytes) -> None:
+    """Deliver one message; raises OSError/smtplib.SMTPException with the server's answer."""
+    ctx = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    client: smtplib.SMTP
+    if cfg.security == "tls":
+        client = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=ctx)
+    else:
+        client = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+    with client:
+        client.ehlo()
+        if cfg.security == "starttls":
+            client.starttls(context=ctx)
+            client.ehlo()
+        if cfg.user and password is not None:
+            client.login(cfg.user, password.reveal())
+        client.sendmail(cfg.from_address, recipients, payload)

@@ -1,0 +1,194 @@
+"""Render a :class:`~pecsync.reports.daily.Report` as JSON, CSV and self-contained HTML.
+
+CSV columns (stable, documented in the README): see :data:`CSV_COLUMNS`.  HTML pages use
+inline CSS and inline SVG only: no JavaScript, no external assets, readable offline.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import asdict
+from html import escape
+from typing import Any
+
+from pecsync import __version__
+from pecsync.reports.daily import STATES, MailboxLine, OrderReport, Report
+from pecsync.reports.i18n import STATE_LABEL
+
+CSV_COLUMNS = ("order", "address", "state", "state_label", "phase", "reason", "next_step",
+               "detail", "messages_copied", "messages_total", "bytes_copied", "bytes_total",
+               "attempts", "verified", "at_risk", "updated_at")
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "order"
+
+
+def _order_json(o: OrderReport) -> dict[str, Any]:
+    f = o.forecast
+    return {
+        "order": o.name, "display_name": o.display_name, "mailboxes": o.count,
+        "totals": o.totals, "messages_copied": o.messages_copied,
+        "messages_total": o.messages_total, "bytes_copied": o.bytes_copied,
+        "bytes_total": o.bytes_total, "verified": o.done,
+        "changes": asdict(o.changes),
+        "forecast": {"deadline": f.deadline.isoformat() if f.deadline else None,
+                     "days_left": f.days_left, "mailboxes_per_day": round(f.mailboxes_per_day, 2),
+                     "bytes_per_day": int(f.bytes_per_day),
+                     "projected_completion": f.projected.isoformat() if f.projected else None,
+                     "at_risk": [{"address": m.address, "reason": m.at_risk} for m in f.at_risk]},
+        "history": [{"date": d.isoformat(), "done": n} for d, n in o.history],
+        "needs_action": [m.address for m in o.needs_action],
+    }
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    return {
+        "report_date": report.report_date.isoformat(), "generated_at": report.generated_at,
+        "lang": report.lang, "pecsync_version": __version__,
+        "overall": _order_json(report.overall),
+        "orders": [_order_json(o) for o in report.orders],
+        "mailboxes": [{k: getattr(m, k) for k in CSV_COLUMNS} for m in report.overall.mailboxes],
+    }
+
+
+def to_csv(mailboxes: list[MailboxLine]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(CSV_COLUMNS)
+    for m in mailboxes:
+        w.writerow(["" if getattr(m, k) is None else getattr(m, k) for k in CSV_COLUMNS])
+    return out.getvalue()
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:2rem;
+color:#1d2433;max-width:70rem}h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;
+margin-top:2rem;border-bottom:1px solid #d0d7e2;padding-bottom:.3rem}.muted{color:#5b6678}
+.bar{background:#e6eaf0;border-radius:6px;height:1.2rem;overflow:hidden;display:flex;
+margin:.4rem 0}.bar span{display:block;height:100%}.done{background:#2e7d32}
+.blocked{background:#c62828}.running{background:#1565c0}.waiting{background:#f9a825}table{border-collapse:collapse;width:100%;
+font-size:.92rem}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e6eaf0;
+vertical-align:top}th{background:#f4f6f9}.kpi{display:flex;gap:1rem;flex-wrap:wrap}
+.kpi div{background:#f4f6f9;border-radius:8px;padding:.6rem 1rem;min-width:9rem}
+.kpi b{display:block;font-size:1.4rem}.risk{color:#c62828}a{color:#1565c0}
+"""
+
+
+def _bar(o: OrderReport) -> str:
+    n = max(o.count, 1)
+    parts = [("done", o.totals["done"]),
+             ("running", o.totals["running"] + o.totals["retry_wait"] + o.totals["pending"]),
+             ("waiting", o.totals["waiting_credentials"]),
+             ("blocked", sum(o.totals[s] for s in STATES if s.startswith("blocked"))
+              + o.totals["failed"])]
+    spans = "".join(f'<span class="{cls}" style="width:{100 * v / n:.1f}%"></span>'
+                    for cls, v in parts if v)
+    pct = 100 * o.totals["done"] / n
+    return (f'<div class="bar" role="img" aria-label="{pct:.0f}%">{spans}</div>'
+            f'<div class="muted">{o.totals["done"]}/{o.count} ({pct:.0f}%)</div>')
+
+
+def _chart(o: OrderReport, report: Report) -> str:
+    """Cumulative mailboxes done per day as an inline SVG line chart."""
+    w, h, pad = 640, 220, 40
+    points = o.history
+    total = max(o.count, 1)
+    span = max(len(points) - 1, 1)
+    coords = [(pad + (w - 2 * pad) * i / span, h - pad - (h - 2 * pad) * n / total)
+              for i, (_, n) in enumerate(points)]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    first, last = points[0][0].isoformat(), points[-1][0].isoformat()
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+            f'viewBox="0 0 {w} {h}" role="img" aria-label="{escape(report.text("progress"))}">'
+            f'<rect x="0" y="0" width="{w}" height="{h}" fill="#fbfcfd"/>'
+            f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#8893a4"/>'
+            f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="#8893a4"/>'
+            f'<line x1="{pad}" y1="{pad}" x2="{w - pad}" y2="{pad}" stroke="#c8cfda" '
+            f'stroke-dasharray="4 4"/>'
+            f'<text x="{pad - 6}" y="{pad + 4}" font-size="11" text-anchor="end">{total}</text>'
+            f'<text x="{pad - 6}" y="{h - pad + 4}" font-size="11" text-anchor="end">0</text>'
+            f'<text x="{pad}" y="{h - pad + 16}" font-size="11">{first}</text>'
+            f'<text x="{w - pad}" y="{h - pad + 16}" font-size="11" text-anchor="end">{last}</text>'
+            f'<polyline points="{line}" fill="none" stroke="#2e7d32" stroke-width="2.5"/>'
+            + "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#2e7d32"/>'
+                      for x, y in coords[-30:])
+            + "</svg>")
+
+
+def _num(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB".replace(",", " ")
+
+
+def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> str:
+    t = report.text
+    f = o.forecast
+    kpis = [
+        (f"{o.done}/{o.count}", f"{t('mailboxes')} {t('verified')}"),
+        (f"{_num(o.messages_copied)}/{_num(o.messages_total)}", t("messages")),
+        (f"{_mb(o.bytes_copied)}", f"{t('copied_of')} {_mb(o.bytes_total)}"),
+    ]
+    if f.deadline:
+        kpis.append((f.deadline.isoformat(), f"{t('deadline')}: {f.days_left} {t('days_left')}"))
+    kpis.append((f.projected.isoformat() if f.projected else "—",
+                 t("projected") if f.projected else t("not_projectable")))
+    kpi_html = "".join(f"<div><b>{escape(v)}</b>{escape(label)}</div>" for v, label in kpis)
+    counts = "".join(f"<tr><td>{escape(STATE_LABEL[report.lang][s])}</td><td><code>{s}</code>"
+                     f"</td><td>{o.totals[s]}</td></tr>" for s in STATES if o.totals[s])
+    ch = o.changes
+    if ch.previous_date is None:
+        changes = f"<p class='muted'>{escape(t('no_previous'))}</p>"
+    else:
+        rows = [(t("newly_done"), ch.newly_done), (t("newly_blocked"), ch.newly_blocked),
+                (t("newly_failed"), ch.newly_failed), (t("new_mailboxes"), ch.new_mailboxes)]
+        changes = (f"<p class='muted'>{escape(t('since'))} {escape(ch.previous_date)}</p><ul>"
+                   + "".join(f"<li>{escape(label)}: {len(v)}"
+                             + (f" — {escape(', '.join(v[:50]))}" if v else "") + "</li>"
+                             for label, v in rows) + "</ul>")
+    action_rows = "".join(
+        f"<tr><td>{escape(m.address)}</td><td>{escape(m.state_label)}</td>"
+        f"<td>{escape(m.reason)}</td><td>{escape(m.next_step)}</td></tr>"
+        for m in o.needs_action) or f"<tr><td colspan='4'>{escape(t('none'))}</td></tr>"
+    risk_rows = "".join(f"<li class='risk'>{escape(m.address)}: {escape(m.at_risk or '')}</li>"
+                        for m in f.at_risk) or f"<li>{escape(t('none'))}</li>"
+    all_rows = "".join(
+        f"<tr><td>{escape(m.address)}</td><td>{escape(m.state_label)}</td>"
+        f"<td>{_num(m.messages_copied)}/{_num(m.messages_total)}</td>"
+        f"<td>{_mb(m.bytes_copied)}</td></tr>" for m in o.mailboxes)
+    back = f"<p><a href='index.html'>← {escape(t('overall'))}</a></p>" if index_link else ""
+    title = f"{t('title')} — {o.display_name} — {report.report_date.isoformat()}"
+    return (f"<!DOCTYPE html><html lang='{report.lang}'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>{back}"
+            f"<h1>{escape(t('title'))}: {escape(o.display_name)}</h1>"
+            f"<p class='muted'>{escape(report.report_date.isoformat())} · {escape(t('generated'))}"
+            f" {escape(report.generated_at)} · pecsync {__version__}</p>{_bar(o)}"
+            f"<div class='kpi'>{kpi_html}</div>"
+            f"<h2>{escape(t('state'))}</h2><table>{counts}</table>"
+            f"<h2>{escape(t('changes'))}</h2>{changes}"
+            f"<h2>{escape(t('needs_action'))}</h2><table><tr><th>{escape(t('mailbox'))}</th>"
+            f"<th>{escape(t('state'))}</th><th>{escape(t('reason'))}</th>"
+            f"<th>{escape(t('next_step'))}</th></tr>{action_rows}</table>"
+            f"<h2>{escape(t('at_risk'))}</h2><ul>{risk_rows}</ul>"
+            f"<h2>{escape(t('progress'))}</h2>{_chart(o, report)}"
+            f"<h2>{escape(t('all_mailboxes'))}</h2><table><tr><th>{escape(t('mailbox'))}</th>"
+            f"<th>{escape(t('state'))}</th><th>{escape(t('messages'))}</th><th>MB</th></tr>"
+            f"{all_rows}</table></body></html>")
+
+
+def index_html(report: Report) -> str:
+    t = report.text
+    rows = "".join(
+        f"<tr><td><a href='order-{slug(o.name)}.html'>{escape(o.display_name)}</a></td>"
+        f"<td style='width:40%'>{_bar(o)}</td><td>{len(o.needs_action)}</td></tr>"
+        for o in report.orders)
+    body = order_html(report.overall, report, index_link=False)
+    table = (f"<h2>{escape(t('order'))}</h2><table><tr><th>{escape(t('order'))}</th>"
+             f"<th>%</th><th>{escape(t('needs_action'))}</th></tr>{rows}</table>")
+    return body.replace("<h2>", table + "<h2>", 1)
