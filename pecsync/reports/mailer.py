@@ -21,10 +21,12 @@ def build_message(*, sender: str, recipients: list[str], subject: str, html: str
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
     msg.set_content("Il resoconto è nel formato HTML di questo messaggio e nel file CSV "
                     "allegato.\nThe report is in the HTML part and the attached CSV file.\n")
-    msg.add_alternative(html, subtype="html")
+    # Quoted-printable keeps every line under the SMTP limit (the page is one long line).
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
     msg.add_attachment(csv_text.encode("utf-8"), maintype="text", subtype="csv",
                        filename=csv_name)
-    return bytes(msg)
+    # SMTP wants CRLF line ends; smtplib sends bytes exactly as given.
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
 def send(cfg: SmtpConfig, password: Secret | None, recipients: list[str], payload: bytes) -> None:
