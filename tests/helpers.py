@@ -170,3 +170,15 @@ def sha(data: bytes) -> str:
 
 def when(i: int = 0) -> datetime:
     return datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC).replace(minute=i % 60)
+
+
+def assert_same_content(src: Any, dst: Any, src_user: str, dst_user: str | None = None) -> None:
+    """Every source folder equals its mapped destination folder as a multiset of
+    (SHA-256, flags, INTERNALDATE); destination-only folders are empty."""
+    s = src_as_dst(snapshot(src, src_user))
+    d = dst_keyed(snapshot(dst, dst_user or src_user))
+    for name, msgs in s.items():
+        assert name in d, f"folder {name} missing on the destination"
+        assert d[name] == msgs, f"folder {name} differs: {d[name]} != {msgs}"
+    for name, msgs in d.items():
+        assert name in s or not msgs, f"destination-only folder {name} is not empty"

@@ -12,6 +12,7 @@ Exit codes (same for every command):
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -44,6 +45,7 @@ from pecsync.errors import (
     UsageError,
 )
 from pecsync.model import Credentials, MailboxReport
+from pecsync.reports.collect import certificate, certificate_path
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.sync.mailbox import copy_mailbox, destination_fingerprints, verify_mailbox
 
@@ -248,6 +250,14 @@ async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
                 report = await copy_mailbox(cfg, store, src, dst, verify=not args.no_verify,
                                             progress=progress.callbacks())
         progress.finish()
+        assert report is not None
+        if not args.no_verify and not report.mismatched:
+            cert = await certificate(store, src.user, dst_user=dst.user)
+            if cert is not None:
+                path = certificate_path(cfg, src.user)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(cert, indent=2, ensure_ascii=False) + "\n", "utf-8")
+                sys.stdout.write(f"certificate: {path} (digest {cert['digest']})\n")
     assert report is not None
     elapsed = time.monotonic() - started
     _print_report(report, title="copied", elapsed=elapsed)

@@ -12,13 +12,12 @@ from typing import Any
 
 from tests.helpers import (
     ROOT,
+    assert_same_content,
     cli_env,
-    dst_keyed,
     run_cli,
     seed,
     session,
     snapshot,
-    src_as_dst,
     when,
     write_config,
 )
@@ -34,12 +33,6 @@ def _seed_small(src: Any, user: str) -> None:
                                       ("\\Flagged",), when(i)) for i in range(3)])
 
 
-def _same(src: Any, dst: Any, src_user: str, dst_user: str) -> None:
-    s, d = src_as_dst(snapshot(src, src_user)), dst_keyed(snapshot(dst, dst_user))
-    for name, msgs in s.items():
-        assert d.get(name) == msgs, f"folder {name}: {d.get(name)} != {msgs}"
-    for name, msgs in d.items():
-        assert name in s or not msgs, f"unexpected messages in {name}"
 
 
 def _copy(cfg: Path, env: dict[str, str], src_user: str, dst_user: str
@@ -75,7 +68,7 @@ def test_crash_after_every_step_then_resume(dovecot_src: Any, dovecot_dst: Any, 
         assert crashed.returncode == CRASH_EXIT, (crash_at, crashed.stderr)
         resumed = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
         assert resumed.returncode == 0, (crash_at, resumed.stdout, resumed.stderr)
-        _same(dovecot_src, dovecot_dst, user, dst_user)
+        assert_same_content(dovecot_src, dovecot_dst, user, dst_user)
         again = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
         assert again.returncode == 0 and " 0 copied" in again.stdout, (crash_at, again.stdout)
 
@@ -107,4 +100,4 @@ def test_kill_9_mid_folder(dovecot_src: Any, dovecot_dst: Any, users: Any,
     assert 0 < mid < 400, f"kill landed outside the folder copy ({mid} copied)"
     r = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
     assert r.returncode == 0, r.stdout + r.stderr
-    _same(dovecot_src, dovecot_dst, user, user)
+    assert_same_content(dovecot_src, dovecot_dst, user, user)

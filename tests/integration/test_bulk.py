@@ -23,13 +23,12 @@ from pecsync.vault import Vault, load_key
 from tests.helpers import (
     ROOT,
     TEST_KEY,
+    assert_same_content,
     cli_env,
-    dst_keyed,
     run_cli,
     seed,
     session,
     snapshot,
-    src_as_dst,
     when,
     write_config,
 )
@@ -37,12 +36,6 @@ from tests.helpers import (
 HEADER = "order,address,source_user,source_password,dest_user,dest_password\n"
 
 
-def same(src: Any, dst: Any, user: str) -> None:
-    s, d = src_as_dst(snapshot(src, user)), dst_keyed(snapshot(dst, user))
-    for name, msgs in s.items():
-        assert d.get(name) == msgs, f"{user}: folder {name} differs"
-    for name, msgs in d.items():
-        assert name in s or not msgs
 
 
 def messages(n: int, tag: str, size: int = 200) -> list[tuple[bytes, tuple[str, ...], Any]]:
@@ -97,7 +90,7 @@ async def test_twenty_mailboxes_two_orders_four_workers(
     assert max(env_.budget.peak.values()) <= 3
     assert env_.budget.peak[(dovecot_src.host, dovecot_src.port)] == 3
     for user in names:
-        same(dovecot_src, dovecot_dst, user)
+        assert_same_content(dovecot_src, dovecot_dst, user)
     doc = status(cfg, env)
     assert doc["totals"]["done"] == 20
     assert [o["order"] for o in doc["orders"]] == ["Ordine A", "Ordine B"]
@@ -174,7 +167,7 @@ def test_password_changed_mid_copy_blocks_then_resumes(dovecot_src: Any, dovecot
                        capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"{user}: done" in r.stdout
-    same(dovecot_src, dovecot_dst, user)  # resumed: nothing lost, nothing duplicated
+    assert_same_content(dovecot_src, dovecot_dst, user)  # resumed: nothing lost, nothing duplicated
     assert "new-pw" not in r.stdout + r.stderr + out + err
 
 
@@ -198,7 +191,7 @@ def test_full_destination_blocks_then_resumes(dovecot_src: Any, dovecot_dst: Any
     dovecot_dst.set_quota(user, 50_000_000)  # the operator raised the quota
     r = run_cli(["retry", "--config", str(cfg), user], env)
     assert r.returncode == 0, r.stdout + r.stderr
-    same(dovecot_src, dovecot_dst, user)
+    assert_same_content(dovecot_src, dovecot_dst, user)
 
 
 def test_destination_restart_goes_through_retry_wait(lab_root: Path, dovecot_src: Any,
@@ -236,7 +229,7 @@ def test_destination_restart_goes_through_retry_wait(lab_root: Path, dovecot_src
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, out + err
         for u in names:
-            same(dovecot_src, dst, u)
+            assert_same_content(dovecot_src, dst, u)
     finally:
         dst.stop()
 
@@ -246,11 +239,12 @@ def test_sigint_drains_once_and_aborts_twice(dovecot_src: Any, dovecot_dst: Any,
                                              tmp_path: Path, signals: int) -> None:
     names = [users.pair("s", "d") for _ in range(3)]
     for u in names:
-        seed(dovecot_src, u, "INBOX", messages(150, u, size=20_000))
+        seed(dovecot_src, u, "INBOX", messages(300, u, size=10_000))
     csv = tmp_path / "list.csv"
     csv.write_text(HEADER + "".join(f"O,{u},,s,,d\n" for u in names))
+    # Small batches: the copy must still be running when the signal arrives.
     cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False,
-                       engine={"batch_max_messages": 5})
+                       engine={"batch_max_messages": 2})
     env = cli_env(dovecot_src, dovecot_dst)
     assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg),
@@ -273,7 +267,7 @@ def test_sigint_drains_once_and_aborts_twice(dovecot_src: Any, dovecot_dst: Any,
     r = run_cli(["run", "--config", str(cfg), "--workers", "3"], env)
     assert r.returncode == 0, r.stdout + r.stderr
     for u in names:
-        same(dovecot_src, dovecot_dst, u)
+        assert_same_content(dovecot_src, dovecot_dst, u)
 
 
 def test_import_refuses_bad_files_and_reimport_is_idempotent(

@@ -12,14 +12,13 @@ import pytest
 from tests.helpers import (
     PEC_CORPUS,
     SIGNED_VALID,
+    assert_same_content,
     cli_env,
     corpus_files,
-    dst_keyed,
     run_cli,
     seed,
     session,
     snapshot,
-    src_as_dst,
     when,
     write_config,
 )
@@ -28,14 +27,6 @@ FLAG_SETS: list[tuple[str, ...]] = [(), ("\\Seen",), ("\\Seen", "\\Flagged"),
                                     ("\\Answered", "$PecRicevuta"), ("\\Draft",)]
 
 
-def assert_same(src: Any, dst: Any, user: str) -> None:
-    s, d = src_as_dst(snapshot(src, user)), dst_keyed(snapshot(dst, user))
-    for name, msgs in s.items():
-        assert name in d, f"folder {name} missing on the destination"
-        assert d[name] == msgs, f"folder {name} differs"
-    for name, msgs in d.items():
-        if name not in s:
-            assert not msgs, f"destination-only folder {name} is not empty"
 
 
 def copy(cfg: Path, env: dict[str, str], user: str, *extra: str
@@ -70,7 +61,7 @@ def test_corpus_arrives_byte_exact_and_signatures_still_verify(
     assert len(unverifiable) == 1 and "YahooMailNeo" in unverifiable[0], first.stdout
     assert "0 mismatched, 1 not verifiable" in first.stdout
     assert copied_total(first.stdout) == len(files)
-    assert_same(dovecot_src, dovecot_dst, user)
+    assert_same_content(dovecot_src, dovecot_dst, user)
 
     # The provider signatures survive the round trip (byte-exactness oracle).
     d = session(dovecot_dst, user)
@@ -132,7 +123,7 @@ def test_folder_mapping_across_separators_prefixes_and_utf7(
                      "Clienti", "Clienti/Rossi", "Clienti/Rossi/2019", "Vuota", "Sent"):
         assert expected in dst_names, f"{expected} not in {sorted(dst_names)}"
     assert "Posta inviata" not in dst_names  # special-use mapped onto the destination's \Sent
-    assert_same(dovecot_src, dovecot_dst, user)
+    assert_same_content(dovecot_src, dovecot_dst, user)
 
 
 def test_large_duplicates_and_no_message_id(dovecot_src: Any, dovecot_dst: Any, users: Any,
@@ -151,7 +142,7 @@ def test_large_duplicates_and_no_message_id(dovecot_src: Any, dovecot_dst: Any, 
     dst = snapshot(dovecot_dst, user)["INBOX"]
     assert sum(dst.values()) == 4
     assert max(dst.values()) == 3  # three identical messages give exactly three copies
-    assert_same(dovecot_src, dovecot_dst, user)
+    assert_same_content(dovecot_src, dovecot_dst, user)
     assert copied_total(copy(cfg, env, user).stdout) == 0
 
 
@@ -165,7 +156,7 @@ def test_prefilled_destination_gets_no_duplicates(dovecot_src: Any, dovecot_dst:
     r = copy(cfg, cli_env(dovecot_src, dovecot_dst), user)
     assert r.returncode == 0, r.stdout + r.stderr
     assert copied_total(r.stdout) == 3
-    assert_same(dovecot_src, dovecot_dst, user)
+    assert_same_content(dovecot_src, dovecot_dst, user)
 
 
 def test_lost_database_and_uidvalidity_change(dovecot_src: Any, dovecot_dst: Any, users: Any,
@@ -191,7 +182,7 @@ def test_lost_database_and_uidvalidity_change(dovecot_src: Any, dovecot_dst: Any
     r = copy(cfg, env, user)
     assert r.returncode == 0, r.stdout + r.stderr
     assert copied_total(r.stdout) == 1
-    assert_same(dovecot_src, dovecot_dst, user)
+    assert_same_content(dovecot_src, dovecot_dst, user)
 
 
 def test_verify_command_detects_a_missing_copy(dovecot_src: Any, dovecot_dst: Any, users: Any,

@@ -47,6 +47,15 @@ def test_no_secret_leaks_anywhere(dovecot_src: Any, dovecot_dst: Any, users: Any
     r = run_cli(["-v", "retry", "--config", str(cfg), names[4], "--password-stdin"],
                 env | {"PYTHONIOENCODING": "utf-8"})
     outputs.append(r.stdout + r.stderr)
+    for args in (["report", "--out", str(tmp_path / "rep")],
+                 ["notices", "--out", str(tmp_path / "not")], ["certificate", names[0]]):
+        r = run_cli(["-v", args[0], "--config", str(cfg), *args[1:]], env)
+        assert r.returncode == 0, r.stderr
+        outputs.append(r.stdout + r.stderr)
+    files = [p for d in ("rep", "not", "certificates") for p in (tmp_path / d).rglob("*")
+             if p.is_file()]
+    assert len(files) >= 6
+    outputs += [p.read_text("utf-8") for p in files]
     text = "\n".join(outputs)
     assert "blocked_invalid_credentials" in text and '"done"' in text
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("state.sqlite3*"))
