@@ -67,3 +67,20 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(write(tmp_path, "[source\nhost="))
+
+
+def test_example_config_documents_valid_keys(tmp_path: Path) -> None:
+    """config.example.toml loads, and so does it with every commented key switched on."""
+    import re
+
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    text = example.read_text("utf-8")
+    (tmp_path / "ca.pem").write_text("")
+    load_config(write(tmp_path, text))
+    lines = []
+    for line in text.splitlines():
+        m = re.match(r'^# ?((\[[a-z"].*)|([a-z_"][A-Za-z_ "/]* = .*))$', line)
+        lines.append(m.group(1) if m else line)
+    cfg = load_config(write(tmp_path, "\n".join(lines)))
+    assert cfg.smtp is not None and cfg.deadline is not None and cfg.providers
+    assert cfg.key_file is not None and cfg.folders.rename and cfg.source.master_user
