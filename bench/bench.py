@@ -1,0 +1,233 @@
+"""pecsync against Dovecot's own IMAP migration (dsync via imapc) on the same servers.
+
+    .venv/bin/python bench/bench.py --profile small            # 5 mailboxes x 300 messages
+    .venv/bin/python bench/bench.py --profile large            # 20 x 1,500 (about 1.7 GB)
+    .venv/bin/python bench/bench.py --profile latency --rtt-ms 20
+
+Starts two lab Dovecot servers, seeds a reproducible PEC-shaped corpus (lab/sample.py: size mix
+of 5-80 KB with some up to 1 MB and rare 1-30 MB messages, nested and non-ASCII folders, flags
+and keywords), then for each contender wipes the destination, runs it, checks every mailbox
+byte for byte (multisets of SHA-256 of every message, source against destination) and
+records wall time, msgs/s, MB/s and the peak RSS of the migrating processes.  Not part of the
+test suite: speed is measured here, never asserted in a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.latency_proxy import LatencyProxy  # noqa: E402
+from lab.dovecot import DovecotServer, lab_pair  # noqa: E402
+from lab.sample import mailbox  # noqa: E402
+from pecsync.config import ServerConfig  # noqa: E402
+from pecsync.imap.session import ImapSession  # noqa: E402
+from pecsync.model import AppendItem, Credentials, Secret, Side  # noqa: E402
+
+PROFILES = {"small": (5, 300), "large": (20, 1500), "latency": (4, 138)}
+KEY = "q3Jd0mFf1y3oN0K2mU4n1v3rS4lK3yF0rT3sTs0nLy0="
+
+
+def session(server: DovecotServer, user: str) -> ImapSession:
+    s = ImapSession(ServerConfig(server.host, server.port, "plain", timeout=120,
+                                 master_user=server.master_user), Side.SRC, mailbox=user)
+    s.login(Credentials(user, Secret(server.master_password), server.master_user))
+    return s
+
+
+def seed(server: DovecotServer, user: str, seed_no: int, count: int,
+         large: bool) -> tuple[int, int]:
+    s = session(server, user)
+    folders: dict[str, list[AppendItem]] = {}
+    total = 0
+    for m in mailbox(seed_no, count, large=large):
+        name = "INBOX" if m.folder == "INBOX" else "INBOX." + m.folder.replace("/", ".")
+        folders.setdefault(name, []).append(AppendItem(m.body, m.flags, m.internaldate))
+        total += len(m.body)
+    for name, items in folders.items():
+        if name != "INBOX":
+            s.create_folder(name)
+        batch: list[AppendItem] = []
+        size = 0
+        for item in items:
+            batch.append(item)
+            size += len(item.body)
+            if len(batch) >= 50 or size > 16_000_000:
+                s.append(name, batch)
+                batch, size = [], 0
+        if batch:
+            s.append(name, batch)
+    s.logout()
+    return count, total
+
+
+def content(server: DovecotServer, user: str) -> Counter[str]:
+    """Every message of every folder as a multiset of SHA-256 (folder names differ between
+    contenders: dsync keeps the source's tree, pecsync maps it)."""
+    s = session(server, user)
+    out: Counter[str] = Counter()
+    try:
+        for f in s.list_folders():
+            if not f.selectable or not s.examine(f.name).exists:
+                continue
+            metas = s.fetch_meta("1:*")
+            batch: list[Any] = []
+            size = 0
+            for info in metas:
+                batch.append(info)
+                size += info.size
+                if len(batch) >= 100 or size > 16_000_000:
+                    out.update(m.sha256 for m in s.fetch_bodies(batch))
+                    batch, size = [], 0
+            if batch:
+                out.update(m.sha256 for m in s.fetch_bodies(batch))
+    finally:
+        s.logout()
+    return out
+
+
+def wipe(dst: DovecotServer, users: list[str], workdir: Path) -> None:
+    dst.stop()
+    for u in users:
+        dst.wipe_user(u)
+    dst.start(fresh=False)
+    for p in workdir.glob("state.sqlite3*"):
+        p.unlink()
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
+    """(seconds, exit code, peak RSS in KB) of one process."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 and proc.stderr:
+        sys.stderr.write(proc.stderr.read().decode(errors="replace")[-2000:])
+    if proc.stderr:
+        proc.stderr.close()
+    return time.monotonic() - started, proc.returncode, usage.ru_maxrss
+
+
+def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
+                workdir: Path, workers: int, engine: dict[str, Any]) -> tuple[float, int, int]:
+    cfg = workdir / "bench.toml"
+    lines = [f'[source]\nhost = "127.0.0.1"\nport = {src_port}\nsecurity = "plain"\n'
+             f'master_user = "{src.master_user}"\ntimeout = 120\n',
+             f'[destination]\nhost = "127.0.0.1"\nport = {dst.port}\nsecurity = "plain"\n'
+             f'master_user = "{dst.master_user}"\ntimeout = 120\n',
+             '[state]\ndatabase = "state.sqlite3"\n',
+             "[engine]\n" + "".join(f"{k} = {v}\n" for k, v in engine.items())]
+    cfg.write_text("\n".join(lines))
+    csv = workdir / "list.csv"
+    csv.write_text("order,address,source_user,source_password,dest_user,dest_password\n"
+                   + "".join(f"Bench,{u},,,,\n" for u in users))
+    env = dict(os.environ, PECSYNC_KEY=KEY, PECSYNC_SOURCE_PASSWORD=src.master_password,
+               PECSYNC_DEST_PASSWORD=dst.master_password)
+    exe = [sys.executable, "-m", "pecsync", "--quiet"]
+    subprocess.run([*exe, "import", "--config", str(cfg), str(csv)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return timed([*exe, "run", "--config", str(cfg), "--workers", str(workers)], env)
+
+
+def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
+              parallel: int) -> tuple[float, int, int]:
+    def one(user: str) -> tuple[float, int, int]:
+        return timed(["doveadm", "-c", str(dst.conf), "-o", "imapc_host=127.0.0.1",
+                      "-o", f"imapc_port={src_port}", "-o", "imapc_ssl=no",
+                      "-o", f"imapc_user={user}", "-o", f"imapc_master_user={src.master_user}",
+                      "-o", f"imapc_password={src.master_password}",
+                      "-o", "imapc_features=rfc822.size fetch-headers",
+                      "-o", "mail_prefetch_count=20", "backup", "-R", "-u", user, "imapc:"])
+    started = time.monotonic()
+    with ThreadPoolExecutor(parallel) as pool:
+        results = list(pool.map(one, users))
+    return (time.monotonic() - started, max(r[1] for r in results),
+            max(r[2] for r in results))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="small")
+    ap.add_argument("--mailboxes", type=int)
+    ap.add_argument("--messages", type=int)
+    ap.add_argument("--rtt-ms", type=float, default=0.0, help="added round-trip latency")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 4],
+                    help="parallel mailboxes to measure (pecsync workers, dsync processes)")
+    ap.add_argument("--no-large", action="store_true", help="leave out the 1-30 MB messages")
+    ap.add_argument("--skip-dsync", action="store_true")
+    ap.add_argument("--json", metavar="FILE", help="also write the results here")
+    args = ap.parse_args()
+    n_box, n_msg = PROFILES[args.profile]
+    n_box, n_msg = args.mailboxes or n_box, args.messages or n_msg
+    work = Path(tempfile.mkdtemp(prefix="pecsync-bench-"))
+    work.chmod(0o755)
+    results: list[dict[str, Any]] = []
+    with ExitStack() as stack:
+        src, dst = stack.enter_context(lab_pair(work / "lab"))
+        users = [f"bench{i:02d}@pec.bench.it" for i in range(n_box)]
+        msgs = size = 0
+        t = time.monotonic()
+        for i, u in enumerate(users):
+            src.add_user(u, "x")
+            dst.add_user(u, "x")
+            c, b = seed(src, u, 1000 + i, n_msg, large=not args.no_large)
+            msgs, size = msgs + c, size + b
+        print(f"seeded {n_box} mailboxes, {msgs} messages, {size / 1e6:.0f} MB in "
+              f"{time.monotonic() - t:.0f} s; rtt +{args.rtt_ms:.0f} ms")
+        src_port = src.port
+        if args.rtt_ms:
+            proxy = stack.enter_context(LatencyProxy(src.host, src.port, args.rtt_ms))
+            src_port = proxy.port
+        expected = {u: content(src, u) for u in users}
+        contenders: list[tuple[str, int]] = [("pecsync", w) for w in args.workers]
+        if not args.skip_dsync:
+            contenders += [("dsync-imapc", w) for w in args.workers]
+        for tool, par in contenders:
+            wipe(dst, users, work)
+            if tool == "pecsync":
+                secs, rc, rss = run_pecsync(src_port, dst, src, users, work, par, {})
+            else:
+                secs, rc, rss = run_dsync(src_port, dst, src, users, par)
+            exact = rc == 0 and all(content(dst, u) == expected[u] for u in users)
+            row = {"tool": tool, "parallel": par, "rtt_ms": args.rtt_ms, "seconds": secs,
+                   "msgs_per_s": msgs / secs, "mb_per_s": size / 1e6 / secs,
+                   "peak_rss_mb": rss / 1024, "exit": rc, "byte_exact": exact,
+                   "messages": msgs, "mb": size / 1e6}
+            results.append(row)
+            print(f"{tool:12} x{par}: {secs:7.1f} s {row['msgs_per_s']:7.0f} msg/s "
+                  f"{row['mb_per_s']:6.1f} MB/s  RSS {row['peak_rss_mb']:5.0f} MB  "
+                  f"exact={exact}", flush=True)
+            if tool == "pecsync":
+                rerun = run_pecsync(src_port, dst, src, users, work, par, {})
+                row["rerun_seconds"] = rerun[0]
+                print(f"{'':12}     re-run with nothing new: {rerun[0]:.2f} s "
+                      f"({100 * rerun[0] / secs:.1f}% of the first run)", flush=True)
+    print("\n| tool | parallel | +RTT | s | msgs/s | MB/s | peak RSS | ratio to dsync | exact |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        ref = next((x for x in results if x["tool"] == "dsync-imapc"
+                    and x["parallel"] == r["parallel"]), None)
+        ratio = f"{ref['seconds'] / r['seconds']:.2f}x" if ref else "-"
+        print(f"| {r['tool']} | {r['parallel']} | {r['rtt_ms']:.0f} ms | {r['seconds']:.1f} | "
+              f"{r['msgs_per_s']:.0f} | {r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} MB | "
+              f"{ratio} | {'yes' if r['byte_exact'] else 'NO'} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0 if all(r["byte_exact"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""A TCP proxy on loopback that delays each direction by half the wanted round-trip time.
+
+Kernel netem is not available here.  Each chunk read is stamped and written out when its
+delay has passed, so latency is added without capping bandwidth (reads never wait).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+
+class LatencyProxy:
+    def __init__(self, target_host: str, target_port: int, rtt_ms: float) -> None:
+        self.target = (target_host, target_port)
+        self.delay = rtt_ms / 2000.0
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LatencyProxy:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def read() -> None:
+            while True:
+                data = await reader.read(65536)
+                await queue.put((time.monotonic() + self.delay, data))
+                if not data:
+                    return
+
+        async def write() -> None:
+            while True:
+                due, data = await queue.get()
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if not data:
+                    writer.close()
+                    return
+                writer.write(data)
+                await writer.drain()
+
+        try:
+            await asyncio.gather(read(), write())
+        except (ConnectionError, asyncio.IncompleteReadError):
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer),
+                             return_exceptions=True)
