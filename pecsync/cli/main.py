@@ -247,7 +247,8 @@ async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
                 if attempt.retry_state.attempt_number > 1:
                     log.warning("copy_retried", mailbox=src.user,
                                 attempt=attempt.retry_state.attempt_number)
-                report = await copy_mailbox(cfg, store, src, dst, verify=not args.no_verify,
+                report = await copy_mailbox(cfg, store, src, dst,
+                                            verify=cfg.engine.verify and not args.no_verify,
                                             progress=progress.callbacks())
         progress.finish()
         assert report is not None

@@ -56,6 +56,7 @@ T = TypeVar("T")
 # servers send long untagged lines (LIST, SEARCH results) too.
 imaplib._MAXLINE = 50_000_000  # type: ignore[attr-defined]
 
+_READ_BUFFER = 1 << 18
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID_RE = re.compile(rb"\bUID (\d+)")
 _MESSAGE_ID_RE = re.compile(rb"^message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)", re.I | re.M)
@@ -258,6 +259,12 @@ class ImapSession:
             except imapclient.exceptions.IMAPClientError as exc:
                 self._raise_login_refusal(as_text(exc), creds)
             caps = client.capabilities()
+            # A larger read buffer: literals of megabytes arrive in far fewer reads.  Safe
+            # here: the last command is complete, nothing is left in the old buffer.
+            imap = client._imap
+            old = imap.file
+            imap.file = imap.sock.makefile("rb", buffering=_READ_BUFFER)
+            old.close()
         self.capabilities = frozenset(c.decode().upper() if isinstance(c, bytes) else c.upper()
                                       for c in caps)
 
