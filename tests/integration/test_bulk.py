@@ -133,8 +133,8 @@ def test_2fa_and_wrong_password_are_blocked_without_retry_loops(
 def test_password_changed_mid_copy_blocks_then_resumes(dovecot_src: Any, dovecot_dst: Any,
                                                        users: Any, tmp_path: Path) -> None:
     user = users.pair("old-pw", "dst-pw")
-    total = 800
-    seed(dovecot_src, user, "INBOX", messages(total, "c", size=5_000))
+    total = 1500
+    seed(dovecot_src, user, "INBOX", messages(total, "c", size=3_000))
     csv = tmp_path / "list.csv"
     csv.write_text(HEADER + f"O,{user},,old-pw,,dst-pw\n")
     # One message per APPEND: slow enough that the password changes mid-copy.
@@ -216,9 +216,14 @@ def test_destination_restart_goes_through_retry_wait(lab_root: Path, dovecot_src
         proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg),
                                  "--follow"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
-        states = {m["state"] for m in status(cfg, env)["mailboxes"]}
-        assert states <= {"retry_wait", "running", "pending"} and "retry_wait" in states
+        deadline = time.monotonic() + 20
+        seen: set[str] = set()
+        while "retry_wait" not in seen and time.monotonic() < deadline:
+            states = {m["state"] for m in status(cfg, env)["mailboxes"]}
+            assert states <= {"retry_wait", "running", "pending"}, states
+            seen |= states
+            time.sleep(0.1)
+        assert "retry_wait" in seen
         dst.start(fresh=False)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
