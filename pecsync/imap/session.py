@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import imapclient
 import imapclient.exceptions
-from imapclient.response_parser import parse_fetch_response
+from imapclient.response_parser import parse_fetch_response, parse_response
 
 from pecsync.config import ServerConfig
 from pecsync.errors import (
@@ -382,6 +382,38 @@ class ImapSession:
         return FolderStatus(uidvalidity=int(resp.get(b"UIDVALIDITY", 0)),
                             uidnext=int(resp.get(b"UIDNEXT", 0)),
                             exists=int(resp.get(b"MESSAGES", 0)))
+
+    def statuses(self) -> dict[str, FolderStatus] | None:
+        """STATUS of every folder in one round trip (LIST-STATUS, RFC 5819), or None when the
+        server does not offer it: ``{"INBOX": FolderStatus(uidvalidity=..., ...), ...}``."""
+        if not self.has("LIST-STATUS"):
+            return None
+        self.commands += 1
+        with self._guard("LIST-STATUS"):
+            imap = self._client._imap
+            typ, _ = imap._simple_command("LIST", '""', '"*"', "RETURN",
+                                             "(STATUS", "(MESSAGES", "UIDNEXT", "UIDVALIDITY))")
+            imap.untagged_responses.pop("LIST", None)
+            rows = imap.untagged_responses.pop("STATUS", [])
+        if typ != "OK":
+            return None
+        out: dict[str, FolderStatus] = {}
+        for row in rows:
+            try:
+                if isinstance(row, tuple):  # the name came as a literal
+                    name_raw, rest = row[1], row[2] if len(row) > 2 else b""
+                    parsed = [name_raw, *parse_response([rest])]
+                else:
+                    parsed = list(parse_response([row]))
+                name = parsed[0] if isinstance(parsed[0], bytes) else str(parsed[0]).encode()
+                items = parsed[1]
+                values = {items[i].upper(): int(items[i + 1]) for i in range(0, len(items), 2)}
+            except (ValueError, IndexError, TypeError, AttributeError):
+                return None  # an answer we do not understand: fall back to STATUS per folder
+            out[utf7.decode(name)] = FolderStatus(uidvalidity=values.get(b"UIDVALIDITY", 0),
+                                                  uidnext=values.get(b"UIDNEXT", 0),
+                                                  exists=values.get(b"MESSAGES", 0))
+        return out
 
     # --- messages ---------------------------------------------------------------------
     def fetch_meta(self, uids: str) -> list[MessageInfo]:

@@ -80,6 +80,9 @@ class MailboxContext:
     mailbox_id: int
     engine: EngineConfig
     progress: Progress = field(default_factory=Progress)
+    #: Every folder's STATUS from one LIST-STATUS per side, when the servers offer it.
+    src_statuses: dict[str, FolderStatus] | None = None
+    dst_statuses: dict[str, FolderStatus] | None = None
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -106,6 +109,11 @@ class FolderCopier:
     async def run(self, *, verify: bool) -> FolderReport:
         ctx, m = self.ctx, self.mapping
         state = await ctx.store.folder(ctx.mailbox_id, m.src)
+        known = ctx.src_statuses.get(m.src) if ctx.src_statuses is not None else None
+        if state is None and known is not None and known.exists == 0:
+            # Empty and never copied: the plan created it on the destination; nothing more.
+            self.report.notes.append("empty")
+            return self.report
         if state is not None and await self._unchanged(state, verify):
             return self.report
         src_st = await in_thread(ctx.src.examine, m.src)
@@ -141,7 +149,9 @@ class FolderCopier:
     async def _unchanged(self, state: FolderState, verify: bool) -> bool:
         """Cheap re-run: STATUS on both sides, no message touched, when nothing is new."""
         ctx = self.ctx
-        src_st = await in_thread(ctx.src.status, self.mapping.src)
+        src_st = (ctx.src_statuses or {}).get(self.mapping.src)
+        if src_st is None:
+            src_st = await in_thread(ctx.src.status, self.mapping.src)
         if (state.src_uidvalidity != src_st.uidvalidity or state.src_uidnext_seen != src_st.uidnext
                 or state.dst_name != self.mapping.dst):
             return False
@@ -150,7 +160,9 @@ class FolderCopier:
             return False
         if verify and await ctx.store.count_unverified(state.id, state.src_uidvalidity):
             return False
-        dst_st = await in_thread(ctx.dst.status, self.mapping.dst)
+        dst_st = (ctx.dst_statuses or {}).get(self.mapping.dst)
+        if dst_st is None:
+            dst_st = await in_thread(ctx.dst.status, self.mapping.dst)
         if dst_st.uidvalidity != state.dst_uidvalidity:
             return False
         self.report.src_messages = src_st.exists

@@ -95,6 +95,10 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         plan = await run.make_plan()
         for name in plan.create:
             await in_thread(run.dst.create_folder, name)
+        # One round trip per side for every folder's STATUS (LIST-STATUS): empty folders and
+        # unchanged ones are then settled without opening them.
+        ctx.src_statuses = await in_thread(run.src.statuses)
+        ctx.dst_statuses = await in_thread(run.dst.statuses)
         log.info("folders_planned", mailbox=ctx.label, folders=len(plan.mappings),
                  created=len(plan.create))
         await run.progress.phase("copy")

@@ -234,3 +234,45 @@ def test_wrong_password_is_a_clear_error(dovecot_src: Any, dovecot_dst: Any, use
     assert r.returncode == 1
     assert "login refused" in r.stderr and user in r.stderr
     assert "Traceback" not in r.stderr and bad not in r.stderr + r.stdout
+
+
+def test_rerun_costs_round_trips_per_mailbox_not_per_message(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """A finished mailbox re-checks in a fixed number of IMAP commands (LIST-STATUS), however
+    many messages and folders it holds: counted in the session layer."""
+    import anyio
+
+    from pecsync.config import load_config
+    from pecsync.model import Credentials, Secret
+    from pecsync.store.checkpoints import CheckpointStore
+    from pecsync.sync.mailbox import MailboxRun, copy_mailbox
+
+    user = users.pair()
+    for folder in ("INBOX", "INBOX.Uno", "INBOX.Due", "INBOX.Tre"):
+        seed(dovecot_src, user, folder, [(b"Subject: r%d\r\n\r\nx\r\n" % i, (), when(i))
+                                         for i in range(30)])
+    cfg = load_config(write_config(tmp_path, dovecot_src, dovecot_dst))
+    src = Credentials(user, Secret(dovecot_src.master_password), "master")
+    dst = Credentials(user, Secret(dovecot_dst.master_password), "master")
+    commands: list[int] = []
+
+    async def go() -> None:
+        async with await CheckpointStore.open(cfg.database) as store:
+            report = await copy_mailbox(cfg, store, src, dst)
+            assert report.copied == 120
+            original = MailboxRun.__aexit__
+
+            async def count(self: MailboxRun, *exc: object) -> None:
+                commands.append(self.src.commands + self.dst.commands)
+                await original(self, *exc)
+
+            MailboxRun.__aexit__ = count  # type: ignore[method-assign]
+            try:
+                again = await copy_mailbox(cfg, store, src, dst)
+            finally:
+                MailboxRun.__aexit__ = original  # type: ignore[method-assign]
+            assert again.copied == 0
+
+    anyio.run(go)
+    # login x2, namespace x2, LIST x2, LIST-STATUS x2, and no command per folder or message.
+    assert commands and commands[0] <= 10, commands
