@@ -325,8 +325,15 @@ class ImapSession:
         out = []
         for flags, delim, name in rows:
             raw = name if isinstance(name, bytes) else str(name).encode()
+            try:
+                decoded = utf7.decode(raw)
+            except ValueError as exc:
+                raise self._error(
+                    FolderError, f"folder name {raw!r} is not valid modified UTF-7 ({exc})",
+                    hint="rename the folder on the server; pecsync cannot address it "
+                         "reliably") from None
             out.append(RemoteFolder(
-                name=utf7.decode(raw),
+                name=decoded,
                 delimiter=(delim.decode() if isinstance(delim, bytes) else delim) or None,
                 flags=frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in flags)))
         return out
