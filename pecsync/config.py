@@ -45,6 +45,9 @@ class EngineConfig:
     batch_max_messages: int = 100
     #: Batches fetched ahead of the one being appended (memory ~ (2 + this) x batch_max_bytes).
     prefetch_batches: int = 1
+    #: Message bytes held in memory at once across all mailboxes of a run (fetched, not yet
+    #: appended).  A larger message waits until nothing else is in flight.
+    max_inflight_bytes: int = 64 * 1024 * 1024
     #: Fetch the destination copies back and compare hashes after copying.
     verify: bool = True
     #: Retries of a mailbox after a transient failure (connection lost, server unavailable).
@@ -206,6 +209,8 @@ def _engine(path: Path, data: Any) -> EngineConfig:
                                  check=_positive) or 1,
         prefetch_batches=r.get("prefetch_batches", int, d.prefetch_batches,
                                check=lambda v: None if v >= 0 else "must be >= 0") or 0,
+        max_inflight_bytes=r.get("max_inflight_bytes", int, d.max_inflight_bytes,
+                                 check=_positive) or 1,
         verify=bool(r.get("verify", bool, d.verify)),
         retries=r.get("retries", int, d.retries,
                       check=lambda v: None if v >= 0 else "must be >= 0") or 0,

@@ -19,6 +19,7 @@ from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore
 from pecsync.sync.copier import Progress
 from pecsync.sync.mailbox import copy_mailbox
+from pecsync.sync.memory import ByteBudget
 
 log = structlog.get_logger("pecsync.worker")
 
@@ -35,6 +36,8 @@ class EngineEnv:
     src_master_password: Secret | None = None
     dst_master_password: Secret | None = None
     should_stop: Callable[[], bool] = lambda: False
+    #: Message bytes in flight across every worker (``[engine] max_inflight_bytes``).
+    memory: ByteBudget | None = None
     #: Live view for the progress display: job address → (folder, done, total, bytes).
     live: dict[str, list[object]] = field(default_factory=dict)
     bytes_copied: int = 0
@@ -110,8 +113,10 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
     try:
         async with env.budget.connections((cfg.source.host, cfg.source.port),
                                           (cfg.destination.host, cfg.destination.port)):
+            if env.memory is None:
+                env.memory = ByteBudget(cfg.engine.max_inflight_bytes)
             report = await copy_mailbox(cfg, env.store, src, dst, verify=cfg.engine.verify,
-                                        progress=hooks)
+                                        progress=hooks, memory=env.memory)
         if report.mismatched:
             raise VerificationFailed(f"{report.mismatched} message(s) differ on the destination",
                                      mailbox=job.address,

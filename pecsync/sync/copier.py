@@ -43,6 +43,7 @@ from pecsync.model import (
 )
 from pecsync.store.checkpoints import Appended, CheckpointStore, FolderState
 from pecsync.sync.batches import ContentPool, comparable_flags, filter_flags, make_batches
+from pecsync.sync.memory import ByteBudget
 
 log = structlog.get_logger("pecsync.copy")
 T = TypeVar("T")
@@ -80,6 +81,8 @@ class MailboxContext:
     mailbox_id: int
     engine: EngineConfig
     progress: Progress = field(default_factory=Progress)
+    #: Message bytes in flight, shared with every other mailbox of the run.
+    memory: ByteBudget | None = None
     #: Every folder's STATUS from one LIST-STATUS per side, when the servers offer it.
     src_statuses: dict[str, FolderStatus] | None = None
     dst_statuses: dict[str, FolderStatus] | None = None
@@ -246,18 +249,28 @@ class FolderCopier:
             self.log.info("content_pool_built", candidates=len(pool))
         importer = _Importer(self, state, uidvalidity, dst_st, pool)
         batches = make_batches(todo, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
-        send, recv = anyio.create_memory_object_stream[list[FetchedMessage]](
+        send, recv = anyio.create_memory_object_stream[tuple[list[FetchedMessage], int]](
             max_buffer_size=ctx.engine.prefetch_batches)
+        memory = ctx.memory
+        held = [0]  # bytes reserved by this folder and not given back yet
 
         async def export() -> None:
             async with send:
                 for batch in batches:
-                    await send.send(await in_thread(ctx.src.fetch_bodies, batch))
+                    reserved = 0
+                    if memory is not None:
+                        reserved = await memory.acquire(sum(i.size for i in batch))
+                        held[0] += reserved
+                    await send.send((await in_thread(ctx.src.fetch_bodies, batch), reserved))
 
         async def import_() -> None:
             async with recv:
-                async for fetched in recv:
+                async for fetched, reserved in recv:
                     await importer.import_batch(fetched)
+                    del fetched
+                    if memory is not None:
+                        held[0] -= reserved
+                        await memory.release(reserved)
 
         try:
             async with anyio.create_task_group() as tg:
@@ -265,6 +278,9 @@ class FolderCopier:
                 tg.start_soon(import_)
         except BaseExceptionGroup as group:
             raise first_error(group) from None
+        finally:
+            if memory is not None and held[0]:
+                await memory.release(held[0])
         if metas:
             # Every listed message is now appended, present or skipped.
             await ctx.store.mark_appended(state.id, uidvalidity, dst_st.uidvalidity, [],
@@ -388,7 +404,15 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
         metas = [i for i in metas if i.uid in by_dst]
         for batch in make_batches(metas, ctx.engine.batch_max_bytes,
                                   ctx.engine.batch_max_messages):
-            for msg in await in_thread(ctx.dst.fetch_bodies, batch):
+            reserved = 0
+            if ctx.memory is not None:
+                reserved = await ctx.memory.acquire(sum(i.size for i in batch))
+            try:
+                fetched = await in_thread(ctx.dst.fetch_bodies, batch)
+            finally:
+                if ctx.memory is not None:
+                    await ctx.memory.release(reserved)
+            for msg in fetched:
                 row = by_dst[msg.info.uid]
                 seen.add(msg.info.uid)
                 problems = []

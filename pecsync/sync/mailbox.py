@@ -17,6 +17,7 @@ from pecsync.model import Credentials, FolderMapping, FolderReport, MailboxRepor
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.sync.batches import make_batches
 from pecsync.sync.copier import FolderCopier, MailboxContext, Progress, in_thread, verify_folder
+from pecsync.sync.memory import ByteBudget
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
 
 log = structlog.get_logger("pecsync.mailbox")
@@ -87,10 +88,15 @@ class MailboxRun:
 
 async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentials,
                        dst_creds: Credentials, *, verify: bool = True,
-                       progress: Progress | None = None) -> MailboxReport:
-    """Copy every folder of one mailbox, resuming from checkpoints, then verify."""
+                       progress: Progress | None = None,
+                       memory: ByteBudget | None = None) -> MailboxReport:
+    """Copy every folder of one mailbox, resuming from checkpoints, then verify.
+
+    *memory* is shared by the mailboxes of a run (default: one of
+    ``[engine] max_inflight_bytes`` for this mailbox alone)."""
     async with MailboxRun(cfg, store, src_creds, dst_creds, progress) as run:
         ctx = await run.context()
+        ctx.memory = memory or ByteBudget(cfg.engine.max_inflight_bytes)
         await run.progress.phase("plan")
         plan = await run.make_plan()
         for name in plan.create:
