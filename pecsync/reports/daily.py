@@ -156,8 +156,9 @@ def _forecast(lines: list[MailboxLine], done_times: Mapping[str, str], started: 
 def _history(lines: list[MailboxLine], done_times: Mapping[str, str], today: date
              ) -> list[tuple[date, int]]:
     """Cumulative mailboxes done per day, from the first completion to today."""
-    days = sorted(datetime.fromisoformat(done_times[m.address]).date() for m in lines
-                  if m.address in done_times and m.state == "done")
+    days = sorted(d for d in (datetime.fromisoformat(done_times[m.address]).date()
+                              for m in lines if m.address in done_times and m.state == "done")
+                  if d <= today)  # a report dated in the past ignores later completions
     if not days:
         return [(today, 0)]
     out = []
