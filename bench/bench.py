@@ -108,8 +108,16 @@ def wipe(dst: DovecotServer, users: list[str], workdir: Path) -> None:
         p.unlink()
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
-    """(seconds, exit code, peak RSS in KB) of one process."""
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has been busy (every core, /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int, float]:
+    """(seconds, exit code, peak RSS in KB, CPU seconds) of one process."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -118,11 +126,13 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
         sys.stderr.write(proc.stderr.read().decode(errors="replace")[-2000:])
     if proc.stderr:
         proc.stderr.close()
-    return time.monotonic() - started, proc.returncode, usage.ru_maxrss
+    return (time.monotonic() - started, proc.returncode, usage.ru_maxrss,
+            usage.ru_utime + usage.ru_stime)
 
 
 def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
-                workdir: Path, workers: int, engine: dict[str, Any]) -> tuple[float, int, int]:
+                workdir: Path, workers: int, engine: dict[str, Any]
+                ) -> tuple[float, int, int, float]:
     cfg = workdir / "bench.toml"
     lines = [f'[source]\nhost = "127.0.0.1"\nport = {src_port}\nsecurity = "plain"\n'
              f'master_user = "{src.master_user}"\ntimeout = 120\n',
@@ -143,8 +153,8 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
 
 
 def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
-              parallel: int) -> tuple[float, int, int]:
-    def one(user: str) -> tuple[float, int, int]:
+              parallel: int) -> tuple[float, int, int, float]:
+    def one(user: str) -> tuple[float, int, int, float]:
         return timed(["doveadm", "-c", str(dst.conf), "-o", "imapc_host=127.0.0.1",
                       "-o", f"imapc_port={src_port}", "-o", "imapc_ssl=no",
                       "-o", f"imapc_user={user}", "-o", f"imapc_master_user={src.master_user}",
@@ -155,7 +165,7 @@ def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list
     with ThreadPoolExecutor(parallel) as pool:
         results = list(pool.map(one, users))
     return (time.monotonic() - started, max(r[1] for r in results),
-            max(r[2] for r in results))
+            max(r[2] for r in results), sum(r[3] for r in results))
 
 
 def main() -> int:
@@ -168,8 +178,12 @@ def main() -> int:
                     help="parallel mailboxes to measure (pecsync workers, dsync processes)")
     ap.add_argument("--no-large", action="store_true", help="leave out the 1-30 MB messages")
     ap.add_argument("--skip-dsync", action="store_true")
+    ap.add_argument("--engine", action="append", default=[], metavar="KEY=VALUE",
+                    help="an [engine] setting for pecsync's runs, e.g. verify=false "
+                         "(repeatable; TOML values)")
     ap.add_argument("--json", metavar="FILE", help="also write the results here")
     args = ap.parse_args()
+    engine = dict(kv.split("=", 1) for kv in args.engine)
     n_box, n_msg = PROFILES[args.profile]
     n_box, n_msg = args.mailboxes or n_box, args.messages or n_msg
     work = Path(tempfile.mkdtemp(prefix="pecsync-bench-"))
@@ -197,21 +211,25 @@ def main() -> int:
             contenders += [("dsync-imapc", w) for w in args.workers]
         for tool, par in contenders:
             wipe(dst, users, work)
+            busy = machine_cpu()
             if tool == "pecsync":
-                secs, rc, rss = run_pecsync(src_port, dst, src, users, work, par, {})
+                secs, rc, rss, cpu = run_pecsync(src_port, dst, src, users, work, par, engine)
             else:
-                secs, rc, rss = run_dsync(src_port, dst, src, users, par)
+                secs, rc, rss, cpu = run_dsync(src_port, dst, src, users, par)
+            busy = machine_cpu() - busy
             exact = rc == 0 and all(content(dst, u) == expected[u] for u in users)
             row = {"tool": tool, "parallel": par, "rtt_ms": args.rtt_ms, "seconds": secs,
                    "msgs_per_s": msgs / secs, "mb_per_s": size / 1e6 / secs,
-                   "peak_rss_mb": rss / 1024, "exit": rc, "byte_exact": exact,
+                   "peak_rss_mb": rss / 1024, "exit": rc, "tool_cpu_s": cpu,
+                   "other_cpu_s": max(0.0, busy - cpu), "byte_exact": exact,
                    "messages": msgs, "mb": size / 1e6}
             results.append(row)
             print(f"{tool:12} x{par}: {secs:7.1f} s {row['msgs_per_s']:7.0f} msg/s "
                   f"{row['mb_per_s']:6.1f} MB/s  RSS {row['peak_rss_mb']:5.0f} MB  "
+                  f"CPU {cpu:5.1f} s + servers {row['other_cpu_s']:5.1f} s  "
                   f"exact={exact}", flush=True)
             if tool == "pecsync":
-                rerun = run_pecsync(src_port, dst, src, users, work, par, {})
+                rerun = run_pecsync(src_port, dst, src, users, work, par, engine)
                 row["rerun_seconds"] = rerun[0]
                 print(f"{'':12}     re-run with nothing new: {rerun[0]:.2f} s "
                       f"({100 * rerun[0] / secs:.1f}% of the first run)", flush=True)

@@ -50,6 +50,9 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
     owner = f"{socket.gethostname()}:{os.getpid()}"
     busy = 0
     ran = 0
+    # Set when a job ends: an idle worker then looks again at once (the run ends, or the
+    # job went back to a state another worker may claim) instead of at its next poll.
+    job_ended = anyio.Event()
 
     async def idle_wait() -> None:
         wake = await env.jobs.next_wakeup(order)
@@ -57,10 +60,11 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
         if wake:
             due = (datetime.fromisoformat(wake) - datetime.now(UTC)).total_seconds()
             delay = max(0.05, min(delay, due))
-        await anyio.sleep(delay)
+        with anyio.move_on_after(delay):
+            await job_ended.wait()
 
     async def worker(n: int) -> None:
-        nonlocal busy, ran
+        nonlocal busy, ran, job_ended
         while not env.should_stop():
             job = await env.jobs.claim_next(owner, order)
             if job is None:
@@ -76,6 +80,8 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                 await run_job(env, job)
             finally:
                 busy -= 1
+                job_ended.set()
+                job_ended = anyio.Event()
 
     async with anyio.create_task_group() as tg:
         for n in range(workers):
