@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -118,7 +118,9 @@ async def test_report_with_every_state(tmp_path: Path, lang: str) -> None:
 async def test_changes_since_previous_report(tmp_path: Path) -> None:
     store, cfg = await fixture_db(tmp_path)
     async with store:
-        first = await load_report(store, cfg, report_date=date(2026, 11, 23), lang="en")
+        # Completions are stamped with the real clock: the second report is dated today.
+        today = datetime.now(UTC).date()
+        first = await load_report(store, cfg, report_date=today - timedelta(days=1), lang="en")
         assert first.overall.changes.previous_date is None
         await save_snapshot(store, first)
         jobs = JobStore(store, None)
@@ -126,9 +128,9 @@ async def test_changes_since_previous_report(tmp_path: Path) -> None:
         assert pending is not None
         await jobs.finish(pending, JobState.DONE)
         await jobs.finish(pending, JobState.DONE)
-        second = await load_report(store, cfg, report_date=date(2026, 11, 24), lang="en")
+        second = await load_report(store, cfg, report_date=today, lang="en")
     c = second.overall.changes
-    assert c.previous_date == "2026-11-23"
+    assert c.previous_date == (today - timedelta(days=1)).isoformat()
     assert c.newly_done == ["pending@pec.example.it"] and c.new_mailboxes == []
     assert second.overall.history[-1][1] == 2  # done and pending@ are done today
 
