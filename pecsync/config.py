@@ -62,6 +62,9 @@ class EngineConfig:
     workers: int = 4
     #: Upper bound of simultaneous connections to one server, shared by all workers.
     max_connections_per_host: int = 8
+    #: Folders of one mailbox copied at once, each over its own connection pair, when the
+    #: per-host budget has room (round trips over a slow link are the cost this hides).
+    folders_in_parallel: int = 3
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,8 @@ def _engine(path: Path, data: Any) -> EngineConfig:
                                 check=lambda v: None if v >= 0 else "must be >= 0") or 0.0,
         max_attempts=r.get("max_attempts", int, d.max_attempts, check=_positive) or 1,
         workers=r.get("workers", int, d.workers, check=_positive) or 1,
+        folders_in_parallel=r.get("folders_in_parallel", int, d.folders_in_parallel,
+                                  check=_positive) or 1,
         max_connections_per_host=r.get("max_connections_per_host", int,
                                        d.max_connections_per_host, check=_positive) or 1,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,3 +45,44 @@ class HostBudget:
             for host in taken:
                 self._held[host] -= 1
                 self._sem(host).release()
+
+    def try_take(self, *hosts: tuple[str, int]) -> bool:
+        """Take one connection to each of *hosts* only if all are free now and no worker is
+        waiting for connections (a worker's mailbox comes before another's extra lane)."""
+        if self._lock.locked():
+            return False
+        need = Counter(hosts)
+        if any(self._sem(h).value < n for h, n in need.items()):
+            return False
+        for host in hosts:
+            self._sem(host).acquire_nowait()
+            self._held[host] = self._held.get(host, 0) + 1
+            self.peak[host] = max(self.peak.get(host, 0), self._held[host])
+        return True
+
+    def give_back(self, *hosts: tuple[str, int]) -> None:
+        for host in hosts:
+            self._held[host] -= 1
+            self._sem(host).release()
+
+    def contended(self) -> bool:
+        """True while a worker waits for connections."""
+        return self._lock.locked()
+
+    def slots(self, *hosts: tuple[str, int]) -> HostSlots:
+        """Extra connection pairs to *hosts* for folder lanes (see pecsync.sync.lanes)."""
+        return HostSlots(self, hosts)
+
+
+class HostSlots:
+    def __init__(self, budget: HostBudget, hosts: tuple[tuple[str, int], ...]) -> None:
+        self.budget, self.hosts = budget, hosts
+
+    def try_take(self) -> bool:
+        return self.budget.try_take(*self.hosts)
+
+    def give_back(self) -> None:
+        self.budget.give_back(*self.hosts)
+
+    def contended(self) -> bool:
+        return self.budget.contended()

@@ -111,12 +111,14 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
                      on_phase=on_phase, on_login=on_login, should_stop=env.should_stop)
     report: MailboxReport | None = None
     try:
-        async with env.budget.connections((cfg.source.host, cfg.source.port),
-                                          (cfg.destination.host, cfg.destination.port)):
+        hosts = ((cfg.source.host, cfg.source.port),
+                 (cfg.destination.host, cfg.destination.port))
+        async with env.budget.connections(*hosts):
             if env.memory is None:
                 env.memory = ByteBudget(cfg.engine.max_inflight_bytes)
             report = await copy_mailbox(cfg, env.store, src, dst, verify=cfg.engine.verify,
-                                        progress=hooks, memory=env.memory)
+                                        progress=hooks, memory=env.memory,
+                                        slots=env.budget.slots(*hosts))
         if report.mismatched:
             raise VerificationFailed(f"{report.mismatched} message(s) differ on the destination",
                                      mailbox=job.address,

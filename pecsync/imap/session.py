@@ -112,6 +112,45 @@ def resolve_nul(body: bytes, binary: bytes | None, size: int) -> tuple[bytes, st
                   "serves as 0x80, inside encoded parts that BINARY decodes")
 
 
+_META_ITEMS = "(UID RFC822.SIZE FLAGS INTERNALDATE)"
+
+
+def _parse_meta(data: Sequence[Any]) -> list[MessageInfo]:
+    """MessageInfo of each FETCH answer carrying our metadata items, sorted by UID."""
+    resp = parse_fetch_response([d for d in data if d is not None], False, True)
+    out = []
+    for uid, item in resp.items():
+        if b"RFC822.SIZE" not in item or b"INTERNALDATE" not in item:
+            continue  # an unsolicited FLAGS update, not our answer
+        flags = tuple(sorted(f.decode() if isinstance(f, bytes) else str(f)
+                             for f in item.get(b"FLAGS", ())))
+        out.append(MessageInfo(uid=int(uid), size=int(item[b"RFC822.SIZE"]), flags=flags,
+                               internaldate=item[b"INTERNALDATE"]))
+    out.sort(key=lambda m: m.uid)
+    return out
+
+
+def _literals_by_uid(data: Sequence[Any]) -> dict[int, bytes]:
+    """``{uid: literal}`` from imaplib's FETCH data (the UID may come before or after the
+    literal)."""
+    out: dict[int, bytes] = {}
+    last_literal: bytes | None = None
+    for part in data:
+        if isinstance(part, tuple):
+            m = _UID_RE.search(part[0])
+            if m:
+                out[int(m.group(1))] = part[1]
+                last_literal = None
+            else:
+                last_literal = part[1]  # UID comes after the literal
+        elif isinstance(part, bytes) and last_literal is not None:
+            m = _UID_RE.search(part)
+            if m:
+                out[int(m.group(1))] = last_literal
+            last_literal = None
+    return out
+
+
 def _quote(name: str) -> bytes:
     raw: bytes = utf7.encode(name)
     return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
@@ -366,6 +405,10 @@ class ImapSession:
                                   folder=name, hint="check the folder name and rules",
                                   response=as_text(exc)) from None
         self.selected = name
+        return self._select_status(resp)
+
+    @staticmethod
+    def _select_status(resp: dict[bytes, Any]) -> FolderStatus:
         perm = resp.get(b"PERMANENTFLAGS", ())
         return FolderStatus(
             uidvalidity=int(resp.get(b"UIDVALIDITY", 0)),
@@ -435,22 +478,55 @@ class ImapSession:
         self.commands += 1
         with self._guard("FETCH", folder):
             imap = self._client._imap
-            typ, data = imap.uid("FETCH", uids, "(UID RFC822.SIZE FLAGS INTERNALDATE)")
+            typ, data = imap.uid("FETCH", uids, _META_ITEMS)
             if typ != "OK":
                 raise self._error(ImapError, f"refused FETCH: {as_text(data)}", folder=folder,
                                   response=as_text(data))
             imap.untagged_responses.pop("FETCH", None)
-            resp = parse_fetch_response([d for d in data if d is not None], False, True)
-        out = []
-        for uid, data in resp.items():
-            if b"RFC822.SIZE" not in data or b"INTERNALDATE" not in data:
-                continue  # an unsolicited FLAGS update, not our answer
-            flags = tuple(sorted(f.decode() if isinstance(f, bytes) else str(f)
-                                 for f in data.get(b"FLAGS", ())))
-            out.append(MessageInfo(uid=int(uid), size=int(data[b"RFC822.SIZE"]), flags=flags,
-                                   internaldate=data[b"INTERNALDATE"]))
-        out.sort(key=lambda m: m.uid)
-        return out
+            return _parse_meta(data)
+
+    def examine_with_meta(self, name: str, first_uid: int
+                          ) -> tuple[FolderStatus, list[MessageInfo]]:
+        """EXAMINE *name* and fetch the metadata of UIDs ``first_uid:*`` in one round trip
+        (the two commands are pipelined).  Like :meth:`examine` then :meth:`fetch_meta`."""
+        self.commands += 2
+        with self._guard("EXAMINE", name):
+            imap = self._client._imap
+            imap.untagged_responses = {}
+            # imaplib refuses UID outside SELECTED state; the server runs the commands in
+            # order, so the FETCH applies to the folder the EXAMINE opens.
+            state, imap.state = imap.state, "SELECTED"
+            try:
+                t_open = imap._command("EXAMINE", _quote(name))
+                t_fetch = imap._command("UID", "FETCH", f"{first_uid}:*", _META_ITEMS)
+            finally:
+                imap.state = state
+            try:
+                typ, data = imap._command_complete("EXAMINE", t_open)
+            except imaplib.IMAP4.error as exc:
+                typ, data = "BAD", [str(exc).encode()]
+            if typ != "OK":
+                with suppress(imaplib.IMAP4.error):
+                    imap._command_complete("FETCH", t_fetch)
+                imap.untagged_responses = {}
+                self.selected = None
+                text = as_text(data)
+                raise self._error(FolderError, f"cannot open folder (EXAMINE): {text}",
+                                  folder=name, hint="check the folder name and rules",
+                                  response=text)
+            status = self._select_status(self._client._process_select_response(
+                {k: v for k, v in imap.untagged_responses.items() if k != "FETCH"}))
+            imap.state = "SELECTED"
+            imap.is_readonly = True
+            self.selected = name
+            imap.untagged_responses = {}
+            typ, data = imap._command_complete("FETCH", t_fetch)
+            if typ != "OK":
+                raise self._error(ImapError, f"refused FETCH: {as_text(data)}", folder=name,
+                                  response=as_text(data))
+            fetched = imap.untagged_responses.pop("FETCH", [])
+            imap.untagged_responses = {}
+        return status, _parse_meta(fetched) if status.exists else []
 
     def fetch_bodies(self, infos: Sequence[MessageInfo]) -> list[FetchedMessage]:
         """Raw bytes of the given messages, in the order given, with SHA-256 and Message-ID.
@@ -463,7 +539,6 @@ class ImapSession:
         if not infos:
             return []
         folder = self.selected
-        bodies: dict[int, bytes] = {}
         self.commands += 1
         with self._guard("FETCH", folder):
             imap = self._client._imap
@@ -471,35 +546,47 @@ class ImapSession:
             if typ != "OK":
                 raise self._error(ImapError, f"refused FETCH: {as_text(data)}", folder=folder,
                                   response=as_text(data))
-            last_literal: bytes | None = None
-            for part in data:
-                if isinstance(part, tuple):
-                    head, literal = part[0], part[1]
-                    m = _UID_RE.search(head)
-                    if m:
-                        bodies[int(m.group(1))] = literal
-                        last_literal = None
-                    else:
-                        last_literal = literal  # UID comes after the literal
-                elif isinstance(part, bytes) and last_literal is not None:
-                    m = _UID_RE.search(part)
-                    if m:
-                        bodies[int(m.group(1))] = last_literal
-                    last_literal = None
+            bodies = _literals_by_uid(data)
             imap.untagged_responses.pop("FETCH", None)
-        out = []
         for info in infos:
-            body = bodies.get(info.uid)
-            if body is None:
+            if info.uid not in bodies:
                 raise self._error(TransientError,
                                   f"message uid {info.uid} vanished during FETCH",
                                   folder=folder, hint="it was probably expunged; will retry")
+        probe = [i.uid for i in infos if b"\x80" in bodies[i.uid]] if self.has("BINARY") else []
+        binaries = self.fetch_binaries(probe) if probe else {}
+        out = []
+        for info in infos:
+            body = bodies[info.uid]
             note = None
-            if b"\x80" in body and self.has("BINARY"):
-                body, note = resolve_nul(body, self.fetch_binary(info.uid), info.size)
+            if info.uid in binaries:
+                body, note = resolve_nul(body, binaries[info.uid], info.size)
             out.append(FetchedMessage(info=info, body=body, sha256=fingerprint(body),
                                       message_id=message_id_of(body), note=note))
         return out
+
+    def fetch_binaries(self, uids: Sequence[int]) -> dict[int, bytes | None]:
+        """``BINARY.PEEK[]`` of several messages in one command: ``{uid: bytes or None}``.
+
+        One broken message makes Dovecot drop the whole connection (see
+        :meth:`fetch_binary`): then each message is asked for on its own."""
+        folder = self.selected
+        imap = self._client._imap
+        if len(uids) > 1:
+            self.commands += 1
+            try:
+                typ, data = imap.uid("FETCH", uid_set(list(uids)), "(BINARY.PEEK[])")
+                imap.untagged_responses.pop("FETCH", None)
+            except (imaplib.IMAP4.abort, OSError):
+                self._reopen(folder)
+                typ, data = "NO", []
+            except imaplib.IMAP4.error:
+                typ, data = "NO", []
+            if typ == "OK":
+                got = _literals_by_uid(data)
+                if set(got) >= set(uids):
+                    return {u: got[u] for u in uids}
+        return {u: self.fetch_binary(u) for u in uids}
 
     def fetch_binary(self, uid: int) -> bytes | None:
         """``BINARY.PEEK[]`` of one message, or None when the server cannot decode it.

@@ -70,6 +70,16 @@ class Progress:
             await self.on_phase(name)
 
 
+class Halt:
+    """A flag shared by the folder lanes of one mailbox."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+
+    def set(self) -> None:
+        self.is_set = True
+
+
 @dataclass
 class MailboxContext:
     """What every folder of one mailbox shares."""
@@ -86,6 +96,8 @@ class MailboxContext:
     #: Every folder's STATUS from one LIST-STATUS per side, when the servers offer it.
     src_statuses: dict[str, FolderStatus] | None = None
     dst_statuses: dict[str, FolderStatus] | None = None
+    #: Set when another folder of this mailbox failed: stop after the batch in flight.
+    halt: Halt = field(default_factory=Halt)
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -107,20 +119,49 @@ class FolderCopier:
         self.mapping = mapping
         self.report = FolderReport(src=mapping.src, dst=mapping.dst)
         self.log = log.bind(mailbox=ctx.label, folder=mapping.src)
+        self.state: FolderState | None = None
 
     # --- entry point ----------------------------------------------------------------------
     async def run(self, *, verify: bool) -> FolderReport:
+        if not await self.settle(verify=verify):
+            await self.copy_folder(verify=verify)
+        return self.report
+
+    async def settle(self, *, verify: bool) -> bool:
+        """True when the folder needs no connection of its own: empty and never copied, or
+        unchanged since the last run (decided from LIST-STATUS / STATUS alone)."""
         ctx, m = self.ctx, self.mapping
-        state = await ctx.store.folder(ctx.mailbox_id, m.src)
+        self.state = await ctx.store.folder(ctx.mailbox_id, m.src)
         known = ctx.src_statuses.get(m.src) if ctx.src_statuses is not None else None
-        if state is None and known is not None and known.exists == 0:
+        if self.state is None and known is not None and known.exists == 0:
             # Empty and never copied: the plan created it on the destination; nothing more.
             self.report.notes.append("empty")
-            return self.report
-        if state is not None and await self._unchanged(state, verify):
-            return self.report
-        src_st = await in_thread(ctx.src.examine, m.src)
-        dst_st = await in_thread(ctx.dst.select, m.dst)
+            return True
+        return self.state is not None and await self._unchanged(self.state, verify)
+
+    async def copy_folder(self, *, verify: bool) -> FolderReport:
+        """Open both folders, reconcile, copy what is new, verify.  Call :meth:`settle`
+        first."""
+        ctx, m = self.ctx, self.mapping
+        state = self.state
+        first_uid = state.high_water + 1 if state is not None else 1
+        opened: dict[str, Any] = {}
+
+        async def open_src() -> None:
+            opened["src"] = await in_thread(ctx.src.examine_with_meta, m.src, first_uid)
+
+        async def open_dst() -> None:
+            opened["dst"] = await in_thread(ctx.dst.select, m.dst)
+
+        # Source EXAMINE + metadata FETCH (pipelined) while the destination SELECTs.
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(open_src)
+                tg.start_soon(open_dst)
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+        src_st, metas = opened["src"]
+        dst_st: FolderStatus = opened["dst"]
         self.report.src_messages = src_st.exists
         content_match = False
         if state is None:
@@ -136,9 +177,11 @@ class FolderCopier:
             state = await ctx.store.reset_folder(state, m.dst, src_st.uidvalidity,
                                                  dst_st.uidvalidity, forget_messages=True)
             content_match = dst_st.exists > 0
+        if state.high_water + 1 != first_uid:
+            metas = None  # the high-water mark moved (reset): list again from there
         if not content_match:
             await self.reconcile(state, src_st.uidvalidity, dst_st)
-        await self.copy(state, src_st, dst_st, content_match)
+        await self.copy(state, src_st, dst_st, content_match, metas)
         await ctx.store.set_uidnext_seen(state.id, src_st.uidnext)
         step("folder_copied")
         if verify:
@@ -230,13 +273,16 @@ class FolderCopier:
 
     # --- copy -----------------------------------------------------------------------------
     async def copy(self, state: FolderState, src_st: FolderStatus, dst_st: FolderStatus,
-                   content_match: bool) -> None:
+                   content_match: bool, listed: list[MessageInfo] | None = None) -> None:
+        """Copy the source messages above the high-water mark (*listed*: their metadata,
+        when already fetched)."""
         ctx = self.ctx
         uidvalidity = src_st.uidvalidity
         metas: list[MessageInfo] = []
         if src_st.exists:
-            metas = [i for i in await in_thread(ctx.src.fetch_meta, f"{state.high_water + 1}:*")
-                     if i.uid > state.high_water]
+            if listed is None:
+                listed = await in_thread(ctx.src.fetch_meta, f"{state.high_water + 1}:*")
+            metas = [i for i in listed if i.uid > state.high_water]
         done = await ctx.store.done_uids_above(state.id, uidvalidity, state.high_water)
         todo = [i for i in metas if i.uid not in done]
         if ctx.progress.on_folder:
@@ -331,7 +377,8 @@ class _Importer:
         step("batch_committed")
         if self.ctx.progress.on_batch:
             self.ctx.progress.on_batch(len(fetched), sum(len(m.body) for m in fetched))
-        if self.ctx.progress.should_stop and self.ctx.progress.should_stop():
+        if (self.ctx.progress.should_stop and self.ctx.progress.should_stop()) \
+                or self.ctx.halt.is_set:
             raise StopRequested(mailbox=self.ctx.label, folder=self.copier.mapping.src)
 
     async def _append(self, msgs: Sequence[FetchedMessage]) -> None:

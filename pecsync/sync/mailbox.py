@@ -5,18 +5,36 @@ Like dsync: first the folder tree (create what is missing), then each folder on 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
+import anyio
 import structlog
 
 from pecsync.config import Config
 from pecsync.errors import FolderError
 from pecsync.imap.classify import provider_rules
 from pecsync.imap.session import ImapSession
-from pecsync.model import Credentials, FolderMapping, FolderReport, MailboxReport, Side
+from pecsync.model import (
+    Credentials,
+    FolderMapping,
+    FolderReport,
+    FolderStatus,
+    MailboxReport,
+    RemoteFolder,
+    Side,
+)
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.sync.batches import make_batches
-from pecsync.sync.copier import FolderCopier, MailboxContext, Progress, in_thread, verify_folder
+from pecsync.sync.copier import (
+    FolderCopier,
+    MailboxContext,
+    Progress,
+    first_error,
+    in_thread,
+    verify_folder,
+)
+from pecsync.sync.lanes import ConnectionSlots, FixedSlots, copy_in_lanes
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
 
@@ -24,14 +42,29 @@ log = structlog.get_logger("pecsync.mailbox")
 
 
 async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> FolderPlan:
-    src_prefix, src_delim = await in_thread(src.namespace)
-    dst_prefix, dst_delim = await in_thread(dst.namespace)
-    src_folders = await in_thread(src.list_folders)
-    dst_folders = await in_thread(dst.list_folders)
+    got: dict[str, tuple[tuple[str, str], list[RemoteFolder]]] = {}
+
+    async def side(name: str, session: ImapSession) -> None:
+        got[name] = (await in_thread(session.namespace), await in_thread(session.list_folders))
+
+    await _both(lambda: side("src", src), lambda: side("dst", dst))
+    (src_prefix, src_delim), src_folders = got["src"]
+    (dst_prefix, dst_delim), dst_folders = got["dst"]
     rules = FolderRules(rename=dict(cfg.folders.rename), exclude=tuple(cfg.folders.exclude),
                         delimiter_substitute=cfg.folders.delimiter_substitute)
     return plan_folders(src_folders, dst_folders, Namespace(src_prefix, src_delim),
                         Namespace(dst_prefix, dst_delim), rules)
+
+
+async def _both(a: Callable[[], Coroutine[Any, Any, object]],
+                b: Callable[[], Coroutine[Any, Any, object]]) -> None:
+    """Run two coroutines concurrently (source and destination side); the first error wins."""
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(a)
+            tg.start_soon(b)
+    except BaseExceptionGroup as group:
+        raise first_error(group) from None
 
 
 class MailboxRun:
@@ -54,16 +87,34 @@ class MailboxRun:
     async def __aenter__(self) -> MailboxRun:
         await self.progress.phase("login")
         try:
-            await in_thread(self.src.login, self.src_creds)
+            # Both logins at once: a login costs the server a process start and the
+            # network a few round trips.
+            await _both(lambda: in_thread(self.src.login, self.src_creds),
+                        lambda: in_thread(self.dst.login, self.dst_creds))
             if self.progress.on_login:
                 await self.progress.on_login("src")
-            await in_thread(self.dst.login, self.dst_creds)
-            if self.progress.on_login:
                 await self.progress.on_login("dst")
         except BaseException:
             await self.__aexit__()
             raise
         return self
+
+    async def open_lane(self) -> tuple[ImapSession, ImapSession]:
+        """One more logged-in connection pair for this mailbox (a folder lane)."""
+        rules = provider_rules(self.cfg.providers)
+        src = ImapSession(self.cfg.source, Side.SRC, mailbox=self.src_creds.user,
+                          extra_rules=rules)
+        dst = ImapSession(self.cfg.destination, Side.DST, mailbox=self.src_creds.user,
+                          extra_rules=rules)
+        try:
+            await _both(lambda: in_thread(src.login, self.src_creds),
+                        lambda: in_thread(dst.login, self.dst_creds))
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await in_thread(src.logout)
+                await in_thread(dst.logout)
+            raise
+        return src, dst
 
     async def __aexit__(self, *exc: object) -> None:
         await in_thread(self.src.logout)
@@ -89,11 +140,14 @@ class MailboxRun:
 async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentials,
                        dst_creds: Credentials, *, verify: bool = True,
                        progress: Progress | None = None,
-                       memory: ByteBudget | None = None) -> MailboxReport:
+                       memory: ByteBudget | None = None,
+                       slots: ConnectionSlots | None = None) -> MailboxReport:
     """Copy every folder of one mailbox, resuming from checkpoints, then verify.
 
     *memory* is shared by the mailboxes of a run (default: one of
-    ``[engine] max_inflight_bytes`` for this mailbox alone)."""
+    ``[engine] max_inflight_bytes`` for this mailbox alone).  *slots* lends extra connection
+    pairs for folder lanes (default: ``[engine] folders_in_parallel - 1`` of them, within
+    ``max_connections_per_host``)."""
     async with MailboxRun(cfg, store, src_creds, dst_creds, progress) as run:
         ctx = await run.context()
         ctx.memory = memory or ByteBudget(cfg.engine.max_inflight_bytes)
@@ -103,18 +157,37 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
             await in_thread(run.dst.create_folder, name)
         # One round trip per side for every folder's STATUS (LIST-STATUS): empty folders and
         # unchanged ones are then settled without opening them.
-        ctx.src_statuses = await in_thread(run.src.statuses)
-        ctx.dst_statuses = await in_thread(run.dst.statuses)
+        statuses: dict[str, dict[str, FolderStatus] | None] = {}
+
+        async def list_status(name: str, session: ImapSession) -> None:
+            statuses[name] = await in_thread(session.statuses)
+
+        await _both(lambda: list_status("src", run.src), lambda: list_status("dst", run.dst))
+        ctx.src_statuses, ctx.dst_statuses = statuses["src"], statuses["dst"]
         log.info("folders_planned", mailbox=ctx.label, folders=len(plan.mappings),
                  created=len(plan.create))
         await run.progress.phase("copy")
-        for mapping in run.copy_mappings():
-            report = await FolderCopier(ctx, mapping).run(verify=verify)
-            run.report.folders.append(report)
-            log.info("folder_copied", mailbox=ctx.label, folder=mapping.src, dst_folder=mapping.dst,
-                     copied=report.copied, skipped=report.skipped, verified=report.verified,
-                     mismatched=report.mismatched)
+        copiers = [FolderCopier(ctx, m) for m in run.copy_mappings()]
+        todo = []
+        for copier in copiers:
+            if await copier.settle(verify=verify):
+                _log_folder(copier)
+            else:
+                todo.append(copier)
+        if slots is None:
+            slots = FixedSlots(min(cfg.engine.folders_in_parallel,
+                                   cfg.engine.max_connections_per_host) - 1)
+        await copy_in_lanes(ctx, todo, verify=verify, lanes=cfg.engine.folders_in_parallel,
+                            slots=slots, open_lane=run.open_lane, on_done=_log_folder)
+        run.report.folders.extend(c.report for c in copiers)
         return run.report
+
+
+def _log_folder(copier: FolderCopier) -> None:
+    report = copier.report
+    log.info("folder_copied", mailbox=copier.ctx.label, folder=report.src, dst_folder=report.dst,
+             copied=report.copied, skipped=report.skipped, verified=report.verified,
+             mismatched=report.mismatched)
 
 
 async def verify_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentials,

@@ -1,0 +1,127 @@
+"""Folder lanes: the folders of one mailbox copied over several connection pairs at once.
+
+Round trips dominate a mailbox copy over a slow link, and one connection pair serves one
+folder at a time.  A mailbox therefore borrows extra connection pairs ("lanes") when the
+per-host budget has room, up to ``[engine] folders_in_parallel``; lane 0 is the pair the
+mailbox logged in with.  Folders go to lanes largest first.  When a folder fails, the other
+lanes finish the batch in flight (checkpoints recorded) and stop; the first error is raised.
+An extra lane that cannot log in (a server's per-user connection limit, say) is simply not
+used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+import anyio
+import structlog
+
+from pecsync.errors import ImapError, StopRequested
+from pecsync.imap.session import ImapSession
+from pecsync.sync.copier import FolderCopier, MailboxContext, first_error, in_thread
+
+log = structlog.get_logger("pecsync.lanes")
+
+
+class ConnectionSlots(Protocol):
+    """Extra connection pairs a mailbox may borrow (the engine's per-host budget)."""
+
+    def try_take(self) -> bool:
+        """Take one source + one destination connection if both are free right now."""
+
+    def give_back(self) -> None: ...
+
+    def contended(self) -> bool:
+        """True when another mailbox is waiting for connections (lanes then step back)."""
+
+
+class FixedSlots:
+    """*n* extra pairs, for a single-mailbox command: ``FixedSlots(2)``."""
+
+    def __init__(self, n: int) -> None:
+        self.free = n
+
+    def try_take(self) -> bool:
+        if self.free <= 0:
+            return False
+        self.free -= 1
+        return True
+
+    def give_back(self) -> None:
+        self.free += 1
+
+    def contended(self) -> bool:
+        return False
+
+
+OpenLane = Callable[[], Awaitable[tuple[ImapSession, ImapSession]]]
+
+
+async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *, verify: bool,
+                        lanes: int, slots: ConnectionSlots | None, open_lane: OpenLane,
+                        on_done: Callable[[FolderCopier], None] | None = None) -> None:
+    """Run :meth:`FolderCopier.copy_folder` of every copier, on up to *lanes* connection
+    pairs (lane 0: ``ctx.src``/``ctx.dst``; the others opened with *open_lane*)."""
+    queue = deque(sorted(copiers, key=lambda c: -_size_hint(ctx, c)))
+    errors: list[BaseException] = []
+
+    def record(exc: BaseException) -> None:
+        """Keep the first real failure in front of the stops it caused in other lanes."""
+        real_first = bool(errors) and not isinstance(errors[0], StopRequested)
+        if isinstance(exc, StopRequested) or real_first:
+            errors.append(exc)
+        else:
+            errors.insert(0, exc)
+
+    async def work(lane_ctx: MailboxContext, extra: bool) -> None:
+        while queue and not ctx.halt.is_set:
+            if extra and slots is not None and slots.contended():
+                return  # another mailbox waits for a connection: give ours back
+            copier = queue.popleft()
+            copier.ctx = lane_ctx
+            try:
+                await copier.copy_folder(verify=verify)
+            except Exception as exc:
+                # The other lanes finish the batch in flight and stop.
+                record(exc)
+                ctx.halt.set()
+                return
+            if on_done is not None:
+                on_done(copier)
+
+    async def extra_lane() -> None:
+        assert slots is not None
+        try:
+            src, dst = await open_lane()
+        except (ImapError, OSError) as exc:
+            slots.give_back()
+            log.info("extra_lane_not_opened", mailbox=ctx.label, reason=str(exc))
+            return
+        try:
+            await work(dataclasses.replace(ctx, src=src, dst=dst), extra=True)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await in_thread(src.logout)
+                await in_thread(dst.logout)
+                slots.give_back()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            if slots is not None:
+                for _ in range(min(lanes, len(queue)) - 1):
+                    if not slots.try_take():
+                        break
+                    tg.start_soon(extra_lane)
+            await work(ctx, extra=False)
+    except BaseExceptionGroup as group:
+        raise first_error(group) from None
+    if errors:
+        raise errors[0]
+
+
+def _size_hint(ctx: MailboxContext, copier: FolderCopier) -> int:
+    st = (ctx.src_statuses or {}).get(copier.mapping.src)
+    return st.exists if st is not None else 0
