@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -116,25 +117,63 @@ def machine_cpu() -> float:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_kb(pid: int, done: threading.Event) -> list[int]:
+    """Poll the process's own high-water mark (VmHWM) until *done*; ``[kB]``.
+
+    Not ``wait4``'s ru_maxrss: on Linux that keeps the RSS the forked child had before exec,
+    i.e. this benchmark's own (large) footprint."""
+    out = [0]
+
+    def poll() -> None:
+        status = Path(f"/proc/{pid}/status")
+        while not done.is_set():
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        out[0] = max(out[0], int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            done.wait(0.02)
+
+    threading.Thread(target=poll, daemon=True).start()
+    return out
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int, float]:
-    """(seconds, exit code, peak RSS in KB, CPU seconds) of one process."""
+    """(seconds, exit code, peak RSS in kB, CPU seconds) of one process."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = threading.Event()
+    rss = peak_rss_kb(proc.pid, done)
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0 and proc.stderr:
         sys.stderr.write(proc.stderr.read().decode(errors="replace")[-2000:])
     if proc.stderr:
         proc.stderr.close()
-    return (time.monotonic() - started, proc.returncode, usage.ru_maxrss,
+    return (time.monotonic() - started, proc.returncode, rss[0],
             usage.ru_utime + usage.ru_stime)
 
 
+def server_cpu(server: DovecotServer) -> float:
+    """CPU seconds used so far by a Dovecot instance: its master process and every child it
+    has reaped (imap, auth, ... processes end at logout)."""
+    try:
+        pid = int((server.root / "run" / "master.pid").read_text().split()[0])
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    # fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17.
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
-                workdir: Path, workers: int, engine: dict[str, Any]
+                workdir: Path, workers: int, engine: dict[str, Any], tls: bool = False
                 ) -> tuple[float, int, int, float]:
     cfg = workdir / "bench.toml"
-    lines = [f'[source]\nhost = "127.0.0.1"\nport = {src_port}\nsecurity = "plain"\n'
+    security = f'"tls"\nca_file = "{src.ca_file}"' if tls else '"plain"'
+    lines = [f'[source]\nhost = "127.0.0.1"\nport = {src_port}\nsecurity = {security}\n'
              f'master_user = "{src.master_user}"\ntimeout = 120\n',
              f'[destination]\nhost = "127.0.0.1"\nport = {dst.port}\nsecurity = "plain"\n'
              f'master_user = "{dst.master_user}"\ntimeout = 120\n',
@@ -146,6 +185,9 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
                    + "".join(f"Bench,{u},,,,\n" for u in users))
     env = dict(os.environ, PECSYNC_KEY=KEY, PECSYNC_SOURCE_PASSWORD=src.master_password,
                PECSYNC_DEST_PASSWORD=dst.master_password)
+    # An installed pecsync has its bytecode cached; a sandbox setting that forbids writing
+    # it would add the compile time of every module to each run.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     exe = [sys.executable, "-m", "pecsync", "--quiet"]
     subprocess.run([*exe, "import", "--config", str(cfg), str(csv)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
@@ -153,10 +195,13 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
 
 
 def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
-              parallel: int) -> tuple[float, int, int, float]:
+              parallel: int, tls: bool = False) -> tuple[float, int, int, float]:
+    ssl = (["-o", "imapc_ssl=imaps", "-o", "imapc_ssl_verify=yes",
+            "-o", f"ssl_client_ca_file={src.ca_file}"] if tls else ["-o", "imapc_ssl=no"])
+
     def one(user: str) -> tuple[float, int, int, float]:
         return timed(["doveadm", "-c", str(dst.conf), "-o", "imapc_host=127.0.0.1",
-                      "-o", f"imapc_port={src_port}", "-o", "imapc_ssl=no",
+                      "-o", f"imapc_port={src_port}", *ssl,
                       "-o", f"imapc_user={user}", "-o", f"imapc_master_user={src.master_user}",
                       "-o", f"imapc_password={src.master_password}",
                       "-o", "imapc_features=rfc822.size fetch-headers",
@@ -166,6 +211,38 @@ def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list
         results = list(pool.map(one, users))
     return (time.monotonic() - started, max(r[1] for r in results),
             max(r[2] for r in results), sum(r[3] for r in results))
+
+
+def pecsync_engine(tool: str, engine: dict[str, str]) -> dict[str, str]:
+    return dict(engine, verify="false") if tool == "pecsync-noverify" else engine
+
+
+def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
+            dst: DovecotServer, src_port: int, users: list[str], work: Path,
+            engine: dict[str, str], expected: dict[str, Counter[str]], msgs: int,
+            size: int) -> dict[str, Any]:
+    """One run of one contender on a wiped destination, checked byte for byte."""
+    wipe(dst, users, work)
+    busy = machine_cpu()
+    cpu_src, cpu_dst = server_cpu(src), server_cpu(dst)
+    if tool.startswith("pecsync"):
+        secs, rc, rss, cpu = run_pecsync(src_port, dst, src, users, work, par,
+                                         pecsync_engine(tool, engine), args.tls)
+    else:
+        secs, rc, rss, cpu = run_dsync(src_port, dst, src, users, par, args.tls)
+    busy = machine_cpu() - busy
+    cpu_src, cpu_dst = server_cpu(src) - cpu_src, server_cpu(dst) - cpu_dst
+    exact = rc == 0 and all(content(dst, u) == expected[u] for u in users)
+    row = {"tool": tool, "parallel": par, "rtt_ms": args.rtt_ms, "tls": args.tls,
+           "seconds": secs, "msgs_per_s": msgs / secs, "mb_per_s": size / 1e6 / secs,
+           "peak_rss_mb": rss / 1024, "exit": rc, "tool_cpu_s": cpu,
+           "src_server_cpu_s": cpu_src, "dst_server_cpu_s": cpu_dst, "machine_cpu_s": busy,
+           "byte_exact": exact, "messages": msgs, "mb": size / 1e6}
+    print(f"{tool:16} x{par}: {secs:7.1f} s {row['msgs_per_s']:7.0f} msg/s "
+          f"{row['mb_per_s']:6.1f} MB/s  RSS {row['peak_rss_mb']:5.0f} MB  "
+          f"CPU {cpu:5.1f} s, source server {cpu_src:4.1f} s, destination server "
+          f"{cpu_dst:4.1f} s, machine {busy:5.1f} s  exact={exact}", flush=True)
+    return row
 
 
 def main() -> int:
@@ -178,6 +255,13 @@ def main() -> int:
                     help="parallel mailboxes to measure (pecsync workers, dsync processes)")
     ap.add_argument("--no-large", action="store_true", help="leave out the 1-30 MB messages")
     ap.add_argument("--skip-dsync", action="store_true")
+    ap.add_argument("--also-no-verify", action="store_true",
+                    help="also run pecsync with [engine] verify = false (copy only, as dsync)")
+    ap.add_argument("--tls", action="store_true",
+                    help="both tools reach the source over implicit TLS (verified, test CA)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run each contender N times and report the median run (this "
+                         "machine's timings vary by 30%% from run to run)")
     ap.add_argument("--engine", action="append", default=[], metavar="KEY=VALUE",
                     help="an [engine] setting for pecsync's runs, e.g. verify=false "
                          "(repeatable; TOML values)")
@@ -190,7 +274,7 @@ def main() -> int:
     work.chmod(0o755)
     results: list[dict[str, Any]] = []
     with ExitStack() as stack:
-        src, dst = stack.enter_context(lab_pair(work / "lab"))
+        src, dst = stack.enter_context(lab_pair(work / "lab", src_tls=args.tls))
         users = [f"bench{i:02d}@pec.bench.it" for i in range(n_box)]
         msgs = size = 0
         t = time.monotonic()
@@ -201,45 +285,42 @@ def main() -> int:
             msgs, size = msgs + c, size + b
         print(f"seeded {n_box} mailboxes, {msgs} messages, {size / 1e6:.0f} MB in "
               f"{time.monotonic() - t:.0f} s; rtt +{args.rtt_ms:.0f} ms")
-        src_port = src.port
+        src_port = src.tls_port if args.tls and src.tls_port else src.port
         if args.rtt_ms:
-            proxy = stack.enter_context(LatencyProxy(src.host, src.port, args.rtt_ms))
+            proxy = stack.enter_context(LatencyProxy(src.host, src_port, args.rtt_ms))
             src_port = proxy.port
         expected = {u: content(src, u) for u in users}
         contenders: list[tuple[str, int]] = [("pecsync", w) for w in args.workers]
+        if args.also_no_verify:
+            contenders += [("pecsync-noverify", w) for w in args.workers]
         if not args.skip_dsync:
             contenders += [("dsync-imapc", w) for w in args.workers]
         for tool, par in contenders:
-            wipe(dst, users, work)
-            busy = machine_cpu()
-            if tool == "pecsync":
-                secs, rc, rss, cpu = run_pecsync(src_port, dst, src, users, work, par, engine)
-            else:
-                secs, rc, rss, cpu = run_dsync(src_port, dst, src, users, par)
-            busy = machine_cpu() - busy
-            exact = rc == 0 and all(content(dst, u) == expected[u] for u in users)
-            row = {"tool": tool, "parallel": par, "rtt_ms": args.rtt_ms, "seconds": secs,
-                   "msgs_per_s": msgs / secs, "mb_per_s": size / 1e6 / secs,
-                   "peak_rss_mb": rss / 1024, "exit": rc, "tool_cpu_s": cpu,
-                   "other_cpu_s": max(0.0, busy - cpu), "byte_exact": exact,
-                   "messages": msgs, "mb": size / 1e6}
+            runs = []
+            for _ in range(max(1, args.repeat)):
+                runs.append(measure(tool, par, args, src, dst, src_port, users, work, engine,
+                                    expected, msgs, size))
+            row = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+            row["all_seconds"] = [round(r["seconds"], 2) for r in runs]
+            row["byte_exact"] = all(r["byte_exact"] for r in runs)
             results.append(row)
-            print(f"{tool:12} x{par}: {secs:7.1f} s {row['msgs_per_s']:7.0f} msg/s "
-                  f"{row['mb_per_s']:6.1f} MB/s  RSS {row['peak_rss_mb']:5.0f} MB  "
-                  f"CPU {cpu:5.1f} s + servers {row['other_cpu_s']:5.1f} s  "
-                  f"exact={exact}", flush=True)
-            if tool == "pecsync":
-                rerun = run_pecsync(src_port, dst, src, users, work, par, engine)
+            if tool.startswith("pecsync"):
+                rerun = run_pecsync(src_port, dst, src, users, work, par,
+                                    pecsync_engine(tool, engine), args.tls)
                 row["rerun_seconds"] = rerun[0]
                 print(f"{'':12}     re-run with nothing new: {rerun[0]:.2f} s "
-                      f"({100 * rerun[0] / secs:.1f}% of the first run)", flush=True)
-    print("\n| tool | parallel | +RTT | s | msgs/s | MB/s | peak RSS | ratio to dsync | exact |")
-    print("|---|---|---|---|---|---|---|---|---|")
+                      f"({100 * rerun[0] / row['seconds']:.1f}% of the median run)", flush=True)
+    print(f"\n{msgs} messages, {size / 1e6:.0f} MB in {n_box} mailboxes; source link: "
+          f"{'TLS' if args.tls else 'plain'}, +{args.rtt_ms:.0f} ms RTT")
+    print("\n| tool | parallel | +RTT | TLS | s | msgs/s | MB/s | peak RSS | ratio to dsync | "
+          "exact |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ref = next((x for x in results if x["tool"] == "dsync-imapc"
                     and x["parallel"] == r["parallel"]), None)
         ratio = f"{ref['seconds'] / r['seconds']:.2f}x" if ref else "-"
-        print(f"| {r['tool']} | {r['parallel']} | {r['rtt_ms']:.0f} ms | {r['seconds']:.1f} | "
+        print(f"| {r['tool']} | {r['parallel']} | {r['rtt_ms']:.0f} ms | "
+              f"{'yes' if args.tls else 'no'} | {r['seconds']:.1f} | "
               f"{r['msgs_per_s']:.0f} | {r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} MB | "
               f"{ratio} | {'yes' if r['byte_exact'] else 'NO'} |")
     if args.json:

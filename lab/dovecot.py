@@ -267,10 +267,12 @@ class DovecotServer:
 
 
 @contextmanager
-def lab_pair(root: Path | None = None) -> Iterator[tuple[DovecotServer, DovecotServer]]:
-    """A started (src, dst) pair; stopped on exit."""
+def lab_pair(root: Path | None = None, *, src_tls: bool = False
+             ) -> Iterator[tuple[DovecotServer, DovecotServer]]:
+    """A started (src, dst) pair; stopped on exit.  *src_tls*: the source also listens with
+    implicit TLS on ``src.tls_port`` (certificate from ``src.ca_file``)."""
     base = Path(root) if root else Path(tempfile.mkdtemp(prefix="pecsync-lab-"))
-    src = DovecotServer(base, "src", flavour="src")
+    src = DovecotServer(base, "src", flavour="src", tls=src_tls)
     dst = DovecotServer(base, "dst", flavour="dst")
     src.start()
     try:

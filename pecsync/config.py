@@ -60,8 +60,9 @@ class EngineConfig:
     max_attempts: int = 6
     #: Parallel mailboxes (``run`` default).
     workers: int = 4
-    #: Upper bound of simultaneous connections to one server, shared by all workers.
-    max_connections_per_host: int = 8
+    #: Upper bound of simultaneous connections to one server, shared by all workers and
+    #: their folder lanes (default: 4 workers x 3 lanes).
+    max_connections_per_host: int = 12
     #: Folders of one mailbox copied at once, each over its own connection pair, when the
     #: per-host budget has room (round trips over a slow link are the cost this hides).
     folders_in_parallel: int = 3

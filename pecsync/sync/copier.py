@@ -265,9 +265,10 @@ class FolderCopier:
         metas = [i for i in await in_thread(ctx.dst.fetch_meta, uids) if keep(i)]
         if sizes is not None:
             metas = [i for i in metas if i.size in sizes]
-        for batch in make_batches(metas, ctx.engine.batch_max_bytes,
-                                  ctx.engine.batch_max_messages):
-            for msg in await in_thread(ctx.dst.fetch_bodies, batch):
+        batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
+        for n, batch in enumerate(batches):
+            then = batches[n + 1] if n + 1 < len(batches) else ()
+            for msg in await in_thread(ctx.dst.fetch_bodies, batch, then=then):
                 pool.add(msg.sha256, msg.info.uid)
         return pool
 
@@ -302,12 +303,14 @@ class FolderCopier:
 
         async def export() -> None:
             async with send:
-                for batch in batches:
+                for n, batch in enumerate(batches):
                     reserved = 0
                     if memory is not None:
                         reserved = await memory.acquire(sum(i.size for i in batch))
                         held[0] += reserved
-                    await send.send((await in_thread(ctx.src.fetch_bodies, batch), reserved))
+                    then = batches[n + 1] if n + 1 < len(batches) else ()
+                    fetched = await in_thread(ctx.src.fetch_bodies, batch, then=then)
+                    await send.send((fetched, reserved))
 
         async def import_() -> None:
             async with recv:
@@ -371,9 +374,11 @@ class _Importer:
             await self.ctx.store.record_batch(self.state.id, self.uidvalidity, present=present,
                                               skipped=skipped)
             self.report.skipped += len(skipped)
-        await self._append(to_append)
-        await self.ctx.store.mark_appended(self.state.id, self.uidvalidity,
-                                           self.dst_st.uidvalidity, [], fetched[-1].info.uid)
+        # The high-water mark moves over the batch in the transaction that records the
+        # APPEND outcomes (one fsync), or on its own when nothing was appended.
+        if not await self._append(to_append, high_water=fetched[-1].info.uid):
+            await self.ctx.store.mark_appended(self.state.id, self.uidvalidity,
+                                               self.dst_st.uidvalidity, [], fetched[-1].info.uid)
         step("batch_committed")
         if self.ctx.progress.on_batch:
             self.ctx.progress.on_batch(len(fetched), sum(len(m.body) for m in fetched))
@@ -381,9 +386,12 @@ class _Importer:
                 or self.ctx.halt.is_set:
             raise StopRequested(mailbox=self.ctx.label, folder=self.copier.mapping.src)
 
-    async def _append(self, msgs: Sequence[FetchedMessage]) -> None:
+    async def _append(self, msgs: Sequence[FetchedMessage], high_water: int | None = None
+                      ) -> bool:
+        """APPEND *msgs* under the intent protocol.  True when *high_water* was recorded with
+        the outcomes (False: nothing appended, or appended one by one after a refusal)."""
         if not msgs:
-            return
+            return False
         ctx = self.ctx
         items = []
         for msg in msgs:
@@ -408,14 +416,14 @@ class _Importer:
                 # Find the message the server refuses: one APPEND each.
                 for msg in msgs:
                     await self._append([msg])
-                return
+                return False
             reason = exc.response or exc.detail
             await ctx.store.record_batch(self.state.id, self.uidvalidity,
                                          skipped=[(msgs[0], f"refused by the destination: "
                                                             f"{reason}")])
             self.report.skipped += 1
             self.copier.log.warning("message_skipped", uid=msgs[0].info.uid, reason=reason)
-            return
+            return False
         step("appended")
         if len(uids) != len(msgs):
             uids_or_none: list[int | None] = [None] * len(msgs)
@@ -424,10 +432,12 @@ class _Importer:
             self.dst_uidnext = max(self.dst_uidnext, max(uids) + 1)
         await ctx.store.mark_appended(
             self.state.id, self.uidvalidity, dst_uidvalidity or self.dst_st.uidvalidity,
-            [Appended(m.info.uid, u) for m, u in zip(msgs, uids_or_none, strict=True)], None)
+            [Appended(m.info.uid, u) for m, u in zip(msgs, uids_or_none, strict=True)],
+            high_water)
         step("appended_recorded")
         self.report.copied += len(msgs)
         self.report.bytes_copied += sum(len(m.body) for m in msgs)
+        return high_water is not None
 
 
 async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: int,
@@ -449,13 +459,14 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
     if by_dst:
         metas = await in_thread(ctx.dst.fetch_meta, uid_set(list(by_dst)))
         metas = [i for i in metas if i.uid in by_dst]
-        for batch in make_batches(metas, ctx.engine.batch_max_bytes,
-                                  ctx.engine.batch_max_messages):
+        batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
+        for n, batch in enumerate(batches):
             reserved = 0
             if ctx.memory is not None:
                 reserved = await ctx.memory.acquire(sum(i.size for i in batch))
+            then = batches[n + 1] if n + 1 < len(batches) else ()
             try:
-                fetched = await in_thread(ctx.dst.fetch_bodies, batch)
+                fetched = await in_thread(ctx.dst.fetch_bodies, batch, then=then)
             finally:
                 if ctx.memory is not None:
                     await ctx.memory.release(reserved)

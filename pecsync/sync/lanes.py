@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import anyio
+import anyio.abc
 import structlog
 
 from pecsync.errors import ImapError, StopRequested
@@ -76,6 +77,20 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
         else:
             errors.insert(0, exc)
 
+    active = 1
+    group: anyio.abc.TaskGroup | None = None
+
+    def grow(at_start: bool) -> None:
+        """Open more lanes while folders wait and the budget has room: at the start one per
+        folder, later (when another mailbox gave connections back) only if at least two
+        wait, since a lane's login costs about as much as a small folder."""
+        nonlocal active
+        while (group is not None and slots is not None and active < lanes
+               and len(queue) >= (active + 1 if at_start else 2) and not ctx.halt.is_set
+               and slots.try_take()):
+            active += 1
+            group.start_soon(extra_lane)
+
     async def work(lane_ctx: MailboxContext, extra: bool) -> None:
         while queue and not ctx.halt.is_set:
             if extra and slots is not None and slots.contended():
@@ -91,33 +106,35 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                 return
             if on_done is not None:
                 on_done(copier)
+            grow(at_start=False)
 
     async def extra_lane() -> None:
+        nonlocal active
         assert slots is not None
         try:
-            src, dst = await open_lane()
-        except (ImapError, OSError) as exc:
-            slots.give_back()
-            log.info("extra_lane_not_opened", mailbox=ctx.label, reason=str(exc))
-            return
-        try:
-            await work(dataclasses.replace(ctx, src=src, dst=dst), extra=True)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await in_thread(src.logout)
-                await in_thread(dst.logout)
+            try:
+                src, dst = await open_lane()
+            except (ImapError, OSError) as exc:
                 slots.give_back()
+                log.info("extra_lane_not_opened", mailbox=ctx.label, reason=str(exc))
+                return
+            try:
+                await work(dataclasses.replace(ctx, src=src, dst=dst), extra=True)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await in_thread(src.logout)
+                    await in_thread(dst.logout)
+                    slots.give_back()
+        finally:
+            active -= 1
 
     try:
         async with anyio.create_task_group() as tg:
-            if slots is not None:
-                for _ in range(min(lanes, len(queue)) - 1):
-                    if not slots.try_take():
-                        break
-                    tg.start_soon(extra_lane)
+            group = tg
+            grow(at_start=True)
             await work(ctx, extra=False)
-    except BaseExceptionGroup as group:
-        raise first_error(group) from None
+    except BaseExceptionGroup as eg:
+        raise first_error(eg) from None
     if errors:
         raise errors[0]
 

@@ -6,6 +6,7 @@ Like dsync: first the folder tree (create what is missing), then each folder on 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -41,19 +42,30 @@ from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
 log = structlog.get_logger("pecsync.mailbox")
 
 
-async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> FolderPlan:
-    got: dict[str, tuple[tuple[str, str], list[RemoteFolder]]] = {}
+@dataclass
+class Survey:
+    """What one LIST round trip per side tells: the plan and every folder's STATUS."""
+
+    plan: FolderPlan
+    src_statuses: dict[str, FolderStatus] | None
+    dst_statuses: dict[str, FolderStatus] | None
+
+
+async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> Survey:
+    got: dict[str, tuple[tuple[str, str], list[RemoteFolder],
+                         dict[str, FolderStatus] | None]] = {}
 
     async def side(name: str, session: ImapSession) -> None:
-        got[name] = (await in_thread(session.namespace), await in_thread(session.list_folders))
+        got[name] = await in_thread(session.survey)
 
     await _both(lambda: side("src", src), lambda: side("dst", dst))
-    (src_prefix, src_delim), src_folders = got["src"]
-    (dst_prefix, dst_delim), dst_folders = got["dst"]
+    (src_prefix, src_delim), src_folders, src_statuses = got["src"]
+    (dst_prefix, dst_delim), dst_folders, dst_statuses = got["dst"]
     rules = FolderRules(rename=dict(cfg.folders.rename), exclude=tuple(cfg.folders.exclude),
                         delimiter_substitute=cfg.folders.delimiter_substitute)
-    return plan_folders(src_folders, dst_folders, Namespace(src_prefix, src_delim),
+    plan = plan_folders(src_folders, dst_folders, Namespace(src_prefix, src_delim),
                         Namespace(dst_prefix, dst_delim), rules)
+    return Survey(plan, src_statuses, dst_statuses)
 
 
 async def _both(a: Callable[[], Coroutine[Any, Any, object]],
@@ -83,6 +95,7 @@ class MailboxRun:
                                extra_rules=rules)
         self.report = MailboxReport(src_user=src_creds.user, dst_user=dst_creds.user)
         self.plan: FolderPlan | None = None
+        self.survey: Survey
 
     async def __aenter__(self) -> MailboxRun:
         await self.progress.phase("login")
@@ -117,8 +130,8 @@ class MailboxRun:
         return src, dst
 
     async def __aexit__(self, *exc: object) -> None:
-        await in_thread(self.src.logout)
-        await in_thread(self.dst.logout)
+        with anyio.CancelScope(shield=True):
+            await _both(lambda: in_thread(self.src.logout), lambda: in_thread(self.dst.logout))
 
     async def context(self) -> MailboxContext:
         mailbox_id = await self.store.mailbox_id(self.src_creds.user, self.dst_creds.user)
@@ -127,7 +140,9 @@ class MailboxRun:
                               progress=self.progress)
 
     async def make_plan(self) -> FolderPlan:
-        self.plan = await plan_mailbox(self.cfg, self.src, self.dst)
+        """Plan the folder tree; also keeps every folder's STATUS (``self.survey``)."""
+        self.survey = await plan_mailbox(self.cfg, self.src, self.dst)
+        self.plan = self.survey.plan
         for warning in self.plan.warnings:
             log.warning("folder_plan_warning", mailbox=self.src_creds.user, warning=warning)
         return self.plan
@@ -155,15 +170,10 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         plan = await run.make_plan()
         for name in plan.create:
             await in_thread(run.dst.create_folder, name)
-        # One round trip per side for every folder's STATUS (LIST-STATUS): empty folders and
-        # unchanged ones are then settled without opening them.
-        statuses: dict[str, dict[str, FolderStatus] | None] = {}
-
-        async def list_status(name: str, session: ImapSession) -> None:
-            statuses[name] = await in_thread(session.statuses)
-
-        await _both(lambda: list_status("src", run.src), lambda: list_status("dst", run.dst))
-        ctx.src_statuses, ctx.dst_statuses = statuses["src"], statuses["dst"]
+        # The plan's LIST also brought every folder's STATUS (LIST-STATUS): empty folders and
+        # unchanged ones are then settled without opening them.  (Folders just created are
+        # not in it: they are new, so they are never "unchanged".)
+        ctx.src_statuses, ctx.dst_statuses = run.survey.src_statuses, run.survey.dst_statuses
         log.info("folders_planned", mailbox=ctx.label, folders=len(plan.mappings),
                  created=len(plan.create))
         await run.progress.phase("copy")
