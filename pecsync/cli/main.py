@@ -44,6 +44,7 @@ from pecsync.errors import (
     TwoFactorRequired,
     UsageError,
 )
+from pecsync.memory_tuning import tune_allocator
 from pecsync.model import Credentials, MailboxReport
 from pecsync.reports.collect import certificate, certificate_path
 from pecsync.store.checkpoints import CheckpointStore
@@ -344,6 +345,7 @@ def _exit_code(exc: PecsyncError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_allocator()
     logsetup.configure(json=True if args.log_json else None,
                        level=logging.DEBUG if args.verbose
                        else logging.WARNING if args.quiet else logging.INFO)

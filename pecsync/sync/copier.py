@@ -302,13 +302,20 @@ class FolderCopier:
         held = [0]  # bytes reserved by this folder and not given back yet
 
         async def export() -> None:
+            ahead: int | None = None  # reservation of a batch already requested
             async with send:
                 for n, batch in enumerate(batches):
-                    reserved = 0
-                    if memory is not None:
-                        reserved = await memory.acquire(sum(i.size for i in batch))
+                    if ahead is not None:
+                        reserved, ahead = ahead, None
+                    else:
+                        reserved = await _reserve(memory, batch)
                         held[0] += reserved
-                    then = batches[n + 1] if n + 1 < len(batches) else ()
+                    then: Sequence[MessageInfo] = ()
+                    if n + 1 < len(batches):
+                        ahead = _reserve_ahead(memory, batches[n + 1])
+                        if ahead is not None:
+                            held[0] += ahead
+                            then = batches[n + 1]
                     fetched = await in_thread(ctx.src.fetch_bodies, batch, then=then)
                     await send.send((fetched, reserved))
 
@@ -337,6 +344,15 @@ class FolderCopier:
         if self.report.dropped_flags:
             self.log.warning("flags_not_kept", flags=sorted(self.report.dropped_flags),
                              hint="the destination does not accept these flags")
+
+
+async def _reserve(memory: ByteBudget | None, batch: Sequence[MessageInfo]) -> int:
+    return await memory.acquire(sum(i.size for i in batch)) if memory is not None else 0
+
+
+def _reserve_ahead(memory: ByteBudget | None, batch: Sequence[MessageInfo]) -> int | None:
+    """A reservation for fetching *batch* ahead, or None when the budget is short now."""
+    return memory.try_acquire(sum(i.size for i in batch)) if memory is not None else 0
 
 
 class _Importer:
@@ -460,13 +476,20 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
         metas = await in_thread(ctx.dst.fetch_meta, uid_set(list(by_dst)))
         metas = [i for i in metas if i.uid in by_dst]
         batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
+        ahead: int | None = None
         for n, batch in enumerate(batches):
-            reserved = 0
-            if ctx.memory is not None:
-                reserved = await ctx.memory.acquire(sum(i.size for i in batch))
-            then = batches[n + 1] if n + 1 < len(batches) else ()
+            reserved = ahead if ahead is not None else await _reserve(ctx.memory, batch)
+            ahead = None
+            then: Sequence[MessageInfo] = ()
+            if n + 1 < len(batches):
+                ahead = _reserve_ahead(ctx.memory, batches[n + 1])
+                then = batches[n + 1] if ahead is not None else ()
             try:
                 fetched = await in_thread(ctx.dst.fetch_bodies, batch, then=then)
+            except BaseException:
+                if ctx.memory is not None and ahead:
+                    await ctx.memory.release(ahead)
+                raise
             finally:
                 if ctx.memory is not None:
                     await ctx.memory.release(reserved)

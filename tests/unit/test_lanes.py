@@ -1,0 +1,132 @@
+"""Folder lanes: scheduling, connection slots and failure handling (fakes, no IMAP)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from pecsync.config import EngineConfig
+from pecsync.errors import DestinationFull, ImapError, StopRequested
+from pecsync.model import FolderMapping, FolderStatus
+from pecsync.sync.copier import MailboxContext
+from pecsync.sync.lanes import FixedSlots, copy_in_lanes
+
+
+class FakeSession:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.logged_out = False
+
+    def logout(self) -> None:
+        self.logged_out = True
+
+
+class FakeCopier:
+    """Records which lane copied it; sleeps *seconds*; may fail."""
+
+    def __init__(self, name: str, seconds: float = 0.01, fail: Exception | None = None) -> None:
+        self.mapping = FolderMapping(name, name)
+        self.ctx: Any = None
+        self.seconds = seconds
+        self.fail = fail
+        self.lane: str | None = None
+        self.done = False
+
+    async def copy_folder(self, *, verify: bool) -> None:
+        self.lane = self.ctx.src.name
+        for _ in range(5):  # five "batches"; a halted mailbox stops after the one in flight
+            await anyio.sleep(self.seconds / 5)
+            if self.ctx.halt.is_set:
+                raise StopRequested(mailbox="m", folder=self.mapping.src)
+        if self.fail is not None:
+            raise self.fail
+        self.done = True
+
+
+def context(sizes: dict[str, int]) -> MailboxContext:
+    return MailboxContext(label="m", src=FakeSession("lane0"), dst=FakeSession("lane0"),  # type: ignore[arg-type]
+                          store=None, mailbox_id=1, engine=EngineConfig(),  # type: ignore[arg-type]
+                          src_statuses={k: FolderStatus(1, 1, v) for k, v in sizes.items()})
+
+
+class Opener:
+    def __init__(self, fail: bool = False) -> None:
+        self.opened: list[tuple[FakeSession, FakeSession]] = []
+        self.fail = fail
+
+    async def __call__(self) -> tuple[Any, Any]:
+        if self.fail:
+            raise ImapError("too many connections", mailbox="m")
+        n = len(self.opened) + 1
+        pair = (FakeSession(f"lane{n}"), FakeSession(f"lane{n}"))
+        self.opened.append(pair)
+        return pair
+
+
+async def test_folders_spread_over_lanes_largest_first() -> None:
+    copiers = [FakeCopier(f"F{i}", seconds=0.05) for i in range(6)]
+    ctx = context({f"F{i}": i for i in range(6)})
+    slots, opener = FixedSlots(2), Opener()
+    await copy_in_lanes(ctx, copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
+                        open_lane=opener)
+    assert all(c.done for c in copiers)
+    assert len(opener.opened) == 2 and {c.lane for c in copiers} == {"lane0", "lane1", "lane2"}
+    assert copiers[5].lane == "lane0"  # the largest folder goes first, to the ready lane
+    assert slots.free == 2  # every borrowed pair given back ...
+    assert all(s.logged_out for pair in opener.opened for s in pair)  # ... and logged out
+
+
+async def test_no_extra_lane_for_a_single_folder_or_without_slots() -> None:
+    opener = Opener()
+    await copy_in_lanes(context({"A": 1}), [FakeCopier("A")], verify=True, lanes=3,  # type: ignore[list-item]
+                        slots=FixedSlots(2), open_lane=opener)
+    assert opener.opened == []
+    copiers = [FakeCopier(f"F{i}") for i in range(4)]
+    await copy_in_lanes(context({}), copiers, verify=True, lanes=3, slots=FixedSlots(0),  # type: ignore[arg-type]
+                        open_lane=opener)
+    assert opener.opened == [] and {c.lane for c in copiers} == {"lane0"}
+
+
+async def test_a_lane_that_cannot_log_in_is_not_used() -> None:
+    copiers = [FakeCopier(f"F{i}") for i in range(4)]
+    slots = FixedSlots(2)
+    await copy_in_lanes(context({}), copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
+                        open_lane=Opener(fail=True))
+    assert all(c.done for c in copiers) and slots.free == 2
+
+
+async def test_first_real_failure_wins_and_other_lanes_stop_after_their_batch() -> None:
+    full = DestinationFull("over quota", mailbox="m", folder="F0")
+    copiers = [FakeCopier("F0", seconds=0.01, fail=full)] + [
+        FakeCopier(f"F{i}", seconds=0.2) for i in range(1, 5)]
+    ctx = context({"F0": 9, "F1": 5, "F2": 4, "F3": 3, "F4": 2})
+    slots = FixedSlots(2)
+    with pytest.raises(DestinationFull):
+        await copy_in_lanes(ctx, copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
+                            open_lane=Opener())
+    assert ctx.halt.is_set and slots.free == 2
+    assert not any(c.done for c in copiers[1:])  # stopped, not run to the end
+    assert copiers[3].lane is None and copiers[4].lane is None  # never started
+
+
+async def test_operator_stop_is_raised_as_stop() -> None:
+    copiers = [FakeCopier("F0", fail=StopRequested(mailbox="m", folder="F0")),
+               FakeCopier("F1")]
+    with pytest.raises(StopRequested):
+        await copy_in_lanes(context({"F0": 2, "F1": 1}), copiers, verify=True, lanes=1,  # type: ignore[arg-type]
+                            slots=None, open_lane=Opener())
+    assert copiers[1].lane is None
+
+
+async def test_lanes_step_back_when_another_mailbox_waits() -> None:
+    class Contended(FixedSlots):
+        def contended(self) -> bool:
+            return True
+
+    copiers = [FakeCopier(f"F{i}", seconds=0.05) for i in range(6)]
+    slots = Contended(2)
+    await copy_in_lanes(context({}), copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
+                        open_lane=Opener())
+    assert all(c.done for c in copiers) and slots.free == 2
