@@ -148,13 +148,18 @@ WHERE state = 'running' AND (lease_until IS NULL OR lease_until < :now);
 UPDATE job SET state = 'running', attempts = attempts + 1, lease_owner = :owner,
        lease_until = :lease_until, started_at = COALESCE(started_at, :now), updated_at = :now,
        phase = 'login'
-WHERE id = (
-    SELECT id FROM job
-    WHERE (state = 'pending' OR (state = 'retry_wait' AND next_attempt_at <= :now))
-      AND (:order_name IS NULL OR order_name = :order_name)
-    ORDER BY CASE state WHEN 'pending' THEN 0 ELSE 1 END, id
-    LIMIT 1)
-RETURNING id;
+WHERE id = COALESCE(
+    -- pending first, then retries that are due; each walks an index, no sort
+    (SELECT id FROM job INDEXED BY job_state_id
+     WHERE state = 'pending' AND (:order_name IS NULL OR order_name = :order_name)
+     ORDER BY id LIMIT 1),
+    (SELECT id FROM job
+     WHERE state = 'retry_wait' AND next_attempt_at <= :now
+       AND (:order_name IS NULL OR order_name = :order_name)
+     ORDER BY id LIMIT 1))
+RETURNING id, address, order_name, src_user, dst_user, state, phase, attempts, error_class,
+          error_text, next_attempt_at, messages_copied, messages_total, bytes_copied, bytes_total,
+          skipped, updated_at, started_at, finished_at;
 
 -- name: claim_job
 UPDATE job SET state = 'running', attempts = attempts + 1, lease_owner = :owner,

@@ -78,6 +78,8 @@ CREATE TABLE IF NOT EXISTS job (
     finished_at        TEXT
 );
 CREATE INDEX IF NOT EXISTS job_state ON job (state, next_attempt_at);
+-- Claiming walks pending jobs in id order: (state, id) needs no sort (1,000s of queued jobs).
+CREATE INDEX IF NOT EXISTS job_state_id ON job (state, id);
 
 -- Credential versions, encrypted (pecsync.vault).  logged_in_at tells "never worked" from
 -- "worked before" (a changed password or an expired app password).
