@@ -1,0 +1,65 @@
+"""Folder lanes and pipelined FETCHes against real Dovecot: several folders of one mailbox
+copied at once over borrowed connection pairs, within the per-host budget, byte-exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import assert_same_content, cli_env, run_cli, seed, when, write_config
+
+FOLDERS = ["INBOX", "INBOX.Archivio", "INBOX.Archivio.2024", "INBOX.Clienti", "INBOX.Fornitori"]
+
+
+def message(folder: str, i: int) -> bytes:
+    body = (f"Riga {i} della cartella {folder}.\r\n" * (40 + i % 17)).encode()
+    return (f"From: mittente{i}@pec.example.it\r\nTo: dest@pec.example.it\r\n"
+            f"Subject: {folder} #{i}\r\nMessage-ID: <{folder}.{i}@pec.example.it>\r\n"
+            f"Date: Mon, 2 Sep 2024 10:00:00 +0200\r\n\r\n").encode() + body
+
+
+def fill(server: Any, user: str, per_folder: int) -> None:
+    for n, folder in enumerate(FOLDERS):
+        seed(server, user, folder, [(message(folder, i), ("\\Seen",) if i % 3 else (),
+                                     when(i + n)) for i in range(per_folder + 5 * n)])
+
+
+def copy(cfg: Path, env: dict[str, str], user: str) -> Any:
+    return run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
+
+
+def test_folders_copied_in_parallel_lanes_with_pipelined_batches(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    user = users.pair()
+    fill(dovecot_src, user, per_folder=23)
+    # Small batches: every folder takes several pipelined FETCHes.
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
+                       engine={"folders_in_parallel": 3, "batch_max_messages": 4})
+    env = cli_env(dovecot_src, dovecot_dst)
+    before = dovecot_src.login_count(user)
+    first = copy(cfg, env, user)
+    assert first.returncode == 0, first.stdout + first.stderr
+    # One pair for the mailbox and two borrowed lanes.
+    assert dovecot_src.login_count(user) - before == 3
+    assert_same_content(dovecot_src, dovecot_dst, user)
+    # A re-run settles every folder from LIST-STATUS: one login, no lane.
+    before = dovecot_src.login_count(user)
+    again = copy(cfg, env, user)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "total: " in again.stdout and " 0 copied" in again.stdout
+    assert dovecot_src.login_count(user) - before == 1
+    assert_same_content(dovecot_src, dovecot_dst, user)
+
+
+def test_no_lane_beyond_the_connection_budget(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    user = users.pair()
+    fill(dovecot_src, user, per_folder=6)
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
+                       engine={"folders_in_parallel": 3, "max_connections_per_host": 1})
+    env = cli_env(dovecot_src, dovecot_dst)
+    before = dovecot_src.login_count(user)
+    result = copy(cfg, env, user)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert dovecot_src.login_count(user) - before == 1  # no lane: the budget is one
+    assert_same_content(dovecot_src, dovecot_dst, user)
