@@ -33,6 +33,9 @@ class ServerConfig:
     tls_verify: bool = True
     master_user: str | None = None
     timeout: float = 60.0
+    #: COMPRESS=DEFLATE (RFC 4978) when the server offers it: "auto" only for a server that
+    #: is not on this machine (it costs CPU and pays off over slow links), "always", "never".
+    compress: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,8 @@ def _server(path: Path, table: str, data: Any) -> ServerConfig:
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: [{table}]: missing table (host, port, security ...)")
     r = _Reader(path, table, data,
-                {"host", "port", "security", "ca_file", "tls_verify", "master_user", "timeout"})
+                {"host", "port", "security", "ca_file", "tls_verify", "master_user", "timeout",
+                 "compress"})
     host = r.get("host", str, required=True, check=lambda v: None if v.strip() else "is empty")
     assert host is not None
     security = r.get("security", str, "tls",
@@ -195,9 +199,12 @@ def _server(path: Path, table: str, data: Any) -> ServerConfig:
     master = r.get("master_user", str) or None
     timeout = r.get("timeout", float, 60.0, check=lambda v: None if v > 0 else "must be > 0")
     verify = r.get("tls_verify", bool, True)
+    compress = r.get("compress", str, "auto",
+                     check=lambda v: None if v in ("auto", "always", "never")
+                     else f"expected one of auto, always, never, got {v!r}")
     return ServerConfig(host=host, port=port, security=security,  # type: ignore[arg-type]
                         ca_file=ca_file, tls_verify=bool(verify), master_user=master,
-                        timeout=float(timeout or 60.0))
+                        timeout=float(timeout or 60.0), compress=compress or "auto")
 
 
 def _engine(path: Path, data: Any) -> EngineConfig:

@@ -54,6 +54,12 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
     # job went back to a state another worker may claim) instead of at its next poll.
     job_ended = anyio.Event()
 
+    async def seconds_to_next_retry() -> float | None:
+        wake = await env.jobs.next_wakeup(order)
+        if not wake:
+            return None
+        return max(0.0, (datetime.fromisoformat(wake) - datetime.now(UTC)).total_seconds())
+
     async def idle_wait() -> None:
         wake = await env.jobs.next_wakeup(order)
         delay = poll_seconds
@@ -70,6 +76,12 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
             if job is None:
                 if follow or busy:
                     await idle_wait()
+                    continue
+                # Nothing runnable and nobody busy: wait only for a retry due within a poll
+                # interval (a dropped connection retried at once), otherwise the run ends.
+                due = await seconds_to_next_retry()
+                if due is not None and due <= poll_seconds:
+                    await anyio.sleep(due)
                     continue
                 return
             busy += 1

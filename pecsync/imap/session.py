@@ -38,7 +38,7 @@ from pecsync.errors import (
     TransientError,
     TwoFactorRequired,
 )
-from pecsync.imap import utf7
+from pecsync.imap import compress, utf7
 from pecsync.imap.classify import Failure, Phase, Rule, classify_response
 from pecsync.imap.codes import as_text, parse_appenduid, uid_set
 from pecsync.model import (
@@ -57,6 +57,8 @@ T = TypeVar("T")
 # Raise imaplib's line limit: a 200 KB folded header arrives inside a literal, but some
 # servers send long untagged lines (LIST, SEARCH results) too.
 imaplib._MAXLINE = 50_000_000  # type: ignore[attr-defined]
+# imaplib only sends the commands it knows.
+imaplib.Commands.setdefault("COMPRESS", ("AUTH", "SELECTED"))
 
 _READ_BUFFER = 1 << 18
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -282,6 +284,8 @@ class ImapSession:
         self._creds: Credentials | None = None
         #: Count of commands sent (for measurements and tests).
         self.commands = 0
+        #: True once COMPRESS=DEFLATE is active on this connection.
+        self.compressed = False
         #: Body FETCHes sent and not answered yet: (UIDs asked for, tag), oldest first.
         self._pending: list[tuple[frozenset[int], bytes]] = []
         #: Bodies read (from the selected folder) and not handed out yet, by UID.
@@ -331,6 +335,7 @@ class ImapSession:
     # --- connection -------------------------------------------------------------------
     def connect(self) -> None:
         s = self.server
+        self.compressed = False
         with self._guard("connect"):
             try:
                 use_ssl = s.security == "tls"
@@ -420,6 +425,27 @@ class ImapSession:
             old.close()
         self.capabilities = frozenset(c.decode().upper() if isinstance(c, bytes) else c.upper()
                                       for c in caps)
+        self._maybe_compress()
+
+    def _maybe_compress(self) -> None:
+        """COMPRESS=DEFLATE when offered and wanted (``compress`` in the server's table)."""
+        mode = self.server.compress
+        if mode == "never" or not self.has("COMPRESS=DEFLATE") or self.compressed:
+            return
+        if mode == "auto" and not compress.worth_it(self.server.host):
+            return
+        self.commands += 1
+        with self._guard("COMPRESS"):
+            imap = self._client._imap
+            try:
+                typ, _ = imap._simple_command("COMPRESS", "DEFLATE")
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error:
+                return  # refused: carry on uncompressed
+            if typ == "OK":
+                compress.start(imap, _READ_BUFFER)
+                self.compressed = True
 
     def _pre_auth(self, capability: str) -> bool:
         """A capability the server announced before login (greeting or CAPABILITY)."""
