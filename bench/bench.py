@@ -173,8 +173,10 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
                 ) -> tuple[float, int, int, float]:
     cfg = workdir / "bench.toml"
     security = f'"tls"\nca_file = "{src.ca_file}"' if tls else '"plain"'
+    compress = engine.get("source_compress", "auto")
+    engine = {k: v for k, v in engine.items() if k != "source_compress"}
     lines = [f'[source]\nhost = "127.0.0.1"\nport = {src_port}\nsecurity = {security}\n'
-             f'master_user = "{src.master_user}"\ntimeout = 120\n',
+             f'master_user = "{src.master_user}"\ntimeout = 120\ncompress = "{compress}"\n',
              f'[destination]\nhost = "127.0.0.1"\nport = {dst.port}\nsecurity = "plain"\n'
              f'master_user = "{dst.master_user}"\ntimeout = 120\n',
              '[state]\ndatabase = "state.sqlite3"\n',
@@ -214,7 +216,11 @@ def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list
 
 
 def pecsync_engine(tool: str, engine: dict[str, str]) -> dict[str, str]:
-    return dict(engine, verify="false") if tool == "pecsync-noverify" else engine
+    if tool == "pecsync-noverify":
+        return dict(engine, verify="false")
+    if tool == "pecsync-compress":
+        return dict(engine, source_compress="always")
+    return engine
 
 
 def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
@@ -251,10 +257,14 @@ def main() -> int:
     ap.add_argument("--mailboxes", type=int)
     ap.add_argument("--messages", type=int)
     ap.add_argument("--rtt-ms", type=float, default=0.0, help="added round-trip latency")
+    ap.add_argument("--mbit", type=float, default=0.0,
+                    help="also cap each connection's bandwidth on the source link (Mbit/s)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 4],
                     help="parallel mailboxes to measure (pecsync workers, dsync processes)")
     ap.add_argument("--no-large", action="store_true", help="leave out the 1-30 MB messages")
     ap.add_argument("--skip-dsync", action="store_true")
+    ap.add_argument("--also-compress", action="store_true",
+                    help="also run pecsync with COMPRESS=DEFLATE on the source link")
     ap.add_argument("--also-no-verify", action="store_true",
                     help="also run pecsync with [engine] verify = false (copy only, as dsync)")
     ap.add_argument("--tls", action="store_true",
@@ -286,13 +296,16 @@ def main() -> int:
         print(f"seeded {n_box} mailboxes, {msgs} messages, {size / 1e6:.0f} MB in "
               f"{time.monotonic() - t:.0f} s; rtt +{args.rtt_ms:.0f} ms")
         src_port = src.tls_port if args.tls and src.tls_port else src.port
-        if args.rtt_ms:
-            proxy = stack.enter_context(LatencyProxy(src.host, src_port, args.rtt_ms))
+        if args.rtt_ms or args.mbit:
+            proxy = stack.enter_context(LatencyProxy(src.host, src_port, args.rtt_ms,
+                                                     args.mbit))
             src_port = proxy.port
         expected = {u: content(src, u) for u in users}
         contenders: list[tuple[str, int]] = [("pecsync", w) for w in args.workers]
         if args.also_no_verify:
             contenders += [("pecsync-noverify", w) for w in args.workers]
+        if args.also_compress:
+            contenders += [("pecsync-compress", w) for w in args.workers]
         if not args.skip_dsync:
             contenders += [("dsync-imapc", w) for w in args.workers]
         for tool, par in contenders:

@@ -1,7 +1,8 @@
 """A TCP proxy on loopback that delays each direction by half the wanted round-trip time.
 
 Kernel netem is not available here.  Each chunk read is stamped and written out when its
-delay has passed, so latency is added without capping bandwidth (reads never wait).
+delay has passed, so latency is added without capping bandwidth (reads never wait) — unless
+*mbit* is given: then each direction of each connection is also a link of that many Mbit/s.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import time
 
 
 class LatencyProxy:
-    def __init__(self, target_host: str, target_port: int, rtt_ms: float) -> None:
+    def __init__(self, target_host: str, target_port: int, rtt_ms: float,
+                 mbit: float = 0.0) -> None:
         self.target = (target_host, target_port)
         self.delay = rtt_ms / 2000.0
+        #: Bandwidth of each direction of each connection in Mbit/s (0: not capped).
+        self.mbit = mbit
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -40,10 +44,18 @@ class LatencyProxy:
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
+        link_free = 0.0  # when the capped link has sent everything queued so far
+
         async def read() -> None:
+            nonlocal link_free
             while True:
                 data = await reader.read(65536)
-                await queue.put((time.monotonic() + self.delay, data))
+                due = time.monotonic() + self.delay
+                if self.mbit and data:
+                    link_free = max(link_free, time.monotonic()) + len(data) * 8 / (
+                        self.mbit * 1e6)
+                    due = max(due, link_free + self.delay)
+                await queue.put((due, data))
                 if not data:
                     return
 
