@@ -175,8 +175,7 @@ def _parse_meta(data: Sequence[Any]) -> list[MessageInfo]:
                 raise ValueError("UID or FLAGS missing")
             out.append(MessageInfo(
                 uid=int(uid.group(1)), size=int(size.group(1)),
-                flags=tuple(sorted(f.decode("utf-8", "surrogateescape")
-                                   for f in flags.group(1).split())),
+                flags=tuple(sorted(f.decode("ascii") for f in flags.group(1).split())),
                 internaldate=parse_internaldate(date.group(1))))
     except (ValueError, KeyError, UnicodeDecodeError):
         return _parse_meta_general(data)
@@ -312,6 +311,13 @@ class ImapSession:
         except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError) as exc:
             raise self._error(TransientError, f"connection lost during {what}: {as_text(exc)}",
                               folder=folder, hint="will retry") from None
+        except imaplib.IMAP4.error as exc:
+            # A tagged BAD read by pecsync's own pipelined commands (imapclient's calls map
+            # theirs through _call), or a greeting that is not OK ("* BYE too many
+            # connections"): the latter is worth retrying.
+            cls = TransientError if what == "connect" else ImapError
+            raise self._error(cls, f"refused {what}: {as_text(exc)}", folder=folder,
+                              response=as_text(exc)) from None
         except ssl.SSLError as exc:
             raise self._error(TransientError, f"TLS failure during {what}: {exc.reason}",
                               folder=folder) from None
@@ -590,6 +596,8 @@ class ImapSession:
             self._bodies.clear()
             try:
                 resp = self._client.select_folder(utf7.encode(name), readonly=readonly)
+            except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
+                raise  # connection lost: transient (see _guard), not a folder problem
             except imapclient.exceptions.IMAPClientError as exc:
                 self.selected = None
                 raise self._error(FolderError, f"cannot open folder ({what}): {as_text(exc)}",
@@ -679,6 +687,8 @@ class ImapSession:
                 imap.state = state
             try:
                 typ, data = imap._command_complete("EXAMINE", t_open)
+            except imaplib.IMAP4.abort:
+                raise  # connection lost: transient (see _guard), not a folder problem
             except imaplib.IMAP4.error as exc:
                 typ, data = "BAD", [str(exc).encode()]
             if typ != "OK":
@@ -786,7 +796,8 @@ class ImapSession:
         :meth:`fetch_binary`): then each message is asked for on its own."""
         folder = self.selected
         imap = self._client._imap
-        self._drain()
+        with self._guard("FETCH", folder):
+            self._drain()  # a batch fetched ahead: its failures are this FETCH's failures
         if len(uids) > 1:
             self.commands += 1
             try:
@@ -796,6 +807,7 @@ class ImapSession:
                 self._reopen(folder)
                 typ, data = "NO", []
             except imaplib.IMAP4.error:
+                imap.untagged_responses.pop("FETCH", None)  # never read by the next FETCH
                 typ, data = "NO", []
             if typ == "OK":
                 got = _literals_by_uid(data)
@@ -818,13 +830,11 @@ class ImapSession:
             self._reopen(folder)
             return None
         except imaplib.IMAP4.error:
+            imap.untagged_responses.pop("FETCH", None)
             return None
         if typ != "OK":
             return None
-        for part in data:
-            if isinstance(part, tuple):
-                return bytes(part[1])
-        return None
+        return _literals_by_uid(data).get(uid)
 
     def _reopen(self, folder: str | None) -> None:
         """Reconnect after the server closed the connection, back to the same folder."""

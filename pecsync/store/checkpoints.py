@@ -136,6 +136,11 @@ class CheckpointStore:
                 except aiosqlite.Error as exc:
                     await self.db.execute("ROLLBACK")
                     raise StoreError(f"{self.path}: write failed: {exc}") from None
+                except BaseException:
+                    # Whatever failed (a value SQLite cannot bind, say), the shared connection
+                    # must not stay inside the transaction.
+                    await self.db.execute("ROLLBACK")
+                    raise
 
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
         async with self.db.execute(sql(name), params) as cur:

@@ -265,10 +265,9 @@ class FolderCopier:
         metas = [i for i in await in_thread(ctx.dst.fetch_meta, uids) if keep(i)]
         if sizes is not None:
             metas = [i for i in metas if i.size in sizes]
-        batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
-        for n, batch in enumerate(batches):
-            then = batches[n + 1] if n + 1 < len(batches) else ()
-            for msg in await in_thread(ctx.dst.fetch_bodies, batch, then=then):
+        for batch in make_batches(metas, ctx.engine.batch_max_bytes,
+                                  ctx.engine.batch_max_messages):
+            for msg in await in_thread(ctx.dst.fetch_bodies, batch):
                 pool.add(msg.sha256, msg.info.uid)
         return pool
 

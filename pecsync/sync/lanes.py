@@ -20,7 +20,7 @@ import anyio
 import anyio.abc
 import structlog
 
-from pecsync.errors import ImapError, StopRequested
+from pecsync.errors import StopRequested
 from pecsync.imap.session import ImapSession
 from pecsync.sync.copier import FolderCopier, MailboxContext, first_error, in_thread
 
@@ -114,8 +114,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
         try:
             try:
                 src, dst = await open_lane()
-            except (ImapError, OSError) as exc:
-                slots.give_back()
+            except Exception as exc:  # any refusal (a connection limit...): lane not used
                 log.info("extra_lane_not_opened", mailbox=ctx.label, reason=str(exc))
                 return
             try:
@@ -124,9 +123,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                 with anyio.CancelScope(shield=True):
                     await in_thread(src.logout)
                     await in_thread(dst.logout)
-                    slots.give_back()
         finally:
             active -= 1
+            slots.give_back()  # on every path, cancellation included
 
     try:
         async with anyio.create_task_group() as tg:

@@ -102,15 +102,20 @@ class MailboxRun:
         try:
             # Both logins at once: a login costs the server a process start and the
             # network a few round trips.
-            await _both(lambda: in_thread(self.src.login, self.src_creds),
-                        lambda: in_thread(self.dst.login, self.dst_creds))
-            if self.progress.on_login:
-                await self.progress.on_login("src")
-                await self.progress.on_login("dst")
+            await _both(lambda: self._login("src"), lambda: self._login("dst"))
         except BaseException:
             await self.__aexit__()
             raise
         return self
+
+    async def _login(self, side: str) -> None:
+        """Log in one side and record it at once (a source login that worked tells a later
+        refusal "password changed" from "wrong password", even if the destination fails)."""
+        session, creds = ((self.src, self.src_creds) if side == "src"
+                          else (self.dst, self.dst_creds))
+        await in_thread(session.login, creds)
+        if self.progress.on_login:
+            await self.progress.on_login(side)
 
     async def open_lane(self) -> tuple[ImapSession, ImapSession]:
         """One more logged-in connection pair for this mailbox (a folder lane)."""

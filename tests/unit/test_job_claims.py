@@ -37,3 +37,14 @@ async def test_claim_order_and_whole_row(tmp_path: Path) -> None:
                                                   "m0@pec.example.it"]
         assert rest[2] is not None and rest[2].attempts == 2
         assert await jobs.claim_next("w2", None) is None
+
+
+async def test_a_failed_write_never_leaves_the_connection_in_a_transaction(tmp_path: Path
+                                                                          ) -> None:
+    import pytest
+
+    async with await CheckpointStore.open(tmp_path / "s.sqlite3") as store:
+        bad = {"src_user": "a\udcff@x.it", "dst_user": "a@x.it", "now": "t"}  # cannot encode
+        with pytest.raises(UnicodeEncodeError):
+            await store.transaction([("upsert_mailbox", bad)])
+        assert await store.mailbox_id("b@x.it", "b@x.it") > 0  # the next writer is fine

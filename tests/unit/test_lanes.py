@@ -130,3 +130,31 @@ async def test_lanes_step_back_when_another_mailbox_waits() -> None:
     await copy_in_lanes(context({}), copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
                         open_lane=Opener())
     assert all(c.done for c in copiers) and slots.free == 2
+
+
+class RaisingOpener:
+    def __init__(self, exc: BaseException | None = None) -> None:
+        self.exc = exc
+
+    async def __call__(self) -> tuple[Any, Any]:
+        if self.exc is not None:
+            raise self.exc
+        await anyio.sleep(3600)  # a login that never answers
+        raise AssertionError
+
+
+async def test_any_refusal_of_a_lane_gives_its_slot_back() -> None:
+    copiers = [FakeCopier(f"F{i}") for i in range(4)]
+    slots = FixedSlots(2)
+    await copy_in_lanes(context({}), copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
+                        open_lane=RaisingOpener(RuntimeError("* BYE too many connections")))
+    assert all(c.done for c in copiers) and slots.free == 2
+
+
+async def test_cancelled_while_a_lane_logs_in_gives_its_slot_back() -> None:
+    copiers = [FakeCopier(f"F{i}", seconds=10) for i in range(4)]
+    slots = FixedSlots(2)
+    with anyio.move_on_after(0.05):
+        await copy_in_lanes(context({}), copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
+                            open_lane=RaisingOpener())
+    assert slots.free == 2
