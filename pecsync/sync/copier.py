@@ -19,7 +19,7 @@ every destination message whose size matches a candidate is hashed and claimed a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -100,6 +100,17 @@ class MailboxContext:
     halt: Halt = field(default_factory=Halt)
 
 
+async def concurrently(*fns: Callable[[], Coroutine[Any, Any, object]]) -> None:
+    """Run coroutines side by side (the two ends of a copy, source and destination); the first
+    real error is raised as itself, not as an exception group."""
+    try:
+        async with anyio.create_task_group() as tg:
+            for fn in fns:
+                tg.start_soon(fn)
+    except BaseExceptionGroup as group:
+        raise first_error(group) from None
+
+
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The exception that matters in a task group's failure (not the cancellations it caused)."""
     cancelled = anyio.get_cancelled_exc_class()
@@ -154,12 +165,7 @@ class FolderCopier:
             opened["dst"] = await in_thread(ctx.dst.select, m.dst)
 
         # Source EXAMINE + metadata FETCH (pipelined) while the destination SELECTs.
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(open_src)
-                tg.start_soon(open_dst)
-        except BaseExceptionGroup as group:
-            raise first_error(group) from None
+        await concurrently(open_src, open_dst)
         src_st, metas = opened["src"]
         dst_st: FolderStatus = opened["dst"]
         self.report.src_messages = src_st.exists
@@ -328,11 +334,7 @@ class FolderCopier:
                         await memory.release(reserved)
 
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(export)
-                tg.start_soon(import_)
-        except BaseExceptionGroup as group:
-            raise first_error(group) from None
+            await concurrently(export, import_)
         finally:
             if memory is not None and held[0]:
                 await memory.release(held[0])

@@ -5,9 +5,8 @@ Like dsync: first the folder tree (create what is missing), then each folder on 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import structlog
@@ -31,7 +30,7 @@ from pecsync.sync.copier import (
     FolderCopier,
     MailboxContext,
     Progress,
-    first_error,
+    concurrently,
     in_thread,
     verify_folder,
 )
@@ -58,7 +57,7 @@ async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> Surve
     async def side(name: str, session: ImapSession) -> None:
         got[name] = await in_thread(session.survey)
 
-    await _both(lambda: side("src", src), lambda: side("dst", dst))
+    await concurrently(lambda: side("src", src), lambda: side("dst", dst))
     (src_prefix, src_delim), src_folders, src_statuses = got["src"]
     (dst_prefix, dst_delim), dst_folders, dst_statuses = got["dst"]
     rules = FolderRules(rename=dict(cfg.folders.rename), exclude=tuple(cfg.folders.exclude),
@@ -66,17 +65,6 @@ async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> Surve
     plan = plan_folders(src_folders, dst_folders, Namespace(src_prefix, src_delim),
                         Namespace(dst_prefix, dst_delim), rules)
     return Survey(plan, src_statuses, dst_statuses)
-
-
-async def _both(a: Callable[[], Coroutine[Any, Any, object]],
-                b: Callable[[], Coroutine[Any, Any, object]]) -> None:
-    """Run two coroutines concurrently (source and destination side); the first error wins."""
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(a)
-            tg.start_soon(b)
-    except BaseExceptionGroup as group:
-        raise first_error(group) from None
 
 
 class MailboxRun:
@@ -102,7 +90,7 @@ class MailboxRun:
         try:
             # Both logins at once: a login costs the server a process start and the
             # network a few round trips.
-            await _both(lambda: self._login("src"), lambda: self._login("dst"))
+            await concurrently(lambda: self._login("src"), lambda: self._login("dst"))
         except BaseException:
             await self.__aexit__()
             raise
@@ -125,7 +113,7 @@ class MailboxRun:
         dst = ImapSession(self.cfg.destination, Side.DST, mailbox=self.src_creds.user,
                           extra_rules=rules)
         try:
-            await _both(lambda: in_thread(src.login, self.src_creds),
+            await concurrently(lambda: in_thread(src.login, self.src_creds),
                         lambda: in_thread(dst.login, self.dst_creds))
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -136,7 +124,8 @@ class MailboxRun:
 
     async def __aexit__(self, *exc: object) -> None:
         with anyio.CancelScope(shield=True):
-            await _both(lambda: in_thread(self.src.logout), lambda: in_thread(self.dst.logout))
+            await concurrently(lambda: in_thread(self.src.logout),
+                               lambda: in_thread(self.dst.logout))
 
     async def context(self) -> MailboxContext:
         mailbox_id = await self.store.mailbox_id(self.src_creds.user, self.dst_creds.user)
