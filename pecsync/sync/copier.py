@@ -132,12 +132,7 @@ class FolderCopier:
         self.log = log.bind(mailbox=ctx.label, folder=mapping.src)
         self.state: FolderState | None = None
 
-    # --- entry point ----------------------------------------------------------------------
-    async def run(self, *, verify: bool) -> FolderReport:
-        if not await self.settle(verify=verify):
-            await self.copy_folder(verify=verify)
-        return self.report
-
+    # --- entry points: settle(), then copy_folder() when it did not ---------------------
     async def settle(self, *, verify: bool) -> bool:
         """True when the folder needs no connection of its own: empty and never copied, or
         unchanged since the last run (decided from LIST-STATUS / STATUS alone)."""
