@@ -442,16 +442,25 @@ class ImapSession:
             return
         self.commands += 1
         with self._guard("COMPRESS"):
-            imap = self._client._imap
-            try:
-                typ, _ = imap._simple_command("COMPRESS", "DEFLATE")
-            except imaplib.IMAP4.abort:
-                raise
-            except imaplib.IMAP4.error:
-                return  # refused: carry on uncompressed
-            if typ == "OK":
-                compress.start(imap, _READ_BUFFER)
+            if self._simple("COMPRESS", "DEFLATE")[0] == "OK":  # refused: carry on as is
+                compress.start(self._client._imap, _READ_BUFFER)
                 self.compressed = True
+
+    def _answer(self, name: str, tag: bytes) -> tuple[str, list[Any]]:
+        """The tagged answer to a command sent with imaplib's ``_command``: a BAD comes back
+        as ``("BAD", [text])`` like a NO, instead of an exception; a lost connection still
+        raises (``_guard`` makes it transient)."""
+        try:
+            typ, data = self._client._imap._command_complete(name, tag)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:
+            return "BAD", [str(exc).encode()]
+        return str(typ), list(data)
+
+    def _simple(self, name: str, *args: str | bytes) -> tuple[str, list[Any]]:
+        """Send *name* and wait for its tagged answer (see :meth:`_answer`)."""
+        return self._answer(name, self._client._imap._command(name, *args))
 
     def _pre_auth(self, capability: str) -> bool:
         """A capability the server announced before login (greeting or CAPABILITY)."""
@@ -461,19 +470,14 @@ class ImapSession:
     def _plain_login_ir(self, authzid: str, authcid: str, password: Secret) -> None:
         """``AUTHENTICATE PLAIN <initial response>`` (SASL-IR, RFC 4959): one round trip
         instead of two.  A refusal raises imapclient's LoginError, as its own login does."""
-        imap = self._client._imap
         token = base64.b64encode(f"{authzid}\0{authcid}\0{password.reveal()}".encode())
         try:
-            typ, data = imap._simple_command("AUTHENTICATE", "PLAIN", token)
-        except imaplib.IMAP4.abort:
-            raise
-        except imaplib.IMAP4.error as exc:
-            raise imapclient.exceptions.LoginError(as_text(exc)) from None
+            typ, data = self._simple("AUTHENTICATE", "PLAIN", token)
         finally:
             del token
         if typ != "OK":
             raise imapclient.exceptions.LoginError(as_text(data))
-        imap.state = "AUTH"
+        self._client._imap.state = "AUTH"
 
     def _raise_login_refusal(self, text: str, creds: Credentials) -> None:
         text = re.sub(r"^b['\"](.*)['\"]$", r"\1", text.strip())
@@ -539,14 +543,7 @@ class ImapSession:
             t_ns = imap._command("NAMESPACE")
             t_list = imap._command("LIST", '""', '"*"', "RETURN", ret,
                                    "(MESSAGES", "UIDNEXT", "UIDVALIDITY))")
-            typs = []
-            for name, tag in (("NAMESPACE", t_ns), ("LIST", t_list)):
-                try:
-                    typs.append(imap._command_complete(name, tag)[0])
-                except imaplib.IMAP4.abort:
-                    raise
-                except imaplib.IMAP4.error:
-                    typs.append("BAD")
+            typs = [self._answer("NAMESPACE", t_ns)[0], self._answer("LIST", t_list)[0]]
             ns_data = imap.untagged_responses.pop("NAMESPACE", [])
             list_rows = imap.untagged_responses.pop("LIST", [])
             status_rows = imap.untagged_responses.pop("STATUS", [])
@@ -685,15 +682,9 @@ class ImapSession:
                 t_fetch = imap._command("UID", "FETCH", f"{first_uid}:*", _META_ITEMS)
             finally:
                 imap.state = state
-            try:
-                typ, data = imap._command_complete("EXAMINE", t_open)
-            except imaplib.IMAP4.abort:
-                raise  # connection lost: transient (see _guard), not a folder problem
-            except imaplib.IMAP4.error as exc:
-                typ, data = "BAD", [str(exc).encode()]
+            typ, data = self._answer("EXAMINE", t_open)
             if typ != "OK":
-                with suppress(imaplib.IMAP4.error):
-                    imap._command_complete("FETCH", t_fetch)
+                self._answer("FETCH", t_fetch)  # refused too (no folder open): read it
                 imap.untagged_responses = {}
                 self.selected = None
                 text = as_text(data)
@@ -706,7 +697,7 @@ class ImapSession:
             imap.is_readonly = True
             self.selected = name
             imap.untagged_responses = {}
-            typ, data = imap._command_complete("FETCH", t_fetch)
+            typ, data = self._answer("FETCH", t_fetch)
             if typ != "OK":
                 raise self._error(ImapError, f"refused FETCH: {as_text(data)}", folder=name,
                                   response=as_text(data))
@@ -776,8 +767,8 @@ class ImapSession:
         """Read up to the tagged answer of the oldest FETCH in flight; keep every body read
         (whichever FETCH it answers) in ``self._bodies``."""
         _, tag = self._pending.pop(0)
+        typ, tagged = self._answer("FETCH", tag)
         imap = self._client._imap
-        typ, tagged = imap._command_complete("FETCH", tag)
         self._bodies.update(_literals_by_uid(imap.untagged_responses.pop("FETCH", [])))
         if typ != "OK":
             raise self._error(ImapError, f"refused FETCH: {as_text(tagged)}",
@@ -790,33 +781,18 @@ class ImapSession:
             self._complete_fetch()
 
     def fetch_binaries(self, uids: Sequence[int]) -> dict[int, bytes | None]:
-        """``BINARY.PEEK[]`` of several messages in one command: ``{uid: bytes or None}``.
+        """``BINARY.PEEK[]`` of several messages: ``{uid: raw bytes, or None when the server
+        cannot decode it}``.  One command for all of them; when that fails (one broken message
+        makes Dovecot drop the connection, see :meth:`_binary`), one per message."""
+        with self._guard("FETCH", self.selected, pipelined=True):
+            self._drain()  # a batch fetched ahead is read first: its failures are this FETCH's
+        got = self._binary(uids) if len(uids) > 1 else None
+        if got is not None and set(got) >= set(uids):
+            return {u: got[u] for u in uids}
+        return {u: (self._binary([u]) or {}).get(u) for u in uids}
 
-        One broken message makes Dovecot drop the whole connection (see
-        :meth:`fetch_binary`): then each message is asked for on its own."""
-        folder = self.selected
-        imap = self._client._imap
-        with self._guard("FETCH", folder):
-            self._drain()  # a batch fetched ahead: its failures are this FETCH's failures
-        if len(uids) > 1:
-            self.commands += 1
-            try:
-                typ, data = imap.uid("FETCH", uid_set(list(uids)), "(BINARY.PEEK[])")
-                imap.untagged_responses.pop("FETCH", None)
-            except (imaplib.IMAP4.abort, OSError):
-                self._reopen(folder)
-                typ, data = "NO", []
-            except imaplib.IMAP4.error:
-                imap.untagged_responses.pop("FETCH", None)  # never read by the next FETCH
-                typ, data = "NO", []
-            if typ == "OK":
-                got = _literals_by_uid(data)
-                if set(got) >= set(uids):
-                    return {u: got[u] for u in uids}
-        return {u: self.fetch_binary(u) for u in uids}
-
-    def fetch_binary(self, uid: int) -> bytes | None:
-        """``BINARY.PEEK[]`` of one message, or None when the server cannot decode it.
+    def _binary(self, uids: Sequence[int]) -> dict[int, bytes] | None:
+        """One ``UID FETCH (BINARY.PEEK[])``: ``{uid: bytes}``, or None when it failed.
 
         Dovecot answers a BINARY fetch of a message with broken quoted-printable with BYE
         and closes the connection: then reconnect, re-open the folder and return None."""
@@ -824,17 +800,15 @@ class ImapSession:
         imap = self._client._imap
         self.commands += 1
         try:
-            typ, data = imap.uid("FETCH", str(uid), "(BINARY.PEEK[])")
-            imap.untagged_responses.pop("FETCH", None)
+            typ, data = imap.uid("FETCH", uid_set(list(uids)), "(BINARY.PEEK[])")
         except (imaplib.IMAP4.abort, OSError):
             self._reopen(folder)
             return None
         except imaplib.IMAP4.error:
-            imap.untagged_responses.pop("FETCH", None)
-            return None
-        if typ != "OK":
-            return None
-        return _literals_by_uid(data).get(uid)
+            typ, data = "BAD", []
+        finally:
+            imap.untagged_responses.pop("FETCH", None)  # never read by the next FETCH
+        return _literals_by_uid(data) if typ == "OK" else None
 
     def _reopen(self, folder: str | None) -> None:
         """Reconnect after the server closed the connection, back to the same folder."""
