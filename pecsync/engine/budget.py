@@ -38,13 +38,10 @@ class HostBudget:
                 for host in hosts:
                     await self._sem(host).acquire()
                     taken.append(host)
-                    self._held[host] = self._held.get(host, 0) + 1
-                    self.peak[host] = max(self.peak.get(host, 0), self._held[host])
+                    self._count(host, +1)
             yield
         finally:
-            for host in taken:
-                self._held[host] -= 1
-                self._sem(host).release()
+            self.give_back(*taken)
 
     def try_take(self, *hosts: tuple[str, int]) -> bool:
         """Take one connection to each of *hosts* only if all are free now and no worker is
@@ -56,14 +53,17 @@ class HostBudget:
             return False
         for host in hosts:
             self._sem(host).acquire_nowait()
-            self._held[host] = self._held.get(host, 0) + 1
-            self.peak[host] = max(self.peak.get(host, 0), self._held[host])
+            self._count(host, +1)
         return True
 
     def give_back(self, *hosts: tuple[str, int]) -> None:
         for host in hosts:
-            self._held[host] -= 1
+            self._count(host, -1)
             self._sem(host).release()
+
+    def _count(self, host: tuple[str, int], change: int) -> None:
+        self._held[host] = self._held.get(host, 0) + change
+        self.peak[host] = max(self.peak.get(host, 0), self._held[host])
 
     def contended(self) -> bool:
         """True while a worker waits for connections."""

@@ -61,11 +61,8 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
         return max(0.0, (datetime.fromisoformat(wake) - datetime.now(UTC)).total_seconds())
 
     async def idle_wait() -> None:
-        wake = await env.jobs.next_wakeup(order)
-        delay = poll_seconds
-        if wake:
-            due = (datetime.fromisoformat(wake) - datetime.now(UTC)).total_seconds()
-            delay = max(0.05, min(delay, due))
+        due = await seconds_to_next_retry()
+        delay = poll_seconds if due is None else max(0.05, min(poll_seconds, due))
         with anyio.move_on_after(delay):
             await job_ended.wait()
 

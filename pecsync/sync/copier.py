@@ -19,7 +19,8 @@ every destination message whose size matches a candidate is hashed and claimed a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -41,7 +42,7 @@ from pecsync.model import (
     FolderStatus,
     MessageInfo,
 )
-from pecsync.store.checkpoints import Appended, CheckpointStore, FolderState
+from pecsync.store.checkpoints import Appended, CheckpointStore, CopiedMessage, FolderState
 from pecsync.sync.batches import ContentPool, comparable_flags, filter_flags, make_batches
 from pecsync.sync.memory import ByteBudget
 
@@ -70,16 +71,6 @@ class Progress:
             await self.on_phase(name)
 
 
-class Halt:
-    """A flag shared by the folder lanes of one mailbox."""
-
-    def __init__(self) -> None:
-        self.is_set = False
-
-    def set(self) -> None:
-        self.is_set = True
-
-
 @dataclass
 class MailboxContext:
     """What every folder of one mailbox shares."""
@@ -97,7 +88,7 @@ class MailboxContext:
     src_statuses: dict[str, FolderStatus] | None = None
     dst_statuses: dict[str, FolderStatus] | None = None
     #: Set when another folder of this mailbox failed: stop after the batch in flight.
-    halt: Halt = field(default_factory=Halt)
+    halt: anyio.Event = field(default_factory=anyio.Event)
 
 
 async def concurrently(*fns: Callable[[], Coroutine[Any, Any, object]]) -> None:
@@ -109,6 +100,12 @@ async def concurrently(*fns: Callable[[], Coroutine[Any, Any, object]]) -> None:
                 tg.start_soon(fn)
     except BaseExceptionGroup as group:
         raise first_error(group) from None
+
+
+async def logout_pair(src: ImapSession, dst: ImapSession) -> None:
+    """Log both sessions out, even when cancelled."""
+    with anyio.CancelScope(shield=True):
+        await concurrently(lambda: in_thread(src.logout), lambda: in_thread(dst.logout))
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -302,21 +299,9 @@ class FolderCopier:
         held = [0]  # bytes reserved by this folder and not given back yet
 
         async def export() -> None:
-            ahead: int | None = None  # reservation of a batch already requested
-            async with send:
-                for n, batch in enumerate(batches):
-                    if ahead is not None:
-                        reserved, ahead = ahead, None
-                    else:
-                        reserved = await _reserve(memory, batch)
-                        held[0] += reserved
-                    then: Sequence[MessageInfo] = ()
-                    if n + 1 < len(batches):
-                        ahead = _reserve_ahead(memory, batches[n + 1])
-                        if ahead is not None:
-                            held[0] += ahead
-                            then = batches[n + 1]
-                    fetched = await in_thread(ctx.src.fetch_bodies, batch, then=then)
+            async with send, aclosing(fetch_batches(ctx.src, batches, memory)) as stream:
+                async for fetched, reserved in stream:
+                    held[0] += reserved
                     await send.send((fetched, reserved))
 
         async def import_() -> None:
@@ -342,13 +327,36 @@ class FolderCopier:
                              hint="the destination does not accept these flags")
 
 
-async def _reserve(memory: ByteBudget | None, batch: Sequence[MessageInfo]) -> int:
-    return await memory.acquire(sum(i.size for i in batch)) if memory is not None else 0
-
-
-def _reserve_ahead(memory: ByteBudget | None, batch: Sequence[MessageInfo]) -> int | None:
-    """A reservation for fetching *batch* ahead, or None when the budget is short now."""
-    return memory.try_acquire(sum(i.size for i in batch)) if memory is not None else 0
+async def fetch_batches(session: ImapSession, batches: Sequence[Sequence[MessageInfo]],
+                        memory: ByteBudget | None
+                        ) -> AsyncGenerator[tuple[list[FetchedMessage], int], None]:
+    """The bodies of *batches*, in order, each with the bytes it holds in *memory* (the caller
+    gives them back).  The next batch is requested while this one is read (pipelining) when
+    the budget has room for it now; otherwise it is requested when its turn comes.  Use
+    with ``aclosing``: a reservation made ahead is given back when the stream is closed."""
+    ahead: int | None = None  # reservation of the batch already requested
+    try:
+        for n, batch in enumerate(batches):
+            if ahead is not None:
+                reserved, ahead = ahead, None
+            else:
+                reserved = (await memory.acquire(sum(i.size for i in batch))
+                            if memory is not None else 0)
+            then: Sequence[MessageInfo] = ()
+            if n + 1 < len(batches):
+                ahead = (memory.try_acquire(sum(i.size for i in batches[n + 1]))
+                         if memory is not None else 0)
+                then = batches[n + 1] if ahead is not None else ()
+            try:
+                fetched = await in_thread(session.fetch_bodies, batch, then=then)
+            except BaseException:
+                if memory is not None:
+                    await memory.release(reserved)
+                raise
+            yield fetched, reserved
+    finally:
+        if memory is not None and ahead:
+            await memory.release(ahead)
 
 
 class _Importer:
@@ -395,7 +403,7 @@ class _Importer:
         if self.ctx.progress.on_batch:
             self.ctx.progress.on_batch(len(fetched), sum(len(m.body) for m in fetched))
         if (self.ctx.progress.should_stop and self.ctx.progress.should_stop()) \
-                or self.ctx.halt.is_set:
+                or self.ctx.halt.is_set():
             raise StopRequested(mailbox=self.ctx.label, folder=self.copier.mapping.src)
 
     async def _append(self, msgs: Sequence[FetchedMessage], high_water: int | None = None
@@ -472,41 +480,20 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
         metas = await in_thread(ctx.dst.fetch_meta, uid_set(list(by_dst)))
         metas = [i for i in metas if i.uid in by_dst]
         batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
-        ahead: int | None = None
-        for n, batch in enumerate(batches):
-            reserved = ahead if ahead is not None else await _reserve(ctx.memory, batch)
-            ahead = None
-            then: Sequence[MessageInfo] = ()
-            if n + 1 < len(batches):
-                ahead = _reserve_ahead(ctx.memory, batches[n + 1])
-                then = batches[n + 1] if ahead is not None else ()
-            try:
-                fetched = await in_thread(ctx.dst.fetch_bodies, batch, then=then)
-            except BaseException:
-                if ctx.memory is not None and ahead:
-                    await ctx.memory.release(ahead)
-                raise
-            finally:
+        async with aclosing(fetch_batches(ctx.dst, batches, ctx.memory)) as stream:
+            async for fetched, reserved in stream:
                 if ctx.memory is not None:
-                    await ctx.memory.release(reserved)
-            for msg in fetched:
-                row = by_dst[msg.info.uid]
-                seen.add(msg.info.uid)
-                problems = []
-                if msg.sha256 != row.sha256:
-                    problems.append("content differs (SHA-256)")
-                want_flags, _ = filter_flags(row.flags, dst_st.permanentflags)
-                if comparable_flags(msg.info.flags) != comparable_flags(want_flags):
-                    problems.append(f"flags {sorted(msg.info.flags)} instead of {list(want_flags)}")
-                if msg.info.internaldate != datetime.fromisoformat(row.internaldate):
-                    problems.append(f"INTERNALDATE {msg.info.internaldate.isoformat()} instead "
-                                    f"of {row.internaldate}")
-                if problems:
-                    bad.append(row.src_uid)
-                    report.notes.append(f"uid {row.src_uid} (destination uid {row.dst_uid}): "
-                                        + "; ".join(problems))
-                else:
-                    ok.append(row.src_uid)
+                    await ctx.memory.release(reserved)  # only hashes are kept from here
+                for msg in fetched:
+                    row = by_dst[msg.info.uid]
+                    seen.add(msg.info.uid)
+                    problems = _differences(msg, row, dst_st.permanentflags)
+                    if problems:
+                        bad.append(row.src_uid)
+                        report.notes.append(f"uid {row.src_uid} (destination uid {row.dst_uid}): "
+                                            + "; ".join(problems))
+                    else:
+                        ok.append(row.src_uid)
     for dst_uid, row in by_dst.items():
         if dst_uid not in seen:
             bad.append(row.src_uid)
@@ -515,3 +502,18 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
     await ctx.store.set_verified(state.id, uidvalidity, ok, bad)
     report.mismatched += len(bad)
     step("verified")
+
+
+def _differences(msg: FetchedMessage, row: CopiedMessage, permanentflags: frozenset[str]
+                 ) -> list[str]:
+    """What differs between a destination copy and what was recorded from the source."""
+    problems = []
+    if msg.sha256 != row.sha256:
+        problems.append("content differs (SHA-256)")
+    want_flags, _ = filter_flags(row.flags, permanentflags)
+    if comparable_flags(msg.info.flags) != comparable_flags(want_flags):
+        problems.append(f"flags {sorted(msg.info.flags)} instead of {list(want_flags)}")
+    if msg.info.internaldate != datetime.fromisoformat(row.internaldate):
+        problems.append(f"INTERNALDATE {msg.info.internaldate.isoformat()} instead "
+                        f"of {row.internaldate}")
+    return problems

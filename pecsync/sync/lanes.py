@@ -22,7 +22,7 @@ import structlog
 
 from pecsync.errors import StopRequested
 from pecsync.imap.session import ImapSession
-from pecsync.sync.copier import FolderCopier, MailboxContext, first_error, in_thread
+from pecsync.sync.copier import FolderCopier, MailboxContext, first_error, logout_pair
 
 log = structlog.get_logger("pecsync.lanes")
 
@@ -67,15 +67,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
     """Run :meth:`FolderCopier.copy_folder` of every copier, on up to *lanes* connection
     pairs (lane 0: ``ctx.src``/``ctx.dst``; the others opened with *open_lane*)."""
     queue = deque(sorted(copiers, key=lambda c: -_size_hint(ctx, c)))
-    errors: list[BaseException] = []
-
-    def record(exc: BaseException) -> None:
-        """Keep the first real failure in front of the stops it caused in other lanes."""
-        real_first = bool(errors) and not isinstance(errors[0], StopRequested)
-        if isinstance(exc, StopRequested) or real_first:
-            errors.append(exc)
-        else:
-            errors.insert(0, exc)
+    errors: list[Exception] = []
 
     active = 1
     group: anyio.abc.TaskGroup | None = None
@@ -86,13 +78,13 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
         wait, since a lane's login costs about as much as a small folder."""
         nonlocal active
         while (group is not None and slots is not None and active < lanes
-               and len(queue) >= (active + 1 if at_start else 2) and not ctx.halt.is_set
+               and len(queue) >= (active + 1 if at_start else 2) and not ctx.halt.is_set()
                and slots.try_take()):
             active += 1
             group.start_soon(extra_lane)
 
     async def work(lane_ctx: MailboxContext, extra: bool) -> None:
-        while queue and not ctx.halt.is_set:
+        while queue and not ctx.halt.is_set():
             if extra and slots is not None and slots.contended():
                 return  # another mailbox waits for a connection: give ours back
             copier = queue.popleft()
@@ -101,7 +93,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                 await copier.copy_folder(verify=verify)
             except Exception as exc:
                 # The other lanes finish the batch in flight and stop.
-                record(exc)
+                errors.append(exc)
                 ctx.halt.set()
                 return
             if on_done is not None:
@@ -120,9 +112,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
             try:
                 await work(dataclasses.replace(ctx, src=src, dst=dst), extra=True)
             finally:
-                with anyio.CancelScope(shield=True):
-                    await in_thread(src.logout)
-                    await in_thread(dst.logout)
+                await logout_pair(src, dst)
         finally:
             active -= 1
             slots.give_back()  # on every path, cancellation included
@@ -135,7 +125,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
     except BaseExceptionGroup as eg:
         raise first_error(eg) from None
     if errors:
-        raise errors[0]
+        # The first real failure, rather than the stops it caused in the other lanes.
+        raise next((e for e in errors if not isinstance(e, StopRequested)), errors[0])
 
 
 def _size_hint(ctx: MailboxContext, copier: FolderCopier) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import anyio
 import structlog
 
 from pecsync.config import Config
@@ -32,6 +31,7 @@ from pecsync.sync.copier import (
     Progress,
     concurrently,
     in_thread,
+    logout_pair,
     verify_folder,
 )
 from pecsync.sync.lanes import ConnectionSlots, FixedSlots, copy_in_lanes
@@ -77,13 +77,21 @@ class MailboxRun:
         self.src_creds = src_creds
         self.dst_creds = dst_creds
         self.progress = progress or Progress()
-        rules = provider_rules(cfg.providers)
-        self.src = ImapSession(cfg.source, Side.SRC, mailbox=src_creds.user, extra_rules=rules)
-        self.dst = ImapSession(cfg.destination, Side.DST, mailbox=src_creds.user,
-                               extra_rules=rules)
+        self.src, self.dst = self._sessions()
         self.report = MailboxReport(src_user=src_creds.user, dst_user=dst_creds.user)
-        self.plan: FolderPlan | None = None
-        self.survey: Survey
+        self.survey: Survey | None = None
+
+    def _sessions(self) -> tuple[ImapSession, ImapSession]:
+        """A (not yet connected) source and destination session for this mailbox."""
+        rules = provider_rules(self.cfg.providers)
+        return (ImapSession(self.cfg.source, Side.SRC, mailbox=self.src_creds.user,
+                            extra_rules=rules),
+                ImapSession(self.cfg.destination, Side.DST, mailbox=self.src_creds.user,
+                            extra_rules=rules))
+
+    @property
+    def plan(self) -> FolderPlan | None:
+        return self.survey.plan if self.survey is not None else None
 
     async def __aenter__(self) -> MailboxRun:
         await self.progress.phase("login")
@@ -107,25 +115,17 @@ class MailboxRun:
 
     async def open_lane(self) -> tuple[ImapSession, ImapSession]:
         """One more logged-in connection pair for this mailbox (a folder lane)."""
-        rules = provider_rules(self.cfg.providers)
-        src = ImapSession(self.cfg.source, Side.SRC, mailbox=self.src_creds.user,
-                          extra_rules=rules)
-        dst = ImapSession(self.cfg.destination, Side.DST, mailbox=self.src_creds.user,
-                          extra_rules=rules)
+        src, dst = self._sessions()
         try:
             await concurrently(lambda: in_thread(src.login, self.src_creds),
-                        lambda: in_thread(dst.login, self.dst_creds))
+                               lambda: in_thread(dst.login, self.dst_creds))
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await in_thread(src.logout)
-                await in_thread(dst.logout)
+            await logout_pair(src, dst)
             raise
         return src, dst
 
     async def __aexit__(self, *exc: object) -> None:
-        with anyio.CancelScope(shield=True):
-            await concurrently(lambda: in_thread(self.src.logout),
-                               lambda: in_thread(self.dst.logout))
+        await logout_pair(self.src, self.dst)
 
     async def context(self) -> MailboxContext:
         mailbox_id = await self.store.mailbox_id(self.src_creds.user, self.dst_creds.user)
@@ -136,10 +136,10 @@ class MailboxRun:
     async def make_plan(self) -> FolderPlan:
         """Plan the folder tree; also keeps every folder's STATUS (``self.survey``)."""
         self.survey = await plan_mailbox(self.cfg, self.src, self.dst)
-        self.plan = self.survey.plan
-        for warning in self.plan.warnings:
+        plan = self.survey.plan
+        for warning in plan.warnings:
             log.warning("folder_plan_warning", mailbox=self.src_creds.user, warning=warning)
-        return self.plan
+        return plan
 
     def copy_mappings(self) -> Sequence[FolderMapping]:
         assert self.plan is not None
@@ -162,6 +162,7 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         ctx.memory = memory or ByteBudget(cfg.engine.max_inflight_bytes)
         await run.progress.phase("plan")
         plan = await run.make_plan()
+        assert run.survey is not None
         for name in plan.create:
             await in_thread(run.dst.create_folder, name)
         # The plan's LIST also brought every folder's STATUS (LIST-STATUS): empty folders and

@@ -24,8 +24,13 @@ def fill(server: Any, user: str, per_folder: int) -> None:
                                      when(i + n)) for i in range(per_folder + 5 * n)])
 
 
-def copy(cfg: Path, env: dict[str, str], user: str) -> Any:
-    return run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
+def copy_counting_logins(src: Any, cfg: Path, env: dict[str, str], user: str
+                         ) -> tuple[Any, int]:
+    """Run ``pecsync copy``: its result and how many times it logged in to the source."""
+    before = src.login_count(user)
+    result = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result, src.login_count(user) - before
 
 
 def test_folders_copied_in_parallel_lanes_with_pipelined_batches(
@@ -36,18 +41,16 @@ def test_folders_copied_in_parallel_lanes_with_pipelined_batches(
     cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
                        engine={"folders_in_parallel": 3, "batch_max_messages": 4})
     env = cli_env(dovecot_src, dovecot_dst)
-    before = dovecot_src.login_count(user)
-    first = copy(cfg, env, user)
+    first, logins = copy_counting_logins(dovecot_src, cfg, env, user)
     assert first.returncode == 0, first.stdout + first.stderr
     # One pair for the mailbox and two borrowed lanes.
-    assert dovecot_src.login_count(user) - before == 3
+    assert logins == 3
     assert_same_content(dovecot_src, dovecot_dst, user)
     # A re-run settles every folder from LIST-STATUS: one login, no lane.
-    before = dovecot_src.login_count(user)
-    again = copy(cfg, env, user)
+    again, logins = copy_counting_logins(dovecot_src, cfg, env, user)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "total: " in again.stdout and " 0 copied" in again.stdout
-    assert dovecot_src.login_count(user) - before == 1
+    assert logins == 1
     assert_same_content(dovecot_src, dovecot_dst, user)
 
 
@@ -57,9 +60,8 @@ def test_no_lane_beyond_the_connection_budget(
     fill(dovecot_src, user, per_folder=6)
     cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
                        engine={"folders_in_parallel": 3, "max_connections_per_host": 1})
-    env = cli_env(dovecot_src, dovecot_dst)
-    before = dovecot_src.login_count(user)
-    result = copy(cfg, env, user)
+    result, logins = copy_counting_logins(dovecot_src, cfg, cli_env(dovecot_src, dovecot_dst),
+                                          user)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert dovecot_src.login_count(user) - before == 1  # no lane: the budget is one
+    assert logins == 1  # no lane: the budget is one
     assert_same_content(dovecot_src, dovecot_dst, user)

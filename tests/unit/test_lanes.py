@@ -38,7 +38,7 @@ class FakeCopier:
         self.lane = self.ctx.src.name
         for _ in range(5):  # five "batches"; a halted mailbox stops after the one in flight
             await anyio.sleep(self.seconds / 5)
-            if self.ctx.halt.is_set:
+            if self.ctx.halt.is_set():
                 raise StopRequested(mailbox="m", folder=self.mapping.src)
         if self.fail is not None:
             raise self.fail
@@ -106,7 +106,7 @@ async def test_first_real_failure_wins_and_other_lanes_stop_after_their_batch() 
     with pytest.raises(DestinationFull):
         await copy_in_lanes(ctx, copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
                             open_lane=Opener())
-    assert ctx.halt.is_set and slots.free == 2
+    assert ctx.halt.is_set() and slots.free == 2
     assert not any(c.done for c in copiers[1:])  # stopped, not run to the end
     assert copiers[3].lane is None and copiers[4].lane is None  # never started
 
