@@ -51,6 +51,9 @@ def test_good_config(tmp_path: Path) -> None:
     (('batch_max_messages = 20', 'batch_max_messages = 0'), "[engine] batch_max_messages"),
     (('batch_max_messages = 20', 'batch_size = 3'), "[engine] batch_size: unknown key"),
     (('database = "state.sqlite3"', ''), "[state] database: missing"),
+    (('port = 1143', 'port = 1143\ncompress = "maybe"'),
+     "[destination] compress: expected one of auto, always, never"),
+    (('batch_max_messages = 20', 'folders_in_parallel = 0'), "[engine] folders_in_parallel"),
     (('host = "imap.old.example"', ''), "[source] host: missing"),
 ])
 def test_errors_name_file_table_and_key(tmp_path: Path, change: tuple[str, str],

@@ -41,3 +41,37 @@ async def test_look_ahead_only_when_free_and_nobody_waits() -> None:
         assert budget.try_acquire(10) is None  # someone waits: a look-ahead steps back
         await budget.release(60)
     assert got == [80] and budget.used == 80
+
+
+async def test_fetch_stream_gives_back_what_it_reserved_ahead() -> None:
+    from contextlib import aclosing
+    from datetime import UTC, datetime
+
+    from pecsync.model import FetchedMessage, MessageInfo
+    from pecsync.sync.copier import fetch_batches
+
+    class Session:
+        def __init__(self) -> None:
+            self.asked: list[tuple[list[int], list[int]]] = []
+
+        def fetch_bodies(self, infos: list[MessageInfo], *, then: list[MessageInfo] = ()
+                         ) -> list[FetchedMessage]:  # type: ignore[assignment]
+            self.asked.append(([i.uid for i in infos], [i.uid for i in then]))
+            return [FetchedMessage(i, b"x" * i.size, "", None) for i in infos]
+
+    info = [MessageInfo(n, 10, (), datetime.now(UTC)) for n in range(1, 7)]
+    batches = [info[0:2], info[2:4], info[4:6]]
+    budget, session = ByteBudget(100), Session()
+    async with aclosing(fetch_batches(session, batches, budget)) as stream:  # type: ignore[arg-type]
+        async for _fetched, reserved in stream:
+            assert reserved == 20 and budget.used == 40  # this batch and the one asked ahead
+            await budget.release(reserved)
+            break  # the consumer stops early (an APPEND failed, say)
+    assert budget.used == 0  # the look-ahead reservation was given back on close
+    assert session.asked == [([1, 2], [3, 4])]
+    # A budget too small for a look-ahead: batches are still fetched, one at a time.
+    small, session = ByteBudget(20), Session()
+    async with aclosing(fetch_batches(session, batches, small)) as stream:  # type: ignore[arg-type]
+        async for _fetched, reserved in stream:
+            await small.release(reserved)
+    assert session.asked == [([1, 2], []), ([3, 4], []), ([5, 6], [])] and small.used == 0
