@@ -270,8 +270,9 @@ def main() -> int:
     ap.add_argument("--tls", action="store_true",
                     help="both tools reach the source over implicit TLS (verified, test CA)")
     ap.add_argument("--repeat", type=int, default=1, metavar="N",
-                    help="run each contender N times and report the median run (this "
-                         "machine's timings vary by 30%% from run to run)")
+                    help="N rounds, each running every contender once (order reversed every "
+                         "other round); report each one's median run (this machine's "
+                         "timings drift under sustained load)")
     ap.add_argument("--engine", action="append", default=[], metavar="KEY=VALUE",
                     help="an [engine] setting for pecsync's runs, e.g. verify=false "
                          "(repeatable; TOML values)")
@@ -308,34 +309,46 @@ def main() -> int:
             contenders += [("pecsync-compress", w) for w in args.workers]
         if not args.skip_dsync:
             contenders += [("dsync-imapc", w) for w in args.workers]
+        # Rounds, not one contender after another: this machine slows down under sustained
+        # load (the destination's CPU per run doubled over 8 back-to-back runs), so whoever
+        # ran last would be measured on a slower machine.  Each round runs every contender
+        # once, in reverse order every other round, and each contender's median is reported.
+        rounds = max(1, args.repeat)
+        runs: dict[tuple[str, int], list[dict[str, Any]]] = {c: [] for c in contenders}
+        for n in range(rounds):
+            for tool, par in (contenders if n % 2 == 0 else contenders[::-1]):
+                runs[(tool, par)].append(measure(tool, par, args, src, dst, src_port, users,
+                                                 work, engine, expected, msgs, size))
+                if n == rounds - 1 and tool.startswith("pecsync"):
+                    # The destination holds this run's copy: a second run finds nothing new.
+                    rerun = run_pecsync(src_port, dst, src, users, work, par,
+                                        pecsync_engine(tool, engine), args.tls)
+                    runs[(tool, par)][-1]["rerun_seconds"] = rerun[0]
+                    print(f"{'':12}     re-run with nothing new: {rerun[0]:.2f} s", flush=True)
         for tool, par in contenders:
-            runs = []
-            for _ in range(max(1, args.repeat)):
-                runs.append(measure(tool, par, args, src, dst, src_port, users, work, engine,
-                                    expected, msgs, size))
-            row = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
-            row["all_seconds"] = [round(r["seconds"], 2) for r in runs]
-            row["byte_exact"] = all(r["byte_exact"] for r in runs)
+            done = runs[(tool, par)]
+            row = dict(sorted(done, key=lambda r: r["seconds"])[len(done) // 2])
+            row["all_seconds"] = [round(r["seconds"], 2) for r in done]
+            row["byte_exact"] = all(r["byte_exact"] for r in done)
+            if "rerun_seconds" in done[-1]:
+                row["rerun_seconds"] = done[-1]["rerun_seconds"]
+                row["rerun_percent"] = 100 * done[-1]["rerun_seconds"] / row["seconds"]
             results.append(row)
-            if tool.startswith("pecsync"):
-                rerun = run_pecsync(src_port, dst, src, users, work, par,
-                                    pecsync_engine(tool, engine), args.tls)
-                row["rerun_seconds"] = rerun[0]
-                print(f"{'':12}     re-run with nothing new: {rerun[0]:.2f} s "
-                      f"({100 * rerun[0] / row['seconds']:.1f}% of the median run)", flush=True)
     print(f"\n{msgs} messages, {size / 1e6:.0f} MB in {n_box} mailboxes; source link: "
           f"{'TLS' if args.tls else 'plain'}, +{args.rtt_ms:.0f} ms RTT")
     print("\n| tool | parallel | +RTT | TLS | s | msgs/s | MB/s | peak RSS | ratio to dsync | "
-          "exact |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "exact | re-run |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         ref = next((x for x in results if x["tool"] == "dsync-imapc"
                     and x["parallel"] == r["parallel"]), None)
         ratio = f"{ref['seconds'] / r['seconds']:.2f}x" if ref else "-"
+        rerun_cell = (f"{r['rerun_seconds']:.2f} s ({r['rerun_percent']:.1f}%)"
+                 if "rerun_seconds" in r else "-")
         print(f"| {r['tool']} | {r['parallel']} | {r['rtt_ms']:.0f} ms | "
               f"{'yes' if args.tls else 'no'} | {r['seconds']:.1f} | "
               f"{r['msgs_per_s']:.0f} | {r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} MB | "
-              f"{ratio} | {'yes' if r['byte_exact'] else 'NO'} |")
+              f"{ratio} | {'yes' if r['byte_exact'] else 'NO'} | {rerun_cell} |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0 if all(r["byte_exact"] for r in results) else 1
