@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 import imapclient
 import imapclient.exceptions
+import imapclient.imap4
+import imapclient.tls
 from imapclient.response_parser import parse_fetch_response, parse_response
 
 from pecsync.config import ServerConfig
@@ -64,6 +66,43 @@ _READ_BUFFER = 1 << 18
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID_RE = re.compile(rb"\bUID (\d+)")
 _MESSAGE_ID_RE = re.compile(rb"^message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)", re.I | re.M)
+
+
+class _GreetingCapabilities(imaplib.IMAP4):
+    """imaplib asks for CAPABILITY right after the greeting, even when the greeting already
+    lists them (``* OK [CAPABILITY ...]``, as Dovecot's does): one round trip per connection
+    for nothing.  Use the greeting's list when there is one.  Only the first time: after
+    STARTTLS the list must be asked for again over TLS (RFC 3501 6.2.1), and imapclient does."""
+
+    _greeted = False
+
+    def _get_capabilities(self) -> None:
+        if not self._greeted:
+            self._greeted = True
+            listed = self.untagged_responses.pop("CAPABILITY", None)
+            if listed and isinstance(listed[-1], bytes):
+                self.capabilities = tuple(listed[-1].decode("ascii", "replace").upper().split())
+                return
+        super()._get_capabilities()  # type: ignore[misc]
+
+
+class _PlainImap(_GreetingCapabilities, imapclient.imap4.IMAP4WithTimeout):  # type: ignore[misc]
+    pass
+
+
+class _TlsImap(_GreetingCapabilities, imapclient.tls.IMAP4_TLS):  # type: ignore[misc]
+    pass
+
+
+class _Client(imapclient.IMAPClient):  # type: ignore[misc]
+    """imapclient, connecting with :class:`_GreetingCapabilities`."""
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:
+        connect_timeout = getattr(self._timeout, "connect", None)
+        if self.ssl:
+            return _TlsImap(self.host, self.port, self.ssl_context,  # type: ignore[call-arg]
+                            connect_timeout)
+        return _PlainImap(self.host, self.port, connect_timeout)
 
 
 def format_internaldate(dt: datetime) -> str:
@@ -345,7 +384,7 @@ class ImapSession:
         with self._guard("connect"):
             try:
                 use_ssl = s.security == "tls"
-                self._client = imapclient.IMAPClient(
+                self._client = _Client(
                     s.host, port=s.port, ssl=use_ssl,
                     ssl_context=tls_context(s) if use_ssl else None, timeout=s.timeout,
                     use_uid=True)

@@ -276,3 +276,17 @@ def test_rerun_costs_round_trips_per_mailbox_not_per_message(
     anyio.run(go)
     # login x2, namespace x2, LIST x2, LIST-STATUS x2, and no command per folder or message.
     assert commands and commands[0] <= 10, commands
+
+
+def test_login_needs_no_capability_round_trip(dovecot_src: Any, users: Any) -> None:
+    """Dovecot's greeting lists its capabilities: the only command before the mailbox is
+    usable is the login itself (imaplib would otherwise ask for CAPABILITY first, one round
+    trip per connection), and the post-login capabilities are the full ones."""
+    user = users.pair()
+    s = session(dovecot_src, user)
+    try:
+        assert s._client._imap.tagnum == 1  # AUTHENTICATE with SASL-IR, nothing before it
+        assert s.has("UIDPLUS") and s.has("MULTIAPPEND")  # announced only after login
+        assert s.list_folders()
+    finally:
+        s.logout()
