@@ -615,15 +615,28 @@ class ImapSession:
         return out
 
     def create_folder(self, name: str) -> None:
+        self.create_folders([name])
+
+    def create_folders(self, names: Sequence[str]) -> None:
+        """CREATE each of *names* (parents before children), pipelined: one round trip for
+        the whole tree.  Every answer is read before the first refusal is raised."""
+        if not names:
+            return
         self.commands += 1
-        with self._guard("CREATE", name):
-            typ, data = self._client._imap._simple_command("CREATE", _quote(name))
-            if typ != "OK":
+        with self._guard("CREATE", names[0]):
+            imap = self._client._imap
+            tags = [(name, imap._command("CREATE", _quote(name))) for name in names]
+            refused: list[tuple[str, str]] = []
+            for name, tag in tags:
+                typ, data = self._answer("CREATE", tag)
                 text = as_text(data)
-                if "ALREADYEXISTS" in text.upper() or "already exists" in text.lower():
-                    return
-                raise self._error(FolderError, f"cannot create folder: {text}", folder=name,
-                                  response=text)
+                if typ != "OK" and not ("ALREADYEXISTS" in text.upper()
+                                        or "already exists" in text.lower()):
+                    refused.append((name, text))
+        if refused:
+            name, text = refused[0]
+            raise self._error(FolderError, f"cannot create folder: {text}", folder=name,
+                              response=text)
 
     def _open(self, name: str, readonly: bool) -> FolderStatus:
         what = "EXAMINE" if readonly else "SELECT"

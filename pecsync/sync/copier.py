@@ -130,17 +130,19 @@ class FolderCopier:
         self.state: FolderState | None = None
 
     # --- entry points: settle(), then copy_folder() when it did not ---------------------
-    async def settle(self, *, verify: bool) -> bool:
+    async def settle(self, *, verify: bool, dst_exists: bool = True) -> bool:
         """True when the folder needs no connection of its own: empty and never copied, or
-        unchanged since the last run (decided from LIST-STATUS / STATUS alone)."""
+        unchanged since the last run (decided from LIST-STATUS / STATUS alone).
+        *dst_exists* False: the destination folder is yet to be created (so not unchanged)."""
         ctx, m = self.ctx, self.mapping
         self.state = await ctx.store.folder(ctx.mailbox_id, m.src)
         known = ctx.src_statuses.get(m.src) if ctx.src_statuses is not None else None
         if self.state is None and known is not None and known.exists == 0:
-            # Empty and never copied: the plan created it on the destination; nothing more.
+            # Empty and never copied: created on the destination with the tree; nothing more.
             self.report.notes.append("empty")
             return True
-        return self.state is not None and await self._unchanged(self.state, verify)
+        return (self.state is not None and dst_exists
+                and await self._unchanged(self.state, verify))
 
     async def copy_folder(self, *, verify: bool) -> FolderReport:
         """Open both folders, reconcile, copy what is new, verify.  Call :meth:`settle`

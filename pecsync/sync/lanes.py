@@ -7,6 +7,10 @@ mailbox logged in with.  Folders go to lanes largest first.  When a folder fails
 lanes finish the batch in flight (checkpoints recorded) and stop; the first error is raised.
 An extra lane that cannot log in (a server's per-user connection limit, say) is simply not
 used.
+
+The destination folders the plan must create are created by the first lane that needs one
+(pipelined, one round trip), not before any copy starts: the largest folder (INBOX, which
+always exists) is already being copied on lane 0 meanwhile.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ import structlog
 
 from pecsync.errors import StopRequested
 from pecsync.imap.session import ImapSession
-from pecsync.sync.copier import FolderCopier, MailboxContext, first_error, logout_pair
+from pecsync.sync.copier import (
+    FolderCopier,
+    MailboxContext,
+    first_error,
+    in_thread,
+    logout_pair,
+)
 
 log = structlog.get_logger("pecsync.lanes")
 
@@ -61,11 +71,46 @@ class FixedSlots:
 OpenLane = Callable[[], Awaitable[tuple[ImapSession, ImapSession]]]
 
 
+class FolderTree:
+    """The destination folders still to create (parents first): created once, all together,
+    by the first lane that needs any of them; the other lanes wait for that."""
+
+    def __init__(self, create: Sequence[str]) -> None:
+        self.create = list(create)
+        self._missing = frozenset(create)
+        self._started = False
+        self._done = anyio.Event()
+        self._failed = False
+
+    def missing(self, dst_name: str) -> bool:
+        """True when *dst_name* does not exist on the destination before :meth:`ensure`."""
+        return dst_name in self._missing
+
+    async def ensure(self, dst: ImapSession) -> None:
+        """Create the folders on *dst*, or wait until another lane has."""
+        if self.create and not self._started:
+            self._started = True
+            try:
+                await in_thread(dst.create_folders, self.create)
+            except BaseException:
+                self._failed = True
+                raise
+            finally:
+                self._done.set()
+        elif self.create:
+            await self._done.wait()
+        if self._failed:
+            raise StopRequested("stopped: the destination folders could not be created")
+
+
 async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *, verify: bool,
                         lanes: int, slots: ConnectionSlots | None, open_lane: OpenLane,
-                        on_done: Callable[[FolderCopier], None] | None = None) -> None:
+                        on_done: Callable[[FolderCopier], None] | None = None,
+                        tree: FolderTree | None = None) -> None:
     """Run :meth:`FolderCopier.copy_folder` of every copier, on up to *lanes* connection
-    pairs (lane 0: ``ctx.src``/``ctx.dst``; the others opened with *open_lane*)."""
+    pairs (lane 0: ``ctx.src``/``ctx.dst``; the others opened with *open_lane*).  The
+    folders of *tree* exist on the destination when this returns without error."""
+    tree = tree or FolderTree(())
     queue = deque(sorted(copiers, key=lambda c: -_size_hint(ctx, c)))
     errors: list[Exception] = []
 
@@ -90,6 +135,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
             copier = queue.popleft()
             copier.ctx = lane_ctx
             try:
+                if tree.missing(copier.mapping.dst):
+                    await tree.ensure(lane_ctx.dst)
                 await copier.copy_folder(verify=verify)
             except Exception as exc:
                 # The other lanes finish the batch in flight and stop.
@@ -122,6 +169,12 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
             group = tg
             grow(at_start=True)
             await work(ctx, extra=False)
+            if not ctx.halt.is_set():
+                try:
+                    # Folders no copy needed (empty ones) are created all the same.
+                    await tree.ensure(ctx.dst)
+                except Exception as exc:
+                    errors.append(exc)
     except BaseExceptionGroup as eg:
         raise first_error(eg) from None
     if errors:

@@ -34,7 +34,7 @@ from pecsync.sync.copier import (
     logout_pair,
     verify_folder,
 )
-from pecsync.sync.lanes import ConnectionSlots, FixedSlots, copy_in_lanes
+from pecsync.sync.lanes import ConnectionSlots, FixedSlots, FolderTree, copy_in_lanes
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
 
@@ -163,11 +163,10 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         await run.progress.phase("plan")
         plan = await run.make_plan()
         assert run.survey is not None
-        for name in plan.create:
-            await in_thread(run.dst.create_folder, name)
         # The plan's LIST also brought every folder's STATUS (LIST-STATUS): empty folders and
-        # unchanged ones are then settled without opening them.  (Folders just created are
-        # not in it: they are new, so they are never "unchanged".)
+        # unchanged ones are then settled without opening them.  Folders still to create on
+        # the destination are new, so never "unchanged"; the lanes create them (FolderTree).
+        tree = FolderTree(plan.create)
         ctx.src_statuses, ctx.dst_statuses = run.survey.src_statuses, run.survey.dst_statuses
         log.info("folders_planned", mailbox=ctx.label, folders=len(plan.mappings),
                  created=len(plan.create))
@@ -175,7 +174,7 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         copiers = [FolderCopier(ctx, m) for m in run.copy_mappings()]
         todo = []
         for copier in copiers:
-            if await copier.settle(verify=verify):
+            if await copier.settle(verify=verify, dst_exists=not tree.missing(copier.mapping.dst)):
                 _log_folder(copier)
             else:
                 todo.append(copier)
@@ -183,7 +182,8 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
             slots = FixedSlots(min(cfg.engine.folders_in_parallel,
                                    cfg.engine.max_connections_per_host) - 1)
         await copy_in_lanes(ctx, todo, verify=verify, lanes=cfg.engine.folders_in_parallel,
-                            slots=slots, open_lane=run.open_lane, on_done=_log_folder)
+                            slots=slots, open_lane=run.open_lane, on_done=_log_folder,
+                            tree=tree)
         run.report.folders.extend(c.report for c in copiers)
         return run.report
 

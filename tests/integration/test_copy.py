@@ -290,3 +290,23 @@ def test_login_needs_no_capability_round_trip(dovecot_src: Any, users: Any) -> N
         assert s.list_folders()
     finally:
         s.logout()
+
+
+def test_folder_tree_is_created_in_one_round_trip(dovecot_dst: Any, users: Any) -> None:
+    """CREATEs are pipelined: parents and children, an existing folder is fine, and a refusal
+    names its folder after every answer has been read (the session stays usable)."""
+    from pecsync.errors import FolderError
+    from pecsync.model import Side
+
+    user = users.dst_only()
+    s = session(dovecot_dst, user, Side.DST)
+    try:
+        s.create_folders(["Albero", "Albero/Ramo", "Albero/Ramo/Foglia", "INBOX"])
+        names = {f.name for f in s.list_folders()}
+        assert {"Albero", "Albero/Ramo", "Albero/Ramo/Foglia"} <= names
+        with pytest.raises(FolderError) as err:
+            s.create_folders(["Buona", "~Cattiva", "Altra"])
+        assert err.value.folder == "~Cattiva" and "Invalid mailbox name" in str(err.value)
+        assert {"Buona", "Altra"} <= {f.name for f in s.list_folders()}
+    finally:
+        s.logout()

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
 import pytest
 
 from pecsync.config import EngineConfig
-from pecsync.errors import DestinationFull, ImapError, StopRequested
+from pecsync.errors import DestinationFull, FolderError, ImapError, StopRequested
 from pecsync.model import FolderMapping, FolderStatus
 from pecsync.sync.copier import MailboxContext
-from pecsync.sync.lanes import FixedSlots, copy_in_lanes
+from pecsync.sync.lanes import FixedSlots, FolderTree, copy_in_lanes
 
 
 class FakeSession:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, refuse_create: Exception | None = None) -> None:
         self.name = name
         self.logged_out = False
+        self.created: list[list[str]] = []
+        self.refuse_create = refuse_create
+
+    def create_folders(self, names: list[str]) -> None:
+        time.sleep(0.02)  # a round trip
+        if self.refuse_create is not None:
+            raise self.refuse_create
+        self.created.append(list(names))
 
     def logout(self) -> None:
         self.logged_out = True
@@ -36,6 +45,7 @@ class FakeCopier:
 
     async def copy_folder(self, *, verify: bool) -> None:
         self.lane = self.ctx.src.name
+        self.started = time.monotonic()
         for _ in range(5):  # five "batches"; a halted mailbox stops after the one in flight
             await anyio.sleep(self.seconds / 5)
             if self.ctx.halt.is_set():
@@ -158,3 +168,47 @@ async def test_cancelled_while_a_lane_logs_in_gives_its_slot_back() -> None:
         await copy_in_lanes(context({}), copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
                             open_lane=RaisingOpener())
     assert slots.free == 2
+
+
+def creations(ctx: MailboxContext, opener: Opener) -> list[tuple[str, list[str]]]:
+    return [(s.name, names) for s in [ctx.dst, *(p[1] for p in opener.opened)]
+            for names in s.created]  # type: ignore[attr-defined]
+
+
+async def test_missing_folders_are_created_once_by_the_lane_that_needs_them() -> None:
+    """INBOX (largest, exists) starts at once on lane 0; the first lane that picks a folder
+    still to create creates the whole tree, in one call; another lane waits for it."""
+    copiers = [FakeCopier("INBOX", seconds=0.1), FakeCopier("Nuova", seconds=0.02),
+               FakeCopier("Nuova/Sotto", seconds=0.02)]
+    ctx = context({"INBOX": 9, "Nuova": 5, "Nuova/Sotto": 4})
+    opener = Opener()
+    began = time.monotonic()
+    await copy_in_lanes(ctx, copiers, verify=True, lanes=3, slots=FixedSlots(2),  # type: ignore[arg-type]
+                        open_lane=opener, tree=FolderTree(["Nuova", "Nuova/Sotto"]))
+    assert all(c.done for c in copiers)
+    assert copiers[0].started - began < 0.015  # INBOX did not wait for the CREATEs
+    made = creations(ctx, opener)
+    assert len(made) == 1 and made[0][0] != "lane0" and made[0][1] == ["Nuova", "Nuova/Sotto"]
+    assert min(copiers[1].started, copiers[2].started) - began >= 0.02  # after the CREATEs
+
+
+async def test_folders_no_copy_needs_are_created_at_the_end() -> None:
+    ctx = context({"INBOX": 3})
+    await copy_in_lanes(ctx, [FakeCopier("INBOX")], verify=True, lanes=1, slots=None,  # type: ignore[list-item]
+                        open_lane=Opener(), tree=FolderTree(["Vuota"]))
+    assert ctx.dst.created == [["Vuota"]]  # type: ignore[attr-defined]
+
+
+async def test_a_refused_create_is_the_error_raised_and_no_lane_hangs() -> None:
+    refused = FolderError("cannot create folder: NO [CANNOT] Invalid name", mailbox="m",
+                          folder="Cattiva")
+    ctx = context({"Cattiva": 5, "Altra": 4, "INBOX": 1})
+    ctx.dst = FakeSession("lane0", refuse_create=refused)  # type: ignore[assignment]
+    copiers = [FakeCopier("Cattiva"), FakeCopier("Altra"), FakeCopier("INBOX")]
+    with anyio.fail_after(5), pytest.raises(FolderError) as err:
+        await copy_in_lanes(ctx, copiers, verify=True, lanes=3, slots=FixedSlots(2),  # type: ignore[arg-type]
+                            open_lane=Opener(), tree=FolderTree(["Cattiva", "Altra"]))
+    # Lane 0 tried the CREATEs; lane 1 waited for them and stopped; lane 2 (INBOX) stopped
+    # after its batch in flight.  The refusal, not a stop, is what the mailbox reports.
+    assert err.value is refused
+    assert not copiers[0].done and not copiers[1].done and copiers[1].lane is None
