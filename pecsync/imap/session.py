@@ -403,6 +403,11 @@ class ImapSession:
             except socket.gaierror as exc:
                 raise self._error(TransientError, f"{s.host}: host name not found ({exc})",
                                   hint="check host in the configuration") from None
+            # Pipelined commands go out in separate writes; with Nagle's algorithm the second
+            # one waits for the ACK of the first, which the server sends with its answer: a
+            # whole round trip lost on every pipelined pair (measured at +20 ms RTT).
+            with suppress(OSError):
+                self._client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._client.folder_encode = False
             self._client.normalise_times = False
             # imapclient sets imaplib's debug level to 5, which makes imaplib build a repr()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -278,7 +279,7 @@ def test_rerun_costs_round_trips_per_mailbox_not_per_message(
     assert commands and commands[0] <= 10, commands
 
 
-def test_login_needs_no_capability_round_trip(dovecot_src: Any, users: Any) -> None:
+def test_login_needs_no_capability_round_trip_and_pipelining_is_not_delayed(dovecot_src: Any, users: Any) -> None:
     """Dovecot's greeting lists its capabilities: the only command before the mailbox is
     usable is the login itself (imaplib would otherwise ask for CAPABILITY first, one round
     trip per connection), and the post-login capabilities are the full ones."""
@@ -286,6 +287,8 @@ def test_login_needs_no_capability_round_trip(dovecot_src: Any, users: Any) -> N
     s = session(dovecot_src, user)
     try:
         assert s._client._imap.tagnum == 1  # AUTHENTICATE with SASL-IR, nothing before it
+        # Pipelined commands leave at once (no Nagle wait for the previous command's ACK).
+        assert s._client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         assert s.has("UIDPLUS") and s.has("MULTIAPPEND")  # announced only after login
         assert s.list_folders()
     finally:
