@@ -276,12 +276,18 @@ def main() -> int:
     ap.add_argument("--engine", action="append", default=[], metavar="KEY=VALUE",
                     help="an [engine] setting for pecsync's runs, e.g. verify=false "
                          "(repeatable; TOML values)")
+    ap.add_argument("--workdir", metavar="DIR",
+                    help="where the two servers keep their mail and pecsync its state "
+                         "(default: the system's temporary folder).  On this machine /tmp "
+                         "grows slower as a session goes on (file creation and fsync cost up "
+                         "to 3x more after hours of tests), so runs there drift; /dev/shm "
+                         "(tmpfs, where fsync costs nothing) gives steady numbers")
     ap.add_argument("--json", metavar="FILE", help="also write the results here")
     args = ap.parse_args()
     engine = dict(kv.split("=", 1) for kv in args.engine)
     n_box, n_msg = PROFILES[args.profile]
     n_box, n_msg = args.mailboxes or n_box, args.messages or n_msg
-    work = Path(tempfile.mkdtemp(prefix="pecsync-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="pecsync-bench-", dir=args.workdir))
     work.chmod(0o755)
     results: list[dict[str, Any]] = []
     with ExitStack() as stack:
