@@ -35,7 +35,8 @@ from bench.latency_proxy import LatencyProxy  # noqa: E402
 from lab.dovecot import DovecotServer, lab_pair  # noqa: E402
 from lab.sample import mailbox  # noqa: E402
 from pecsync.config import ServerConfig  # noqa: E402
-from pecsync.imap.session import ImapSession  # noqa: E402
+from pecsync.imap import utf7 as imap_utf7  # noqa: E402
+from pecsync.imap.session import ImapSession, format_internaldate  # noqa: E402
 from pecsync.model import AppendItem, Credentials, Secret, Side  # noqa: E402
 
 PROFILES = {"small": (5, 300), "large": (20, 1500), "latency": (4, 138)}
@@ -215,6 +216,54 @@ def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list
             max(r[2] for r in results), sum(r[3] for r in results))
 
 
+def run_raw_append(dst: DovecotServer, users: list[str], seeds: dict[str, int], n_msg: int,
+                   large: bool, parallel: int) -> tuple[float, int, int, float]:
+    """The floor for any IMAP client, as the issue's "minimal raw client": every message
+    already in memory (generated again from the seed, not fetched), folders created before
+    the clock starts, then only MULTIAPPENDs of 50 with LITERAL+ on *parallel* connections.
+    No source, no checkpoints, no verification: not a migration, a reference."""
+    work: dict[str, list[tuple[str, list[bytes]]]] = {}
+    for u in users:
+        folders: dict[str, list[bytes]] = {}
+        for m in mailbox(seeds[u], n_msg, large=large):
+            flags = " ".join(m.flags)
+            folders.setdefault(imap_utf7.encode(m.folder).decode(), []).append(
+                f' ({flags}) "{format_internaldate(m.internaldate)}" {{{len(m.body)}+}}\r\n'
+                .encode() + m.body)
+        work[u] = list(folders.items())
+    clients = {}
+    for u in users:
+        c = dst.client(u)
+        c._imap.debug = 0
+        c.folder_encode = False  # names are modified UTF-7 already
+        for name, _ in work[u]:
+            if name != "INBOX":
+                c.create_folder(name)
+        clients[u] = c
+
+    def one(user: str) -> None:
+        imap = clients[user]._imap
+        for name, items in work[user]:
+            for i in range(0, len(items), 50):
+                tag = imap._new_tag()
+                imap.send(tag + f' APPEND "{name}"'.encode() + b"".join(items[i:i + 50])
+                          + b"\r\n")
+                while not (line := imap._get_line()).startswith(tag):
+                    pass
+                if not line.startswith(tag + b" OK"):
+                    raise RuntimeError(line.decode(errors="replace"))
+
+    cpu = time.process_time()
+    started = time.monotonic()
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(one, users))
+    secs = time.monotonic() - started
+    cpu = time.process_time() - cpu
+    for c in clients.values():
+        c.logout()
+    return secs, 0, 0, cpu
+
+
 def pecsync_engine(tool: str, engine: dict[str, str]) -> dict[str, str]:
     if tool == "pecsync-noverify":
         return dict(engine, verify="false")
@@ -234,6 +283,9 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
     if tool.startswith("pecsync"):
         secs, rc, rss, cpu = run_pecsync(src_port, dst, src, users, work, par,
                                          pecsync_engine(tool, engine), args.tls)
+    elif tool == "raw-append":
+        secs, rc, rss, cpu = run_raw_append(dst, users, args.seeds, args.n_msg,
+                                            not args.no_large, par)
     else:
         secs, rc, rss, cpu = run_dsync(src_port, dst, src, users, par, args.tls)
     busy = machine_cpu() - busy
@@ -263,6 +315,10 @@ def main() -> int:
                     help="parallel mailboxes to measure (pecsync workers, dsync processes)")
     ap.add_argument("--no-large", action="store_true", help="leave out the 1-30 MB messages")
     ap.add_argument("--skip-dsync", action="store_true")
+    ap.add_argument("--also-raw-append", action="store_true",
+                    help="also time the APPEND floor: messages already in memory, folders "
+                         "already created, MULTIAPPEND of 50 with LITERAL+ on N connections "
+                         "(the issue's \"minimal raw client\"; not a migration)")
     ap.add_argument("--also-compress", action="store_true",
                     help="also run pecsync with COMPRESS=DEFLATE on the source link")
     ap.add_argument("--also-no-verify", action="store_true",
@@ -295,6 +351,7 @@ def main() -> int:
         users = [f"bench{i:02d}@pec.bench.it" for i in range(n_box)]
         msgs = size = 0
         t = time.monotonic()
+        args.seeds, args.n_msg = {u: 1000 + i for i, u in enumerate(users)}, n_msg
         for i, u in enumerate(users):
             src.add_user(u, "x")
             dst.add_user(u, "x")
@@ -315,6 +372,8 @@ def main() -> int:
             contenders += [("pecsync-compress", w) for w in args.workers]
         if not args.skip_dsync:
             contenders += [("dsync-imapc", w) for w in args.workers]
+        if args.also_raw_append:
+            contenders += [("raw-append", w) for w in args.workers]
         # Rounds, not one contender after another: this machine slows down under sustained
         # load (the destination's CPU per run doubled over 8 back-to-back runs), so whoever
         # ran last would be measured on a slower machine.  Each round runs every contender
