@@ -71,6 +71,75 @@ class FixedSlots:
 OpenLane = Callable[[], Awaitable[tuple[ImapSession, ImapSession]]]
 
 
+class EarlyLanes:
+    """Extra lanes for a first copy (it almost always has several folders) that connect
+    while the mailbox's own pair logs in, and log in as soon as it has: they are ready when
+    the plan is, instead of a connection and a login later.  Never a login before the
+    mailbox's own worked (:meth:`proceed`): a refused password is tried once, not once per
+    lane.  Everything runs in the background (:meth:`start`): a slow lane never holds up
+    lane 0, and one that fails is simply not used."""
+
+    def __init__(self, connect_lane: Callable[[], Awaitable[tuple[ImapSession, ImapSession]]],
+                 login_lane: Callable[[tuple[ImapSession, ImapSession]], Awaitable[None]],
+                 slots: ConnectionSlots, n: int) -> None:
+        self.connect_lane, self.login_lane = connect_lane, login_lane
+        self.slots, self.n = slots, n
+        self._pending: list[_PendingLane] = []
+        self._go = anyio.Event()
+        self._abandoned = False
+
+    def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start up to *n* lanes the budget has room for, in *tg*."""
+        for _ in range(self.n):
+            if self.slots.try_take():
+                pending = _PendingLane()
+                self._pending.append(pending)
+                tg.start_soon(self._open, pending)
+
+    def proceed(self) -> None:
+        """The mailbox's own pair is logged in: the lanes may log in too."""
+        self._go.set()
+
+    async def _open(self, pending: _PendingLane) -> None:
+        try:
+            pair = await self.connect_lane()
+            await self._go.wait()
+            if self._abandoned:
+                await logout_pair(*pair)
+                return
+            await self.login_lane(pair)
+            pending.pair = pair
+        except Exception as exc:  # any refusal: the lane is not used
+            log.info("extra_lane_not_opened", reason=str(exc))
+        finally:
+            pending.done.set()
+
+    def take(self) -> list[_PendingLane]:
+        """The lanes started, handed over with their slots (see :func:`copy_in_lanes`)."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    async def close(self) -> None:
+        """Lanes not handed over: no login any more; wait for them, log them out, give their
+        slots back."""
+        self._abandoned = True
+        self._go.set()
+        with anyio.CancelScope(shield=True):
+            for pending in self.take():
+                await pending.done.wait()
+                try:
+                    if pending.pair is not None:
+                        await logout_pair(*pending.pair)
+                finally:
+                    self.slots.give_back()
+
+
+class _PendingLane:
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.pair: tuple[ImapSession, ImapSession] | None = None
+
+
 class FolderTree:
     """The destination folders still to create (parents first): created once, all together,
     by the first lane that needs any of them; the other lanes wait for that."""
@@ -106,10 +175,13 @@ class FolderTree:
 async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *, verify: bool,
                         lanes: int, slots: ConnectionSlots | None, open_lane: OpenLane,
                         on_done: Callable[[FolderCopier], None] | None = None,
-                        tree: FolderTree | None = None) -> None:
+                        tree: FolderTree | None = None,
+                        early: Sequence[_PendingLane] = ()) -> None:
     """Run :meth:`FolderCopier.copy_folder` of every copier, on up to *lanes* connection
-    pairs (lane 0: ``ctx.src``/``ctx.dst``; the others opened with *open_lane*).  The
-    folders of *tree* exist on the destination when this returns without error."""
+    pairs (lane 0: ``ctx.src``/``ctx.dst``; the others opened with *open_lane*, or *early*:
+    logins already under way (:class:`EarlyLanes`), each holding one of *slots*, logged out
+    and given back here).
+    The folders of *tree* exist on the destination when this returns without error."""
     tree = tree or FolderTree(())
     queue = deque(sorted(copiers, key=lambda c: -_size_hint(ctx, c)))
     errors: list[Exception] = []
@@ -147,15 +219,21 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                 on_done(copier)
             grow(at_start=False)
 
-    async def extra_lane() -> None:
+    async def extra_lane(pending: _PendingLane | None = None) -> None:
         nonlocal active
         assert slots is not None
         try:
-            try:
-                src, dst = await open_lane()
-            except Exception as exc:  # any refusal (a connection limit...): lane not used
-                log.info("extra_lane_not_opened", mailbox=ctx.label, reason=str(exc))
-                return
+            if pending is not None:
+                await pending.done.wait()
+                if pending.pair is None:
+                    return
+                src, dst = pending.pair
+            else:
+                try:
+                    src, dst = await open_lane()
+                except Exception as exc:  # any refusal (a connection limit...): not used
+                    log.info("extra_lane_not_opened", mailbox=ctx.label, reason=str(exc))
+                    return
             try:
                 await work(dataclasses.replace(ctx, src=src, dst=dst), extra=True)
             finally:
@@ -167,6 +245,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
     try:
         async with anyio.create_task_group() as tg:
             group = tg
+            for pending in early:
+                active += 1
+                tg.start_soon(extra_lane, pending)
             grow(at_start=True)
             await work(ctx, extra=False)
             if not ctx.halt.is_set():

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import anyio
 import structlog
 
 from pecsync.config import Config
@@ -30,11 +31,18 @@ from pecsync.sync.copier import (
     MailboxContext,
     Progress,
     concurrently,
+    first_error,
     in_thread,
     logout_pair,
     verify_folder,
 )
-from pecsync.sync.lanes import ConnectionSlots, FixedSlots, FolderTree, copy_in_lanes
+from pecsync.sync.lanes import (
+    ConnectionSlots,
+    EarlyLanes,
+    FixedSlots,
+    FolderTree,
+    copy_in_lanes,
+)
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
 
@@ -80,6 +88,8 @@ class MailboxRun:
         self.src, self.dst = self._sessions()
         self.report = MailboxReport(src_user=src_creds.user, dst_user=dst_creds.user)
         self.survey: Survey | None = None
+        #: Lanes logging in together with this pair (see EarlyLanes); closed on exit.
+        self.early: EarlyLanes | None = None
 
     def _sessions(self) -> tuple[ImapSession, ImapSession]:
         """A (not yet connected) source and destination session for this mailbox."""
@@ -115,17 +125,35 @@ class MailboxRun:
 
     async def open_lane(self) -> tuple[ImapSession, ImapSession]:
         """One more logged-in connection pair for this mailbox (a folder lane)."""
+        pair = await self.connect_lane()
+        await self.login_lane(pair)
+        return pair
+
+    async def connect_lane(self) -> tuple[ImapSession, ImapSession]:
+        """A connection pair for a lane: connected (greeting read, TLS up), not logged in."""
         src, dst = self._sessions()
+        try:
+            await concurrently(lambda: in_thread(src.connect), lambda: in_thread(dst.connect))
+        except BaseException:
+            await logout_pair(src, dst)
+            raise
+        return src, dst
+
+    async def login_lane(self, pair: tuple[ImapSession, ImapSession]) -> None:
+        src, dst = pair
         try:
             await concurrently(lambda: in_thread(src.login, self.src_creds),
                                lambda: in_thread(dst.login, self.dst_creds))
         except BaseException:
             await logout_pair(src, dst)
             raise
-        return src, dst
 
     async def __aexit__(self, *exc: object) -> None:
-        await logout_pair(self.src, self.dst)
+        try:
+            if self.early is not None:
+                await self.early.close()
+        finally:
+            await logout_pair(self.src, self.dst)
 
     async def context(self) -> MailboxContext:
         mailbox_id = await self.store.mailbox_id(self.src_creds.user, self.dst_creds.user)
@@ -157,7 +185,30 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     ``[engine] max_inflight_bytes`` for this mailbox alone).  *slots* lends extra connection
     pairs for folder lanes (default: ``[engine] folders_in_parallel - 1`` of them, within
     ``max_connections_per_host``)."""
-    async with MailboxRun(cfg, store, src_creds, dst_creds, progress) as run:
+    if slots is None:
+        slots = FixedSlots(min(cfg.engine.folders_in_parallel,
+                               cfg.engine.max_connections_per_host) - 1)
+    run = MailboxRun(cfg, store, src_creds, dst_creds, progress)
+    try:
+        async with anyio.create_task_group() as background:
+            if cfg.engine.folders_in_parallel > 1 and await _first_copy(store, src_creds.user):
+                # A first copy almost always has several folders: its lanes connect while
+                # the mailbox logs in, and log in once it has (a refused password is tried
+                # once, never once per lane).
+                run.early = EarlyLanes(run.connect_lane, run.login_lane, slots,
+                                       cfg.engine.folders_in_parallel - 1)
+                run.early.start(background)
+            report = await _copy(run, cfg, verify, memory, slots)
+    except BaseExceptionGroup as group:
+        raise first_error(group) from None
+    return report
+
+
+async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget | None,
+                slots: ConnectionSlots) -> MailboxReport:
+    async with run:
+        if run.early is not None:
+            run.early.proceed()  # the mailbox's own login worked
         ctx = await run.context()
         ctx.memory = memory or ByteBudget(cfg.engine.max_inflight_bytes)
         await run.progress.phase("plan")
@@ -174,18 +225,22 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         copiers = [FolderCopier(ctx, m) for m in run.copy_mappings()]
         todo = []
         for copier in copiers:
-            if await copier.settle(verify=verify, dst_exists=not tree.missing(copier.mapping.dst)):
+            missing = tree.missing(copier.mapping.dst)
+            if await copier.settle(verify=verify, dst_exists=not missing):
                 _log_folder(copier)
             else:
                 todo.append(copier)
-        if slots is None:
-            slots = FixedSlots(min(cfg.engine.folders_in_parallel,
-                                   cfg.engine.max_connections_per_host) - 1)
         await copy_in_lanes(ctx, todo, verify=verify, lanes=cfg.engine.folders_in_parallel,
                             slots=slots, open_lane=run.open_lane, on_done=_log_folder,
-                            tree=tree)
+                            tree=tree, early=run.early.take() if run.early else ())
         run.report.folders.extend(c.report for c in copiers)
         return run.report
+
+
+async def _first_copy(store: CheckpointStore, src_user: str) -> bool:
+    """No folder of this mailbox has been copied before (a re-run opens no lane early)."""
+    mailbox_id = await store.find_mailbox(src_user)
+    return mailbox_id is None or not await store.folders(mailbox_id)
 
 
 def _log_folder(copier: FolderCopier) -> None:

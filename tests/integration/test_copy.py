@@ -279,7 +279,8 @@ def test_rerun_costs_round_trips_per_mailbox_not_per_message(
     assert commands and commands[0] <= 10, commands
 
 
-def test_login_needs_no_capability_round_trip_and_pipelining_is_not_delayed(dovecot_src: Any, users: Any) -> None:
+def test_login_needs_no_capability_round_trip_and_pipelining_is_not_delayed(
+        dovecot_src: Any, users: Any) -> None:
     """Dovecot's greeting lists its capabilities: the only command before the mailbox is
     usable is the login itself (imaplib would otherwise ask for CAPABILITY first, one round
     trip per connection), and the post-login capabilities are the full ones."""

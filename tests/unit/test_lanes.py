@@ -12,7 +12,7 @@ from pecsync.config import EngineConfig
 from pecsync.errors import DestinationFull, FolderError, ImapError, StopRequested
 from pecsync.model import FolderMapping, FolderStatus
 from pecsync.sync.copier import MailboxContext
-from pecsync.sync.lanes import FixedSlots, FolderTree, copy_in_lanes
+from pecsync.sync.lanes import EarlyLanes, FixedSlots, FolderTree, copy_in_lanes
 
 
 class FakeSession:
@@ -171,8 +171,8 @@ async def test_cancelled_while_a_lane_logs_in_gives_its_slot_back() -> None:
 
 
 def creations(ctx: MailboxContext, opener: Opener) -> list[tuple[str, list[str]]]:
-    return [(s.name, names) for s in [ctx.dst, *(p[1] for p in opener.opened)]
-            for names in s.created]  # type: ignore[attr-defined]
+    sessions: list[Any] = [ctx.dst, *(p[1] for p in opener.opened)]
+    return [(s.name, names) for s in sessions for names in s.created]
 
 
 async def test_missing_folders_are_created_once_by_the_lane_that_needs_them() -> None:
@@ -212,3 +212,60 @@ async def test_a_refused_create_is_the_error_raised_and_no_lane_hangs() -> None:
     # after its batch in flight.  The refusal, not a stop, is what the mailbox reports.
     assert err.value is refused
     assert not copiers[0].done and not copiers[1].done and copiers[1].lane is None
+
+
+class SlowLanes:
+    """Lanes that take *seconds* to connect and to log in; logins numbered in *refuse* fail."""
+
+    def __init__(self, seconds: float, refuse: tuple[int, ...] = ()) -> None:
+        self.seconds, self.refuse = seconds, refuse
+        self.connected: list[tuple[FakeSession, FakeSession]] = []
+        self.logins = 0
+
+    async def connect(self) -> tuple[Any, Any]:
+        await anyio.sleep(self.seconds)
+        n = len(self.connected) + 1
+        pair = (FakeSession(f"lane{n}"), FakeSession(f"lane{n}"))
+        self.connected.append(pair)
+        return pair
+
+    async def login(self, pair: tuple[Any, Any]) -> None:
+        self.logins += 1
+        await anyio.sleep(self.seconds)
+        if self.logins in self.refuse:
+            for s in pair:
+                s.logout()
+            raise ImapError("too many connections", mailbox="m")
+
+
+async def test_early_lanes_connect_in_the_background_and_are_used() -> None:
+    """Early lanes never hold up lane 0, take folders when ready, a refused one is not used
+    (its slot may serve a later lane), and every slot comes back."""
+    copiers = [FakeCopier(f"F{i}", seconds=0.1) for i in range(5)]
+    ctx = context({f"F{i}": 10 - i for i in range(5)})
+    slots, lanes = FixedSlots(2), SlowLanes(0.03, refuse=(2,))
+    early = EarlyLanes(lanes.connect, lanes.login, slots, 2)
+    began = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        early.start(tg)
+        assert slots.free == 0
+        early.proceed()
+        await copy_in_lanes(ctx, copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
+                            open_lane=Opener(), early=early.take())
+    assert copiers[0].started - began < 0.02  # lane 0 did not wait for the early lanes
+    assert all(c.done for c in copiers) and slots.free == 2
+    assert "lane1" in {c.lane for c in copiers}  # the early lane that logged in was used
+    assert all(s.logged_out for pair in lanes.connected for s in pair)
+
+
+async def test_early_lanes_never_log_in_before_the_mailbox_did() -> None:
+    """The mailbox's own login failed (a wrong password, say): the early lanes, connected,
+    are closed without a login attempt, and their slots come back."""
+    slots, lanes = FixedSlots(2), SlowLanes(0.01)
+    early = EarlyLanes(lanes.connect, lanes.login, slots, 2)
+    async with anyio.create_task_group() as tg:
+        early.start(tg)
+        await anyio.sleep(0.05)  # connected, waiting for the go
+        await early.close()
+    assert lanes.logins == 0 and len(lanes.connected) == 2 and slots.free == 2
+    assert all(s.logged_out for pair in lanes.connected for s in pair)
