@@ -63,6 +63,8 @@ imaplib._MAXLINE = 50_000_000  # type: ignore[attr-defined]
 imaplib.Commands.setdefault("COMPRESS", ("AUTH", "SELECTED"))
 
 _READ_BUFFER = 1 << 18
+#: Commands sent before their answers are read, at most (pipelined CREATEs).
+_PIPELINE_CHUNK = 100
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID_RE = re.compile(rb"\bUID (\d+)")
 _MESSAGE_ID_RE = re.compile(rb"^message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)", re.I | re.M)
@@ -72,7 +74,9 @@ class _GreetingCapabilities(imaplib.IMAP4):
     """imaplib asks for CAPABILITY right after the greeting, even when the greeting already
     lists them (``* OK [CAPABILITY ...]``, as Dovecot's does): one round trip per connection
     for nothing.  Use the greeting's list when there is one.  Only the first time: after
-    STARTTLS the list must be asked for again over TLS (RFC 3501 6.2.1), and imapclient does."""
+    STARTTLS the list must be asked for again over TLS (RFC 3501 6.2.1), and it is —
+    imapclient (>= 4.1) has imaplib's ``starttls`` call this again, which then sends
+    CAPABILITY."""
 
     _greeted = False
 
@@ -625,19 +629,20 @@ class ImapSession:
     def create_folders(self, names: Sequence[str]) -> None:
         """CREATE each of *names* (parents before children), pipelined: one round trip for
         the whole tree.  Every answer is read before the first refusal is raised."""
-        if not names:
-            return
-        self.commands += 1
-        with self._guard("CREATE", names[0]):
+        refused: list[tuple[str, str]] = []
+        self.commands += len(names)
+        with self._guard("CREATE", names[0] if len(names) == 1 else None):
             imap = self._client._imap
-            tags = [(name, imap._command("CREATE", _quote(name))) for name in names]
-            refused: list[tuple[str, str]] = []
-            for name, tag in tags:
-                typ, data = self._answer("CREATE", tag)
-                text = as_text(data)
-                if typ != "OK" and not ("ALREADYEXISTS" in text.upper()
-                                        or "already exists" in text.lower()):
-                    refused.append((name, text))
+            # In chunks: a few thousand unread answers could fill both socket buffers.
+            for start in range(0, len(names), _PIPELINE_CHUNK):
+                chunk = names[start:start + _PIPELINE_CHUNK]
+                tags = [(name, imap._command("CREATE", _quote(name))) for name in chunk]
+                for name, tag in tags:
+                    typ, data = self._answer("CREATE", tag)
+                    text = as_text(data)
+                    if typ != "OK" and not ("ALREADYEXISTS" in text.upper()
+                                            or "already exists" in text.lower()):
+                        refused.append((name, text))
         if refused:
             name, text = refused[0]
             raise self._error(FolderError, f"cannot create folder: {text}", folder=name,

@@ -73,20 +73,21 @@ OpenLane = Callable[[], Awaitable[tuple[ImapSession, ImapSession]]]
 
 class EarlyLanes:
     """Extra lanes for a first copy (it almost always has several folders) that connect
-    while the mailbox's own pair logs in, and log in as soon as it has: they are ready when
-    the plan is, instead of a connection and a login later.  Never a login before the
-    mailbox's own worked (:meth:`proceed`): a refused password is tried once, not once per
-    lane.  Everything runs in the background (:meth:`start`): a slow lane never holds up
-    lane 0, and one that fails is simply not used."""
+    while the mailbox's own pair logs in, then log in as soon as the plan says how many
+    folders need a lane (:meth:`proceed`).  Never a login before the mailbox's own worked: a
+    refused password is tried once, not once per lane.  The connections run in the
+    background (:meth:`start`): a slow one never holds up lane 0, one that fails is simply
+    not used.  :func:`copy_mailbox` owns them: whatever :func:`copy_in_lanes` did not adopt
+    is closed by :meth:`close`, on every path."""
 
     def __init__(self, connect_lane: Callable[[], Awaitable[tuple[ImapSession, ImapSession]]],
                  login_lane: Callable[[tuple[ImapSession, ImapSession]], Awaitable[None]],
-                 slots: ConnectionSlots, n: int) -> None:
+                 slots: ConnectionSlots, n: int, label: str) -> None:
         self.connect_lane, self.login_lane = connect_lane, login_lane
-        self.slots, self.n = slots, n
+        self.slots, self.n, self.label = slots, n, label
         self._pending: list[_PendingLane] = []
         self._go = anyio.Event()
-        self._abandoned = False
+        self._logins = 0  # how many may log in, set by proceed()
 
     def start(self, tg: anyio.abc.TaskGroup) -> None:
         """Start up to *n* lanes the budget has room for, in *tg*."""
@@ -96,21 +97,31 @@ class EarlyLanes:
                 self._pending.append(pending)
                 tg.start_soon(self._open, pending)
 
-    def proceed(self) -> None:
-        """The mailbox's own pair is logged in: the lanes may log in too."""
+    def proceed(self, logins: int) -> None:
+        """The mailbox's own pair is logged in and *logins* lanes are wanted: that many log
+        in, the others close without a login."""
+        self._logins = logins
         self._go.set()
 
     async def _open(self, pending: _PendingLane) -> None:
         try:
-            pair = await self.connect_lane()
-            await self._go.wait()
-            if self._abandoned:
+            pair = await self.connect_lane()  # closes what it opened if it fails
+            try:
+                await self._go.wait()
+            except BaseException:
+                await logout_pair(*pair)
+                raise
+            if self._logins <= 0 or pending.abandoned:
                 await logout_pair(*pair)
                 return
-            await self.login_lane(pair)
+            self._logins -= 1
+            await self.login_lane(pair)  # logs out what it opened if it fails
+            if pending.abandoned:  # its owner stopped waiting meanwhile
+                await logout_pair(*pair)
+                return
             pending.pair = pair
         except Exception as exc:  # any refusal: the lane is not used
-            log.info("extra_lane_not_opened", reason=str(exc))
+            log.info("extra_lane_not_opened", mailbox=self.label, reason=str(exc))
         finally:
             pending.done.set()
 
@@ -122,8 +133,7 @@ class EarlyLanes:
     async def close(self) -> None:
         """Lanes not handed over: no login any more; wait for them, log them out, give their
         slots back."""
-        self._abandoned = True
-        self._go.set()
+        self.proceed(0)
         with anyio.CancelScope(shield=True):
             for pending in self.take():
                 await pending.done.wait()
@@ -138,6 +148,8 @@ class _PendingLane:
     def __init__(self) -> None:
         self.done = anyio.Event()
         self.pair: tuple[ImapSession, ImapSession] | None = None
+        #: Set by an owner that stopped waiting: the pair, if it ever logs in, is closed.
+        self.abandoned = False
 
 
 class FolderTree:
@@ -224,7 +236,11 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
         assert slots is not None
         try:
             if pending is not None:
-                await pending.done.wait()
+                try:
+                    await pending.done.wait()
+                except BaseException:
+                    pending.abandoned = True  # never logged in for nobody
+                    raise
                 if pending.pair is None:
                     return
                 src, dst = pending.pair

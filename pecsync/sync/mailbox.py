@@ -88,7 +88,7 @@ class MailboxRun:
         self.src, self.dst = self._sessions()
         self.report = MailboxReport(src_user=src_creds.user, dst_user=dst_creds.user)
         self.survey: Survey | None = None
-        #: Lanes logging in together with this pair (see EarlyLanes); closed on exit.
+        #: Lanes connecting while this pair logs in (see EarlyLanes; copy_mailbox owns them).
         self.early: EarlyLanes | None = None
 
     def _sessions(self) -> tuple[ImapSession, ImapSession]:
@@ -149,11 +149,7 @@ class MailboxRun:
             raise
 
     async def __aexit__(self, *exc: object) -> None:
-        try:
-            if self.early is not None:
-                await self.early.close()
-        finally:
-            await logout_pair(self.src, self.dst)
+        await logout_pair(self.src, self.dst)
 
     async def context(self) -> MailboxContext:
         mailbox_id = await self.store.mailbox_id(self.src_creds.user, self.dst_creds.user)
@@ -193,12 +189,16 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         async with anyio.create_task_group() as background:
             if cfg.engine.folders_in_parallel > 1 and await _first_copy(store, src_creds.user):
                 # A first copy almost always has several folders: its lanes connect while
-                # the mailbox logs in, and log in once it has (a refused password is tried
-                # once, never once per lane).
+                # the mailbox logs in, and log in once the plan says how many are needed
+                # (a refused password is tried once, never once per lane).
                 run.early = EarlyLanes(run.connect_lane, run.login_lane, slots,
-                                       cfg.engine.folders_in_parallel - 1)
+                                       cfg.engine.folders_in_parallel - 1, src_creds.user)
                 run.early.start(background)
-            report = await _copy(run, cfg, verify, memory, slots)
+            try:
+                report = await _copy(run, cfg, verify, memory, slots)
+            finally:
+                if run.early is not None:
+                    await run.early.close()  # what the lanes did not adopt, on every path
     except BaseExceptionGroup as group:
         raise first_error(group) from None
     return report
@@ -207,8 +207,6 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
 async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget | None,
                 slots: ConnectionSlots) -> MailboxReport:
     async with run:
-        if run.early is not None:
-            run.early.proceed()  # the mailbox's own login worked
         ctx = await run.context()
         ctx.memory = memory or ByteBudget(cfg.engine.max_inflight_bytes)
         await run.progress.phase("plan")
@@ -230,6 +228,8 @@ async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget |
                 _log_folder(copier)
             else:
                 todo.append(copier)
+        if run.early is not None:
+            run.early.proceed(len(todo) - 1)  # logged in, and this many lanes have work
         await copy_in_lanes(ctx, todo, verify=verify, lanes=cfg.engine.folders_in_parallel,
                             slots=slots, open_lane=run.open_lane, on_done=_log_folder,
                             tree=tree, early=run.early.take() if run.early else ())

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import assert_same_content, cli_env, run_cli, seed, when, write_config
+from tests.helpers import session as session_for
 
 FOLDERS = ["INBOX", "INBOX.Archivio", "INBOX.Archivio.2024", "INBOX.Clienti", "INBOX.Fornitori"]
 
@@ -65,3 +66,59 @@ def test_no_lane_beyond_the_connection_budget(
     assert result.returncode == 0, result.stdout + result.stderr
     assert logins == 1  # no lane: the budget is one
     assert_same_content(dovecot_src, dovecot_dst, user)
+
+
+def test_a_first_copy_logs_in_no_lane_that_has_no_folder_to_copy(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """Early lanes connect before the plan, but log in only as many as folders need: a
+    mailbox with one folder to copy (the others empty) logs in once."""
+    user = users.pair()
+    seed(dovecot_src, user, "INBOX", [(message("INBOX", i), (), when(i)) for i in range(8)])
+    s = session_for(dovecot_src, user)
+    try:
+        s.create_folder("INBOX.Vuota")
+    finally:
+        s.logout()
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, engine={"folders_in_parallel": 3})
+    result, logins = copy_counting_logins(dovecot_src, cfg, cli_env(dovecot_src, dovecot_dst),
+                                          user)
+    assert logins == 1, result.stdout
+    assert_same_content(dovecot_src, dovecot_dst, user)
+
+
+def test_a_mailbox_failing_before_its_plan_gives_back_its_early_lanes(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """Whatever fails between the early connections and the copy (here a progress hook),
+    every borrowed connection pair comes back and no lane logs in."""
+    import anyio
+    import pytest
+
+    from pecsync.config import load_config
+    from pecsync.model import Credentials, Secret
+    from pecsync.store.checkpoints import CheckpointStore
+    from pecsync.sync.copier import Progress
+    from pecsync.sync.lanes import FixedSlots
+    from pecsync.sync.mailbox import copy_mailbox
+
+    user = users.pair()
+    fill(dovecot_src, user, per_folder=3)
+    cfg = load_config(write_config(tmp_path, dovecot_src, dovecot_dst,
+                                   engine={"folders_in_parallel": 3}))
+    src = Credentials(user, Secret(dovecot_src.master_password), "master")
+    dst = Credentials(user, Secret(dovecot_dst.master_password), "master")
+    slots = FixedSlots(2)
+
+    async def broken_hook(phase: str) -> None:
+        await anyio.sleep(0.2)  # the early lanes are connected by now
+        raise RuntimeError(f"bookkeeping failed at {phase}")
+
+    async def go() -> None:
+        async with await CheckpointStore.open(cfg.database) as store:
+            with pytest.raises(RuntimeError, match="bookkeeping failed at login"):
+                await copy_mailbox(cfg, store, src, dst, slots=slots,
+                                   progress=Progress(on_phase=broken_hook))
+
+    before = dovecot_src.login_count(user)
+    anyio.run(go)
+    assert slots.free == 2
+    assert dovecot_src.login_count(user) == before

@@ -27,6 +27,7 @@ class FakeSession:
         if self.refuse_create is not None:
             raise self.refuse_create
         self.created.append(list(names))
+        self.created_at = time.monotonic()
 
     def logout(self) -> None:
         self.logged_out = True
@@ -182,14 +183,14 @@ async def test_missing_folders_are_created_once_by_the_lane_that_needs_them() ->
                FakeCopier("Nuova/Sotto", seconds=0.02)]
     ctx = context({"INBOX": 9, "Nuova": 5, "Nuova/Sotto": 4})
     opener = Opener()
-    began = time.monotonic()
     await copy_in_lanes(ctx, copiers, verify=True, lanes=3, slots=FixedSlots(2),  # type: ignore[arg-type]
                         open_lane=opener, tree=FolderTree(["Nuova", "Nuova/Sotto"]))
     assert all(c.done for c in copiers)
-    assert copiers[0].started - began < 0.015  # INBOX did not wait for the CREATEs
     made = creations(ctx, opener)
     assert len(made) == 1 and made[0][0] != "lane0" and made[0][1] == ["Nuova", "Nuova/Sotto"]
-    assert min(copiers[1].started, copiers[2].started) - began >= 0.02  # after the CREATEs
+    creator: Any = next(p[1] for p in opener.opened if p[1].created)
+    assert copiers[0].started < creator.created_at  # INBOX did not wait for the CREATEs
+    assert min(copiers[1].started, copiers[2].started) >= creator.created_at  # they did
 
 
 async def test_folders_no_copy_needs_are_created_at_the_end() -> None:
@@ -224,6 +225,7 @@ class SlowLanes:
 
     async def connect(self) -> tuple[Any, Any]:
         await anyio.sleep(self.seconds)
+        self.first_connected = min(getattr(self, "first_connected", 1e18), time.monotonic())
         n = len(self.connected) + 1
         pair = (FakeSession(f"lane{n}"), FakeSession(f"lane{n}"))
         self.connected.append(pair)
@@ -244,15 +246,14 @@ async def test_early_lanes_connect_in_the_background_and_are_used() -> None:
     copiers = [FakeCopier(f"F{i}", seconds=0.1) for i in range(5)]
     ctx = context({f"F{i}": 10 - i for i in range(5)})
     slots, lanes = FixedSlots(2), SlowLanes(0.03, refuse=(2,))
-    early = EarlyLanes(lanes.connect, lanes.login, slots, 2)
-    began = time.monotonic()
+    early = EarlyLanes(lanes.connect, lanes.login, slots, 2, "m")
     async with anyio.create_task_group() as tg:
         early.start(tg)
         assert slots.free == 0
-        early.proceed()
+        early.proceed(len(copiers) - 1)
         await copy_in_lanes(ctx, copiers, verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
                             open_lane=Opener(), early=early.take())
-    assert copiers[0].started - began < 0.02  # lane 0 did not wait for the early lanes
+    assert copiers[0].started < lanes.first_connected  # lane 0 did not wait for the lanes
     assert all(c.done for c in copiers) and slots.free == 2
     assert "lane1" in {c.lane for c in copiers}  # the early lane that logged in was used
     assert all(s.logged_out for pair in lanes.connected for s in pair)
@@ -262,10 +263,40 @@ async def test_early_lanes_never_log_in_before_the_mailbox_did() -> None:
     """The mailbox's own login failed (a wrong password, say): the early lanes, connected,
     are closed without a login attempt, and their slots come back."""
     slots, lanes = FixedSlots(2), SlowLanes(0.01)
-    early = EarlyLanes(lanes.connect, lanes.login, slots, 2)
+    early = EarlyLanes(lanes.connect, lanes.login, slots, 2, "m")
     async with anyio.create_task_group() as tg:
         early.start(tg)
         await anyio.sleep(0.05)  # connected, waiting for the go
         await early.close()
     assert lanes.logins == 0 and len(lanes.connected) == 2 and slots.free == 2
     assert all(s.logged_out for pair in lanes.connected for s in pair)
+
+
+async def test_early_lanes_log_in_only_as_many_as_folders_need() -> None:
+    """Two folders to copy: one early lane logs in, the other closes without a login."""
+    copiers = [FakeCopier("INBOX", seconds=0.05), FakeCopier("Inviata", seconds=0.05)]
+    slots, lanes = FixedSlots(2), SlowLanes(0.01)
+    early = EarlyLanes(lanes.connect, lanes.login, slots, 2, "m")
+    async with anyio.create_task_group() as tg:
+        early.start(tg)
+        early.proceed(len(copiers) - 1)
+        await copy_in_lanes(context({"INBOX": 9, "Inviata": 3}), copiers, verify=True,  # type: ignore[arg-type]
+                            lanes=3, slots=slots, open_lane=Opener(), early=early.take())
+    assert lanes.logins == 1 and slots.free == 2 and all(c.done for c in copiers)
+    assert all(s.logged_out for pair in lanes.connected for s in pair)
+
+
+async def test_an_early_lane_cancelled_while_waiting_is_closed() -> None:
+    """Cancelled between its connection and the go: the connected pair is logged out and
+    its slot comes back."""
+    slots, lanes = FixedSlots(1), SlowLanes(0.01)
+    early = EarlyLanes(lanes.connect, lanes.login, slots, 1, "m")
+    with anyio.move_on_after(0.05):
+        async with anyio.create_task_group() as tg:
+            early.start(tg)
+            try:
+                await anyio.sleep(1)  # the mailbox's own login, cancelled
+            finally:
+                await early.close()
+    assert lanes.logins == 0 and slots.free == 1
+    assert lanes.connected and all(s.logged_out for pair in lanes.connected for s in pair)
