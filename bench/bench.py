@@ -246,21 +246,24 @@ def run_raw_append(dst: DovecotServer, users: list[str], seeds: dict[str, int], 
         for name, items in work[user]:
             for i in range(0, len(items), 50):
                 tag = imap._new_tag()
-                imap.send(tag + f' APPEND "{name}"'.encode() + b"".join(items[i:i + 50])
+                quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+                imap.send(tag + f' APPEND "{quoted}"'.encode() + b"".join(items[i:i + 50])
                           + b"\r\n")
                 while not (line := imap._get_line()).startswith(tag):
                     pass
                 if not line.startswith(tag + b" OK"):
                     raise RuntimeError(line.decode(errors="replace"))
 
-    cpu = time.process_time()
-    started = time.monotonic()
-    with ThreadPoolExecutor(parallel) as pool:
-        list(pool.map(one, users))
-    secs = time.monotonic() - started
-    cpu = time.process_time() - cpu
-    for c in clients.values():
-        c.logout()
+    try:
+        cpu = time.process_time()
+        started = time.monotonic()
+        with ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(one, users))
+        secs = time.monotonic() - started
+        cpu = time.process_time() - cpu
+    finally:
+        for c in clients.values():
+            c.logout()
     return secs, 0, 0, cpu
 
 
