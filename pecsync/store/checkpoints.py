@@ -143,8 +143,8 @@ class CheckpointStore:
                     raise
 
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
-        async with self.db.execute(sql(name), params) as cur:
-            return list(await cur.fetchall())
+        # One hop to the database thread (execute, fetch and close there), not three.
+        return list(await self.db.execute_fetchall(sql(name), params))
 
     # --- mailboxes and folders ------------------------------------------------------------
     async def mailbox_id(self, src_user: str, dst_user: str) -> int:
