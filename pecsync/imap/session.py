@@ -785,11 +785,9 @@ class ImapSession:
         folder = self.selected
         uids = [i.uid for i in infos]
         with self._guard("FETCH", folder, pipelined=True):
-            if not self._requested(uids):
-                self._pending.append((frozenset(uids), self._send_fetch(uid_set(uids))))
-            if then and not self._requested([i.uid for i in then]):
-                next_uids = [i.uid for i in then]
-                self._pending.append((frozenset(next_uids), self._send_fetch(uid_set(next_uids))))
+            for batch in (uids, [i.uid for i in then]):
+                if batch and not self._requested(batch):
+                    self._pending.append((frozenset(batch), self._send_fetch(uid_set(batch))))
             # Dovecot runs pipelined FETCHes concurrently: answers of the next batch may come
             # before this one's tagged OK, so bodies are sorted out by UID, not by command.
             while self._pending and not all(u in self._bodies for u in uids):

@@ -34,15 +34,23 @@ def copy_counting_logins(src: Any, cfg: Path, env: dict[str, str], user: str
     return result, src.login_count(user) - before
 
 
+def first_copy(src: Any, dst: Any, tmp_path: Path, user: str, engine: dict[str, Any]
+               ) -> tuple[Path, dict[str, str], Any, int]:
+    """Config and environment for *engine*, and the first ``pecsync copy`` of *user*: its
+    result and how many source logins it took."""
+    cfg = write_config(tmp_path, src, dst, engine=engine)
+    env = cli_env(src, dst)
+    result, logins = copy_counting_logins(src, cfg, env, user)
+    return cfg, env, result, logins
+
+
 def test_folders_copied_in_parallel_lanes_with_pipelined_batches(
         dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
     user = users.pair()
     fill(dovecot_src, user, per_folder=23)
     # Small batches: every folder takes several pipelined FETCHes.
-    cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
-                       engine={"folders_in_parallel": 3, "batch_max_messages": 4})
-    env = cli_env(dovecot_src, dovecot_dst)
-    first, logins = copy_counting_logins(dovecot_src, cfg, env, user)
+    cfg, env, first, logins = first_copy(dovecot_src, dovecot_dst, tmp_path, user,
+                                         {"folders_in_parallel": 3, "batch_max_messages": 4})
     assert first.returncode == 0, first.stdout + first.stderr
     # One pair for the mailbox and two borrowed lanes.
     assert logins == 3
@@ -59,10 +67,8 @@ def test_no_lane_beyond_the_connection_budget(
         dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
     user = users.pair()
     fill(dovecot_src, user, per_folder=6)
-    cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
-                       engine={"folders_in_parallel": 3, "max_connections_per_host": 1})
-    result, logins = copy_counting_logins(dovecot_src, cfg, cli_env(dovecot_src, dovecot_dst),
-                                          user)
+    *_, result, logins = first_copy(dovecot_src, dovecot_dst, tmp_path, user,
+                                    {"folders_in_parallel": 3, "max_connections_per_host": 1})
     assert result.returncode == 0, result.stdout + result.stderr
     assert logins == 1  # no lane: the budget is one
     assert_same_content(dovecot_src, dovecot_dst, user)
@@ -79,9 +85,8 @@ def test_a_first_copy_logs_in_no_lane_that_has_no_folder_to_copy(
         s.create_folder("INBOX.Vuota")
     finally:
         s.logout()
-    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, engine={"folders_in_parallel": 3})
-    result, logins = copy_counting_logins(dovecot_src, cfg, cli_env(dovecot_src, dovecot_dst),
-                                          user)
+    *_, result, logins = first_copy(dovecot_src, dovecot_dst, tmp_path, user,
+                                    {"folders_in_parallel": 3})
     assert logins == 1, result.stdout
     assert_same_content(dovecot_src, dovecot_dst, user)
 
