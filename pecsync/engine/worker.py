@@ -44,8 +44,13 @@ class EngineEnv:
     internal_errors: int = 0
 
 
+#: Phases a mailbox flips between once per folder: not worth a transaction each.
+_FOLDER_PHASES = frozenset({"copy", "verify"})
+
+
 class _JobProgress:
-    """Keeps the job row's counters fresh (at most every 2 s) and feeds the live view."""
+    """Keeps the job row's counters and phase fresh (at most every 2 s) and feeds the live
+    view."""
 
     def __init__(self, env: EngineEnv, job: Job) -> None:
         self.env, self.job = env, job
@@ -54,6 +59,21 @@ class _JobProgress:
         self.total = job.messages_total
         self.last_flush = 0.0
         self.dirty = False
+        self.phase_written = job.phase  # the claim wrote "login"
+        self.phase = job.phase
+
+    async def on_phase(self, phase: str) -> None:
+        """A new stage (login, plan, the first copy) is written at once: a job stuck there
+        shows it.  The copy/verify flips of every folder ride with the next flush."""
+        self.phase = phase
+        if phase == self.phase_written:
+            return
+        if phase in _FOLDER_PHASES and self.phase_written in _FOLDER_PHASES:
+            self.dirty = True
+            await self.flush()
+            return
+        await self.env.jobs.set_phase(self.job, phase)
+        self.phase_written = phase
 
     def on_folder(self, folder: str, todo: int) -> None:
         self.env.live[self.job.address] = [folder, 0, todo]
@@ -75,7 +95,8 @@ class _JobProgress:
         await self.env.jobs.set_progress(self.job, messages_copied=self.messages,
                                          messages_total=max(self.total, self.messages),
                                          bytes_copied=self.bytes, bytes_total=self.bytes,
-                                         skipped=0)
+                                         skipped=0, phase=self.phase)
+        self.phase_written = self.phase
 
 
 async def run_job(env: EngineEnv, job: Job) -> Outcome:
@@ -100,7 +121,7 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
     progress = _JobProgress(env, job)
 
     async def on_phase(phase: str) -> None:
-        await jobs.set_phase(job, phase)
+        await progress.on_phase(phase)
         await progress.flush()
 
     async def on_login(side: str) -> None:

@@ -249,10 +249,13 @@ class JobStore:
                                                          "lease_until": lease_until()})])
 
     async def set_progress(self, job: Job, *, messages_copied: int, messages_total: int,
-                           bytes_copied: int, bytes_total: int, skipped: int) -> None:
+                           bytes_copied: int, bytes_total: int, skipped: int,
+                           phase: str | None = None) -> None:
+        """Counters (and *phase*, when given) of a running job; renews its lease."""
         await self.store.transaction([("set_job_progress", {
             "id": job.id, "messages_copied": messages_copied, "messages_total": messages_total,
             "bytes_copied": bytes_copied, "bytes_total": bytes_total, "skipped": skipped,
+            "phase": phase,
             "now": now(), "lease_until": lease_until()})])
 
     async def finish(self, job: Job, state: JobState, *, error_class: str | None = None,

@@ -177,7 +177,7 @@ UPDATE job SET phase = :phase, updated_at = :now, lease_until = :lease_until WHE
 -- name: set_job_progress
 UPDATE job SET messages_copied = :messages_copied, messages_total = :messages_total,
        bytes_copied = :bytes_copied, bytes_total = :bytes_total, skipped = :skipped,
-       updated_at = :now, lease_until = :lease_until
+       phase = COALESCE(:phase, phase), updated_at = :now, lease_until = :lease_until
 WHERE id = :id;
 
 -- name: insert_job_event

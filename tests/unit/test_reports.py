@@ -59,6 +59,15 @@ async def fixture_db(tmp_path: Path) -> tuple[CheckpointStore, Config]:
                  orders={"Ordine Avvocati": OrderInfo("Ordine Avvocati", "Ordine degli Avvocati",
                                                       ("segreteria@ordine.example",))})
     store = await CheckpointStore.open(cfg.database)
+    try:
+        await _fill(store)
+    except BaseException:
+        await store.close()  # an open store's thread would keep pytest from exiting
+        raise
+    return store, cfg
+
+
+async def _fill(store: CheckpointStore) -> None:
     jobs = JobStore(store, Vault(__import__("base64").b64decode(new_key())))
     rows = [MailboxRow(i + 2, "Ordine Avvocati" if i % 2 else "Ordine Ingegneri",
                        f"{state}@pec.example.it", f"{state}@pec.example.it",
@@ -72,9 +81,8 @@ async def fixture_db(tmp_path: Path) -> tuple[CheckpointStore, Config]:
         await jobs.finish(job, JobState(state), error_text=f"server said something ({state})")
         await store.transaction([("set_job_progress", {
             "id": job.id, "messages_copied": 10, "messages_total": 20, "bytes_copied": 1000,
-            "bytes_total": 2000, "skipped": 0, "now": "2026-11-24T10:00:00+00:00",
-            "lease_until": None})])
-    return store, cfg
+            "bytes_total": 2000, "skipped": 0, "phase": None,
+            "now": "2026-11-24T10:00:00+00:00", "lease_until": None})])
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])
