@@ -43,6 +43,7 @@ from pecsync.errors import (
 from pecsync.imap import compress, utf7
 from pecsync.imap.classify import Failure, Phase, Rule, classify_response
 from pecsync.imap.codes import as_text, parse_appenduid, uid_set
+from pecsync.imap.nul_bytes import raw_message
 from pecsync.model import (
     AppendItem,
     Credentials,
@@ -155,8 +156,12 @@ def resolve_nul(body: bytes, binary: bytes | None, size: int) -> tuple[bytes, st
     if len(binary) == size:
         # Same size as stored: nothing was decoded, so BINARY[] is the raw message.
         return binary, None
-    return body, ("unverifiable: the message contains NUL bytes that the source server "
-                  "serves as 0x80, inside encoded parts that BINARY decodes")
+    # Some parts were decoded: NULs can only be in the parts BINARY[] left as they are.
+    raw = raw_message(body, binary)
+    if raw is not None and len(raw) == size:
+        return raw, None
+    return body, ("unverifiable: the source server serves NUL bytes as 0x80 and this "
+                  "message's parts could not be lined up with its BINARY form")
 
 
 _META_ITEMS = "(UID RFC822.SIZE FLAGS INTERNALDATE)"
