@@ -15,6 +15,8 @@ The intent protocol (ARCHITECTURE.md §3), in the order the code follows it:
 A source UIDVALIDITY change, a recreated destination folder or a folder we have no state
 for while the destination already holds messages all lead to a *content-matched pass*:
 every destination message whose size matches a candidate is hashed and claimed at most once.
+That need is stored with the folder's state (``folder.content_match``) until the pass
+completes, so a resumed pass is content-matched too; intents are reconciled before it.
 """
 
 from __future__ import annotations
@@ -163,11 +165,10 @@ class FolderCopier:
         src_st, metas = opened["src"]
         dst_st: FolderStatus = opened["dst"]
         self.report.src_messages = src_st.exists
-        content_match = False
         if state is None:
             state = await ctx.store.add_folder(ctx.mailbox_id, m.src, m.dst,
-                                               src_st.uidvalidity, dst_st.uidvalidity)
-            content_match = dst_st.exists > 0
+                                               src_st.uidvalidity, dst_st.uidvalidity,
+                                               content_match=dst_st.exists > 0)
         elif (state.src_uidvalidity != src_st.uidvalidity
               or state.dst_uidvalidity != dst_st.uidvalidity or state.dst_name != m.dst):
             self.log.warning("folder_state_reset", reason="UIDVALIDITY changed or folder moved",
@@ -175,13 +176,18 @@ class FolderCopier:
                              dst_uidvalidity=dst_st.uidvalidity)
             self.report.notes.append("UIDVALIDITY changed: content-matched pass")
             state = await ctx.store.reset_folder(state, m.dst, src_st.uidvalidity,
-                                                 dst_st.uidvalidity, forget_messages=True)
-            content_match = dst_st.exists > 0
+                                                 dst_st.uidvalidity, forget_messages=True,
+                                                 content_match=dst_st.exists > 0)
         if state.high_water + 1 != first_uid:
             metas = None  # the high-water mark moved (reset): list again from there
-        if not content_match:
-            await self.reconcile(state, src_st.uidvalidity, dst_st)
-        await self.copy(state, src_st, dst_st, content_match, metas)
+        # The need for a content-matched pass is part of the folder's state, written with the
+        # state's creation or reset and cleared only by set_uidnext_seen below: a pass
+        # interrupted by kill -9, a stop request or a lost connection is content-matched
+        # again when resumed.  Intents go first: what the interrupted pass appended just
+        # before the crash is claimed by its intent (from the remembered UIDNEXT up), so the
+        # content pool (built afterwards from unclaimed messages) never sees it.
+        await self.reconcile(state, src_st.uidvalidity, dst_st)
+        await self.copy(state, src_st, dst_st, state.content_match and dst_st.exists > 0, metas)
         await ctx.store.set_uidnext_seen(state.id, src_st.uidnext)
         step("folder_copied")
         if verify:

@@ -314,3 +314,37 @@ def test_folder_tree_is_created_in_one_round_trip(dovecot_dst: Any, users: Any) 
         assert {"Buona", "Altra"} <= {f.name for f in s.list_folders()}
     finally:
         s.logout()
+
+
+def test_stopped_content_matched_pass_stays_content_matched(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """A stop request (Ctrl-C) after the first batch of a content-matched pass: the next run
+    matches the rest by content too instead of appending it a second time."""
+    import anyio
+
+    from pecsync.config import load_config
+    from pecsync.errors import StopRequested
+    from pecsync.model import Credentials, Secret
+    from pecsync.store.checkpoints import CheckpointStore
+    from pecsync.sync.copier import Progress
+    from pecsync.sync.mailbox import copy_mailbox
+
+    user = users.pair()
+    msgs = [(b"Subject: s%d\r\n\r\nstop %d\r\n" % (i, i), ("\\Seen",), when(i)) for i in range(8)]
+    seed(dovecot_src, user, "INBOX", msgs)
+    seed(dovecot_dst, user, "INBOX", msgs)
+    cfg = load_config(write_config(tmp_path, dovecot_src, dovecot_dst,
+                                   engine={"batch_max_messages": 2}))
+    src = Credentials(user, Secret(dovecot_src.master_password), "master")
+    dst = Credentials(user, Secret(dovecot_dst.master_password), "master")
+
+    async def go() -> None:
+        async with await CheckpointStore.open(cfg.database) as store:
+            stop = Progress(should_stop=lambda: True)
+            with pytest.raises(StopRequested):
+                await copy_mailbox(cfg, store, src, dst, progress=stop)
+            again = await copy_mailbox(cfg, store, src, dst)
+            assert again.copied == 0 and again.mismatched == 0
+
+    anyio.run(go)
+    assert_same_content(dovecot_src, dovecot_dst, user)
