@@ -45,7 +45,13 @@ from pecsync.model import (
     MessageInfo,
 )
 from pecsync.store.checkpoints import Appended, CheckpointStore, CopiedMessage, FolderState
-from pecsync.sync.batches import ContentPool, comparable_flags, filter_flags, make_batches
+from pecsync.sync.batches import (
+    ContentPool,
+    MatchPool,
+    comparable_flags,
+    filter_flags,
+    make_batches,
+)
 from pecsync.sync.memory import ByteBudget
 
 log = structlog.get_logger("pecsync.copy")
@@ -247,8 +253,10 @@ class FolderCopier:
         lo = min(i.dst_uidnext_before for i in intents)
         claimed = await ctx.store.claimed_dst_uids(state.id, dst_st.uidvalidity)
         sizes = {i.size for i in intents}
-        pool = await self._dst_pool(f"{lo}:*", lambda info: info.uid >= lo
-                                    and info.uid not in claimed, sizes)
+        pool = ContentPool()
+        for sha256, info in await self._dst_hashes(f"{lo}:*", lambda info: info.uid >= lo
+                                                   and info.uid not in claimed, sizes):
+            pool.add(sha256, info.uid)
         found: list[Appended] = []
         lost: list[int] = []
         for intent in intents:
@@ -262,20 +270,49 @@ class FolderCopier:
         step("reconciled")
         self.log.info("intents_reconciled", found=len(found), not_stored=len(lost))
 
-    async def _dst_pool(self, uids: str, keep: Callable[[MessageInfo], bool],
-                        sizes: set[int] | None) -> ContentPool:
-        """Hash destination messages of the selected folder that *keep* accepts (and whose
-        size is one of *sizes*, when given) into a content multiset."""
+    async def _dst_hashes(self, uids: str, keep: Callable[[MessageInfo], bool],
+                          sizes: set[int] | None) -> list[tuple[str, MessageInfo]]:
+        """SHA-256 and metadata of the destination messages of the selected folder that
+        *keep* accepts (and whose size is one of *sizes*, when given)."""
         ctx = self.ctx
-        pool = ContentPool()
+        out: list[tuple[str, MessageInfo]] = []
         metas = [i for i in await in_thread(ctx.dst.fetch_meta, uids) if keep(i)]
         if sizes is not None:
             metas = [i for i in metas if i.size in sizes]
         for batch in make_batches(metas, ctx.engine.batch_max_bytes,
                                   ctx.engine.batch_max_messages):
-            for msg in await in_thread(ctx.dst.fetch_bodies, batch):
-                pool.add(msg.sha256, msg.info.uid)
-        return pool
+            out.extend((msg.sha256, msg.info)
+                       for msg in await in_thread(ctx.dst.fetch_bodies, batch))
+        return out
+
+    async def restore_flags(self, uids_by_flags: dict[tuple[str, ...], list[int]]) -> None:
+        """Give destination messages claimed by content the source's flags: one ``UID STORE
+        FLAGS`` per distinct flag set.  Called before those messages are recorded as present,
+        so a crash in between only means they are matched (and, if needed, stored) again."""
+        for flags, uids in uids_by_flags.items():
+            await in_thread(self.ctx.dst.store_flags, uids, flags)
+        step("flags_stored")
+        self.log.info("flags_restored", messages=sum(len(u) for u in uids_by_flags.values()))
+
+    def _note_other_dates(self, pool: MatchPool,
+                          near_misses: list[tuple[int, str, datetime]]) -> None:
+        """Name the destination messages left unclaimed that have the bytes of a source
+        message but another INTERNALDATE: the source message got its own exact copy (or was
+        skipped with its reason), and the operator decides what to do with the other one."""
+        named: set[int] = set()
+        for src_uid, sha256, internaldate in near_misses:
+            for other in pool.others(sha256):
+                if other.uid in named:
+                    continue
+                named.add(other.uid)
+                self.report.notes.append(
+                    f"uid {src_uid}: destination uid {other.uid} has the same content but "
+                    f"INTERNALDATE {other.internaldate.isoformat()} instead of "
+                    f"{internaldate.isoformat()}: not taken as its copy (INTERNALDATE cannot be "
+                    f"changed over IMAP)")
+                self.log.warning("same_content_other_internaldate", uid=src_uid,
+                                 dst_uid=other.uid, dst_internaldate=other.internaldate.isoformat(),
+                                 internaldate=internaldate.isoformat())
 
     # --- copy -----------------------------------------------------------------------------
     async def copy(self, state: FolderState, src_st: FolderStatus, dst_st: FolderStatus,
@@ -293,11 +330,13 @@ class FolderCopier:
         todo = [i for i in metas if i.uid not in done]
         if ctx.progress.on_folder:
             ctx.progress.on_folder(self.mapping.src, len(todo))
-        pool: ContentPool | None = None
+        pool: MatchPool | None = None
         if content_match and todo:
             claimed = await ctx.store.claimed_dst_uids(state.id, dst_st.uidvalidity)
-            pool = await self._dst_pool("1:*", lambda info: info.uid not in claimed,
-                                        {i.size for i in todo})
+            pool = MatchPool()
+            for sha256, info in await self._dst_hashes("1:*", lambda info: info.uid not in claimed,
+                                                       {i.size for i in todo}):
+                pool.add(sha256, info)
             self.log.info("content_pool_built", candidates=len(pool))
         importer = _Importer(self, state, uidvalidity, dst_st, pool)
         batches = make_batches(todo, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
@@ -330,6 +369,8 @@ class FolderCopier:
             # Every listed message is now appended, present or skipped.
             await ctx.store.mark_appended(state.id, uidvalidity, dst_st.uidvalidity, [],
                                           metas[-1].uid)
+        if pool is not None:
+            self._note_other_dates(pool, importer.near_misses)
         if self.report.dropped_flags:
             self.log.warning("flags_not_kept", flags=sorted(self.report.dropped_flags),
                              hint="the destination does not accept these flags")
@@ -371,7 +412,7 @@ class _Importer:
     """The destination half of :meth:`FolderCopier.copy`: one batch at a time, in UID order."""
 
     def __init__(self, copier: FolderCopier, state: FolderState, uidvalidity: int,
-                 dst_st: FolderStatus, pool: ContentPool | None) -> None:
+                 dst_st: FolderStatus, pool: MatchPool | None) -> None:
         self.copier = copier
         self.ctx = copier.ctx
         self.state = state
@@ -380,16 +421,30 @@ class _Importer:
         self.pool = pool
         self.dst_uidnext = dst_st.uidnext
         self.report = copier.report
+        #: (source uid, SHA-256, INTERNALDATE) of messages the pool held only with another
+        #: INTERNALDATE when their turn came (see FolderCopier._note_other_dates).
+        self.near_misses: list[tuple[int, str, datetime]] = []
 
     async def import_batch(self, fetched: Sequence[FetchedMessage]) -> None:
         present: list[tuple[FetchedMessage, int, int]] = []
         skipped: list[tuple[FetchedMessage, str]] = []
         to_append: list[FetchedMessage] = []
+        restore: dict[tuple[str, ...], list[int]] = {}
         limit = self.ctx.dst.append_limit()
         for msg in fetched:
-            dst_uid = self.pool.take(msg.sha256) if self.pool is not None else None
-            if dst_uid is not None:
-                present.append((msg, self.dst_st.uidvalidity, dst_uid))
+            # A content match needs the same bytes *and* INTERNALDATE (MatchPool): the legal
+            # copy is both, and IMAP cannot change an INTERNALDATE.  Flags can be changed:
+            # the matched message gets the source's (filtered like APPEND's).
+            match = (self.pool.take(msg.sha256, msg.info.internaldate)
+                     if self.pool is not None else None)
+            if self.pool is not None and match is None and self.pool.others(msg.sha256):
+                self.near_misses.append((msg.info.uid, msg.sha256, msg.info.internaldate))
+            if match is not None:
+                present.append((msg, self.dst_st.uidvalidity, match.uid))
+                flags, dropped = filter_flags(msg.info.flags, self.dst_st.permanentflags)
+                self.report.dropped_flags |= dropped
+                if comparable_flags(match.flags) != comparable_flags(flags):
+                    restore.setdefault(flags, []).append(match.uid)
             elif limit is not None and len(msg.body) > limit:
                 skipped.append((msg, f"larger ({len(msg.body)} bytes) than the destination's "
                                      f"APPENDLIMIT ({limit} bytes)"))
@@ -398,6 +453,10 @@ class _Importer:
                                      "cannot be stored byte-exactly"))
             else:
                 to_append.append(msg)
+        if restore:
+            # Before the messages are recorded as present: once recorded they are never
+            # looked at again by a copy.
+            await self.copier.restore_flags(restore)
         if present or skipped:
             await self.ctx.store.record_batch(self.state.id, self.uidvalidity, present=present,
                                               skipped=skipped)

@@ -115,14 +115,17 @@ def _crash_points(tmp_path: Path, src: Any, dst: Any, src_user: str, dst_user: s
 
 def test_crash_during_content_matched_pass_then_resume(dovecot_src: Any, dovecot_dst: Any,
                                                        users: Any, tmp_path: Path) -> None:
-    """The destination already holds part of the folder (twins too): a crash anywhere in the
-    content-matched pass must not make the resumed run append what is already there."""
+    """The destination already holds part of the folder (twins too, some with other flags): a
+    crash anywhere in the content-matched pass must not make the resumed run append what is
+    already there, and every matched message ends with the source's flags."""
     user = users.pair()
     twin = b"Subject: twin\r\n\r\nsame bytes\r\n"
     msgs = [(b"Subject: p%d\r\n\r\nbody %d\r\n" % (i, i), ("\\Seen",), when(i))
             for i in range(6)] + [(twin, (), when(7))] * 3
     seed(dovecot_src, user, "INBOX", msgs)
-    prefill = msgs[:4] + msgs[6:8]  # four of the six, two of the three twins
+    # Four of the six (two unread there), two of the three twins (one flagged there).
+    prefill = [(b, () if i % 2 else f, d) for i, (b, f, d) in enumerate(msgs[:4])] \
+        + [(twin, ("\\Flagged",), when(7)), (twin, (), when(7))]
     engine = {"batch_max_messages": 2}
 
     def fresh() -> str:
@@ -131,7 +134,7 @@ def test_crash_during_content_matched_pass_then_resume(dovecot_src: Any, dovecot
         return dst_user
 
     steps = _crash_points(tmp_path, dovecot_src, dovecot_dst, user, fresh(), engine, "probe")
-    assert {"batch_committed", "appended"} <= {s.split()[1] for s in steps}, steps
+    assert {"flags_stored", "batch_committed", "appended"} <= {s.split()[1] for s in steps}, steps
     for crash_at in range(1, len(steps) + 1):
         dst_user = fresh()
         cfg = write_config(tmp_path, dovecot_src, dovecot_dst,

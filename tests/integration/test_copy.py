@@ -316,6 +316,52 @@ def test_folder_tree_is_created_in_one_round_trip(dovecot_dst: Any, users: Any) 
         s.logout()
 
 
+def test_content_match_takes_the_source_flags(dovecot_src: Any, dovecot_dst: Any, users: Any,
+                                              tmp_path: Path) -> None:
+    """A destination message with the source's bytes and INTERNALDATE but other flags is the
+    copy: it gets the source's flags (not a second copy), and verification passes."""
+    user = users.pair()
+    bodies = [b"Subject: f%d\r\n\r\nflags %d\r\n" % (i, i) for i in range(4)]
+    src_flags: list[tuple[str, ...]] = [("\\Seen",), ("\\Answered", "$PecRicevuta"), (),
+                                        ("\\Seen", "\\Flagged")]
+    dst_flags: list[tuple[str, ...]] = [(), ("\\Flagged",), ("\\Seen",), ("\\Flagged", "\\Seen")]
+    seed(dovecot_src, user, "INBOX", [(bodies[i], f, when(i)) for i, f in enumerate(src_flags)])
+    seed(dovecot_dst, user, "INBOX", [(bodies[i], f, when(i)) for i, f in enumerate(dst_flags)])
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst)
+    env = cli_env(dovecot_src, dovecot_dst)
+    r = copy(cfg, env, user)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert copied_total(r.stdout) == 0 and " 0 mismatched" in r.stdout, r.stdout
+    assert_same_content(dovecot_src, dovecot_dst, user)
+    again = copy(cfg, env, user)
+    assert again.returncode == 0 and copied_total(again.stdout) == 0, again.stdout
+    ok = run_cli(["verify", "--config", str(cfg), "--source-user", user], env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_content_match_with_another_internaldate_appends_an_exact_copy(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """Same bytes, other INTERNALDATE (which IMAP cannot change): not the legal copy.  A copy
+    with the source's INTERNALDATE is appended and the other message is named in the report."""
+    from tests.helpers import Msg, sha
+
+    user = users.pair()
+    body = b"Subject: d\r\n\r\nwhen matters\r\n"
+    seed(dovecot_src, user, "INBOX", [(body, ("\\Seen",), when(1))])
+    seed(dovecot_dst, user, "INBOX", [(body, ("\\Seen",), when(30))])
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst)
+    env = cli_env(dovecot_src, dovecot_dst)
+    r = copy(cfg, env, user)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert copied_total(r.stdout) == 1 and " 0 mismatched" in r.stdout, r.stdout
+    assert "destination uid 1 has the same content" in r.stdout, r.stdout
+    dst = snapshot(dovecot_dst, user)["INBOX"]
+    assert dst == {Msg(sha(body), frozenset({"\\Seen"}), when(1)): 1,
+                   Msg(sha(body), frozenset({"\\Seen"}), when(30)): 1}, dst
+    again = copy(cfg, env, user)
+    assert again.returncode == 0 and copied_total(again.stdout) == 0, again.stdout
+
+
 def test_stopped_content_matched_pass_stays_content_matched(
         dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
     """A stop request (Ctrl-C) after the first batch of a content-matched pass: the next run
