@@ -193,6 +193,8 @@ class FolderCopier:
         # before the crash is claimed by its intent (from the remembered UIDNEXT up), so the
         # content pool (built afterwards from unclaimed messages) never sees it.
         await self.reconcile(state, src_st.uidvalidity, dst_st)
+        if verify:
+            await self._repair_present_flags(state, src_st.uidvalidity, dst_st)
         await self.copy(state, src_st, dst_st, state.content_match and dst_st.exists > 0, metas)
         await ctx.store.set_uidnext_seen(state.id, src_st.uidnext)
         step("folder_copied")
@@ -293,6 +295,27 @@ class FolderCopier:
             await in_thread(self.ctx.dst.store_flags, uids, flags)
         step("flags_stored")
         self.log.info("flags_restored", messages=sum(len(u) for u in uids_by_flags.values()))
+
+    async def _repair_present_flags(self, state: FolderState, uidvalidity: int,
+                                    dst_st: FolderStatus) -> None:
+        """Messages recorded as present by an earlier pass and not verified since: give them
+        the source's flags where they differ.  Before restore_flags existed a content match
+        never set flags, so such a copy failed verification on every run.  Only unverified
+        rows: a verified copy's flags are not reset (the user may have changed them since)."""
+        by_dst = {r.dst_uid: r for r in await self.ctx.store.copied_messages(state.id, uidvalidity)
+                  if r.state == "present" and r.verified_at is None and r.dst_uid is not None}
+        if not by_dst:
+            return
+        restore: dict[tuple[str, ...], list[int]] = {}
+        for info in await in_thread(self.ctx.dst.fetch_meta, uid_set(list(by_dst))):
+            row = by_dst.get(info.uid)
+            if row is None:
+                continue
+            flags, _ = filter_flags(row.flags, dst_st.permanentflags)
+            if comparable_flags(info.flags) != comparable_flags(flags):
+                restore.setdefault(flags, []).append(info.uid)
+        if restore:
+            await self.restore_flags(restore)
 
     def _note_other_dates(self, pool: MatchPool,
                           near_misses: list[tuple[int, str, datetime]]) -> None:
@@ -454,8 +477,8 @@ class _Importer:
             else:
                 to_append.append(msg)
         if restore:
-            # Before the messages are recorded as present: once recorded they are never
-            # looked at again by a copy.
+            # Before the messages are recorded as present: a crash in between leaves them
+            # unclaimed, to be matched (and stored, if still needed) again.
             await self.copier.restore_flags(restore)
         if present or skipped:
             await self.ctx.store.record_batch(self.state.id, self.uidvalidity, present=present,

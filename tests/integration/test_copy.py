@@ -394,3 +394,40 @@ def test_stopped_content_matched_pass_stays_content_matched(
 
     anyio.run(go)
     assert_same_content(dovecot_src, dovecot_dst, user)
+
+
+def test_copy_repairs_flags_of_unverified_content_matches(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """Earlier versions recorded a content match without giving it the source's flags, so its
+    verification failed on every run: the next copy sets them.  A verified copy whose flags
+    were changed on the destination afterwards is left alone."""
+    import sqlite3
+
+    from pecsync.model import Side
+    from tests.helpers import Msg, sha
+
+    user = users.pair()
+    old, kept = b"Subject: old\r\n\r\nlegacy\r\n", b"Subject: kept\r\n\r\nuser's\r\n"
+    seed(dovecot_src, user, "INBOX", [(old, ("\\Seen",), when(1)), (kept, ("\\Seen",), when(2))])
+    seed(dovecot_dst, user, "INBOX", [(old, ("\\Seen",), when(1)), (kept, ("\\Seen",), when(2))])
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst)
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert copy(cfg, env, user).returncode == 0
+    # What an earlier version left: "old" present and unverified, unread on the destination.
+    d = session(dovecot_dst, user, Side.DST)
+    try:
+        d.select("INBOX")
+        d.store_flags([1], [])
+        d.store_flags([2], ["\\Flagged"])  # the user's own change, after verification
+    finally:
+        d.logout()
+    db = sqlite3.connect(tmp_path / "state.sqlite3")
+    with db:
+        db.execute("UPDATE message SET verified_at = NULL WHERE dst_uid = 1")
+    db.close()
+    r = copy(cfg, env, user)
+    assert r.returncode == 0 and " 0 mismatched" in r.stdout, r.stdout + r.stderr
+    assert copied_total(r.stdout) == 0
+    dst = snapshot(dovecot_dst, user)["INBOX"]
+    assert dst == {Msg(sha(old), frozenset({"\\Seen"}), when(1)): 1,
+                   Msg(sha(kept), frozenset({"\\Flagged"}), when(2)): 1}, dst
