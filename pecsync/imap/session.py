@@ -907,6 +907,15 @@ class ImapSession:
             uids.extend(got)
         return uidvalidity, uids
 
+    def store_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
+        """``UID STORE <uids> FLAGS.SILENT (<flags>)`` in the selected folder: replace the
+        flags of those messages with *flags*.  Destination only (the source is read-only)."""
+        if self.side != Side.DST:
+            raise ValueError("the source is read-only: no STORE there")
+        folder = self.selected
+        self._call("STORE", lambda: self._client.set_flags(uid_set(list(uids)), list(flags),
+                                                           silent=True), folder)
+
     def _append_command(self, folder: str, items: Sequence[AppendItem]
                         ) -> tuple[int | None, list[int]]:
         literal_plus = self.has("LITERAL+") or (

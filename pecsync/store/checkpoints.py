@@ -22,7 +22,8 @@ from pecsync.errors import StoreError
 from pecsync.model import FetchedMessage
 from pecsync.store.queries import schema, sql
 
-SCHEMA_VERSION = "1"
+#: 2: ``folder.content_match`` (added to schema-1 databases by :meth:`CheckpointStore.open`).
+SCHEMA_VERSION = "2"
 
 
 def now() -> str:
@@ -38,6 +39,8 @@ class FolderState:
     dst_uidvalidity: int | None
     high_water: int
     src_uidnext_seen: int | None
+    #: The pass in progress (until it completes) matches destination messages by content.
+    content_match: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,10 @@ class Appended:
 
 
 def _folder(row: Sequence[Any]) -> FolderState:
-    return FolderState(*row)
+    (folder_id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water,
+     src_uidnext_seen, content_match) = row
+    return FolderState(folder_id, src_name, dst_name, src_uidvalidity, dst_uidvalidity,
+                       high_water, src_uidnext_seen, bool(content_match))
 
 
 class CheckpointStore:
@@ -98,6 +104,7 @@ class CheckpointStore:
             await db.executescript(schema())
             await db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
                              (SCHEMA_VERSION,))
+            await cls._migrate(db)
         except aiosqlite.Error as exc:
             raise StoreError(f"{path}: cannot open state database: {exc}") from None
         for suffix in ("-wal", "-shm"):
@@ -105,6 +112,23 @@ class CheckpointStore:
             if side.exists():
                 os.chmod(side, 0o600)
         return cls(db, path)
+
+    @staticmethod
+    async def _migrate(db: aiosqlite.Connection) -> None:
+        """Bring a database written by an older pecsync up to this schema (``CREATE TABLE IF
+        NOT EXISTS`` leaves existing tables as they are).  One IMMEDIATE transaction: two
+        processes opening the same old database cannot both add the column."""
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {str(r[0]) for r in await db.execute_fetchall(sql("folder_columns"))}
+            if "content_match" not in columns:
+                await db.execute(sql("add_content_match"))
+                await db.execute(sql("content_match_unfinished"))
+                await db.execute(sql("set_schema_version"), {"version": SCHEMA_VERSION})
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
 
     async def close(self) -> None:
         await self.db.close()
@@ -165,29 +189,37 @@ class CheckpointStore:
         return [_folder(r) for r in await self.query("list_folders", {"mailbox_id": mailbox_id})]
 
     async def add_folder(self, mailbox_id: int, src_name: str, dst_name: str,
-                         src_uidvalidity: int, dst_uidvalidity: int) -> FolderState:
+                         src_uidvalidity: int, dst_uidvalidity: int, *,
+                         content_match: bool = False) -> FolderState:
+        """The folder's first state; *content_match*: the destination folder already holds
+        messages, so every pass until one completes is content-matched."""
         await self.transaction([("insert_folder", {"mailbox_id": mailbox_id, "src_name": src_name,
                                            "dst_name": dst_name, "now": now(),
                                            "src_uidvalidity": src_uidvalidity,
-                                           "dst_uidvalidity": dst_uidvalidity})])
+                                           "dst_uidvalidity": dst_uidvalidity,
+                                           "content_match": int(content_match)})])
         state = await self.folder(mailbox_id, src_name)
         assert state is not None
         return state
 
     async def reset_folder(self, state: FolderState, dst_name: str, src_uidvalidity: int,
-                           dst_uidvalidity: int, *, forget_messages: bool) -> FolderState:
-        """Start the folder again after a UIDVALIDITY change (content-matched pass follows)."""
+                           dst_uidvalidity: int, *, forget_messages: bool,
+                           content_match: bool = True) -> FolderState:
+        """Start the folder again after a UIDVALIDITY change; *content_match* (the destination
+        folder holds messages) is recorded in the same transaction, so the content-matched
+        pass that follows survives any interruption until it completes."""
         stmts: list[tuple[str, dict[str, Any]]] = [
             ("reset_folder", {"folder_id": state.id, "src_uidvalidity": src_uidvalidity,
                               "dst_uidvalidity": dst_uidvalidity, "dst_name": dst_name,
-                              "now": now()})]
+                              "content_match": int(content_match), "now": now()})]
         if forget_messages:
             stmts.insert(0, ("forget_folder_messages", {"folder_id": state.id}))
         await self.transaction(stmts)
         return FolderState(state.id, state.src_name, dst_name, src_uidvalidity, dst_uidvalidity,
-                           0, None)
+                           0, None, content_match)
 
     async def set_uidnext_seen(self, folder_id: int, uidnext: int) -> None:
+        """The folder's pass completed (this also ends a content-matched pass)."""
         await self.transaction([("set_uidnext_seen", {"folder_id": folder_id, "uidnext": uidnext,
                                               "now": now()})])
 

@@ -8,22 +8,27 @@ ON CONFLICT (src_user) DO UPDATE SET dst_user = excluded.dst_user;
 SELECT id FROM mailbox WHERE src_user = :src_user;
 
 -- name: get_folder
-SELECT id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water, src_uidnext_seen
+SELECT id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water, src_uidnext_seen,
+       content_match
 FROM folder WHERE mailbox_id = :mailbox_id AND src_name = :src_name;
 
 -- name: list_folders
-SELECT id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water, src_uidnext_seen
+SELECT id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water, src_uidnext_seen,
+       content_match
 FROM folder WHERE mailbox_id = :mailbox_id ORDER BY src_name;
 
 -- name: insert_folder
-INSERT INTO folder (mailbox_id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, updated_at)
-VALUES (:mailbox_id, :src_name, :dst_name, :src_uidvalidity, :dst_uidvalidity, :now);
+INSERT INTO folder (mailbox_id, src_name, dst_name, src_uidvalidity, dst_uidvalidity,
+                    content_match, updated_at)
+VALUES (:mailbox_id, :src_name, :dst_name, :src_uidvalidity, :dst_uidvalidity, :content_match,
+        :now);
 
 -- name: reset_folder
 -- A UIDVALIDITY change: the old UIDs mean nothing any more.  Old rows stay as history of the
 -- previous UIDVALIDITY (they never match the new one); the high-water mark starts again.
 UPDATE folder SET src_uidvalidity = :src_uidvalidity, dst_uidvalidity = :dst_uidvalidity,
-       dst_name = :dst_name, high_water = 0, src_uidnext_seen = NULL, updated_at = :now
+       dst_name = :dst_name, high_water = 0, src_uidnext_seen = NULL,
+       content_match = :content_match, updated_at = :now
 WHERE id = :folder_id;
 
 -- name: forget_folder_messages
@@ -34,7 +39,25 @@ UPDATE folder SET high_water = MAX(high_water, :high_water), updated_at = :now
 WHERE id = :folder_id;
 
 -- name: set_uidnext_seen
-UPDATE folder SET src_uidnext_seen = :uidnext, updated_at = :now WHERE id = :folder_id;
+-- A pass completed: every source message it listed is appended, present or skipped, so the
+-- content-matched pass (if one was needed) is over.
+UPDATE folder SET src_uidnext_seen = :uidnext, content_match = 0, updated_at = :now
+WHERE id = :folder_id;
+
+-- name: folder_columns
+SELECT name FROM pragma_table_info('folder');
+
+-- name: add_content_match
+ALTER TABLE folder ADD COLUMN content_match INTEGER NOT NULL DEFAULT 0;
+
+-- name: content_match_unfinished
+-- Schema 1 did not record whether a pass had to be content-matched: a folder whose pass never
+-- completed may be in the middle of one (a content-matched pass where none was needed costs
+-- hashing the unclaimed destination messages; a missing one duplicates the folder).
+UPDATE folder SET content_match = 1 WHERE src_uidnext_seen IS NULL;
+
+-- name: set_schema_version
+UPDATE meta SET value = :version WHERE key = 'schema';
 
 -- name: insert_message
 INSERT INTO message (folder_id, src_uidvalidity, src_uid, size, sha256, message_id, internaldate,

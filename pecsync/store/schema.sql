@@ -24,6 +24,11 @@ CREATE TABLE IF NOT EXISTS folder (
     dst_uidvalidity  INTEGER,
     high_water       INTEGER NOT NULL DEFAULT 0,  -- every source UID <= this is appended/present/skipped
     src_uidnext_seen INTEGER,                     -- source UIDNEXT when a pass last completed
+    -- 1 from the moment the folder's state is created or reset while the destination folder
+    -- already holds messages, until the pass that follows completes: every pass until then,
+    -- however often interrupted, is content-matched (README "How a folder is copied").
+    -- Databases of schema 1 get it from CheckpointStore.open (ALTER TABLE).
+    content_match    INTEGER NOT NULL DEFAULT 0,
     updated_at       TEXT NOT NULL,
     UNIQUE (mailbox_id, src_name)
 );

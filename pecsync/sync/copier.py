@@ -15,6 +15,8 @@ The intent protocol (ARCHITECTURE.md §3), in the order the code follows it:
 A source UIDVALIDITY change, a recreated destination folder or a folder we have no state
 for while the destination already holds messages all lead to a *content-matched pass*:
 every destination message whose size matches a candidate is hashed and claimed at most once.
+That need is stored with the folder's state (``folder.content_match``) until the pass
+completes, so a resumed pass is content-matched too; intents are reconciled before it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,13 @@ from pecsync.model import (
     MessageInfo,
 )
 from pecsync.store.checkpoints import Appended, CheckpointStore, CopiedMessage, FolderState
-from pecsync.sync.batches import ContentPool, comparable_flags, filter_flags, make_batches
+from pecsync.sync.batches import (
+    ContentPool,
+    MatchPool,
+    comparable_flags,
+    filter_flags,
+    make_batches,
+)
 from pecsync.sync.memory import ByteBudget
 
 log = structlog.get_logger("pecsync.copy")
@@ -163,11 +171,10 @@ class FolderCopier:
         src_st, metas = opened["src"]
         dst_st: FolderStatus = opened["dst"]
         self.report.src_messages = src_st.exists
-        content_match = False
         if state is None:
             state = await ctx.store.add_folder(ctx.mailbox_id, m.src, m.dst,
-                                               src_st.uidvalidity, dst_st.uidvalidity)
-            content_match = dst_st.exists > 0
+                                               src_st.uidvalidity, dst_st.uidvalidity,
+                                               content_match=dst_st.exists > 0)
         elif (state.src_uidvalidity != src_st.uidvalidity
               or state.dst_uidvalidity != dst_st.uidvalidity or state.dst_name != m.dst):
             self.log.warning("folder_state_reset", reason="UIDVALIDITY changed or folder moved",
@@ -175,13 +182,20 @@ class FolderCopier:
                              dst_uidvalidity=dst_st.uidvalidity)
             self.report.notes.append("UIDVALIDITY changed: content-matched pass")
             state = await ctx.store.reset_folder(state, m.dst, src_st.uidvalidity,
-                                                 dst_st.uidvalidity, forget_messages=True)
-            content_match = dst_st.exists > 0
+                                                 dst_st.uidvalidity, forget_messages=True,
+                                                 content_match=dst_st.exists > 0)
         if state.high_water + 1 != first_uid:
             metas = None  # the high-water mark moved (reset): list again from there
-        if not content_match:
-            await self.reconcile(state, src_st.uidvalidity, dst_st)
-        await self.copy(state, src_st, dst_st, content_match, metas)
+        # The need for a content-matched pass is part of the folder's state, written with the
+        # state's creation or reset and cleared only by set_uidnext_seen below: a pass
+        # interrupted by kill -9, a stop request or a lost connection is content-matched
+        # again when resumed.  Intents go first: what the interrupted pass appended just
+        # before the crash is claimed by its intent (from the remembered UIDNEXT up), so the
+        # content pool (built afterwards from unclaimed messages) never sees it.
+        await self.reconcile(state, src_st.uidvalidity, dst_st)
+        if verify:
+            await self._repair_present_flags(state, src_st.uidvalidity, dst_st)
+        await self.copy(state, src_st, dst_st, state.content_match and dst_st.exists > 0, metas)
         await ctx.store.set_uidnext_seen(state.id, src_st.uidnext)
         step("folder_copied")
         if verify:
@@ -241,8 +255,10 @@ class FolderCopier:
         lo = min(i.dst_uidnext_before for i in intents)
         claimed = await ctx.store.claimed_dst_uids(state.id, dst_st.uidvalidity)
         sizes = {i.size for i in intents}
-        pool = await self._dst_pool(f"{lo}:*", lambda info: info.uid >= lo
-                                    and info.uid not in claimed, sizes)
+        pool = ContentPool()
+        for sha256, info in await self._dst_hashes(f"{lo}:*", lambda info: info.uid >= lo
+                                                   and info.uid not in claimed, sizes):
+            pool.add(sha256, info.uid)
         found: list[Appended] = []
         lost: list[int] = []
         for intent in intents:
@@ -256,20 +272,70 @@ class FolderCopier:
         step("reconciled")
         self.log.info("intents_reconciled", found=len(found), not_stored=len(lost))
 
-    async def _dst_pool(self, uids: str, keep: Callable[[MessageInfo], bool],
-                        sizes: set[int] | None) -> ContentPool:
-        """Hash destination messages of the selected folder that *keep* accepts (and whose
-        size is one of *sizes*, when given) into a content multiset."""
+    async def _dst_hashes(self, uids: str, keep: Callable[[MessageInfo], bool],
+                          sizes: set[int] | None) -> list[tuple[str, MessageInfo]]:
+        """SHA-256 and metadata of the destination messages of the selected folder that
+        *keep* accepts (and whose size is one of *sizes*, when given)."""
         ctx = self.ctx
-        pool = ContentPool()
+        out: list[tuple[str, MessageInfo]] = []
         metas = [i for i in await in_thread(ctx.dst.fetch_meta, uids) if keep(i)]
         if sizes is not None:
             metas = [i for i in metas if i.size in sizes]
         for batch in make_batches(metas, ctx.engine.batch_max_bytes,
                                   ctx.engine.batch_max_messages):
-            for msg in await in_thread(ctx.dst.fetch_bodies, batch):
-                pool.add(msg.sha256, msg.info.uid)
-        return pool
+            out.extend((msg.sha256, msg.info)
+                       for msg in await in_thread(ctx.dst.fetch_bodies, batch))
+        return out
+
+    async def restore_flags(self, uids_by_flags: dict[tuple[str, ...], list[int]]) -> None:
+        """Give destination messages claimed by content the source's flags: one ``UID STORE
+        FLAGS`` per distinct flag set.  Called before those messages are recorded as present,
+        so a crash in between only means they are matched (and, if needed, stored) again."""
+        for flags, uids in uids_by_flags.items():
+            await in_thread(self.ctx.dst.store_flags, uids, flags)
+        step("flags_stored")
+        self.log.info("flags_restored", messages=sum(len(u) for u in uids_by_flags.values()))
+
+    async def _repair_present_flags(self, state: FolderState, uidvalidity: int,
+                                    dst_st: FolderStatus) -> None:
+        """Messages recorded as present by an earlier pass and not verified since: give them
+        the source's flags where they differ.  Before restore_flags existed a content match
+        never set flags, so such a copy failed verification on every run.  Only unverified
+        rows: a verified copy's flags are not reset (the user may have changed them since)."""
+        by_dst = {r.dst_uid: r for r in await self.ctx.store.copied_messages(state.id, uidvalidity)
+                  if r.state == "present" and r.verified_at is None and r.dst_uid is not None}
+        if not by_dst:
+            return
+        restore: dict[tuple[str, ...], list[int]] = {}
+        for info in await in_thread(self.ctx.dst.fetch_meta, uid_set(list(by_dst))):
+            row = by_dst.get(info.uid)
+            if row is None:
+                continue
+            flags, _ = filter_flags(row.flags, dst_st.permanentflags)
+            if comparable_flags(info.flags) != comparable_flags(flags):
+                restore.setdefault(flags, []).append(info.uid)
+        if restore:
+            await self.restore_flags(restore)
+
+    def _note_other_dates(self, pool: MatchPool,
+                          near_misses: list[tuple[int, str, datetime]]) -> None:
+        """Name the destination messages left unclaimed that have the bytes of a source
+        message but another INTERNALDATE: the source message got its own exact copy (or was
+        skipped with its reason), and the operator decides what to do with the other one."""
+        named: set[int] = set()
+        for src_uid, sha256, internaldate in near_misses:
+            for other in pool.others(sha256):
+                if other.uid in named:
+                    continue
+                named.add(other.uid)
+                self.report.notes.append(
+                    f"uid {src_uid}: destination uid {other.uid} has the same content but "
+                    f"INTERNALDATE {other.internaldate.isoformat()} instead of "
+                    f"{internaldate.isoformat()}: not taken as its copy (INTERNALDATE cannot be "
+                    f"changed over IMAP)")
+                self.log.warning("same_content_other_internaldate", uid=src_uid,
+                                 dst_uid=other.uid, dst_internaldate=other.internaldate.isoformat(),
+                                 internaldate=internaldate.isoformat())
 
     # --- copy -----------------------------------------------------------------------------
     async def copy(self, state: FolderState, src_st: FolderStatus, dst_st: FolderStatus,
@@ -287,11 +353,13 @@ class FolderCopier:
         todo = [i for i in metas if i.uid not in done]
         if ctx.progress.on_folder:
             ctx.progress.on_folder(self.mapping.src, len(todo))
-        pool: ContentPool | None = None
+        pool: MatchPool | None = None
         if content_match and todo:
             claimed = await ctx.store.claimed_dst_uids(state.id, dst_st.uidvalidity)
-            pool = await self._dst_pool("1:*", lambda info: info.uid not in claimed,
-                                        {i.size for i in todo})
+            pool = MatchPool()
+            for sha256, info in await self._dst_hashes("1:*", lambda info: info.uid not in claimed,
+                                                       {i.size for i in todo}):
+                pool.add(sha256, info)
             self.log.info("content_pool_built", candidates=len(pool))
         importer = _Importer(self, state, uidvalidity, dst_st, pool)
         batches = make_batches(todo, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
@@ -324,6 +392,8 @@ class FolderCopier:
             # Every listed message is now appended, present or skipped.
             await ctx.store.mark_appended(state.id, uidvalidity, dst_st.uidvalidity, [],
                                           metas[-1].uid)
+        if pool is not None:
+            self._note_other_dates(pool, importer.near_misses)
         if self.report.dropped_flags:
             self.log.warning("flags_not_kept", flags=sorted(self.report.dropped_flags),
                              hint="the destination does not accept these flags")
@@ -365,7 +435,7 @@ class _Importer:
     """The destination half of :meth:`FolderCopier.copy`: one batch at a time, in UID order."""
 
     def __init__(self, copier: FolderCopier, state: FolderState, uidvalidity: int,
-                 dst_st: FolderStatus, pool: ContentPool | None) -> None:
+                 dst_st: FolderStatus, pool: MatchPool | None) -> None:
         self.copier = copier
         self.ctx = copier.ctx
         self.state = state
@@ -374,16 +444,30 @@ class _Importer:
         self.pool = pool
         self.dst_uidnext = dst_st.uidnext
         self.report = copier.report
+        #: (source uid, SHA-256, INTERNALDATE) of messages the pool held only with another
+        #: INTERNALDATE when their turn came (see FolderCopier._note_other_dates).
+        self.near_misses: list[tuple[int, str, datetime]] = []
 
     async def import_batch(self, fetched: Sequence[FetchedMessage]) -> None:
         present: list[tuple[FetchedMessage, int, int]] = []
         skipped: list[tuple[FetchedMessage, str]] = []
         to_append: list[FetchedMessage] = []
+        restore: dict[tuple[str, ...], list[int]] = {}
         limit = self.ctx.dst.append_limit()
         for msg in fetched:
-            dst_uid = self.pool.take(msg.sha256) if self.pool is not None else None
-            if dst_uid is not None:
-                present.append((msg, self.dst_st.uidvalidity, dst_uid))
+            # A content match needs the same bytes *and* INTERNALDATE (MatchPool): the legal
+            # copy is both, and IMAP cannot change an INTERNALDATE.  Flags can be changed:
+            # the matched message gets the source's (filtered like APPEND's).
+            match = (self.pool.take(msg.sha256, msg.info.internaldate)
+                     if self.pool is not None else None)
+            if self.pool is not None and match is None and self.pool.others(msg.sha256):
+                self.near_misses.append((msg.info.uid, msg.sha256, msg.info.internaldate))
+            if match is not None:
+                present.append((msg, self.dst_st.uidvalidity, match.uid))
+                flags, dropped = filter_flags(msg.info.flags, self.dst_st.permanentflags)
+                self.report.dropped_flags |= dropped
+                if comparable_flags(match.flags) != comparable_flags(flags):
+                    restore.setdefault(flags, []).append(match.uid)
             elif limit is not None and len(msg.body) > limit:
                 skipped.append((msg, f"larger ({len(msg.body)} bytes) than the destination's "
                                      f"APPENDLIMIT ({limit} bytes)"))
@@ -392,6 +476,10 @@ class _Importer:
                                      "cannot be stored byte-exactly"))
             else:
                 to_append.append(msg)
+        if restore:
+            # Before the messages are recorded as present: a crash in between leaves them
+            # unclaimed, to be matched (and stored, if still needed) again.
+            await self.copier.restore_flags(restore)
         if present or skipped:
             await self.ctx.store.record_batch(self.state.id, self.uidvalidity, present=present,
                                               skipped=skipped)

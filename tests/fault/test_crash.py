@@ -101,3 +101,82 @@ def test_kill_9_mid_folder(dovecot_src: Any, dovecot_dst: Any, users: Any,
     r = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert_same_content(dovecot_src, dovecot_dst, user, user)
+
+
+def _crash_points(tmp_path: Path, src: Any, dst: Any, src_user: str, dst_user: str,
+                  engine: dict[str, Any], name: str) -> list[str]:
+    """The steps of an uninterrupted run (its destination is then thrown away)."""
+    log = tmp_path / f"{name}.steps"
+    cfg = write_config(tmp_path, src, dst, database=f"{name}.sqlite3", engine=engine)
+    r = _copy(cfg, cli_env(src, dst, PECSYNC_STEP_LOG=str(log)), src_user, dst_user)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return log.read_text().splitlines()
+
+
+def test_crash_during_content_matched_pass_then_resume(dovecot_src: Any, dovecot_dst: Any,
+                                                       users: Any, tmp_path: Path) -> None:
+    """The destination already holds part of the folder (twins too, some with other flags): a
+    crash anywhere in the content-matched pass must not make the resumed run append what is
+    already there, and every matched message ends with the source's flags."""
+    user = users.pair()
+    twin = b"Subject: twin\r\n\r\nsame bytes\r\n"
+    msgs = [(b"Subject: p%d\r\n\r\nbody %d\r\n" % (i, i), ("\\Seen",), when(i))
+            for i in range(6)] + [(twin, (), when(7))] * 3
+    seed(dovecot_src, user, "INBOX", msgs)
+    # Four of the six (two unread there), two of the three twins (one flagged there).
+    prefill = [(b, () if i % 2 else f, d) for i, (b, f, d) in enumerate(msgs[:4])] \
+        + [(twin, ("\\Flagged",), when(7)), (twin, (), when(7))]
+    engine = {"batch_max_messages": 2}
+
+    def fresh() -> str:
+        dst_user = users.dst_only()
+        seed(dovecot_dst, dst_user, "INBOX", prefill)
+        return dst_user
+
+    steps = _crash_points(tmp_path, dovecot_src, dovecot_dst, user, fresh(), engine, "probe")
+    assert {"flags_stored", "batch_committed", "appended"} <= {s.split()[1] for s in steps}, steps
+    for crash_at in range(1, len(steps) + 1):
+        dst_user = fresh()
+        cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
+                           database=f"cm{crash_at}.sqlite3", engine=engine)
+        crashed = _copy(cfg, cli_env(dovecot_src, dovecot_dst,
+                                     PECSYNC_CRASH_AFTER_STEP=str(crash_at)), user, dst_user)
+        assert crashed.returncode == CRASH_EXIT, (crash_at, crashed.stderr)
+        resumed = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
+        assert resumed.returncode == 0, (crash_at, resumed.stdout, resumed.stderr)
+        assert_same_content(dovecot_src, dovecot_dst, user, dst_user)
+        again = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
+        assert again.returncode == 0 and " 0 copied" in again.stdout, (crash_at, again.stdout)
+
+
+def test_crash_after_uidvalidity_reset_then_resume(dovecot_src: Any, dovecot_dst: Any,
+                                                   users: Any, tmp_path: Path) -> None:
+    """A recreated source folder (new UIDVALIDITY) resets the folder's state; a crash in the
+    content-matched pass that follows must not duplicate the whole folder on resume."""
+    user = users.pair()
+    msgs = [(b"Subject: r%d\r\n\r\nbody %d\r\n" % (i, i), ("\\Seen",), when(i))
+            for i in range(10)]
+    seed(dovecot_src, user, "INBOX.Lavoro", msgs)
+    engine = {"batch_max_messages": 2}
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, engine=engine)
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert _copy(cfg, env, user, user).returncode == 0
+    s = session(dovecot_src, user)
+    s._client.delete_folder(b"INBOX.Lavoro")
+    s.logout()
+    seed(dovecot_src, user, "INBOX.Lavoro", msgs)
+    base = tmp_path / "state.sqlite3"
+    saved = {p.name: p.read_bytes() for p in tmp_path.glob("state.sqlite3*")}
+    for crash_at in (1, 2, 3):
+        for p in tmp_path.glob("state.sqlite3*"):
+            p.unlink()
+        for name, data in saved.items():
+            (tmp_path / name).write_bytes(data)
+        assert base.exists()
+        crashed = _copy(cfg, cli_env(dovecot_src, dovecot_dst,
+                                     PECSYNC_CRASH_AFTER_STEP=str(crash_at)), user, user)
+        assert crashed.returncode == CRASH_EXIT, (crash_at, crashed.stderr)
+        resumed = _copy(cfg, env, user, user)
+        assert resumed.returncode == 0, (crash_at, resumed.stdout, resumed.stderr)
+        assert " 0 copied" in resumed.stdout, (crash_at, resumed.stdout)
+        assert_same_content(dovecot_src, dovecot_dst, user, user)

@@ -360,3 +360,120 @@ def test_folder_tree_is_created_in_one_round_trip(dovecot_dst: Any, users: Any) 
         assert {"Buona", "Altra"} <= {f.name for f in s.list_folders()}
     finally:
         s.logout()
+
+
+def test_content_match_takes_the_source_flags(dovecot_src: Any, dovecot_dst: Any, users: Any,
+                                              tmp_path: Path) -> None:
+    """A destination message with the source's bytes and INTERNALDATE but other flags is the
+    copy: it gets the source's flags (not a second copy), and verification passes."""
+    user = users.pair()
+    bodies = [b"Subject: f%d\r\n\r\nflags %d\r\n" % (i, i) for i in range(4)]
+    src_flags: list[tuple[str, ...]] = [("\\Seen",), ("\\Answered", "$PecRicevuta"), (),
+                                        ("\\Seen", "\\Flagged")]
+    dst_flags: list[tuple[str, ...]] = [(), ("\\Flagged",), ("\\Seen",), ("\\Flagged", "\\Seen")]
+    seed(dovecot_src, user, "INBOX", [(bodies[i], f, when(i)) for i, f in enumerate(src_flags)])
+    seed(dovecot_dst, user, "INBOX", [(bodies[i], f, when(i)) for i, f in enumerate(dst_flags)])
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst)
+    env = cli_env(dovecot_src, dovecot_dst)
+    r = copy(cfg, env, user)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert copied_total(r.stdout) == 0 and " 0 mismatched" in r.stdout, r.stdout
+    assert_same_content(dovecot_src, dovecot_dst, user)
+    again = copy(cfg, env, user)
+    assert again.returncode == 0 and copied_total(again.stdout) == 0, again.stdout
+    ok = run_cli(["verify", "--config", str(cfg), "--source-user", user], env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_content_match_with_another_internaldate_appends_an_exact_copy(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """Same bytes, other INTERNALDATE (which IMAP cannot change): not the legal copy.  A copy
+    with the source's INTERNALDATE is appended and the other message is named in the report."""
+    from tests.helpers import Msg, sha
+
+    user = users.pair()
+    body = b"Subject: d\r\n\r\nwhen matters\r\n"
+    seed(dovecot_src, user, "INBOX", [(body, ("\\Seen",), when(1))])
+    seed(dovecot_dst, user, "INBOX", [(body, ("\\Seen",), when(30))])
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst)
+    env = cli_env(dovecot_src, dovecot_dst)
+    r = copy(cfg, env, user)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert copied_total(r.stdout) == 1 and " 0 mismatched" in r.stdout, r.stdout
+    assert "destination uid 1 has the same content" in r.stdout, r.stdout
+    dst = snapshot(dovecot_dst, user)["INBOX"]
+    assert dst == {Msg(sha(body), frozenset({"\\Seen"}), when(1)): 1,
+                   Msg(sha(body), frozenset({"\\Seen"}), when(30)): 1}, dst
+    again = copy(cfg, env, user)
+    assert again.returncode == 0 and copied_total(again.stdout) == 0, again.stdout
+
+
+def test_stopped_content_matched_pass_stays_content_matched(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """A stop request (Ctrl-C) after the first batch of a content-matched pass: the next run
+    matches the rest by content too instead of appending it a second time."""
+    import anyio
+
+    from pecsync.config import load_config
+    from pecsync.errors import StopRequested
+    from pecsync.model import Credentials, Secret
+    from pecsync.store.checkpoints import CheckpointStore
+    from pecsync.sync.copier import Progress
+    from pecsync.sync.mailbox import copy_mailbox
+
+    user = users.pair()
+    msgs = [(b"Subject: s%d\r\n\r\nstop %d\r\n" % (i, i), ("\\Seen",), when(i)) for i in range(8)]
+    seed(dovecot_src, user, "INBOX", msgs)
+    seed(dovecot_dst, user, "INBOX", msgs)
+    cfg = load_config(write_config(tmp_path, dovecot_src, dovecot_dst,
+                                   engine={"batch_max_messages": 2}))
+    src = Credentials(user, Secret(dovecot_src.master_password), "master")
+    dst = Credentials(user, Secret(dovecot_dst.master_password), "master")
+
+    async def go() -> None:
+        async with await CheckpointStore.open(cfg.database) as store:
+            stop = Progress(should_stop=lambda: True)
+            with pytest.raises(StopRequested):
+                await copy_mailbox(cfg, store, src, dst, progress=stop)
+            again = await copy_mailbox(cfg, store, src, dst)
+            assert again.copied == 0 and again.mismatched == 0
+
+    anyio.run(go)
+    assert_same_content(dovecot_src, dovecot_dst, user)
+
+
+def test_copy_repairs_flags_of_unverified_content_matches(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """Earlier versions recorded a content match without giving it the source's flags, so its
+    verification failed on every run: the next copy sets them.  A verified copy whose flags
+    were changed on the destination afterwards is left alone."""
+    import sqlite3
+
+    from pecsync.model import Side
+    from tests.helpers import Msg, sha
+
+    user = users.pair()
+    old, kept = b"Subject: old\r\n\r\nlegacy\r\n", b"Subject: kept\r\n\r\nuser's\r\n"
+    seed(dovecot_src, user, "INBOX", [(old, ("\\Seen",), when(1)), (kept, ("\\Seen",), when(2))])
+    seed(dovecot_dst, user, "INBOX", [(old, ("\\Seen",), when(1)), (kept, ("\\Seen",), when(2))])
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst)
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert copy(cfg, env, user).returncode == 0
+    # What an earlier version left: "old" present and unverified, unread on the destination.
+    d = session(dovecot_dst, user, Side.DST)
+    try:
+        d.select("INBOX")
+        d.store_flags([1], [])
+        d.store_flags([2], ["\\Flagged"])  # the user's own change, after verification
+    finally:
+        d.logout()
+    db = sqlite3.connect(tmp_path / "state.sqlite3")
+    with db:
+        db.execute("UPDATE message SET verified_at = NULL WHERE dst_uid = 1")
+    db.close()
+    r = copy(cfg, env, user)
+    assert r.returncode == 0 and " 0 mismatched" in r.stdout, r.stdout + r.stderr
+    assert copied_total(r.stdout) == 0
+    dst = snapshot(dovecot_dst, user)["INBOX"]
+    assert dst == {Msg(sha(old), frozenset({"\\Seen"}), when(1)): 1,
+                   Msg(sha(kept), frozenset({"\\Flagged"}), when(2)): 1}, dst

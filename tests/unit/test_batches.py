@@ -1,7 +1,13 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from pecsync.model import MessageInfo
-from pecsync.sync.batches import ContentPool, comparable_flags, filter_flags, make_batches
+from pecsync.sync.batches import (
+    ContentPool,
+    MatchPool,
+    comparable_flags,
+    filter_flags,
+    make_batches,
+)
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -46,3 +52,20 @@ def test_content_pool_is_a_multiset() -> None:
     assert [pool.take("same") for _ in range(4)] == [4, 5, 6, None]
     assert pool.take("missing") is None
     assert len(pool) == 1
+
+
+def test_match_pool_needs_the_same_bytes_and_internaldate() -> None:
+    at = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    pool = MatchPool()
+    pool.add("same", MessageInfo(4, 10, ("\\Seen",), at))
+    pool.add("same", MessageInfo(5, 10, (), at.replace(hour=9)))
+    pool.add("same", MessageInfo(6, 10, (), at))
+    # Another INTERNALDATE is not the copy; the same instant in another offset is.
+    assert pool.take("same", at.replace(minute=0)) is None
+    assert [i.uid for i in pool.others("same")] == [4, 5, 6]
+    got = pool.take("same", at.astimezone(timezone(timedelta(hours=2))))
+    assert got is not None and got.uid == 4 and got.flags == ("\\Seen",)
+    got = pool.take("same", at)
+    assert got is not None and got.uid == 6
+    assert pool.take("same", at) is None and pool.take("other", at) is None
+    assert [i.uid for i in pool.others("same")] == [5] and len(pool) == 1
