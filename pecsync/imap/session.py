@@ -887,8 +887,10 @@ class ImapSession:
 
         Returns ``(uidvalidity, [uid, ...])`` from APPENDUID (``(None, [])`` without UIDPLUS).
         A tagged NO raises :class:`DestinationFull` or :class:`MessageRefused`: per RFC 3502
-        a refused MULTIAPPEND stores none of its messages.  A lost connection raises
-        :class:`TransientError`: then it is unknown what was stored (reconcile).
+        a refused MULTIAPPEND stores none of its messages.  Without MULTIAPPEND each message
+        is its own APPEND, so the ones before the refused one *are* stored: the error says how
+        many (``exc.stored``) and their APPENDUIDs (``exc.stored_uids``).  A lost connection
+        raises :class:`TransientError`: then it is unknown what was stored (reconcile).
         """
         if not items:
             return None, []
@@ -896,8 +898,14 @@ class ImapSession:
         groups = [items] if self.has("MULTIAPPEND") else [[i] for i in items]
         uidvalidity: int | None = None
         uids: list[int] = []
+        stored = 0
         for group in groups:
-            v, got = self._append_command(folder, group)
+            try:
+                v, got = self._append_command(folder, group)
+            except ImapError as exc:
+                exc.stored, exc.stored_uids = stored, (uidvalidity, uids)
+                raise
+            stored += len(group)
             uidvalidity = v if v is not None else uidvalidity
             uids.extend(got)
         return uidvalidity, uids
