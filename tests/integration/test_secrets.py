@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ from pecsync.config import ServerConfig
 from pecsync.errors import AuthenticationFailed
 from pecsync.imap.session import ImapSession
 from pecsync.model import Credentials, Secret, Side
-from tests.helpers import assert_same_content, cli_env, run_cli, seed, when, write_config
+from tests.helpers import ROOT, assert_same_content, cli_env, run_cli, seed, when, write_config
 
 HEADER = "order,address,source_user,source_password,dest_user,dest_password\n"
 # Quotes, spaces, non-ASCII, %, backslash: every way a password could be mangled or leaked.
@@ -189,3 +192,32 @@ def test_non_ascii_password_on_other_servers(dovecot_src: Any, users: Any, hidde
     assert "udce9" not in text
     _no_trace_of("perch\udce9123", text)
 
+
+def test_undecodable_password_is_a_usage_error(dovecot_src: Any, dovecot_dst: Any,
+                                               users: Any, tmp_path: Path) -> None:
+    """A password typed in a Latin-1 terminal (byte 0xE9 for é) is not UTF-8: a precise
+    message, exit 2, and neither the byte nor its position is shown."""
+    user = users.pair(ACCENTED, ACCENTED)
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False)
+    latin1 = ACCENTED.encode("latin-1")
+    env = cli_env(dovecot_src, dovecot_dst)
+    env["PECSYNC_SOURCE_PASSWORD"] = os.fsdecode(latin1)  # passed on as the raw bytes
+    r = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "PECSYNC_SOURCE_PASSWORD" in r.stderr and "UTF-8" in r.stderr, r.stderr
+    _no_trace_of(ACCENTED, r.stdout + r.stderr)
+    pw_file = tmp_path / "pw"
+    pw_file.write_bytes(latin1 + b"\n")
+    r = run_cli(["copy", "--config", str(cfg), "--source-user", user,
+                 "--source-password-file", str(pw_file)], env)
+    assert r.returncode == 2 and "UTF-8" in r.stderr, r.stdout + r.stderr
+    _no_trace_of(ACCENTED, r.stdout + r.stderr)
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + f"O,{user},,{ACCENTED},,{ACCENTED}\n", "utf-8")
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    r = subprocess.run([sys.executable, "-m", "pecsync", "retry", "--config", str(cfg), user,
+                        "--password-stdin"], input=latin1 + b"\n", env=env, cwd=ROOT,
+                       capture_output=True, timeout=120, check=False)
+    out = (r.stdout + r.stderr).decode("utf-8", "replace")
+    assert r.returncode == 2 and "UTF-8" in out, out
+    _no_trace_of(ACCENTED, out)
