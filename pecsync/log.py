@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -33,6 +34,40 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
+WITHHELD = "(text withheld: it may quote a password)"
+
+
+def withhold_encoding_errors(_logger: Any, _method: str, event: MutableMapping[str, Any]
+                             ) -> MutableMapping[str, Any]:
+    """structlog processor, before ``format_exc_info``: the text of a UnicodeError quotes a
+    character of what was being encoded or decoded and its position — a piece of a password,
+    when that is what it was.  The traceback is kept; that text is not."""
+    exc_info = event.get("exc_info")
+    if exc_info is True:
+        exc = sys.exc_info()[1]
+    elif isinstance(exc_info, BaseException):
+        exc = exc_info
+    elif isinstance(exc_info, tuple) and len(exc_info) == 3:
+        exc = exc_info[1]
+    else:
+        return event
+    found: list[UnicodeError] = []
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, UnicodeError):
+            found.append(link)
+        link = link.__cause__ or link.__context__
+    if found and exc is not None:
+        text = "".join(traceback.format_exception(exc))
+        for err in found:
+            text = text.replace(str(err), WITHHELD)
+        del event["exc_info"]
+        event["exception"] = text
+    return event
+
+
 def configure(*, json: bool | None = None, level: int = logging.INFO,
               stream: TextIO | None = None) -> None:
     """Set up structlog for the CLI: console lines on a TTY, JSON lines otherwise."""
@@ -49,6 +84,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact,
+            withhold_encoding_errors,
             structlog.processors.format_exc_info,
             renderer,
         ],

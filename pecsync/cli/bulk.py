@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import structlog
 
-from pecsync.cli.passwords import read_password
+from pecsync.cli.passwords import not_utf8, read_password, utf8_secret
 from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
 from pecsync.engine.outcome import NEXT_STEP
@@ -183,10 +183,15 @@ def _print_counts(states: Counter[str]) -> None:
 async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
     lines: list[str] = []
     if args.password_stdin or args.dest_password_stdin:
-        lines = sys.stdin.read().splitlines()
+        try:
+            lines = sys.stdin.read().splitlines()
+        except UnicodeDecodeError:
+            raise not_utf8("a password on standard input", args.address) from None
     wanted = int(args.password_stdin) + int(args.dest_password_stdin)
     if len(lines) < wanted or any(not line for line in lines[:wanted]):
         raise UsageError(f"expected {wanted} password line(s) on standard input")
+    for line in lines[:wanted]:
+        utf8_secret(line, "a password on standard input", args.address)
     src_master, dst_master = _masters(cfg)
     vault = None
     if not (cfg.source.master_user and cfg.destination.master_user) or lines:

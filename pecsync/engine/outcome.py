@@ -82,4 +82,10 @@ def classify_failure(exc: BaseException, *, credential_worked_before: bool, atte
         return Outcome(JobState.RETRY_WAIT, exc.kind, text, at.isoformat(timespec="seconds"))
     if isinstance(exc, (VerificationFailed, PecsyncError)):
         return Outcome(JobState.FAILED, exc.kind, text)
+    if isinstance(exc, UnicodeError):
+        # Its text quotes a character of what was being encoded, and where: a piece of the
+        # password when that is what it was.  The log has the traceback (without it either).
+        return Outcome(JobState.FAILED, "internal", f"internal error: {type(exc).__name__} "
+                                                    f"(details withheld: they may quote a "
+                                                    f"password)")
     return Outcome(JobState.FAILED, "internal", f"internal error: {type(exc).__name__}: {exc}")

@@ -460,21 +460,40 @@ class ImapSession:
             self.connect()
         client = self._client
         self.commands += 1
+        # imaplib sends LOGIN's arguments as ASCII: other characters go by SASL PLAIN (UTF-8,
+        # RFC 4616) when the server offers it, else as UTF-8 literals of LOGIN.
+        ascii_only = creds.user.isascii() and creds.password.reveal().isascii()
+        plain = self._pre_auth("AUTH=PLAIN")
+        literal = False
         with self._guard("login"):
             try:
-                if creds.master_user and self._pre_auth("SASL-IR") \
-                        and self._pre_auth("AUTH=PLAIN"):
-                    self._plain_login_ir(creds.user, creds.master_user, creds.password)
+                if (creds.master_user or not ascii_only) and plain and self._pre_auth("SASL-IR"):
+                    self._plain_login_ir(creds.user if creds.master_user else "",
+                                         creds.master_user or creds.user, creds.password)
                 elif creds.master_user:
                     client.plain_login(creds.master_user, creds.password.reveal(),
                                        authorization_identity=creds.user)
-                else:
+                elif ascii_only:
                     client.login(creds.user, creds.password.reveal())
+                elif plain:
+                    client.plain_login(creds.user, creds.password.reveal())
+                else:
+                    literal = True
+                    self._login_literal(creds.user, creds.password)
             except imapclient.exceptions.LoginError as exc:
                 text = as_text(exc)
-                self._raise_login_refusal(text, creds)
+                self._raise_login_refusal(text, creds, literal=literal)
             except imapclient.exceptions.IMAPClientError as exc:
-                self._raise_login_refusal(as_text(exc), creds)
+                self._raise_login_refusal(as_text(exc), creds, literal=literal)
+            except UnicodeError:
+                # Never the exception's text: it quotes a character of the password and
+                # its position.  (A str that is not UTF-8 text: an undecodable byte read
+                # from the environment or a terminal, kept as a lone surrogate.)
+                raise self._error(
+                    AuthenticationFailed,
+                    f"cannot log in as {self._who(creds)}: the password or user name is not "
+                    f"valid text (an undecodable byte?), so it cannot be sent",
+                    hint="enter the password again as UTF-8 text") from None
             caps = client.capabilities()
             # A larger read buffer: literals of megabytes arrive in far fewer reads.  Safe
             # here: the last command is complete, nothing is left in the old buffer.
@@ -532,17 +551,56 @@ class ImapSession:
             raise imapclient.exceptions.LoginError(as_text(data))
         self._client._imap.state = "AUTH"
 
-    def _raise_login_refusal(self, text: str, creds: Credentials) -> None:
+    def _login_literal(self, user: str, password: Secret) -> None:
+        """``LOGIN`` with both arguments as UTF-8 literals, for a server that offers no SASL
+        PLAIN (imaplib would send them as ASCII only).  A NO raises imapclient's LoginError,
+        as its own login does; a BAD (the server does not take these bytes) raises
+        :class:`AuthenticationFailed` without the server's words, which could quote them."""
+        imap = self._client._imap
+        tag = imap._new_tag()
+        imap.send(tag + b" LOGIN")
+        args = [user.encode(), password.reveal().encode()]
+        try:
+            for arg in args:
+                imap.send(b" {" + str(len(arg)).encode() + b"}\r\n")
+                if not self._await_continuation(imap, tag):
+                    break
+                imap.send(arg)
+            else:
+                imap.send(b"\r\n")
+        finally:
+            del args
+        typ, data = self._answer("LOGIN", tag)
+        if typ == "BAD":
+            raise self._error(
+                AuthenticationFailed,
+                f"login refused for {user}: the password has characters (not ASCII) that this "
+                f"server's LOGIN cannot take, and it offers no AUTHENTICATE PLAIN",
+                hint="use a password of ASCII characters only, or a master user")
+        if typ != "OK":
+            raise imapclient.exceptions.LoginError(as_text(data))
+        imap.state = "AUTH"
+
+    @staticmethod
+    def _who(creds: Credentials) -> str:
+        return creds.user if not creds.master_user else f"{creds.user} (as master user)"
+
+    def _raise_login_refusal(self, text: str, creds: Credentials, *, literal: bool = False
+                             ) -> None:
         text = re.sub(r"^b['\"](.*)['\"]$", r"\1", text.strip())
-        who = creds.user if not creds.master_user else f"{creds.user} (as master user)"
+        who = self._who(creds)
         failure = classify_response(Phase.LOGIN, text, self.extra_rules)
         if failure == Failure.TWO_FACTOR:
             raise self._error(TwoFactorRequired, f"login refused for {who}: {text}",
                               hint="2-step verification is on: turn it off or use an app "
                                    "password", response=text)
         if failure in (Failure.INVALID_CREDENTIALS, Failure.ACCOUNT_DISABLED, Failure.FATAL):
+            hint = "check the user name and password"
+            if literal:
+                hint += ("; the password has characters that are not ASCII, which a server "
+                         "without AUTHENTICATE PLAIN may not take over LOGIN")
             raise self._error(AuthenticationFailed, f"login refused for {who}: {text}",
-                              hint="check the user name and password", response=text)
+                              hint=hint, response=text)
         raise self._error(TransientError, f"login failed for {who}: {text}", hint="will retry",
                           response=text)
 
@@ -892,8 +950,10 @@ class ImapSession:
 
         Returns ``(uidvalidity, [uid, ...])`` from APPENDUID (``(None, [])`` without UIDPLUS).
         A tagged NO raises :class:`DestinationFull` or :class:`MessageRefused`: per RFC 3502
-        a refused MULTIAPPEND stores none of its messages.  A lost connection raises
-        :class:`TransientError`: then it is unknown what was stored (reconcile).
+        a refused MULTIAPPEND stores none of its messages.  Without MULTIAPPEND each message
+        is its own APPEND, so the ones before the refused one *are* stored: the error says how
+        many (``exc.stored``) and their APPENDUIDs (``exc.stored_uids``).  A lost connection
+        raises :class:`TransientError`: then it is unknown what was stored (reconcile).
         """
         if not items:
             return None, []
@@ -901,8 +961,14 @@ class ImapSession:
         groups = [items] if self.has("MULTIAPPEND") else [[i] for i in items]
         uidvalidity: int | None = None
         uids: list[int] = []
+        stored = 0
         for group in groups:
-            v, got = self._append_command(folder, group)
+            try:
+                v, got = self._append_command(folder, group)
+            except ImapError as exc:
+                exc.stored, exc.stored_uids = stored, (uidvalidity, uids)
+                raise
+            stored += len(group)
             uidvalidity = v if v is not None else uidvalidity
             uids.extend(got)
         return uidvalidity, uids

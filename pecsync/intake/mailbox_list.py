@@ -71,8 +71,8 @@ def parse_mailbox_list(path: Path) -> ParsedList:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        err(line, None, f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as "
-                        f"UTF-8 CSV")
+        # Not the byte nor its column: it may be in a password.
+        err(line, None, "not UTF-8 text; save the file as UTF-8 CSV")
         return result
     if not text.strip():
         err(1, None, "the file is empty (expected a header: " + ",".join(COLUMNS) + ")")

@@ -4,8 +4,10 @@ The intent protocol (ARCHITECTURE.md §3), in the order the code follows it:
 
 1. Before a batch is appended, one transaction records an *intent* per message (size,
    SHA-256, Message-ID, INTERNALDATE, flags) with the destination UIDNEXT seen before it.
-2. APPEND (one MULTIAPPEND command when offered).  A tagged NO is unambiguous: nothing was
-   stored, the intents are dropped.  A lost connection is ambiguous: the intents stay.
+2. APPEND (one MULTIAPPEND command when offered).  A tagged NO is unambiguous: the refused
+   message and those after it were not stored, their intents are dropped; those before it
+   (one APPEND each, without MULTIAPPEND) were, and are recorded as in step 3.  A lost
+   connection is ambiguous: the intents stay.
 3. One transaction records the destination UIDs (APPENDUID) and moves the folder's
    high-water mark over the batch — the high-water mark is never written before the outcomes.
 4. At the start of the next pass, open intents are *reconciled*: destination messages from
@@ -514,40 +516,52 @@ class _Importer:
         step("intents_recorded")
         try:
             dst_uidvalidity, uids = await in_thread(ctx.dst.append, self.copier.mapping.dst, items)
-        except DestinationFull:
-            # A tagged NO: nothing of this batch was stored.
+        except (DestinationFull, MessageRefused) as exc:
+            # A tagged NO: the refused message and those after it were not stored.  Those
+            # before it were (without MULTIAPPEND each message is its own APPEND): they are
+            # recorded as appended first, so that neither the next run nor the one-by-one pass
+            # below appends them again.
+            await self._record_appended(msgs[:exc.stored], *exc.stored_uids, high_water=None)
+            rest = msgs[exc.stored:]
             await ctx.store.drop_intents(self.state.id, self.uidvalidity,
-                                         [m.info.uid for m in msgs])
-            raise
-        except MessageRefused as exc:
-            await ctx.store.drop_intents(self.state.id, self.uidvalidity,
-                                         [m.info.uid for m in msgs])
-            if len(msgs) > 1:
+                                         [m.info.uid for m in rest])
+            if isinstance(exc, DestinationFull):
+                raise
+            if len(rest) > 1:
                 # Find the message the server refuses: one APPEND each.
-                for msg in msgs:
+                for msg in rest:
                     await self._append([msg])
                 return False
             reason = exc.response or exc.detail
             await ctx.store.record_batch(self.state.id, self.uidvalidity,
-                                         skipped=[(msgs[0], f"refused by the destination: "
+                                         skipped=[(rest[0], f"refused by the destination: "
                                                             f"{reason}")])
             self.report.skipped += 1
-            self.copier.log.warning("message_skipped", uid=msgs[0].info.uid, reason=reason)
+            self.copier.log.warning("message_skipped", uid=rest[0].info.uid, reason=reason)
             return False
         step("appended")
+        await self._record_appended(msgs, dst_uidvalidity, uids, high_water=high_water)
+        step("appended_recorded")
+        return high_water is not None
+
+    async def _record_appended(self, msgs: Sequence[FetchedMessage], dst_uidvalidity: int | None,
+                               uids: Sequence[int], *, high_water: int | None) -> None:
+        """Record *msgs* as stored by the destination (*uids*: their APPENDUIDs, if known),
+        with *high_water* in the same transaction."""
+        if not msgs and high_water is None:
+            return
         if len(uids) != len(msgs):
             uids_or_none: list[int | None] = [None] * len(msgs)
         else:
             uids_or_none = list(uids)
-            self.dst_uidnext = max(self.dst_uidnext, max(uids) + 1)
-        await ctx.store.mark_appended(
+            if uids:
+                self.dst_uidnext = max(self.dst_uidnext, max(uids) + 1)
+        await self.ctx.store.mark_appended(
             self.state.id, self.uidvalidity, dst_uidvalidity or self.dst_st.uidvalidity,
             [Appended(m.info.uid, u) for m, u in zip(msgs, uids_or_none, strict=True)],
             high_water)
-        step("appended_recorded")
         self.report.copied += len(msgs)
         self.report.bytes_copied += sum(len(m.body) for m in msgs)
-        return high_water is not None
 
 
 async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: int,

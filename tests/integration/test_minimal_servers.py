@@ -8,33 +8,53 @@ cheaply."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lab.dovecot import DovecotServer
-from tests.helpers import assert_same_content, cli_env, run_cli, seed, session, when, write_config
+from tests.helpers import (
+    assert_same_content,
+    cli_env,
+    run_cli,
+    seed,
+    session,
+    sha,
+    snapshot,
+    when,
+    write_config,
+)
 
 PLAIN = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE UIDPLUS SPECIAL-USE"
 
 
-@pytest.fixture
-def minimal_pair(tmp_path: Path) -> Iterator[tuple[DovecotServer, DovecotServer]]:
+@contextmanager
+def minimal_servers(root: Path, src_extra: str = "", dst_extra: str = ""
+                    ) -> Iterator[tuple[DovecotServer, DovecotServer]]:
+    """A (src, dst) pair announcing only PLAIN; *src_extra*/*dst_extra*: more dovecot.conf."""
     servers = []
     try:
-        for flavour in ("src", "dst"):
-            server = DovecotServer(tmp_path / "lab", f"min-{flavour}", flavour=flavour)  # type: ignore[arg-type]
+        for flavour, extra in (("src", src_extra), ("dst", dst_extra)):
+            server = DovecotServer(root, f"min-{flavour}", flavour=flavour)  # type: ignore[arg-type]
             server.start()
             server.stop()
             server.conf.write_text(server.conf.read_text()
-                                   + f"\nprotocol imap {{\n  imap_capability = {PLAIN}\n}}\n")
+                                   + f"\nprotocol imap {{\n  imap_capability = {PLAIN}\n}}\n"
+                                   + extra)
             server.start(fresh=False)
             servers.append(server)
         yield servers[0], servers[1]
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture
+def minimal_pair(tmp_path: Path) -> Iterator[tuple[DovecotServer, DovecotServer]]:
+    with minimal_servers(tmp_path / "lab") as pair:
+        yield pair
 
 
 def test_copy_and_rerun_without_extensions(minimal_pair: Any, tmp_path: Path) -> None:
@@ -61,3 +81,56 @@ def test_copy_and_rerun_without_extensions(minimal_pair: Any, tmp_path: Path) ->
     assert again.returncode == 0, again.stdout + again.stderr
     assert " 0 copied" in again.stdout
     assert_same_content(src, dst, user)
+
+
+def _nine_hundred(i: int) -> bytes:
+    head = f"Subject: quota {i}\r\nMessage-ID: <quota.{i}@pec.test.it>\r\n\r\n".encode()
+    return head + b"x" * (900 - len(head) - 2) + b"\r\n"
+
+
+def test_refusal_partway_through_a_batch_duplicates_nothing(minimal_pair: Any,
+                                                            tmp_path: Path) -> None:
+    """Without MULTIAPPEND a batch is one APPEND per message: when message k is refused over
+    quota, 1..k-1 are stored already and must be recorded so, not appended again later."""
+    src, dst = minimal_pair
+    user = "pieno@pec.test.it"
+    src.add_user(user, "x")
+    dst.add_user(user, "y", quota_bytes=5000)
+    bodies = [_nine_hundred(i) for i in range(10)]
+    assert {len(b) for b in bodies} == {900}
+    seed(src, user, "INBOX", [(b, (), when(i)) for i, b in enumerate(bodies)])
+    cfg = write_config(tmp_path, src, dst)
+    env = cli_env(src, dst)
+    first = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "over quota" in first.stderr, first.stderr
+    stored = sum(snapshot(dst, user)["INBOX"].values())
+    assert 0 < stored < 10
+    dst.set_quota(user, 50_000_000)  # the operator raised the quota
+    again = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    inbox = snapshot(dst, user)["INBOX"]
+    assert sorted(m.sha256 for m in inbox.elements()) == sorted(sha(b) for b in bodies)
+    assert_same_content(src, dst, user)
+
+
+def test_message_refused_partway_through_a_batch_duplicates_nothing(tmp_path: Path) -> None:
+    """Message 4 of 10 carries a keyword longer than the destination takes (its APPEND gets a
+    tagged NO): 1..3, stored by then, are not appended again when the rest go one by one."""
+    long_keyword = "k" * 80
+    with minimal_servers(tmp_path / "lab", src_extra="mail_max_keyword_length = 200\n") \
+            as (src, dst):
+        user = "rifiuto@pec.test.it"
+        src.add_user(user, "x")
+        dst.add_user(user, "y")
+        bodies = [_nine_hundred(i) for i in range(10)]
+        seed(src, user, "INBOX", [(b, (long_keyword,) if i == 3 else (), when(i))
+                                  for i, b in enumerate(bodies)])
+        cfg = write_config(tmp_path, src, dst)
+        env = cli_env(src, dst)
+        first = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "1 skipped" in first.stdout and "Keyword length" in first.stdout, first.stdout
+        inbox = snapshot(dst, user)["INBOX"]
+        assert sorted(m.sha256 for m in inbox.elements()) == sorted(
+            sha(b) for i, b in enumerate(bodies) if i != 3)

@@ -56,6 +56,13 @@ def test_empty_file_and_wrong_encoding(tmp_path: Path) -> None:
     assert err.line == 2 and "not UTF-8" in err.message
 
 
+def test_wrong_encoding_never_shows_a_password_byte(tmp_path: Path) -> None:
+    latin1 = (HEADER + "O,a@pec.example.it,,perché123,,x\n").encode("latin-1")
+    err = parse_mailbox_list(write(tmp_path, latin1)).errors[0]
+    assert err.line == 2 and "not UTF-8" in err.message
+    assert "0xe9" not in str(err) and "perch" not in str(err)
+
+
 def test_bom_and_blank_lines_are_fine(tmp_path: Path) -> None:
     parsed = parse_mailbox_list(write(tmp_path, "\ufeff" + HEADER + "\nO,a@b.it,,,,\n\n"))
     assert not parsed.errors and len(parsed.rows) == 1

@@ -54,3 +54,15 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     waits = [backoff_seconds(a, 10, 100, rng) for a in range(1, 8)]
     assert 5 <= waits[0] <= 10 and 10 <= waits[1] <= 20 and all(w <= 100 for w in waits)
     assert waits[-1] >= 50
+
+
+def test_encoding_error_text_is_withheld() -> None:
+    """A UnicodeError quotes a character and its position: of a password, maybe."""
+    try:
+        "perché123".encode("ascii")
+    except UnicodeEncodeError as exc:
+        o = outcome(exc)
+    assert o.state == JobState.FAILED and o.error_class == "internal"
+    text = o.error_text or ""
+    assert "UnicodeEncodeError" in text
+    assert "\\xe9" not in text and "é" not in text and "position" not in text

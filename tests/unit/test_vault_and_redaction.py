@@ -67,3 +67,29 @@ def test_structlog_redaction() -> None:
     assert line["password"] == "***" and line["secret"] == "***"
     assert line["extra"]["source_password"] == "***" and line["user"] == "rossi"
     assert "hunter2" not in out.getvalue() and "abc" not in out.getvalue()
+
+
+def test_encoding_error_text_never_logged() -> None:
+    """log.exception() of a UnicodeError (even chained) keeps the traceback, not its text:
+    that text quotes a character of the password and its position."""
+    out = io.StringIO()
+    logsetup.configure(json=True, level=logging.DEBUG, stream=out)
+    log = structlog.get_logger("t")
+    try:
+        try:
+            "perché123".encode("ascii")
+        except UnicodeEncodeError:
+            raise RuntimeError("login failed")  # noqa: B904 (the context is what is tested)
+    except RuntimeError:
+        log.exception("job_internal_error")
+    line = json.loads(out.getvalue())
+    assert "Traceback" in line["exception"] and "UnicodeEncodeError" in line["exception"]
+    assert "RuntimeError: login failed" in line["exception"]
+    assert "\\xe9" not in out.getvalue() and "position" not in out.getvalue()
+    out.truncate(0)
+    out.seek(0)
+    try:
+        b"perch\xe9123".decode("utf-8")
+    except UnicodeDecodeError:
+        log.exception("job_internal_error")
+    assert "0xe9" not in out.getvalue() and "position" not in out.getvalue()
