@@ -210,34 +210,34 @@ class JobStore:
         await self.store.transaction([("recover_stale_jobs", {"now": now()})])
 
     async def claim_next(self, owner: str, order: str | None) -> Job | None:
-        ts = now()
-        job: Job | None = None
-        with anyio.CancelScope(shield=True):
-            job = await self._claim_next(owner, order, ts)
-        return job
+        """The next runnable job (pending, then retries that are due), now ``running``."""
+        return await self._claim("claim_next_job", {"owner": owner, "order_name": order})
 
-    async def _claim_next(self, owner: str, order: str | None, ts: str) -> Job | None:
-        async with self.store.lock:
-            await self.store.db.execute("BEGIN IMMEDIATE")
-            try:
-                async with self.store.db.execute(
-                        _sql("claim_next_job"), {"owner": owner, "lease_until": lease_until(),
-                                                 "now": ts, "order_name": order}) as cur:
-                    row = await cur.fetchone()
-                await self.store.db.execute("COMMIT")
-            except BaseException:
-                await self.store.db.execute("ROLLBACK")
-                raise
+    async def claim(self, job: Job, owner: str) -> Job | None:
+        """*job* now ``running`` under *owner*, whatever its state, or None when another
+        process runs it (``running`` with a lease that has not expired)."""
+        return await self._claim("claim_job", {"id": job.id, "owner": owner})
+
+    async def _claim(self, query: str, params: dict[str, Any]) -> Job | None:
+        params = {**params, "lease_until": lease_until(), "now": now()}
+        with anyio.CancelScope(shield=True):
+            async with self.store.lock:
+                await self.store.db.execute("BEGIN IMMEDIATE")
+                try:
+                    async with self.store.db.execute(_sql(query), params) as cur:
+                        row = await cur.fetchone()
+                    await self.store.db.execute("COMMIT")
+                except BaseException:
+                    await self.store.db.execute("ROLLBACK")
+                    raise
         # The claimed row comes back whole (RETURNING): no second query, and no scan of
         # every job (that made claiming O(queued jobs)).
         return _job(row) if row is not None else None
 
-    async def claim(self, job: Job, owner: str) -> Job:
-        await self.store.transaction([("claim_job", {"id": job.id, "owner": owner,
-                                                     "lease_until": lease_until(), "now": now()})])
-        claimed = await self.job(job.address)
-        assert claimed is not None
-        return claimed
+    async def lease_holder(self, job: Job) -> tuple[str | None, str | None]:
+        """Who holds *job*'s lease and until when (for messages; decides nothing)."""
+        rows = await self.store.query("job_lease", {"id": job.id})
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
 
     async def next_wakeup(self, order: str | None) -> str | None:
         rows = await self.store.query("next_wakeup", {"order_name": order})
