@@ -36,6 +36,10 @@ class JobState(enum.StrEnum):
 BLOCKED_STATES = frozenset({JobState.BLOCKED_INVALID_CREDENTIALS, JobState.BLOCKED_2FA,
                             JobState.BLOCKED_CREDENTIALS_CHANGED,
                             JobState.BLOCKED_DESTINATION_FULL, JobState.WAITING_CREDENTIALS})
+#: How long a claimed job belongs to the process running it without a renewal; a running job
+#: renews it every quarter of it (pecsync.engine.worker), so only a crashed or hung process
+#: lets it expire, and then another run may take the job over (recover_stale, ``retry``).
+#: Read at each use: tests shorten it.
 LEASE = timedelta(minutes=10)
 
 
@@ -89,8 +93,13 @@ def _context(job_id: int, side: str, version: int) -> str:
     return credential_context(job_id, side, version)
 
 
-def lease_until(delta: timedelta = LEASE) -> str:
-    return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
+def lease_seconds() -> float:
+    return LEASE.total_seconds()
+
+
+def lease_until(delta: timedelta | None = None) -> str:
+    return (datetime.now(UTC) + (LEASE if delta is None else delta)).isoformat(
+        timespec="seconds")
 
 
 class JobStore:
