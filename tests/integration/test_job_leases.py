@@ -72,3 +72,44 @@ async def test_retry_refuses_a_mailbox_another_run_is_copying(
     assert f"{user}: done" in r.stdout
     assert_same_content(dovecot_src, dovecot_dst, user)
     assert sum(snapshot(dovecot_dst, user)["INBOX"].values()) == 5
+
+
+async def test_one_server_as_source_and_destination(dovecot_src: Any, users: Any,
+                                                    tmp_path: Path) -> None:
+    """Same server at both ends: a budget of 1 is refused at once (it used to hang the run);
+    with 2, mailboxes take turns and are copied."""
+    from pecsync.engine.budget import HostBudget
+    from pecsync.engine.pool import run_pool
+    from pecsync.engine.worker import EngineEnv
+
+    pairs = []
+    for i in range(2):
+        src, dst = users.name(), users.name()
+        dovecot_src.add_user(src, f"s{i}")
+        dovecot_src.add_user(dst, f"d{i}")
+        seed(dovecot_src, src, "INBOX", messages(6, src))
+        pairs.append((src, dst))
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + "".join(f"O,{s},{s},s{i},{d},d{i}\n"
+                                    for i, (s, d) in enumerate(pairs)))
+    env = cli_env(dovecot_src, dovecot_src)
+    cfg = write_config(tmp_path, dovecot_src, dovecot_src, master=False,
+                       engine={"max_connections_per_host": 2})
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    write_config(tmp_path, dovecot_src, dovecot_src, master=False,
+                 engine={"max_connections_per_host": 1})
+    r = run_cli(["run", "--config", str(cfg)], env, timeout=30)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "[engine] max_connections_per_host: source and destination are the same server" \
+        in r.stderr
+    write_config(tmp_path, dovecot_src, dovecot_src, master=False,
+                 engine={"max_connections_per_host": 2})
+    config = load_config(cfg)
+    async with await CheckpointStore.open(config.database) as store:
+        engine = EngineEnv(cfg=config, store=store, jobs=JobStore(store, vault()),
+                           budget=HostBudget(2))
+        summary = await run_pool(engine, workers=2)
+    assert summary.exit_code == 0, summary.states
+    assert engine.budget.peak == {(dovecot_src.host, dovecot_src.port): 2}
+    for src, dst in pairs:
+        assert snapshot(dovecot_src, dst)["INBOX"] == snapshot(dovecot_src, src)["INBOX"]
