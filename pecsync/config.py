@@ -369,14 +369,24 @@ def load_config(path: str | Path) -> Config:
     database = sr.get("database", str, required=True)
     assert database is not None
     key_file = sr.get("key_file", str)
+    source = _server(p, "source", data.get("source"))
+    destination = _server(p, "destination", data.get("destination"))
+    engine = _engine(p, data.get("engine"))
+    if (source.host.lower(), source.port) == (destination.host.lower(), destination.port) \
+            and engine.max_connections_per_host < 2:
+        # One mailbox holds a source and a destination connection: here both to one server.
+        raise ConfigError(f"{p}: [engine] max_connections_per_host: source and destination are "
+                          f"the same server ({source.host}:{source.port}), so a mailbox needs "
+                          f"2 connections to it; got {engine.max_connections_per_host}, set "
+                          f"at least 2")
     return Config(
         path=p,
-        source=_server(p, "source", data.get("source")),
-        destination=_server(p, "destination", data.get("destination")),
+        source=source,
+        destination=destination,
         database=(p.parent / database).resolve(),
         key_file=(p.parent / key_file).resolve() if key_file else None,
         purge_after_done=bool(sr.get("purge_after_done", bool, False)),
-        engine=_engine(p, data.get("engine")),
+        engine=engine,
         folders=_folders(p, data.get("folders")),
         providers=_providers(p, data.get("providers")),
         deadline=_migration(p, data.get("migration")),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import socket
 import sys
 import time
 from collections import Counter
@@ -19,7 +21,7 @@ from pecsync.cli.passwords import not_utf8, read_password, utf8_secret
 from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
 from pecsync.engine.outcome import NEXT_STEP
-from pecsync.engine.pool import RunSummary, run_pool
+from pecsync.engine.pool import EXIT_TRANSIENT, RunSummary, run_pool
 from pecsync.engine.worker import EngineEnv, run_job
 from pecsync.errors import UsageError
 from pecsync.intake.mailbox_list import parse_mailbox_list
@@ -210,7 +212,20 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
                         budget=HostBudget(cfg.engine.max_connections_per_host),
                         src_master_password=src_master, dst_master_password=dst_master)
-        claimed = await jobs.claim(job, "retry")
+        claimed = await jobs.claim(job, f"retry {socket.gethostname()}:{os.getpid()}")
+        if claimed is None:
+            # Decided by the claim itself; this read only words the message.
+            owner, until = await jobs.lease_holder(job)
+            saved = "; the new password is saved" if lines else ""
+            sys.stderr.write(
+                f"pecsync retry: mailbox {job.address} is being copied by another process "
+                f"({owner or 'unknown'}, lease until {until or 'now'}): not started, two "
+                f"copies of one mailbox must never run at once{saved}\n"
+                f"  wait for that run to finish (`pecsync status`) or stop it, then retry; if "
+                f"that process crashed, retry works once its lease has expired\n")
+            log.warning("retry_refused_running", mailbox=job.address, owner=owner,
+                        lease_until=until)
+            return EXIT_TRANSIENT
         sys.stderr.write(f"retrying {job.address} (was {job.state.value}, "
                          f"{job.messages_copied} messages copied so far)\n")
         outcome = await run_job(env, claimed)

@@ -8,13 +8,16 @@ from contextlib import asynccontextmanager
 
 import anyio
 
+from pecsync.errors import ConfigError
+
 
 class HostBudget:
     """At most *limit* simultaneous connections to each (host, port).
 
     A mailbox needs one source and one destination connection; both are taken under one
-    lock so that two workers can never each hold half of what they need (no deadlock even
-    when source and destination are the same server).
+    lock so that two workers can never each hold half of what they need.  When source and
+    destination are the same server, that is two connections to one host: a budget smaller
+    than what one mailbox needs is refused at once (it would wait forever).
     """
 
     def __init__(self, limit: int) -> None:
@@ -24,6 +27,8 @@ class HostBudget:
         #: Highest number of connections held at once per host (for tests and reports).
         self.peak: dict[tuple[str, int], int] = {}
         self._held: dict[tuple[str, int], int] = {}
+        #: Set when connections are given back (the worker waiting under the lock looks again).
+        self._released = anyio.Event()
 
     def _sem(self, host: tuple[str, int]) -> anyio.Semaphore:
         if host not in self._sems:
@@ -32,11 +37,24 @@ class HostBudget:
 
     @asynccontextmanager
     async def connections(self, *hosts: tuple[str, int]) -> AsyncIterator[None]:
+        """Hold one connection to each of *hosts* (a host named twice counts twice)."""
+        need = Counter(hosts)
+        for (name, port), n in need.items():
+            if n > self.limit:
+                raise ConfigError(
+                    f"[engine] max_connections_per_host = {self.limit}, but a mailbox needs "
+                    f"{n} connections to {name}:{port} (source and destination are the same "
+                    f"server): set it to at least {n}")
         taken: list[tuple[str, int]] = []
         try:
             async with self._lock:
+                # All at once, when all are free: no slot is held idle while waiting for
+                # another (nor counted in the peak).
+                while any(self._sem(h).value < n for h, n in need.items()):
+                    self._released = anyio.Event()
+                    await self._released.wait()
                 for host in hosts:
-                    await self._sem(host).acquire()
+                    self._sem(host).acquire_nowait()
                     taken.append(host)
                     self._count(host, +1)
             yield
@@ -60,6 +78,8 @@ class HostBudget:
         for host in hosts:
             self._count(host, -1)
             self._sem(host).release()
+        if hosts:
+            self._released.set()
 
     def _count(self, host: tuple[str, int], change: int) -> None:
         self._held[host] = self._held.get(host, 0) + change

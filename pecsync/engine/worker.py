@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import structlog
@@ -16,7 +18,7 @@ from pecsync.errors import VerificationFailed
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.reports.collect import write_certificate
 from pecsync.store.checkpoints import CheckpointStore
-from pecsync.store.jobs import Job, JobState, JobStore
+from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
 from pecsync.sync.copier import Progress
 from pecsync.sync.mailbox import copy_mailbox
 from pecsync.sync.memory import ByteBudget
@@ -46,11 +48,19 @@ class EngineEnv:
 
 #: Phases a mailbox flips between once per folder: not worth a transaction each.
 _FOLDER_PHASES = frozenset({"copy", "verify"})
+#: Seconds between two writes of a running job's counters while they change.
+PROGRESS_SECONDS = 2.0
+
+
+def heartbeat_seconds() -> float:
+    """How often a running job renews its lease: a quarter of it, so one lost renewal is
+    harmless and a job whose renewals keep failing stops with half its lease left."""
+    return lease_seconds() / 4
 
 
 class _JobProgress:
     """Keeps the job row's counters and phase fresh (at most every 2 s) and feeds the live
-    view."""
+    view.  Every write renews the job's lease."""
 
     def __init__(self, env: EngineEnv, job: Job) -> None:
         self.env, self.job = env, job
@@ -58,6 +68,8 @@ class _JobProgress:
         self.bytes = job.bytes_copied
         self.total = job.messages_total
         self.last_flush = 0.0
+        #: When the lease was last written (the claim has just written it).
+        self.renewed_at = time.monotonic()
         self.dirty = False
         self.phase_written = job.phase  # the claim wrote "login"
         self.phase = job.phase
@@ -74,6 +86,7 @@ class _JobProgress:
             return
         await self.env.jobs.set_phase(self.job, phase)
         self.phase_written = phase
+        self.renewed_at = time.monotonic()
 
     def on_folder(self, folder: str, todo: int) -> None:
         self.env.live[self.job.address] = [folder, 0, todo]
@@ -88,15 +101,72 @@ class _JobProgress:
         self.dirty = True
 
     async def flush(self, force: bool = False) -> None:
-        if not (self.dirty or force) or (not force and time.monotonic() - self.last_flush < 2):
+        """Write counters and phase if they changed and the last write is PROGRESS_SECONDS
+        old, or now with *force*.  A failed write stays due."""
+        started = time.monotonic()
+        if not (self.dirty or force) or (not force
+                                         and started - self.last_flush < PROGRESS_SECONDS):
             return
-        self.last_flush = time.monotonic()
+        self.last_flush = started
         self.dirty = False
-        await self.env.jobs.set_progress(self.job, messages_copied=self.messages,
-                                         messages_total=max(self.total, self.messages),
-                                         bytes_copied=self.bytes, bytes_total=self.bytes,
-                                         skipped=0, phase=self.phase)
-        self.phase_written = self.phase
+        phase = self.phase
+        try:
+            await self.env.jobs.set_progress(self.job, messages_copied=self.messages,
+                                             messages_total=max(self.total, self.messages),
+                                             bytes_copied=self.bytes, bytes_total=self.bytes,
+                                             skipped=0, phase=phase)
+        except BaseException:
+            self.dirty = True
+            self.last_flush = 0.0
+            raise
+        self.renewed_at = started
+        self.phase_written = phase
+
+
+@asynccontextmanager
+async def _lease_kept(progress: _JobProgress, bound: Any) -> AsyncIterator[None]:
+    """While the body runs, renew the job's lease every heartbeat_seconds() and write its
+    counters when they change (every PROGRESS_SECONDS): a copy longer than the lease never
+    looks abandoned, so no other process resets or claims the job meanwhile.
+
+    A failed renewal is logged and tried again at the next beat.  When renewals have failed
+    for half a lease, the body is stopped and the store error raised: past the lease another
+    process may take the job over, and copying on would copy the mailbox twice."""
+    failed: list[Exception] = []
+    interval = heartbeat_seconds()
+
+    async def beat(scope: anyio.CancelScope) -> None:
+        while True:
+            await anyio.sleep(min(PROGRESS_SECONDS, interval))
+            due = time.monotonic() - progress.renewed_at >= interval
+            try:
+                await progress.flush(force=due)
+            except Exception as exc:
+                late = time.monotonic() - progress.renewed_at
+                bound.warning("lease_renewal_failed", error=str(exc),
+                              seconds_since_renewal=round(late, 1))
+                if late >= lease_seconds() / 2:
+                    bound.error("lease_renewal_given_up", error=str(exc))
+                    failed.append(exc)
+                    scope.cancel()
+                    return
+
+    error: BaseException | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(beat, tg.cancel_scope)
+        try:
+            yield
+        except BaseException as exc:
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                raise
+            # Raised below as itself: through the task group it would become a group.
+            error = exc
+        finally:
+            tg.cancel_scope.cancel()
+    if failed:  # whatever stopping the body raised, the cause is the store
+        raise failed[0] from None
+    if error is not None:
+        raise error
 
 
 async def run_job(env: EngineEnv, job: Job) -> Outcome:
@@ -134,7 +204,8 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
     try:
         hosts = ((cfg.source.host, cfg.source.port),
                  (cfg.destination.host, cfg.destination.port))
-        async with env.budget.connections(*hosts):
+        # The lease is kept from the wait for connections to the end of the copy.
+        async with _lease_kept(progress, bound), env.budget.connections(*hosts):
             if env.memory is None:
                 env.memory = ByteBudget(cfg.engine.max_inflight_bytes)
             report = await copy_mailbox(cfg, env.store, src, dst, verify=cfg.engine.verify,

@@ -36,6 +36,10 @@ class JobState(enum.StrEnum):
 BLOCKED_STATES = frozenset({JobState.BLOCKED_INVALID_CREDENTIALS, JobState.BLOCKED_2FA,
                             JobState.BLOCKED_CREDENTIALS_CHANGED,
                             JobState.BLOCKED_DESTINATION_FULL, JobState.WAITING_CREDENTIALS})
+#: How long a claimed job belongs to the process running it without a renewal; a running job
+#: renews it every quarter of it (pecsync.engine.worker), so only a crashed or hung process
+#: lets it expire, and then another run may take the job over (recover_stale, ``retry``).
+#: Read at each use: tests shorten it.
 LEASE = timedelta(minutes=10)
 
 
@@ -89,8 +93,13 @@ def _context(job_id: int, side: str, version: int) -> str:
     return credential_context(job_id, side, version)
 
 
-def lease_until(delta: timedelta = LEASE) -> str:
-    return (datetime.now(UTC) + delta).isoformat(timespec="seconds")
+def lease_seconds() -> float:
+    return LEASE.total_seconds()
+
+
+def lease_until(delta: timedelta | None = None) -> str:
+    return (datetime.now(UTC) + (LEASE if delta is None else delta)).isoformat(
+        timespec="seconds")
 
 
 class JobStore:
@@ -210,34 +219,34 @@ class JobStore:
         await self.store.transaction([("recover_stale_jobs", {"now": now()})])
 
     async def claim_next(self, owner: str, order: str | None) -> Job | None:
-        ts = now()
-        job: Job | None = None
-        with anyio.CancelScope(shield=True):
-            job = await self._claim_next(owner, order, ts)
-        return job
+        """The next runnable job (pending, then retries that are due), now ``running``."""
+        return await self._claim("claim_next_job", {"owner": owner, "order_name": order})
 
-    async def _claim_next(self, owner: str, order: str | None, ts: str) -> Job | None:
-        async with self.store.lock:
-            await self.store.db.execute("BEGIN IMMEDIATE")
-            try:
-                async with self.store.db.execute(
-                        _sql("claim_next_job"), {"owner": owner, "lease_until": lease_until(),
-                                                 "now": ts, "order_name": order}) as cur:
-                    row = await cur.fetchone()
-                await self.store.db.execute("COMMIT")
-            except BaseException:
-                await self.store.db.execute("ROLLBACK")
-                raise
+    async def claim(self, job: Job, owner: str) -> Job | None:
+        """*job* now ``running`` under *owner*, whatever its state, or None when another
+        process runs it (``running`` with a lease that has not expired)."""
+        return await self._claim("claim_job", {"id": job.id, "owner": owner})
+
+    async def _claim(self, query: str, params: dict[str, Any]) -> Job | None:
+        params = {**params, "lease_until": lease_until(), "now": now()}
+        with anyio.CancelScope(shield=True):
+            async with self.store.lock:
+                await self.store.db.execute("BEGIN IMMEDIATE")
+                try:
+                    async with self.store.db.execute(_sql(query), params) as cur:
+                        row = await cur.fetchone()
+                    await self.store.db.execute("COMMIT")
+                except BaseException:
+                    await self.store.db.execute("ROLLBACK")
+                    raise
         # The claimed row comes back whole (RETURNING): no second query, and no scan of
         # every job (that made claiming O(queued jobs)).
         return _job(row) if row is not None else None
 
-    async def claim(self, job: Job, owner: str) -> Job:
-        await self.store.transaction([("claim_job", {"id": job.id, "owner": owner,
-                                                     "lease_until": lease_until(), "now": now()})])
-        claimed = await self.job(job.address)
-        assert claimed is not None
-        return claimed
+    async def lease_holder(self, job: Job) -> tuple[str | None, str | None]:
+        """Who holds *job*'s lease and until when (for messages; decides nothing)."""
+        rows = await self.store.query("job_lease", {"id": job.id})
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
 
     async def next_wakeup(self, order: str | None) -> str | None:
         rows = await self.store.query("next_wakeup", {"order_name": order})

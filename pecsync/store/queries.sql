@@ -185,10 +185,19 @@ RETURNING id, address, order_name, src_user, dst_user, state, phase, attempts, e
           skipped, updated_at, started_at, finished_at;
 
 -- name: claim_job
+-- `retry`: a job in any state, except one another process is running (its lease is alive).
+-- The check is part of the UPDATE, so two processes never both take the job; a lease left by
+-- a crashed process has expired and no longer counts (the same rule as recover_stale_jobs).
 UPDATE job SET state = 'running', attempts = attempts + 1, lease_owner = :owner,
        lease_until = :lease_until, started_at = COALESCE(started_at, :now), updated_at = :now,
        phase = 'login'
-WHERE id = :id;
+WHERE id = :id AND (state != 'running' OR lease_until IS NULL OR lease_until < :now)
+RETURNING id, address, order_name, src_user, dst_user, state, phase, attempts, error_class,
+          error_text, next_attempt_at, messages_copied, messages_total, bytes_copied, bytes_total,
+          skipped, updated_at, started_at, finished_at;
+
+-- name: job_lease
+SELECT lease_owner, lease_until FROM job WHERE id = :id;
 
 -- name: next_wakeup
 SELECT MIN(next_attempt_at) FROM job

@@ -87,3 +87,27 @@ def test_example_config_documents_valid_keys(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "\n".join(lines)))
     assert cfg.smtp is not None and cfg.deadline is not None and cfg.providers
     assert cfg.key_file is not None and cfg.folders.rename and cfg.source.master_user
+
+
+@pytest.mark.parametrize(("destination", "limit", "refused"), [
+    ('host = "imap.old.example"\nport = 993', 1, True),  # the source server itself
+    ('host = "IMAP.old.example"\nport = 993', 1, True),  # host names ignore case
+    ('host = "imap.old.example"\nport = 993', 2, False),
+    ('host = "imap.old.example"\nport = 1993', 1, False),  # another server
+    ('host = "imap.new.example"\nport = 993', 1, False),
+])
+def test_one_server_both_ends_needs_two_connections(tmp_path: Path, destination: str,
+                                                    limit: int, refused: bool) -> None:
+    """A mailbox holds a source and a destination connection: with one server at both ends
+    and a budget of 1 it would wait forever, so the configuration is refused up front."""
+    text = GOOD.replace('host = "127.0.0.1"\nport = 1143', destination, 1).replace(
+        "batch_max_messages = 20", f"max_connections_per_host = {limit}", 1)
+    path = write(tmp_path, text)
+    if not refused:
+        assert load_config(path).engine.max_connections_per_host == limit
+        return
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}: [engine] max_connections_per_host: source and destination are the same " \
+           f"server" in str(err.value)
+    assert "set at least 2" in str(err.value)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import ANY
 
 from pecsync.intake.mailbox_list import MailboxRow
 from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore
-from pecsync.store.jobs import JobState, JobStore
+from pecsync.store.jobs import Job, JobState, JobStore
 from pecsync.vault import Vault, new_key
 
 
@@ -48,3 +49,56 @@ async def test_a_failed_write_never_leaves_the_connection_in_a_transaction(tmp_p
         with pytest.raises(UnicodeEncodeError):
             await store.transaction([("upsert_mailbox", bad)])
         assert await store.mailbox_id("b@x.it", "b@x.it") > 0  # the next writer is fine
+
+
+async def _one_job(store: CheckpointStore) -> tuple[JobStore, Job]:
+    jobs = JobStore(store, Vault(base64.b64decode(new_key())))
+    await jobs.import_rows([MailboxRow(2, "O", "m@pec.example.it", "m@pec.example.it",
+                                       Secret("p"), "m@pec.example.it", Secret("q"))],
+                           src_master=False, dst_master=False)
+    job = await jobs.job("m@pec.example.it")
+    assert job is not None
+    return jobs, job
+
+
+async def test_retry_never_takes_a_job_another_process_runs(tmp_path: Path) -> None:
+    """`retry`'s claim refuses a running job whose lease is alive (the UPDATE itself does not
+    match it); once that lease has expired (the holder crashed), the claim succeeds."""
+    async with await CheckpointStore.open(tmp_path / "s.sqlite3") as store:
+        jobs, job = await _one_job(store)
+        running = await jobs.claim_next("run-host:1", None)
+        assert running is not None and running.attempts == 1
+        assert await jobs.claim(job, "retry") is None
+        after = await jobs.job(job.address)
+        assert after is not None
+        assert (after.state, after.attempts) == (JobState.RUNNING, 1)
+        assert await jobs.lease_holder(job) == ("run-host:1", ANY)
+        # The run crashed: its lease runs out, and then retry may take the job over.
+        past = (datetime.now(UTC) - timedelta(seconds=5)).isoformat(timespec="seconds")
+        await store.db.execute("UPDATE job SET lease_until = ? WHERE id = ?", (past, job.id))
+        taken = await jobs.claim(job, "retry")
+        assert taken is not None and taken.state == JobState.RUNNING and taken.attempts == 2
+        assert (await jobs.lease_holder(job))[0] == "retry"
+        # Any state but a live "running" is claimable by retry: done, blocked, pending...
+        await jobs.finish(taken, JobState.DONE)
+        again = await jobs.claim(job, "retry")
+        assert again is not None and again.attempts == 3
+
+
+async def test_two_simultaneous_retries_claim_once(tmp_path: Path) -> None:
+    """Two processes (two connections to the database) race for one job: one wins."""
+    import anyio
+
+    path = tmp_path / "s.sqlite3"
+    async with await CheckpointStore.open(path) as one, await CheckpointStore.open(path) as two:
+        jobs1, job = await _one_job(one)
+        jobs2 = JobStore(two, None)
+        won: list[Job | None] = []
+
+        async def claim(jobs: JobStore, owner: str) -> None:
+            won.append(await jobs.claim(job, owner))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(claim, jobs1, "a")
+            tg.start_soon(claim, jobs2, "b")
+        assert sorted(j is None for j in won) == [False, True]
