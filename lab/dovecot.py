@@ -107,6 +107,7 @@ class DovecotServer:
         self.conf = self.root / "dovecot.conf"
         self._users: dict[str, tuple[str, int | None]] = {}
         self._twofa: dict[str, tuple[str, str]] = {}
+        self._max_mail: dict[str, int] = {}
         self.running = False
 
     # --- files ------------------------------------------------------------------------------
@@ -120,7 +121,10 @@ class DovecotServer:
         for user, (password, quota) in sorted(self._users.items()):
             if only is not None and user != only:
                 continue
-            extra = f"userdb_quota_rule=*:storage={quota}B" if quota is not None else ""
+            fields = [f"userdb_quota_rule=*:storage={quota}B"] if quota is not None else []
+            if user in self._max_mail:
+                fields.append(f"userdb_quota_max_mail_size={self._max_mail[user]}")
+            extra = " ".join(fields)
             tmp = folder / f".{user}.tmp"
             tmp.write_text(f"{user}:{{PLAIN}}{password}::::::{extra}\n")
             tmp.chmod(0o644)
@@ -235,6 +239,12 @@ class DovecotServer:
 
     def set_quota(self, user: str, quota_bytes: int | None) -> None:
         self._users[user] = (self._users[user][0], quota_bytes)
+        self._changed(user)
+
+    def set_max_mail_size(self, user: str, size_bytes: int) -> None:
+        """APPEND of a larger message is refused: ``NO [LIMIT] Mail size is larger than the
+        maximum size allowed by server configuration``."""
+        self._max_mail[user] = size_bytes
         self._changed(user)
 
     def add_2fa_user(self, user: str, password: str, reason: str) -> None:

@@ -64,6 +64,10 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule(Phase.APPEND, None, r"quota|mailbox (is )?full|over ?quota|storage.*exceed",
          Failure.DESTINATION_FULL),
     Rule(None, "UNAVAILABLE", None, Failure.TRANSIENT),
+    # Dovecot's quota_max_mail_size: "NO [LIMIT] Mail size is larger than the maximum size
+    # allowed by server configuration".  This message never fits: skip and list it, do not
+    # retry the mailbox for it.
+    Rule(Phase.APPEND, "LIMIT", r"size|too (big|large)", Failure.MESSAGE_REFUSED),
     Rule(None, "LIMIT", None, Failure.TRANSIENT),
     Rule(None, "INUSE", None, Failure.TRANSIENT),
     Rule(None, "SERVERBUG", None, Failure.TRANSIENT),

@@ -20,6 +20,7 @@ from tests.helpers import (
     run_cli,
     seed,
     session,
+    sha,
     snapshot,
     when,
     write_config,
@@ -142,6 +143,25 @@ def test_8bit_text_beside_a_signature_and_real_nul_bytes_are_verified(
     # messages are the same bytes, the NULs included.
     assert served(dovecot_dst) == served(dovecot_src)
     assert served(dovecot_dst)[1][0] == nuls.replace(b"\x00", b"\x80")
+    assert copied_total(copy(cfg, env, user).stdout) == 0
+
+
+def test_message_over_the_destination_size_limit_is_skipped_not_retried(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """Dovecot refuses it with ``NO [LIMIT] Mail size is larger than ...``: that message
+    never fits, so it is listed as skipped and the rest of the mailbox completes."""
+    user = users.pair()
+    dovecot_dst.set_max_mail_size(user, 5000)
+    small = [b"Subject: %d\r\n\r\nbody\r\n" % i for i in range(3)]
+    big = b"Subject: big\r\n\r\n" + b"x" * 8000 + b"\r\n"
+    seed(dovecot_src, user, "INBOX", [(b, (), when(i)) for i, b in enumerate([*small, big])])
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst)
+    env = cli_env(dovecot_src, dovecot_dst)
+    run = copy(cfg, env, user)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 skipped" in run.stdout and "maximum size" in run.stdout, run.stdout
+    assert sorted(m.sha256 for m in snapshot(dovecot_dst, user)["INBOX"].elements()) == sorted(
+        sha(b) for b in small)
     assert copied_total(copy(cfg, env, user).stdout) == 0
 
 

@@ -16,6 +16,8 @@ ROWS = [
      Failure.DESTINATION_FULL),
     (Phase.APPEND, "Mailbox is full", Failure.DESTINATION_FULL),
     (Phase.APPEND, "[LIMIT] Too many appends", Failure.TRANSIENT),
+    (Phase.APPEND, "[LIMIT] Mail size is larger than the maximum size allowed by server "
+     "configuration (0.001 + 0.000 secs).", Failure.MESSAGE_REFUSED),
     (Phase.APPEND, "[TOOBIG] Message too large", Failure.MESSAGE_REFUSED),
     (Phase.APPEND, "Something odd", Failure.MESSAGE_REFUSED),
     (Phase.OTHER, "[UNAVAILABLE] try later", Failure.TRANSIENT),
