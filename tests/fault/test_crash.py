@@ -60,17 +60,23 @@ def test_crash_after_every_step_then_resume(dovecot_src: Any, dovecot_dst: Any, 
     assert {"intents_recorded", "appended", "appended_recorded", "batch_committed",
             "verified"} <= kinds
     for crash_at in range(1, n + 1):
-        dst_user = users.dst_only()
-        cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
-                           database=f"crash{crash_at}.sqlite3", engine=engine)
-        crashed = _copy(cfg, cli_env(dovecot_src, dovecot_dst,
-                                     PECSYNC_CRASH_AFTER_STEP=str(crash_at)), user, dst_user)
-        assert crashed.returncode == CRASH_EXIT, (crash_at, crashed.stderr)
-        resumed = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
-        assert resumed.returncode == 0, (crash_at, resumed.stdout, resumed.stderr)
-        assert_same_content(dovecot_src, dovecot_dst, user, dst_user)
-        again = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
-        assert again.returncode == 0 and " 0 copied" in again.stdout, (crash_at, again.stdout)
+        _crash_resume_rerun(tmp_path, dovecot_src, dovecot_dst, user, users.dst_only(),
+                            engine, f"crash{crash_at}.sqlite3", crash_at)
+
+
+def _crash_resume_rerun(tmp_path: Path, src: Any, dst: Any, user: str, dst_user: str,
+                        engine: Any, database: str, crash_at: int) -> None:
+    """Crash after step *crash_at*, resume: source and destination equal; a third run copies
+    nothing."""
+    cfg = write_config(tmp_path, src, dst, database=database, engine=engine)
+    crashed = _copy(cfg, cli_env(src, dst, PECSYNC_CRASH_AFTER_STEP=str(crash_at)), user,
+                    dst_user)
+    assert crashed.returncode == CRASH_EXIT, (crash_at, crashed.stderr)
+    resumed = _copy(cfg, cli_env(src, dst), user, dst_user)
+    assert resumed.returncode == 0, (crash_at, resumed.stdout, resumed.stderr)
+    assert_same_content(src, dst, user, dst_user)
+    again = _copy(cfg, cli_env(src, dst), user, dst_user)
+    assert again.returncode == 0 and " 0 copied" in again.stdout, (crash_at, again.stdout)
 
 
 def test_kill_9_mid_folder(dovecot_src: Any, dovecot_dst: Any, users: Any,
@@ -136,17 +142,8 @@ def test_crash_during_content_matched_pass_then_resume(dovecot_src: Any, dovecot
     steps = _crash_points(tmp_path, dovecot_src, dovecot_dst, user, fresh(), engine, "probe")
     assert {"flags_stored", "batch_committed", "appended"} <= {s.split()[1] for s in steps}, steps
     for crash_at in range(1, len(steps) + 1):
-        dst_user = fresh()
-        cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
-                           database=f"cm{crash_at}.sqlite3", engine=engine)
-        crashed = _copy(cfg, cli_env(dovecot_src, dovecot_dst,
-                                     PECSYNC_CRASH_AFTER_STEP=str(crash_at)), user, dst_user)
-        assert crashed.returncode == CRASH_EXIT, (crash_at, crashed.stderr)
-        resumed = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
-        assert resumed.returncode == 0, (crash_at, resumed.stdout, resumed.stderr)
-        assert_same_content(dovecot_src, dovecot_dst, user, dst_user)
-        again = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
-        assert again.returncode == 0 and " 0 copied" in again.stdout, (crash_at, again.stdout)
+        _crash_resume_rerun(tmp_path, dovecot_src, dovecot_dst, user, fresh(), engine,
+                            f"cm{crash_at}.sqlite3", crash_at)
 
 
 def test_crash_after_uidvalidity_reset_then_resume(dovecot_src: Any, dovecot_dst: Any,
