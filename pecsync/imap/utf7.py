@@ -10,7 +10,7 @@ server unchanged.
 
 >>> encode("Àrchivio")
 b'&AMA-rchivio'
->>> decode(b"Soci&AOk-t&AOA- Rossi &- Figli")
+>>> decode(b"Societ&AOA- Rossi &- Figli")
 'Società Rossi & Figli'
 """
 

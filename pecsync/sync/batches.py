@@ -16,7 +16,9 @@ def make_batches(infos: Sequence[MessageInfo], max_bytes: int,
     """Split messages (in order) into batches of at most *max_messages* and, unless a single
     message is larger on its own, at most *max_bytes*.
 
-    >>> [len(b) for b in make_batches(msgs_of_sizes([5, 5, 5]), max_bytes=10, max_messages=9)]
+    >>> from datetime import UTC, datetime
+    >>> infos = [MessageInfo(uid, 5, (), datetime(2024, 1, 1, tzinfo=UTC)) for uid in (1, 2, 3)]
+    >>> [len(b) for b in make_batches(infos, max_bytes=10, max_messages=9)]
     [2, 1]
     """
     batches: list[list[MessageInfo]] = []

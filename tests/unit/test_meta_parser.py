@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 
-from pecsync.imap import session
 from pecsync.imap.session import _parse_meta, _parse_meta_general, parse_internaldate
 
 LINES = [
@@ -39,7 +36,3 @@ def test_unusual_answers_fall_back() -> None:
 def test_bad_dates_are_refused() -> None:
     with pytest.raises(ValueError):
         parse_internaldate(b"2026-11-27 05:54:12")
-
-
-def test_doctests() -> None:
-    assert doctest.testmod(session).failed == 0
