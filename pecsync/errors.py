@@ -63,6 +63,13 @@ class StoreError(PecsyncError):
     kind = "store"
 
 
+class LeaseLost(PecsyncError):
+    """Another process took this job over: this process was stalled (suspended, stopped)
+    past the job's lease.  This copy stops and writes nothing more to the job."""
+
+    kind = "lease_lost"
+
+
 class ImapError(PecsyncError):
     """The IMAP server refused a command."""
 

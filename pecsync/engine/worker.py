@@ -14,7 +14,7 @@ import structlog
 from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
 from pecsync.engine.outcome import Outcome, classify_failure
-from pecsync.errors import VerificationFailed
+from pecsync.errors import LeaseLost, VerificationFailed
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.reports.collect import write_certificate
 from pecsync.store.checkpoints import CheckpointStore
@@ -141,6 +141,18 @@ async def _lease_kept(progress: _JobProgress, bound: Any) -> AsyncIterator[None]
             due = time.monotonic() - progress.renewed_at >= interval
             try:
                 await progress.flush(force=due)
+                if not await progress.env.jobs.holds_lease(progress.job):
+                    # Stalled past the lease (suspended, stopped): another process took the
+                    # job over, and the guarded writes above no longer touched its row.
+                    # Checked at every beat (one indexed read): the copy stops within
+                    # seconds of the process waking up.
+                    bound.error("lease_lost", hint="another process runs this mailbox now; "
+                                                   "this copy stops and writes nothing more")
+                    failed.append(LeaseLost("another process took this mailbox over while "
+                                            "this one was stalled past its lease",
+                                            mailbox=progress.job.address))
+                    scope.cancel()
+                    return
             except Exception as exc:
                 late = time.monotonic() - progress.renewed_at
                 bound.warning("lease_renewal_failed", error=str(exc),
@@ -237,14 +249,18 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
             progress.messages = max(progress.messages, report.src_messages - report.skipped)
             progress.total = report.src_messages
         await progress.flush(force=True)
-        await jobs.finish(job, outcome.state, error_class=outcome.error_class,
-                          error_text=outcome.error_text, next_attempt_at=outcome.next_attempt_at,
-                          event="finished" if outcome.state == JobState.DONE else "stopped")
-        if outcome.state == JobState.DONE:
+        ended = await jobs.finish(job, outcome.state, error_class=outcome.error_class,
+                                  error_text=outcome.error_text,
+                                  next_attempt_at=outcome.next_attempt_at,
+                                  event="finished" if outcome.state == JobState.DONE
+                                  else "stopped")
+        if not ended:  # the lease was lost: the job is another process's now
+            bound.warning("job_left_to_its_new_owner", state=outcome.state.value)
+        elif outcome.state == JobState.DONE:
             done_job = await jobs.job(job.address)
             if done_job is not None:
                 await write_certificate(env.store, cfg, done_job)
-        if outcome.state == JobState.DONE and cfg.purge_after_done:
+        if ended and outcome.state == JobState.DONE and cfg.purge_after_done:
             # Verified: the member's password is no longer needed; keep no copy of it.
             await jobs.purge_job_credentials(job)
     env.live.pop(job.address, None)

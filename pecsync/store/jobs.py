@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiosqlite
 import anyio
 
+from pecsync.errors import StoreError
 from pecsync.intake.mailbox_list import MailboxRow
 from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore, now
@@ -37,8 +39,11 @@ BLOCKED_STATES = frozenset({JobState.BLOCKED_INVALID_CREDENTIALS, JobState.BLOCK
                             JobState.BLOCKED_CREDENTIALS_CHANGED,
                             JobState.BLOCKED_DESTINATION_FULL, JobState.WAITING_CREDENTIALS})
 #: How long a claimed job belongs to the process running it without a renewal; a running job
-#: renews it every quarter of it (pecsync.engine.worker), so only a crashed or hung process
-#: lets it expire, and then another run may take the job over (recover_stale, ``retry``).
+#: renews it every quarter of it (pecsync.engine.worker), so only a crashed or stalled
+#: (suspended, stopped) process lets it expire, and then another run may take the job over
+#: (recover_stale, ``retry``).  A copy stuck in a blocking IMAP call keeps renewing: the
+#: servers' ``timeout`` ends such a call.  A stalled process that wakes up finds the job gone
+#: at its next beat and stops; its writes are guarded by the owner it claimed the job as.
 #: Read at each use: tests shorten it.
 LEASE = timedelta(minutes=10)
 
@@ -106,6 +111,8 @@ class JobStore:
     def __init__(self, store: CheckpointStore, vault: Vault | None) -> None:
         self.store = store
         self.vault = vault
+        #: Jobs this process claimed → the lease owner it claimed them as.
+        self._owners: dict[int, str] = {}
 
     def _need_vault(self) -> Vault:
         if self.vault is None:
@@ -241,7 +248,19 @@ class JobStore:
                     raise
         # The claimed row comes back whole (RETURNING): no second query, and no scan of
         # every job (that made claiming O(queued jobs)).
-        return _job(row) if row is not None else None
+        if row is None:
+            return None
+        job = _job(row)
+        self._owners[job.id] = params["owner"]
+        return job
+
+    async def holds_lease(self, job: Job) -> bool:
+        """This process still owns *job* (True for a job it did not claim itself)."""
+        owner = self._owners.get(job.id)
+        if owner is None:
+            return True
+        rows = await self.store.query("job_lease", {"id": job.id})
+        return bool(rows) and rows[0][0] == owner
 
     async def lease_holder(self, job: Job) -> tuple[str | None, str | None]:
         """Who holds *job*'s lease and until when (for messages; decides nothing)."""
@@ -255,7 +274,8 @@ class JobStore:
     async def set_phase(self, job: Job, phase: str) -> None:
         await self.store.transaction([("set_job_phase", {"id": job.id, "phase": phase,
                                                          "now": now(),
-                                                         "lease_until": lease_until()})])
+                                                         "lease_until": lease_until(),
+                                                         "owner": self._owners.get(job.id)})])
 
     async def set_progress(self, job: Job, *, messages_copied: int, messages_total: int,
                            bytes_copied: int, bytes_total: int, skipped: int,
@@ -264,19 +284,35 @@ class JobStore:
         await self.store.transaction([("set_job_progress", {
             "id": job.id, "messages_copied": messages_copied, "messages_total": messages_total,
             "bytes_copied": bytes_copied, "bytes_total": bytes_total, "skipped": skipped,
-            "phase": phase,
+            "phase": phase, "owner": self._owners.get(job.id),
             "now": now(), "lease_until": lease_until()})])
 
     async def finish(self, job: Job, state: JobState, *, error_class: str | None = None,
                      error_text: str | None = None, next_attempt_at: str | None = None,
-                     event: str = "finished") -> None:
+                     event: str = "finished") -> bool:
+        """Give *job* its next state (and an event).  False, writing nothing, when this
+        process claimed the job but no longer holds its lease (another process runs it)."""
         ts = now()
-        await self.store.transaction([
-            ("set_job_state", {"id": job.id, "state": state.value, "error_class": error_class,
-                               "error_text": error_text, "next_attempt_at": next_attempt_at,
-                               "now": ts}),
-            ("insert_job_event", {"job_id": job.id, "now": ts, "event": event,
-                                  "state": state.value, "detail": error_text})])
+        state_params = {"id": job.id, "state": state.value, "error_class": error_class,
+                        "error_text": error_text, "next_attempt_at": next_attempt_at,
+                        "now": ts, "owner": self._owners.pop(job.id, None)}
+        with anyio.CancelScope(shield=True):
+            async with self.store.lock:
+                await self.store.db.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = await self.store.db.execute_fetchall(_sql("set_job_state"),
+                                                                state_params)
+                    if rows:
+                        await self.store.db.execute(_sql("insert_job_event"), {
+                            "job_id": job.id, "now": ts, "event": event,
+                            "state": state.value, "detail": error_text})
+                    await self.store.db.execute("COMMIT")
+                except BaseException as exc:
+                    await self.store.db.execute("ROLLBACK")
+                    if isinstance(exc, aiosqlite.Error):
+                        raise StoreError(f"{self.store.path}: write failed: {exc}") from None
+                    raise
+        return bool(rows)
 
     async def purge_job_credentials(self, job: Job) -> None:
         await self.store.transaction([("purge_credentials_of_job", {"job_id": job.id})])

@@ -190,3 +190,35 @@ async def test_a_copy_failure_is_classified_as_itself(
         outcome = await run_job(s.env, s.job)
         assert outcome.state == JobState.RETRY_WAIT and outcome.error_class == "transient"
         assert s.env.internal_errors == 0
+
+
+async def test_a_process_that_lost_its_lease_stops_and_leaves_the_job_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if this process had been stalled (suspended, Ctrl-Z) past its lease: another
+    process claims the job.  This copy stops within a beat, and neither its renewals nor its
+    final state touch the row the new owner runs."""
+    async with claimed_job(tmp_path, monkeypatch, copy_seconds=10.0) as s:
+        taken: list[Job] = []
+
+        async def second_process() -> None:
+            await s.copying.wait()
+            await s.other.store.db.execute(  # the lease ran out during the stall
+                "UPDATE job SET lease_until = '2000-01-01T00:00:00+00:00'")
+            job = await s.other.claim(s.job, "retry-2")
+            assert job is not None
+            taken.append(job)
+
+        with capture_logs() as logs:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(second_process)
+                with anyio.fail_after(5):
+                    outcome = await run_job(s.env, s.job)
+        assert taken and s.copy_cancelled
+        assert outcome.error_class == "lease_lost"
+        assert any(e["event"] == "lease_lost" for e in logs)
+        holder, until = await s.other.lease_holder(s.job)
+        row = await s.other.job(ADDRESS)
+        assert row is not None and row.state == JobState.RUNNING and holder == "retry-2"
+        assert until is not None and until > "2001"
+        # The stopped process's last counters and state went nowhere.
+        assert row.messages_copied == 0
