@@ -96,17 +96,30 @@ class CheckpointStore:
             # Created private: it will hold mailbox names and, later, encrypted credentials.
             fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)
+        db: aiosqlite.Connection | None = None
         try:
             db = await aiosqlite.connect(path, isolation_level=None)
+            # The busy timeout first: switching to WAL waits for another opener's lock too.
+            await db.execute("PRAGMA busy_timeout = 10000")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = FULL")
-            await db.execute("PRAGMA busy_timeout = 10000")
             await db.executescript(schema())
             await db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
                              (SCHEMA_VERSION,))
             await cls._migrate(db)
-        except aiosqlite.Error as exc:
-            raise StoreError(f"{path}: cannot open state database: {exc}") from None
+            rows = await db.execute_fetchall("SELECT value FROM meta WHERE key = 'schema'")
+            found = int(next(iter(rows))[0]) if rows else 0
+            if found > int(SCHEMA_VERSION):
+                raise StoreError(f"{path}: state database of a newer pecsync (schema {found}; "
+                                 f"this one knows {SCHEMA_VERSION})",
+                                 hint="run the pecsync version that wrote it, or a newer one: "
+                                      "an older one could lose what it records")
+        except BaseException as exc:
+            if db is not None:
+                await db.close()  # its thread would keep the process from exiting
+            if isinstance(exc, aiosqlite.Error):
+                raise StoreError(f"{path}: cannot open state database: {exc}") from None
+            raise
         for suffix in ("-wal", "-shm"):
             side = Path(str(path) + suffix)
             if side.exists():

@@ -81,3 +81,20 @@ async def test_content_match_is_kept_until_the_pass_completes(tmp_path: Path) ->
         assert reset.content_match
         assert await store.folder(mailbox, "INBOX.Pieno") == reset
     assert _schema_version(tmp_path / "new.sqlite3") == SCHEMA_VERSION
+
+
+async def test_a_database_of_a_newer_pecsync_is_refused_not_used(tmp_path: Path) -> None:
+    import pytest
+
+    from pecsync.errors import StoreError
+
+    path = tmp_path / "s.sqlite3"
+    async with await CheckpointStore.open(path):
+        pass
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(int(SCHEMA_VERSION) + 1),))
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError) as info:
+        await CheckpointStore.open(path)
+    assert "newer pecsync" in str(info.value) and info.value.hint
