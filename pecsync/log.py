@@ -53,12 +53,17 @@ def withhold_encoding_errors(_logger: Any, _method: str, event: MutableMapping[s
         return event
     found: list[UnicodeError] = []
     seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
+    todo: list[BaseException] = [exc] if exc is not None else []
+    while todo:  # causes, contexts and the members of exception groups (task groups)
+        link = todo.pop()
+        if id(link) in seen:
+            continue
         seen.add(id(link))
         if isinstance(link, UnicodeError):
             found.append(link)
-        link = link.__cause__ or link.__context__
+        if isinstance(link, BaseExceptionGroup):
+            todo.extend(link.exceptions)
+        todo.extend(e for e in (link.__cause__, link.__context__) if e is not None)
     if found and exc is not None:
         text = "".join(traceback.format_exception(exc))
         for err in found:

@@ -93,3 +93,20 @@ def test_encoding_error_text_never_logged() -> None:
     except UnicodeDecodeError:
         log.exception("job_internal_error")
     assert "0xe9" not in out.getvalue() and "position" not in out.getvalue()
+
+
+def test_encoding_error_text_withheld_inside_an_exception_group() -> None:
+    """A task group wraps a worker's error in an ExceptionGroup: the filter looks inside."""
+    out = io.StringIO()
+    logsetup.configure(json=True, level=logging.DEBUG, stream=out)
+    log = structlog.get_logger("t")
+    try:
+        "perché123".encode("ascii")
+    except UnicodeEncodeError as exc:
+        member = exc
+    try:  # raised apart from it, as a task group does: the member is not in the context chain
+        raise ExceptionGroup("unhandled errors in a TaskGroup", [member])
+    except ExceptionGroup:
+        log.exception("job_internal_error")
+    text = out.getvalue()
+    assert "UnicodeEncodeError" in text and "\\xe9" not in text and "position" not in text
