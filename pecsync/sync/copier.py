@@ -173,6 +173,7 @@ class FolderCopier:
         src_st, metas = opened["src"]
         dst_st: FolderStatus = opened["dst"]
         self.report.src_messages = src_st.exists
+        fresh = state is None  # a state created or reset here has no rows to repair
         if state is None:
             state = await ctx.store.add_folder(ctx.mailbox_id, m.src, m.dst,
                                                src_st.uidvalidity, dst_st.uidvalidity,
@@ -183,6 +184,7 @@ class FolderCopier:
                              src_uidvalidity=src_st.uidvalidity,
                              dst_uidvalidity=dst_st.uidvalidity)
             self.report.notes.append("UIDVALIDITY changed: content-matched pass")
+            fresh = True
             state = await ctx.store.reset_folder(state, m.dst, src_st.uidvalidity,
                                                  dst_st.uidvalidity, forget_messages=True,
                                                  content_match=dst_st.exists > 0)
@@ -195,7 +197,7 @@ class FolderCopier:
         # before the crash is claimed by its intent (from the remembered UIDNEXT up), so the
         # content pool (built afterwards from unclaimed messages) never sees it.
         await self.reconcile(state, src_st.uidvalidity, dst_st)
-        if verify:
+        if verify and not fresh:
             await self._repair_present_flags(state, src_st.uidvalidity, dst_st)
         await self.copy(state, src_st, dst_st, state.content_match and dst_st.exists > 0, metas)
         await ctx.store.set_uidnext_seen(state.id, src_st.uidnext)
