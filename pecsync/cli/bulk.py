@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections import Counter
@@ -27,7 +26,7 @@ from pecsync.errors import UsageError
 from pecsync.intake.mailbox_list import parse_mailbox_list
 from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore
-from pecsync.store.jobs import Job, JobState, JobStore
+from pecsync.store.jobs import Job, JobState, JobStore, process_owner
 from pecsync.vault import Vault, load_key, write_key_file
 
 log = structlog.get_logger("pecsync.cli")
@@ -212,7 +211,7 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
                         budget=HostBudget(cfg.engine.max_connections_per_host),
                         src_master_password=src_master, dst_master_password=dst_master)
-        claimed = await jobs.claim(job, f"retry {socket.gethostname()}:{os.getpid()}")
+        claimed = await jobs.claim(job, process_owner("retry "))
         if claimed is None:
             # Decided by the claim itself; this read only words the message.
             owner, until = await jobs.lease_holder(job)
@@ -324,7 +323,6 @@ async def cmd_rotate_key(cfg: Config, args: argparse.Namespace) -> int:
     Order matters: the new key is written beside the old one first, then the database is
     re-encrypted in one transaction, then the new key replaces the old file.  A crash in
     between leaves ``KEYFILE.new`` holding the key that opens the database."""
-    import os
 
     from pecsync.vault import credential_context
 

@@ -7,8 +7,6 @@ task group aborts at once, which the intent protocol makes safe too.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +15,7 @@ import anyio
 import structlog
 
 from pecsync.engine.worker import EngineEnv, run_job
-from pecsync.store.jobs import BLOCKED_STATES, JobState
+from pecsync.store.jobs import BLOCKED_STATES, JobState, process_owner
 
 log = structlog.get_logger("pecsync.pool")
 
@@ -47,7 +45,7 @@ class RunSummary:
 async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                    follow: bool = False, poll_seconds: float = 1.0) -> RunSummary:
     await env.jobs.recover_stale()
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+    owner = process_owner()
     busy = 0
     ran = 0
     # Set when a job ends: an idle worker then looks again at once (the run ends, or the

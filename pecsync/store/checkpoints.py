@@ -152,11 +152,14 @@ class CheckpointStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def transaction(self, statements: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Run statements in one transaction (one fsync).
+    async def transaction(self, statements: Iterable[tuple[str, dict[str, Any]]]
+                          ) -> list[Any]:
+        """Run statements in one transaction (one fsync); the rows the last one returned
+        (``RETURNING``), when it ran on its own.
 
         Shielded: a cancellation (a failing sibling task, a second Ctrl-C) waits for the
         transaction to end, so the shared connection is never left inside one."""
+        returned: list[Any] = []
         with anyio.CancelScope(shield=True):
             async with self.lock:
                 try:
@@ -166,9 +169,11 @@ class CheckpointStore:
                     for name, run in groupby(statements, key=lambda st: st[0]):
                         rows = [params for _, params in run]
                         if len(rows) == 1:
-                            await self.db.execute(sql(name), rows[0])
+                            returned = list(await self.db.execute_fetchall(sql(name),
+                                                                           rows[0]))
                         else:
                             await self.db.executemany(sql(name), rows)
+                            returned = []
                     await self.db.execute("COMMIT")
                 except aiosqlite.Error as exc:
                     await self.db.execute("ROLLBACK")
@@ -178,6 +183,7 @@ class CheckpointStore:
                     # must not stay inside the transaction.
                     await self.db.execute("ROLLBACK")
                     raise
+        return returned
 
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
         # One hop to the database thread (execute, fetch and close there), not three.
@@ -217,7 +223,7 @@ class CheckpointStore:
 
     async def reset_folder(self, state: FolderState, dst_name: str, src_uidvalidity: int,
                            dst_uidvalidity: int, *, forget_messages: bool,
-                           content_match: bool = True) -> FolderState:
+                           content_match: bool) -> FolderState:
         """Start the folder again after a UIDVALIDITY change; *content_match* (the destination
         folder holds messages) is recorded in the same transaction, so the content-matched
         pass that follows survives any interruption until it completes."""

@@ -7,15 +7,14 @@ second backend (PostgreSQL with ``FOR UPDATE SKIP LOCKED``) is an addition behin
 from __future__ import annotations
 
 import enum
+import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosqlite
-import anyio
-
-from pecsync.errors import StoreError
+from pecsync.errors import LeaseLost
 from pecsync.intake.mailbox_list import MailboxRow
 from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore, now
@@ -102,9 +101,13 @@ def lease_seconds() -> float:
     return LEASE.total_seconds()
 
 
-def lease_until(delta: timedelta | None = None) -> str:
-    return (datetime.now(UTC) + (LEASE if delta is None else delta)).isoformat(
-        timespec="seconds")
+def process_owner(prefix: str = "") -> str:
+    """Who holds a lease: this host and process (``retry`` prefixes it, for messages)."""
+    return f"{prefix}{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_until() -> str:
+    return (datetime.now(UTC) + LEASE).isoformat(timespec="seconds")
 
 
 class JobStore:
@@ -236,31 +239,14 @@ class JobStore:
 
     async def _claim(self, query: str, params: dict[str, Any]) -> Job | None:
         params = {**params, "lease_until": lease_until(), "now": now()}
-        with anyio.CancelScope(shield=True):
-            async with self.store.lock:
-                await self.store.db.execute("BEGIN IMMEDIATE")
-                try:
-                    async with self.store.db.execute(_sql(query), params) as cur:
-                        row = await cur.fetchone()
-                    await self.store.db.execute("COMMIT")
-                except BaseException:
-                    await self.store.db.execute("ROLLBACK")
-                    raise
         # The claimed row comes back whole (RETURNING): no second query, and no scan of
         # every job (that made claiming O(queued jobs)).
-        if row is None:
+        rows = await self.store.transaction([(query, params)])
+        if not rows:
             return None
-        job = _job(row)
+        job = _job(rows[0])
         self._owners[job.id] = params["owner"]
         return job
-
-    async def holds_lease(self, job: Job) -> bool:
-        """This process still owns *job* (True for a job it did not claim itself)."""
-        owner = self._owners.get(job.id)
-        if owner is None:
-            return True
-        rows = await self.store.query("job_lease", {"id": job.id})
-        return bool(rows) and rows[0][0] == owner
 
     async def lease_holder(self, job: Job) -> tuple[str | None, str | None]:
         """Who holds *job*'s lease and until when (for messages; decides nothing)."""
@@ -272,20 +258,27 @@ class JobStore:
         return rows[0][0] if rows and rows[0][0] else None
 
     async def set_phase(self, job: Job, phase: str) -> None:
-        await self.store.transaction([("set_job_phase", {"id": job.id, "phase": phase,
-                                                         "now": now(),
-                                                         "lease_until": lease_until(),
-                                                         "owner": self._owners.get(job.id)})])
+        self._still_ours(job, await self.store.transaction([("set_job_phase", {
+            "id": job.id, "phase": phase, "now": now(), "lease_until": lease_until(),
+            "owner": self._owners.get(job.id)})]))
 
     async def set_progress(self, job: Job, *, messages_copied: int, messages_total: int,
                            bytes_copied: int, bytes_total: int, skipped: int,
                            phase: str | None = None) -> None:
         """Counters (and *phase*, when given) of a running job; renews its lease."""
-        await self.store.transaction([("set_job_progress", {
+        self._still_ours(job, await self.store.transaction([("set_job_progress", {
             "id": job.id, "messages_copied": messages_copied, "messages_total": messages_total,
             "bytes_copied": bytes_copied, "bytes_total": bytes_total, "skipped": skipped,
             "phase": phase, "owner": self._owners.get(job.id),
-            "now": now(), "lease_until": lease_until()})])
+            "now": now(), "lease_until": lease_until()})]))
+
+    def _still_ours(self, job: Job, written: list[Any]) -> None:
+        """A guarded write of a job this process claimed matched no row: the lease ran out
+        while this process was stalled, and another process took the job over."""
+        if not written and job.id in self._owners:
+            raise LeaseLost("another process took this mailbox over while this one was "
+                            "stalled past its lease", mailbox=job.address,
+                            hint="nothing to do: the other process goes on with it")
 
     async def finish(self, job: Job, state: JobState, *, error_class: str | None = None,
                      error_text: str | None = None, next_attempt_at: str | None = None,
@@ -293,26 +286,12 @@ class JobStore:
         """Give *job* its next state (and an event).  False, writing nothing, when this
         process claimed the job but no longer holds its lease (another process runs it)."""
         ts = now()
-        state_params = {"id": job.id, "state": state.value, "error_class": error_class,
-                        "error_text": error_text, "next_attempt_at": next_attempt_at,
-                        "now": ts, "owner": self._owners.pop(job.id, None)}
-        with anyio.CancelScope(shield=True):
-            async with self.store.lock:
-                await self.store.db.execute("BEGIN IMMEDIATE")
-                try:
-                    rows = await self.store.db.execute_fetchall(_sql("set_job_state"),
-                                                                state_params)
-                    if rows:
-                        await self.store.db.execute(_sql("insert_job_event"), {
-                            "job_id": job.id, "now": ts, "event": event,
-                            "state": state.value, "detail": error_text})
-                    await self.store.db.execute("COMMIT")
-                except BaseException as exc:
-                    await self.store.db.execute("ROLLBACK")
-                    if isinstance(exc, aiosqlite.Error):
-                        raise StoreError(f"{self.store.path}: write failed: {exc}") from None
-                    raise
-        return bool(rows)
+        return bool(await self.store.transaction([
+            ("set_job_state", {"id": job.id, "state": state.value, "error_class": error_class,
+                               "error_text": error_text, "next_attempt_at": next_attempt_at,
+                               "now": ts, "owner": self._owners.pop(job.id, None)}),
+            ("insert_job_event_if_changed", {"job_id": job.id, "now": ts, "event": event,
+                                             "state": state.value, "detail": error_text})]))
 
     async def purge_job_credentials(self, job: Job) -> None:
         await self.store.transaction([("purge_credentials_of_job", {"job_id": job.id})])

@@ -154,8 +154,13 @@ UPDATE job SET state = :state, error_class = :error_class, error_text = :error_t
        lease_owner = NULL, lease_until = NULL
 -- A job this process claimed (:owner) is only written while it still holds the lease: after a
 -- stall past the lease another process may own the job, and its row is not ours to end.
-WHERE id = :id AND (:owner IS NULL OR (lease_owner = :owner AND state = 'running'))
-RETURNING id;
+WHERE id = :id AND (:owner IS NULL OR (lease_owner = :owner AND state = 'running'));
+
+-- name: insert_job_event_if_changed
+-- Right after set_job_state, in its transaction: the event only when the state was written.
+INSERT INTO job_event (job_id, at, event, state, detail)
+SELECT :job_id, :now, :event, :state, :detail WHERE changes() > 0
+RETURNING job_id;
 
 -- name: requeue_job
 -- New credentials arrived: a job blocked on credentials (or waiting for them) runs again.
@@ -208,13 +213,15 @@ WHERE state = 'retry_wait' AND (:order_name IS NULL OR order_name = :order_name)
 
 -- name: set_job_phase
 UPDATE job SET phase = :phase, updated_at = :now, lease_until = :lease_until
-WHERE id = :id AND (:owner IS NULL OR (lease_owner = :owner AND state = 'running'));
+WHERE id = :id AND (:owner IS NULL OR (lease_owner = :owner AND state = 'running'))
+RETURNING id;
 
 -- name: set_job_progress
 UPDATE job SET messages_copied = :messages_copied, messages_total = :messages_total,
        bytes_copied = :bytes_copied, bytes_total = :bytes_total, skipped = :skipped,
        phase = COALESCE(:phase, phase), updated_at = :now, lease_until = :lease_until
-WHERE id = :id AND (:owner IS NULL OR (lease_owner = :owner AND state = 'running'));
+WHERE id = :id AND (:owner IS NULL OR (lease_owner = :owner AND state = 'running'))
+RETURNING id;
 
 -- name: insert_job_event
 INSERT INTO job_event (job_id, at, event, state, detail) VALUES (:job_id, :now, :event, :state,

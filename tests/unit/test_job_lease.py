@@ -66,9 +66,10 @@ async def claimed_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         setup = Setup(env, job, JobStore(other_store, None))
         real = store.transaction
 
-        async def counting(steps: Any) -> None:
+        async def counting(steps: Any) -> list[Any]:
+            steps = list(steps)
             setup.writes.extend(name for name, _ in steps)
-            await real(steps)
+            return await real(steps)
 
         monkeypatch.setattr(store, "transaction", counting)
 

@@ -27,9 +27,10 @@ async def test_folder_flips_are_not_a_transaction_each(tmp_path: Path) -> None:
         writes: list[str] = []
         real = store.transaction
 
-        async def counting(steps: Any) -> None:
+        async def counting(steps: Any) -> list[Any]:
+            steps = list(steps)
             writes.extend(name for name, _ in steps)
-            await real(steps)
+            return await real(steps)
 
         store.transaction = counting  # type: ignore[method-assign]
         env = cast(EngineEnv, SimpleNamespace(jobs=jobs, live={}, bytes_copied=0))
