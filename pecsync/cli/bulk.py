@@ -191,8 +191,8 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
     wanted = int(args.password_stdin) + int(args.dest_password_stdin)
     if len(lines) < wanted or any(not line for line in lines[:wanted]):
         raise UsageError(f"expected {wanted} password line(s) on standard input")
-    for line in lines[:wanted]:
-        utf8_secret(line, "a password on standard input", args.address)
+    secrets = [utf8_secret(line, "a password on standard input", args.address)
+               for line in lines[:wanted]]
     src_master, dst_master = _masters(cfg)
     vault = None
     if not (cfg.source.master_user and cfg.destination.master_user) or lines:
@@ -202,12 +202,11 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         job = await jobs.job(args.address)
         if job is None:
             raise UsageError(f"mailbox {args.address} is not in the list: import it first")
-        i = 0
-        if args.password_stdin:
-            await jobs.set_password(job, "src", Secret(lines[i]))
-            i += 1
-        if args.dest_password_stdin:
-            await jobs.set_password(job, "dst", Secret(lines[i]))
+        sides = [side for side, wanted_side in (("src", args.password_stdin),
+                                                 ("dst", args.dest_password_stdin))
+                 if wanted_side]
+        for side, secret in zip(sides, secrets, strict=True):
+            await jobs.set_password(job, side, secret)
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
                         budget=HostBudget(cfg.engine.max_connections_per_host),
                         src_master_password=src_master, dst_master_password=dst_master)

@@ -199,16 +199,12 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
     dst = Credentials(job.dst_user, dst_pw, cfg.destination.master_user)
     progress = _JobProgress(env, job)
 
-    async def on_phase(phase: str) -> None:
-        await progress.on_phase(phase)
-        await progress.flush()
-
     async def on_login(side: str) -> None:
         if side == "src" and not cfg.source.master_user:
             await jobs.mark_logged_in(job, "src", creds.src_version)
 
     hooks = Progress(on_folder=progress.on_folder, on_batch=progress.on_batch,
-                     on_phase=on_phase, on_login=on_login, should_stop=env.should_stop)
+                     on_phase=progress.on_phase, on_login=on_login, should_stop=env.should_stop)
     report: MailboxReport | None = None
     try:
         hosts = ((cfg.source.host, cfg.source.port),
