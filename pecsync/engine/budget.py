@@ -22,41 +22,31 @@ class HostBudget:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._sems: dict[tuple[str, int], anyio.Semaphore] = {}
         self._lock = anyio.Lock()
-        #: Highest number of connections held at once per host (for tests and reports).
+        #: Connections held now, and the most held at once (for tests and reports), per host.
+        self._held: Counter[tuple[str, int]] = Counter()
         self.peak: dict[tuple[str, int], int] = {}
-        self._held: dict[tuple[str, int], int] = {}
         #: Set when connections are given back (the worker waiting under the lock looks again).
         self._released = anyio.Event()
-
-    def _sem(self, host: tuple[str, int]) -> anyio.Semaphore:
-        if host not in self._sems:
-            self._sems[host] = anyio.Semaphore(self.limit)
-        return self._sems[host]
 
     @asynccontextmanager
     async def connections(self, *hosts: tuple[str, int]) -> AsyncIterator[None]:
         """Hold one connection to each of *hosts* (a host named twice counts twice)."""
-        need = Counter(hosts)
-        for (name, port), n in need.items():
+        for (name, port), n in Counter(hosts).items():
             if n > self.limit:
                 raise ConfigError(
                     f"[engine] max_connections_per_host = {self.limit}, but a mailbox needs "
                     f"{n} connections to {name}:{port} (source and destination are the same "
                     f"server): set it to at least {n}")
-        taken: list[tuple[str, int]] = []
+        taken: tuple[tuple[str, int], ...] = ()
         try:
             async with self._lock:
                 # All at once, when all are free: no slot is held idle while waiting for
                 # another (nor counted in the peak).
-                while any(self._sem(h).value < n for h, n in need.items()):
+                while not self._take_if_free(hosts):
                     self._released = anyio.Event()
                     await self._released.wait()
-                for host in hosts:
-                    self._sem(host).acquire_nowait()
-                    taken.append(host)
-                    self._count(host, +1)
+                taken = hosts
             yield
         finally:
             self.give_back(*taken)
@@ -64,26 +54,21 @@ class HostBudget:
     def try_take(self, *hosts: tuple[str, int]) -> bool:
         """Take one connection to each of *hosts* only if all are free now and no worker is
         waiting for connections (a worker's mailbox comes before another's extra lane)."""
-        if self._lock.locked():
-            return False
-        need = Counter(hosts)
-        if any(self._sem(h).value < n for h, n in need.items()):
+        return not self._lock.locked() and self._take_if_free(hosts)
+
+    def _take_if_free(self, hosts: tuple[tuple[str, int], ...]) -> bool:
+        if any(self._held[h] + n > self.limit for h, n in Counter(hosts).items()):
             return False
         for host in hosts:
-            self._sem(host).acquire_nowait()
-            self._count(host, +1)
+            self._held[host] += 1
+            self.peak[host] = max(self.peak.get(host, 0), self._held[host])
         return True
 
     def give_back(self, *hosts: tuple[str, int]) -> None:
         for host in hosts:
-            self._count(host, -1)
-            self._sem(host).release()
+            self._held[host] -= 1
         if hosts:
             self._released.set()
-
-    def _count(self, host: tuple[str, int], change: int) -> None:
-        self._held[host] = self._held.get(host, 0) + change
-        self.peak[host] = max(self.peak.get(host, 0), self._held[host])
 
     def contended(self) -> bool:
         """True while a worker waits for connections."""
