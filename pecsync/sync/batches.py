@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from pecsync.model import MessageInfo
@@ -68,8 +68,8 @@ def comparable_flags(flags: Iterable[str]) -> frozenset[str]:
 
 
 class ContentPool:
-    """A multiset of destination messages by SHA-256 (or any key): k identical copies can be
-    claimed exactly k times (three identical source messages never match one destination copy).
+    """A multiset of destination messages by SHA-256: k identical copies can be claimed
+    exactly k times (three identical source messages never match one destination copy).
 
     >>> pool = ContentPool(); pool.add("ab", 7); pool.add("ab", 9)
     >>> pool.take("ab"), pool.take("ab"), pool.take("ab")
@@ -77,13 +77,13 @@ class ContentPool:
     """
 
     def __init__(self) -> None:
-        self._uids: dict[Hashable, deque[int]] = defaultdict(deque)
+        self._uids: dict[str, deque[int]] = defaultdict(deque)
 
-    def add(self, key: Hashable, dst_uid: int) -> None:
-        self._uids[key].append(dst_uid)
+    def add(self, sha256: str, dst_uid: int) -> None:
+        self._uids[sha256].append(dst_uid)
 
-    def take(self, key: Hashable) -> int | None:
-        uids = self._uids.get(key)
+    def take(self, sha256: str) -> int | None:
+        uids = self._uids.get(sha256)
         if not uids:
             return None
         return uids.popleft()
@@ -109,28 +109,24 @@ class MatchPool:
     """
 
     def __init__(self) -> None:
-        self._pool = ContentPool()
-        #: Unclaimed destination messages by SHA-256, then UID.
+        #: Unclaimed destination messages by SHA-256, then UID (in the order added).
         self._by_sha: dict[str, dict[int, MessageInfo]] = defaultdict(dict)
 
-    @staticmethod
-    def _key(sha256: str, internaldate: datetime) -> tuple[str, int]:
-        # INTERNALDATE has whole seconds; the same instant may come back in another offset.
-        return sha256, int(internaldate.timestamp())
-
     def add(self, sha256: str, info: MessageInfo) -> None:
-        self._pool.add(self._key(sha256, info.internaldate), info.uid)
         self._by_sha[sha256][info.uid] = info
 
     def take(self, sha256: str, internaldate: datetime) -> MessageInfo | None:
         """Claim a destination message with these bytes and this INTERNALDATE (its metadata:
-        UID and current flags), or None."""
-        uid = self._pool.take(self._key(sha256, internaldate))
-        return None if uid is None else self._by_sha[sha256].pop(uid)
+        UID and current flags), or None.  INTERNALDATE has whole seconds, and the same
+        instant may come back in another offset: instants are compared."""
+        same = self._by_sha.get(sha256, {})
+        at = int(internaldate.timestamp())
+        uid = next((u for u, i in same.items() if int(i.internaldate.timestamp()) == at), None)
+        return None if uid is None else same.pop(uid)
 
     def others(self, sha256: str) -> list[MessageInfo]:
         """Unclaimed destination messages with these bytes (so another INTERNALDATE)."""
         return list(self._by_sha.get(sha256, {}).values())
 
     def __len__(self) -> int:
-        return len(self._pool)
+        return sum(len(v) for v in self._by_sha.values())
