@@ -467,16 +467,16 @@ class ImapSession:
         literal = False
         with self._guard("login"):
             try:
-                if (creds.master_user or not ascii_only) and plain and self._pre_auth("SASL-IR"):
+                sasl = bool(creds.master_user) or not ascii_only
+                if sasl and plain and self._pre_auth("SASL-IR"):
                     self._plain_login_ir(creds.user if creds.master_user else "",
                                          creds.master_user or creds.user, creds.password)
-                elif creds.master_user:
-                    client.plain_login(creds.master_user, creds.password.reveal(),
-                                       authorization_identity=creds.user)
+                elif sasl and (plain or creds.master_user):
+                    client.plain_login(creds.master_user or creds.user, creds.password.reveal(),
+                                       authorization_identity=creds.user if creds.master_user
+                                       else None)
                 elif ascii_only:
                     client.login(creds.user, creds.password.reveal())
-                elif plain:
-                    client.plain_login(creds.user, creds.password.reveal())
                 else:
                     literal = True
                     self._login_literal(creds.user, creds.password)
