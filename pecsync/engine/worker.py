@@ -76,13 +76,13 @@ class _JobProgress:
 
     async def on_phase(self, phase: str) -> None:
         """A new stage (login, plan, the first copy) is written at once: a job stuck there
-        shows it.  The copy/verify flips of every folder ride with the next flush."""
+        shows it.  The copy/verify flips of every folder ride with the heartbeat's next
+        write (within PROGRESS_SECONDS, see _lease_kept)."""
         self.phase = phase
         if phase == self.phase_written:
             return
         if phase in _FOLDER_PHASES and self.phase_written in _FOLDER_PHASES:
             self.dirty = True
-            await self.flush()
             return
         await self.env.jobs.set_phase(self.job, phase)
         self.phase_written = phase
