@@ -22,6 +22,7 @@ from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
 from pecsync.sync.copier import Progress
 from pecsync.sync.mailbox import copy_mailbox
 from pecsync.sync.memory import ByteBudget
+from pecsync.sync.quarantine import Quarantine, quarantine_dir
 
 log = structlog.get_logger("pecsync.worker")
 
@@ -72,6 +73,8 @@ class _JobProgress:
         self.renewed_at = time.monotonic()
         self.dirty = False
         self.phase_written = job.phase  # the claim wrote "login"
+        #: Messages in the quarantine (the job row's ``skipped``), known at the end.
+        self.skipped = job.skipped
         self.phase = job.phase
 
     async def on_phase(self, phase: str) -> None:
@@ -114,7 +117,7 @@ class _JobProgress:
             await self.env.jobs.set_progress(self.job, messages_copied=self.messages,
                                              messages_total=max(self.total, self.messages),
                                              bytes_copied=self.bytes, bytes_total=self.bytes,
-                                             skipped=0, phase=phase)
+                                             skipped=self.skipped, phase=phase)
         except BaseException:
             self.dirty = True
             self.last_flush = 0.0
@@ -178,8 +181,11 @@ async def _lease_kept(progress: _JobProgress, bound: Any) -> AsyncIterator[None]
         raise error
 
 
-async def run_job(env: EngineEnv, job: Job) -> Outcome:
-    """Run a claimed job to its next state and persist that state (even when cancelled)."""
+async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome:
+    """Run a claimed job to its next state and persist that state (even when cancelled).
+
+    *recheck* (``retry`` of a done mailbox): verify every recorded copy again first and copy
+    again what is missing or changed on the destination, before a new certificate."""
     jobs = env.jobs
     cfg = env.cfg
     bound = log.bind(mailbox=job.address, order=job.order, attempt=job.attempts)
@@ -215,14 +221,20 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
                 env.memory = ByteBudget(cfg.engine.max_inflight_bytes)
             report = await copy_mailbox(cfg, env.store, src, dst, verify=cfg.engine.verify,
                                         progress=hooks, memory=env.memory,
-                                        slots=env.budget.slots(*hosts))
+                                        slots=env.budget.slots(*hosts),
+                                        quarantine=Quarantine(quarantine_dir(cfg.database,
+                                                                             job.address)),
+                                        recheck=recheck)
         if report.mismatched:
             raise VerificationFailed(f"{report.mismatched} message(s) differ on the destination",
                                      mailbox=job.address,
                                      hint="run `pecsync verify` for the list")
         skipped = report.skipped
-        text = f"done with exceptions: {skipped} message(s) skipped" if skipped else None
-        outcome = Outcome(JobState.DONE, "skipped_messages" if skipped else None, text)
+        text = (f"done with exceptions: {skipped} message(s) refused or skipped by the "
+                f"destination, kept in quarantine/{job.address}/ — next step: look at them "
+                f"and store them by hand, or fix the destination and run `pecsync retry "
+                f"{job.address}`" if skipped else None)
+        outcome = Outcome(JobState.DONE, "quarantined" if skipped else None, text)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await jobs.finish(job, JobState.PENDING, error_class="interrupted",
@@ -241,6 +253,7 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
         if report is not None:
             progress.messages = max(progress.messages, report.src_messages - report.skipped)
             progress.total = report.src_messages
+            progress.skipped = report.skipped
         try:
             await progress.flush(force=True)
         except LeaseLost:
@@ -253,7 +266,9 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
                                       else "stopped")
         if not ended:  # the lease was lost: the job is another process's now
             bound.warning("job_left_to_its_new_owner", state=outcome.state.value)
-        elif outcome.state == JobState.DONE:
+        elif outcome.state == JobState.DONE and cfg.engine.verify:
+            # A certificate only from a verification: this attempt checked every copy it
+            # made (and, on a re-check, every copy) against the source.
             done_job = await jobs.job(job.address)
             if done_job is not None:
                 await write_certificate(env.store, cfg, done_job)

@@ -68,6 +68,13 @@ def build_certificate(*, address: str, src_user: str, dst_user: str, rows: Seque
         "started_at": started_at, "finished_at": finished_at,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "folders": out,
+        # Messages the destination refused (or that could not be stored byte-exactly): kept
+        # in the quarantine; the certificate then says the mailbox is incomplete.
+        "complete": not skipped,
+        "incomplete": len(skipped),
+        "status": ("complete" if not skipped else
+                   f"incomplete: {len(skipped)} message(s) not on the destination, kept in "
+                   f"the quarantine"),
         "skipped": skipped,
         "totals": {
             "messages_source": sum(f["messages_source"] for f in out),

@@ -337,6 +337,12 @@ class CheckpointStore:
         if stmts:
             await self.transaction(stmts)
 
+    async def count_copies(self, folder_id: int, uidvalidity: int) -> int:
+        """Recorded copies of the folder on the destination (appended or present)."""
+        rows = await self.query("count_copies", {"folder_id": folder_id,
+                                                 "src_uidvalidity": uidvalidity})
+        return int(rows[0][0])
+
     async def count_unverified(self, folder_id: int, uidvalidity: int) -> int:
         rows = await self.query("count_unverified", {"folder_id": folder_id,
                                                      "src_uidvalidity": uidvalidity})

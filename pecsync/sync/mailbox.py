@@ -44,7 +44,9 @@ from pecsync.sync.lanes import (
     copy_in_lanes,
 )
 from pecsync.sync.memory import ByteBudget
+from pecsync.sync.namespaces import select_own_folders
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
+from pecsync.sync.quarantine import Quarantine
 
 log = structlog.get_logger("pecsync.mailbox")
 
@@ -56,6 +58,8 @@ class Survey:
     plan: FolderPlan
     src_statuses: dict[str, FolderStatus] | None
     dst_statuses: dict[str, FolderStatus] | None
+    #: Source folders left out (other users', shared, virtual) and why.
+    notes: list[str]
 
 
 async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> Survey:
@@ -68,19 +72,27 @@ async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> Surve
     await concurrently(lambda: side("src", src), lambda: side("dst", dst))
     (src_prefix, src_delim), src_folders, src_statuses = got["src"]
     (dst_prefix, dst_delim), dst_folders, dst_statuses = got["dst"]
+    selection = select_own_folders(src_folders, Namespace(src_prefix, src_delim),
+                                   src.foreign_namespaces,
+                                   include_shared=cfg.folders.include_shared,
+                                   virtual=cfg.folders.virtual)
+    src_folders = selection.kept
     rules = FolderRules(rename=dict(cfg.folders.rename), exclude=tuple(cfg.folders.exclude),
                         delimiter_substitute=cfg.folders.delimiter_substitute)
     plan = plan_folders(src_folders, dst_folders, Namespace(src_prefix, src_delim),
                         Namespace(dst_prefix, dst_delim), rules)
-    return Survey(plan, src_statuses, dst_statuses)
+    return Survey(plan, src_statuses, dst_statuses, selection.notes)
 
 
 class MailboxRun:
     """Sessions and context for one mailbox; use as an async context manager."""
 
     def __init__(self, cfg: Config, store: CheckpointStore, src_creds: Credentials,
-                 dst_creds: Credentials, progress: Progress | None = None) -> None:
+                 dst_creds: Credentials, progress: Progress | None = None, *,
+                 quarantine: Quarantine | None = None, recheck: bool = False) -> None:
         self.cfg = cfg
+        self.quarantine = quarantine
+        self.recheck = recheck
         self.store = store
         self.src_creds = src_creds
         self.dst_creds = dst_creds
@@ -155,12 +167,16 @@ class MailboxRun:
         mailbox_id = await self.store.mailbox_id(self.src_creds.user, self.dst_creds.user)
         return MailboxContext(label=self.src_creds.user, src=self.src, dst=self.dst,
                               store=self.store, mailbox_id=mailbox_id, engine=self.cfg.engine,
-                              progress=self.progress)
+                              progress=self.progress, quarantine=self.quarantine,
+                              recheck=self.recheck)
 
     async def make_plan(self) -> FolderPlan:
         """Plan the folder tree; also keeps every folder's STATUS (``self.survey``)."""
         self.survey = await plan_mailbox(self.cfg, self.src, self.dst)
         plan = self.survey.plan
+        self.report.notes.extend(self.survey.notes)
+        for note in self.survey.notes:
+            log.info("folders_left_out", mailbox=self.src_creds.user, note=note)
         for warning in plan.warnings:
             log.warning("folder_plan_warning", mailbox=self.src_creds.user, warning=warning)
         return plan
@@ -174,17 +190,22 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
                        dst_creds: Credentials, *, verify: bool = True,
                        progress: Progress | None = None,
                        memory: ByteBudget | None = None,
-                       slots: ConnectionSlots | None = None) -> MailboxReport:
+                       slots: ConnectionSlots | None = None,
+                       quarantine: Quarantine | None = None,
+                       recheck: bool = False) -> MailboxReport:
     """Copy every folder of one mailbox, resuming from checkpoints, then verify.
 
     *memory* is shared by the mailboxes of a run (default: one of
     ``[engine] max_inflight_bytes`` for this mailbox alone).  *slots* lends extra connection
     pairs for folder lanes (default: ``[engine] folders_in_parallel - 1`` of them, within
-    ``max_connections_per_host``)."""
+    ``max_connections_per_host``).  *quarantine* keeps the messages the destination refuses;
+    *recheck* verifies every recorded copy again (not only the unverified ones) and copies
+    again what is missing or changed on the destination."""
     if slots is None:
         slots = FixedSlots(min(cfg.engine.folders_in_parallel,
                                cfg.engine.max_connections_per_host) - 1)
-    run = MailboxRun(cfg, store, src_creds, dst_creds, progress)
+    run = MailboxRun(cfg, store, src_creds, dst_creds, progress, quarantine=quarantine,
+                     recheck=recheck)
     try:
         async with anyio.create_task_group() as background:
             if cfg.engine.folders_in_parallel > 1 and await _first_copy(store, src_creds.user):
@@ -264,14 +285,19 @@ async def verify_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credent
             src_st = await in_thread(run.src.status, mapping.src)
             report.src_messages = src_st.exists
             if state is None or state.src_uidvalidity != src_st.uidvalidity:
-                report.notes.append("not copied yet")
-                report.mismatched += src_st.exists
+                # Nothing recorded: an empty folder has nothing to copy (not a problem); the
+                # messages of a folder not copied yet are not copied, not mismatched.
+                report.not_copied += src_st.exists
+                report.notes.append("empty" if src_st.exists == 0 else "not copied yet")
                 continue
             try:
                 dst_st = await in_thread(run.dst.select, mapping.dst)
             except FolderError:
                 report.notes.append("missing on the destination")
-                report.mismatched += src_st.exists
+                rows = await store.copied_messages(state.id, src_st.uidvalidity)
+                copies = sum(1 for r in rows if r.state != "skipped")
+                report.mismatched += copies
+                report.not_copied += max(0, src_st.exists - len(rows))
                 continue
             await verify_folder(ctx, state, src_st.uidvalidity, dst_st, report,
                                 only_unverified=False)
@@ -281,7 +307,7 @@ async def verify_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credent
             missing = src_st.exists - len(rows)
             if missing > 0:
                 report.notes.append(f"{missing} source message(s) not copied yet")
-                report.mismatched += missing
+                report.not_copied += missing
         return run.report
 
 
