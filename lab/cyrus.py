@@ -151,12 +151,14 @@ class CyrusServer:
         sasldb.chmod(0o640)
 
     # --- life cycle ---------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, *, fresh: bool = True) -> None:
+        """Start the server; ``fresh=False`` keeps users and mail (a restart)."""
         missing = missing_binaries()
         if missing:
             raise RuntimeError(f"Cyrus IMAP is not installed ({', '.join(missing)}): run "
                                f"scripts/setup.sh")
-        self._prepare()
+        if fresh:
+            self._prepare()
         errfile = self.root / "start.err"
         with open(errfile, "w") as err:
             r = subprocess.run([str(MASTER), "-C", str(self.conf), "-M",
@@ -198,6 +200,14 @@ class CyrusServer:
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
 
+    def set_munge8bit(self, on: bool) -> None:
+        """Change ``munge8bit`` and restart (imapd processes serve many connections)."""
+        self.munge8bit = on
+        self.stop()
+        self.conf.write_text(self._imapd_conf())
+        self._chown()
+        self.start(fresh=False)
+
     def __enter__(self) -> CyrusServer:
         self.start()
         return self
@@ -219,7 +229,7 @@ class CyrusServer:
         self._saslpasswd(user, password)
         c = self.admin()
         try:
-            c.create(self.user_folder(user))
+            c.create_folder(self.user_folder(user))
         finally:
             c.logout()
 
@@ -240,7 +250,8 @@ class CyrusServer:
         """A shared folder (outside every user's hierarchy) readable by *readers*."""
         c = self.admin()
         try:
-            c.create(name)
+            c.create_folder(name)
+            c.setacl(name, self.master_user, "lrswipkxtea")
             c.setacl(name, readers, rights)
         finally:
             c.logout()

@@ -44,7 +44,8 @@ class Quarantine:
             d.mkdir(mode=0o700, exist_ok=True)
         sidecar = {
             "folder": folder, "source_uid": msg.info.uid, "sha256": msg.sha256,
-            "size": len(msg.body), "flags": list(msg.info.flags),
+            "size": len(msg.body),
+            "flags": [f for f in msg.info.flags if f.lower() != r"\recent"],
             "internaldate": msg.info.internaldate.isoformat(),
             "message_id": msg.message_id, "reason": reason,
             "quarantined_at": datetime.now(UTC).isoformat(timespec="seconds"),
