@@ -40,6 +40,9 @@ class MailboxLine:
     verified: bool
     at_risk: str | None
     updated_at: str
+    #: Messages refused by the destination and kept in the quarantine ("done with
+    #: exceptions" when the state is done).
+    quarantined: int = 0
 
 
 @dataclass
@@ -98,7 +101,7 @@ class OrderReport:
 
     @property
     def needs_action(self) -> list[MailboxLine]:
-        return [m for m in self.mailboxes if m.state in NEEDS_ACTION]
+        return [m for m in self.mailboxes if m.state in NEEDS_ACTION or m.quarantined]
 
 
 @dataclass
@@ -115,14 +118,16 @@ class Report:
 
 def _line(job: Job, lang: str) -> MailboxLine:
     state = job.state.value
+    # A done mailbox with messages in the quarantine is "done with exceptions".
+    key = "done_with_exceptions" if state == "done" and job.skipped else state
     return MailboxLine(
         address=job.address, order=job.order, state=state,
-        state_label=STATE_LABEL[lang][state], phase=job.phase,
-        reason=REASON[lang].get(state, ""), next_step=NEXT_STEP[lang].get(state, ""),
+        state_label=STATE_LABEL[lang][key], phase=job.phase,
+        reason=REASON[lang].get(key, ""), next_step=NEXT_STEP[lang].get(key, ""),
         detail=job.error_text, messages_copied=job.messages_copied,
         messages_total=job.messages_total, bytes_copied=job.bytes_copied,
         bytes_total=job.bytes_total, attempts=job.attempts, verified=state == "done",
-        at_risk=None, updated_at=job.updated_at)
+        at_risk=None, updated_at=job.updated_at, quarantined=job.skipped)
 
 
 def _forecast(lines: list[MailboxLine], done_times: Mapping[str, str], started: datetime | None,
