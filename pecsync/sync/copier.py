@@ -384,12 +384,35 @@ class FolderCopier:
                 f"the destination)")
             self.log.warning("copy_repaired", uid=b.row.src_uid, dst_uid=b.row.dst_uid,
                              problems=list(b.problems))
-        uids = sorted({b.row.src_uid for b in redo} | set(self.lost_below_high_water))
+        # On a re-check (`retry`), the messages in the quarantine are offered again: the
+        # operator may have fixed the destination.
+        again: set[int] = set()
+        if self.recheck:
+            again = {r.src_uid for r in await self.ctx.store.copied_messages(state.id,
+                                                                               uidvalidity)
+                     if r.state == "skipped"}
+        uids = sorted({b.row.src_uid for b in redo} | set(self.lost_below_high_water) | again)
         if uids:
-            await self._recopy(state, src_st, dst_st, uids)
+            await self._recopy(state, src_st, dst_st, uids, repaired=set(uids) - again)
+        if again:
+            await self._release_from_quarantine(state, uidvalidity, again)
+
+    async def _release_from_quarantine(self, state: FolderState, uidvalidity: int,
+                                       uids: set[int]) -> None:
+        """Quarantine files of messages the destination has now stored are removed."""
+        q = self.ctx.quarantine
+        if q is None:
+            return
+        for r in await self.ctx.store.copied_messages(state.id, uidvalidity):
+            if r.src_uid in uids and r.state != "skipped":
+                eml = q.path(self.mapping.src, r.src_uid)
+                eml.unlink(missing_ok=True)
+                eml.with_suffix(".json").unlink(missing_ok=True)
+                self.report.notes.append(f"uid {r.src_uid}: stored by the destination now; "
+                                         f"removed from the quarantine")
 
     async def _recopy(self, state: FolderState, src_st: FolderStatus, dst_st: FolderStatus,
-                      uids: Sequence[int]) -> None:
+                      uids: Sequence[int], repaired: set[int] | None = None) -> None:
         """APPEND these source messages again (below the high-water mark, which stays)."""
         ctx = self.ctx
         metas = await in_thread(ctx.src.fetch_meta, uid_set(list(uids)))
@@ -408,7 +431,7 @@ class FolderCopier:
                 finally:
                     if ctx.memory is not None:
                         await ctx.memory.release(reserved)
-        self.report.repaired += len(metas)
+        self.report.repaired += sum(1 for i in metas if repaired is None or i.uid in repaired)
         self.lost_below_high_water = []
 
     def _note_other_dates(self, pool: MatchPool,

@@ -320,3 +320,28 @@ def test_verify_empty_folder_and_not_yet_copied_messages(names: tuple[str, str],
     c = counts(later.stdout)
     assert c["mismatched"] == 0 and c["not_copied"] == 2, later.stdout
     assert "2 source message(s) not copied yet" in later.stdout
+
+
+def test_retry_offers_quarantined_messages_again_once_the_destination_is_fixed(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    user = users.pair()
+    dovecot_dst.set_max_mail_size(user, 5000)
+    big = b"Subject: big\r\n\r\n" + b"x" * 8000 + b"\r\n"
+    seed(dovecot_src, user, "INBOX", [(GOOD[0], (), when(0)), (big, (), when(1))])
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + f"O,{user},,,,\n")
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst)
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    assert run_cli(["run", "--config", str(cfg)], env).returncode == 1
+    kept = tmp_path / "quarantine" / user / "INBOX" / "2.eml"
+    assert kept.read_bytes() == big
+    dovecot_dst.set_max_mail_size(user, 50_000_000)  # the operator fixes the destination
+    r = run_cli(["retry", "--config", str(cfg), user], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not kept.exists()
+    doc = json.loads(run_cli(["status", "--config", str(cfg), "--json"], env).stdout)
+    assert doc["mailboxes"][0]["quarantined"] == 0 and doc["mailboxes"][0]["state"] == "done"
+    assert_same_content(dovecot_src, dovecot_dst, user)
+    cert = json.loads((tmp_path / "certificates" / f"{user}.json").read_text())
+    assert cert["complete"] is True
