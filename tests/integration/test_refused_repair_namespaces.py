@@ -10,6 +10,7 @@ import json
 import re
 import stat
 import subprocess
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +346,62 @@ def test_retry_offers_quarantined_messages_again_once_the_destination_is_fixed(
     assert_same_content(dovecot_src, dovecot_dst, user)
     cert = json.loads((tmp_path / "certificates" / f"{user}.json").read_text())
     assert cert["complete"] is True
+
+
+# --- the corpus between Dovecot and Cyrus ---------------------------------------------------
+def _seed_tolerant(server: Any, user: str, folder: str, bodies: list[bytes]) -> list[bytes]:
+    """APPEND one by one with CRLF line endings (the corpus files have LF, which Dovecot
+    converts and Cyrus refuses); returns what the server accepted (Cyrus refuses some)."""
+    from pecsync.errors import PecsyncError
+    from pecsync.model import AppendItem
+
+    s = session(server, user)
+    kept = []
+    try:
+        if folder.upper() != "INBOX":
+            s.create_folder(folder)
+        for i, raw in enumerate(bodies):
+            body = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            try:
+                s.append(folder, [AppendItem(body, (), when(i))])
+            except PecsyncError:
+                continue
+            kept.append(body)
+    finally:
+        s.logout()
+    return kept
+
+
+@pytest.mark.parametrize("names", [pytest.param(("dovecot_src", "cyrus_flat"), id="dovecot-cyrus"),
+                                   pytest.param(("cyrus_aruba", "dovecot_dst"),
+                                                id="cyrus-dovecot")])
+def test_corpus_arrives_byte_exact_or_in_the_quarantine(names: tuple[str, str],
+                                                        request: pytest.FixtureRequest,
+                                                        tmp_path: Path) -> None:
+    from tests.helpers import corpus_files
+
+    src, dst, user = servers(request, names, "corpus")
+    bodies = _seed_tolerant(src, user, f"{inbox_prefix(src)}Torture",
+                            [p.read_bytes() for p in corpus_files()])
+    cfg = write_config(tmp_path, src, dst)
+    env = cli_env(src, dst)
+    first = copy(cfg, env, user)
+    c = counts(first.stdout)
+    print(f"{names}: {len(bodies)} seeded, {c}")
+    assert c["mismatched"] == 0 and c["copied"] + c["skipped"] == len(bodies), first.stdout
+    assert first.returncode == (1 if c["skipped"] or c["unverifiable"] else 0), first.stdout
+    s = session(src, user)
+    s.examine(f"{inbox_prefix(src)}Torture")
+    served = {m.info.uid: m for m in s.fetch_bodies(s.fetch_meta("1:*"))}
+    s.logout()
+    on_dst = Counter(m.sha256 for v in snapshot(dst, user).values() for m in v.elements())
+    qdir = tmp_path / "quarantine" / user / f"{inbox_prefix(src)}Torture"
+    quarantined = {int(p.stem): p.read_bytes() for p in qdir.glob("*.eml")}
+    assert len(quarantined) == c["skipped"]
+    for uid, msg in served.items():
+        if uid in quarantined:
+            assert quarantined[uid] == msg.body or sha(quarantined[uid]) == msg.sha256
+        elif msg.note is None:
+            assert on_dst[msg.sha256] >= 1, f"uid {uid} neither copied nor quarantined"
+    again = copy(cfg, env, user)
+    assert counts(again.stdout)["copied"] == 0, again.stdout
