@@ -57,6 +57,8 @@ class CyrusServer:
     """One Cyrus instance with its own configuration directory, spool and sasldb."""
 
     master_user = "cyrus"
+    #: Tests log in as a user with SASL PLAIN and an authorization identity (no ``user*master``).
+    proxy_auth = True
 
     def __init__(self, root: Path, name: str, *, flavour: Flavour = "aruba",
                  munge8bit: bool = False) -> None:
