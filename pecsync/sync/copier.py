@@ -363,6 +363,9 @@ class FolderCopier:
         copy whose flags were changed since is left as the member set them."""
         scratch = FolderReport(src=self.mapping.src, dst=self.mapping.dst)
         uidvalidity = src_st.uidvalidity
+        if not (self.recheck or self.lost_below_high_water
+                or await self.ctx.store.count_unverified(state.id, uidvalidity)):
+            return  # every copy was verified by an earlier pass: nothing to check first
         bad = await verify_folder(self.ctx, state, uidvalidity, dst_st, scratch,
                                   only_unverified=not self.recheck)
         keep = [b.row.src_uid for b in bad if not b.needs_copy and b.row.verified_at
@@ -708,14 +711,13 @@ class BadCopy:
 
 async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: int,
                         dst_st: FolderStatus, report: FolderReport, *,
-                        only_unverified: bool, only: set[int] | None = None) -> list[BadCopy]:
+                        only_unverified: bool) -> list[BadCopy]:
     """Fetch destination copies back and compare SHA-256, flags and INTERNALDATE with what was
-    recorded from the source (*only*: just these source UIDs).  The destination folder must be
-    selected.  Returns the bad copies (also counted in *report* and cleared as unverified)."""
+    recorded from the source.  The destination folder must be selected.  Returns the bad
+    copies (also counted in *report* and cleared as unverified)."""
     rows = await ctx.store.copied_messages(state.id, uidvalidity)
     targets = [r for r in rows if r.state != "skipped"
-               and not (only_unverified and r.verified_at)
-               and (only is None or r.src_uid in only)]
+               and not (only_unverified and r.verified_at)]
     by_dst = {r.dst_uid: r for r in targets if r.dst_uid is not None}
     ok: list[int] = []
     bad: list[BadCopy] = []
