@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 import imapclient
+import imapclient.exceptions
 
 from lab.dovecot import free_port
 
@@ -174,12 +175,26 @@ class CyrusServer:
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection((self.host, self.port), timeout=1) as s:
-                    if s.recv(200).startswith(b"* OK"):
-                        return
+                    greeting = s.recv(300)
             except OSError:
                 time.sleep(0.05)
+                continue
+            if greeting.startswith(b"* OK") and b"Cyrus" in greeting and self._is_ours():
+                return
+            # Another server took the port between free_port() and our bind.
+            raise RuntimeError(f"cyrus {self.name}: port {self.port} is answered by another "
+                               f"server ({greeting[:80]!r})")
         raise RuntimeError(f"cyrus {self.name} did not answer on port {self.port} "
                            f"(Cyrus logs to syslog only)")
+
+    def _is_ours(self) -> bool:
+        """Only this instance knows its admin password (another test process may have taken
+        the port that free_port() gave us)."""
+        try:
+            self.admin().logout()
+        except (imapclient.exceptions.IMAPClientError, OSError):
+            return False
+        return True
 
     def stop(self) -> None:
         if not self.running:
@@ -211,7 +226,15 @@ class CyrusServer:
         self.start(fresh=False)
 
     def __enter__(self) -> CyrusServer:
-        self.start()
+        for attempt in range(3):
+            try:
+                self.start()
+                return self
+            except RuntimeError:
+                self.stop()
+                if attempt == 2:
+                    raise
+                self.port = free_port()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -4,6 +4,7 @@ and fresh users per test."""
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import sys
 import tempfile
@@ -100,4 +101,5 @@ def cyrus_flat(lab_root: Path) -> Iterator[CyrusServer]:
 
 def cyrus_user(test: str) -> str:
     """A fresh Cyrus user name (no ``@`` or ``.``: plain Cyrus without virtual domains)."""
-    return "".join(c for c in test.lower() if c.isalnum())[:20] + str(next(_counter))
+    return ("".join(c for c in test.lower() if c.isalnum())[:16] + str(next(_counter))
+            + "p" + str(os.getpid()))
