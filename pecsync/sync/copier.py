@@ -58,6 +58,8 @@ from pecsync.sync.memory import ByteBudget
 from pecsync.sync.quarantine import Quarantine
 
 log = structlog.get_logger("pecsync.copy")
+#: Note on a message appended again: its earlier, bad copy is still on the destination.
+REPLACES = "replaces destination uid"
 T = TypeVar("T")
 
 
@@ -397,6 +399,13 @@ class FolderCopier:
         uids = sorted({b.row.src_uid for b in redo} | set(self.lost_below_high_water) | again)
         if uids:
             await self._recopy(state, src_st, dst_st, uids, repaired=set(uids) - again)
+        # The bad copies still on the destination are named with their replacement, so the
+        # certificate can tell them from mail added after the copy.
+        left = {b.row.src_uid: f"{REPLACES} {b.row.dst_uid} ({'; '.join(b.problems)}; left on "
+                               f"the destination)"
+                for b in redo if b.row.dst_uid is not None
+                and "missing on the destination" not in b.problems}
+        await self.ctx.store.set_notes(state.id, uidvalidity, left)
         if again:
             await self._release_from_quarantine(state, uidvalidity, again)
 

@@ -215,6 +215,12 @@ def test_copies_altered_by_munge8bit_are_appended_again_once_fixed(
         assert verify(cfg, env, user).returncode == 0
         held = sorted(m.sha256 for m in snapshot(cyrus, user)["INBOX"].elements())
         assert sha(eight) in held and len(held) == 3  # good, munged (left alone), repaired
+        # The certificate names the bad copy left alone, so checking against it passes.
+        path = tmp_path / "certificates" / f"{user}.json"
+        cert = json.loads(path.read_text())
+        assert [x["destination_uid"] for x in cert["folders"][0]["left_on_destination"]] == [2]
+        checked = verify(cfg, env, user, "--certificate", str(path))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 # --- issue 14 item 3: certificates only from a verification -------------------------------
