@@ -289,6 +289,10 @@ async def _cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     async with await CheckpointStore.open(cfg.database) as store:
         report = await verify_mailbox(cfg, store, src, dst)
     _print_report(report, title="verified", elapsed=time.monotonic() - started)
+    if report.mismatched or report.not_copied:
+        sys.stdout.write("  next step: run `pecsync copy` again (`pecsync retry ADDRESS` for a "
+                         "mailbox of the list): it appends what is missing or changed, leaves "
+                         "the bad copies alone and verifies\n")
     return EXIT_BLOCKED if report.mismatched or report.not_copied else EXIT_OK
 
 

@@ -405,7 +405,15 @@ class FolderCopier:
                                f"the destination)"
                 for b in redo if b.row.dst_uid is not None
                 and "missing on the destination" not in b.problems}
-        await self.ctx.store.set_notes(state.id, uidvalidity, left)
+        if left:
+            # Only on rows now holding a good new copy (not on a refusal's reason, nor on an
+            # "unverifiable" note).
+            rows = await self.ctx.store.copied_messages(state.id, uidvalidity)
+            current = {r.src_uid: r for r in rows}
+            await self.ctx.store.set_notes(state.id, uidvalidity, {
+                uid: note for uid, note in left.items()
+                if uid in current and current[uid].state == "appended"
+                and (current[uid].note or REPLACES).startswith(REPLACES)})
         if again:
             await self._release_from_quarantine(state, uidvalidity, again)
 
