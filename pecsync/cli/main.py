@@ -30,7 +30,7 @@ from tenacity import (
 
 from pecsync import __version__
 from pecsync import log as logsetup
-from pecsync.cli import bulk, reporting
+from pecsync.cli import bulk, reporting, serve
 from pecsync.cli.passwords import read_password
 from pecsync.cli.progress import ProgressLine
 from pecsync.config import Config, load_config
@@ -198,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--config", required=True, metavar="FILE")
     cert.add_argument("address", metavar="ADDRESS")
     cert.add_argument("--out", metavar="FILE")
+    serve = sub.add_parser(
+        "serve", help="the members' self-service intake page (web)",
+        description="Serve the intake page where members enter their PEC address and current "
+                    "password: one LOGIN checks it, an accepted password is stored encrypted "
+                    "and the mailbox queued for `run` (which may run at the same time on the "
+                    "same database).  Pages: / (every order), /o/SLUG (one order), /s/TOKEN "
+                    "(a member's own status).  Put it behind a TLS reverse proxy (README).")
+    serve.add_argument("--config", required=True, metavar="FILE")
+    serve.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
+                       help="address to listen on (default 127.0.0.1:8080)")
     return parser
 
 
@@ -353,7 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "run": bulk.cmd_run, "retry": bulk.cmd_retry, "status": bulk.cmd_status,
                 "init-key": bulk.cmd_init_key, "rotate-key": bulk.cmd_rotate_key,
                 "purge-credentials": bulk.cmd_purge, "report": reporting.cmd_report,
-                "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate}
+                "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate,
+                "serve": serve.cmd_serve}
     try:
         cfg = load_config(args.config)
         _warn_transport(cfg)
