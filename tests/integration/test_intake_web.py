@@ -164,6 +164,19 @@ def test_member_procedure_in_a_real_browser(dovecot_src: Any, dovecot_dst: Any, 
         assert browser.find_element(By.ID, "messages").text == "5 di 5"
         assert browser.find_element(By.ID, "mailbox").text == good
 
+        # The member changes the password after all: the next sync is refused, and the
+        # status page takes the new one (the circular's "avviare nuovamente la procedura").
+        dovecot_src.set_password(good, "nuova-1")
+        r = run_cli(["retry", "--config", str(cfg), good], env)
+        assert r.returncode == 1 and "blocked_credentials_changed" in r.stdout, r.stdout
+        browser.get(link)
+        assert "password è stata cambiata" in browser.find_element(By.ID, "state").text
+        text = fill_and_send(browser, link, None, "nuova-1")
+        assert "L'importazione dei suoi messaggi PEC è iniziata" in text, text
+        assert browser.find_element(By.ID, "status-link").get_attribute("href") == link
+        doc = {m["address"]: m for m in status_json(cfg, env)["mailboxes"]}
+        assert doc[good]["state"] == "pending" and doc[good]["credential_source"] == "web"
+
         # Wrong password: "Credenziali non valide", nothing stored.
         text = fill_and_send(browser, server.url + "/", wrong, "sbagliata")
         assert "Credenziali non valide" in text
@@ -195,6 +208,12 @@ def test_member_procedure_in_a_real_browser(dovecot_src: Any, dovecot_dst: Any, 
         assert "Troppi tentativi" in text, text
         assert dovecot_src.login_count(wrong) == logins
         assert httpx.get(server.url + "/").headers["x-frame-options"] == "DENY"
+        r = run_cli(["report", "--config", str(cfg), "--out", str(tmp_path / "rep")], env)
+        assert r.returncode == 0, r.stderr
+        report = json.loads((tmp_path / "rep" / "report.json").read_text())
+        assert report["intake_requests"]["count"] == 1
+        assert {m["address"]: m for m in report["mailboxes"]}[good]["credential_source"] == "web"
+        assert late in (tmp_path / "rep" / "index.html").read_text()
     finally:
         server.stop()
     for pw in ("giusta-1", "sbagliata", "giusta-3", "qualsiasi-pw", "ancora-no"):
