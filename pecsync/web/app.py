@@ -190,11 +190,13 @@ class Pages:
         lang = _lang(request)
         label, next_step = STATE[lang].get(job.state.value, (job.state.value, ""))
         total = max(job.messages_total, job.messages_copied)
+        messages = TEXT[lang]["messages_of"].format(
+            copied=f"{job.messages_copied:,}".replace(",", "."),
+            total=f"{total:,}".replace(",", "."))
+        if total == 0 and job.state.value != "done":
+            messages = TEXT[lang]["not_counted"]
         return self.render(request, "status.html", status, job=job, state_label=label,
-                           next_step=next_step,
-                           messages=TEXT[lang]["messages_of"].format(
-                               copied=f"{job.messages_copied:,}".replace(",", "."),
-                               total=f"{total:,}".replace(",", ".")),
+                           next_step=next_step, messages=messages,
                            updated=_local(job.updated_at, lang),
                            action=request.url.path + _suffix(request), **extra)
 
@@ -264,8 +266,9 @@ class Pages:
             if retry_at is not None:
                 log.warning("intake_rate_limited", limit=kind, client=client, address=address)
                 seconds = max(1, int((retry_at - datetime.now(UTC)).total_seconds()))
+                day, hour = _local(retry_at, lang).split(" ")
                 response = self.render(request, "message.html", 429, title=t["rate_title"],
-                                       message=t["rate"].format(at=_local(retry_at, lang)))
+                                       message=t["rate"].format(date=day, time=hour))
                 response.headers["Retry-After"] = str(seconds)
                 return response
         if job is None:

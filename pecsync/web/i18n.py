@@ -60,7 +60,7 @@ TEXT: dict[str, dict[str, str]] = {
         "contact": "Per informazioni",
         "rate_title": "Troppi tentativi",
         "rate": "Sono stati fatti troppi tentativi in poco tempo. Per proteggere la sua "
-                "casella la verifica è sospesa: riprovi dopo le {at}.",
+                "casella la verifica è sospesa: riprovi dopo le {time} del {date}.",
         "bad_title": "Richiesta non valida",
         "bad_form": "Il modulo non è stato compilato correttamente: {problem}",
         "csrf": "La pagina è scaduta o il modulo non proviene da questo sito. Ricarichi la "
@@ -87,6 +87,7 @@ TEXT: dict[str, dict[str, str]] = {
         "state": "Stato",
         "messages": "Messaggi copiati",
         "messages_of": "{copied} di {total}",
+        "not_counted": "non ancora contati",
         "updated": "Ultimo aggiornamento",
         "next": "Cosa fare",
         "new_password_title": "Ha cambiato la password?",
@@ -152,7 +153,7 @@ TEXT: dict[str, dict[str, str]] = {
         "contact": "For information",
         "rate_title": "Too many attempts",
         "rate": "Too many attempts in a short time. To protect your mailbox, checks are "
-                "paused: try again after {at}.",
+                "paused: try again after {time} on {date}.",
         "bad_title": "Invalid request",
         "bad_form": "The form was not filled in correctly: {problem}",
         "csrf": "The page has expired or the form does not come from this site. Reload the "
@@ -177,6 +178,7 @@ TEXT: dict[str, dict[str, str]] = {
         "state": "State",
         "messages": "Messages copied",
         "messages_of": "{copied} of {total}",
+        "not_counted": "not counted yet",
         "updated": "Last update",
         "next": "What to do",
         "new_password_title": "Did you change your password?",
