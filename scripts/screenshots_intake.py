@@ -6,12 +6,14 @@ Starts two lab Dovecot servers, imports a small list, runs `pecsync serve` and d
 headless chromium through chromium-driver (Selenium), as a member would.
 
     .venv/bin/python scripts/screenshots_intake.py [--out docs/screenshots]
+    .venv/bin/python scripts/screenshots_intake.py --serve    # open the page yourself
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import shutil
 import subprocess
@@ -120,6 +122,9 @@ def send(driver: webdriver.Chrome, url: str, address: str | None, password: str)
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    ap.add_argument("--serve", action="store_true",
+                    help="no screenshots: keep the page on http://127.0.0.1:8080/ with the lab "
+                         "servers until Ctrl-C, to try the member procedure in a browser")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -157,6 +162,20 @@ def main() -> int:
         closed = config(work, src, dst, 'closes_at = 2026-01-01T00:00:00+01:00\n')
         subprocess.run([sys.executable, "-m", "pecsync", "import", "--config", str(cfg),
                         str(csv)], env=env, cwd=ROOT, check=True, capture_output=True)
+        if args.serve:
+            print("\nintake page: http://127.0.0.1:8080/  (order page: "
+                  "http://127.0.0.1:8080/o/avvocati-esempio)\n"
+                  "  mario.rossi / Password-Giusta1      right password (42 messages)\n"
+                  "  anna.bianchi / Vera-Password2       try a wrong one first\n"
+                  "  luca.verdi / Password-3             2-step verification on\n"
+                  "  any other address                   not in the list\n"
+                  f"then copy what was accepted: PECSYNC_KEY={KEY} PECSYNC_DEST_PASSWORD="
+                  f"{dst.master_password} .venv/bin/pecsync run --config {cfg}\n"
+                  "Ctrl-C stops the page and the lab servers.")
+            with contextlib.suppress(KeyboardInterrupt):
+                subprocess.run([sys.executable, "-m", "pecsync", "serve", "--config", str(cfg)],
+                               env=env, cwd=ROOT, check=False)
+            return 0
         server, url = serve(cfg, env)
         closed_server, closed_url = serve(closed, env)
         try:

@@ -18,7 +18,7 @@ from typing import Any
 import aiosqlite
 import anyio
 
-from pecsync.errors import StoreError
+from pecsync.errors import StoreConflict, StoreError
 from pecsync.model import FetchedMessage
 from pecsync.store.queries import schema, sql
 
@@ -187,6 +187,8 @@ class CheckpointStore:
                         if not _locked(exc) or attempt == _LOCKED_RETRIES:
                             raise StoreError(f"{self.path}: write failed: {exc}") from None
                         await anyio.sleep(0.05 * (attempt + 1))
+                    except aiosqlite.IntegrityError as exc:
+                        raise StoreConflict(f"{self.path}: write failed: {exc}") from None
                     except aiosqlite.Error as exc:
                         raise StoreError(f"{self.path}: write failed: {exc}") from None
         return returned

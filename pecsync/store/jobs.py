@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pecsync.errors import LeaseLost
+from pecsync.errors import LeaseLost, StoreConflict
 from pecsync.intake.mailbox_list import MailboxRow
 from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore, now
@@ -45,6 +45,8 @@ BLOCKED_STATES = frozenset({JobState.BLOCKED_INVALID_CREDENTIALS, JobState.BLOCK
 #: at its next beat and stops; its writes are guarded by the owner it claimed the job as.
 #: Read at each use: tests shorten it.
 LEASE = timedelta(minutes=10)
+#: Attempts again of a credential write that lost a race for its version number.
+_CONFLICT_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -246,24 +248,41 @@ class JobStore:
     async def set_password(self, job: Job, side: str, secret: Secret,
                            source: CredentialSource = "stdin") -> bool:
         """A new credential version (unchecked); True if it changed."""
-        stmts = await self._credential_changes(job.id, side, secret, source)
-        if stmts:
-            await self.store.transaction(stmts)
-        return bool(stmts)
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            stmts = await self._credential_changes(job.id, side, secret, source)
+            if not stmts:
+                return False
+            try:
+                await self.store.transaction(stmts)
+                return True
+            except StoreConflict:  # another writer took that version number: read again
+                if attempt == _CONFLICT_RETRIES:
+                    raise
+        return False
 
     async def accept_checked(self, job: Job, src: Secret, dst: Secret | None,
                              source: CredentialSource) -> Job:
         """Passwords a LOGIN just accepted (pecsync.intake.submit): stored as new versions
         marked as having logged in, and the job re-queued when it waits for them or is
         blocked on credentials (a done or running job keeps its state).  One transaction."""
-        ts = now()
-        stmts = await self._credential_changes(job.id, "src", src, source, logged_in=True)
-        stmts += await self._credential_changes(job.id, "dst", dst, source, logged_in=True)
-        stmts.append(("insert_job_event", {"job_id": job.id, "now": ts,
-                                           "event": "credentials_submitted",
-                                           "state": job.state.value, "detail": source}))
-        stmts.append(("requeue_after_intake", {"id": job.id, "now": ts}))
-        await self.store.transaction(stmts)
+        # The next version number is read before the insert (the ciphertext is bound to
+        # it): two submissions for one mailbox at once may pick the same one.  The loser's
+        # transaction fails as a whole on the primary key and is computed again — and when
+        # the winner stored the same password, nothing more is added.
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            ts = now()
+            stmts = await self._credential_changes(job.id, "src", src, source, logged_in=True)
+            stmts += await self._credential_changes(job.id, "dst", dst, source, logged_in=True)
+            stmts.append(("insert_job_event", {"job_id": job.id, "now": ts,
+                                               "event": "credentials_submitted",
+                                               "state": job.state.value, "detail": source}))
+            stmts.append(("requeue_after_intake", {"id": job.id, "now": ts}))
+            try:
+                await self.store.transaction(stmts)
+                break
+            except StoreConflict:
+                if attempt == _CONFLICT_RETRIES:
+                    raise
         updated = await self.job(job.address)
         assert updated is not None
         return updated

@@ -217,6 +217,8 @@ class Pages:
             return await self._submit(request, order=order, job=None)
         except BadInput as exc:
             return self.problem(request, exc)
+        except PecsyncError as exc:
+            return self.unavailable(request, exc)
 
     async def resubmit(self, request: Request) -> Response:
         job = await self._job_of_token(request)
@@ -224,6 +226,18 @@ class Pages:
             return await self._submit(request, order=None, job=job)
         except BadInput as exc:
             return self.problem(request, exc)
+        except PecsyncError as exc:
+            return self.unavailable(request, exc)
+
+    def unavailable(self, request: Request, exc: PecsyncError) -> Response:
+        """The database stayed busy or failed: nothing was stored (every write is one
+        transaction), the member may simply try again; the operator reads the log."""
+        log.error("intake_failed", error=str(exc))
+        t = TEXT[_lang(request)]
+        response = self.render(request, "message.html", 503, title=t["error_title"],
+                               message=t["error"], retry_link=True)
+        response.headers["Retry-After"] = "60"
+        return response
 
     async def _submit(self, request: Request, *, order: OrderInfo | None, job: Job | None
                       ) -> Response:
