@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import NoReturn
 
 import anyio
@@ -30,7 +30,7 @@ from tenacity import (
 
 from pecsync import __version__
 from pecsync import log as logsetup
-from pecsync.cli import bulk, reporting, serve
+from pecsync.cli import bulk, reporting
 from pecsync.cli.passwords import read_password
 from pecsync.cli.progress import ProgressLine
 from pecsync.config import Config, load_config
@@ -353,7 +353,14 @@ def _exit_code(exc: PecsyncError) -> int:
     return EXIT_BLOCKED
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+#: A command: the loaded configuration and the parsed arguments → the exit code.
+Command = Callable[[Config, argparse.Namespace], Awaitable[int]]
+
+
+def main(argv: Sequence[str] | None = None,
+         extra_commands: Mapping[str, Command] | None = None) -> int:
+    """The ``pecsync`` command.  *extra_commands*: commands this package cannot import
+    itself (``serve`` lives in ``pecsync.web``; ``pecsync.__main__`` hands it over)."""
     args = build_parser().parse_args(argv)
     tune_allocator()
     logsetup.configure(json=True if args.log_json else None,
@@ -364,7 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "init-key": bulk.cmd_init_key, "rotate-key": bulk.cmd_rotate_key,
                 "purge-credentials": bulk.cmd_purge, "report": reporting.cmd_report,
                 "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate,
-                "serve": serve.cmd_serve}
+                **(extra_commands or {})}
+    if args.command not in commands:
+        sys.stderr.write(f"pecsync {args.command}: not available from this entry point (use "
+                         f"`python -m pecsync` or the installed `pecsync` command)\n")
+        return EXIT_USAGE
     try:
         cfg = load_config(args.config)
         _warn_transport(cfg)

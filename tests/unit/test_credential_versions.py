@@ -8,8 +8,7 @@ from pathlib import Path
 
 import anyio
 
-from pecsync.intake.mailbox_list import MailboxRow
-from pecsync.model import Secret
+from pecsync.model import MailboxRow, Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import JobState, JobStore

@@ -1,4 +1,7 @@
-"""``pecsync serve``: the members' intake page, served by uvicorn."""
+"""``pecsync serve``: the members' intake page, served by uvicorn.
+
+The CLI parses the arguments; this command is handed to it by ``pecsync.__main__`` (the two
+front doors, ``cli`` and ``web``, never import each other)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ def parse_listen(text: str) -> tuple[str, int]:
 async def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
     import uvicorn
 
-    # The web front door is its own package; the CLI only starts it.
     from pecsync.web.app import create_app
 
     host, port = parse_listen(args.listen)
