@@ -308,3 +308,53 @@ def test_csrf_rate_limit_and_bad_input_over_http(dovecot_src: Any, dovecot_dst: 
     finally:
         server.stop()
     assert "Traceback" not in server.output
+
+
+def test_closed_window_unreachable_source_and_tls_cookies(dovecot_src: Any, dovecot_dst: Any,
+                                                          users: Any, tmp_path: Path) -> None:
+    from pecsync.web.security import solve_pow
+
+    member = users.pair("pw-1", "x")
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + f"Ordine Test,{member},,,,\n")
+    env = cli_env(dovecot_src, dovecot_dst)
+    extra = INTAKE.replace("min_fill_seconds = 1", "min_fill_seconds = 0")
+    closed = intake_config(tmp_path, dovecot_src, dovecot_dst,
+                           extra=extra.replace("[intake]", "[intake]\ncloses_at = 2020-01-01"))
+    assert run_cli(["import", "--config", str(closed), str(csv)], env).returncode == 0
+    server = Server(closed, env)
+    try:
+        page = httpx.get(server.url + "/")
+        assert page.status_code == 200 and "Procedura chiusa" in page.text
+        assert 'name="password"' not in page.text
+        assert httpx.post(server.url + "/", data={"address": member}).status_code == 403
+    finally:
+        server.stop()
+    # The source down: "try again later" (503), nothing stored.
+    cfg = intake_config(tmp_path, dovecot_src, dovecot_dst,
+                        extra=extra + '\n').read_text()
+    cfg = cfg.replace(f"port = {dovecot_src.port}", f"port = {free_port()}", 1)
+    cfg = cfg.replace("[intake]", '[intake]\ntrusted_proxies = ["127.0.0.1"]')
+    (tmp_path / "pecsync.toml").write_text(cfg)
+    server = Server(tmp_path / "pecsync.toml", env)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60,
+                          headers={"x-forwarded-proto": "https"}) as client:
+            page = client.get("/")
+            cookie = page.headers["set-cookie"].lower()
+            assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+            assert "strict-transport-security" in page.headers
+            f = _form_fields(page.text)
+            # A Secure cookie travels over TLS only: the proxy's side is plain HTTP, so the
+            # browser's cookie is handed on by hand here, as the proxy would.
+            value = re.search(r"pecsync_csrf=([^;]+)", page.headers["set-cookie"])
+            assert value is not None
+            r = client.post("/", data={**f, "pow": solve_pow(f["challenge"], 8),
+                                       "address": member, "password": "pw-1"},
+                            headers={"cookie": f"pecsync_csrf={value.group(1)}"})
+            assert r.status_code == 503 and "Riprovi più tardi" in r.text
+    finally:
+        server.stop()
+    doc = status_json(tmp_path / "pecsync.toml", env)
+    assert doc["mailboxes"][0]["credential_source"] is None
+    assert doc["mailboxes"][0]["state"] == "waiting_credentials"
