@@ -43,6 +43,9 @@ class MailboxLine:
     #: Messages refused by the destination and kept in the quarantine ("done with
     #: exceptions" when the state is done).
     quarantined: int = 0
+    #: Where the current source password came from (csv, web, stdin) and when.
+    credential_source: str | None = None
+    credential_at: str | None = None
 
 
 @dataclass
@@ -104,6 +107,17 @@ class OrderReport:
         return [m for m in self.mailboxes if m.state in NEEDS_ACTION or m.quarantined]
 
 
+@dataclass(frozen=True)
+class LateAddition:
+    """An address a member asked for on the intake page that is not in the list."""
+
+    address: str
+    order: str | None
+    requests: int
+    first_at: str
+    last_at: str
+
+
 @dataclass
 class Report:
     report_date: date
@@ -111,12 +125,13 @@ class Report:
     lang: str
     overall: OrderReport
     orders: list[OrderReport]
+    intake_requests: list[LateAddition] = field(default_factory=list)
 
     def text(self, key: str) -> str:
         return TEXT[self.lang][key]
 
 
-def _line(job: Job, lang: str) -> MailboxLine:
+def _line(job: Job, lang: str, origin: tuple[str, str] | None = None) -> MailboxLine:
     state = job.state.value
     # A done mailbox with messages in the quarantine is "done with exceptions".
     key = "done_with_exceptions" if state == "done" and job.skipped else state
@@ -127,7 +142,9 @@ def _line(job: Job, lang: str) -> MailboxLine:
         detail=job.error_text, messages_copied=job.messages_copied,
         messages_total=job.messages_total, bytes_copied=job.bytes_copied,
         bytes_total=job.bytes_total, attempts=job.attempts, verified=state == "done",
-        at_risk=None, updated_at=job.updated_at, quarantined=job.skipped)
+        at_risk=None, updated_at=job.updated_at, quarantined=job.skipped,
+        credential_source=origin[0] if origin else None,
+        credential_at=origin[1] if origin else None)
 
 
 def _forecast(lines: list[MailboxLine], done_times: Mapping[str, str], started: datetime | None,
@@ -199,10 +216,13 @@ def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
                  deadline: date | None = None, orders: Mapping[str, OrderInfo] | None = None,
                  done_times: Mapping[str, str] | None = None, started: datetime | None = None,
                  previous: Mapping[str, str] | None = None, previous_date: str | None = None,
-                 generated_at: str | None = None) -> Report:
+                 generated_at: str | None = None,
+                 origins: Mapping[str, tuple[str, str]] | None = None,
+                 intake_requests: Sequence[LateAddition] = ()) -> Report:
     orders = orders or {}
     done_times = done_times or {}
-    lines = [_line(j, lang) for j in jobs]
+    origins = origins or {}
+    lines = [_line(j, lang, origins.get(j.address)) for j in jobs]
 
     def section(name: str, display: str, contacts: tuple[str, ...],
                 subset: list[MailboxLine]) -> OrderReport:
@@ -227,4 +247,5 @@ def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
     return Report(report_date=report_date,
                   generated_at=generated_at or datetime.now().astimezone().isoformat(
                       timespec="seconds"),
-                  lang=lang, overall=overall, orders=sections)
+                  lang=lang, overall=overall, orders=sections,
+                  intake_requests=list(intake_requests))
