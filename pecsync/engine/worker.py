@@ -15,10 +15,12 @@ from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
 from pecsync.engine.outcome import Outcome, classify_failure
 from pecsync.errors import LeaseLost, VerificationFailed
+from pecsync.faults import step
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.reports.collect import write_certificate
-from pecsync.store.checkpoints import CheckpointStore
+from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
+from pecsync.store.syncstate import SyncStore
 from pecsync.sync.copier import Progress
 from pecsync.sync.mailbox import copy_mailbox
 from pecsync.sync.memory import ByteBudget
@@ -184,6 +186,7 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
     cfg = env.cfg
     bound = log.bind(mailbox=job.address, order=job.order, attempt=job.attempts)
     started = time.monotonic()
+    sync_started = now()  # mail up to this moment is on the destination once this ends done
     creds = await jobs.credentials(job)
     src_pw = env.src_master_password if cfg.source.master_user else creds.src
     dst_pw = env.dst_master_password if cfg.destination.master_user else creds.dst
@@ -215,7 +218,7 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
                 env.memory = ByteBudget(cfg.engine.max_inflight_bytes)
             report = await copy_mailbox(cfg, env.store, src, dst, verify=cfg.engine.verify,
                                         progress=hooks, memory=env.memory,
-                                        slots=env.budget.slots(*hosts))
+                                        slots=env.budget.slots(*hosts), sync_flags=True)
         if report.mismatched:
             raise VerificationFailed(f"{report.mismatched} message(s) differ on the destination",
                                      mailbox=job.address,
@@ -254,6 +257,8 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
         if not ended:  # the lease was lost: the job is another process's now
             bound.warning("job_left_to_its_new_owner", state=outcome.state.value)
         elif outcome.state == JobState.DONE:
+            await SyncStore(env.store).mark_synced(job.id, sync_started)
+            step("synced_recorded")
             done_job = await jobs.job(job.address)
             if done_job is not None:
                 await write_certificate(env.store, cfg, done_job)

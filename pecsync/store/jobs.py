@@ -232,6 +232,12 @@ class JobStore:
         """The next runnable job (pending, then retries that are due), now ``running``."""
         return await self._claim("claim_next_job", {"owner": owner, "order_name": order})
 
+    async def claim_resync(self, owner: str, order: str | None, before: str) -> Job | None:
+        """A ``done`` job whose last sync started before *before* (ISO time), now ``running``
+        for a re-sync (README "Keeping mailboxes in step until the switch")."""
+        return await self._claim("claim_resync_job", {"owner": owner, "order_name": order,
+                                                      "before": before})
+
     async def claim(self, job: Job, owner: str) -> Job | None:
         """*job* now ``running`` under *owner*, whatever its state, or None when another
         process runs it (``running`` with a lease that has not expired)."""
