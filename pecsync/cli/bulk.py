@@ -270,7 +270,7 @@ def _sync_json(doc: dict[str, Any], jobs: list[Job], syncs: dict[str, JobSync],
         m["final_sync_done"] = done[m["address"]] = final_sync_done(m["last_synced_at"],
                                                                     switch_at)
         m["deleted_at_source"] = sync.deleted_at_source if sync else 0
-    doc["switch_at"] = iso(switch_at) if switch_at else None
+    doc["switch_at"] = switch_at.isoformat() if switch_at else None
     for order in doc["orders"]:
         members = [j.address for j in jobs if j.order == order["order"]]
         order["missing_final_sync"] = (sum(1 for a in members if not done[a])

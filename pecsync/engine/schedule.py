@@ -41,5 +41,10 @@ def final_sync_done(last_synced_at: str | None, switch_at: datetime | None) -> b
 
 
 def iso(moment: datetime) -> str:
-    """As the state database writes times (UTC, seconds): comparable as text."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
+    """Sync times as ``job_sync`` stores them (UTC, microseconds: two syncs within one second
+    are still ordered); comparable as text."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def sync_now() -> str:
+    return iso(datetime.now(UTC))

@@ -14,11 +14,12 @@ import structlog
 from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
 from pecsync.engine.outcome import Outcome, classify_failure
+from pecsync.engine.schedule import sync_now
 from pecsync.errors import LeaseLost, VerificationFailed
 from pecsync.faults import step
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.reports.collect import write_certificate
-from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
 from pecsync.store.syncstate import SyncStore
 from pecsync.sync.copier import Progress
@@ -186,7 +187,7 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
     cfg = env.cfg
     bound = log.bind(mailbox=job.address, order=job.order, attempt=job.attempts)
     started = time.monotonic()
-    sync_started = now()  # mail up to this moment is on the destination once this ends done
+    sync_started = sync_now()  # mail up to this moment is on the destination once this ends done
     creds = await jobs.credentials(job)
     src_pw = env.src_master_password if cfg.source.master_user else creds.src
     dst_pw = env.dst_master_password if cfg.destination.master_user else creds.dst

@@ -205,9 +205,9 @@ def test_new_mail_during_a_run_is_copied_by_the_next_resync(
                                        when(400))])
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err
-    _run(cfg, env, "--resync")
+    r = _run(cfg, env, "--resync")
     inbox = _dst_state(dovecot_dst, user)["INBOX"]
-    assert "late" in inbox and len(inbox) == 301
+    assert "late" in inbox and len(inbox) == 301, (len(inbox), out, err, r.stdout, r.stderr)
 
 
 def test_follow_resyncs_then_one_final_sync_then_stops(dovecot_src: Any, dovecot_dst: Any,
