@@ -21,7 +21,6 @@ from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.reports.collect import write_certificate
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
-from pecsync.store.syncstate import SyncStore
 from pecsync.sync.copier import Progress
 from pecsync.sync.mailbox import copy_mailbox
 from pecsync.sync.memory import ByteBudget
@@ -254,11 +253,12 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
                                       error_text=outcome.error_text,
                                       next_attempt_at=outcome.next_attempt_at,
                                       event="finished" if outcome.state == JobState.DONE
-                                      else "stopped")
+                                      else "stopped",
+                                      synced_at=sync_started if outcome.state == JobState.DONE
+                                      else None)
         if not ended:  # the lease was lost: the job is another process's now
             bound.warning("job_left_to_its_new_owner", state=outcome.state.value)
         elif outcome.state == JobState.DONE:
-            await SyncStore(env.store).mark_synced(job.id, sync_started)
             step("synced_recorded")
             done_job = await jobs.job(job.address)
             if done_job is not None:

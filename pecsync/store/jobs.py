@@ -288,11 +288,16 @@ class JobStore:
 
     async def finish(self, job: Job, state: JobState, *, error_class: str | None = None,
                      error_text: str | None = None, next_attempt_at: str | None = None,
-                     event: str = "finished") -> bool:
+                     event: str = "finished", synced_at: str | None = None) -> bool:
         """Give *job* its next state (and an event).  False, writing nothing, when this
-        process claimed the job but no longer holds its lease (another process runs it)."""
+        process claimed the job but no longer holds its lease (another process runs it).
+        *synced_at*: the job ends ``done`` and its sync started then (``job_sync``)."""
         ts = now()
+        owner = self._owners.get(job.id)
+        synced: list[tuple[str, dict[str, Any]]] = [] if synced_at is None else [
+            ("set_last_synced", {"id": job.id, "synced_at": synced_at, "owner": owner})]
         return bool(await self.store.transaction([
+            *synced,
             ("set_job_state", {"id": job.id, "state": state.value, "error_class": error_class,
                                "error_text": error_text, "next_attempt_at": next_attempt_at,
                                "now": ts, "owner": self._owners.pop(job.id, None)}),

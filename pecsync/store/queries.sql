@@ -326,8 +326,14 @@ WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
   AND state IN ('appended', 'present');
 
 -- name: set_last_synced
-INSERT INTO job_sync (job_id, last_synced_at) VALUES (:job_id, :at)
-ON CONFLICT (job_id) DO UPDATE SET last_synced_at = MAX(job_sync.last_synced_at, excluded.last_synced_at);
+-- In the transaction that ends the job `done`, before set_job_state and guarded like it (a
+-- separate write would let another worker claim the job for a re-sync in between).
+INSERT INTO job_sync (job_id, last_synced_at)
+SELECT :id, :synced_at WHERE EXISTS (
+    SELECT 1 FROM job WHERE id = :id
+      AND (:owner IS NULL OR (lease_owner = :owner AND state = 'running')))
+ON CONFLICT (job_id) DO UPDATE SET
+    last_synced_at = MAX(job_sync.last_synced_at, excluded.last_synced_at);
 
 -- name: list_job_sync
 SELECT j.address, s.last_synced_at,

@@ -77,11 +77,6 @@ class SyncStore:
                                                               "src_uidvalidity": uidvalidity})
         return int(rows[0][0])
 
-    async def mark_synced(self, job_id: int, started_at: str) -> None:
-        """The job's copy or re-sync that started at *started_at* ended ``done``."""
-        await self.store.transaction([("set_last_synced", {"job_id": job_id,
-                                                           "at": started_at})])
-
     async def job_syncs(self, order: str | None = None) -> dict[str, JobSync]:
         rows = await self.store.query("list_job_sync", {"order_name": order})
         return {str(r[0]): JobSync(str(r[0]), r[1], int(r[2] or 0)) for r in rows}
