@@ -180,6 +180,13 @@ async def _lease_kept(progress: _JobProgress, bound: Any) -> AsyncIterator[None]
         raise error
 
 
+def _finish_event(job: Job, state: JobState) -> str:
+    """``resynced``: a mailbox done before is done again (a re-sync, or a retry of it)."""
+    if state != JobState.DONE:
+        return "stopped"
+    return "resynced" if job.finished_at else "finished"
+
+
 async def run_job(env: EngineEnv, job: Job) -> Outcome:
     """Run a claimed job to its next state and persist that state (even when cancelled)."""
     jobs = env.jobs
@@ -252,8 +259,7 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
             ended = await jobs.finish(job, outcome.state, error_class=outcome.error_class,
                                       error_text=outcome.error_text,
                                       next_attempt_at=outcome.next_attempt_at,
-                                      event="finished" if outcome.state == JobState.DONE
-                                      else "stopped",
+                                      event=_finish_event(job, outcome.state),
                                       synced_at=sync_started if outcome.state == JobState.DONE
                                       else None)
         if not ended:  # the lease was lost: the job is another process's now
