@@ -101,11 +101,6 @@ def bench_nothing_new(n: int, workers: int) -> None:
             wall = time.monotonic() - t0
         finally:
             imaplib.IMAP4._command = _orig_command  # type: ignore[method-assign]
-        import sqlite3
-        with sqlite3.connect(cfg.database) as db:
-            print(db.execute("SELECT job_id, COUNT(*) FROM job_event GROUP BY job_id "
-                             "HAVING COUNT(*) > 2").fetchall())
-            print(db.execute("SELECT * FROM job_sync LIMIT 3").fetchall())
         per_server: dict[str, list[int]] = defaultdict(list)
         sequences: dict[str, Counter[str]] = defaultdict(Counter)
         for port, names in SENT.values():
