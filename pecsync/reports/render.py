@@ -41,6 +41,7 @@ def _order_json(o: OrderReport) -> dict[str, Any]:
                      "at_risk": [{"address": m.address, "reason": m.at_risk} for m in f.at_risk]},
         "history": [{"date": d.isoformat(), "done": n} for d, n in o.history],
         "needs_action": [m.address for m in o.needs_action],
+        "missing_final_sync": o.missing_final_sync,
     }
 
 
@@ -50,7 +51,9 @@ def to_json(report: Report) -> dict[str, Any]:
         "lang": report.lang, "pecsync_version": __version__,
         "overall": _order_json(report.overall),
         "orders": [_order_json(o) for o in report.orders],
-        "mailboxes": [{k: getattr(m, k) for k in CSV_COLUMNS} for m in report.overall.mailboxes],
+        "mailboxes": [{**{k: getattr(m, k) for k in CSV_COLUMNS},
+                       "last_synced_at": m.last_synced_at, "final_sync_done": m.final_sync_done}
+                      for m in report.overall.mailboxes],
     }
 
 
@@ -138,6 +141,8 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
         kpis.append((f.deadline.isoformat(), f"{t('deadline')}: {f.days_left} {t('days_left')}"))
     kpis.append((f.projected.isoformat() if f.projected else "—",
                  t("projected") if f.projected else t("not_projectable")))
+    if o.missing_final_sync is not None:
+        kpis.append((f"{o.count - o.missing_final_sync}/{o.count}", t("final_sync")))
     kpi_html = "".join(f"<div><b>{escape(v)}</b>{escape(label)}</div>" for v, label in kpis)
     counts = "".join(f"<tr><td>{escape(STATE_LABEL[report.lang][s])}</td><td><code>{s}</code>"
                      f"</td><td>{o.totals[s]}</td></tr>" for s in STATES if o.totals[s])

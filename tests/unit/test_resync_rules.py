@@ -121,3 +121,22 @@ def test_status_json_keys() -> None:
     plain = status_document(jobs)
     assert plain["orders"][0]["missing_final_sync"] is None
     assert plain["mailboxes"][0]["final_sync_done"] is False
+
+
+def test_daily_report_final_sync() -> None:
+    from datetime import date
+
+    from pecsync.reports.daily import build_report
+    from pecsync.reports.render import order_html, to_json
+
+    jobs = [_job("a@x.it", "A"), _job("b@x.it", "A")]
+    report = build_report(jobs, report_date=date(2027, 4, 1), lang="en",
+                          synced={"a@x.it": iso(T), "b@x.it": iso(T - timedelta(days=1))},
+                          switch_at=T)
+    doc = to_json(report)
+    assert doc["orders"][0]["missing_final_sync"] == 1
+    assert [m["final_sync_done"] for m in doc["mailboxes"]] == [True, False]
+    assert doc["mailboxes"][0]["last_synced_at"] == iso(T)
+    assert "1/2" in order_html(report.orders[0], report)
+    assert to_json(build_report(jobs, report_date=date(2027, 4, 1)))["orders"][0][
+        "missing_final_sync"] is None
