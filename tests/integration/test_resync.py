@@ -197,14 +197,20 @@ def test_new_mail_during_a_run_is_copied_by_the_next_resync(
     seed(dovecot_src, user, "INBOX", _msgs(300, "many"))
     cfg, env = _setup(tmp_path, dovecot_src, dovecot_dst, user,
                       extra="[engine]\nbatch_max_messages = 10\n")
+    steps = tmp_path / "steps.log"
     proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg)],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    time.sleep(0.3)
+                            env={**env, "PECSYNC_STEP_LOG": str(steps)}, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The message arrives once the first batch is committed: after the run listed the folder.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (steps.exists()
+                                               and "batch_committed" in steps.read_text()):
+        time.sleep(0.01)
     seed(dovecot_src, user, "INBOX", [(b"Subject: late\r\n\r\narrived mid-run\r\n", (),
                                        when(400))])
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err
+    assert "late" not in _dst_state(dovecot_dst, user)["INBOX"]
     r = _run(cfg, env, "--resync")
     inbox = _dst_state(dovecot_dst, user)["INBOX"]
     assert "late" in inbox and len(inbox) == 301, (len(inbox), out, err, r.stdout, r.stderr)
