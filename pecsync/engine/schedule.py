@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from pecsync.store.syncstate import final_sync_done, iso, sync_now
+
+__all__ = ["final_sync_done", "iso", "resync_cutoff", "sync_now"]
 
 
 def resync_cutoff(now: datetime, *, every: timedelta | None, switch_at: datetime | None,
@@ -31,20 +35,3 @@ def resync_cutoff(now: datetime, *, every: timedelta | None, switch_at: datetime
         elif every is not None:
             due.append(now - every)
     return max(due) if due else None
-
-
-def final_sync_done(last_synced_at: str | None, switch_at: datetime | None) -> bool:
-    """A sync that started at or after the switch has completed."""
-    if switch_at is None or last_synced_at is None:
-        return False
-    return datetime.fromisoformat(last_synced_at) >= switch_at
-
-
-def iso(moment: datetime) -> str:
-    """Sync times as ``job_sync`` stores them (UTC, microseconds: two syncs within one second
-    are still ordered); comparable as text."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def sync_now() -> str:
-    return iso(datetime.now(UTC))

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from pecsync.config import OrderInfo
-from pecsync.engine.schedule import final_sync_done
 from pecsync.reports.i18n import NEXT_STEP, REASON, STATE_LABEL, TEXT
 from pecsync.store.jobs import Job, JobState
+from pecsync.store.syncstate import final_sync_done
 
 STATES = [s.value for s in JobState]
 BLOCKED = {"blocked_invalid_credentials", "blocked_2fa", "blocked_credentials_changed",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pecsync.store.checkpoints import CheckpointStore, now
@@ -80,3 +81,20 @@ class SyncStore:
     async def job_syncs(self, order: str | None = None) -> dict[str, JobSync]:
         rows = await self.store.query("list_job_sync", {"order_name": order})
         return {str(r[0]): JobSync(str(r[0]), r[1], int(r[2] or 0)) for r in rows}
+
+
+def final_sync_done(last_synced_at: str | None, switch_at: datetime | None) -> bool:
+    """A sync that started at or after the switch has completed."""
+    if switch_at is None or last_synced_at is None:
+        return False
+    return datetime.fromisoformat(last_synced_at) >= switch_at
+
+
+def iso(moment: datetime) -> str:
+    """Sync times as ``job_sync`` stores them (UTC, microseconds: two syncs within one second
+    are still ordered); comparable as text."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def sync_now() -> str:
+    return iso(datetime.now(UTC))
