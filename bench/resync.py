@@ -121,7 +121,27 @@ def bench_nothing_new(n: int, workers: int) -> None:
                 print(f"    {k} x: {seq}")
 
 
+FLAG_PASS: list[float] = []
+
+
+def _timed_flag_pass() -> None:
+    """Time pecsync.sync.resync.sync_mailbox_flags (the flag pass alone) in every mailbox."""
+    import pecsync.sync.mailbox as mailbox_module
+
+    inner = mailbox_module.sync_mailbox_flags
+
+    async def timed(*args: Any, **kwargs: Any) -> None:
+        t0 = time.perf_counter()
+        try:
+            await inner(*args, **kwargs)
+        finally:
+            FLAG_PASS.append(time.perf_counter() - t0)
+
+    mailbox_module.sync_mailbox_flags = timed  # type: ignore[assignment]
+
+
 def bench_flags(sizes: list[int], changes: int) -> None:
+    _timed_flag_pass()
     with tempfile.TemporaryDirectory(prefix="pecsync-bench-") as tmp, lab_pair(Path(tmp)) as (
             src, dst):
         for size in sizes:
@@ -141,6 +161,7 @@ def bench_flags(sizes: list[int], changes: int) -> None:
             c.add_flags(uids[::step][:changes], ["\\Flagged"])
             c.logout()
             SENT.clear()
+            FLAG_PASS.clear()
             imaplib.IMAP4._command = _counting_command  # type: ignore[method-assign]
             try:
                 t0 = time.monotonic()
@@ -149,8 +170,8 @@ def bench_flags(sizes: list[int], changes: int) -> None:
             finally:
                 imaplib.IMAP4._command = _orig_command  # type: ignore[method-assign]
             seqs = [" ".join(names) for port, names in SENT.values() if port == src.port]
-            print(f"{size} messages, {changes} flag changes: re-sync {wall:.2f} s; source "
-                  f"commands: {seqs}")
+            print(f"{size} messages, {changes} flag changes: re-sync {wall:.2f} s, of which "
+                  f"the flag pass {sum(FLAG_PASS) * 1000:.0f} ms; source commands: {seqs}")
             d = dst.client(u)
             d.select_folder("INBOX", readonly=True)
             print(f"  destination \\Flagged now: {len(d.search(['FLAGGED']))}")

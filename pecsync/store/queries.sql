@@ -357,3 +357,23 @@ WHERE id = (SELECT j.id FROM job j LEFT JOIN job_sync s ON s.job_id = j.id
 RETURNING id, address, order_name, src_user, dst_user, state, phase, attempts, error_class,
           error_text, next_attempt_at, messages_copied, messages_total, bytes_copied, bytes_total,
           skipped, updated_at, started_at, finished_at;
+
+-- name: count_folder_rows
+SELECT COUNT(*) FROM message
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
+  AND state IN ('appended', 'present', 'skipped');
+
+-- name: copied_uids
+SELECT src_uid FROM message
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
+  AND state IN ('appended', 'present');
+
+-- name: copies_by_uid
+-- The copies of the source messages in :uids (a JSON list): a flag pass reads the rows of the
+-- messages that changed, not the whole folder.
+SELECT src_uid, size, sha256, internaldate, flags, dst_uid, verified_at, state, note, message_id
+FROM message
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
+  AND state IN ('appended', 'present')
+  AND src_uid IN (SELECT value FROM json_each(:uids))
+ORDER BY src_uid;

@@ -3,12 +3,13 @@ with, copies deleted at the source, renamed folders; per job when the last sync 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.checkpoints import CheckpointStore, CopiedMessage, now
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,31 @@ class SyncStore:
         rows = await self.store.query("count_folder_copies", {"folder_id": folder_id,
                                                               "src_uidvalidity": uidvalidity})
         return int(rows[0][0])
+
+    async def count_rows(self, folder_id: int, uidvalidity: int) -> int:
+        """Messages recorded in the folder (copied, found present or skipped)."""
+        rows = await self.store.query("count_folder_rows", {"folder_id": folder_id,
+                                                            "src_uidvalidity": uidvalidity})
+        return int(rows[0][0])
+
+    async def copied_uids(self, folder_id: int, uidvalidity: int) -> set[int]:
+        rows = await self.store.query("copied_uids", {"folder_id": folder_id,
+                                                      "src_uidvalidity": uidvalidity})
+        return {int(r[0]) for r in rows}
+
+    async def copies(self, folder_id: int, uidvalidity: int, uids: Iterable[int]
+                     ) -> list[CopiedMessage]:
+        """The recorded copies of the source messages *uids* (appended or present)."""
+        wanted = sorted(uids)
+        out: list[CopiedMessage] = []
+        for start in range(0, len(wanted), 5000):
+            rows = await self.store.query("copies_by_uid", {
+                "folder_id": folder_id, "src_uidvalidity": uidvalidity,
+                "uids": json.dumps(wanted[start:start + 5000])})
+            out += [CopiedMessage(int(r[0]), int(r[1]), str(r[2]), str(r[3]),
+                                  tuple(str(r[4]).split()), None if r[5] is None else int(r[5]),
+                                  r[6], str(r[7]), r[8], r[9]) for r in rows]
+        return out
 
     async def job_syncs(self, order: str | None = None) -> dict[str, JobSync]:
         rows = await self.store.query("list_job_sync", {"order_name": order})

@@ -196,28 +196,32 @@ async def _folder_flags(ctx: MailboxContext, sync: SyncStore, state: FolderState
     if st.uidvalidity != state.src_uidvalidity:
         return  # the copy pass has reset this folder; flags follow on the next pass
     uidvalidity = st.uidvalidity
-    rows = await ctx.store.copied_messages(state.id, uidvalidity)
-    if not rows or state.high_water == 0:
+    recorded = await sync.count_rows(state.id, uidvalidity)
+    if not recorded or state.high_water == 0:
         await sync.record_flags(state.id, uidvalidity, [], modseq, 0)
         step("resync_flags_recorded")
         return
     since = known.src_highestmodseq if known is not None and modseq is not None else None
     span = f"1:{state.high_water}"
     src_flags = await in_thread(src.fetch_flags, span, since)
+    # Copies whose source message is gone: with CONDSTORE the folder's counts tell whether
+    # any is (one UID SEARCH then); without it the FETCH above listed every UID.
     present: set[int] | None = None
     if since is None:
         present = set(src_flags)
-    elif st.exists != len(rows) or st.uidnext - 1 > state.high_water:
+    elif st.exists != recorded or st.uidnext - 1 > state.high_water:
         present = await in_thread(src.search_uids, span)
-    copies = [r for r in rows if r.state in ("appended", "present")]
-    deleted = 0 if present is None else sum(1 for r in copies if r.src_uid not in present)
+    deleted = (0 if present is None
+               else len(await sync.copied_uids(state.id, uidvalidity) - present))
     report.deleted_at_source = deleted
     if deleted:
         report.notes.append(f"{deleted} copied message(s) deleted at the source since: kept "
                             "on the destination")
-    by_uid = {r.src_uid: r for r in copies if r.dst_uid is not None}
-    candidates = [(by_uid[uid], flags) for uid, flags in src_flags.items()
-                  if uid in by_uid and _differ(by_uid[uid].flags, flags)]
+    # Only the rows of the messages the FETCH returned: with CONDSTORE the work follows the
+    # number of changes, not the size of the folder.
+    rows = await sync.copies(state.id, uidvalidity, src_flags)
+    candidates = [(row, src_flags[row.src_uid]) for row in rows
+                  if row.dst_uid is not None and _differ(row.flags, src_flags[row.src_uid])]
     merge = _Merge({}, {}, [])
     if candidates:
         merge = await _merge_destination(ctx, state, candidates, report)
