@@ -246,6 +246,8 @@ def test_follow_resyncs_then_one_final_sync_then_stops(dovecot_src: Any, dovecot
             time.sleep(0.5)
         assert doc["mailboxes"][0]["final_sync_done"], doc
         assert doc["orders"][0]["missing_final_sync"] == 0
+        text = run_cli(["status", "--config", str(cfg)], env).stdout
+        assert "final sync after the switch" in text and "1 done, 0 missing" in text, text
         assert "switch day" in _dst_state(dovecot_dst, user)["INBOX"]
         synced = doc["mailboxes"][0]["last_synced_at"]
         time.sleep(4)  # resync_every is 1 s: no re-sync after the final one
