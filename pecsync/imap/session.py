@@ -818,9 +818,10 @@ class ImapSession:
             imap.untagged_responses.pop("FETCH", None)
         resp = parse_fetch_response([d for d in data if d is not None], False, True)
         out: dict[int, tuple[str, ...]] = {}
-        for key, item in resp.items():
-            uid = item.get(b"UID", key)
-            out[int(uid)] = tuple(sorted(f.decode() if isinstance(f, bytes) else str(f)
+        for item in resp.values():
+            if b"UID" not in item:
+                continue  # an unsolicited FETCH (another session's change): no UID to trust
+            out[int(item[b"UID"])] = tuple(sorted(f.decode() if isinstance(f, bytes) else str(f)
                                          for f in item.get(b"FLAGS", ())))
         return out
 
