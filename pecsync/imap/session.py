@@ -816,7 +816,8 @@ class ImapSession:
                 raise self._error(ImapError, f"refused FETCH FLAGS: {as_text(data)}",
                                   folder=folder, response=as_text(data))
             imap.untagged_responses.pop("FETCH", None)
-        resp = parse_fetch_response([d for d in data if d is not None], False, True)
+        # Keyed by sequence number, so that an answer's UID is read from the answer itself.
+        resp = parse_fetch_response([d for d in data if d is not None], False, False)
         out: dict[int, tuple[str, ...]] = {}
         for item in resp.values():
             if b"UID" not in item:
