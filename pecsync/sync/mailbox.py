@@ -21,6 +21,7 @@ from pecsync.model import (
     FolderReport,
     FolderStatus,
     MailboxReport,
+    MessageInfo,
     RemoteFolder,
     Side,
 )
@@ -167,11 +168,17 @@ class MailboxRun:
         if mailbox_id is not None:
             self.survey.plan = await adopt_renamed_folders(
                 self.store, mailbox_id, self.survey.plan, self.survey.src_statuses,
-                lambda name: in_thread(self.src.status, name), self.src_creds.user)
+                lambda name: in_thread(self.src.status, name), self.src_creds.user,
+                self._listing)
         plan = self.survey.plan
         for warning in plan.warnings:
             log.warning("folder_plan_warning", mailbox=self.src_creds.user, warning=warning)
         return plan
+
+    async def _listing(self, name: str) -> list[MessageInfo]:
+        """Metadata of every message of source folder *name* (no body)."""
+        _, metas = await in_thread(self.src.examine_with_meta, name, 1)
+        return metas
 
     def copy_mappings(self) -> Sequence[FolderMapping]:
         assert self.plan is not None

@@ -25,6 +25,7 @@ copies whose source message was deleted are counted, never removed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -33,7 +34,7 @@ import structlog
 from pecsync.errors import FolderError
 from pecsync.faults import step
 from pecsync.imap.codes import uid_set
-from pecsync.model import FolderMapping, FolderReport, FolderStatus
+from pecsync.model import FolderMapping, FolderReport, FolderStatus, MessageInfo
 from pecsync.store.checkpoints import CheckpointStore, CopiedMessage, FolderState
 from pecsync.store.syncstate import FlagUpdate, FolderSync, SyncStore
 from pecsync.sync.batches import comparable_flags, filter_flags
@@ -50,12 +51,18 @@ _NOT_CARRIED = frozenset({"\\recent", "\\deleted"})
 async def adopt_renamed_folders(store: CheckpointStore, mailbox_id: int, plan: FolderPlan,
                                 src_statuses: dict[str, FolderStatus] | None,
                                 status: Callable[[str], Awaitable[FolderStatus]],
-                                label: str) -> FolderPlan:
+                                label: str,
+                                listing: Callable[[str], Awaitable[list[MessageInfo]]]
+                                | None = None) -> FolderPlan:
     """The plan with renamed source folders kept on their destination folder.
 
-    A source folder without state whose UIDVALIDITY is that of exactly one recorded folder no
-    longer listed at the source takes that state over (one transaction); from then on, and
-    on every later run, it maps to the destination folder its messages were copied into."""
+    A source folder without state takes over the state of the one recorded folder no longer
+    listed at the source that has its UIDVALIDITY (servers keep it across RENAME) or, failing
+    that, whose every copy (size and INTERNALDATE, from *listing*: no message body is read)
+    it holds — a server that gives a renamed folder a new UIDVALIDITY.  One transaction; from
+    then on, and on every later run, it maps to the destination folder its messages were
+    copied into.  In the second case the copy sees the new UIDVALIDITY and makes a
+    content-matched pass into that folder: what is there is matched, never appended again."""
     states = await store.folders(mailbox_id)
     if not states:
         return plan
@@ -71,6 +78,8 @@ async def adopt_renamed_folders(store: CheckpointStore, mailbox_id: int, plan: F
         if state is None and m.copy and orphans:
             st = (src_statuses or {}).get(m.src) or await status(m.src)
             same = [o for o in orphans if o.src_uidvalidity == st.uidvalidity]
+            if not same and listing is not None and st.exists:
+                same = await _holding_copies_of(store, orphans, await listing(m.src))
             if len(same) == 1:
                 old = same[0]
                 await sync.adopt_renamed(old.id, m.src, old.src_name)
@@ -90,6 +99,22 @@ async def adopt_renamed_folders(store: CheckpointStore, mailbox_id: int, plan: F
     used = {m.dst for m in mappings}
     create = [name for name in plan.create if name not in moved or name in used]
     return FolderPlan(mappings, create, plan.warnings)
+
+
+async def _holding_copies_of(store: CheckpointStore, orphans: Sequence[FolderState],
+                             listed: Sequence[MessageInfo]) -> list[FolderState]:
+    """The orphans every copy of which (as a multiset of size and INTERNALDATE) is in
+    *listed*."""
+    have = Counter((i.size, i.internaldate.isoformat()) for i in listed)
+    out = []
+    for orphan in orphans:
+        assert orphan.src_uidvalidity is not None
+        rows = await store.copied_messages(orphan.id, orphan.src_uidvalidity)
+        want = Counter((r.size, r.internaldate) for r in rows
+                       if r.state in ("appended", "present"))
+        if want and not want - have:
+            out.append(orphan)
+    return out
 
 
 # --- flags --------------------------------------------------------------------------------

@@ -264,3 +264,31 @@ def test_follow_resyncs_then_one_final_sync_then_stops(dovecot_src: Any, dovecot
     assert r.returncode == 0, r.stdout + r.stderr
     # Rewritten after the final sync: it counts the mail of the switch day.
     assert json.loads(cert.read_text())["totals"]["messages_source"] == 4
+
+
+def test_renamed_folder_with_a_new_uidvalidity_is_not_copied_twice(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """A server that gives a renamed folder a new UIDVALIDITY (here: copy, then delete): the
+    new folder holds every copy of the old one (sizes and INTERNALDATEs), so it goes on into
+    the old destination folder, content-matched: nothing appended twice."""
+    user = users.pair()
+    seed(dovecot_src, user, "INBOX", _msgs(2, "inbox"))
+    seed(dovecot_src, user, "INBOX.Pratiche", _msgs(3, "prat"))
+    cfg, env = _setup(tmp_path, dovecot_src, dovecot_dst, user)
+    _run(cfg, env)
+    c = dovecot_src.client(user)
+    try:
+        old = c.folder_status("INBOX.Pratiche", ["UIDVALIDITY"])[b"UIDVALIDITY"]
+        c.create_folder("INBOX.Archivio")
+        c.select_folder("INBOX.Pratiche")
+        c.copy(c.search(["ALL"]), "INBOX.Archivio")
+        c.close_folder()
+        c.delete_folder("INBOX.Pratiche")
+        assert c.folder_status("INBOX.Archivio", ["UIDVALIDITY"])[b"UIDVALIDITY"] != old
+    finally:
+        c.logout()
+    seed(dovecot_src, user, "INBOX.Archivio", _msgs(5, "prat")[3:])  # and new mail in it
+    _run(cfg, env, "--resync")
+    got = _dst_state(dovecot_dst, user)  # asserts no Subject twice in a folder
+    assert set(got["Pratiche"]) == {f"prat {i}" for i in range(5)}
+    assert "Archivio" not in got
