@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from html import escape
 from typing import Any
@@ -165,7 +166,8 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
     all_rows = "".join(
         f"<tr><td>{escape(m.address)}</td><td>{escape(m.state_label)}</td>"
         f"<td>{_num(m.messages_copied)}/{_num(m.messages_total)}</td>"
-        f"<td>{_mb(m.bytes_copied)}</td></tr>" for m in o.mailboxes)
+        f"<td>{_mb(m.bytes_copied)}</td><td>{escape(_last_sync(m, t))}</td></tr>"
+        for m in o.mailboxes)
     back = f"<p><a href='index.html'>← {escape(t('overall'))}</a></p>" if index_link else ""
     title = f"{t('title')} — {o.display_name} — {report.report_date.isoformat()}"
     return (f"<!DOCTYPE html><html lang='{report.lang}'><head><meta charset='utf-8'>"
@@ -183,8 +185,16 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
             f"<h2>{escape(t('at_risk'))}</h2><ul>{risk_rows}</ul>"
             f"<h2>{escape(t('progress'))}</h2>{_chart(o, report)}"
             f"<h2>{escape(t('all_mailboxes'))}</h2><table><tr><th>{escape(t('mailbox'))}</th>"
-            f"<th>{escape(t('state'))}</th><th>{escape(t('messages'))}</th><th>MB</th></tr>"
-            f"{all_rows}</table></body></html>")
+            f"<th>{escape(t('state'))}</th><th>{escape(t('messages'))}</th><th>MB</th>"
+            f"<th>{escape(t('last_sync'))}</th></tr>{all_rows}</table></body></html>")
+
+
+def _last_sync(m: MailboxLine, t: Callable[[str], str]) -> str:
+    """``2027-03-31 06:12 UTC (final)``: when the mailbox's last completed sync started."""
+    if not m.last_synced_at:
+        return "—"
+    when = m.last_synced_at[:16].replace("T", " ") + " UTC"
+    return f"{when} ({t('final')})" if m.final_sync_done else when
 
 
 def index_html(report: Report) -> str:

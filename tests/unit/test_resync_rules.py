@@ -137,6 +137,7 @@ def test_daily_report_final_sync() -> None:
     assert doc["orders"][0]["missing_final_sync"] == 1
     assert [m["final_sync_done"] for m in doc["mailboxes"]] == [True, False]
     assert doc["mailboxes"][0]["last_synced_at"] == iso(T)
-    assert "1/2" in order_html(report.orders[0], report)
+    html = order_html(report.orders[0], report)
+    assert "1/2" in html and "2027-03-31 12:00 UTC (final)" in html
     assert to_json(build_report(jobs, report_date=date(2027, 4, 1)))["orders"][0][
         "missing_final_sync"] is None
