@@ -255,7 +255,7 @@ async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
                                 attempt=attempt.retry_state.attempt_number)
                 report = await copy_mailbox(cfg, store, src, dst,
                                             verify=cfg.engine.verify and not args.no_verify,
-                                            progress=progress.callbacks())
+                                            progress=progress.callbacks(), sync_flags=True)
         progress.finish()
         assert report is not None
         if not args.no_verify and not report.mismatched:
