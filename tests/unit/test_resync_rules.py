@@ -112,7 +112,7 @@ def test_status_json_keys() -> None:
     jobs = [_job("a@x.it", "A"), _job("b@x.it", "A"), _job("c@x.it", "B")]
     syncs = {"a@x.it": JobSync("a@x.it", iso(T), 2), "b@x.it": JobSync("b@x.it", iso(T), 0)}
     switch = datetime(2027, 3, 31, 13, tzinfo=timezone(timedelta(hours=1)))  # = T
-    doc = status_document(jobs, syncs, switch)
+    doc = status_document(jobs, syncs=syncs, switch_at=switch)
     by = {m["address"]: m for m in doc["mailboxes"]}
     assert by["a@x.it"]["last_synced_at"] == iso(T) and by["a@x.it"]["final_sync_done"]
     assert by["a@x.it"]["deleted_at_source"] == 2
