@@ -107,6 +107,9 @@ class MailboxContext:
     #: Re-check every recorded copy on the destination (not only the unverified ones), and
     #: never settle a folder from STATUS alone: ``retry`` of a done mailbox.
     recheck: bool = False
+    #: After ``[migration] switch_at`` the members use the destination: a copy they deleted
+    #: there is their choice, not re-appended on a re-run (an explicit ``retry`` still is).
+    members_own_destination: bool = False
 
 
 async def concurrently(*fns: Callable[[], Coroutine[Any, Any, object]]) -> None:
@@ -248,8 +251,9 @@ class FolderCopier:
             dst_st = await in_thread(ctx.dst.status, self.mapping.dst)
         if dst_st.uidvalidity != state.dst_uidvalidity:
             return False
-        if verify and dst_st.exists < await ctx.store.count_copies(state.id,
-                                                                   state.src_uidvalidity):
+        if verify and not ctx.members_own_destination \
+                and dst_st.exists < await ctx.store.count_copies(state.id,
+                                                                 state.src_uidvalidity):
             # Fewer messages than pecsync copied there: some copies were deleted.
             self.log.info("destination_copies_missing", messages=dst_st.exists)
             self.recheck = True

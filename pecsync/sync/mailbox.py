@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import anyio
 import structlog
@@ -170,7 +171,9 @@ class MailboxRun:
         return MailboxContext(label=self.src_creds.user, src=self.src, dst=self.dst,
                               store=self.store, mailbox_id=mailbox_id, engine=self.cfg.engine,
                               progress=self.progress, quarantine=self.quarantine,
-                              recheck=self.recheck)
+                              recheck=self.recheck,
+                              members_own_destination=self.cfg.switch_at is not None
+                              and datetime.now(UTC) >= self.cfg.switch_at)
 
     async def make_plan(self) -> FolderPlan:
         """Plan the folder tree; also keeps every folder's STATUS (``self.survey``)."""

@@ -412,3 +412,20 @@ def test_corpus_arrives_byte_exact_or_in_the_quarantine(names: tuple[str, str],
             assert on_dst[content_sha(msg.body)] >= 1, f"uid {uid} neither copied nor quarantined"
     again = copy(cfg, env, user)
     assert counts(again.stdout)["copied"] == 0, again.stdout
+
+
+def test_after_the_switch_a_copy_deleted_by_the_member_stays_deleted(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """Issue 16's rule beside the repair: after [migration] switch_at the members use the
+    destination, so a re-run does not put back what they deleted (an explicit retry would)."""
+    user = users.pair()
+    seed(dovecot_src, user, "INBOX", [(b, (), when(i)) for i, b in enumerate(GOOD)])
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
+                       extra='\n[migration]\nswitch_at = "2020-01-01T00:00:00+00:00"\n')
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert copy(cfg, env, user).returncode == 0
+    delete_on(dovecot_dst, user, "INBOX", [1])
+    again = copy(cfg, env, user)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert counts(again.stdout)["copied"] == 0
+    assert len(list(snapshot(dovecot_dst, user)["INBOX"].elements())) == len(GOOD) - 1
