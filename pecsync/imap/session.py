@@ -35,6 +35,7 @@ from pecsync.errors import (
     DestinationFull,
     FolderError,
     ImapError,
+    LoginDeferred,
     MessageRefused,
     TlsError,
     TransientError,
@@ -601,7 +602,7 @@ class ImapSession:
                          "without AUTHENTICATE PLAIN may not take over LOGIN")
             raise self._error(AuthenticationFailed, f"login refused for {who}: {text}",
                               hint=hint, response=text)
-        raise self._error(TransientError, f"login failed for {who}: {text}", hint="will retry",
+        raise self._error(LoginDeferred, f"login failed for {who}: {text}", hint="will retry",
                           response=text)
 
     def logout(self) -> None:

@@ -5,7 +5,8 @@ Like dsync: first the folder tree (create what is missing), then each folder on 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -45,6 +46,7 @@ from pecsync.sync.lanes import (
 )
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
+from pecsync.sync.reconnect import ReconnectBudget, ReconnectPolicy, reconnectable
 
 log = structlog.get_logger("pecsync.mailbox")
 
@@ -90,6 +92,8 @@ class MailboxRun:
         self.survey: Survey | None = None
         #: Lanes connecting while this pair logs in (see EarlyLanes; copy_mailbox owns them).
         self.early: EarlyLanes | None = None
+        #: Both sides of the mailbox's own pair logged in (a later failure is mid-copy).
+        self.logged_in = False
 
     def _sessions(self) -> tuple[ImapSession, ImapSession]:
         """A (not yet connected) source and destination session for this mailbox."""
@@ -112,6 +116,7 @@ class MailboxRun:
         except BaseException:
             await self.__aexit__()
             raise
+        self.logged_in = True
         return self
 
     async def _login(self, side: str) -> None:
@@ -180,19 +185,66 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     *memory* is shared by the mailboxes of a run (default: one of
     ``[engine] max_inflight_bytes`` for this mailbox alone).  *slots* lends extra connection
     pairs for folder lanes (default: ``[engine] folders_in_parallel - 1`` of them, within
-    ``max_connections_per_host``)."""
+    ``max_connections_per_host``).
+
+    A connection lost once the mailbox is logged in (network error, timeout, ``BYE``; on the
+    mailbox's own pair or on a folder lane) ends that round: every connection of the mailbox
+    is closed, and after a backoff the mailbox logs in again and resumes from its checkpoints
+    (see :mod:`pecsync.sync.reconnect`).  That new LOGIN is the credential check: a refusal
+    is raised as itself, never tried again.  A failure before the first login worked is
+    raised at once (the server is down or refuses: the attempt ends)."""
     if slots is None:
         slots = FixedSlots(min(cfg.engine.folders_in_parallel,
                                cfg.engine.max_connections_per_host) - 1)
-    run = MailboxRun(cfg, store, src_creds, dst_creds, progress)
+    progress = progress or Progress()
+    batches = [0]
+    counted = dataclasses.replace(progress, on_batch=_counting(progress, batches))
+    budget = ReconnectBudget(ReconnectPolicy(cfg.engine.reconnect_attempts,
+                                             cfg.engine.reconnect_initial_seconds,
+                                             cfg.engine.reconnect_max_seconds))
+    logged_in = False
+    while True:
+        run = MailboxRun(cfg, store, src_creds, dst_creds, counted)
+        before = batches[0]
+        try:
+            return await _copy_round(run, cfg, store, verify, memory, slots)
+        except Exception as exc:
+            logged_in = logged_in or run.logged_in
+            if not (logged_in and reconnectable(exc)):
+                raise
+            delay = budget.after_failure(progressed=batches[0] > before)
+            if delay is None:
+                log.warning("reconnects_spent", mailbox=src_creds.user, error=str(exc),
+                            reconnects=budget.total)
+                raise
+            log.warning("connection_lost_reconnecting", mailbox=src_creds.user, error=str(exc),
+                        reconnect=budget.in_a_row, of=budget.policy.attempts,
+                        wait_seconds=round(delay, 2))
+        await anyio.sleep(delay)
+
+
+def _counting(progress: Progress, batches: list[int]) -> Callable[[int, int], None]:
+    """*progress*'s on_batch hook, also counting committed batches in ``batches[0]``."""
+    def on_batch(messages: int, size: int) -> None:
+        batches[0] += 1
+        if progress.on_batch is not None:
+            progress.on_batch(messages, size)
+    return on_batch
+
+
+async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, verify: bool,
+                      memory: ByteBudget | None, slots: ConnectionSlots) -> MailboxReport:
+    """One round of :func:`copy_mailbox`: log in, plan, copy; every connection of the round is
+    closed when it returns or fails."""
     try:
         async with anyio.create_task_group() as background:
-            if cfg.engine.folders_in_parallel > 1 and await _first_copy(store, src_creds.user):
+            if cfg.engine.folders_in_parallel > 1 and await _first_copy(store,
+                                                                        run.src_creds.user):
                 # A first copy almost always has several folders: its lanes connect while
                 # the mailbox logs in, and log in once the plan says how many are needed
                 # (a refused password is tried once, never once per lane).
                 run.early = EarlyLanes(run.connect_lane, run.login_lane, slots,
-                                       cfg.engine.folders_in_parallel - 1, src_creds.user)
+                                       cfg.engine.folders_in_parallel - 1, run.src_creds.user)
                 run.early.start(background)
             try:
                 report = await _copy(run, cfg, verify, memory, slots)
