@@ -24,7 +24,8 @@ import anyio
 import anyio.abc
 import structlog
 
-from pecsync.errors import StopRequested
+from pecsync.errors import AuthenticationFailed, StopRequested, TwoFactorRequired
+from pecsync.imap.classify import Failure, Phase, classify_response
 from pecsync.imap.session import ImapSession
 from pecsync.sync.copier import (
     FolderCopier,
@@ -120,7 +121,9 @@ class EarlyLanes:
                 await logout_pair(*pair)
                 return
             pending.pair = pair
-        except Exception as exc:  # any refusal: the lane is not used
+        except Exception as exc:  # any other refusal: the lane is not used
+            if _password_refused(exc):
+                pending.error = exc  # the mailbox stops on it (see copy_in_lanes)
             log.info("extra_lane_not_opened", mailbox=self.label, reason=str(exc))
         finally:
             pending.done.set()
@@ -150,6 +153,21 @@ class _PendingLane:
         self.pair: tuple[ImapSession, ImapSession] | None = None
         #: Set by an owner that stopped waiting: the pair, if it ever logs in, is closed.
         self.abandoned = False
+        #: The lane's LOGIN was refused (see _password_refused).
+        self.error: Exception | None = None
+
+
+def _password_refused(exc: Exception) -> bool:
+    """A lane's LOGIN refused for the password (changed since the mailbox logged in, or an
+    expired app password): not a lane to do without, but the mailbox's problem.  It stops
+    the mailbox at once, so no other connection of it tries that password again (one refused
+    LOGIN per changed password: providers lock accounts)."""
+    if isinstance(exc, TwoFactorRequired):
+        return True
+    # Only a refusal that names the credentials: a lane refused by an unknown wording is more
+    # likely a provider's connection limit, and the lane is simply not used.
+    return isinstance(exc, AuthenticationFailed) and classify_response(
+        Phase.LOGIN, exc.response or "") == Failure.INVALID_CREDENTIALS
 
 
 class FolderTree:
@@ -242,13 +260,19 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                     pending.abandoned = True  # never logged in for nobody
                     raise
                 if pending.pair is None:
+                    if pending.error is not None:
+                        errors.append(pending.error)
+                        ctx.halt.set()
                     return
                 src, dst = pending.pair
             else:
                 try:
                     src, dst = await open_lane()
-                except Exception as exc:  # any refusal (a connection limit...): not used
+                except Exception as exc:  # a refusal (a connection limit...): not used
                     log.info("extra_lane_not_opened", mailbox=ctx.label, reason=str(exc))
+                    if _password_refused(exc):  # ...unless the password was refused
+                        errors.append(exc)
+                        ctx.halt.set()
                     return
             try:
                 await work(dataclasses.replace(ctx, src=src, dst=dst), extra=True)

@@ -197,22 +197,22 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         slots = FixedSlots(min(cfg.engine.folders_in_parallel,
                                cfg.engine.max_connections_per_host) - 1)
     progress = progress or Progress()
-    batches = [0]
-    counted = dataclasses.replace(progress, on_batch=_counting(progress, batches))
+    checkpoints = [0]
+    counted = dataclasses.replace(progress, on_checkpoint=_counting(progress, checkpoints))
     budget = ReconnectBudget(ReconnectPolicy(cfg.engine.reconnect_attempts,
                                              cfg.engine.reconnect_initial_seconds,
                                              cfg.engine.reconnect_max_seconds))
     logged_in = False
     while True:
         run = MailboxRun(cfg, store, src_creds, dst_creds, counted)
-        before = batches[0]
+        before = checkpoints[0]
         try:
             return await _copy_round(run, cfg, store, verify, memory, slots)
         except Exception as exc:
             logged_in = logged_in or run.logged_in
             if not (logged_in and reconnectable(exc)):
                 raise
-            delay = budget.after_failure(progressed=batches[0] > before)
+            delay = budget.after_failure(progressed=checkpoints[0] > before)
             if delay is None:
                 log.warning("reconnects_spent", mailbox=src_creds.user, error=str(exc),
                             reconnects=budget.total)
@@ -223,13 +223,12 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         await anyio.sleep(delay)
 
 
-def _counting(progress: Progress, batches: list[int]) -> Callable[[int, int], None]:
-    """*progress*'s on_batch hook, also counting committed batches in ``batches[0]``."""
-    def on_batch(messages: int, size: int) -> None:
-        batches[0] += 1
-        if progress.on_batch is not None:
-            progress.on_batch(messages, size)
-    return on_batch
+def _counting(progress: Progress, count: list[int]) -> Callable[[], None]:
+    """*progress*'s on_checkpoint hook, also counting checkpoints in ``count[0]``."""
+    def on_checkpoint() -> None:
+        count[0] += 1
+        progress.checkpoint()
+    return on_checkpoint
 
 
 async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, verify: bool,
