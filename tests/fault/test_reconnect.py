@@ -55,13 +55,11 @@ def test_one_run_survives_a_reset_of_every_connection(dovecot_src: Any, dovecot_
     csv.write_text(HEADER + "".join(f"O,{u},,s-pw,,d-pw\n" for u in names))
     with ResetProxy(dovecot_src.host, dovecot_src.port, seed=13) as src_proxy, \
             ResetProxy(dovecot_dst.host, dovecot_dst.port, seed=31) as dst_proxy:
-        # The default retry_wait backoff (60 s, doubling) stays: without reconnects inside
-        # the attempt, the run would end at the first reset with every mailbox waiting.
+        # Default settings: without reconnects inside the attempt, the run would end at the
+        # first reset with the mailboxes in retry_wait (60 s, doubling).
         cfg = write_config(tmp_path, SimpleNamespace(host="127.0.0.1", port=src_proxy.port),
                            SimpleNamespace(host="127.0.0.1", port=dst_proxy.port),
-                           master=False, engine={"batch_max_messages": 10,
-                                                 "reconnect_initial_seconds": 0.1,
-                                                 "reconnect_max_seconds": 0.5})
+                           master=False, engine={"batch_max_messages": 10})
         env = cli_env(dovecot_src, dovecot_dst)
         assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
         started = time.monotonic()
