@@ -266,6 +266,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                     return
                 src, dst = pending.pair
             else:
+                if ctx.halt.is_set():  # e.g. another lane's LOGIN was just refused
+                    return
                 try:
                     src, dst = await open_lane()
                 except Exception as exc:  # a refusal (a connection limit...): not used

@@ -1,0 +1,153 @@
+"""Reconnect budget and backoff, what is reconnected, and how a refused re-login is classified."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from pecsync.config import ServerConfig
+from pecsync.engine.outcome import classify_failure, with_next_step
+from pecsync.errors import (
+    AuthenticationFailed,
+    FolderError,
+    LoginDeferred,
+    TransientError,
+    TwoFactorRequired,
+)
+from pecsync.imap.session import ImapSession
+from pecsync.model import Credentials, Secret, Side
+from pecsync.store.jobs import JobState
+from pecsync.sync.lanes import FixedSlots, copy_in_lanes
+from pecsync.sync.reconnect import ReconnectBudget, ReconnectPolicy, reconnectable
+from tests.unit.test_lanes import FakeCopier, context
+
+NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+DOVECOT_REFUSAL = "[AUTHENTICATIONFAILED] Authentication failed."
+
+
+def test_budget_is_spent_after_n_reconnects_in_a_row_without_progress() -> None:
+    budget = ReconnectBudget(ReconnectPolicy(attempts=3, initial_seconds=1, max_seconds=60))
+    waits = [budget.after_failure(progressed=False) for _ in range(3)]
+    assert all(w is not None for w in waits)
+    assert budget.after_failure(progressed=False) is None
+    assert budget.after_failure(progressed=False) is None  # stays spent without progress
+
+
+def test_progress_resets_the_count_but_not_the_total() -> None:
+    budget = ReconnectBudget(ReconnectPolicy(attempts=2, initial_seconds=1, max_seconds=60))
+    for _ in range(10):  # a link that drops often, but the copy moves on every time
+        assert budget.after_failure(progressed=False) is not None
+        assert budget.after_failure(progressed=True) is not None
+        assert budget.in_a_row == 1
+    assert budget.total == 20
+    assert budget.after_failure(progressed=False) is not None
+    assert budget.after_failure(progressed=False) is None
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    budget = ReconnectBudget(ReconnectPolicy(attempts=9, initial_seconds=1, max_seconds=10))
+    for n, base in ((1, 1), (2, 2), (3, 4), (4, 8)):
+        for _ in range(20):
+            assert base <= budget.delay(n) <= base + 1
+    assert all(budget.delay(n) <= 10 for n in range(1, 12))
+    assert len({budget.delay(2) for _ in range(20)}) > 1  # jittered: not all at once
+
+
+def test_no_reconnect_at_all_when_attempts_is_zero() -> None:
+    budget = ReconnectBudget(ReconnectPolicy(attempts=0))
+    assert budget.after_failure(progressed=True) is None
+
+
+@pytest.mark.parametrize(("exc", "expected"), [
+    (TransientError("source network error during FETCH: Connection reset by peer"), True),
+    (TransientError("source connection lost during FETCH: BYE Server shutting down."), True),
+    (TransientError("destination timeout during APPEND"), True),
+    (LoginDeferred("source login failed: [UNAVAILABLE] try later"), False),
+    (AuthenticationFailed("login refused", response=DOVECOT_REFUSAL), False),
+    (TwoFactorRequired("login refused: [CONTACTADMIN] OTP"), False),
+    (FolderError("cannot open folder"), False),
+    (ValueError("bug"), False),
+])
+def test_what_is_reconnected(exc: BaseException, expected: bool) -> None:
+    assert reconnectable(exc) is expected
+
+
+def _login_refusal(text: str) -> BaseException:
+    session = ImapSession(ServerConfig(host="127.0.0.1", port=1), Side.SRC, mailbox="m@pec.it")
+    with pytest.raises(Exception) as err:
+        session._raise_login_refusal(text, Credentials("m@pec.it", Secret("pw")))
+    return err.value
+
+
+def test_a_temporary_no_to_login_is_a_refused_login_never_retried_in_the_attempt() -> None:
+    exc = _login_refusal("[UNAVAILABLE] Temporary authentication failure")
+    assert isinstance(exc, LoginDeferred) and isinstance(exc, TransientError)
+    assert not reconnectable(exc)
+
+
+@pytest.mark.parametrize("answer", [DOVECOT_REFUSAL,
+                                    "[EXPIRED] The app password has expired"])
+def test_refused_relogin_of_a_password_that_worked_is_credentials_changed(answer: str) -> None:
+    exc = _login_refusal(answer)
+    assert isinstance(exc, AuthenticationFailed)
+    out = classify_failure(exc, credential_worked_before=True, attempts=1, max_attempts=6,
+                           retry_initial=60, retry_max=3600, now=NOW, address="rossi@pec.it")
+    assert out.state == JobState.BLOCKED_CREDENTIALS_CHANGED
+    assert out.next_attempt_at is None  # blocked at once, no retry_wait
+    text = out.error_text or ""
+    assert answer in text  # the server's words
+    assert "enter the new password on the intake page or " \
+           "`pecsync retry rossi@pec.it --password-stdin`" in text
+    assert "pw" not in text.replace("password", "")
+    # status adds no second copy of the next step
+    assert with_next_step(out.state, "rossi@pec.it", text) == text
+    # the same refusal of a password that never worked is a wrong password
+    first = classify_failure(exc, credential_worked_before=False, attempts=1, max_attempts=6,
+                             retry_initial=60, retry_max=3600, now=NOW, address="rossi@pec.it")
+    assert first.state == JobState.BLOCKED_INVALID_CREDENTIALS
+
+
+class _RefusingLane:
+    def __init__(self, exc: Exception) -> None:
+        self.exc, self.calls = exc, 0
+
+    async def __call__(self) -> tuple[Any, Any]:
+        self.calls += 1
+        raise self.exc
+
+
+async def test_a_lane_refused_for_its_password_stops_the_mailbox_after_one_login() -> None:
+    """The password changed while the mailbox copies: the first lane whose LOGIN is refused
+    stops the mailbox with that refusal; no other lane tries the password."""
+    refused = AuthenticationFailed("source login refused for m: " + DOVECOT_REFUSAL,
+                                   side="src", response=DOVECOT_REFUSAL)
+    copiers = [FakeCopier("INBOX", seconds=0.2)] + [FakeCopier(f"F{i}", seconds=0.05)
+                                                     for i in range(4)]
+    opener = _RefusingLane(refused)
+    slots = FixedSlots(2)
+    with pytest.raises(AuthenticationFailed) as err:
+        await copy_in_lanes(context({}), copiers, verify=True, lanes=3,  # type: ignore[arg-type]
+                            slots=slots, open_lane=opener)
+    assert err.value is refused
+    assert opener.calls == 1 and slots.free == 2
+
+
+async def test_a_lane_refused_by_a_connection_limit_is_simply_not_used() -> None:
+    limit = AuthenticationFailed("source login refused for m: Too many connections",
+                                 side="src", response="Too many connections")
+    copiers = [FakeCopier(f"F{i}", seconds=0.01) for i in range(4)]
+    slots = FixedSlots(2)
+    await copy_in_lanes(context({}), copiers, verify=True, lanes=3,  # type: ignore[arg-type]
+                        slots=slots, open_lane=_RefusingLane(limit))
+    assert all(c.done for c in copiers) and slots.free == 2
+
+
+
+@pytest.mark.parametrize("answer", ["[EXPIRED] The app password has expired",
+                                    "La password per app è scaduta",
+                                    "Your app password expired, create a new one"])
+def test_an_expired_app_password_is_a_credentials_problem_not_2fa(answer: str) -> None:
+    exc = _login_refusal(answer)
+    assert isinstance(exc, AuthenticationFailed) and not isinstance(exc, TwoFactorRequired)
