@@ -132,3 +132,45 @@ def test_password_changed_mid_copy_blocks_in_the_same_run(dovecot_src: Any, dove
     assert f"{user}: done" in r.stdout
     assert_same_content(dovecot_src, dovecot_dst, user)  # resumed: no duplicates, none lost
     assert "new-pw" not in r.stdout + r.stderr + out + err
+
+
+def test_a_plain_run_waits_for_jobs_in_retry_wait(lab_root: Path, dovecot_src: Any,
+                                                  users: Any, tmp_path: Path) -> None:
+    """The destination is down when the run starts: every job goes to retry_wait, and the
+    same `run` (no --follow) takes them up again when their time comes, until done."""
+    from lab.dovecot import DovecotServer
+
+    dst = DovecotServer(lab_root, f"dst-wait-{time.monotonic_ns()}", flavour="dst")
+    dst.start()
+    try:
+        names = [users.name() for _ in range(3)]
+        for u in names:
+            dovecot_src.add_user(u, "s")
+            dst.add_user(u, "d")
+            seed(dovecot_src, u, "INBOX", messages(5, u, 1_000))
+        csv = tmp_path / "list.csv"
+        csv.write_text(HEADER + "".join(f"O,{u},,s,,d\n" for u in names))
+        cfg = write_config(tmp_path, dovecot_src, dst, master=False,
+                           engine={"retry_initial_seconds": 3, "retry_max_seconds": 4})
+        env = cli_env(dovecot_src, dst)
+        assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+        dst.stop()
+        proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg),
+                                 "--workers", "2"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            if {m["state"] for m in states(cfg, env).values()} == {"retry_wait"}:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert proc.poll() is None, "run ended with every job in retry_wait"
+        dst.start(fresh=False)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err[-3000:]
+        assert "waiting_for_retry" in err
+        assert {m["state"] for m in states(cfg, env).values()} == {"done"}
+        for u in names:
+            assert_same_content(dovecot_src, dst, u)
+    finally:
+        dst.stop()
