@@ -4,8 +4,10 @@ Every connection through the proxy draws two thresholds (one per direction) unif
 ``[low, high]`` bytes.  When either direction has passed its threshold, the proxy forwards
 the bytes up to it and then resets both sides (RST, as a provider's load balancer or a NAT
 that forgets a session does): the client sees ``Connection reset by peer`` in the middle of
-whatever it was reading or writing.  A connection that closes before its thresholds is left
-alone.  ``resets`` counts the connections cut, ``connections`` the connections made.
+whatever it was reading or writing.  With ``stall=True`` the proxy instead stops forwarding
+at the threshold (both ways) and keeps the connection open: the client's read times out.  A
+connection that closes before its thresholds is left alone.  ``resets`` counts the
+connections cut (or stalled), ``connections`` the connections made.
 
 Optionally *delay* seconds are added to every chunk (each way), to slow a copy down.
 """
@@ -22,12 +24,16 @@ import threading
 
 class ResetProxy:
     def __init__(self, target_host: str, target_port: int, *, low: int = 2_000,
-                 high: int = 3_000_000, seed: int | None = None, delay: float = 0.0) -> None:
+                 high: int = 3_000_000, seed: int | None = None, delay: float = 0.0,
+                 stall: bool = False) -> None:
         self.target = (target_host, target_port)
         self.host = "127.0.0.1"
         self.port = 0
         self.low, self.high = low, high
         self.delay = delay
+        #: At the threshold, stop forwarding (both ways, silently) instead of resetting: the
+        #: client's read times out.
+        self.stall = stall
         self.rng = random.Random(seed)
         self.connections = 0
         self.resets = 0
@@ -91,6 +97,7 @@ class ResetProxy:
         self.connections += 1
         armed = self.armed
         cut = asyncio.Event()
+        stalled = asyncio.Event()
         limits = [self.rng.randint(self.low, self.high) for _ in range(2)]
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter,
@@ -102,11 +109,17 @@ class ResetProxy:
                     if not data:
                         dst.close()
                         return
+                    if stalled.is_set():
+                        continue  # swallowed: the other end waits for an answer in vain
                     if self.delay:
                         await asyncio.sleep(self.delay)
                     if armed and sent + len(data) >= limit:
                         dst.write(data[:max(0, limit - sent)])
                         await dst.drain()
+                        if self.stall:
+                            self.resets += 1
+                            stalled.set()
+                            continue
                         cut.set()
                         return
                     sent += len(data)

@@ -383,6 +383,8 @@ class ImapSession:
         with self._guard(what, folder):
             try:
                 return fn()
+            except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
+                raise  # connection lost (BYE): transient (see _guard), not a refusal
             except imapclient.exceptions.IMAPClientError as exc:
                 raise self._error(ImapError, f"refused {what}: {as_text(exc)}", folder=folder,
                                   response=as_text(exc)) from None
@@ -484,6 +486,8 @@ class ImapSession:
             except imapclient.exceptions.LoginError as exc:
                 text = as_text(exc)
                 self._raise_login_refusal(text, creds, literal=literal)
+            except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
+                raise  # connection lost during LOGIN: transient, not a refused password
             except imapclient.exceptions.IMAPClientError as exc:
                 self._raise_login_refusal(as_text(exc), creds, literal=literal)
             except UnicodeError:
@@ -753,6 +757,8 @@ class ImapSession:
             try:
                 resp = self._client.folder_status(utf7.encode(name),
                                                   [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"])
+            except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
+                raise  # connection lost: transient (see _guard), not a folder problem
             except imapclient.exceptions.IMAPClientError as exc:
                 raise self._error(FolderError, f"cannot read folder status: {as_text(exc)}",
                                   folder=name, response=as_text(exc)) from None

@@ -13,7 +13,7 @@ import anyio
 import structlog
 
 from pecsync.config import Config
-from pecsync.errors import FolderError
+from pecsync.errors import FolderError, StopRequested
 from pecsync.imap.classify import provider_rules
 from pecsync.imap.session import ImapSession
 from pecsync.model import (
@@ -220,7 +220,17 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
             log.warning("connection_lost_reconnecting", mailbox=src_creds.user, error=str(exc),
                         reconnect=budget.in_a_row, of=budget.policy.attempts,
                         wait_seconds=round(delay, 2))
-        await anyio.sleep(delay)
+        await _backoff(delay, progress, src_creds.user)
+
+
+async def _backoff(seconds: float, progress: Progress, label: str) -> None:
+    """Wait *seconds* before a reconnect; a stop requested meanwhile ends the wait (and the
+    copy: checkpoints are saved) within a tenth of a second."""
+    deadline = anyio.current_time() + seconds
+    while (left := deadline - anyio.current_time()) > 0:
+        if progress.should_stop is not None and progress.should_stop():
+            raise StopRequested("stopped while waiting to reconnect", mailbox=label)
+        await anyio.sleep(min(left, 0.1))
 
 
 def _counting(progress: Progress, count: list[int]) -> Callable[[], None]:

@@ -174,3 +174,66 @@ def test_a_plain_run_waits_for_jobs_in_retry_wait(lab_root: Path, dovecot_src: A
             assert_same_content(dovecot_src, dst, u)
     finally:
         dst.stop()
+
+
+def test_a_stalled_link_times_out_and_is_reconnected(dovecot_src: Any, dovecot_dst: Any,
+                                                     users: Any, tmp_path: Path) -> None:
+    """Each connection stops answering once (nothing forwarded, nothing closed): the read
+    times out ([source]/[destination] timeout), the mailbox reconnects, one run finishes."""
+    names = [users.pair("s-pw", "d-pw") for _ in range(2)]
+    for user in names:
+        seed(dovecot_src, user, "INBOX", messages(120, user, 8_000))
+        seed(dovecot_src, user, "INBOX.Pratiche", messages(40, user + "p", 8_000))
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + "".join(f"O,{u},,s-pw,,d-pw\n" for u in names))
+    with ResetProxy(dovecot_src.host, dovecot_src.port, seed=7, stall=True) as src_proxy, \
+            ResetProxy(dovecot_dst.host, dovecot_dst.port, seed=8, stall=True) as dst_proxy:
+        cfg = write_config(tmp_path, SimpleNamespace(host="127.0.0.1", port=src_proxy.port),
+                           SimpleNamespace(host="127.0.0.1", port=dst_proxy.port),
+                           master=False, engine={"batch_max_messages": 10,
+                                                 "reconnect_initial_seconds": 0.2})
+        cfg.write_text(cfg.read_text().replace("timeout = 30", "timeout = 2"))
+        env = cli_env(dovecot_src, dovecot_dst)
+        assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+        r = run_cli(["run", "--config", str(cfg), "--workers", "2"], env, timeout=600)
+        src_proxy.armed = dst_proxy.armed = False
+        assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+        jobs = states(cfg, env)
+    assert {jobs[u]["state"] for u in names} == {"done"}, jobs
+    assert src_proxy.resets + dst_proxy.resets >= 2
+    assert "timeout during" in r.stderr
+    for user in names:
+        assert_same_content(dovecot_src, dovecot_dst, user)
+
+
+def test_sessions_dropped_by_the_server_are_reconnected(dovecot_src: Any, dovecot_dst: Any,
+                                                        users: Any, tmp_path: Path) -> None:
+    """`doveadm kick` (BYE) twice during a copy, the password unchanged: the same run logs in
+    again each time and finishes, byte-exact."""
+    user = users.pair("s-pw", "d-pw")
+    seed(dovecot_src, user, "INBOX", messages(900, "k", 3_000))
+    seed(dovecot_src, user, "INBOX.Pratiche", messages(600, "kp", 3_000))
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + f"O,{user},,s-pw,,d-pw\n")
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False,
+                       engine={"batch_max_messages": 2})
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    for at_least in (100, 400):
+        d = session(dovecot_dst, user)
+        try:
+            deadline = time.monotonic() + 60
+            while d.status("INBOX").exists < at_least and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            d.logout()
+        dovecot_src.kick(user)
+        dovecot_dst.kick(user)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err[-3000:]
+    assert states(cfg, env)[user]["state"] == "done"
+    assert err.count("connection_lost_reconnecting") >= 2
+    assert_same_content(dovecot_src, dovecot_dst, user)

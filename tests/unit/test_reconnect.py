@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import imaplib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,3 +152,25 @@ async def test_a_lane_refused_by_a_connection_limit_is_simply_not_used() -> None
 def test_an_expired_app_password_is_a_credentials_problem_not_2fa(answer: str) -> None:
     exc = _login_refusal(answer)
     assert isinstance(exc, AuthenticationFailed) and not isinstance(exc, TwoFactorRequired)
+
+
+class _ByeClient:
+    """An imapclient whose server has just said BYE (imaplib raises its abort)."""
+
+    def folder_status(self, *args: object) -> None:
+        raise imaplib.IMAP4.abort("command: STATUS => Server shutting down.")
+
+    def list_folders(self, *args: object) -> None:
+        raise imaplib.IMAP4.abort("command: LIST => Server shutting down.")
+
+
+def test_bye_during_status_or_list_is_a_lost_connection_not_a_refusal() -> None:
+    """imaplib's abort is a subclass of its error: it must not be read as a folder problem
+    or a refused command (the job would fail instead of reconnecting)."""
+    session = ImapSession(ServerConfig(host="127.0.0.1", port=1), Side.SRC, mailbox="m@pec.it")
+    session._client = _ByeClient()
+    with pytest.raises(TransientError) as err:
+        session.status("INBOX")
+    assert not isinstance(err.value, FolderError) and reconnectable(err.value)
+    with pytest.raises(TransientError):
+        session._call("LIST", session._client.list_folders)
