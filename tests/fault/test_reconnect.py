@@ -190,8 +190,7 @@ def test_a_stalled_link_times_out_and_is_reconnected(dovecot_src: Any, dovecot_d
             ResetProxy(dovecot_dst.host, dovecot_dst.port, seed=8, stall=True) as dst_proxy:
         cfg = write_config(tmp_path, SimpleNamespace(host="127.0.0.1", port=src_proxy.port),
                            SimpleNamespace(host="127.0.0.1", port=dst_proxy.port),
-                           master=False, engine={"batch_max_messages": 10,
-                                                 "reconnect_initial_seconds": 0.2})
+                           master=False, engine={"batch_max_messages": 10})
         cfg.write_text(cfg.read_text().replace("timeout = 30", "timeout = 2"))
         env = cli_env(dovecot_src, dovecot_dst)
         assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
