@@ -6,14 +6,14 @@ Like dsync: first the folder tree (create what is missing), then each folder on 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
 import structlog
 
 from pecsync.config import Config
-from pecsync.errors import FolderError, StopRequested
+from pecsync.errors import FolderError
 from pecsync.imap.classify import provider_rules
 from pecsync.imap.session import ImapSession
 from pecsync.model import (
@@ -46,7 +46,7 @@ from pecsync.sync.lanes import (
 )
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
-from pecsync.sync.reconnect import ReconnectBudget, ReconnectPolicy, reconnectable
+from pecsync.sync.reconnect import Reconnector, ReconnectPolicy
 
 log = structlog.get_logger("pecsync.mailbox")
 
@@ -197,48 +197,25 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         slots = FixedSlots(min(cfg.engine.folders_in_parallel,
                                cfg.engine.max_connections_per_host) - 1)
     progress = progress or Progress()
-    checkpoints = [0]
-    counted = dataclasses.replace(progress, on_checkpoint=_counting(progress, checkpoints))
-    budget = ReconnectBudget(ReconnectPolicy(cfg.engine.reconnect_attempts,
-                                             cfg.engine.reconnect_initial_seconds,
-                                             cfg.engine.reconnect_max_seconds))
-    logged_in = False
-    while True:
+    rounds = Reconnector(ReconnectPolicy(cfg.engine.reconnect_attempts,
+                                         cfg.engine.reconnect_initial_seconds,
+                                         cfg.engine.reconnect_max_seconds),
+                         src_creds.user, progress.should_stop)
+
+    def on_checkpoint() -> None:
+        rounds.checkpoint()
+        progress.checkpoint()
+
+    counted = dataclasses.replace(progress, on_checkpoint=on_checkpoint)
+
+    async def one_round() -> MailboxReport:
         run = MailboxRun(cfg, store, src_creds, dst_creds, counted)
-        before = checkpoints[0]
         try:
             return await _copy_round(run, cfg, store, verify, memory, slots)
-        except Exception as exc:
-            logged_in = logged_in or run.logged_in
-            if not (logged_in and reconnectable(exc)):
-                raise
-            delay = budget.after_failure(progressed=checkpoints[0] > before)
-            if delay is None:
-                log.warning("reconnects_spent", mailbox=src_creds.user, error=str(exc),
-                            reconnects=budget.total)
-                raise
-            log.warning("connection_lost_reconnecting", mailbox=src_creds.user, error=str(exc),
-                        reconnect=budget.in_a_row, of=budget.policy.attempts,
-                        wait_seconds=round(delay, 2))
-        await _backoff(delay, progress, src_creds.user)
+        finally:
+            rounds.established = rounds.established or run.logged_in
 
-
-async def _backoff(seconds: float, progress: Progress, label: str) -> None:
-    """Wait *seconds* before a reconnect; a stop requested meanwhile ends the wait (and the
-    copy: checkpoints are saved) within a tenth of a second."""
-    deadline = anyio.current_time() + seconds
-    while (left := deadline - anyio.current_time()) > 0:
-        if progress.should_stop is not None and progress.should_stop():
-            raise StopRequested("stopped while waiting to reconnect", mailbox=label)
-        await anyio.sleep(min(left, 0.1))
-
-
-def _counting(progress: Progress, count: list[int]) -> Callable[[], None]:
-    """*progress*'s on_checkpoint hook, also counting checkpoints in ``count[0]``."""
-    def on_checkpoint() -> None:
-        count[0] += 1
-        progress.checkpoint()
-    return on_checkpoint
+    return await rounds.run(one_round)
 
 
 async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, verify: bool,

@@ -6,16 +6,24 @@ in a row; a round that committed at least one batch resets that count (progress 
 the link works).  A refused LOGIN is never tried again here: the new LOGIN after a drop is
 what tells "the password changed" from "the network failed" (see the engine's outcome table).
 
-Pure: the waits come from tenacity's exponential backoff with jitter; the caller sleeps.
+:class:`ReconnectBudget` is pure (the waits come from tenacity's exponential backoff with
+jitter); :class:`Reconnector` runs the rounds of one mailbox with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, wait_exponential_jitter
+import anyio
+import structlog
+from tenacity import RetryCallState, Retrying, wait_exponential, wait_random
 
-from pecsync.errors import LoginDeferred, TransientError
+from pecsync.errors import LoginDeferred, StopRequested, TransientError
+
+log = structlog.get_logger("pecsync.reconnect")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,9 @@ class ReconnectBudget:
         self.in_a_row = 0
         #: Reconnects in this attempt, all together (for the log and the job's reason).
         self.total = 0
-        self._wait = wait_exponential_jitter(initial=policy.initial_seconds,
-                                             max=policy.max_seconds,
-                                             jitter=policy.initial_seconds)
+        self._wait = (wait_exponential(multiplier=policy.initial_seconds,
+                                       max=policy.max_seconds)
+                      + wait_random(0, policy.initial_seconds))
 
     def after_failure(self, *, progressed: bool) -> float | None:
         """A round of the copy ended on a connection failure; *progressed*: it committed
@@ -75,3 +83,52 @@ class ReconnectBudget:
         state = RetryCallState(Retrying(), None, (), {})
         state.attempt_number = n
         return float(min(self._wait(state), self.policy.max_seconds))
+
+
+class Reconnector:
+    """Runs the rounds of one mailbox's copy: a round that fails on a lost connection, once
+    the mailbox has logged in (:attr:`established`), is followed by another after a backoff,
+    while the budget lasts.  Everything else (a refused LOGIN above all) is raised at once.
+
+    The round reports its progress through :meth:`checkpoint` (a batch copied or verified)
+    and sets :attr:`established` when its LOGINs worked."""
+
+    def __init__(self, policy: ReconnectPolicy, label: str,
+                 should_stop: Callable[[], bool] | None = None) -> None:
+        self.budget = ReconnectBudget(policy)
+        self.label = label
+        self.should_stop = should_stop
+        #: The mailbox logged in once: a later failure is mid-copy.
+        self.established = False
+        #: Checkpoints recorded by all rounds.
+        self.checkpoints = 0
+
+    def checkpoint(self) -> None:
+        self.checkpoints += 1
+
+    async def run(self, one_round: Callable[[], Awaitable[T]]) -> T:
+        while True:
+            before = self.checkpoints
+            try:
+                return await one_round()
+            except Exception as exc:
+                if not (self.established and reconnectable(exc)):
+                    raise
+                delay = self.budget.after_failure(progressed=self.checkpoints > before)
+                if delay is None:
+                    log.warning("reconnects_spent", mailbox=self.label, error=str(exc),
+                                reconnects=self.budget.total)
+                    raise
+                log.warning("connection_lost_reconnecting", mailbox=self.label, error=str(exc),
+                            reconnect=self.budget.in_a_row, of=self.budget.policy.attempts,
+                            wait_seconds=round(delay, 2))
+            await self._backoff(delay)
+
+    async def _backoff(self, seconds: float) -> None:
+        """Wait *seconds*; a stop requested meanwhile ends the wait (and the copy:
+        checkpoints are saved) within a tenth of a second."""
+        deadline = anyio.current_time() + seconds
+        while (left := deadline - anyio.current_time()) > 0:
+            if self.should_stop is not None and self.should_stop():
+                raise StopRequested("stopped while waiting to reconnect", mailbox=self.label)
+            await anyio.sleep(min(left, 0.1))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import imaplib
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import pytest
 
 from pecsync.config import ServerConfig
@@ -14,6 +16,7 @@ from pecsync.errors import (
     AuthenticationFailed,
     FolderError,
     LoginDeferred,
+    StopRequested,
     TransientError,
     TwoFactorRequired,
 )
@@ -21,7 +24,12 @@ from pecsync.imap.session import ImapSession
 from pecsync.model import Credentials, Secret, Side
 from pecsync.store.jobs import JobState
 from pecsync.sync.lanes import FixedSlots, copy_in_lanes
-from pecsync.sync.reconnect import ReconnectBudget, ReconnectPolicy, reconnectable
+from pecsync.sync.reconnect import (
+    ReconnectBudget,
+    Reconnector,
+    ReconnectPolicy,
+    reconnectable,
+)
 from tests.unit.test_lanes import FakeCopier, context
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
@@ -174,3 +182,79 @@ def test_bye_during_status_or_list_is_a_lost_connection_not_a_refusal() -> None:
     assert not isinstance(err.value, FolderError) and reconnectable(err.value)
     with pytest.raises(TransientError):
         session._call("LIST", session._client.list_folders)
+
+
+class _Rounds:
+    """Rounds of a fake copy: each entry of *script* is what one round does (an exception to
+    raise, or "ok"); "login" marks that the round's LOGIN worked, "progress" a checkpoint."""
+
+    def __init__(self, rounds: Reconnector, script: list[tuple[str, ...]]) -> None:
+        self.rounds, self.script, self.calls = rounds, script, 0
+
+    async def __call__(self) -> str:
+        steps = self.script[self.calls]
+        self.calls += 1
+        for step in steps:
+            if step == "login":
+                self.rounds.established = True
+            elif step == "progress":
+                self.rounds.checkpoint()
+            elif step == "drop":
+                raise TransientError("source network error during FETCH: reset")
+            elif step == "refused":
+                raise AuthenticationFailed("login refused", side="src",
+                                           response=DOVECOT_REFUSAL)
+        return "done"
+
+
+FAST = ReconnectPolicy(attempts=2, initial_seconds=0.001, max_seconds=0.002)
+
+
+async def test_a_dropped_round_is_run_again_until_done() -> None:
+    rounds = Reconnector(FAST, "m")
+    fake = _Rounds(rounds, [("login", "progress", "drop"), ("login", "drop"),
+                            ("login", "progress", "drop"), ("login", "drop"), ("login",)])
+    assert await rounds.run(fake) == "done"
+    assert fake.calls == 5 and rounds.budget.total == 4
+
+
+async def test_rounds_without_progress_spend_the_budget() -> None:
+    rounds = Reconnector(FAST, "m")
+    fake = _Rounds(rounds, [("login", "drop")] * 5)
+    with pytest.raises(TransientError):
+        await rounds.run(fake)
+    assert fake.calls == 3  # the first round and 2 reconnects
+
+
+async def test_a_refused_relogin_is_raised_after_one_try() -> None:
+    rounds = Reconnector(FAST, "m")
+    fake = _Rounds(rounds, [("login", "progress", "drop"), ("refused",), ("login",)])
+    with pytest.raises(AuthenticationFailed):
+        await rounds.run(fake)
+    assert fake.calls == 2
+
+
+async def test_a_failure_before_the_first_login_is_not_reconnected() -> None:
+    rounds = Reconnector(FAST, "m")
+    fake = _Rounds(rounds, [("drop",), ("login",)])
+    with pytest.raises(TransientError):
+        await rounds.run(fake)
+    assert fake.calls == 1
+
+
+async def test_a_stop_request_ends_the_backoff() -> None:
+    stop = {"now": False}
+    rounds = Reconnector(ReconnectPolicy(attempts=3, initial_seconds=30, max_seconds=30), "m",
+                         should_stop=lambda: stop["now"])
+    fake = _Rounds(rounds, [("login", "drop"), ("login",)])
+
+    async def press_ctrl_c() -> None:
+        await anyio.sleep(0.2)
+        stop["now"] = True
+
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(press_ctrl_c)
+        with pytest.raises(StopRequested):
+            await rounds.run(fake)
+    assert time.monotonic() - started < 2 and fake.calls == 1
