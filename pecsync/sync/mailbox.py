@@ -94,6 +94,8 @@ class MailboxRun:
         self.early: EarlyLanes | None = None
         #: Both sides of the mailbox's own pair logged in (a later failure is mid-copy).
         self.logged_in = False
+        #: The folders of this round, once planned (what a failed round copied is counted).
+        self.copiers: list[FolderCopier] = []
 
     def _sessions(self) -> tuple[ImapSession, ImapSession]:
         """A (not yet connected) source and destination session for this mailbox."""
@@ -208,12 +210,27 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
 
     counted = dataclasses.replace(progress, on_checkpoint=on_checkpoint)
 
+    #: Messages and bytes copied by rounds that ended on a lost connection, by folder.
+    carried: dict[str, list[int]] = {}
+
     async def one_round() -> MailboxReport:
         run = MailboxRun(cfg, store, src_creds, dst_creds, counted)
         try:
-            return await _copy_round(run, cfg, store, verify, memory, slots)
+            report = await _copy_round(run, cfg, store, verify, memory, slots)
+        except BaseException:
+            for copier in run.copiers:
+                counts = carried.setdefault(copier.report.src, [0, 0])
+                counts[0] += copier.report.copied
+                counts[1] += copier.report.bytes_copied
+            raise
         finally:
             rounds.established = rounds.established or run.logged_in
+        for folder in report.folders:  # the last round saw those as already present
+            copied, size = carried.get(folder.src, (0, 0))
+            folder.copied += copied
+            folder.bytes_copied += size
+            folder.already_present = max(0, folder.already_present - copied)
+        return report
 
     return await rounds.run(one_round)
 
@@ -258,7 +275,7 @@ async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget |
         log.info("folders_planned", mailbox=ctx.label, folders=len(plan.mappings),
                  created=len(plan.create))
         await run.progress.phase("copy")
-        copiers = [FolderCopier(ctx, m) for m in run.copy_mappings()]
+        copiers = run.copiers = [FolderCopier(ctx, m) for m in run.copy_mappings()]
         todo = []
         for copier in copiers:
             missing = tree.missing(copier.mapping.dst)

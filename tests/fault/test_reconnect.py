@@ -235,4 +235,7 @@ def test_sessions_dropped_by_the_server_are_reconnected(dovecot_src: Any, doveco
     assert proc.returncode == 0, out + err[-3000:]
     assert states(cfg, env)[user]["state"] == "done"
     assert err.count("connection_lost_reconnecting") >= 2
+    finished = [json.loads(line) for line in err.splitlines()
+                if line.startswith("{") and '"job_finished"' in line]
+    assert finished[-1]["copied"] == 1500  # rounds cut short are counted too
     assert_same_content(dovecot_src, dovecot_dst, user)
