@@ -16,6 +16,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from tests.faultproxy import ResetProxy
 from tests.helpers import (
     ROOT,
@@ -44,6 +46,7 @@ def states(cfg: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
     return {m["address"]: m for m in json.loads(r.stdout)["mailboxes"]}
 
 
+@pytest.mark.slow
 def test_one_run_survives_a_reset_of_every_connection(dovecot_src: Any, dovecot_dst: Any,
                                                       users: Any, tmp_path: Path) -> None:
     names = [users.pair("s-pw", "d-pw") for _ in range(3)]
@@ -86,6 +89,7 @@ def _refused_logins(log: str, user: str) -> int:
                if "imap-login:" in line and f"user=<{user}>" in line and "auth failed" in line)
 
 
+@pytest.mark.slow
 def test_password_changed_mid_copy_blocks_in_the_same_run(dovecot_src: Any, dovecot_dst: Any,
                                                           users: Any, tmp_path: Path) -> None:
     user = users.pair("old-pw", "dst-pw")
@@ -134,6 +138,7 @@ def test_password_changed_mid_copy_blocks_in_the_same_run(dovecot_src: Any, dove
     assert "new-pw" not in r.stdout + r.stderr + out + err
 
 
+@pytest.mark.slow
 def test_a_plain_run_waits_for_jobs_in_retry_wait(lab_root: Path, dovecot_src: Any,
                                                   users: Any, tmp_path: Path) -> None:
     """The destination is down when the run starts: every job goes to retry_wait, and the
@@ -176,6 +181,7 @@ def test_a_plain_run_waits_for_jobs_in_retry_wait(lab_root: Path, dovecot_src: A
         dst.stop()
 
 
+@pytest.mark.slow
 def test_a_stalled_link_times_out_and_is_reconnected(dovecot_src: Any, dovecot_dst: Any,
                                                      users: Any, tmp_path: Path) -> None:
     """Each connection stops answering once (nothing forwarded, nothing closed): the read
@@ -205,6 +211,7 @@ def test_a_stalled_link_times_out_and_is_reconnected(dovecot_src: Any, dovecot_d
         assert_same_content(dovecot_src, dovecot_dst, user)
 
 
+@pytest.mark.slow
 def test_sessions_dropped_by_the_server_are_reconnected(dovecot_src: Any, dovecot_dst: Any,
                                                         users: Any, tmp_path: Path) -> None:
     """`doveadm kick` (BYE) twice during a copy, the password unchanged: the same run logs in
