@@ -161,6 +161,11 @@ class FolderCopier:
         return (self.state is not None and dst_exists
                 and await self._unchanged(self.state, verify))
 
+    async def reload(self) -> None:
+        """Read the folder's checkpoint again (a copy cut short by a lost connection moved it):
+        :meth:`copy_folder` then resumes from there."""
+        self.state = await self.ctx.store.folder(self.ctx.mailbox_id, self.mapping.src)
+
     async def copy_folder(self, *, verify: bool) -> FolderReport:
         """Open both folders, reconcile, copy what is new, verify.  Call :meth:`settle`
         first."""

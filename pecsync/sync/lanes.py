@@ -6,7 +6,11 @@ per-host budget has room, up to ``[engine] folders_in_parallel``; lane 0 is the 
 mailbox logged in with.  Folders go to lanes largest first.  When a folder fails, the other
 lanes finish the batch in flight (checkpoints recorded) and stop; the first error is raised.
 An extra lane that cannot log in (a server's per-user connection limit, say) is simply not
-used.
+used, unless the password itself was refused: that stops the mailbox at once (one refused
+LOGIN per changed password).  An extra lane that loses its connection (network error,
+timeout, BYE) hands its folder back to the queue (it resumes from its checkpoints on another
+lane, lane 0 at the latest) and closes; a new lane may open later, with a new LOGIN, when the
+budget has room.  Lane 0's own lost connection ends the round (:mod:`pecsync.sync.reconnect`).
 
 The destination folders the plan must create are created by the first lane that needs one
 (pipelined, one round trip), not before any copy starts: the largest folder (INBOX, which
@@ -34,6 +38,7 @@ from pecsync.sync.copier import (
     in_thread,
     logout_pair,
 )
+from pecsync.sync.reconnect import reconnectable
 
 log = structlog.get_logger("pecsync.lanes")
 
@@ -239,8 +244,22 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
             try:
                 if tree.missing(copier.mapping.dst):
                     await tree.ensure(lane_ctx.dst)
+            except Exception as exc:
+                errors.append(exc)
+                ctx.halt.set()
+                return
+            try:
                 await copier.copy_folder(verify=verify)
             except Exception as exc:
+                if extra and reconnectable(exc) and not ctx.halt.is_set():
+                    # This lane lost its connection: the folder goes back to the queue, to
+                    # resume from its checkpoints on another lane (lane 0 at the latest), and
+                    # this lane closes; the mailbox and its other lanes go on.
+                    log.warning("lane_connection_lost", mailbox=ctx.label,
+                                folder=copier.mapping.src, error=str(exc))
+                    await copier.reload()
+                    queue.appendleft(copier)
+                    return
                 # The other lanes finish the batch in flight and stop.
                 errors.append(exc)
                 ctx.halt.set()
@@ -298,6 +317,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                     await tree.ensure(ctx.dst)
                 except Exception as exc:
                     errors.append(exc)
+        # Folders handed back by a lane that lost its connection after lane 0 had finished.
+        await work(ctx, extra=False)
     except BaseExceptionGroup as eg:
         raise first_error(eg) from None
     if errors:

@@ -81,7 +81,9 @@ def test_one_run_survives_a_reset_of_every_connection(dovecot_src: Any, dovecot_
     for user in names:
         assert_same_content(dovecot_src, dovecot_dst, user)  # byte-exact, no duplicates
     print(f"3 mailboxes through resetting proxies: {resets} resets of {connections} "
-          f"connections, {elapsed:.1f} s")
+          f"connections, {elapsed:.1f} s; mailbox reconnects "
+          f"{r.stderr.count('connection_lost_reconnecting')}, lanes handing a folder back "
+          f"{r.stderr.count('lane_connection_lost')}")
 
 
 def _refused_logins(log: str, user: str) -> int:

@@ -30,7 +30,7 @@ from pecsync.sync.reconnect import (
     ReconnectPolicy,
     reconnectable,
 )
-from tests.unit.test_lanes import FakeCopier, context
+from tests.unit.test_lanes import FakeCopier, Opener, context
 
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 DOVECOT_REFUSAL = "[AUTHENTICATIONFAILED] Authentication failed."
@@ -258,3 +258,44 @@ async def test_a_stop_request_ends_the_backoff() -> None:
         with pytest.raises(StopRequested):
             await rounds.run(fake)
     assert time.monotonic() - started < 2 and fake.calls == 1
+
+
+class _DroppingCopier(FakeCopier):
+    """Loses its connection the first time it runs on an extra lane."""
+
+    def __init__(self, name: str, seconds: float = 0.05) -> None:
+        super().__init__(name, seconds)
+        self.drops = 0
+        self.reloads = 0
+
+    async def reload(self) -> None:
+        self.reloads += 1
+
+    async def copy_folder(self, *, verify: bool) -> None:
+        if self.ctx.src.name != "lane0" and not self.drops:
+            await anyio.sleep(self.seconds / 2)
+            self.drops += 1
+            raise TransientError("source network error during FETCH: Connection reset by peer")
+        await super().copy_folder(verify=verify)
+
+
+async def test_a_lane_that_loses_its_connection_hands_its_folder_back() -> None:
+    """The mailbox goes on: the folder resumes (checkpoint re-read) on another lane, the
+    dropped lane is logged out and its slot given back; no error."""
+    copiers = [FakeCopier("INBOX", seconds=0.02), _DroppingCopier("A"), _DroppingCopier("B")]
+    slots = FixedSlots(2)
+    opener = Opener()
+    await copy_in_lanes(context({"INBOX": 9, "A": 5, "B": 4}), copiers,  # type: ignore[arg-type]
+                        verify=True, lanes=3, slots=slots, open_lane=opener)
+    assert all(c.done for c in copiers) and slots.free == 2
+    dropped = [c for c in copiers if isinstance(c, _DroppingCopier) and c.drops]
+    assert dropped and all(c.reloads == 1 for c in dropped)
+    assert all(s.logged_out for pair in opener.opened for s in pair)
+
+
+async def test_a_lost_connection_on_lane_0_ends_the_round() -> None:
+    failing = FakeCopier("INBOX", seconds=0.02,
+                         fail=TransientError("source connection lost: BYE"))
+    with pytest.raises(TransientError):
+        await copy_in_lanes(context({"INBOX": 9}), [failing],  # type: ignore[list-item]
+                            verify=True, lanes=1, slots=None, open_lane=Opener())
