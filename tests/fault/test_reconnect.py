@@ -75,8 +75,8 @@ def test_one_run_survives_a_reset_of_every_connection(dovecot_src: Any, dovecot_
         jobs = states(cfg, env)
     assert {jobs[u]["state"] for u in names} == {"done"}, jobs
     # The faults happened, mid-copy, on both servers' connections.
-    assert src_proxy.resets >= 3 and dst_proxy.resets >= 3, (src_proxy.resets,
-                                                             dst_proxy.resets)
+    assert src_proxy.resets >= 1 and dst_proxy.resets >= 1 and resets >= 4, (
+        src_proxy.resets, dst_proxy.resets)
     assert "connection_lost_reconnecting" in r.stderr
     for user in names:
         assert_same_content(dovecot_src, dovecot_dst, user)  # byte-exact, no duplicates
