@@ -22,6 +22,7 @@ from pecsync.model import (
     FolderReport,
     FolderStatus,
     MailboxReport,
+    MessageInfo,
     RemoteFolder,
     Side,
 )
@@ -47,6 +48,7 @@ from pecsync.sync.lanes import (
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
 from pecsync.sync.reconnect import Reconnector, ReconnectPolicy
+from pecsync.sync.resync import adopt_renamed_folders, sync_mailbox_flags
 
 log = structlog.get_logger("pecsync.mailbox")
 
@@ -167,10 +169,23 @@ class MailboxRun:
     async def make_plan(self) -> FolderPlan:
         """Plan the folder tree; also keeps every folder's STATUS (``self.survey``)."""
         self.survey = await plan_mailbox(self.cfg, self.src, self.dst)
+        # A folder renamed at the source keeps its state and destination folder (no copy of
+        # its messages a second time): pecsync.sync.resync.
+        mailbox_id = await self.store.find_mailbox(self.src_creds.user)
+        if mailbox_id is not None:
+            self.survey.plan = await adopt_renamed_folders(
+                self.store, mailbox_id, self.survey.plan, self.survey.src_statuses,
+                lambda name: in_thread(self.src.status, name), self.src_creds.user,
+                self._listing)
         plan = self.survey.plan
         for warning in plan.warnings:
             log.warning("folder_plan_warning", mailbox=self.src_creds.user, warning=warning)
         return plan
+
+    async def _listing(self, name: str) -> list[MessageInfo]:
+        """Metadata of every message of source folder *name* (no body)."""
+        _, metas = await in_thread(self.src.examine_with_meta, name, 1)
+        return metas
 
     def copy_mappings(self) -> Sequence[FolderMapping]:
         assert self.plan is not None
@@ -181,17 +196,22 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
                        dst_creds: Credentials, *, verify: bool = True,
                        progress: Progress | None = None,
                        memory: ByteBudget | None = None,
-                       slots: ConnectionSlots | None = None) -> MailboxReport:
+                       slots: ConnectionSlots | None = None,
+                       sync_flags: bool = False) -> MailboxReport:
     """Copy every folder of one mailbox, resuming from checkpoints, then verify.
+
+    *sync_flags*: then bring the destination's flags in step with flag changes at the
+    source (the re-sync of ``run``, pecsync.sync.resync).
 
     *memory* is shared by the mailboxes of a run (default: one of
     ``[engine] max_inflight_bytes`` for this mailbox alone).  *slots* lends extra connection
     pairs for folder lanes (default: ``[engine] folders_in_parallel - 1`` of them, within
     ``max_connections_per_host``).
 
-    A connection lost once the mailbox is logged in (network error, timeout, ``BYE``; on the
-    mailbox's own pair or on a folder lane) ends that round: every connection of the mailbox
-    is closed, and after a backoff the mailbox logs in again and resumes from its checkpoints
+    A connection lost once the mailbox is logged in (network error, timeout, ``BYE``) on the
+    mailbox's own pair ends that round (a folder lane's only hands its folder back, see
+    :mod:`pecsync.sync.lanes`): every connection of the mailbox is closed, and after a
+    backoff the mailbox logs in again and resumes from its checkpoints
     (see :mod:`pecsync.sync.reconnect`).  That new LOGIN is the credential check: a refusal
     is raised as itself, never tried again.  A failure before the first login worked is
     raised at once (the server is down or refuses: the attempt ends)."""
@@ -216,7 +236,7 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     async def one_round() -> MailboxReport:
         run = MailboxRun(cfg, store, src_creds, dst_creds, counted)
         try:
-            report = await _copy_round(run, cfg, store, verify, memory, slots)
+            report = await _copy_round(run, cfg, store, verify, memory, slots, sync_flags)
         except BaseException:
             for copier in run.copiers:
                 counts = carried.setdefault(copier.report.src, [0, 0])
@@ -236,7 +256,8 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
 
 
 async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, verify: bool,
-                      memory: ByteBudget | None, slots: ConnectionSlots) -> MailboxReport:
+                      memory: ByteBudget | None, slots: ConnectionSlots,
+                      sync_flags: bool) -> MailboxReport:
     """One round of :func:`copy_mailbox`: log in, plan, copy; every connection of the round is
     closed when it returns or fails."""
     try:
@@ -250,7 +271,7 @@ async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, veri
                                        cfg.engine.folders_in_parallel - 1, run.src_creds.user)
                 run.early.start(background)
             try:
-                report = await _copy(run, cfg, verify, memory, slots)
+                report = await _copy(run, cfg, verify, memory, slots, sync_flags)
             finally:
                 if run.early is not None:
                     await run.early.close()  # what the lanes did not adopt, on every path
@@ -260,7 +281,7 @@ async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, veri
 
 
 async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget | None,
-                slots: ConnectionSlots) -> MailboxReport:
+                slots: ConnectionSlots, sync_flags: bool = False) -> MailboxReport:
     async with run:
         ctx = await run.context()
         ctx.memory = memory or ByteBudget(cfg.engine.max_inflight_bytes)
@@ -289,6 +310,8 @@ async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget |
                             slots=slots, open_lane=run.open_lane, on_done=_log_folder,
                             tree=tree, early=run.early.take() if run.early else ())
         run.report.folders.extend(c.report for c in copiers)
+        if sync_flags:
+            await sync_mailbox_flags(ctx, plan, run.report.folders)
         return run.report
 
 
