@@ -291,9 +291,10 @@ def test_other_users_and_shared_folders_are_not_copied(cyrus_aruba: Any, dovecot
     assert shared in snapshot(dovecot_dst, user)
 
 
-def test_dovecot_special_use_all_is_skipped(dovecot_src: Any, dovecot_dst: Any, users: Any,
+def test_dovecot_search_folder_is_skipped(dovecot_src: Any, dovecot_dst: Any, users: Any,
                                             tmp_path: Path) -> None:
-    """A folder named like a provider's search folder is skipped on Dovecot too."""
+    """A folder named like a provider's search folder ([folders] virtual) is skipped on
+    Dovecot too (special-use \\All is covered by tests/unit/test_namespaces.py)."""
     user = users.pair()
     seed(dovecot_src, user, "INBOX", [(GOOD[0], (), when(0))])
     seed(dovecot_src, user, "INBOX.Search.All", [(GOOD[0], (), when(0))])
