@@ -16,7 +16,17 @@ from typing import Any
 import anyio
 import structlog
 
+from pecsync import log as logsetup
 from pecsync.cli.passwords import not_utf8, read_password, utf8_secret
+from pecsync.cli.progress import (
+    PLAIN_EVERY,
+    LiveArea,
+    RateMeter,
+    RunSnapshot,
+    bytes_left,
+    eta_text,
+    run_lines,
+)
 from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
 from pecsync.engine.outcome import NEXT_STEP
@@ -83,31 +93,38 @@ async def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
 
 
 # --- run ---------------------------------------------------------------------------------
-class _LiveDisplay:
-    """Live progress on a TTY: mailboxes done/total, current mailboxes, MB/s, ETA."""
+class _RunDisplay:
+    """``run``'s progress: the live area on a terminal (see :mod:`pecsync.cli.progress`),
+    a ``run_progress`` log event every PLAIN_EVERY seconds otherwise; nothing with ``-q``."""
 
-    def __init__(self, env: EngineEnv, total: int, done_before: int) -> None:
-        self.env, self.total, self.done_before = env, total, done_before
-        self.started = time.monotonic()
-        self.enabled = sys.stderr.isatty()
+    def __init__(self, env: EngineEnv, order: str | None, quiet: bool) -> None:
+        self.env, self.order, self.quiet = env, order, quiet
+        self.rate = RateMeter()
+        self.snap = RunSnapshot(Counter())
+        self.area = LiveArea(lambda w, h: run_lines(self.snap, w, h), enabled=not quiet)
+
+    async def _sample(self) -> None:
+        jobs = await self.env.jobs.jobs(self.order)
+        self.snap = RunSnapshot(
+            Counter(j.state.value for j in jobs), dict(self.env.live),
+            self.rate.add(time.monotonic(), self.env.bytes_copied),
+            bytes_left(jobs, self.env.live))
 
     async def run(self) -> None:
-        while self.enabled:
-            await anyio.sleep(1)
-            states = Counter(j.state.value for j in await self.env.jobs.jobs())
-            done = states[JobState.DONE]
-            elapsed = time.monotonic() - self.started
-            rate = self.env.bytes_copied / elapsed / 1e6 if elapsed else 0.0
-            finished_now = done - self.done_before
-            eta = ""
-            if finished_now > 0:
-                left = (self.total - done) * elapsed / finished_now
-                eta = f", ETA {int(left // 3600)}h{int(left % 3600 // 60):02d}m"
-            current = "; ".join(f"{a} {v[0]} {v[1]}/{v[2]}" for a, v in
-                                list(self.env.live.items())[:3])
-            sys.stderr.write(f"\r\x1b[K{done}/{self.total} mailboxes done, {rate:.1f} MB/s{eta}"
-                             f" | {current}"[:250])
-            sys.stderr.flush()
+        last_plain = time.monotonic()
+        with self.area:
+            while True:
+                await self._sample()
+                self.area.refresh()
+                now = time.monotonic()
+                if not self.area.enabled and now - last_plain >= PLAIN_EVERY:
+                    last_plain = now
+                    s = self.snap.states
+                    log.info("run_progress", done=s[JobState.DONE], total=sum(s.values()),
+                             running=s[JobState.RUNNING], pending=s[JobState.PENDING],
+                             mb_per_s=round(self.snap.rate / 1e6, 2),
+                             eta=eta_text(self.snap.left, self.snap.rate) or None)
+                await anyio.sleep(1)
 
 
 async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
@@ -137,9 +154,9 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                     async for signum in received:
                         if not stop["requested"]:
                             stop["requested"] = True
-                            sys.stderr.write(f"\npecsync run: {signal.Signals(signum).name}: "
-                                             f"finishing the batches in flight, then stopping "
-                                             f"(again to abort now)\n")
+                            logsetup.SINK.write(f"pecsync run: {signal.Signals(signum).name}: "
+                                                f"finishing the batches in flight, then "
+                                                f"stopping (again to abort now)")
                             log.warning("stop_requested", signal=signal.Signals(signum).name)
                         else:
                             log.warning("abort_requested")
@@ -147,8 +164,7 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                             return
 
             outer.start_soon(signals)
-            display = _LiveDisplay(env, len(all_jobs),
-                                   sum(1 for j in all_jobs if j.state == JobState.DONE))
+            display = _RunDisplay(env, args.order, quiet=args.quiet)
             outer.start_soon(display.run)
             summary = await run_pool(env, workers=workers, order=args.order, follow=args.follow)
             outer.cancel_scope.cancel()
@@ -159,8 +175,6 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         if summary is None:  # aborted by a second signal
             states = Counter(j.state.value for j in await jobs.jobs(args.order))
             summary = RunSummary(states, 0, env.internal_errors)
-        if display.enabled:
-            sys.stderr.write("\r\x1b[K")
         elapsed = time.monotonic() - started
         mb = env.bytes_copied / 1e6
         sys.stdout.write(f"run: {summary.jobs_run} job(s) run in {elapsed:.1f} s, {mb:.1f} MB "
@@ -169,10 +183,19 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         _print_counts(summary.states)
         for job in await jobs.jobs(args.order):
             if job.state not in (JobState.DONE, JobState.PENDING):
-                sys.stdout.write(f"  {job.address}: {job.state.value}: {job.error_text or ''}\n")
+                sys.stdout.write(f"  {job.address}: {job.state.value}: {job_reason(job)}\n")
         log.info("run_finished", jobs_run=summary.jobs_run, exit_code=summary.exit_code,
                  **{k: v for k, v in summary.states.items()})
         return summary.exit_code
+
+
+def job_reason(job: Job) -> str:
+    """Why a mailbox is where it is: the recorded reason, else the next step for its state,
+    else the state itself; never an empty string."""
+    if job.error_text and job.error_text.strip():
+        return job.error_text.strip()
+    step = NEXT_STEP.get(job.state)
+    return f"next step: {step}" if step else job.state.value.replace("_", " ")
 
 
 def _print_counts(states: Counter[str]) -> None:

@@ -236,22 +236,22 @@ def _print_report(report: MailboxReport, *, title: str, elapsed: float) -> None:
 
 async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
     src, dst = _credentials(cfg, args)
-    progress = ProgressLine()
+    progress = ProgressLine(enabled=not args.quiet)
     started = time.monotonic()
     async with await CheckpointStore.open(cfg.database) as store:
         report: MailboxReport | None = None
-        async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(TransientError),
-                stop=stop_after_attempt(cfg.engine.retries + 1),
-                wait=wait_exponential_jitter(initial=1, max=30), reraise=True):
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    log.warning("copy_retried", mailbox=src.user,
-                                attempt=attempt.retry_state.attempt_number)
-                report = await copy_mailbox(cfg, store, src, dst,
-                                            verify=cfg.engine.verify and not args.no_verify,
-                                            progress=progress.callbacks())
-        progress.finish()
+        with progress:
+            async for attempt in AsyncRetrying(
+                    retry=retry_if_exception_type(TransientError),
+                    stop=stop_after_attempt(cfg.engine.retries + 1),
+                    wait=wait_exponential_jitter(initial=1, max=30), reraise=True):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        log.warning("copy_retried", mailbox=src.user,
+                                    attempt=attempt.retry_state.attempt_number)
+                    report = await copy_mailbox(cfg, store, src, dst,
+                                                verify=cfg.engine.verify and not args.no_verify,
+                                                progress=progress.callbacks())
         assert report is not None
         if not args.no_verify and not report.mismatched:
             cert = await certificate(store, src.user, dst_user=dst.user)

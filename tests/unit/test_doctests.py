@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["pecsync.model", "pecsync.imap.classify", "pecsync.imap.nul_bytes",
-           "pecsync.imap.session", "pecsync.imap.utf7", "pecsync.sync.batches"]
+           "pecsync.imap.session", "pecsync.imap.utf7", "pecsync.sync.batches",
+           "pecsync.log", "pecsync.cli.progress"]
 
 
 @pytest.mark.parametrize("name", MODULES)
