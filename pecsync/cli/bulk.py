@@ -29,10 +29,10 @@ from pecsync.cli.progress import (
 )
 from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
-from pecsync.engine.outcome import NEXT_STEP
+from pecsync.engine.outcome import next_step
 from pecsync.engine.pool import EXIT_TRANSIENT, RunSummary, run_pool
 from pecsync.engine.worker import EngineEnv, run_job
-from pecsync.errors import UsageError
+from pecsync.errors import PecsyncError, UsageError
 from pecsync.intake.mailbox_list import parse_mailbox_list
 from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore
@@ -61,11 +61,42 @@ def _masters(cfg: Config) -> tuple[Secret | None, Secret | None]:
     return src, dst
 
 
+def unknown_order(order: str, jobs: list[Job]) -> UsageError:
+    """``--order`` names no order of the list: say so and list the known ones (exit 2)."""
+    known = sorted({j.order for j in jobs})
+    listed = ", ".join(repr(o) for o in known) if known else "none (import a list first)"
+    return UsageError(f"unknown order {order!r}: the orders in the list are {listed}")
+
+
+async def stored_dest_password(cfg: Config, address: str, dst_user: str) -> Secret | None:
+    """The destination password stored for *address* (a mailbox of the list), when it is
+    there, its destination user is *dst_user* and the key opens it; None otherwise (the
+    caller then asks for ``$PECSYNC_DEST_PASSWORD``)."""
+    if not cfg.database.exists():
+        return None
+    try:
+        vault = _vault(cfg)
+    except PecsyncError:
+        return None
+    async with await CheckpointStore.open(cfg.database) as store:
+        jobs = JobStore(store, vault)
+        job = await jobs.job(address)
+        if job is None or job.dst_user != dst_user:
+            return None
+        return (await jobs.credentials(job)).dst
+
+
 # --- import ----------------------------------------------------------------------------
 async def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
     parsed = parse_mailbox_list(Path(args.csv))
     for err in parsed.errors:
         sys.stderr.write(f"{err}\n")
+    if parsed.errors and not parsed.rows and any(e.line <= 1 for e in parsed.errors):
+        # The file as a whole (encoding, header, separator): no row can be imported, so
+        # --skip-invalid would not help.
+        sys.stderr.write(f"pecsync import: {args.csv}: nothing imported: fix the file as "
+                         f"said above\n")
+        return 2
     if parsed.errors and not args.skip_invalid:
         sys.stderr.write(f"pecsync import: {len(parsed.errors)} problem(s) in {args.csv}: "
                          f"nothing imported (fix them, or use --skip-invalid to import the "
@@ -141,6 +172,10 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                         src_master_password=src_master, dst_master_password=dst_master,
                         should_stop=lambda: stop["requested"])
         all_jobs = await jobs.jobs(args.order)
+        if args.order and not all_jobs:
+            everything = await jobs.jobs()
+            if everything:
+                raise unknown_order(args.order, everything)
         if not all_jobs:
             sys.stderr.write("pecsync run: no mailboxes" + (f" in order {args.order}"
                                                             if args.order else "")
@@ -194,7 +229,7 @@ def job_reason(job: Job) -> str:
     else the state itself; never an empty string."""
     if job.error_text and job.error_text.strip():
         return job.error_text.strip()
-    step = NEXT_STEP.get(job.state)
+    step = next_step(job.state, job.error_class)
     return f"next step: {step}" if step else job.state.value.replace("_", " ")
 
 
@@ -254,16 +289,18 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         assert final is not None
         sys.stdout.write(f"{final.address}: {final.state.value}"
                          + (f": {final.error_text}" if final.error_text else "") + "\n")
-        if final.state in NEXT_STEP and final.state != JobState.DONE:
-            sys.stdout.write(f"  next step: {NEXT_STEP[final.state]}\n")
+        step = next_step(final.state, final.error_class)
+        if step and final.state != JobState.DONE:
+            sys.stdout.write(f"  next step: {step.replace('ADDRESS', final.address)}\n")
         return RunSummary(Counter({outcome.state.value: 1}), 1, env.internal_errors).exit_code
 
 
 # --- status ------------------------------------------------------------------------------
 def _mailbox_json(job: Job) -> dict[str, Any]:
     reason = job.error_text
-    if job.state in NEXT_STEP and job.state not in (JobState.DONE,):
-        reason = f"{job.error_text or job.state.value} — next step: {NEXT_STEP[job.state]}"
+    step = next_step(job.state, job.error_class)
+    if step and job.state not in (JobState.DONE,):
+        reason = f"{job.error_text or job.state.value} — next step: {step}"
     return {"address": job.address, "order": job.order, "state": job.state.value,
             "phase": job.phase, "reason": reason, "messages_copied": job.messages_copied,
             "messages_total": job.messages_total, "bytes_copied": job.bytes_copied,
@@ -298,6 +335,8 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         raise UsageError(f"{cfg.database}: no state database yet: import a list first")
     async with await CheckpointStore.open(cfg.database) as store:
         jobs = await JobStore(store, None).jobs(args.order)
+        if args.order and not jobs:
+            raise unknown_order(args.order, await JobStore(store, None).jobs())
     doc = status_document(jobs)
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")

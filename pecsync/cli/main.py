@@ -293,8 +293,13 @@ async def _verify_certificate(cfg: Config, args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{args.certificate}: not a pecsync certificate ({exc})") from None
     dst_user = args.dest_user or cert.get("destination_user") or args.source_user
-    dst_pw = read_password(env="PECSYNC_DEST_PASSWORD", file=args.dest_password_file,
-                           prompt=f"Destination password for {dst_user}: ", what="destination")
+    dst_pw = None
+    if not (args.dest_password_file or cfg.destination.master_user):
+        dst_pw = await bulk.stored_dest_password(cfg, args.source_user, dst_user)
+    if dst_pw is None:
+        dst_pw = read_password(env="PECSYNC_DEST_PASSWORD", file=args.dest_password_file,
+                               prompt=f"Destination password for {dst_user}: ",
+                               what="destination")
     found = await destination_fingerprints(
         cfg, Credentials(dst_user, dst_pw, cfg.destination.master_user), folders)
     problems = []

@@ -12,6 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from pecsync.cli.bulk import unknown_order
 from pecsync.config import Config
 from pecsync.errors import UsageError
 from pecsync.model import Secret
@@ -65,6 +66,8 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
     day = _date(args.date)
     async with await CheckpointStore.open(cfg.database) as store:
         report = await load_report(store, cfg, report_date=day, lang=args.lang, order=args.order)
+        if args.order and not report.orders:
+            raise unknown_order(args.order, await JobStore(store, None).jobs())
         written = []
         if "json" in formats:
             p = out / "report.json"
@@ -148,6 +151,8 @@ async def cmd_notices(cfg: Config, args: argparse.Namespace) -> int:
     async with await CheckpointStore.open(cfg.database) as store:
         report = await load_report(store, cfg, report_date=date.today(), lang="it",
                                    order=args.order)
+        if args.order and not report.orders:
+            raise unknown_order(args.order, await JobStore(store, None).jobs())
     deadline = cfg.deadline.strftime("%d/%m/%Y") if cfg.deadline else "(data da definire)"
     table = io.StringIO()
     w = csv.writer(table, lineterminator="\r\n")
@@ -174,6 +179,9 @@ async def cmd_certificate(cfg: Config, args: argparse.Namespace) -> int:
         src_user = job.src_user if job else args.address
         cert = await certificate(store, src_user, address=args.address,
                                  dst_user=job.dst_user if job else None, job=job)
+    if cert is None and job is None:
+        raise UsageError(f"mailbox {args.address} is not in the list (pecsync import) and was "
+                         f"never copied with `pecsync copy`: no certificate")
     if cert is None:
         raise UsageError(f"mailbox {args.address}: nothing copied yet, no certificate")
     text = json.dumps(cert, indent=2, ensure_ascii=False) + "\n"

@@ -39,6 +39,23 @@ NEXT_STEP = {
     JobState.FAILED: "see the reason; fix it, then run `pecsync retry ADDRESS`",
     JobState.RETRY_WAIT: "nothing to do: pecsync retries automatically",
 }
+#: error_class of a mailbox waiting for its destination password (the source one is there).
+NO_DEST_PASSWORD = "no_dest_credentials"
+NEXT_STEP_NO_DEST_PASSWORD = (
+    "no destination password yet: add dest_password to the list and re-import, or run "
+    "`pecsync retry ADDRESS --dest-password-stdin` (or set [destination] master_user)")
+
+
+def next_step(state: JobState, error_class: str | None = None) -> str | None:
+    """What to do about a mailbox in *state* (None: nothing).  A mailbox waiting for its
+    destination password is told about ``--dest-password-stdin``, not ``--password-stdin``.
+
+    >>> next_step(JobState.WAITING_CREDENTIALS, NO_DEST_PASSWORD).count("--dest-password-stdin")
+    1
+    """
+    if state == JobState.WAITING_CREDENTIALS and error_class == NO_DEST_PASSWORD:
+        return NEXT_STEP_NO_DEST_PASSWORD
+    return NEXT_STEP.get(state)
 
 
 @dataclass(frozen=True)

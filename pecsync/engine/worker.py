@@ -14,7 +14,7 @@ import structlog
 from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
 from pecsync.engine.live import LiveMailbox
-from pecsync.engine.outcome import Outcome, classify_failure
+from pecsync.engine.outcome import NO_DEST_PASSWORD, Outcome, classify_failure
 from pecsync.errors import LeaseLost, VerificationFailed
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.reports.collect import write_certificate
@@ -190,7 +190,8 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
     dst_pw = env.dst_master_password if cfg.destination.master_user else creds.dst
     if src_pw is None or dst_pw is None:
         missing = "source" if src_pw is None else "destination"
-        outcome = Outcome(JobState.WAITING_CREDENTIALS, "no_credentials",
+        outcome = Outcome(JobState.WAITING_CREDENTIALS,
+                          "no_credentials" if src_pw is None else NO_DEST_PASSWORD,
                           f"mailbox {job.address}: no {missing} password yet")
         with anyio.CancelScope(shield=True):
             await jobs.finish(job, outcome.state, error_class=outcome.error_class,

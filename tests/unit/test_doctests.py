@@ -9,7 +9,8 @@ import pytest
 
 MODULES = ["pecsync.model", "pecsync.imap.classify", "pecsync.imap.nul_bytes",
            "pecsync.imap.session", "pecsync.imap.utf7", "pecsync.sync.batches",
-           "pecsync.log", "pecsync.cli.progress"]
+           "pecsync.log", "pecsync.cli.progress", "pecsync.intake.mailbox_list",
+           "pecsync.engine.outcome"]
 
 
 @pytest.mark.parametrize("name", MODULES)
