@@ -61,7 +61,7 @@ _SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
 
 
 def detect_delimiter(text: str) -> str:
-    """The separator of the list, from its header line only (never from rows: they hold
+    r"""The separator of the list, from its header line only (never from rows: they hold
     passwords, which may contain any separator).
 
     >>> detect_delimiter("order;address;source_password\r\nA;x@y.it;p,w\r\n")
