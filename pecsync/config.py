@@ -130,6 +130,9 @@ class Config:
     deadline: date | None = None
     orders: Mapping[str, OrderInfo] = field(default_factory=dict)
     smtp: SmtpConfig | None = None
+    #: ``[intake] public_url``: the page where members give their password (named in the
+    #: notices); None when not set.
+    intake_url: str | None = None
 
 
 T = TypeVar("T")
@@ -342,6 +345,21 @@ def _smtp(path: Path, data: Any) -> SmtpConfig | None:
                       timeout=r.get("timeout", float, 30.0) or 30.0)
 
 
+def _intake_url(path: Path, data: Any) -> str | None:
+    """``[intake] public_url`` only: the rest of ``[intake]`` belongs to the web intake and
+    is read (and checked) there."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: [intake]: expected a table")
+    url = data.get("public_url")
+    if url is None:
+        return None
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise ConfigError(f"{path}: [intake] public_url: expected an http(s) URL, got {url!r}")
+    return url
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML configuration file."""
     p = Path(path)
@@ -358,7 +376,7 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     known = {"source", "destination", "state", "engine", "folders", "migration", "orders", "smtp",
-             "providers"}
+             "providers", "intake"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{p}: [{unknown[0]}]: unknown table (known: {', '.join(sorted(known))})")
@@ -392,4 +410,5 @@ def load_config(path: str | Path) -> Config:
         deadline=_migration(p, data.get("migration")),
         orders=_orders(p, data.get("orders")),
         smtp=_smtp(p, data.get("smtp")),
+        intake_url=_intake_url(p, data.get("intake")),
     )

@@ -47,6 +47,7 @@ from pecsync.errors import (
 from pecsync.memory_tuning import tune_allocator
 from pecsync.model import Credentials, MailboxReport
 from pecsync.reports.collect import certificate, certificate_path
+from pecsync.reports.render import CSV_DIALECTS
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.sync.mailbox import copy_mailbox, destination_fingerprints, verify_mailbox
 
@@ -181,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", default="html,csv,json", help="any of html,csv,json")
     rep.add_argument("--lang", choices=["it", "en"], default="it")
     rep.add_argument("--send", action="store_true", help="e-mail each order its report")
+    rep.add_argument("--csv-dialect", choices=CSV_DIALECTS, default="rfc4180",
+                     help="rfc4180 (',' separator, the default) or excel-it (';' separator "
+                          "and a UTF-8 BOM: opens directly in Excel with an Italian locale)")
     notices = sub.add_parser(
         "notices", help="ready-to-send notices for members who must act",
         description="Write one notice per blocked member (Italian; override a template with "
@@ -189,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     notices.add_argument("--config", required=True, metavar="FILE")
     notices.add_argument("--out", required=True, metavar="DIR")
     notices.add_argument("--order", metavar="ORDER")
+    notices.add_argument("--csv-dialect", choices=CSV_DIALECTS, default="rfc4180",
+                         help="notices.csv as rfc4180 (',') or excel-it (';' and a BOM)")
     cert = sub.add_parser(
         "certificate", help="completeness certificate of one mailbox (JSON)",
         description="Print (or --out FILE) the JSON record of everything copied for ADDRESS: "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import os
@@ -19,7 +18,7 @@ from pecsync.model import Secret
 from pecsync.reports import mailer
 from pecsync.reports.collect import certificate, load_report, save_snapshot
 from pecsync.reports.notices import render_notice
-from pecsync.reports.render import index_html, order_html, slug, to_csv, to_json
+from pecsync.reports.render import csv_writer, index_html, order_html, slug, to_csv, to_json
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.jobs import JobStore
 
@@ -76,11 +75,11 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
             written.append(p)
         if "csv" in formats:
             p = out / "report.csv"
-            p.write_text(to_csv(report.overall.mailboxes), "utf-8")
+            p.write_text(to_csv(report.overall.mailboxes, args.csv_dialect), "utf-8")
             written.append(p)
             for o in report.orders:
                 p = out / f"order-{slug(o.name)}.csv"
-                p.write_text(to_csv(o.mailboxes), "utf-8")
+                p.write_text(to_csv(o.mailboxes, args.csv_dialect), "utf-8")
                 written.append(p)
         if "html" in formats:
             p = out / "index.html"
@@ -115,7 +114,7 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
                 sender=cfg.smtp.from_address, recipients=list(o.contacts), subject=subject,
                 html=order_html(o, report, index_link=False),
                 csv_name=f"pecsync-{slug(o.name)}-{day.isoformat()}.csv",
-                csv_text=to_csv(o.mailboxes))
+                csv_text=to_csv(o.mailboxes, args.csv_dialect))
             stmts.append(("upsert_delivery", {"report_date": day.isoformat(),
                                               "order_name": o.name,
                                               "recipients": ",".join(o.contacts),
@@ -155,12 +154,15 @@ async def cmd_notices(cfg: Config, args: argparse.Namespace) -> int:
             raise unknown_order(args.order, await JobStore(store, None).jobs())
     deadline = cfg.deadline.strftime("%d/%m/%Y") if cfg.deadline else "(data da definire)"
     table = io.StringIO()
-    w = csv.writer(table, lineterminator="\r\n")
+    w = csv_writer(table, args.csv_dialect)
     w.writerow(("address", "order", "state", "subject", "body"))
     count = 0
     for m in report.overall.mailboxes:
+        info = cfg.orders.get(m.order)
         notice = render_notice(m, deadline=deadline,
-                               templates=templates if templates.is_dir() else None)
+                               templates=templates if templates.is_dir() else None,
+                               intake_url=cfg.intake_url,
+                               contacts=info.contacts if info else ())
         if notice is None:
             continue
         subject, body = notice
