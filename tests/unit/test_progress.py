@@ -147,3 +147,18 @@ def test_log_lines_never_break_the_area_in_an_80_column_pty() -> None:
     assert area[1].startswith("  rossi.mario.avvocato"), shown
     for row in rows:
         assert "done ·" not in row or row.startswith("3/13 done"), shown
+
+
+def test_run_summary_never_prints_an_empty_reason() -> None:
+    from dataclasses import replace
+
+    from pecsync.cli.bulk import job_reason
+    from pecsync.engine.outcome import NO_DEST_PASSWORD
+
+    waiting = _job("w@x", JobState.WAITING_CREDENTIALS)
+    assert job_reason(waiting).startswith("next step: no password yet")
+    no_dst = replace(waiting, error_class=NO_DEST_PASSWORD, error_text="  ")
+    assert "--dest-password-stdin" in job_reason(no_dst)
+    assert job_reason(replace(waiting, error_text="refused")) == "refused"
+    for state in JobState:
+        assert job_reason(_job("a@x", state)).strip()
