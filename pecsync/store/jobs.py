@@ -15,8 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pecsync.errors import LeaseLost
-from pecsync.intake.mailbox_list import MailboxRow
-from pecsync.model import Secret
+from pecsync.model import MailboxRow, Secret
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.vault import Vault, credential_context
 
@@ -299,9 +298,3 @@ class JobStore:
     async def purge_credentials(self, *, only_done: bool) -> None:
         await self.store.transaction([("purge_credentials_of_done" if only_done
                                        else "purge_all_credentials", {})])
-
-
-def _sql(name: str) -> str:
-    from pecsync.store.queries import sql
-
-    return sql(name)
