@@ -142,19 +142,21 @@ class _RunDisplay:
             bytes_left(jobs, self.env.live))
 
     async def run(self) -> None:
-        last_plain = time.monotonic()
+        if self.quiet:
+            return
+        if not self.area.enabled:  # no terminal: a log event now and then
+            while True:
+                await anyio.sleep(PLAIN_EVERY)
+                await self._sample()
+                s = self.snap.states
+                log.info("run_progress", done=s[JobState.DONE], total=sum(s.values()),
+                         running=s[JobState.RUNNING], pending=s[JobState.PENDING],
+                         mb_per_s=round(self.snap.rate / 1e6, 2),
+                         eta=eta_text(self.snap.left, self.snap.rate) or None)
         with self.area:
             while True:
                 await self._sample()
                 self.area.refresh()
-                now = time.monotonic()
-                if not self.area.enabled and now - last_plain >= PLAIN_EVERY:
-                    last_plain = now
-                    s = self.snap.states
-                    log.info("run_progress", done=s[JobState.DONE], total=sum(s.values()),
-                             running=s[JobState.RUNNING], pending=s[JobState.PENDING],
-                             mb_per_s=round(self.snap.rate / 1e6, 2),
-                             eta=eta_text(self.snap.left, self.snap.rate) or None)
                 await anyio.sleep(1)
 
 
