@@ -19,8 +19,9 @@ def _answers(port: int) -> bool:
         return False
 
 
-def test_lab_up_then_down(tmp_path: Path) -> None:
-    run_dir = tmp_path / "rehearsal"
+def test_lab_up_then_down(lab_root: Path) -> None:
+    # Under the session's lab root, not tmp_path (see test_minimal_servers._private_root).
+    run_dir = lab_root / "rehearsal"
     up = subprocess.run([sys.executable, "-m", "lab", "up", "--dir", str(run_dir),
                          "--members", "4"], cwd=ROOT, capture_output=True, text=True,
                         timeout=120)
