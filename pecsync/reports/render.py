@@ -131,7 +131,7 @@ def _chart(o: OrderReport, report: Report) -> str:
     coords = [(pad + (w - 2 * pad) * i / span, h - pad - (h - 2 * pad) * n / total)
               for i, (_, n) in enumerate(points)]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-    first, last = points[0][0].isoformat(), points[-1][0].isoformat()
+    first, last = _day(points[0][0], report.lang), _day(points[-1][0], report.lang)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
             f'viewBox="0 0 {w} {h}" role="img" aria-label="{escape(report.text("progress"))}">'
             f'<rect x="0" y="0" width="{w}" height="{h}" fill="#fbfcfd"/>'
