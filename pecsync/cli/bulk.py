@@ -91,9 +91,9 @@ async def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
     parsed = parse_mailbox_list(Path(args.csv))
     for err in parsed.errors:
         sys.stderr.write(f"{err}\n")
-    if parsed.errors and not parsed.rows and any(e.line <= 1 for e in parsed.errors):
-        # The file as a whole (encoding, header, separator): no row can be imported, so
-        # --skip-invalid would not help.
+    if parsed.errors and not parsed.rows:
+        # The file as a whole (encoding, header, separator) or every row is wrong: no row
+        # can be imported, so --skip-invalid would not help.
         sys.stderr.write(f"pecsync import: {args.csv}: nothing imported: fix the file as "
                          f"said above\n")
         return 2

@@ -83,7 +83,8 @@ def parse_mailbox_list(path: Path) -> ParsedList:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         # Not the byte nor its column: it may be in a password.
-        err(line, None, "not UTF-8 text; save the file as UTF-8 CSV")
+        err(line, None, "not UTF-8 text; save the file as UTF-8 CSV (in Excel: \"CSV UTF-8\", "
+                        "not \"CSV (delimitato dal separatore di elenco)\", which is Windows-1252)")
         return result
     if not text.strip():
         err(1, None, "the file is empty (expected a header: " + ",".join(COLUMNS) + ")")
