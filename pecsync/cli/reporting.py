@@ -142,6 +142,18 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
         return 3 if failures else 0
 
 
+def intake_page(cfg: Config, order: str) -> str | None:
+    """Where a member of *order* gives the password: ``[intake] public_url``, at the order's
+    own page (``/o/<slug>``) when it has one; None without a public URL."""
+    base = cfg.intake.public_url
+    if not base:
+        return None
+    info = cfg.orders.get(order)
+    if info and info.slug:
+        return f"{base.rstrip('/')}/o/{info.slug}"
+    return base
+
+
 async def cmd_notices(cfg: Config, args: argparse.Namespace) -> int:
     _store_must_exist(cfg)
     out = Path(args.out)
@@ -161,8 +173,10 @@ async def cmd_notices(cfg: Config, args: argparse.Namespace) -> int:
         info = cfg.orders.get(m.order)
         notice = render_notice(m, deadline=deadline,
                                templates=templates if templates.is_dir() else None,
-                               intake_url=cfg.intake_url,
-                               contacts=info.contacts if info else ())
+                               intake_url=intake_page(cfg, m.order),
+                               contacts=(info.contacts if info and info.contacts
+                                         else (cfg.intake.contact,) if cfg.intake.contact
+                                         else ()))
         if notice is None:
             continue
         subject, body = notice

@@ -126,6 +126,11 @@ TEXT = {
         "projected_runnable": "Completamento previsto delle caselle avviabili",
         "excluded": "escluse dalla stima: bloccate o in attesa",
         "timezone": "ora italiana",
+        "late_additions": "Richieste dal modulo web per indirizzi non in elenco",
+        "late_additions_hint": "aggiungerle all'elenco e reimportarlo",
+        "requests": "richieste",
+        "last_request": "ultima",
+        "password_from": "Password da",
     },
     "en": {
         "title": "PEC migration report",
@@ -167,6 +172,11 @@ TEXT = {
         "projected_runnable": "Projected completion of the runnable mailboxes",
         "excluded": "left out of the projection: blocked or waiting",
         "timezone": "Italian time",
+        "late_additions": "Addresses asked for on the web page that are not in the list",
+        "late_additions_hint": "add them to the list and re-import it",
+        "requests": "requests",
+        "last_request": "last",
+        "password_from": "Password from",
     },
 }
 

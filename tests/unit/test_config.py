@@ -87,7 +87,6 @@ def test_example_config_documents_valid_keys(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "\n".join(lines)))
     assert cfg.smtp is not None and cfg.deadline is not None and cfg.providers
     assert cfg.key_file is not None and cfg.folders.rename and cfg.source.master_user
-    assert cfg.intake_url == "https://pec-migrazione.ordine-esempio.it/"
 
 
 @pytest.mark.parametrize(("destination", "limit", "refused"), [
@@ -112,11 +111,3 @@ def test_one_server_both_ends_needs_two_connections(tmp_path: Path, destination:
     assert f"{path}: [engine] max_connections_per_host: source and destination are the same " \
            f"server" in str(err.value)
     assert "set at least 2" in str(err.value)
-
-
-def test_intake_public_url(tmp_path: Path) -> None:
-    assert load_config(write(tmp_path, GOOD)).intake_url is None
-    cfg = load_config(write(tmp_path, GOOD + '\n[intake]\npublic_url = "https://x.it/o/a"\n'))
-    assert cfg.intake_url == "https://x.it/o/a"
-    with pytest.raises(ConfigError, match=r"\[intake\] public_url: expected an http"):
-        load_config(write(tmp_path, GOOD + '\n[intake]\npublic_url = "x.it"\n'))

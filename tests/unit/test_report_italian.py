@@ -9,6 +9,7 @@ import csv
 import io
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,18 @@ def test_notices_one_register_and_where_to_give_the_password(state: str) -> None
     _, by_contact = render_notice(line, deadline="31/12/2026", templates=None,
                                   contacts=["segreteria@ordine.it"]) or ("", "")
     assert "contatti la segreteria dell’Ordine: segreteria@ordine.it" in by_contact
+
+
+def test_intake_page_per_order(tmp_path: Path) -> None:
+    from pecsync.cli.reporting import intake_page
+    from pecsync.config import load_config
+
+    base = ('[source]\nhost = "a"\n[destination]\nhost = "b"\n[state]\ndatabase = "s"\n'
+            '[orders."Ordine A"]\nslug = "ordine-a"\n[orders."Ordine B"]\ncontacts = ["x@y.it"]\n')
+    p = tmp_path / "c.toml"
+    p.write_text(base, "utf-8")
+    assert intake_page(load_config(p), "Ordine A") is None  # no public page: contact the order
+    p.write_text(base + '[intake]\npublic_url = "https://pec.example.it/"\n', "utf-8")
+    cfg = load_config(p)
+    assert intake_page(cfg, "Ordine A") == "https://pec.example.it/o/ordine-a"
+    assert intake_page(cfg, "Ordine B") == "https://pec.example.it/"
