@@ -8,6 +8,7 @@ task group aborts at once, which the intent protocol makes safe too.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -43,7 +44,10 @@ class RunSummary:
 
 
 async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
-                   follow: bool = False, poll_seconds: float = 1.0) -> RunSummary:
+                   follow: bool = False, poll_seconds: float = 1.0,
+                   resync_before: Callable[[], str | None] | None = None) -> RunSummary:
+    """*resync_before*: when nothing else is runnable, ``done`` jobs whose last sync started
+    before the time it returns (ISO, UTC) are re-synced (pecsync.engine.schedule)."""
     await env.jobs.recover_stale()
     owner = process_owner()
     busy = 0
@@ -68,6 +72,10 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
         nonlocal busy, ran, job_ended
         while not env.should_stop():
             job = await env.jobs.claim_next(owner, order)
+            if job is None and resync_before is not None:
+                cutoff = resync_before()
+                if cutoff is not None:
+                    job = await env.jobs.claim_resync(owner, order, cutoff)
             if job is None:
                 if follow or busy:
                     await idle_wait()
