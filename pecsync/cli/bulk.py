@@ -29,7 +29,7 @@ from pecsync.cli.progress import (
 )
 from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
-from pecsync.engine.outcome import next_step
+from pecsync.engine.outcome import next_step, with_next_step
 from pecsync.engine.pool import EXIT_BLOCKED, EXIT_TRANSIENT, RunSummary, run_pool
 from pecsync.engine.schedule import final_sync_done, resync_cutoff
 from pecsync.engine.worker import EngineEnv, run_job
@@ -244,7 +244,7 @@ def job_reason(job: Job) -> str:
     else the state itself; never an empty string."""
     if job.error_text and job.error_text.strip():
         return job.error_text.strip()
-    step = next_step(job.state, job.error_class)
+    step = next_step(job.state, job.address, job.error_class)
     return f"next step: {step}" if step else job.state.value.replace("_", " ")
 
 
@@ -324,9 +324,9 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         assert final is not None
         sys.stdout.write(f"{final.address}: {final.state.value}"
                          + (f": {final.error_text}" if final.error_text else "") + "\n")
-        step = next_step(final.state, final.error_class)
-        if step and final.state != JobState.DONE:
-            sys.stdout.write(f"  next step: {step.replace('ADDRESS', final.address)}\n")
+        step = next_step(final.state, final.address, final.error_class)
+        if step and final.state != JobState.DONE and step not in (final.error_text or ""):
+            sys.stdout.write(f"  next step: {step}\n")
         return RunSummary(Counter({outcome.state.value: 1}), 1, env.internal_errors).exit_code
 
 
@@ -335,10 +335,7 @@ def _mailbox_json(job: Job, origins: dict[tuple[int, str], CredentialOrigin]
                   ) -> dict[str, Any]:
     src = origins.get((job.id, "src"))
     dst = origins.get((job.id, "dst"))
-    reason = job.error_text
-    step = next_step(job.state, job.error_class)
-    if step and job.state not in (JobState.DONE,):
-        reason = f"{job.error_text or job.state.value} — next step: {step}"
+    reason = with_next_step(job.state, job.address, job.error_text, job.error_class)
     return {"address": job.address, "order": job.order, "state": job.state.value,
             "phase": job.phase, "reason": reason, "messages_copied": job.messages_copied,
             "messages_total": job.messages_total, "bytes_copied": job.bytes_copied,

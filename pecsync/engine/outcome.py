@@ -26,7 +26,8 @@ NEXT_STEP = {
         "the list or run `pecsync retry --password-stdin`",
     JobState.BLOCKED_CREDENTIALS_CHANGED:
         "the password changed after the copy started (or an app password expired): "
-        "re-submit the new password; the copy resumes where it stopped",
+        "enter the new password on the intake page or `pecsync retry ADDRESS "
+        "--password-stdin`; the copy resumes where it stopped",
     JobState.BLOCKED_2FA:
         "2-step verification is on: the member must turn it off or give an app password, "
         "then re-submit it",
@@ -46,18 +47,6 @@ NEXT_STEP_NO_DEST_PASSWORD = (
     "`pecsync retry ADDRESS --dest-password-stdin` (or set [destination] master_user)")
 
 
-def next_step(state: JobState, error_class: str | None = None) -> str | None:
-    """What to do about a mailbox in *state* (None: nothing).  A mailbox waiting for its
-    destination password is told about ``--dest-password-stdin``, not ``--password-stdin``.
-
-    >>> next_step(JobState.WAITING_CREDENTIALS, NO_DEST_PASSWORD).count("--dest-password-stdin")
-    1
-    """
-    if state == JobState.WAITING_CREDENTIALS and error_class == NO_DEST_PASSWORD:
-        return NEXT_STEP_NO_DEST_PASSWORD
-    return NEXT_STEP.get(state)
-
-
 @dataclass(frozen=True)
 class Outcome:
     state: JobState
@@ -75,10 +64,53 @@ def backoff_seconds(attempt: int, initial: float, maximum: float,
     return float(base / 2 + r.uniform(0, base / 2))
 
 
+def next_step(state: JobState, address: str | None = None,
+              error_class: str | None = None) -> str | None:
+    """What to do about a job in *state*, naming its address.  A mailbox waiting for its
+    destination password (*error_class* ``no_dest_credentials``) is told about
+    ``--dest-password-stdin``, not ``--password-stdin``.
+
+    >>> print(next_step(JobState.WAITING_CREDENTIALS, "a@b.it", NO_DEST_PASSWORD))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    no destination password yet: add dest_password to the list and re-import, or run
+    `pecsync retry a@b.it --dest-password-stdin` (or set [destination] master_user)
+    """
+    if state == JobState.WAITING_CREDENTIALS and error_class == NO_DEST_PASSWORD:
+        step: str | None = NEXT_STEP_NO_DEST_PASSWORD
+    else:
+        step = NEXT_STEP.get(state)
+    if step is not None and address is not None:
+        step = step.replace("ADDRESS", address)
+    return step
+
+
+def with_next_step(state: JobState, address: str, error_text: str | None,
+                   error_class: str | None = None) -> str | None:
+    """A job's reason for status and retry: its text and the next step (once)."""
+    step = next_step(state, address, error_class) if state != JobState.DONE else None
+    if step is None:
+        return error_text
+    if error_text and step in error_text:
+        return error_text
+    return f"{error_text or state.value} — next step: {step}"
+
+
+def credentials_changed_text(exc: AuthenticationFailed, address: str | None) -> str:
+    """Why a job is ``blocked_credentials_changed``, quoting the server, with the next step:
+    the LOGIN after a dropped connection refused a password that had logged in before."""
+    where = "source" if exc.side != "dst" else "destination"
+    who = address or exc.mailbox or "ADDRESS"
+    answer = exc.response or exc.detail
+    return (f"mailbox {who}: the {where} refused the password that worked before "
+            f"(\"{answer}\") — next step: "
+            f"{next_step(JobState.BLOCKED_CREDENTIALS_CHANGED, who)}")
+
+
 def classify_failure(exc: BaseException, *, credential_worked_before: bool, attempts: int,
                      max_attempts: int, retry_initial: float, retry_max: float,
-                     now: datetime | None = None) -> Outcome:
-    """The job state after *exc* ended an attempt."""
+                     now: datetime | None = None, address: str | None = None) -> Outcome:
+    """The job state after *exc* ended an attempt (*address*: the job's, for the next
+    step)."""
     text = str(exc)
     if isinstance(exc, StopRequested):
         return Outcome(JobState.PENDING, exc.kind, "stopped by the operator; resumes next run")
@@ -86,7 +118,8 @@ def classify_failure(exc: BaseException, *, credential_worked_before: bool, atte
         return Outcome(JobState.BLOCKED_2FA, exc.kind, text)
     if isinstance(exc, AuthenticationFailed):
         if exc.side == "src" and credential_worked_before:
-            return Outcome(JobState.BLOCKED_CREDENTIALS_CHANGED, "credentials_changed", text)
+            return Outcome(JobState.BLOCKED_CREDENTIALS_CHANGED, "credentials_changed",
+                           credentials_changed_text(exc, address))
         return Outcome(JobState.BLOCKED_INVALID_CREDENTIALS, exc.kind, text)
     if isinstance(exc, DestinationFull):
         return Outcome(JobState.BLOCKED_DESTINATION_FULL, exc.kind, text)
