@@ -133,6 +133,14 @@ TEXT = {
         "risk_blocked": "bloccata",
         "risk_too_large": "troppo grande per finire in tempo al ritmo attuale",
         "order": "Ordine",
+        "legend_done": "completate e verificate",
+        "legend_running": "in corso, da avviare o in nuovo tentativo",
+        "legend_waiting": "in attesa della password",
+        "legend_blocked": "bloccate o non riuscite",
+        "no_data": "caselle senza dati (mai lette: bloccate o in attesa)",
+        "projected_runnable": "Completamento previsto delle caselle avviabili",
+        "excluded": "escluse dalla stima: bloccate o in attesa",
+        "timezone": "ora italiana",
         "late_additions": "Richieste dal modulo web per indirizzi non in elenco",
         "late_additions_hint": "aggiungerle all'elenco e reimportarlo",
         "requests": "richieste",
@@ -174,10 +182,43 @@ TEXT = {
         "risk_blocked": "blocked",
         "risk_too_large": "too large to finish in time at the current rate",
         "order": "Order",
+        "legend_done": "copied and verified",
+        "legend_running": "copying, not started or retrying",
+        "legend_waiting": "waiting for the password",
+        "legend_blocked": "blocked or failed",
+        "no_data": "mailboxes without data (never read: blocked or waiting)",
+        "projected_runnable": "Projected completion of the runnable mailboxes",
+        "excluded": "left out of the projection: blocked or waiting",
+        "timezone": "Italian time",
         "late_additions": "Addresses asked for on the web page that are not in the list",
         "late_additions_hint": "add them to the list and re-import it",
         "requests": "requests",
         "last_request": "last",
         "password_from": "Password from",
     },
+}
+
+#: The ``detail`` column in Italian: what happened, by error class (the English text of the
+#: engine stays in ``status`` and the English report).  The server's own answer, when the
+#: detail quotes one (``[CODE] text``), follows it verbatim.
+DETAIL_IT = {
+    "auth_failed": "Il server ha rifiutato l'accesso con la password indicata.",
+    "credentials_changed": "Il vecchio gestore ha rifiutato una password che prima "
+                           "funzionava: è stata cambiata.",
+    "twofa": "Il vecchio gestore rifiuta l'accesso: verifica in due passaggi attiva.",
+    "dst_full": "La nuova casella ha esaurito lo spazio.",
+    "transient": "Errore temporaneo di rete o del server.",
+    "tls": "Connessione protetta (TLS) non riuscita.",
+    "folder": "Errore durante la copia di una cartella.",
+    "verify": "La verifica ha trovato differenze tra originale e copia.",
+    "message_refused": "Il nuovo gestore ha rifiutato un messaggio.",
+    "quarantined": "Il nuovo gestore ha rifiutato alcuni messaggi: sono conservati intatti "
+                   "nella quarantena accanto al database di stato.",
+    "no_credentials": "Manca la password della vecchia casella.",
+    "no_dest_credentials": "Manca la password della nuova casella.",
+    "interrupted": "Copia interrotta dall'operatore: riprende al prossimo avvio.",
+    "lease_lost": "La copia è passata a un altro processo di pecsync.",
+    "store": "Errore del database di stato di pecsync.",
+    "internal": "Errore interno di pecsync (segnalato al gestore).",
+    "imap": "Errore del server IMAP.",
 }
