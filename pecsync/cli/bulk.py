@@ -309,10 +309,15 @@ async def cmd_init_key(cfg: Config, args: argparse.Namespace) -> int:
 async def cmd_purge(cfg: Config, args: argparse.Namespace) -> int:
     async with await CheckpointStore.open(cfg.database) as store:
         await JobStore(store, None).purge_credentials(only_done=args.done)
-        await store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        await store.db.execute("VACUUM")
+        compacted = await store.compact()
     sys.stdout.write("stored passwords erased" + (" for verified mailboxes" if args.done
                                                   else "") + "\n")
+    if not compacted:
+        sys.stderr.write(f"pecsync purge-credentials: another process has {cfg.database} "
+                         f"open, so its write-ahead log could not be emptied: the erased "
+                         f"passwords may still be in {cfg.database}-wal (encrypted) until that "
+                         f"process ends; run purge-credentials again then\n")
+        return EXIT_TRANSIENT
     return 0
 
 
@@ -344,7 +349,8 @@ async def cmd_rotate_key(cfg: Config, args: argparse.Namespace) -> int:
                                                  "ciphertext": new.seal(old.open(blob, ctx),
                                                                         ctx)}))
         await store.transaction(stmts)
-        await store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # The old ciphertexts must not stay in free pages or the WAL (the old key opens them).
+        await store.compact()
     os.replace(new_path, cfg.key_file)
     sys.stdout.write(f"re-encrypted {len(rows)} stored password(s); {cfg.key_file} now holds "
                      f"the new key\n")
