@@ -18,6 +18,7 @@ import structlog
 
 from pecsync.cli.passwords import not_utf8, read_password, utf8_secret
 from pecsync.config import Config
+from pecsync.engine.breaker import CircuitBreaker
 from pecsync.engine.budget import HostBudget
 from pecsync.engine.outcome import NEXT_STEP
 from pecsync.engine.pool import EXIT_TRANSIENT, RunSummary, run_pool
@@ -122,7 +123,8 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
                         budget=HostBudget(cfg.engine.max_connections_per_host),
                         src_master_password=src_master, dst_master_password=dst_master,
-                        should_stop=lambda: stop["requested"])
+                        should_stop=lambda: stop["requested"],
+                        breaker=CircuitBreaker(cfg, cfg.engine.breaker_failures))
         all_jobs = await jobs.jobs(args.order)
         if not all_jobs:
             sys.stderr.write("pecsync run: no mailboxes" + (f" in order {args.order}"
@@ -150,7 +152,8 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
             display = _LiveDisplay(env, len(all_jobs),
                                    sum(1 for j in all_jobs if j.state == JobState.DONE))
             outer.start_soon(display.run)
-            summary = await run_pool(env, workers=workers, order=args.order, follow=args.follow)
+            summary = await run_pool(env, workers=workers, order=args.order, follow=args.follow,
+                                     breaker_wait=max(cfg.engine.retry_initial_seconds, 1.0))
             outer.cancel_scope.cancel()
         # A Ctrl-C that arrives while we are already finishing must not kill the process
         # before it has reported (the work is saved either way).
@@ -170,6 +173,10 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         for job in await jobs.jobs(args.order):
             if job.state not in (JobState.DONE, JobState.PENDING):
                 sys.stdout.write(f"  {job.address}: {job.state.value}: {job.error_text or ''}\n")
+        if summary.breaker:
+            for line in summary.breaker.splitlines():
+                sys.stderr.write(f"pecsync run: stopped: {line}\n")
+            log.error("breaker_tripped", reason=summary.breaker)
         log.info("run_finished", jobs_run=summary.jobs_run, exit_code=summary.exit_code,
                  **{k: v for k, v in summary.states.items()})
         return summary.exit_code

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import anyio
 import structlog
 
+from pecsync.engine.breaker import UNREACHABLE
 from pecsync.engine.worker import EngineEnv, run_job
 from pecsync.store.jobs import BLOCKED_STATES, JobState, process_owner
 
@@ -27,13 +28,18 @@ class RunSummary:
     states: Counter[str]
     jobs_run: int
     internal_errors: int
+    #: Why the circuit breaker stopped the run (pecsync.engine.breaker), if it did.
+    breaker: str | None = None
 
     @property
     def exit_code(self) -> int:
         """0 all done, 1 blocked on someone's action (or failed), 3 transient failures remain
-        (or work left after a stop), 4 internal error."""
+        (or work left after a stop, or the circuit breaker stopped the run), 4 internal
+        error."""
         if self.internal_errors:
             return EXIT_INTERNAL
+        if self.breaker:
+            return EXIT_TRANSIENT
         if any(self.states[s.value] for s in BLOCKED_STATES) or self.states[JobState.FAILED]:
             return EXIT_BLOCKED
         if self.states[JobState.RETRY_WAIT] or self.states[JobState.PENDING] \
@@ -43,7 +49,11 @@ class RunSummary:
 
 
 async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
-                   follow: bool = False, poll_seconds: float = 1.0) -> RunSummary:
+                   follow: bool = False, poll_seconds: float = 1.0,
+                   breaker_wait: float = 60.0) -> RunSummary:
+    """Run jobs until none is runnable (or, with *follow*, until stopped).  When the circuit
+    breaker (``env.breaker``) trips, no new job is claimed and the run ends; with *follow*, a
+    server that could not be reached is tried again after *breaker_wait* seconds."""
     await env.jobs.recover_stale()
     owner = process_owner()
     busy = 0
@@ -64,9 +74,26 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
         with anyio.move_on_after(delay):
             await job_ended.wait()
 
+    async def breaker_holds() -> bool:
+        """False when the circuit breaker has tripped and this worker must stop claiming.
+        With follow, a server that could not be reached is tried again after a wait."""
+        breaker = env.breaker
+        if breaker is None or not breaker.open:
+            return True
+        if not follow or breaker.kind != UNREACHABLE:
+            return False
+        log.warning("breaker_waiting", seconds=breaker_wait, reason=breaker.message())
+        with anyio.move_on_after(breaker_wait):
+            while not env.should_stop():
+                await anyio.sleep(min(poll_seconds, breaker_wait))
+        breaker.reset()
+        return not env.should_stop()
+
     async def worker(n: int) -> None:
         nonlocal busy, ran, job_ended
         while not env.should_stop():
+            if not await breaker_holds():
+                return
             job = await env.jobs.claim_next(owner, order)
             if job is None:
                 if follow or busy:
@@ -94,4 +121,5 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
         for n in range(workers):
             tg.start_soon(worker, n)
     states = Counter(j.state.value for j in await env.jobs.jobs(order))
-    return RunSummary(states, ran, env.internal_errors)
+    tripped = env.breaker.message() if env.breaker is not None and env.breaker.open else None
+    return RunSummary(states, ran, env.internal_errors, tripped)

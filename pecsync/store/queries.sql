@@ -280,3 +280,14 @@ SELECT f.src_name, f.dst_name, f.src_uidvalidity, f.dst_uidvalidity, m.src_uid, 
 FROM folder f JOIN message m ON m.folder_id = f.id AND m.src_uidvalidity = f.src_uidvalidity
 WHERE f.mailbox_id = :mailbox_id
 ORDER BY f.src_name, m.src_uid;
+
+-- name: restore_job
+-- The circuit breaker tripped (many mailboxes in a row refused at one server: the
+-- configuration, not their passwords): the job goes back to what it was before its claim,
+-- attempt count included.  Only a job this run ended and nobody has claimed since.
+UPDATE job SET state = :state, attempts = :attempts, error_class = :error_class,
+       error_text = :error_text, next_attempt_at = :next_attempt_at, updated_at = :now,
+       lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND lease_owner IS NULL
+  AND state IN ('blocked_invalid_credentials', 'blocked_2fa', 'blocked_credentials_changed',
+                'retry_wait', 'failed');
