@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import structlog
 
+from pecsync.cli.check import servers_ready
 from pecsync.cli.passwords import not_utf8, read_password, utf8_secret
 from pecsync.config import Config
 from pecsync.engine.breaker import CircuitBreaker
@@ -131,6 +132,10 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                                                             if args.order else "")
                              + ": import a list first (pecsync import)\n")
             return 2
+        refused = await servers_ready(cfg, all_jobs, src_master=src_master,
+                                      dst_master=dst_master, follow=args.follow)
+        if refused:
+            return refused
         started = time.monotonic()
         summary: RunSummary | None = None
         async with anyio.create_task_group() as outer:

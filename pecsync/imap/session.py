@@ -620,6 +620,22 @@ class ImapSession:
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
 
+    def greeting_capabilities(self) -> frozenset[str]:
+        """Capabilities the server announced before login (greeting or CAPABILITY), for
+        ``pecsync check``."""
+        return frozenset(str(c).upper() for c in self._client._imap.capabilities)
+
+    def namespaces(self) -> dict[str, list[tuple[str, str]]]:
+        """Every NAMESPACE group (``pecsync check``): ``{"personal": [("INBOX.", ".")],
+        "other users": [...], "shared": [...]}``; empty without NAMESPACE."""
+        if not self.has("NAMESPACE"):
+            return {}
+        groups = self._call("NAMESPACE", self._client.namespace)
+        out: dict[str, list[tuple[str, str]]] = {}
+        for kind, group in zip(("personal", "other users", "shared"), groups, strict=False):
+            out[kind] = [_personal_namespace([entry]) for entry in group or ()]
+        return out
+
     def append_limit(self) -> int | None:
         """The server's APPENDLIMIT (RFC 7889) in bytes, if it announces one."""
         for cap in self.capabilities:

@@ -291,3 +291,12 @@ UPDATE job SET state = :state, attempts = :attempts, error_class = :error_class,
 WHERE id = :id AND lease_owner IS NULL
   AND state IN ('blocked_invalid_credentials', 'blocked_2fa', 'blocked_credentials_changed',
                 'retry_wait', 'failed');
+
+-- name: credential_checked
+SELECT result FROM credential_check WHERE job_id = :job_id AND side = :side AND version = :version;
+
+-- name: record_credential_check
+INSERT INTO credential_check (job_id, side, version, checked_at, result)
+VALUES (:job_id, :side, :version, :now, :result)
+ON CONFLICT (job_id, side, version) DO UPDATE SET checked_at = excluded.checked_at,
+    result = excluded.result;

@@ -130,3 +130,14 @@ CREATE TABLE IF NOT EXISTS report_delivery (
     updated_at  TEXT NOT NULL,
     UNIQUE (report_date, order_name)
 );
+
+-- `pecsync check`: which credential versions a pre-flight login has tried, so the same
+-- password is never tried twice by a check (providers lock accounts after failed logins).
+CREATE TABLE IF NOT EXISTS credential_check (
+    job_id     INTEGER NOT NULL REFERENCES job(id),
+    side       TEXT NOT NULL CHECK (side IN ('src', 'dst')),
+    version    INTEGER NOT NULL,
+    checked_at TEXT NOT NULL,
+    result     TEXT NOT NULL,          -- ok, refused, twofa, unreachable
+    PRIMARY KEY (job_id, side, version)
+);
