@@ -204,7 +204,9 @@ async def check_members(cfg: Config, jobs: JobStore, checks: CredentialChecks, *
         # Both sides with master users: no member password is needed (nor decrypted).
         creds = await jobs.credentials(job) if None in masters.values() else None
         plan: dict[str, tuple[Credentials, int]] = {}
-        tried_before = False
+        #: Results of earlier checks of these very passwords: a refused one is never tried
+        #: again; passwords that all worked already need no second check.
+        earlier: list[str | None] = []
         for side, key, user in (("source", "src", job.src_user),
                                 ("destination", "dst", job.dst_user)):
             master = masters[side]
@@ -216,12 +218,12 @@ async def check_members(cfg: Config, jobs: JobStore, checks: CredentialChecks, *
                 else (creds.dst, creds.dst_version)
             if secret is None:
                 break
-            if await checks.result(job.id, key, version) is not None:
-                tried_before = True
+            earlier.append(await checks.result(job.id, key, version))
             plan[side] = (Credentials(user, secret), version)
         if len(plan) < 2:
             continue
-        if tried_before:
+        if earlier and (all(r is not None for r in earlier)
+                        or any(r not in (None, "ok") for r in earlier)):
             out.skipped_checked += 1
             continue
         result = MemberResult(job.address)
