@@ -174,3 +174,16 @@ class MailboxReport:
     @property
     def src_messages(self) -> int:
         return sum(f.src_messages for f in self.folders)
+
+
+@dataclass(frozen=True)
+class MailboxRow:
+    """One valid row.  Empty passwords are ``None`` (waiting for credentials)."""
+
+    line: int
+    order: str
+    address: str
+    source_user: str
+    source_password: Secret | None
+    dest_user: str
+    dest_password: Secret | None

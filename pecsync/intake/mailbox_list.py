@@ -15,25 +15,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pecsync.model import Secret
+from pecsync.model import MailboxRow, Secret
 
 COLUMNS = ("order", "address", "source_user", "source_password", "dest_user", "dest_password")
 REQUIRED = ("order", "address")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-
-
-@dataclass(frozen=True)
-class MailboxRow:
-    """One valid row.  Empty passwords are ``None`` (waiting for credentials)."""
-
-    line: int
-    order: str
-    address: str
-    source_user: str
-    source_password: Secret | None
-    dest_user: str
-    dest_password: Secret | None
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pecsync.errors import LeaseLost
-from pecsync.intake.mailbox_list import MailboxRow
-from pecsync.model import Secret
+from pecsync.model import MailboxRow, Secret
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.vault import Vault, credential_context
 

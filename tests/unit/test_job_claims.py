@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest.mock import ANY
 
-from pecsync.intake.mailbox_list import MailboxRow
-from pecsync.model import Secret
+from pecsync.model import MailboxRow, Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore
 from pecsync.vault import Vault, new_key

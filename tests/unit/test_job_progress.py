@@ -9,8 +9,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from pecsync.engine.worker import EngineEnv, _JobProgress
-from pecsync.intake.mailbox_list import MailboxRow
-from pecsync.model import Secret
+from pecsync.model import MailboxRow, Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobStore
 from pecsync.vault import Vault, new_key
