@@ -57,8 +57,10 @@ def _print_server(report: ServerReport, members: MemberCheck | None) -> None:
         return
     _write(f"  reach: {report.reach.detail} in {report.reach.seconds * 1000:.0f} ms"
            + (f"; greeting {report.reach.greeting!r}" if report.reach.greeting else ""))
-    if report.reach.tls:
-        _write(f"  TLS: {report.reach.tls}")
+    if report.tls or report.reach.tls:
+        _write(f"  TLS: {report.tls or report.reach.tls}")
+    elif s.security == "plain":
+        _write("  TLS: none (security = \"plain\": passwords and mail travel unencrypted)")
     caps = report.capabilities
     namespaces = report.namespaces
     if members is not None and report.side in members.capabilities:

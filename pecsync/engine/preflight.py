@@ -67,6 +67,8 @@ class ServerReport:
     login: str | None = None
     namespaces: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: "TLSv1.3, certificate verified" (implicit TLS or STARTTLS).
+    tls: str | None = None
 
     @property
     def where(self) -> str:
@@ -101,6 +103,11 @@ async def check_server(cfg: Config, side: str, *, as_user: str | None,
     try:
         await _thread(session.connect)
         report.capabilities = session.greeting_capabilities()
+        version = session.tls_version()
+        if version:
+            checked = "verified" if server.tls_verify else "NOT checked (tls_verify = false)"
+            report.tls = (f"{'STARTTLS, ' if server.security == 'starttls' else ''}{version}, "
+                          f"certificate {checked}")
         if server.master_user and master_password is not None and as_user:
             await _thread(lambda: session.login(Credentials(as_user, master_password,
                                                             server.master_user)))

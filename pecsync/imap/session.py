@@ -625,6 +625,11 @@ class ImapSession:
         ``pecsync check``."""
         return frozenset(str(c).upper() for c in self._client._imap.capabilities)
 
+    def tls_version(self) -> str | None:
+        """The TLS version of this connection (``"TLSv1.3"``), None when not encrypted."""
+        sock = self._client._imap.sock if self._client is not None else None
+        return sock.version() if isinstance(sock, ssl.SSLSocket) else None
+
     def namespaces(self) -> dict[str, list[tuple[str, str]]]:
         """Every NAMESPACE group (``pecsync check``): ``{"personal": [("INBOX.", ".")],
         "other users": [...], "shared": [...]}``; empty without NAMESPACE."""

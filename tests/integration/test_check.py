@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import sqlite3
 import threading
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lab.dovecot import free_port
+from lab.dovecot import DovecotServer, free_port
 from tests.helpers import cli_env, run_cli, seed, when, write_config
 
 HEADER = "order,address,source_user,source_password,dest_user,dest_password\n"
@@ -188,3 +189,33 @@ def test_wrong_server_settings_are_told_apart(
     assert {m["attempts"] for m in states.values()} == {0}
     r = run_cli(["notices", "--config", str(cfg), "--out", str(tmp_path / "n")], env)
     assert r.returncode == 0 and r.stdout.startswith("0 notice(s)"), r.stdout
+
+
+@pytest.fixture(scope="module")
+def tls_server(lab_root: Path) -> Iterator[DovecotServer]:
+    server = DovecotServer(lab_root, f"tls-check-{os.getpid()}", flavour="dst", tls=True)
+    with server:
+        yield server
+
+
+def test_check_over_tls_and_an_untrusted_certificate(
+        dovecot_src: Any, tls_server: DovecotServer, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, dovecot_src, tls_server, master=False)
+    env = cli_env(dovecot_src, tls_server)
+    set_destination(cfg, port=tls_server.tls_port, security="tls",
+                    ca_file=str(tls_server.ca_file))
+    r = run_cli(["check", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "TLS: TLSv1." in r.stdout and "certificate verified" in r.stdout
+    assert "members: none to try (no mailbox list imported)" in r.stdout
+    set_destination(cfg, port=tls_server.port, security="starttls",
+                    ca_file=str(tls_server.ca_file))
+    r = run_cli(["check", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "TLS: STARTTLS, TLSv1." in r.stdout
+    for port, security in ((tls_server.tls_port, "tls"), (tls_server.port, "starttls")):
+        cfg.write_text(cfg.read_text().replace(f'ca_file = "{tls_server.ca_file}"\n', ""))
+        set_destination(cfg, port=port, security=security)
+        r = run_cli(["check", "--config", str(cfg)], env)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "certificate not trusted" in r.stdout and "ca_file" in r.stdout, r.stdout
