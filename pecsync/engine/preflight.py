@@ -246,7 +246,7 @@ async def check_members(cfg: Config, jobs: JobStore, checks: CredentialChecks, *
                 if what in ("refused", "twofa"):
                     refused[side].append((job, exc, version > 0))
             else:
-                result.sides[side] = ("ok", "")
+                result.sides[side] = ("ok", "" if version else "through the master user")
                 worked[side] = True
                 sessions[side] = session
                 if side == "source" and version:

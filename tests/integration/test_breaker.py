@@ -135,3 +135,68 @@ async def test_closed_destination_port_trips_the_breaker_without_spending_attemp
     assert {m["state"] for m in states.values()} == {"pending"}, states
     assert {m["attempts"] for m in states.values()} == {0}
     no_notices(cfg, env, tmp_path / "notices")
+
+
+async def test_follow_waits_out_an_unreachable_server_without_spending_attempts(
+        lab_root: Path, dovecot_src: Any, users: Any, tmp_path: Path) -> None:
+    """`run --follow`: a destination that is down trips the breaker again and again (each
+    time the mailboxes go back as they were) until it is up; then every mailbox is copied,
+    each with exactly one attempt counted."""
+    import anyio
+
+    from lab.dovecot import DovecotServer
+
+    dst = DovecotServer(lab_root, f"dst-breaker-{os.getpid()}", flavour="dst")
+    dst.start()
+    try:
+        names = [users.name() for _ in range(4)]
+        for i, user in enumerate(names):
+            dovecot_src.add_user(user, "s")
+            dst.add_user(user, "d")
+            seed(dovecot_src, user, "INBOX", [(b"Subject: f\r\n\r\nbody\r\n", (), when(i))])
+        csv = tmp_path / "list.csv"
+        csv.write_text(HEADER + "".join(f"O,{u},,s,,d\n" for u in names))
+        cfg = write_config(tmp_path, dovecot_src, dst, master=False,
+                           engine={"breaker_failures": 2})
+        env = cli_env(dovecot_src, dst)
+        assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+        dst.stop()
+        config = load_config(cfg)
+        os.environ["PECSYNC_KEY"] = TEST_KEY
+        try:
+            vault = Vault(load_key(None))
+        finally:
+            del os.environ["PECSYNC_KEY"]
+        stop = {"now": False}
+        trips = 0
+        async with await CheckpointStore.open(config.database) as store:
+            jobs = JobStore(store, vault)
+            engine = EngineEnv(cfg=config, store=store, jobs=jobs, budget=HostBudget(12),
+                               breaker=CircuitBreaker(config, 2),
+                               should_stop=lambda: stop["now"])
+
+            async def operator() -> None:
+                nonlocal trips
+                with anyio.fail_after(90):
+                    while not (engine.breaker and engine.breaker.open):
+                        await anyio.sleep(0.02)
+                    trips += 1
+                    assert {j.state.value for j in await jobs.jobs()} <= {"pending", "running"}
+                    dst.start(fresh=False)  # the server is back
+                    while any(j.state.value != "done" for j in await jobs.jobs()):
+                        await anyio.sleep(0.2)
+                stop["now"] = True
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(operator)
+                summary = await run_pool(engine, workers=1, follow=True, poll_seconds=0.2,
+                                         breaker_wait=1.0)
+            assert trips == 1
+            assert summary.exit_code == 0, summary
+            final = await jobs.jobs()
+        assert [j.state.value for j in final] == ["done"] * 4
+        assert [j.attempts for j in final] == [1] * 4  # the failed tries were not counted
+        for user in names:
+            assert_same_content(dovecot_src, dst, user)
+    finally:
+        dst.stop()
