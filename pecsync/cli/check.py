@@ -80,6 +80,8 @@ def _print_server(report: ServerReport, members: MemberCheck | None) -> None:
         _write(f"  login: {report.login}")
     elif s.master_user and not report.problems:
         _write("  login: master user not tried (no mailbox in the list to log in as)")
+    for note in report.notes:
+        _write(f"  warning: {note}")
     if logged_in:
         _write(f"  namespaces: {_namespaces(namespaces)}")
         _write(f"  quota: {'supported (QUOTA)' if 'QUOTA' in caps else 'not announced'}")
@@ -117,8 +119,10 @@ def _print_members(members: MemberCheck, sample: int) -> None:
             _write(f"  warning: {warning}")
 
 
-def _first_runnable(jobs: list[Job]) -> Job | None:
-    return next((j for j in jobs if j.state in SAMPLE_STATES), jobs[0] if jobs else None)
+def _first_runnable(jobs: list[Job]) -> list[Job]:
+    """Up to 3 mailboxes for the master logins: runnable ones first."""
+    runnable = [j for j in jobs if j.state in SAMPLE_STATES][:3]
+    return runnable or jobs[:3]
 
 
 async def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
@@ -129,7 +133,7 @@ async def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
     if cfg.database.exists():
         async with await CheckpointStore.open(cfg.database) as store:
             listed = await JobStore(store, None).jobs(args.order)
-    servers = await check_servers(cfg, job=_first_runnable(listed), src_master=src_master,
+    servers = await check_servers(cfg, jobs=_first_runnable(listed), src_master=src_master,
                                   dst_master=dst_master)
     problems: list[Problem] = [p for r in servers for p in r.problems]
     members: MemberCheck | None = None
@@ -167,7 +171,7 @@ async def servers_ready(cfg: Config, jobs: list[Job], *, src_master: Secret | No
     """``run``'s pre-flight: both servers reached, their greetings read, the master users
     logged in; 0 to go on, else the exit code (after saying what is wrong).  With *follow*,
     an unreachable server is waited for (the jobs' retries and the circuit breaker)."""
-    servers = await check_servers(cfg, job=_first_runnable(jobs), src_master=src_master,
+    servers = await check_servers(cfg, jobs=_first_runnable(jobs), src_master=src_master,
                                   dst_master=dst_master)
     problems = [p for r in servers for p in r.problems]
     if not problems:

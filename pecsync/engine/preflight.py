@@ -67,6 +67,8 @@ class ServerReport:
     login: str | None = None
     namespaces: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: Worth saying, not stopping for (a mailbox the master user cannot log in as).
+    notes: list[str] = field(default_factory=list)
     #: "TLSv1.3, certificate verified" (implicit TLS or STARTTLS).
     tls: str | None = None
 
@@ -88,10 +90,12 @@ def _env_name(side: str) -> str:
     return "PECSYNC_SOURCE_PASSWORD" if side == "source" else "PECSYNC_DEST_PASSWORD"
 
 
-async def check_server(cfg: Config, side: str, *, as_user: str | None,
+async def check_server(cfg: Config, side: str, *, as_users: Sequence[str],
                        master_password: Secret | None) -> ServerReport:
-    """Reach *side*, read its capabilities and, with a master user, log in with it as
-    *as_user* (a mailbox of the list) and read its namespaces."""
+    """Reach *side*, read its capabilities and, with a master user, log in with it as the
+    first of *as_users* (mailboxes of the list) that it accepts — up to 3, so that one
+    mailbox missing on that server does not pass for a wrong configuration — and read its
+    namespaces."""
     server = _server(cfg, side)
     reach = await _thread(lambda: probe(server))
     report = ServerReport(side, server, reach)
@@ -99,7 +103,7 @@ async def check_server(cfg: Config, side: str, *, as_user: str | None,
         code = EXIT_CONFIG if reach.status == CONFIG else EXIT_UNREACHABLE
         report.problems.append(Problem(code, f"{side}: {reach.detail}", reach.next_step or ""))
         return report
-    session = _session(cfg, side, as_user or "(check)")
+    session = _session(cfg, side, as_users[0] if as_users else "(check)")
     try:
         await _thread(session.connect)
         report.capabilities = session.greeting_capabilities()
@@ -108,20 +112,36 @@ async def check_server(cfg: Config, side: str, *, as_user: str | None,
             checked = "verified" if server.tls_verify else "NOT checked (tls_verify = false)"
             report.tls = (f"{'STARTTLS, ' if server.security == 'starttls' else ''}{version}, "
                           f"certificate {checked}")
-        if server.master_user and master_password is not None and as_user:
-            await _thread(lambda: session.login(Credentials(as_user, master_password,
-                                                            server.master_user)))
-            report.capabilities = session.capabilities
-            report.login = f"master user {server.master_user} logged in as {as_user}"
-            report.namespaces = await _thread(session.namespaces)
-    except (AuthenticationFailed, TwoFactorRequired) as exc:
-        report.problems.append(Problem(
-            EXIT_CONFIG,
-            f"{side}: master login refused at {report.where} (master_user "
-            f"{server.master_user} as {as_user}): {exc.response or exc.detail}",
-            f"check [{'source' if side == 'source' else 'destination'}] master_user and its "
-            f"password (${_env_name(side)}), and that host and port are this provider's IMAP "
-            f"server (another server has other users); the mailbox {as_user} must exist there"))
+        if server.master_user and master_password is not None and as_users:
+            refused: list[tuple[str, ImapError]] = []
+            for user in as_users[:3]:
+                if refused:  # a refused login closed the connection
+                    session = _session(cfg, side, user)
+                try:
+                    await _thread(partial(session.login, Credentials(user, master_password,
+                                                                     server.master_user)))
+                except (AuthenticationFailed, TwoFactorRequired) as exc:
+                    refused.append((user, exc))
+                    continue
+                report.capabilities = session.capabilities
+                report.login = f"master user {server.master_user} logged in as {user}"
+                report.namespaces = await _thread(session.namespaces)
+                if refused:
+                    report.notes.append(
+                        f"the master login as {', '.join(u for u, _ in refused)} was refused "
+                        f"({refused[-1][1].response or refused[-1][1].detail}): do these "
+                        f"mailboxes exist on the {side}?")
+                break
+            else:
+                users = ", ".join(u for u, _ in refused)
+                last = refused[-1][1]
+                report.problems.append(Problem(
+                    EXIT_CONFIG,
+                    f"{side}: master login refused at {report.where} (master_user "
+                    f"{server.master_user} as {users}): {last.response or last.detail}",
+                    f"check [{side}] master_user and its password (${_env_name(side)}), and "
+                    f"that host and port are this provider's IMAP server (another server has "
+                    f"other users); the mailboxes must exist there"))
     except TlsError as exc:
         report.problems.append(Problem(EXIT_CONFIG, f"{side}: {exc.detail}",
                                        exc.hint or "check security, port and ca_file"))
@@ -136,18 +156,18 @@ async def check_server(cfg: Config, side: str, *, as_user: str | None,
     return report
 
 
-async def check_servers(cfg: Config, *, job: Job | None, src_master: Secret | None,
+async def check_servers(cfg: Config, *, jobs: Sequence[Job], src_master: Secret | None,
                         dst_master: Secret | None) -> list[ServerReport]:
     """Both servers at once (``run`` does only this before claiming any job); a master user
-    logs in as *job*'s mailbox."""
+    logs in as one of *jobs*' mailboxes."""
     reports: dict[str, ServerReport] = {}
 
-    async def one(side: str, user: str | None, master: Secret | None) -> None:
-        reports[side] = await check_server(cfg, side, as_user=user, master_password=master)
+    async def one(side: str, users: list[str], master: Secret | None) -> None:
+        reports[side] = await check_server(cfg, side, as_users=users, master_password=master)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(one, "source", job.src_user if job else None, src_master)
-        tg.start_soon(one, "destination", job.dst_user if job else None, dst_master)
+        tg.start_soon(one, "source", [j.src_user for j in jobs], src_master)
+        tg.start_soon(one, "destination", [j.dst_user for j in jobs], dst_master)
     return [reports["source"], reports["destination"]]
 
 

@@ -129,15 +129,15 @@ def test_check_logs_in_a_sample_once_and_shows_the_mapping(
 def test_master_login_refused_stops_check_and_run(
         dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
     names = [users.pair("s", "d") for _ in range(3)]
+    # Listed first (addresses sort), and missing on the destination.
+    missing = "a" + users.name()
+    dovecot_src.add_user(missing, "s")
     csv = tmp_path / "list.csv"
-    csv.write_text(HEADER + "".join(f"O,{u},,,,\n" for u in names))
+    csv.write_text(HEADER + "".join(f"O,{u},,,,\n" for u in [missing, *names]))
     cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=True)
     env = cli_env(dovecot_src, dovecot_dst)
     assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
-    r = run_cli(["check", "--config", str(cfg)], env)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert f"master user master logged in as {names[0]}" in r.stdout
-    # The destination port now points at the source server: the master password is wrong.
+    # The destination port points at the source server: the master password is wrong there.
     set_destination(cfg, port=dovecot_src.port)
     r = run_cli(["check", "--config", str(cfg)], env)
     assert r.returncode == 2, r.stdout + r.stderr
@@ -150,6 +150,19 @@ def test_master_login_refused_stops_check_and_run(
     states = mailboxes(cfg, env)
     assert {m["state"] for m in states.values()} == {"pending"}
     assert {m["attempts"] for m in states.values()} == {0}
+    # The right port: one mailbox missing on the destination is not a wrong configuration.
+    set_destination(cfg, port=dovecot_dst.port)
+    r = run_cli(["check", "--config", str(cfg)], env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"master user master logged in as {names[0]}" in r.stdout
+    assert f"warning: the master login as {missing} was refused" in r.stdout
+    assert f"{missing}: destination login as this mailbox refused through the master user" \
+        in r.stdout
+    r = run_cli(["run", "--config", str(cfg)], env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    states = mailboxes(cfg, env)
+    assert states[missing]["state"] == "blocked_invalid_credentials"
+    assert {states[u]["state"] for u in names} == {"done"}
 
 
 @pytest.mark.parametrize("problem", ["closed_port", "not_imap", "tls_on_plain", "no_host"])
