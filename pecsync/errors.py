@@ -1,8 +1,9 @@
 """The exception hierarchy: every error says which mailbox and folder it concerns.
 
-Errors are typed by blast radius (message, folder, mailbox, store) and carry the
-context an operator needs to act.  Nothing here ever holds a password: callers
-pass addresses and folder names only.
+Errors are typed by what the operator or member must do next (``kind``: configuration,
+credentials, 2-step verification, destination full, transient, a refused message ...; the
+engine's failure table maps them to job states) and carry the context an operator needs to
+act.  Nothing here ever holds a password: callers pass addresses and folder names only.
 """
 
 from __future__ import annotations
@@ -137,10 +138,6 @@ class VerificationFailed(PecsyncError):
     """The destination copy differs from the source."""
 
     kind = "verify"
-
-
-class CrashInjected(BaseException):
-    """Raised only by the test step counter; never caught by pecsync."""
 
 
 class MessageRefused(ImapError):

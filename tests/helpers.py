@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import imaplib
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -123,26 +125,89 @@ def seed(server: Any, user: str, folder: str, messages: list[tuple[bytes, tuple[
         s.logout()
 
 
+def _imap_login(server: Any, user: str) -> imaplib.IMAP4:
+    """A plain stdlib connection as *user* through the lab's master user: nothing of pecsync's
+    own IMAP code is on the reading side of a test's check."""
+    c = imaplib.IMAP4(server.host, server.port, timeout=60)
+    c.login(f"{user}*{server.master_user}", server.master_password)
+    return c
+
+
+_LIST_LINE = re.compile(rb'\((?P<flags>[^)]*)\) (?:NIL|"(?:[^"\\]|\\.)*") (?P<name>.*)$')
+_UID = re.compile(rb"\bUID (\d+)")
+_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
+_DATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
+
+
+def _list_selectable(c: imaplib.IMAP4) -> list[str]:
+    """Selectable folder names, as the server spells them (modified UTF-7)."""
+    typ, data = c.list()
+    assert typ == "OK", data
+    names: list[str] = []
+    for item in data:
+        line, name = (item[0], item[1]) if isinstance(item, tuple) else (item, None)
+        m = _LIST_LINE.match(line or b"")
+        assert m, line
+        if b"\\noselect" in m["flags"].lower() or b"\\nonexistent" in m["flags"].lower():
+            continue
+        raw = name if name is not None else m["name"]
+        if raw.startswith(b'"'):
+            raw = re.sub(rb"\\(.)", rb"\1", raw[1:-1])
+        names.append(raw.decode("ascii"))
+    return names
+
+
+def content_sha(body: bytes) -> str:
+    """SHA-256 of a message as served by BODY[], with every 0x80 read as NUL: Dovecot serves a
+    stored NUL as 0x80 in BODY[] and Cyrus serves it raw, so this compares equal across both
+    and still tells any other changed byte."""
+    return sha(body.replace(b"\x80", b"\x00") if b"\x80" in body else body)
+
+
 def snapshot(server: Any, user: str) -> dict[str, Counter[Msg]]:
-    """Every selectable folder → multiset of (SHA-256 of BINARY[], flags, INTERNALDATE)."""
-    s = session(server, user)
+    """Every selectable folder (server-side name, modified UTF-7) → multiset of (content SHA-256,
+    flags, INTERNALDATE), read with the standard library's imaplib."""
+    c = _imap_login(server, user)
     out: dict[str, Counter[Msg]] = {}
     try:
-        for f in s.list_folders():
-            if not f.selectable:
-                continue
-            st = s.examine(f.name)
-            c: Counter[Msg] = Counter()
-            if st.exists:
-                metas = s.fetch_meta("1:*")
-                for i in range(0, len(metas), 50):
-                    for m in s.fetch_bodies(metas[i:i + 50]):
-                        flags = frozenset(x for x in m.info.flags if x != "\\Recent")
-                        c[Msg(m.sha256, flags, m.info.internaldate.astimezone(UTC))] += 1
-            out[f.name] = c
+        for name in _list_selectable(c):
+            typ, data = c.select(_quote(name), readonly=True)  # EXAMINE
+            assert typ == "OK", (name, data)
+            counter: Counter[Msg] = Counter()
+            if int(data[0] or 0):
+                typ, uids_data = c.uid("SEARCH", "ALL")
+                uids = [int(u) for u in (uids_data[0] or b"").split()]
+                for i in range(0, len(uids), 100):
+                    chunk = ",".join(str(u) for u in uids[i:i + 100])
+                    typ, fetched = c.uid("FETCH", chunk, "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+                    assert typ == "OK", fetched
+                    counter.update(_parse_fetch(fetched))
+            out[name] = counter
     finally:
-        s.logout()
+        c.logout()
     return out
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _parse_fetch(fetched: list[Any]) -> list[Msg]:
+    """imaplib's FETCH answer: (prefix, body) tuples, each followed by the rest of its item
+    (``b')'`` or ``b' UID 5)'`` where a server puts items after the literal)."""
+    msgs: list[Msg] = []
+    items = list(fetched)
+    for i, item in enumerate(items):
+        if not isinstance(item, tuple):
+            continue
+        after = items[i + 1] if i + 1 < len(items) and isinstance(items[i + 1], bytes) else b""
+        meta = item[0] + b" " + after
+        flags_m, date_m = _FLAGS.search(meta), _DATE.search(meta)
+        assert flags_m and date_m and _UID.search(meta), meta
+        flags = frozenset(f for f in flags_m[1].decode().split() if f != "\\Recent")
+        date = datetime.strptime(date_m[1].decode().strip(), "%d-%b-%Y %H:%M:%S %z")
+        msgs.append(Msg(content_sha(item[1]), flags, date.astimezone(UTC)))
+    return msgs
 
 
 def logical(name: str, prefix: str, delim: str) -> str:

@@ -312,9 +312,3 @@ class JobStore:
     async def purge_credentials(self, *, only_done: bool) -> None:
         await self.store.transaction([("purge_credentials_of_done" if only_done
                                        else "purge_all_credentials", {})])
-
-
-def _sql(name: str) -> str:
-    from pecsync.store.queries import sql
-
-    return sql(name)

@@ -8,8 +8,6 @@ from datetime import datetime
 
 from pecsync.model import MessageInfo
 
-SYSTEM_FLAGS = frozenset({"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"})
-
 
 def make_batches(infos: Sequence[MessageInfo], max_bytes: int,
                  max_messages: int) -> list[list[MessageInfo]]:

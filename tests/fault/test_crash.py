@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import (
     ROOT,
     assert_same_content,
@@ -41,6 +43,7 @@ def _copy(cfg: Path, env: dict[str, str], src_user: str, dst_user: str
                     dst_user], env)
 
 
+@pytest.mark.slow
 def test_crash_after_every_step_then_resume(dovecot_src: Any, dovecot_dst: Any, users: Any,
                                             tmp_path: Path) -> None:
     user = users.pair()
@@ -119,6 +122,7 @@ def _crash_points(tmp_path: Path, src: Any, dst: Any, src_user: str, dst_user: s
     return log.read_text().splitlines()
 
 
+@pytest.mark.slow
 def test_crash_during_content_matched_pass_then_resume(dovecot_src: Any, dovecot_dst: Any,
                                                        users: Any, tmp_path: Path) -> None:
     """The destination already holds part of the folder (twins too, some with other flags): a

@@ -130,6 +130,7 @@ def test_2fa_and_wrong_password_are_blocked_without_retry_loops(
     assert "not-it" not in r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_password_changed_mid_copy_blocks_then_resumes(dovecot_src: Any, dovecot_dst: Any,
                                                        users: Any, tmp_path: Path) -> None:
     user = users.pair("old-pw", "dst-pw")
@@ -194,6 +195,7 @@ def test_full_destination_blocks_then_resumes(dovecot_src: Any, dovecot_dst: Any
     assert_same_content(dovecot_src, dovecot_dst, user)
 
 
+@pytest.mark.slow
 def test_destination_restart_goes_through_retry_wait(lab_root: Path, dovecot_src: Any,
                                                      users: Any, tmp_path: Path) -> None:
     from lab.dovecot import DovecotServer
@@ -285,8 +287,7 @@ def test_import_refuses_bad_files_and_reimport_is_idempotent(
     assert r.returncode == 2
     assert f"{bad}:3: column address" in r.stderr and f"{bad}:4: column address" in r.stderr
     assert "nothing imported" in r.stderr and "pw-" not in r.stderr + r.stdout
-    assert not (tmp_path / "state.sqlite3").exists() or \
-        status(cfg, env)["totals"]["pending"] == 0
+    assert not (tmp_path / "state.sqlite3").exists()  # refused before the database is opened
     r = run_cli(["import", "--config", str(cfg), "--skip-invalid", str(bad)], env)
     assert r.returncode == 0 and "1 added" in r.stdout
     good = tmp_path / "list.csv"
