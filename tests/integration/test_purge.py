@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import cli_env, run_cli, seed, when, write_config
 
 HEADER = "order,address,source_user,source_password,dest_user,dest_password\n"
@@ -24,6 +26,7 @@ def file_bytes(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
 
 
+@pytest.mark.slow  # a purge that meets a reader waits out the 10 s busy timeout, by design
 def test_purge_erases_ciphertexts_from_database_and_wal(
         dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
     done_user, blocked_user = users.pair("s-done", "d-done"), users.name()
