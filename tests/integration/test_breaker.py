@@ -139,9 +139,9 @@ async def test_closed_destination_port_trips_the_breaker_without_spending_attemp
 
 async def test_follow_waits_out_an_unreachable_server_without_spending_attempts(
         lab_root: Path, dovecot_src: Any, users: Any, tmp_path: Path) -> None:
-    """`run --follow`: a destination that is down trips the breaker again and again (each
-    time the mailboxes go back as they were) until it is up; then every mailbox is copied,
-    each with exactly one attempt counted."""
+    """`run --follow`: a destination that is down trips the breaker (the two mailboxes that
+    failed go back as they were), the pool waits instead of ending, and once the server is
+    back every mailbox is copied, each with exactly one attempt counted."""
     import anyio
 
     from lab.dovecot import DovecotServer
@@ -181,8 +181,9 @@ async def test_follow_waits_out_an_unreachable_server_without_spending_attempts(
                     while not (engine.breaker and engine.breaker.open):
                         await anyio.sleep(0.02)
                     trips += 1
-                    assert {j.state.value for j in await jobs.jobs()} <= {"pending", "running"}
-                    dst.start(fresh=False)  # the server is back
+                    # While it is open (breaker_wait) nothing is claimed: the server comes
+                    # back in that window (start() returns once it accepts connections).
+                    dst.start(fresh=False)
                     while any(j.state.value != "done" for j in await jobs.jobs()):
                         await anyio.sleep(0.2)
                 stop["now"] = True
@@ -190,7 +191,7 @@ async def test_follow_waits_out_an_unreachable_server_without_spending_attempts(
             async with anyio.create_task_group() as tg:
                 tg.start_soon(operator)
                 summary = await run_pool(engine, workers=1, follow=True, poll_seconds=0.2,
-                                         breaker_wait=1.0)
+                                         breaker_wait=5.0)
             assert trips == 1
             assert summary.exit_code == 0, summary
             final = await jobs.jobs()
