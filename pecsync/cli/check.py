@@ -172,7 +172,7 @@ async def servers_ready(cfg: Config, jobs: list[Job], *, src_master: Secret | No
     logged in; 0 to go on, else the exit code (after saying what is wrong).  With *follow*,
     an unreachable server is waited for (the jobs' retries and the circuit breaker)."""
     servers = await check_servers(cfg, jobs=_first_runnable(jobs), src_master=src_master,
-                                  dst_master=dst_master)
+                                  dst_master=dst_master, thorough=False)
     problems = [p for r in servers for p in r.problems]
     if not problems:
         return 0

@@ -24,7 +24,7 @@ from pecsync.errors import (
     TwoFactorRequired,
 )
 from pecsync.imap.classify import provider_rules
-from pecsync.imap.probe import CONFIG, Reach, probe
+from pecsync.imap.probe import CONFIG, OK, Reach, probe
 from pecsync.imap.session import ImapSession
 from pecsync.model import Credentials, Secret, Side
 from pecsync.store.checks import CredentialChecks
@@ -90,22 +90,42 @@ def _env_name(side: str) -> str:
     return "PECSYNC_SOURCE_PASSWORD" if side == "source" else "PECSYNC_DEST_PASSWORD"
 
 
+def _unreached(report: ServerReport) -> ServerReport:
+    code = EXIT_CONFIG if report.reach.status == CONFIG else EXIT_UNREACHABLE
+    report.problems.append(Problem(code, f"{report.side}: {report.reach.detail}",
+                                   report.reach.next_step or ""))
+    return report
+
+
 async def check_server(cfg: Config, side: str, *, as_users: Sequence[str],
-                       master_password: Secret | None) -> ServerReport:
+                       master_password: Secret | None, thorough: bool = True) -> ServerReport:
     """Reach *side*, read its capabilities and, with a master user, log in with it as the
     first of *as_users* (mailboxes of the list) that it accepts — up to 3, so that one
     mailbox missing on that server does not pass for a wrong configuration — and read its
-    namespaces."""
+    namespaces.
+
+    *thorough* (``check``) probes the server first (name, TCP, TLS, greeting told apart);
+    otherwise (``run``, where every round trip shows over a slow link) the probe runs only
+    when connecting fails, to say why, and the namespaces are not read."""
     server = _server(cfg, side)
-    reach = await _thread(lambda: probe(server))
+    if thorough:
+        reach = await _thread(lambda: probe(server))
+        if not reach.ok:
+            return _unreached(ServerReport(side, server, reach))
+    else:
+        reach = Reach(OK, f"IMAP server at {server.host}:{server.port}")
     report = ServerReport(side, server, reach)
-    if not reach.ok:
-        code = EXIT_CONFIG if reach.status == CONFIG else EXIT_UNREACHABLE
-        report.problems.append(Problem(code, f"{side}: {reach.detail}", reach.next_step or ""))
-        return report
     session = _session(cfg, side, as_users[0] if as_users else "(check)")
     try:
-        await _thread(session.connect)
+        try:
+            await _thread(session.connect)
+        except ImapError:
+            if thorough:
+                raise
+            report.reach = await _thread(lambda: probe(server))
+            if not report.reach.ok:
+                return _unreached(report)
+            raise
         report.capabilities = session.greeting_capabilities()
         version = session.tls_version()
         if version:
@@ -125,7 +145,8 @@ async def check_server(cfg: Config, side: str, *, as_users: Sequence[str],
                     continue
                 report.capabilities = session.capabilities
                 report.login = f"master user {server.master_user} logged in as {user}"
-                report.namespaces = await _thread(session.namespaces)
+                if thorough:
+                    report.namespaces = await _thread(session.namespaces)
                 if refused:
                     report.notes.append(
                         f"the master login as {', '.join(u for u, _ in refused)} was refused "
@@ -157,13 +178,15 @@ async def check_server(cfg: Config, side: str, *, as_users: Sequence[str],
 
 
 async def check_servers(cfg: Config, *, jobs: Sequence[Job], src_master: Secret | None,
-                        dst_master: Secret | None) -> list[ServerReport]:
-    """Both servers at once (``run`` does only this before claiming any job); a master user
-    logs in as one of *jobs*' mailboxes."""
+                        dst_master: Secret | None, thorough: bool = True
+                        ) -> list[ServerReport]:
+    """Both servers at once (``run`` does this, not *thorough*, before claiming any job); a
+    master user logs in as one of *jobs*' mailboxes."""
     reports: dict[str, ServerReport] = {}
 
     async def one(side: str, users: list[str], master: Secret | None) -> None:
-        reports[side] = await check_server(cfg, side, as_users=users, master_password=master)
+        reports[side] = await check_server(cfg, side, as_users=users, master_password=master,
+                                           thorough=thorough)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(one, "source", [j.src_user for j in jobs], src_master)
