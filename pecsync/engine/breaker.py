@@ -29,7 +29,8 @@ LOGIN, UNREACHABLE = "login", "unreachable"
 @dataclass(frozen=True)
 class Before:
     """A claimed job as it was before the claim (what a trip puts back).  A job is claimed
-    from ``pending`` or from a due ``retry_wait`` (which carries its next attempt time)."""
+    from ``pending``, from a due ``retry_wait`` (which carries its next attempt time), or
+    from ``done`` for a re-sync (*was_done*; that claim counts its attempts afresh)."""
 
     state: JobState
     attempts: int
@@ -38,7 +39,10 @@ class Before:
     next_attempt_at: str | None
 
     @classmethod
-    def of(cls, claimed: Job) -> Before:
+    def of(cls, claimed: Job, *, was_done: bool = False) -> Before:
+        if was_done:
+            return cls(JobState.DONE, claimed.attempts, claimed.error_class,
+                       claimed.error_text, claimed.next_attempt_at)
         state = JobState.RETRY_WAIT if claimed.next_attempt_at else JobState.PENDING
         return cls(state, max(claimed.attempts - 1, 0), claimed.error_class,
                    claimed.error_text, claimed.next_attempt_at)

@@ -8,6 +8,7 @@ task group aborts at once, which the intent protocol makes safe too.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -50,10 +51,15 @@ class RunSummary:
 
 async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                    follow: bool = False, poll_seconds: float = 1.0,
+                   resync_before: Callable[[], str | None] | None = None,
                    breaker_wait: float = 60.0) -> RunSummary:
-    """Run jobs until none is runnable (or, with *follow*, until stopped).  When the circuit
-    breaker (``env.breaker``) trips, no new job is claimed and the run ends; with *follow*, a
-    server that could not be reached is tried again after *breaker_wait* seconds."""
+    """Run jobs until none is runnable (or, with *follow*, until stopped).
+
+    *resync_before*: when nothing else is runnable, ``done`` jobs whose last sync started
+    before the time it returns (ISO, UTC) are re-synced (pecsync.engine.schedule).  When the
+    circuit breaker (``env.breaker``) trips, no new job is claimed and the run ends; with
+    *follow*, a server that could not be reached is tried again after *breaker_wait*
+    seconds."""
     await env.jobs.recover_stale()
     owner = process_owner()
     busy = 0
@@ -95,6 +101,12 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
             if not await breaker_holds():
                 return
             job = await env.jobs.claim_next(owner, order)
+            if job is None and resync_before is not None:
+                cutoff = resync_before()
+                if cutoff is not None:
+                    job = await env.jobs.claim_resync(owner, order, cutoff)
+                    if job is not None:  # claimed from `done` (the breaker puts it back there)
+                        env.resync_claims.add(job.id)
             if job is None:
                 if follow or busy:
                     await idle_wait()
@@ -113,6 +125,7 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                          attempt=job.attempts)
                 await run_job(env, job)
             finally:
+                env.resync_claims.discard(job.id)
                 busy -= 1
                 job_ended.set()
                 job_ended = anyio.Event()

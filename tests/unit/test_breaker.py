@@ -75,3 +75,5 @@ def test_off_with_zero_and_before_the_claim() -> None:
     due = Before.of(job(1, attempts=2, next_at="2026-01-01T00:00:00+00:00"))
     assert (due.state, due.attempts, due.next_attempt_at) == (
         JobState.RETRY_WAIT, 1, "2026-01-01T00:00:00+00:00")
+    resync = Before.of(job(1, attempts=1), was_done=True)  # a re-sync claimed it from done
+    assert (resync.state, resync.attempts) == (JobState.DONE, 1)
