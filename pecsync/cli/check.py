@@ -169,18 +169,21 @@ async def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
 async def servers_ready(cfg: Config, jobs: list[Job], *, src_master: Secret | None,
                         dst_master: Secret | None, follow: bool) -> int:
     """``run``'s pre-flight: both servers reached, their greetings read, the master users
-    logged in; 0 to go on, else the exit code (after saying what is wrong).  With *follow*,
-    an unreachable server is waited for (the jobs' retries and the circuit breaker)."""
+    logged in; 0 to go on, else the exit code (after saying what is wrong).  A server that
+    cannot be reached now is waited for (the jobs' retries and the circuit breaker)."""
     servers = await check_servers(cfg, jobs=_first_runnable(jobs), src_master=src_master,
                                   dst_master=dst_master, thorough=False)
     problems = [p for r in servers for p in r.problems]
     if not problems:
         return 0
     code = exit_code(problems)
-    if code == EXIT_UNREACHABLE and follow:
+    if code == EXIT_UNREACHABLE:
+        # Down now is not a wrong configuration: the jobs wait in retry_wait (a plain run
+        # waits for them too), and the circuit breaker stops the run if mailbox after
+        # mailbox cannot reach it.
         for problem in problems:
-            sys.stderr.write(f"pecsync run: warning: {problem.line()}; --follow: waiting for "
-                             f"it\n")
+            sys.stderr.write(f"pecsync run: warning: {problem.line()}; starting anyway: the "
+                             f"mailboxes wait for it\n")
         return 0
     for problem in problems:
         sys.stderr.write(f"pecsync run: not started: {problem.line()}\n")
