@@ -78,6 +78,10 @@ class EngineConfig:
     #: Folders of one mailbox copied at once, each over its own connection pair, when the
     #: per-host budget has room (round trips over a slow link are the cost this hides).
     folders_in_parallel: int = 3
+    #: ``run`` stops claiming mailboxes when this many distinct mailboxes in a row failed to
+    #: log in at one server (or to reach it): the configuration is wrong, not their
+    #: passwords; they are left as they were.  0 turns the circuit breaker off.
+    breaker_failures: int = 5
 
 
 @dataclass(frozen=True)
@@ -306,6 +310,9 @@ def _engine(path: Path, data: Any) -> EngineConfig:
                                   check=_positive) or 1,
         max_connections_per_host=r.get("max_connections_per_host", int,
                                        d.max_connections_per_host, check=_positive) or 1,
+        breaker_failures=r.get("breaker_failures", int, d.breaker_failures,
+                               check=lambda v: None if v >= 0 else "must be >= 0 (0: off)")
+        or 0,
     )
 
 

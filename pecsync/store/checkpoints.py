@@ -216,6 +216,32 @@ class CheckpointStore:
             raise
         return returned
 
+    async def compact(self) -> bool:
+        """Leave no erased byte in the files: checkpoint the WAL into the database and
+        truncate it, rebuild the database (``VACUUM``: free pages and the unused space of
+        pages go away), then checkpoint and truncate again (in WAL mode ``VACUUM`` writes
+        through the WAL).  ``secure_delete`` zeroes what is freed meanwhile.
+
+        False when another connection (a ``run`` in progress) kept a checkpoint from
+        completing: some old pages may then still be in the WAL until it ends."""
+        async with self.lock:
+            try:
+                # Every statement through execute_fetchall: a cursor left open on a PRAGMA's
+                # result row is a statement in progress, and VACUUM refuses to run then.
+                await self.db.execute_fetchall("PRAGMA secure_delete = ON")
+                first = await self._checkpoint()
+                await self.db.execute_fetchall("VACUUM")
+                second = await self._checkpoint()
+            except aiosqlite.Error as exc:
+                raise StoreError(f"{self.path}: cannot compact the state database: {exc}",
+                                 hint="stop any pecsync process using it, then run the "
+                                      "command again") from None
+        return first and second
+
+    async def _checkpoint(self) -> bool:
+        rows = list(await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return not rows or int(rows[0][0]) == 0  # (busy, wal frames, checkpointed)
+
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
         # One hop to the database thread (execute, fetch and close there), not three.
         for attempt in range(_LOCKED_RETRIES + 1):
