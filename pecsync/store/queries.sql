@@ -280,3 +280,6 @@ SELECT f.src_name, f.dst_name, f.src_uidvalidity, f.dst_uidvalidity, m.src_uid, 
 FROM folder f JOIN message m ON m.folder_id = f.id AND m.src_uidvalidity = f.src_uidvalidity
 WHERE f.mailbox_id = :mailbox_id
 ORDER BY f.src_name, m.src_uid;
+
+-- name: get_schema_version
+SELECT value FROM meta WHERE key = 'schema';

@@ -1,0 +1,34 @@
+-- PostgreSQL versions of named statements whose SQLite text (queries.sql) cannot be translated
+-- mechanically (pecsync.store.dialect).  Same names; psycopg parameters %(name)s, bound
+-- client-side.  Every other statement of queries.sql is translated, so keep this file short.
+
+-- name: insert_job_event_if_changed
+-- SQLite asks changes(); here the backend passes the previous statement's row count as
+-- %(_changes)s (pecsync.store.postgres_backend).
+INSERT INTO job_event (job_id, at, event, state, detail)
+SELECT %(job_id)s, %(now)s, %(event)s, %(state)s, %(detail)s WHERE %(_changes)s > 0
+RETURNING job_id;
+
+-- name: claim_next_job
+-- FOR UPDATE SKIP LOCKED: workers of every host claim at once without waiting on each other;
+-- a row another transaction is claiming is skipped, never claimed twice.
+WITH pending AS (
+    SELECT id FROM job
+    WHERE state = 'pending' AND (%(order_name)s IS NULL OR order_name = %(order_name)s)
+    ORDER BY id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT id FROM job
+    WHERE state = 'retry_wait' AND next_attempt_at <= %(now)s
+      AND (%(order_name)s IS NULL OR order_name = %(order_name)s)
+      AND NOT EXISTS (SELECT 1 FROM pending)
+    ORDER BY id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE job SET state = 'running', attempts = attempts + 1, lease_owner = %(owner)s,
+       lease_until = %(lease_until)s, started_at = COALESCE(started_at, %(now)s),
+       updated_at = %(now)s, phase = 'login'
+WHERE id = COALESCE((SELECT id FROM pending), (SELECT id FROM due))
+RETURNING id, address, order_name, src_user, dst_user, state, phase, attempts, error_class,
+          error_text, next_attempt_at, messages_copied, messages_total, bytes_copied, bytes_total,
+          skipped, updated_at, started_at, finished_at;

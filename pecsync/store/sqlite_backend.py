@@ -1,0 +1,131 @@
+"""The embedded state database: one SQLite file (aiosqlite), the default.
+
+Durability: WAL mode with ``synchronous=FULL``; every transaction commits before it returns,
+so what it wrote survives ``kill -9`` and power loss.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+
+from pecsync.errors import StoreError
+from pecsync.store.backend import MigrationStep, Statements
+from pecsync.store.queries import schema, sql
+
+
+class _Step:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    async def rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+        return list(await self.db.execute_fetchall(sql(name), params or {}))
+
+    async def execute(self, name: str, params: dict[str, Any] | None = None) -> None:
+        await self.db.execute(sql(name), params or {})
+
+
+class SqliteBackend:
+    shared = False
+    idle_poll_seconds = 1.0
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self.where = str(path)
+        #: Workers share one connection: one transaction at a time.
+        self.lock = anyio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, version: str,
+                   migrate: Callable[[MigrationStep], Awaitable[None]]) -> SqliteBackend:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Created private: it will hold mailbox names and, later, encrypted credentials.
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        db: aiosqlite.Connection | None = None
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+            # The busy timeout first: switching to WAL waits for another opener's lock too.
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = FULL")
+            await db.executescript(schema())
+            await db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                             (version,))
+            # One IMMEDIATE transaction: two processes opening the same old database cannot
+            # both add a column.
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await migrate(_Step(db))
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+        except BaseException as exc:
+            if db is not None:
+                await db.close()  # its thread would keep the process from exiting
+            if isinstance(exc, aiosqlite.Error):
+                raise StoreError(f"{path}: cannot open state database: {exc}") from None
+            raise
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def transaction(self, statements: Statements) -> list[Any]:
+        """Shielded: a cancellation (a failing sibling task, a second Ctrl-C) waits for the
+        transaction to end, so the shared connection is never left inside one."""
+        returned: list[Any] = []
+        with anyio.CancelScope(shield=True):
+            async with self.lock:
+                try:
+                    await self.db.execute("BEGIN IMMEDIATE")
+                    # Runs of the same statement go in one executemany: one hop to the
+                    # database thread per run instead of per row (a batch has hundreds).
+                    for name, run in groupby(statements, key=lambda st: st[0]):
+                        rows = [params for _, params in run]
+                        if len(rows) == 1:
+                            returned = list(await self.db.execute_fetchall(sql(name),
+                                                                           rows[0]))
+                        else:
+                            await self.db.executemany(sql(name), rows)
+                            returned = []
+                    await self.db.execute("COMMIT")
+                except aiosqlite.Error as exc:
+                    await self.db.execute("ROLLBACK")
+                    raise StoreError(f"{self.path}: write failed: {exc}") from None
+                except BaseException:
+                    # Whatever failed (a value SQLite cannot bind, say), the shared connection
+                    # must not stay inside the transaction.
+                    await self.db.execute("ROLLBACK")
+                    raise
+        return returned
+
+    async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
+        # One hop to the database thread (execute, fetch and close there), not three.
+        return list(await self.db.execute_fetchall(sql(name), params))
+
+    async def compact(self) -> None:
+        async with self.lock:
+            await self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self.db.execute("VACUUM")
+
+    async def checkpoint(self) -> None:
+        async with self.lock:
+            await self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def wait_for_work(self, timeout: float) -> None:
+        # Another process's import is seen at the next poll.
+        await anyio.sleep(timeout)
