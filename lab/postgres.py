@@ -20,6 +20,7 @@ from types import TracebackType
 
 from lab.dovecot import free_port
 
+
 def _pg_bin() -> Path:
     if os.environ.get("PECSYNC_PG_BIN"):
         return Path(os.environ["PECSYNC_PG_BIN"])

@@ -65,7 +65,7 @@ async def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
         sys.stderr.write(f"pecsync import: {args.csv}: no valid rows\n")
         return 2
     vault = _vault(cfg)
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         out = await JobStore(store, vault).import_rows(
             parsed.rows, src_master=bool(cfg.source.master_user),
             dst_master=bool(cfg.destination.master_user))
@@ -116,7 +116,7 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     if not (cfg.source.master_user and cfg.destination.master_user):
         vault = _vault(cfg)
     workers = args.workers or cfg.engine.workers
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         jobs = JobStore(store, vault)
         stop = {"requested": False}
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
@@ -197,7 +197,7 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
     vault = None
     if not (cfg.source.master_user and cfg.destination.master_user) or lines:
         vault = _vault(cfg)
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         jobs = JobStore(store, vault)
         job = await jobs.job(args.address)
         if job is None:
@@ -271,9 +271,9 @@ def status_document(jobs: list[Job]) -> dict[str, Any]:
 
 
 async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    if not cfg.database.exists():
+    if not cfg.state_exists():
         raise UsageError(f"{cfg.database}: no state database yet: import a list first")
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         jobs = await JobStore(store, None).jobs(args.order)
     doc = status_document(jobs)
     if args.json:
@@ -307,10 +307,9 @@ async def cmd_init_key(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def cmd_purge(cfg: Config, args: argparse.Namespace) -> int:
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         await JobStore(store, None).purge_credentials(only_done=args.done)
-        await store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        await store.db.execute("VACUUM")
+        await store.compact()
     sys.stdout.write("stored passwords erased" + (" for verified mailboxes" if args.done
                                                   else "") + "\n")
     return 0
@@ -334,7 +333,7 @@ async def cmd_rotate_key(cfg: Config, args: argparse.Namespace) -> int:
         new_path.unlink()
     write_key_file(new_path)
     new = Vault(load_key(new_path))
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         rows = await store.query("all_credentials", {})
         stmts = []
         for job_id, side, version, blob in rows:
@@ -344,7 +343,7 @@ async def cmd_rotate_key(cfg: Config, args: argparse.Namespace) -> int:
                                                  "ciphertext": new.seal(old.open(blob, ctx),
                                                                         ctx)}))
         await store.transaction(stmts)
-        await store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await store.checkpoint()
     os.replace(new_path, cfg.key_file)
     sys.stdout.write(f"re-encrypted {len(rows)} stored password(s); {cfg.key_file} now holds "
                      f"the new key\n")

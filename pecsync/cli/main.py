@@ -48,6 +48,7 @@ from pecsync.memory_tuning import tune_allocator
 from pecsync.model import Credentials, MailboxReport
 from pecsync.reports.collect import certificate, certificate_path
 from pecsync.store.checkpoints import CheckpointStore
+from pecsync.store.jobs import set_lease_seconds
 from pecsync.sync.mailbox import copy_mailbox, destination_fingerprints, verify_mailbox
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_TRANSIENT, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -238,7 +239,7 @@ async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
     src, dst = _credentials(cfg, args)
     progress = ProgressLine()
     started = time.monotonic()
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         report: MailboxReport | None = None
         async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(TransientError),
@@ -274,7 +275,7 @@ async def _cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
         return await _verify_certificate(cfg, args)
     src, dst = _credentials(cfg, args)
     started = time.monotonic()
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         report = await verify_mailbox(cfg, store, src, dst)
     _print_report(report, title="verified", elapsed=time.monotonic() - started)
     return EXIT_BLOCKED if report.mismatched else EXIT_OK
@@ -356,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate}
     try:
         cfg = load_config(args.config)
+        set_lease_seconds(cfg.engine.lease_seconds)
         _warn_transport(cfg)
         return anyio.run(commands[args.command], cfg, args)
     except PecsyncError as exc:

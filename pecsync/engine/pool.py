@@ -8,6 +8,7 @@ task group aborts at once, which the intent protocol makes safe too.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ import anyio
 import structlog
 
 from pecsync.engine.worker import EngineEnv, run_job
-from pecsync.store.jobs import BLOCKED_STATES, JobState, process_owner
+from pecsync.store.jobs import BLOCKED_STATES, JobState, lease_seconds, process_owner
 
 log = structlog.get_logger("pecsync.pool")
 
@@ -43,7 +44,11 @@ class RunSummary:
 
 
 async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
-                   follow: bool = False, poll_seconds: float = 1.0) -> RunSummary:
+                   follow: bool = False, poll_seconds: float | None = None) -> RunSummary:
+    """*poll_seconds*: how long an idle worker waits before looking again when nothing wakes
+    it (default: the backend's; PostgreSQL wakes idle workers by NOTIFY)."""
+    if poll_seconds is None:
+        poll_seconds = env.store.backend.idle_poll_seconds
     await env.jobs.recover_stale()
     owner = process_owner()
     busy = 0
@@ -58,11 +63,29 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
             return None
         return max(0.0, (datetime.fromisoformat(wake) - datetime.now(UTC)).total_seconds())
 
-    async def idle_wait() -> None:
+    async def idle_wait(limit: float | None = None) -> None:
         due = await seconds_to_next_retry()
         delay = poll_seconds if due is None else max(0.05, min(poll_seconds, due))
-        with anyio.move_on_after(delay):
-            await job_ended.wait()
+        if limit is not None:
+            delay = min(delay, limit)
+        async with anyio.create_task_group() as tg:
+            async def woken(wait: Callable[[], Awaitable[object]]) -> None:
+                await wait()
+                tg.cancel_scope.cancel()
+
+            with anyio.move_on_after(delay):
+                tg.start_soon(woken, job_ended.wait)
+                # A job made runnable by another process (PostgreSQL: NOTIFY; SQLite: sleeps).
+                tg.start_soon(woken, lambda: env.store.wait_for_work(delay))
+                await anyio.sleep_forever()
+            tg.cancel_scope.cancel()
+
+    async def others_running() -> bool:
+        """On a shared database, jobs other processes run (their hosts may die: this run
+        then takes them over when their leases expire, see recover_stale)."""
+        if not env.store.shared:
+            return False
+        return await env.jobs.count_running(order) > busy
 
     async def worker(n: int) -> None:
         nonlocal busy, ran, job_ended
@@ -77,6 +100,12 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                 due = await seconds_to_next_retry()
                 if due is not None and due <= poll_seconds:
                     await anyio.sleep(due)
+                    continue
+                if await others_running():
+                    # Wait for them (they may end in retry_wait, or their host may die):
+                    # expired leases go back to pending here.
+                    await idle_wait(limit=max(1.0, lease_seconds() / 4))
+                    await env.jobs.recover_stale()
                     continue
                 return
             busy += 1

@@ -283,3 +283,7 @@ ORDER BY f.src_name, m.src_uid;
 
 -- name: get_schema_version
 SELECT value FROM meta WHERE key = 'schema';
+
+-- name: count_running
+SELECT COUNT(*) FROM job
+WHERE state = 'running' AND (:order_name IS NULL OR order_name = :order_name);

@@ -1,0 +1,101 @@
+"""Every command on a shared PostgreSQL state database, against the lab's Dovecot servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import (
+    ROOT,
+    assert_same_content,
+    cli_env,
+    run_cli,
+    seed,
+    snapshot,
+    when,
+    write_config,
+)
+
+HEADER = "order,address,source_user,source_password,dest_user,dest_password\n"
+
+
+def messages(n: int, tag: str, size: int = 300) -> list[tuple[bytes, tuple[str, ...], Any]]:
+    return [(b"Subject: %s %d\r\nMessage-ID: <%s.%d@t>\r\n\r\n%s\r\n"
+             % (tag.encode(), i, tag.encode(), i, b"y" * size),
+             ("\\Seen",) if i % 2 else (), when(i)) for i in range(n)]
+
+
+def status(cfg: Path, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    r = run_cli(["status", "--config", str(cfg), "--json"], env)
+    assert r.returncode == 0, r.stderr
+    return {m["address"]: m for m in json.loads(r.stdout)["mailboxes"]}
+
+
+def test_every_command_on_postgresql(dovecot_src: Any, dovecot_dst: Any, users: Any,
+                                     tmp_path: Path, pg_url: str) -> None:
+    names = [users.pair(f"s{i}", f"d{i}") for i in range(4)]
+    for i, user in enumerate(names):
+        seed(dovecot_src, user, "INBOX", messages(5 + i, user))
+        seed(dovecot_src, user, "INBOX.Pratiche", messages(2, user + "p"))
+    csv = tmp_path / "list.csv"
+    # The last member's password in the list is wrong: blocked until retry --password-stdin.
+    csv.write_text(HEADER + "".join(
+        f"Ordine,{u},,{'wrong' if i == 3 else f's{i}'},,d{i}\n" for i, u in enumerate(names)))
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False, database=pg_url,
+                       engine={"lease_seconds": 60}, extra='\n')
+    text = cfg.read_text().replace(f'database = "{pg_url}"',
+                                   f'database = "{pg_url}"\nkey_file = "pecsync.key"')
+    cfg.write_text(text)
+    env = cli_env(dovecot_src, dovecot_dst)
+    del env["PECSYNC_KEY"]
+    r = run_cli(["init-key", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stderr
+    r = run_cli(["import", "--config", str(cfg), str(csv)], env)
+    assert r.returncode == 0, r.stderr
+    assert "4 added" in r.stdout
+    assert not list(tmp_path.glob("*.sqlite3*"))  # nothing went to an embedded database
+    r = run_cli(["run", "--config", str(cfg), "--workers", "3"], env)
+    assert r.returncode == 1, r.stdout + r.stderr  # one blocked on its password
+    jobs = status(cfg, env)
+    assert [jobs[u]["state"] for u in names] == ["done"] * 3 + ["blocked_invalid_credentials"]
+    for user in names[:3]:
+        assert_same_content(dovecot_src, dovecot_dst, user)
+    r = subprocess.run([sys.executable, "-m", "pecsync", "retry", "--config", str(cfg),
+                        names[3], "--password-stdin"], input="s3\n", env=env, cwd=ROOT,
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert status(cfg, env)[names[3]]["state"] == "done"
+    assert_same_content(dovecot_src, dovecot_dst, names[3])
+    # A second run finds nothing to do and copies nothing twice.
+    before = {u: sum(snapshot(dovecot_dst, u)["INBOX"].values()) for u in names}
+    r = run_cli(["run", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert before == {u: sum(snapshot(dovecot_dst, u)["INBOX"].values()) for u in names}
+    out = tmp_path / "reports"
+    r = run_cli(["report", "--config", str(cfg), "--out", str(out), "--lang", "en"], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(next(out.glob("*.json")).read_text())
+    assert json.dumps(report).count("done") >= 4
+    r = run_cli(["notices", "--config", str(cfg), "--out", str(tmp_path / "notices")], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli(["certificate", "--config", str(cfg), names[0]], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["digest"]
+    verify_env = {**env, "PECSYNC_SOURCE_PASSWORD": "s0", "PECSYNC_DEST_PASSWORD": "d0"}
+    r = run_cli(["verify", "--config", str(cfg), "--source-user", names[0]], verify_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli(["rotate-key", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "re-encrypted 9 stored password(s)" in r.stdout  # 4 + 4 + the retry's new one
+    r = run_cli(["purge-credentials", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    import psycopg
+
+    with psycopg.connect(pg_url) as conn:
+        left = conn.execute("SELECT COUNT(*) FROM credential WHERE ciphertext IS NOT NULL")
+        assert left.fetchone() == (0,)
+    assert os.environ.get("PECSYNC_DB_PASSWORD") is None
