@@ -30,7 +30,7 @@ from tenacity import (
 
 from pecsync import __version__
 from pecsync import log as logsetup
-from pecsync.cli import bulk, reporting
+from pecsync.cli import bulk, dbcmd, reporting
 from pecsync.cli.passwords import read_password
 from pecsync.cli.progress import ProgressLine
 from pecsync.config import Config, load_config
@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--config", required=True, metavar="FILE")
     cert.add_argument("address", metavar="ADDRESS")
     cert.add_argument("--out", metavar="FILE")
+    dbcmd.add_parser(sub)
     return parser
 
 
@@ -356,6 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "purge-credentials": bulk.cmd_purge, "report": reporting.cmd_report,
                 "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate}
     try:
+        if args.command == "db":  # works on database URLs and paths, not a configuration
+            return anyio.run(dbcmd.cmd_db, args)
         cfg = load_config(args.config)
         set_lease_seconds(cfg.engine.lease_seconds)
         _warn_transport(cfg)

@@ -134,6 +134,11 @@ class CheckpointStore:
             await step.execute("add_content_match")
             await step.execute("content_match_unfinished")
             await step.execute("set_schema_version", {"version": SCHEMA_VERSION})
+        moved = await step.rows("meta_value", {"key": "moved_to"})
+        if moved:
+            raise StoreError(f"this state database was copied to {moved[0][0]} "
+                             f"(pecsync db copy) and is no longer used",
+                             hint=f"set [state] database = \"{moved[0][0]}\"")
         rows = await step.rows("get_schema_version")
         found = int(rows[0][0]) if rows else 0
         if found > int(SCHEMA_VERSION):

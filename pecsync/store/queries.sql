@@ -287,3 +287,6 @@ SELECT value FROM meta WHERE key = 'schema';
 -- name: count_running
 SELECT COUNT(*) FROM job
 WHERE state = 'running' AND (:order_name IS NULL OR order_name = :order_name);
+
+-- name: meta_value
+SELECT value FROM meta WHERE key = :key;

@@ -99,3 +99,47 @@ def test_every_command_on_postgresql(dovecot_src: Any, dovecot_dst: Any, users: 
         left = conn.execute("SELECT COUNT(*) FROM credential WHERE ciphertext IS NOT NULL")
         assert left.fetchone() == (0,)
     assert os.environ.get("PECSYNC_DB_PASSWORD") is None
+
+
+def test_db_copy_mid_migration_then_run_on_postgresql(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path, pg_url: str) -> None:
+    """A run on SQLite dies mid-copy (crash injection: checkpoints, intents and a live lease
+    left behind); `db copy` waits for the lease, moves everything, and `run` on PostgreSQL
+    finishes the migration without losing or duplicating a message."""
+    import time
+
+    names = [users.pair(f"s{i}", f"d{i}") for i in range(3)]
+    for user in names:
+        seed(dovecot_src, user, "INBOX", messages(12, user))
+        seed(dovecot_src, user, "INBOX.Pratiche", messages(3, user + "p"))
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + "".join(f"Ordine,{u},,s{i},,d{i}\n" for i, u in enumerate(names)))
+    engine = {"lease_seconds": 4, "batch_max_messages": 2, "workers": 1}
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False, engine=engine)
+    sqlite_path = tmp_path / "state.sqlite3"
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    r = run_cli(["run", "--config", str(cfg)], {**env, "PECSYNC_CRASH_AFTER_STEP": "25"})
+    assert r.returncode == 86, r.stdout + r.stderr  # killed mid-copy
+    copied = sum(sum(c.values()) for u in names for c in snapshot(dovecot_dst, u).values())
+    assert 0 < copied < 3 * 15
+    r = run_cli(["db", "copy", "--from", str(sqlite_path), "--to", pg_url], env)
+    assert r.returncode == 2 and "being copied right now" in r.stderr, r.stdout + r.stderr
+    time.sleep(5)  # the crashed run's lease expires
+    r = run_cli(["db", "copy", "--from", str(sqlite_path), "--to", pg_url], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "job: 3 row(s)" in r.stdout and "credential: 6 row(s)" in r.stdout
+    # The SQLite file is not used by mistake any more.
+    r = run_cli(["status", "--config", str(cfg)], env)
+    assert r.returncode == 2 and pg_url in r.stderr, r.stdout + r.stderr
+    # Nor copied twice.
+    r = run_cli(["db", "copy", "--from", str(sqlite_path), "--to", pg_url], env)
+    assert r.returncode == 2 and "copied to" in r.stderr, r.stdout + r.stderr
+    pg_cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False, database=pg_url,
+                          engine=engine)
+    r = run_cli(["run", "--config", str(pg_cfg)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    jobs = status(pg_cfg, env)
+    assert {jobs[u]["state"] for u in names} == {"done"}
+    for user in names:
+        assert_same_content(dovecot_src, dovecot_dst, user)
