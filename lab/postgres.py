@@ -49,8 +49,11 @@ def available() -> str | None:
 
 
 class PostgresCluster:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, durable: bool = False) -> None:
+        """*durable*: fsync and synchronous commits as in production (benchmarks); tests
+        run without them."""
         self.root = root
+        self.durable = durable
         self.data = root / "data"
         self.sockets = root / "run"
         self.port = free_port()
@@ -82,8 +85,9 @@ class PostgresCluster:
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(f"listen_addresses = '{self.host}'\nport = {self.port}\n"
                        f"unix_socket_directories = '{self.sockets}'\n"
-                       "max_connections = 300\nfsync = off\nsynchronous_commit = off\n"
-                       "full_page_writes = off\nshared_buffers = 64MB\n")
+                       "max_connections = 300\nshared_buffers = 64MB\n")
+            if not self.durable:
+                conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
         self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l",
                    str(self.root / "server.log"), "-w", "-t", "60", "start"])
         return self

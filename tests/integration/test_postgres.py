@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import (
     ROOT,
     assert_same_content,
@@ -141,5 +143,65 @@ def test_db_copy_mid_migration_then_run_on_postgresql(
     assert r.returncode == 0, r.stdout + r.stderr
     jobs = status(pg_cfg, env)
     assert {jobs[u]["state"] for u in names} == {"done"}
+    for user in names:
+        assert_same_content(dovecot_src, dovecot_dst, user)
+
+
+@pytest.mark.slow
+def test_three_processes_share_one_postgresql_and_survive_a_kill(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path, pg_url: str) -> None:
+    """Three `pecsync run` processes on one PostgreSQL and 60 mailboxes; one is killed -9
+    mid-run.  The other two take its jobs over after their leases expire: every mailbox
+    done, every message copied exactly once (the content comparison counts duplicates)."""
+    import signal
+    import time
+
+    import psycopg
+
+    count = 60
+    names = [users.pair(f"s{i}", f"d{i}") for i in range(count)]
+    for user in names:
+        seed(dovecot_src, user, "INBOX", messages(6, user, size=2000))
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + "".join(f"Ordine,{u},,s{i},,d{i}\n" for i, u in enumerate(names)))
+    lease = 6
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False, database=pg_url,
+                       engine={"lease_seconds": lease, "workers": 2, "batch_max_messages": 1,
+                               "verify": True})
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    procs = [subprocess.Popen([sys.executable, "-m", "pecsync", "-q", "run", "--config",
+                               str(cfg)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    victim = procs[0]
+    owner_like = f"%:{victim.pid}"
+    killed_jobs: list[str] = []
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            running = conn.execute("SELECT address FROM job WHERE state = 'running' AND "
+                                   "lease_owner LIKE %s AND phase = 'copy'",
+                                   (owner_like,)).fetchall()
+            done = conn.execute("SELECT COUNT(*) FROM job WHERE state = 'done'").fetchone()
+            if running and done and done[0] >= 5:
+                victim.send_signal(signal.SIGKILL)
+                killed_jobs = [str(r[0]) for r in running]
+                break
+            time.sleep(0.05)
+    assert killed_jobs, "the victim never ran a job"
+    victim.communicate(timeout=10)  # reaped, its pipes closed
+    outs = [p.communicate(timeout=280) for p in procs[1:]]
+    for p, (out, err) in zip(procs[1:], outs, strict=True):
+        assert p.returncode == 0, out + err
+    jobs = status(cfg, env)
+    assert {jobs[u]["state"] for u in names} == {"done"}, jobs
+    with psycopg.connect(pg_url) as conn:
+        for address in killed_jobs:  # taken over by a survivor, after the lease
+            events = conn.execute(
+                "SELECT COUNT(*) FROM job_event e JOIN job j ON j.id = e.job_id "
+                "WHERE j.address = %s AND e.state = 'done'", (address,)).fetchone()
+            assert events == (1,)
+        attempts = dict(conn.execute("SELECT address, attempts FROM job").fetchall())
+    assert all(attempts[a] == 2 for a in killed_jobs), attempts
     for user in names:
         assert_same_content(dovecot_src, dovecot_dst, user)
