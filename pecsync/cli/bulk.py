@@ -18,7 +18,7 @@ import structlog
 
 from pecsync.cli.passwords import not_utf8, read_password, utf8_secret
 from pecsync.config import Config
-from pecsync.engine.budget import HostBudget
+from pecsync.engine.fleet import budget_for, budget_kept
 from pecsync.engine.outcome import NEXT_STEP
 from pecsync.engine.pool import EXIT_TRANSIENT, RunSummary, run_pool
 from pecsync.engine.worker import EngineEnv, run_job
@@ -120,7 +120,7 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         jobs = JobStore(store, vault)
         stop = {"requested": False}
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
-                        budget=HostBudget(cfg.engine.max_connections_per_host),
+                        budget=budget_for(cfg, store),
                         src_master_password=src_master, dst_master_password=dst_master,
                         should_stop=lambda: stop["requested"])
         all_jobs = await jobs.jobs(args.order)
@@ -150,7 +150,9 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
             display = _LiveDisplay(env, len(all_jobs),
                                    sum(1 for j in all_jobs if j.state == JobState.DONE))
             outer.start_soon(display.run)
-            summary = await run_pool(env, workers=workers, order=args.order, follow=args.follow)
+            async with budget_kept(env.budget):
+                summary = await run_pool(env, workers=workers, order=args.order,
+                                         follow=args.follow)
             outer.cancel_scope.cancel()
         # A Ctrl-C that arrives while we are already finishing must not kill the process
         # before it has reported (the work is saved either way).
@@ -208,7 +210,7 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         for side, secret in zip(sides, secrets, strict=True):
             await jobs.set_password(job, side, secret)
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
-                        budget=HostBudget(cfg.engine.max_connections_per_host),
+                        budget=budget_for(cfg, store),
                         src_master_password=src_master, dst_master_password=dst_master)
         claimed = await jobs.claim(job, process_owner("retry "))
         if claimed is None:
@@ -226,7 +228,8 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
             return EXIT_TRANSIENT
         sys.stderr.write(f"retrying {job.address} (was {job.state.value}, "
                          f"{job.messages_copied} messages copied so far)\n")
-        outcome = await run_job(env, claimed)
+        async with budget_kept(env.budget):
+            outcome = await run_job(env, claimed)
         final = await jobs.job(job.address)
         assert final is not None
         sys.stdout.write(f"{final.address}: {final.state.value}"

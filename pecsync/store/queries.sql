@@ -290,3 +290,30 @@ WHERE state = 'running' AND (:order_name IS NULL OR order_name = :order_name);
 
 -- name: meta_value
 SELECT value FROM meta WHERE key = :key;
+
+-- name: ensure_host_slot
+INSERT OR IGNORE INTO host_slot (server, slot) VALUES (:server, :slot);
+
+-- name: take_host_slot
+-- A free slot (never held, released, or its holder's lease expired) now ours.  The outer
+-- condition is checked again on the row itself: two processes racing for one slot, one wins.
+UPDATE host_slot SET owner = :owner, lease_until = :lease_until
+WHERE server = :server AND (owner IS NULL OR lease_until < :now)
+  AND slot = (SELECT slot FROM host_slot
+              WHERE server = :server AND slot < :limit
+                AND (owner IS NULL OR lease_until < :now)
+              ORDER BY slot LIMIT 1)
+RETURNING slot;
+
+-- name: renew_host_slots
+-- Every slot still ours (a stalled process may have lost some), renewed.
+UPDATE host_slot SET lease_until = :lease_until
+WHERE owner = :owner AND lease_until >= :now
+RETURNING server, slot;
+
+-- name: release_host_slot
+UPDATE host_slot SET owner = NULL, lease_until = NULL
+WHERE owner = :owner AND server = :server AND slot = :slot;
+
+-- name: release_all_host_slots
+UPDATE host_slot SET owner = NULL, lease_until = NULL WHERE owner = :owner;

@@ -147,12 +147,57 @@ def test_db_copy_mid_migration_then_run_on_postgresql(
         assert_same_content(dovecot_src, dovecot_dst, user)
 
 
+def established_to(port: int) -> int:
+    """Client connections to 127.0.0.1:*port* open now (every process on this machine)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            remote, state = fields[2], fields[3]
+            if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+class ConnectionSampler:
+    """Samples the connections to both lab servers in a thread; keeps the most seen."""
+
+    def __init__(self, *ports: int) -> None:
+        import threading
+
+        self.ports = ports
+        self.peak = dict.fromkeys(ports, 0)
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            for port in self.ports:
+                self.peak[port] = max(self.peak[port], established_to(port))
+            self.samples += 1
+
+    def __enter__(self) -> ConnectionSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @pytest.mark.slow
 def test_three_processes_share_one_postgresql_and_survive_a_kill(
         dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path, pg_url: str) -> None:
     """Three `pecsync run` processes on one PostgreSQL and 60 mailboxes; one is killed -9
     mid-run.  The other two take its jobs over after their leases expire: every mailbox
-    done, every message copied exactly once (the content comparison counts duplicates)."""
+    done, every message copied exactly once (the content comparison counts duplicates), and
+    the fleet never holds more than max_connections_per_host connections to either server
+    (sampled from the kernel's socket table)."""
     import signal
     import time
 
@@ -164,10 +209,11 @@ def test_three_processes_share_one_postgresql_and_survive_a_kill(
         seed(dovecot_src, user, "INBOX", messages(6, user, size=2000))
     csv = tmp_path / "list.csv"
     csv.write_text(HEADER + "".join(f"Ordine,{u},,s{i},,d{i}\n" for i, u in enumerate(names)))
-    lease = 6
+    lease, limit = 6, 4
+    sampler = ConnectionSampler(dovecot_src.port, dovecot_dst.port).__enter__()
     cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False, database=pg_url,
                        engine={"lease_seconds": lease, "workers": 2, "batch_max_messages": 1,
-                               "verify": True})
+                               "verify": True, "max_connections_per_host": limit})
     env = cli_env(dovecot_src, dovecot_dst)
     assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
     procs = [subprocess.Popen([sys.executable, "-m", "pecsync", "-q", "run", "--config",
@@ -193,6 +239,10 @@ def test_three_processes_share_one_postgresql_and_survive_a_kill(
     outs = [p.communicate(timeout=280) for p in procs[1:]]
     for p, (out, err) in zip(procs[1:], outs, strict=True):
         assert p.returncode == 0, out + err
+    sampler.__exit__()
+    # 3 processes x 2 workers x 3 lanes could open 18 per server without the fleet budget.
+    assert sampler.samples > 100
+    assert 2 <= max(sampler.peak.values()) <= limit, sampler.peak
     jobs = status(cfg, env)
     assert {jobs[u]["state"] for u in names} == {"done"}, jobs
     with psycopg.connect(pg_url) as conn:
