@@ -95,15 +95,18 @@ class PostgresBackend:
             target.url, min_size=1, max_size=max(2, target.pool_size), open=False,
             kwargs={**kwargs, "autocommit": True, "cursor_factory": psycopg.AsyncClientCursor},
             timeout=60, name="pecsync")
+        # One connection first: a wrong host, password or TLS setting fails at once with
+        # the server's own words (a pool would retry it in the background until a timeout).
+        try:
+            conn = await psycopg.AsyncConnection.connect(target.url, connect_timeout=15,
+                                                         **kwargs)
+            await conn.close()
+        except psycopg.Error as exc:
+            raise _error(target.url, "cannot open state database", exc) from None
         try:
             await pool.open(wait=True, timeout=30)
-        except Exception as exc:  # PoolTimeout says nothing: ask one connection why
+        except Exception as exc:
             await pool.close()
-            try:
-                conn = await psycopg.AsyncConnection.connect(target.url, **kwargs)
-                await conn.close()
-            except psycopg.Error as inner:
-                raise _error(target.url, "cannot open state database", inner) from None
             raise StoreError(f"{target.url}: cannot open state database: {exc}") from None
         backend = cls(pool, target, kwargs)
         try:
