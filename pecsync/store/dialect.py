@@ -12,7 +12,11 @@ each named statement is either
   information_schema (migration steps).  ``INSERT OR REPLACE`` is NOT guessed (it raises:
   write an upsert override).
 
-A statement that uses a construct known not to exist on PostgreSQL raises
+An override may hold several statements separated by ``;`` (run in order, in the same
+transaction, each with a fresh snapshot; the last one's rows are returned): e.g. an advisory
+lock, then the check-then-insert it serializes.
+
+A statement that uses a construct known not to exist (or not to be safe) on PostgreSQL raises
 :class:`Untranslatable` naming it, so a new SQLite-only query fails the unit test that
 translates every query (tests/unit/test_store_dialect.py), not a run in production.
 
@@ -44,6 +48,15 @@ _SQLITE_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\blast_insert_rowid\s*\(|\browid\b", re.I), "rowid"),
     (re.compile(r"\bGLOB\b", re.I), "GLOB"),
     (re.compile(r"\bVACUUM\b", re.I), "VACUUM"),
+    (re.compile(r"\bjson_(?:each|tree|extract)\s*\(", re.I),
+     "SQLite's JSON functions (PostgreSQL: jsonb_array_elements_text(...) with a cast)"),
+    # A check-then-insert (INSERT ... SELECT ... WHERE (SELECT COUNT(*) ...) < :limit) is
+    # exact on SQLite, whose write lock serializes writers; on PostgreSQL two transactions
+    # both pass the check.
+    (re.compile(r"\bINSERT\b[^;]*\bSELECT\b[^;]*\bWHERE\b[^;]*\(\s*SELECT\s+COUNT\s*\(",
+                re.I | re.S),
+     "a check-then-insert (concurrent PostgreSQL transactions both pass the check: take "
+     "SELECT pg_advisory_xact_lock(hashtext(...)) in a first statement of the override)"),
 )
 
 

@@ -148,6 +148,8 @@ class PostgresBackend:
                             rows = [{**p, "_changes": changes} for p in rows]
                         if len(rows) == 1:
                             await cur.execute(text, rows[0])
+                            while cur.nextset():  # an override of several statements
+                                pass
                             returned = list(await cur.fetchall()) if cur.description else []
                         else:
                             await cur.executemany(text, rows)
@@ -162,6 +164,8 @@ class PostgresBackend:
             async with self.pool.connection() as conn:
                 cur = conn.cursor()
                 await cur.execute(_dialect(name), params)
+                while cur.nextset():
+                    pass
                 return list(await cur.fetchall()) if cur.description else []
         except psycopg.Error as exc:
             raise _error(self.where, "read failed", exc) from None

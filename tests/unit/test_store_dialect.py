@@ -23,8 +23,11 @@ def test_mechanical_rules() -> None:
     assert "information_schema.columns" in query_to_postgres(
         "q", "SELECT name FROM pragma_table_info('folder')")
     assert query_to_postgres("q", "SELECT MAX(a) FROM t") == "SELECT MAX(a) FROM t"
+    check_then_insert = ("INSERT INTO a (k, at) SELECT :k, :now WHERE (SELECT COUNT(*) "
+                         "FROM a WHERE k = :k) < :limit RETURNING id")
     for bad in ("INSERT OR REPLACE INTO t VALUES (1)", "SELECT changes()",
-                "SELECT datetime('now')", "SELECT rowid FROM t"):
+                "SELECT datetime('now')", "SELECT rowid FROM t", check_then_insert,
+                "SELECT value FROM json_each(:uids)"):
         with pytest.raises(Untranslatable, match=r"queries_pg\.sql"):
             query_to_postgres("q", bad)
 
@@ -67,3 +70,32 @@ async def test_every_query_plans_on_postgresql(pg_url: str) -> None:
             except psycopg.Error as exc:
                 failures.append(f"{name}: {str(exc).splitlines()[0]}")
     assert not failures, "\n".join(failures)
+
+
+async def test_an_override_of_several_statements_serializes_a_check_then_insert(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pattern for check-then-insert overrides: an advisory lock in a first statement,
+    then the check (its own snapshot, taken after the lock).  Twenty concurrent writers,
+    limit 3: exactly 3 rows, and the last statement's rows come back.  (Without the lock,
+    more than 3 get in: tried.)"""
+    import anyio
+
+    from pecsync.store import postgres_backend
+
+    override = ("SELECT pg_advisory_xact_lock(hashtext(%(key)s));\n"
+                "INSERT INTO meta (key, value) SELECT %(key)s || %(n)s, 'x' "
+                "WHERE (SELECT COUNT(*) FROM meta WHERE key LIKE %(key)s || '%%') < 3 "
+                "RETURNING key")
+    monkeypatch.setattr(postgres_backend, "_dialect",
+                        lambda name: override if name == "limited" else sql(name, "postgresql"))
+    async with await CheckpointStore.open(pg_url) as one, \
+            await CheckpointStore.open(pg_url) as two:
+        taken: list[Any] = []
+
+        async def writer(store: CheckpointStore, n: int) -> None:
+            taken.extend(await store.transaction([("limited", {"key": "slot-", "n": str(n)})]))
+
+        async with anyio.create_task_group() as tg:
+            for n in range(20):
+                tg.start_soon(writer, one if n % 2 else two, n)
+        assert len(taken) == 3 and all(str(r[0]).startswith("slot-") for r in taken)
