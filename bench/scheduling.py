@@ -129,7 +129,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
             work.chmod(0o755)  # the server runs as the postgres user when we are root
             # Durable (fsync, synchronous commit), like SQLite's synchronous=FULL.
-            cluster = PostgresCluster(work / "pg", durable=True).start()
+            cluster = PostgresCluster(work / "pg", durable=not args.no_fsync).start()
             database = cluster.create_database("bench")
     cfg_path = _config(work, database)
     try:
@@ -191,6 +191,8 @@ def main() -> int:
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--database", help="postgresql://... (default: a private cluster)")
     ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--no-fsync", action="store_true",
+                    help="private cluster without fsync (separates commit latency from the rest)")
     ap.add_argument("--run-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--config", help=argparse.SUPPRESS)
     ap.add_argument("--key", help=argparse.SUPPRESS)
