@@ -346,7 +346,8 @@ async def cmd_rotate_key(cfg: Config, args: argparse.Namespace) -> int:
                                                  "ciphertext": new.seal(old.open(blob, ctx),
                                                                         ctx)}))
         await store.transaction(stmts)
-        await store.checkpoint()
+        # The old ciphertexts must not stay in free pages or the WAL (the old key opens them).
+        await store.compact()
     os.replace(new_path, cfg.key_file)
     sys.stdout.write(f"re-encrypted {len(rows)} stored password(s); {cfg.key_file} now holds "
                      f"the new key\n")

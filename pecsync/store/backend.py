@@ -35,8 +35,9 @@ class Backend(Protocol):
 
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]: ...
 
-    async def compact(self) -> None:
-        """Give back the space of deleted or blanked rows so their bytes leave the files."""
+    async def compact(self) -> bool:
+        """Give back the space of deleted or blanked rows so their bytes leave the files;
+        False when another process kept that from completing."""
         ...
 
     async def checkpoint(self) -> None:

@@ -168,9 +168,10 @@ class CheckpointStore:
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
         return await self.backend.query(name, params)
 
-    async def compact(self) -> None:
-        """Space of blanked rows given back, so their bytes leave the database files."""
-        await self.backend.compact()
+    async def compact(self) -> bool:
+        """Space of blanked rows given back, so their bytes leave the database files; False
+        when another process (a run in progress) kept that from completing."""
+        return await self.backend.compact()
 
     async def checkpoint(self) -> None:
         await self.backend.checkpoint()

@@ -175,9 +175,11 @@ class PostgresBackend:
         async with self.pool.connection() as conn:
             await conn.execute(text, params)
 
-    async def compact(self) -> None:
-        # VACUUM FULL rewrites the tables: no blanked ciphertext stays in their pages.
+    async def compact(self) -> bool:
+        # VACUUM FULL rewrites the table: no blanked or replaced ciphertext stays in its
+        # pages (the server's WAL and backups are the operator's to manage).
         await self.execute_sql("VACUUM FULL credential")
+        return True
 
     async def checkpoint(self) -> None:
         """Nothing to do: a committed transaction is durable (the server's WAL)."""

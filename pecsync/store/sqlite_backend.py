@@ -117,14 +117,34 @@ class SqliteBackend:
         # One hop to the database thread (execute, fetch and close there), not three.
         return list(await self.db.execute_fetchall(sql(name), params))
 
-    async def compact(self) -> None:
+    async def compact(self) -> bool:
+        """Leave no erased byte in the files: checkpoint the WAL into the database and
+        truncate it, rebuild the database (``VACUUM``), then checkpoint and truncate again
+        (in WAL mode ``VACUUM`` writes through the WAL); ``secure_delete`` zeroes what is
+        freed meanwhile.  False when another connection (a ``run`` in progress) kept a
+        checkpoint from completing.  (The same as the safety branch's
+        CheckpointStore.compact, here behind the backend interface.)"""
         async with self.lock:
-            await self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            await self.db.execute("VACUUM")
+            try:
+                # Every statement through execute_fetchall: a cursor left open on a PRAGMA's
+                # result row is a statement in progress, and VACUUM refuses to run then.
+                await self.db.execute_fetchall("PRAGMA secure_delete = ON")
+                first = await self._checkpoint()
+                await self.db.execute_fetchall("VACUUM")
+                second = await self._checkpoint()
+            except aiosqlite.Error as exc:
+                raise StoreError(f"{self.path}: cannot compact the state database: {exc}",
+                                 hint="stop any pecsync process using it, then run the "
+                                      "command again") from None
+        return first and second
+
+    async def _checkpoint(self) -> bool:
+        rows = list(await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return not rows or int(rows[0][0]) == 0  # (busy, wal frames, checkpointed)
 
     async def checkpoint(self) -> None:
         async with self.lock:
-            await self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._checkpoint()
 
     async def wait_for_work(self, timeout: float) -> None:
         # Another process's import is seen at the next poll.
