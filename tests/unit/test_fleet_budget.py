@@ -71,3 +71,32 @@ async def test_a_dead_process_slots_come_back_after_its_lease(state_db: Path | s
                 async with b.connections(SRC, DST):
                     waited = anyio.current_time() - started
         assert waited >= 0.5  # not before the dead host's lease ran out
+
+
+async def test_idle_workers_wake_on_notify(pg_url: str) -> None:
+    """PostgreSQL: a job made runnable by another process (an import) wakes a waiting
+    worker at once, long before its poll interval."""
+    import base64
+
+    from pecsync.model import MailboxRow, Secret
+    from pecsync.store.jobs import JobStore
+    from pecsync.vault import Vault, new_key
+
+    async with await CheckpointStore.open(pg_url) as idle, \
+            await CheckpointStore.open(pg_url) as other:
+        woke = 0.0
+
+        async def wait() -> None:
+            nonlocal woke
+            started = anyio.current_time()
+            await idle.wait_for_work(30)
+            woke = anyio.current_time() - started
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.sleep(1.0)  # the waiter is listening
+            jobs = JobStore(other, Vault(base64.b64decode(new_key())))
+            await jobs.import_rows([MailboxRow(2, "O", "n@pec.example.it", "n@pec.example.it",
+                                               Secret("p"), "n@pec.example.it", Secret("q"))],
+                                   src_master=False, dst_master=False)
+        assert 0.9 < woke < 5, woke
