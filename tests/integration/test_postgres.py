@@ -191,6 +191,7 @@ class ConnectionSampler:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_three_processes_share_one_postgresql_and_survive_a_kill(
         dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path, pg_url: str) -> None:
     """Three `pecsync run` processes on one PostgreSQL and 60 mailboxes; one is killed -9
@@ -203,7 +204,8 @@ def test_three_processes_share_one_postgresql_and_survive_a_kill(
 
     import psycopg
 
-    count = 60
+    # 60 here (2 shared cores); the issue's 300: PECSYNC_FLEET_MAILBOXES=300.
+    count = int(os.environ.get("PECSYNC_FLEET_MAILBOXES", "60"))
     names = [users.pair(f"s{i}", f"d{i}") for i in range(count)]
     for user in names:
         seed(dovecot_src, user, "INBOX", messages(6, user, size=2000))
@@ -236,7 +238,7 @@ def test_three_processes_share_one_postgresql_and_survive_a_kill(
             time.sleep(0.05)
     assert killed_jobs, "the victim never ran a job"
     victim.communicate(timeout=10)  # reaped, its pipes closed
-    outs = [p.communicate(timeout=280) for p in procs[1:]]
+    outs = [p.communicate(timeout=60 + 4 * count) for p in procs[1:]]
     for p, (out, err) in zip(procs[1:], outs, strict=True):
         assert p.returncode == 0, out + err
     sampler.__exit__()
