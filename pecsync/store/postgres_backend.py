@@ -28,6 +28,9 @@ from pecsync.store.queries import pg_schema, sql
 #: pg_advisory_xact_lock key of schema creation and migrations (hosts starting together).
 _SCHEMA_LOCK = 0x7065637379
 CHANNEL = "pecsync_jobs"
+#: Extra attempts of a transaction PostgreSQL rolled back as a deadlock or serialization
+#: failure (two hosts' transactions crossing): nothing of it was written.
+_RETRIES = 5
 
 
 def _dialect(name: str) -> str:
@@ -135,28 +138,41 @@ class PostgresBackend:
         await self.pool.close()
 
     async def transaction(self, statements: Statements) -> list[Any]:
-        returned: list[Any] = []
+        statements = list(statements)
         with anyio.CancelScope(shield=True):
-            try:
-                async with self.pool.connection() as conn, conn.transaction():
-                    cur = conn.cursor()
-                    changes = 0
-                    for name, run in groupby(statements, key=lambda st: st[0]):
-                        text = _dialect(name)
-                        rows = [params for _, params in run]
-                        if "%(_changes)s" in text:  # see insert_job_event_if_changed
-                            rows = [{**p, "_changes": changes} for p in rows]
-                        if len(rows) == 1:
-                            await cur.execute(text, rows[0])
-                            while cur.nextset():  # an override of several statements
-                                pass
-                            returned = list(await cur.fetchall()) if cur.description else []
-                        else:
-                            await cur.executemany(text, rows)
-                            returned = []
-                        changes = max(cur.rowcount, 0)
-            except psycopg.Error as exc:
-                raise _error(self.where, "write failed", exc) from None
+            for attempt in range(_RETRIES + 1):
+                try:
+                    return await self._transaction_once(statements)
+                except (psycopg.errors.DeadlockDetected,
+                        psycopg.errors.SerializationFailure) as exc:
+                    # Rolled back whole: nothing was written, so do it all again.
+                    if attempt == _RETRIES:
+                        raise _error(self.where, "write failed", exc) from None
+                    await anyio.sleep(0.05 * (attempt + 1))
+                except psycopg.Error as exc:
+                    raise _error(self.where, "write failed", exc) from None
+        raise AssertionError("unreachable")
+
+    async def _transaction_once(self, statements: list[tuple[str, dict[str, Any]]]
+                                ) -> list[Any]:
+        returned: list[Any] = []
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = conn.cursor()
+            changes = 0
+            for name, run in groupby(statements, key=lambda st: st[0]):
+                text = _dialect(name)
+                rows = [params for _, params in run]
+                if "%(_changes)s" in text:  # see insert_job_event_if_changed
+                    rows = [{**p, "_changes": changes} for p in rows]
+                if len(rows) == 1:
+                    await cur.execute(text, rows[0])
+                    while cur.nextset():  # an override of several statements
+                        pass
+                    returned = list(await cur.fetchall()) if cur.description else []
+                else:
+                    await cur.executemany(text, rows)
+                    returned = []
+                changes = max(cur.rowcount, 0)
         return returned
 
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
