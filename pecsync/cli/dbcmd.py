@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                     "transaction.  Stop every `pecsync run` on the file first.  Then set "
                     "[state] database to the URL: `run` on any host goes on where the "
                     "migration stopped.  The password comes from $PECSYNC_DB_PASSWORD "
-                    "(never in the URL).  The SQLite file is marked as moved and refuses "
+                    "(never in the URL); TLS from libpq's environment (PGSSLMODE, "
+                    "PGSSLROOTCERT).  The SQLite file is marked as moved and refuses "
                     "further use.")
     copy.add_argument("--from", dest="source", required=True, metavar="SQLITE_PATH")
     copy.add_argument("--to", dest="target", required=True, metavar="postgresql://USER@HOST/DB")
