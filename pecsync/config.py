@@ -8,10 +8,11 @@ prompt or the credential store.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -97,11 +98,54 @@ class ProviderProfile:
 
 @dataclass(frozen=True)
 class OrderInfo:
-    """``[orders."NAME"]``: how an order is addressed in reports."""
+    """``[orders."NAME"]``: how an order is addressed in reports, and its intake page."""
 
     name: str
     display_name: str | None = None
     contacts: tuple[str, ...] = ()
+    #: The order's intake page is ``/o/<slug>`` (letters, digits, ``-``).
+    slug: str | None = None
+    #: Its members' address domains: on its page a member may type just the local part.
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    """``[intake]``: the members' self-service page (``pecsync serve``)."""
+
+    #: The page accepts submissions from / until (None: no limit on that side).
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    #: Where members reach the page (for notices and the README's links), e.g.
+    #: ``https://migrazione.ordine.example/``.
+    public_url: str | None = None
+    #: Reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed
+    #: (addresses or networks, e.g. ``["127.0.0.1", "10.0.0.0/8"]``).
+    trusted_proxies: tuple[str, ...] = ()
+    #: Source LOGIN checks per member address per window.
+    rate_per_address: int = 5
+    #: Submissions per client address per window.
+    rate_per_client: int = 30
+    rate_window_seconds: int = 3600
+    #: How members reach the order (shown on every page), e.g. an e-mail and a phone number.
+    contact: str = ""
+    #: The old provider's name and its steps to switch 2-step verification off (Italian;
+    #: ``*_en`` in English).  Empty: a default for Aruba PEC.
+    provider_name: str = "Aruba PEC"
+    twofa_steps: tuple[str, ...] = ()
+    twofa_steps_en: tuple[str, ...] = ()
+    #: Robot check: the browser solves a small proof of work of this many bits (pecsync's own
+    #: script, no third party) and the form cannot be sent sooner than this after it was shown.
+    pow_bits: int = 16
+    min_fill_seconds: float = 3.0
+    #: Optional external CAPTCHA (reCAPTCHA/hCaptcha/Turnstile style): the widget's script
+    #: and site key, the verification endpoint, the form field its token arrives in, and a
+    #: file holding the secret.  All four or none.
+    captcha_script_url: str | None = None
+    captcha_site_key: str | None = None
+    captcha_verify_url: str | None = None
+    captcha_field: str = "captcha-response"
+    captcha_secret_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +198,7 @@ class Config:
     deadline: date | None = None
     orders: Mapping[str, OrderInfo] = field(default_factory=dict)
     smtp: SmtpConfig | None = None
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
     #: Set when ``[state] database`` is a PostgreSQL URL; *database* is then a notional path
     #: in the configuration's directory, beside which local files (certificates) are kept.
     postgres: PostgresTarget | None = None
@@ -343,18 +388,100 @@ def _orders(path: Path, data: Any) -> dict[str, OrderInfo]:
         return {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: [orders]: expected tables like [orders.\"Ordine X\"]")
-    out = {}
+    out: dict[str, OrderInfo] = {}
     for name, table in data.items():
         if not isinstance(table, Mapping):
             raise ConfigError(f"{path}: [orders.{name}]: expected a table")
-        r = _Reader(path, f"orders.{name}", table, {"display_name", "contacts"})
+        r = _Reader(path, f"orders.{name}", table, {"display_name", "contacts", "slug",
+                                                    "domains"})
         contacts = r.get("contacts", list, []) or []
         for c in contacts:
             if not isinstance(c, str) or "@" not in c:
                 raise r.error("contacts", f"expected e-mail addresses, got {c!r}")
+        slug = r.get("slug", str, check=lambda v: None if re.fullmatch(r"[a-z0-9][a-z0-9-]*", v)
+                      else f"expected lower-case letters, digits and -, got {v!r}")
+        domains = r.get("domains", list, []) or []
+        for d in domains:
+            if not isinstance(d, str) or not re.fullmatch(r"[a-z0-9.-]+\.[a-z]+", d):
+                raise r.error("domains", f"expected lower-case domain names, got {d!r}")
+        if slug in {o.slug for o in out.values()}:
+            raise r.error("slug", f"{slug!r} is already the slug of another order")
         out[name] = OrderInfo(name=name, display_name=r.get("display_name", str),
-                              contacts=tuple(contacts))
+                              contacts=tuple(contacts), slug=slug, domains=tuple(domains))
     return out
+
+
+def _when(r: _Reader, key: str) -> datetime | None:
+    """A TOML date or date-time; without an offset it is UTC (a date: its start)."""
+    if key not in r.data:
+        return None
+    value = r.data[key]
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise r.error(key, f"expected a date or date-time like 2027-01-31T09:00:00+01:00 (no "
+                       f"quotes), got {value!r}")
+
+
+def _strings(r: _Reader, key: str) -> tuple[str, ...]:
+    items = r.get(key, list, []) or []
+    for item in items:
+        if not isinstance(item, str):
+            raise r.error(key, f"expected a list of strings, got {item!r}")
+    return tuple(items)
+
+
+def _intake(path: Path, data: Any) -> IntakeConfig:
+    import ipaddress
+
+    if data is None:
+        return IntakeConfig()
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: [intake]: expected a table")
+    d = IntakeConfig()
+    r = _Reader(path, "intake", data, set(IntakeConfig.__dataclass_fields__))
+    opens, closes = _when(r, "opens_at"), _when(r, "closes_at")
+    if opens and closes and closes <= opens:
+        raise r.error("closes_at", "must be after opens_at")
+    proxies = _strings(r, "trusted_proxies")
+    for p in proxies:
+        try:
+            ipaddress.ip_network(p, strict=False)
+        except ValueError:
+            raise r.error("trusted_proxies", f"expected IP addresses or networks, got {p!r}"
+                          ) from None
+    captcha = {k: r.get(k, str) for k in ("captcha_script_url", "captcha_site_key",
+                                          "captcha_verify_url", "captcha_secret_file")}
+    if any(captcha.values()) and not all(captcha.values()):
+        raise r.error("captcha_verify_url", "an external CAPTCHA needs captcha_script_url, "
+                                            "captcha_site_key, captcha_verify_url and "
+                                            "captcha_secret_file")
+    for key in ("captcha_script_url", "captcha_verify_url", "public_url"):
+        value = r.get(key, str)
+        if value and not value.startswith("https://") and key != "public_url":
+            raise r.error(key, f"expected an https:// URL, got {value!r}")
+    secret = captcha["captcha_secret_file"]
+    return IntakeConfig(
+        opens_at=opens, closes_at=closes, public_url=r.get("public_url", str),
+        trusted_proxies=proxies,
+        rate_per_address=r.get("rate_per_address", int, d.rate_per_address,
+                               check=_positive) or 1,
+        rate_per_client=r.get("rate_per_client", int, d.rate_per_client, check=_positive) or 1,
+        rate_window_seconds=r.get("rate_window_seconds", int, d.rate_window_seconds,
+                                  check=_positive) or 1,
+        contact=r.get("contact", str, "") or "",
+        provider_name=r.get("provider_name", str, d.provider_name) or d.provider_name,
+        twofa_steps=_strings(r, "twofa_steps"), twofa_steps_en=_strings(r, "twofa_steps_en"),
+        pow_bits=r.get("pow_bits", int, d.pow_bits,
+                       check=lambda v: None if 0 <= v <= 24 else "expected 0 to 24") or 0,
+        min_fill_seconds=r.get("min_fill_seconds", float, d.min_fill_seconds,
+                               check=lambda v: None if v >= 0 else "must be >= 0") or 0.0,
+        captcha_script_url=captcha["captcha_script_url"],
+        captcha_site_key=captcha["captcha_site_key"],
+        captcha_verify_url=captcha["captcha_verify_url"],
+        captcha_field=r.get("captcha_field", str, d.captcha_field) or d.captcha_field,
+        captcha_secret_file=(path.parent / secret).resolve() if secret else None)
 
 
 def _smtp(path: Path, data: Any) -> SmtpConfig | None:
@@ -425,7 +552,7 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     known = {"source", "destination", "state", "engine", "folders", "migration", "orders", "smtp",
-             "providers"}
+             "providers", "intake"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{p}: [{unknown[0]}]: unknown table (known: {', '.join(sorted(known))})")
@@ -463,4 +590,5 @@ def load_config(path: str | Path) -> Config:
         deadline=_migration(p, data.get("migration")),
         orders=_orders(p, data.get("orders")),
         smtp=_smtp(p, data.get("smtp")),
+        intake=_intake(p, data.get("intake")),
     )

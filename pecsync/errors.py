@@ -64,6 +64,12 @@ class StoreError(PecsyncError):
     kind = "store"
 
 
+class StoreConflict(StoreError):
+    """Another writer got there first (a uniqueness constraint): read again and retry."""
+
+    kind = "store_conflict"
+
+
 class LeaseLost(PecsyncError):
     """Another process took this job over: this process was stalled (suspended, stopped)
     past the job's lease.  This copy stops and writes nothing more to the job."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import stat
 from pathlib import Path
@@ -83,6 +85,22 @@ class Vault:
 
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
+        self._derive_key = key
+        # Keys for other purposes are derived, never the encryption key itself.
+        self._mac_key = self.derive("pecsync/fingerprint/v1")
+
+    def derive(self, label: str) -> bytes:
+        """A 32-byte key for *label* (e.g. the web server's form signing), derived from the
+        vault key: every process holding the key agrees on it, and it says nothing about
+        the vault key."""
+        return hmac.new(self._derive_key, b"pecsync/derive\0" + label.encode("utf-8"),
+                        hashlib.sha256).digest()
+
+    def fingerprint(self, secret: Secret, context: str) -> str:
+        """Tells whether a password changed without keeping it: HMAC-SHA256 of *secret* bound
+        to *context*, under a key derived from the vault key (hex text)."""
+        return hmac.new(self._mac_key, context.encode("utf-8") + b"\0"
+                        + secret.reveal().encode("utf-8"), hashlib.sha256).hexdigest()
 
     def seal(self, secret: Secret, context: str) -> bytes:
         nonce = os.urandom(12)

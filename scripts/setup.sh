@@ -25,6 +25,17 @@ if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && ! ls /usr/lib/postgresql/*/bin/
   $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
 
+# The intake page's browser tests (tests/integration/test_intake_web.py) drive Debian's
+# chromium through chromium-driver; they skip with the reason when these are missing.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "setup: installing chromium and chromium-driver from apt" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+    >/dev/null || echo "setup: chromium not installed: the browser tests will skip" >&2
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

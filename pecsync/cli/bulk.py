@@ -20,13 +20,15 @@ from pecsync.cli.passwords import not_utf8, read_password, utf8_secret
 from pecsync.config import Config
 from pecsync.engine.fleet import budget_for, budget_kept
 from pecsync.engine.outcome import NEXT_STEP
-from pecsync.engine.pool import EXIT_TRANSIENT, RunSummary, run_pool
+from pecsync.engine.pool import EXIT_BLOCKED, EXIT_TRANSIENT, RunSummary, run_pool
 from pecsync.engine.worker import EngineEnv, run_job
 from pecsync.errors import UsageError
 from pecsync.intake.mailbox_list import parse_mailbox_list
+from pecsync.intake.submit import Verdict, submit_credentials
 from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore
-from pecsync.store.jobs import Job, JobState, JobStore, process_owner
+from pecsync.store.intake import IntakeRequest, IntakeStore
+from pecsync.store.jobs import CredentialOrigin, Job, JobState, JobStore, process_owner
 from pecsync.vault import Vault, load_key, write_key_file
 
 log = structlog.get_logger("pecsync.cli")
@@ -183,6 +185,15 @@ def _print_counts(states: Counter[str]) -> None:
 
 
 # --- retry -------------------------------------------------------------------------------
+_REFUSED = {
+    Verdict.INVALID: "the source refused it (wrong address or password)",
+    Verdict.TWO_FACTOR: "the source refused it: 2-step verification is on; the member must "
+                        "switch it off at the old provider first",
+    Verdict.UNAVAILABLE: "the source server could not be reached; try again later",
+    Verdict.DEST_INVALID: "the destination refused the destination password",
+}
+
+
 async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
     lines: list[str] = []
     if args.password_stdin or args.dest_password_stdin:
@@ -204,11 +215,22 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         job = await jobs.job(args.address)
         if job is None:
             raise UsageError(f"mailbox {args.address} is not in the list: import it first")
-        sides = [side for side, wanted_side in (("src", args.password_stdin),
-                                                 ("dst", args.dest_password_stdin))
-                 if wanted_side]
-        for side, secret in zip(sides, secrets, strict=True):
-            await jobs.set_password(job, side, secret)
+        src_secret = secrets[0] if args.password_stdin else None
+        dst_secret = secrets[-1] if args.dest_password_stdin else None
+        if src_secret is not None:
+            # The intake operation, as on the web page: one LOGIN checks the password and
+            # only an accepted one is stored (a refused one would block the mailbox again).
+            result = await submit_credentials(cfg, jobs, job, src_secret, source="stdin",
+                                              dst=dst_secret)
+            if result.verdict != Verdict.ACCEPTED:
+                sys.stderr.write(f"pecsync retry: {job.address}: the new password was not "
+                                 f"stored: {_REFUSED[result.verdict]}"
+                                 + (f" ({result.response})" if result.response else "") + "\n")
+                return (EXIT_TRANSIENT if result.verdict == Verdict.UNAVAILABLE
+                        else EXIT_BLOCKED)
+            job = result.job
+        elif dst_secret is not None:
+            await jobs.set_password(job, "dst", dst_secret, "stdin")
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
                         budget=budget_for(cfg, store),
                         src_master_password=src_master, dst_master_password=dst_master)
@@ -240,7 +262,10 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
 
 
 # --- status ------------------------------------------------------------------------------
-def _mailbox_json(job: Job) -> dict[str, Any]:
+def _mailbox_json(job: Job, origins: dict[tuple[int, str], CredentialOrigin]
+                  ) -> dict[str, Any]:
+    src = origins.get((job.id, "src"))
+    dst = origins.get((job.id, "dst"))
     reason = job.error_text
     if job.state in NEXT_STEP and job.state not in (JobState.DONE,):
         reason = f"{job.error_text or job.state.value} — next step: {NEXT_STEP[job.state]}"
@@ -248,11 +273,20 @@ def _mailbox_json(job: Job) -> dict[str, Any]:
             "phase": job.phase, "reason": reason, "messages_copied": job.messages_copied,
             "messages_total": job.messages_total, "bytes_copied": job.bytes_copied,
             "bytes_total": job.bytes_total, "attempts": job.attempts,
-            "updated_at": job.updated_at}
+            "updated_at": job.updated_at,
+            # Where the current password came from (csv, web, stdin) and when it was stored.
+            "credential_source": src.source if src else None,
+            "credential_at": src.at if src else None,
+            "dest_credential_source": dst.source if dst else None,
+            "dest_credential_at": dst.at if dst else None}
 
 
-def status_document(jobs: list[Job]) -> dict[str, Any]:
+def status_document(jobs: list[Job],
+                    origins: dict[tuple[int, str], CredentialOrigin] | None = None,
+                    requests: list[IntakeRequest] | None = None) -> dict[str, Any]:
     """The ``status --json`` shape (documented in the README)."""
+    origins = origins or {}
+    requests = requests or []
     def totals(js: list[Job]) -> dict[str, int]:
         c = Counter(j.state.value for j in js)
         return {s: c[s] for s in STATES}
@@ -269,7 +303,13 @@ def status_document(jobs: list[Job]) -> dict[str, Any]:
                     "bytes_copied": sum(j.bytes_copied for j in js),
                     "bytes_total": sum(j.bytes_total for j in js)}
                    for name, js in sorted(orders.items())],
-        "mailboxes": [_mailbox_json(j) for j in jobs],
+        "mailboxes": [_mailbox_json(j, origins) for j in jobs],
+        # Addresses members asked for on the intake page that are not in the list ("late
+        # additions"): add them to the list and re-import.
+        "intake_requests": {
+            "count": len(requests),
+            "addresses": [{"address": r.address, "order": r.order, "requests": r.count,
+                           "first_at": r.first_at, "last_at": r.last_at} for r in requests]},
     }
 
 
@@ -277,8 +317,13 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if not cfg.state_exists():
         raise UsageError(f"{cfg.database}: no state database yet: import a list first")
     async with await CheckpointStore.open(cfg.state) as store:
-        jobs = await JobStore(store, None).jobs(args.order)
-    doc = status_document(jobs)
+        job_store = JobStore(store, None)
+        jobs = await job_store.jobs(args.order)
+        origins = await job_store.credential_sources()
+        requests = await IntakeStore(store).requests()
+    if args.order:
+        requests = [r for r in requests if r.order in (None, args.order)]
+    doc = status_document(jobs, origins, requests)
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return 0
@@ -294,8 +339,25 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if attention:
         sys.stdout.write("needs attention:\n")
         for m in attention:
-            sys.stdout.write(f"  {m['address']} ({m['order']}): {m['state']}: {m['reason']}\n")
+            sys.stdout.write(f"  {m['address']} ({m['order']}): {m['state']}: {m['reason']}"
+                             + _credential_note(m) + "\n")
+    sources = Counter(m["credential_source"] or "none" for m in doc["mailboxes"])
+    sys.stdout.write("passwords from: " + ", ".join(f"{k} {v}" for k, v in sorted(
+        sources.items())) + "\n")
+    late = doc["intake_requests"]
+    if late["count"]:
+        sys.stdout.write(f"late additions (asked for on the intake page, not in the list): "
+                         f"{late['count']} — add them to the list and re-import\n")
+        for r in late["addresses"]:
+            sys.stdout.write(f"  {r['address']}" + (f" ({r['order']})" if r["order"] else "")
+                             + f": {r['requests']} request(s), last {r['last_at']}\n")
     return 0
+
+
+def _credential_note(m: dict[str, Any]) -> str:
+    if not m["credential_source"]:
+        return ""
+    return f" [password from {m['credential_source']}, {m['credential_at']}]"
 
 
 # --- keys and credentials ------------------------------------------------------------------
@@ -345,6 +407,8 @@ async def cmd_rotate_key(cfg: Config, args: argparse.Namespace) -> int:
                                                  "version": version,
                                                  "ciphertext": new.seal(old.open(blob, ctx),
                                                                         ctx)}))
+        # The CSV fingerprints were keyed by the old key: forgotten in the same transaction.
+        stmts.append(("forget_csv_fingerprints", {}))
         await store.transaction(stmts)
         # The old ciphertexts must not stay in free pages or the WAL (the old key opens them).
         await store.compact()

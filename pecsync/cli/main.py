@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import NoReturn
 
 import anyio
@@ -199,6 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--config", required=True, metavar="FILE")
     cert.add_argument("address", metavar="ADDRESS")
     cert.add_argument("--out", metavar="FILE")
+    serve = sub.add_parser(
+        "serve", help="the members' self-service intake page (web)",
+        description="Serve the intake page where members enter their PEC address and current "
+                    "password: one LOGIN checks it, an accepted password is stored encrypted "
+                    "and the mailbox queued for `run` (which may run at the same time on the "
+                    "same database).  Pages: / (every order), /o/SLUG (one order), /s/TOKEN "
+                    "(a member's own status).  Put it behind a TLS reverse proxy (README).")
+    serve.add_argument("--config", required=True, metavar="FILE")
+    serve.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
+                       help="address to listen on (default 127.0.0.1:8080)")
     dbcmd.add_parser(sub)
     return parser
 
@@ -345,7 +355,14 @@ def _exit_code(exc: PecsyncError) -> int:
     return EXIT_BLOCKED
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+#: A command: the loaded configuration and the parsed arguments → the exit code.
+Command = Callable[[Config, argparse.Namespace], Awaitable[int]]
+
+
+def main(argv: Sequence[str] | None = None,
+         extra_commands: Mapping[str, Command] | None = None) -> int:
+    """The ``pecsync`` command.  *extra_commands*: commands this package cannot import
+    itself (``serve`` lives in ``pecsync.web``; ``pecsync.__main__`` hands it over)."""
     args = build_parser().parse_args(argv)
     tune_allocator()
     logsetup.configure(json=True if args.log_json else None,
@@ -355,7 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "run": bulk.cmd_run, "retry": bulk.cmd_retry, "status": bulk.cmd_status,
                 "init-key": bulk.cmd_init_key, "rotate-key": bulk.cmd_rotate_key,
                 "purge-credentials": bulk.cmd_purge, "report": reporting.cmd_report,
-                "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate}
+                "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate,
+                **(extra_commands or {})}
+    if args.command not in commands and args.command != "db":
+        sys.stderr.write(f"pecsync {args.command}: not available from this entry point (use "
+                         f"`python -m pecsync` or the installed `pecsync` command)\n")
+        return EXIT_USAGE
     try:
         if args.command == "db":  # works on database URLs and paths, not a configuration
             return anyio.run(dbcmd.cmd_db, args)

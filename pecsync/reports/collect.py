@@ -9,14 +9,22 @@ from typing import Any
 
 from pecsync.config import Config
 from pecsync.reports.certificate import build_certificate
-from pecsync.reports.daily import Report, build_report
+from pecsync.reports.daily import LateAddition, Report, build_report
 from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import Job, JobStore
 
 
 async def load_report(store: CheckpointStore, cfg: Config, *, report_date: date, lang: str,
                       order: str | None = None) -> Report:
-    jobs = await JobStore(store, None).jobs(order)
+    job_store = JobStore(store, None)
+    jobs = await job_store.jobs(order)
+    sources = await job_store.credential_sources()
+    origins = {j.address: (sources[(j.id, "src")].source, sources[(j.id, "src")].at)
+               for j in jobs if (j.id, "src") in sources}
+    late = [LateAddition(r.address, r.order, r.count, r.first_at, r.last_at)
+            for r in await IntakeStore(store).requests()
+            if order is None or r.order in (None, order)]
     done_times = {str(a): str(t) for a, t in await store.query("first_done_times", {})}
     starts = [j.started_at for j in jobs if j.started_at]
     started = datetime.fromisoformat(min(starts)) if starts else None
@@ -24,7 +32,8 @@ async def load_report(store: CheckpointStore, cfg: Config, *, report_date: date,
     previous = json.loads(prev[0][1]) if prev else None
     return build_report(jobs, report_date=report_date, lang=lang, deadline=cfg.deadline,
                         orders=cfg.orders, done_times=done_times, started=started,
-                        previous=previous, previous_date=prev[0][0] if prev else None)
+                        previous=previous, previous_date=prev[0][0] if prev else None,
+                        origins=origins, intake_requests=late)
 
 
 async def save_snapshot(store: CheckpointStore, report: Report) -> None:

@@ -40,6 +40,9 @@ class MailboxLine:
     verified: bool
     at_risk: str | None
     updated_at: str
+    #: Where the current source password came from (csv, web, stdin) and when.
+    credential_source: str | None = None
+    credential_at: str | None = None
 
 
 @dataclass
@@ -101,6 +104,17 @@ class OrderReport:
         return [m for m in self.mailboxes if m.state in NEEDS_ACTION]
 
 
+@dataclass(frozen=True)
+class LateAddition:
+    """An address a member asked for on the intake page that is not in the list."""
+
+    address: str
+    order: str | None
+    requests: int
+    first_at: str
+    last_at: str
+
+
 @dataclass
 class Report:
     report_date: date
@@ -108,12 +122,13 @@ class Report:
     lang: str
     overall: OrderReport
     orders: list[OrderReport]
+    intake_requests: list[LateAddition] = field(default_factory=list)
 
     def text(self, key: str) -> str:
         return TEXT[self.lang][key]
 
 
-def _line(job: Job, lang: str) -> MailboxLine:
+def _line(job: Job, lang: str, origin: tuple[str, str] | None = None) -> MailboxLine:
     state = job.state.value
     return MailboxLine(
         address=job.address, order=job.order, state=state,
@@ -122,7 +137,9 @@ def _line(job: Job, lang: str) -> MailboxLine:
         detail=job.error_text, messages_copied=job.messages_copied,
         messages_total=job.messages_total, bytes_copied=job.bytes_copied,
         bytes_total=job.bytes_total, attempts=job.attempts, verified=state == "done",
-        at_risk=None, updated_at=job.updated_at)
+        at_risk=None, updated_at=job.updated_at,
+        credential_source=origin[0] if origin else None,
+        credential_at=origin[1] if origin else None)
 
 
 def _forecast(lines: list[MailboxLine], done_times: Mapping[str, str], started: datetime | None,
@@ -194,10 +211,13 @@ def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
                  deadline: date | None = None, orders: Mapping[str, OrderInfo] | None = None,
                  done_times: Mapping[str, str] | None = None, started: datetime | None = None,
                  previous: Mapping[str, str] | None = None, previous_date: str | None = None,
-                 generated_at: str | None = None) -> Report:
+                 generated_at: str | None = None,
+                 origins: Mapping[str, tuple[str, str]] | None = None,
+                 intake_requests: Sequence[LateAddition] = ()) -> Report:
     orders = orders or {}
     done_times = done_times or {}
-    lines = [_line(j, lang) for j in jobs]
+    origins = origins or {}
+    lines = [_line(j, lang, origins.get(j.address)) for j in jobs]
 
     def section(name: str, display: str, contacts: tuple[str, ...],
                 subset: list[MailboxLine]) -> OrderReport:
@@ -222,4 +242,5 @@ def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
     return Report(report_date=report_date,
                   generated_at=generated_at or datetime.now().astimezone().isoformat(
                       timespec="seconds"),
-                  lang=lang, overall=overall, orders=sections)
+                  lang=lang, overall=overall, orders=sections,
+                  intake_requests=list(intake_requests))

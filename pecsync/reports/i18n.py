@@ -118,6 +118,11 @@ TEXT = {
         "risk_blocked": "bloccata",
         "risk_too_large": "troppo grande per finire in tempo al ritmo attuale",
         "order": "Ordine",
+        "late_additions": "Richieste dal modulo web per indirizzi non in elenco",
+        "late_additions_hint": "aggiungerle all'elenco e reimportarlo",
+        "requests": "richieste",
+        "last_request": "ultima",
+        "password_from": "Password da",
     },
     "en": {
         "title": "PEC migration report",
@@ -151,5 +156,10 @@ TEXT = {
         "risk_blocked": "blocked",
         "risk_too_large": "too large to finish in time at the current rate",
         "order": "Order",
+        "late_additions": "Addresses asked for on the web page that are not in the list",
+        "late_additions_hint": "add them to the list and re-import it",
+        "requests": "requests",
+        "last_request": "last",
+        "password_from": "Password from",
     },
 }

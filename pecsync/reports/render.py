@@ -19,7 +19,8 @@ from pecsync.reports.i18n import STATE_LABEL
 
 CSV_COLUMNS = ("order", "address", "state", "state_label", "phase", "reason", "next_step",
                "detail", "messages_copied", "messages_total", "bytes_copied", "bytes_total",
-               "attempts", "verified", "at_risk", "updated_at")
+               "attempts", "verified", "at_risk", "updated_at", "credential_source",
+               "credential_at")
 
 
 def slug(name: str) -> str:
@@ -51,6 +52,8 @@ def to_json(report: Report) -> dict[str, Any]:
         "overall": _order_json(report.overall),
         "orders": [_order_json(o) for o in report.orders],
         "mailboxes": [{k: getattr(m, k) for k in CSV_COLUMNS} for m in report.overall.mailboxes],
+        "intake_requests": {"count": len(report.intake_requests),
+                            "addresses": [asdict(r) for r in report.intake_requests]},
     }
 
 
@@ -160,7 +163,18 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
     all_rows = "".join(
         f"<tr><td>{escape(m.address)}</td><td>{escape(m.state_label)}</td>"
         f"<td>{_num(m.messages_copied)}/{_num(m.messages_total)}</td>"
-        f"<td>{_mb(m.bytes_copied)}</td></tr>" for m in o.mailboxes)
+        f"<td>{_mb(m.bytes_copied)}</td><td>{escape(m.credential_source or '—')}"
+        f"{' ' + escape(m.credential_at[:16].replace('T', ' ')) if m.credential_at else ''}"
+        f"</td></tr>" for m in o.mailboxes)
+    late = [r for r in report.intake_requests if o.name == "*" or r.order in (None, o.name)]
+    late_html = ""
+    if late:
+        late_html = (f"<h2>{escape(t('late_additions'))}: {len(late)}</h2>"
+                     f"<p class='muted'>{escape(t('late_additions_hint'))}</p><ul>"
+                     + "".join(f"<li>{escape(r.address)} — {r.requests} {escape(t('requests'))}"
+                               f", {escape(t('last_request'))} "
+                               f"{escape(r.last_at[:16].replace('T', ' '))}</li>" for r in late)
+                     + "</ul>")
     back = f"<p><a href='index.html'>← {escape(t('overall'))}</a></p>" if index_link else ""
     title = f"{t('title')} — {o.display_name} — {report.report_date.isoformat()}"
     return (f"<!DOCTYPE html><html lang='{report.lang}'><head><meta charset='utf-8'>"
@@ -175,10 +189,11 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
             f"<h2>{escape(t('needs_action'))}</h2><table><tr><th>{escape(t('mailbox'))}</th>"
             f"<th>{escape(t('state'))}</th><th>{escape(t('reason'))}</th>"
             f"<th>{escape(t('next_step'))}</th></tr>{action_rows}</table>"
-            f"<h2>{escape(t('at_risk'))}</h2><ul>{risk_rows}</ul>"
+            f"<h2>{escape(t('at_risk'))}</h2><ul>{risk_rows}</ul>{late_html}"
             f"<h2>{escape(t('progress'))}</h2>{_chart(o, report)}"
             f"<h2>{escape(t('all_mailboxes'))}</h2><table><tr><th>{escape(t('mailbox'))}</th>"
-            f"<th>{escape(t('state'))}</th><th>{escape(t('messages'))}</th><th>MB</th></tr>"
+            f"<th>{escape(t('state'))}</th><th>{escape(t('messages'))}</th><th>MB</th>"
+            f"<th>{escape(t('password_from'))}</th></tr>"
             f"{all_rows}</table></body></html>")
 
 

@@ -25,6 +25,16 @@ from pecsync.store.sqlite_backend import SqliteBackend
 SCHEMA_VERSION = "2"
 
 
+#: Extra attempts of a statement that found the database locked past the busy timeout (the
+#: web server and `run` write one database): a member or a run never sees "database is locked".
+_LOCKED_RETRIES = 5
+
+
+def _locked(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -134,6 +144,10 @@ class CheckpointStore:
             await step.execute("add_content_match")
             await step.execute("content_match_unfinished")
             await step.execute("set_schema_version", {"version": SCHEMA_VERSION})
+        columns = {str(r[0]) for r in await step.rows("credential_columns")}
+        if "source" not in columns:
+            # Where a credential version came from (csv, web, stdin); NULL = unknown.
+            await step.execute("add_credential_source")
         moved = await step.rows("meta_value", {"key": "moved_to"})
         if moved:
             raise StoreError(f"this state database was copied to {moved[0][0]} "

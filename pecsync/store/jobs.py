@@ -12,9 +12,9 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from pecsync.errors import LeaseLost
+from pecsync.errors import LeaseLost, StoreConflict
 from pecsync.model import MailboxRow, Secret
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.vault import Vault, credential_context
@@ -44,6 +44,8 @@ BLOCKED_STATES = frozenset({JobState.BLOCKED_INVALID_CREDENTIALS, JobState.BLOCK
 #: at its next beat and stops; its writes are guarded by the owner it claimed the job as.
 #: Read at each use: ``[engine] lease_seconds`` sets it (set_lease_seconds), tests shorten it.
 LEASE = timedelta(minutes=10)
+#: Attempts again of a credential write that lost a race for its version number.
+_CONFLICT_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,16 @@ class JobCredentials:
     src_logged_in: bool
     dst: Secret | None
     dst_version: int
+
+
+#: Where a credential version came from.
+CredentialSource = Literal["csv", "web", "stdin"]
+
+
+@dataclass(frozen=True)
+class CredentialOrigin:
+    source: str  # csv, web, stdin, or unknown (stored by an older pecsync)
+    at: str
 
 
 @dataclass
@@ -140,20 +152,52 @@ class JobStore:
             return 0, None, None
         return int(rows[0][0]), rows[0][1], rows[0][2]
 
-    async def _credential_changes(self, job_id: int, side: str, new: Secret | None
+    async def _latest_source(self, job_id: int, side: str) -> str | None:
+        rows = await self.store.query("latest_credential", {"job_id": job_id, "side": side})
+        return str(rows[0][3]) if rows and rows[0][3] is not None else None
+
+    async def _credential_changes(self, job_id: int, side: str, new: Secret | None,
+                                  source: CredentialSource, *, logged_in: bool = False
                                   ) -> list[tuple[str, dict[str, Any]]]:
-        """Statements adding a credential version when *new* differs from the latest."""
+        """Statements adding a credential version when *new* differs from the latest
+        (*logged_in*: it was just checked by a LOGIN, also when it is the same password)."""
         if new is None:
             return []
         version, blob, _ = await self._latest(job_id, side)
         vault = self._need_vault()
+        ts = now()
         if blob is not None and vault.open(blob, _context(job_id, side, version)) == new:
-            return []
+            return ([("mark_logged_in", {"job_id": job_id, "side": side, "version": version,
+                                         "now": ts})] if logged_in else [])
         version += 1
-        return [("insert_credential", {"job_id": job_id, "side": side, "version": version,
-                                       "ciphertext": vault.seal(new, _context(job_id, side,
-                                                                              version)),
-                                       "now": now()})]
+        stmts: list[tuple[str, dict[str, Any]]] = [
+            ("insert_credential", {"job_id": job_id, "side": side, "version": version,
+                                   "ciphertext": vault.seal(new, _context(job_id, side, version)),
+                                   "now": ts, "source": source})]
+        if logged_in:
+            stmts.append(("mark_logged_in", {"job_id": job_id, "side": side, "version": version,
+                                             "now": ts}))
+        return stmts
+
+    async def _csv_changes(self, job_id: int, side: str, new: Secret | None
+                           ) -> list[tuple[str, dict[str, Any]]]:
+        """A CSV row's password becomes a new version only when the row changed since its
+        last import: a password fixed since (web, stdin) is not put back by re-importing an
+        unchanged list.  The row is remembered by its fingerprint, never its password."""
+        if new is None:
+            return []
+        fingerprint = self._need_vault().fingerprint(new, f"pecsync/csv/{job_id}/{side}")
+        rows = await self.store.query("csv_fingerprint", {"job_id": job_id, "side": side})
+        remember = ("set_csv_fingerprint", {"job_id": job_id, "side": side,
+                                            "fingerprint": fingerprint, "now": now()})
+        if rows and rows[0][0] == fingerprint:
+            return []  # the row did not change since its last import
+        if not rows and await self._latest_source(job_id, side) in ("web", "stdin"):
+            # No fingerprint yet (a database of an older pecsync, or after rotate-key): the
+            # password that came later from the member or the operator wins.
+            return [remember]
+        changes = await self._credential_changes(job_id, side, new, "csv")
+        return [*changes, remember]
 
     async def import_rows(self, rows: Sequence[MailboxRow], *, src_master: bool,
                           dst_master: bool) -> ImportOutcome:
@@ -173,26 +217,27 @@ class JobStore:
                     "dst_user": row.dest_user, "state": state.value, "now": ts})])
                 created = await self.job(row.address)
                 assert created is not None
-                stmts += await self._credential_changes(created.id, "src", row.source_password)
-                stmts += await self._credential_changes(created.id, "dst", row.dest_password)
+                stmts += await self._csv_changes(created.id, "src", row.source_password)
+                stmts += await self._csv_changes(created.id, "dst", row.dest_password)
                 stmts.append(("insert_job_event", {"job_id": created.id, "now": ts,
                                                    "event": "imported", "state": state.value,
                                                    "detail": f"line {row.line}"}))
                 out.added.append(row.address)
                 continue
-            changes = await self._credential_changes(existing.id, "src", row.source_password)
-            changes += await self._credential_changes(existing.id, "dst", row.dest_password)
+            changes = await self._csv_changes(existing.id, "src", row.source_password)
+            changes += await self._csv_changes(existing.id, "dst", row.dest_password)
+            new_version = any(name == "insert_credential" for name, _ in changes)
             identity_changed = (existing.order, existing.src_user, existing.dst_user) != (
                 row.order, row.source_user, row.dest_user)
             if identity_changed:
                 stmts.append(("update_job_identity", {"id": existing.id, "order_name": row.order,
                                                       "src_user": row.source_user,
                                                       "dst_user": row.dest_user, "now": ts}))
-            if not changes:
+            stmts += changes
+            if not new_version:
                 if not identity_changed:
                     out.unchanged.append(row.address)
                 continue
-            stmts += changes
             out.new_credentials.append(row.address)
             if existing.state in BLOCKED_STATES - {JobState.BLOCKED_DESTINATION_FULL} \
                     or existing.state == JobState.FAILED:
@@ -205,12 +250,56 @@ class JobStore:
         await self.store.transaction(stmts)
         return out
 
-    async def set_password(self, job: Job, side: str, secret: Secret) -> bool:
-        """A new credential version from ``retry --password-stdin``; True if it changed."""
-        stmts = await self._credential_changes(job.id, side, secret)
-        if stmts:
-            await self.store.transaction(stmts)
-        return bool(stmts)
+    async def set_password(self, job: Job, side: str, secret: Secret,
+                           source: CredentialSource = "stdin") -> bool:
+        """A new credential version (unchecked); True if it changed."""
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            stmts = await self._credential_changes(job.id, side, secret, source)
+            if not stmts:
+                return False
+            try:
+                await self.store.transaction(stmts)
+                return True
+            except StoreConflict:  # another writer took that version number: read again
+                if attempt == _CONFLICT_RETRIES:
+                    raise
+        return False
+
+    async def accept_checked(self, job: Job, src: Secret, dst: Secret | None,
+                             source: CredentialSource) -> Job:
+        """Passwords a LOGIN just accepted (pecsync.intake.submit): stored as new versions
+        marked as having logged in, and the job re-queued when it waits for them or is
+        blocked on credentials (a done or running job keeps its state).  One transaction."""
+        # The next version number is read before the insert (the ciphertext is bound to
+        # it): two submissions for one mailbox at once may pick the same one.  The loser's
+        # transaction fails as a whole on the primary key and is computed again — and when
+        # the winner stored the same password, nothing more is added.
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            ts = now()
+            stmts = await self._credential_changes(job.id, "src", src, source, logged_in=True)
+            stmts += await self._credential_changes(job.id, "dst", dst, source, logged_in=True)
+            stmts.append(("insert_job_event", {"job_id": job.id, "now": ts,
+                                               "event": "credentials_submitted",
+                                               "state": job.state.value, "detail": source}))
+            stmts.append(("requeue_after_intake", {"id": job.id, "now": ts}))
+            try:
+                await self.store.transaction(stmts)
+                break
+            except StoreConflict:
+                if attempt == _CONFLICT_RETRIES:
+                    raise
+        updated = await self.job(job.address)
+        assert updated is not None
+        return updated
+
+    async def credential_sources(self) -> dict[tuple[int, str], CredentialOrigin]:
+        """Where each mailbox's current credential came from, by (job id, side)::
+
+            {(7, "src"): CredentialOrigin(source="web", at="2026-02-03T10:00:00+00:00")}
+        """
+        rows = await self.store.query("current_credential_sources", {})
+        return {(int(r[0]), str(r[1])): CredentialOrigin(r[2] or "unknown", str(r[3]))
+                for r in rows}
 
     async def credentials(self, job: Job) -> JobCredentials:
         vault = self.vault

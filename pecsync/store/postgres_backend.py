@@ -21,7 +21,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from pecsync.config import PostgresTarget
-from pecsync.errors import StoreError
+from pecsync.errors import StoreConflict, StoreError
 from pecsync.store.backend import MigrationStep, Statements
 from pecsync.store.queries import pg_schema, sql
 
@@ -149,6 +149,9 @@ class PostgresBackend:
                     if attempt == _RETRIES:
                         raise _error(self.where, "write failed", exc) from None
                     await anyio.sleep(0.05 * (attempt + 1))
+                except psycopg.errors.IntegrityError as exc:
+                    # A unique key another writer took first (see StoreConflict).
+                    raise StoreConflict(str(_error(self.where, "write failed", exc))) from None
                 except psycopg.Error as exc:
                     raise _error(self.where, "write failed", exc) from None
         raise AssertionError("unreachable")

@@ -136,12 +136,85 @@ UPDATE job SET order_name = :order_name, src_user = :src_user, dst_user = :dst_u
 WHERE id = :id;
 
 -- name: latest_credential
-SELECT version, ciphertext, logged_in_at FROM credential
+SELECT version, ciphertext, logged_in_at, source FROM credential
 WHERE job_id = :job_id AND side = :side ORDER BY version DESC LIMIT 1;
 
 -- name: insert_credential
-INSERT INTO credential (job_id, side, version, ciphertext, created_at)
-VALUES (:job_id, :side, :version, :ciphertext, :now);
+INSERT INTO credential (job_id, side, version, ciphertext, created_at, source)
+VALUES (:job_id, :side, :version, :ciphertext, :now, :source);
+
+-- name: credential_columns
+SELECT name FROM pragma_table_info('credential');
+
+-- name: add_credential_source
+ALTER TABLE credential ADD COLUMN source TEXT;
+
+-- name: current_credential_sources
+-- The latest version of each mailbox's credential per side: where it came from and when.
+SELECT c.job_id, c.side, c.source, c.created_at FROM credential c
+WHERE c.version = (SELECT MAX(c2.version) FROM credential c2
+                   WHERE c2.job_id = c.job_id AND c2.side = c.side);
+
+-- name: csv_fingerprint
+SELECT fingerprint FROM credential_import WHERE job_id = :job_id AND side = :side;
+
+-- name: set_csv_fingerprint
+INSERT INTO credential_import (job_id, side, fingerprint, imported_at)
+VALUES (:job_id, :side, :fingerprint, :now)
+ON CONFLICT (job_id, side) DO UPDATE SET fingerprint = excluded.fingerprint,
+                                         imported_at = excluded.imported_at;
+
+-- name: forget_csv_fingerprints
+-- After rotate-key the fingerprints (keyed by the old key) mean nothing; the next import
+-- records new ones without replacing a password that came from the web or stdin.
+DELETE FROM credential_import;
+
+-- name: requeue_after_intake
+-- A password checked by one LOGIN arrived (web intake, retry --password-stdin): a job
+-- waiting for it or blocked on credentials runs again; done, running and the others stay.
+UPDATE job SET state = 'pending', error_class = NULL, error_text = NULL, next_attempt_at = NULL,
+       attempts = 0, updated_at = :now
+WHERE id = :id AND state IN ('waiting_credentials', 'blocked_invalid_credentials',
+                             'blocked_2fa', 'blocked_credentials_changed');
+
+-- name: insert_intake_request
+INSERT INTO intake_request (address, order_name, at) VALUES (:address, :order_name, :now);
+
+-- name: intake_requests
+-- Addresses asked for on the intake page that are not in the list, one row per address.
+SELECT r.address, MAX(r.order_name), COUNT(*), MIN(r.at), MAX(r.at) FROM intake_request r
+WHERE NOT EXISTS (SELECT 1 FROM job j WHERE j.address = r.address)
+GROUP BY r.address ORDER BY MIN(r.at);
+
+-- name: insert_intake_token
+INSERT INTO intake_token (token_hash, job_id, created_at) VALUES (:token_hash, :job_id, :now);
+
+-- name: job_of_intake_token
+SELECT j.address FROM intake_token t JOIN job j ON j.id = t.job_id
+WHERE t.token_hash = :token_hash;
+
+-- name: prune_intake_attempts
+DELETE FROM intake_attempt WHERE at < :before;
+
+-- name: take_intake_slot
+-- One statement: the slot is taken only while fewer than :limit were taken since :since, so
+-- two concurrent submissions never both get the last one.
+INSERT INTO intake_attempt (kind, key, at)
+SELECT :kind, :key, :now
+WHERE (SELECT COUNT(*) FROM intake_attempt
+       WHERE kind = :kind AND key = :key AND at > :since) < :limit
+RETURNING id;
+
+-- name: oldest_intake_slot
+SELECT MIN(at) FROM intake_attempt WHERE kind = :kind AND key = :key AND at > :since;
+
+-- name: use_intake_form
+INSERT INTO intake_form (form_hash, at) VALUES (:form_hash, :now)
+ON CONFLICT (form_hash) DO NOTHING
+RETURNING form_hash;
+
+-- name: prune_intake_forms
+DELETE FROM intake_form WHERE at < :before;
 
 -- name: mark_logged_in
 UPDATE credential SET logged_in_at = COALESCE(logged_in_at, :now)

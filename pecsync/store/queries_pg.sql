@@ -32,3 +32,14 @@ WHERE id = COALESCE((SELECT id FROM pending), (SELECT id FROM due))
 RETURNING id, address, order_name, src_user, dst_user, state, phase, attempts, error_class,
           error_text, next_attempt_at, messages_copied, messages_total, bytes_copied, bytes_total,
           skipped, updated_at, started_at, finished_at;
+
+-- name: take_intake_slot
+-- The count and the insert are one step on SQLite (its write lock); here concurrent
+-- submissions for one key are serialized by an advisory lock taken first, so the count
+-- (a statement of its own, with its own snapshot) sees every slot taken before.
+SELECT pg_advisory_xact_lock(hashtext(%(kind)s || ':' || %(key)s));
+INSERT INTO intake_attempt (kind, key, at)
+SELECT %(kind)s, %(key)s, %(now)s
+WHERE (SELECT COUNT(*) FROM intake_attempt
+       WHERE kind = %(kind)s AND key = %(key)s AND at > %(since)s) < %(limit)s
+RETURNING id;

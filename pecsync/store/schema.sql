@@ -95,7 +95,58 @@ CREATE TABLE IF NOT EXISTS credential (
     ciphertext   BLOB,
     created_at   TEXT NOT NULL,
     logged_in_at TEXT,
+    -- Where this version came from: csv (import), web (the intake page), stdin (retry
+    -- --password-stdin); NULL for versions stored before pecsync recorded it.  Databases
+    -- without the column get it from CheckpointStore._migrate (ALTER TABLE).
+    source       TEXT,
     PRIMARY KEY (job_id, side, version)
+);
+
+-- The fingerprint of the password each mailbox's CSV row carried at its last import: an
+-- HMAC-SHA256 under a key derived from the vault key (pecsync.vault.Vault.fingerprint), never
+-- the password.  A re-import replaces the stored password only when this changed, so a
+-- password fixed on the web or with `retry --password-stdin` is not undone by re-importing
+-- an unchanged list.
+CREATE TABLE IF NOT EXISTS credential_import (
+    job_id      INTEGER NOT NULL REFERENCES job(id),
+    side        TEXT NOT NULL CHECK (side IN ('src', 'dst')),
+    fingerprint TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    PRIMARY KEY (job_id, side)
+);
+
+-- Web intake (pecsync.web): addresses members typed that are not in the list ("late
+-- additions" for the operator: the address and the time, never a password).
+CREATE TABLE IF NOT EXISTS intake_request (
+    id         INTEGER PRIMARY KEY,
+    address    TEXT NOT NULL,
+    order_name TEXT,
+    at         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS intake_request_address ON intake_request (address);
+
+-- Personal status links (/s/<token>): only the SHA-256 of the token is kept.
+CREATE TABLE IF NOT EXISTS intake_token (
+    token_hash TEXT PRIMARY KEY,
+    job_id     INTEGER NOT NULL REFERENCES job(id),
+    created_at TEXT NOT NULL
+);
+
+-- Rate limits of the intake page, kept here so a restart does not reset them.  kind:
+-- address (checks per member address) or client (submissions per client address).
+CREATE TABLE IF NOT EXISTS intake_attempt (
+    id   INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key  TEXT NOT NULL,
+    at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS intake_attempt_key ON intake_attempt (kind, key, at);
+
+-- Forms already submitted (the SHA-256 of each form's one-time challenge): a form posted twice
+-- is answered without a second LOGIN.
+CREATE TABLE IF NOT EXISTS intake_form (
+    form_hash TEXT PRIMARY KEY,
+    at        TEXT NOT NULL
 );
 
 -- What happened to each job, for reports ("since the previous report") and audits.

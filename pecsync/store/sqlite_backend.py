@@ -7,7 +7,7 @@ so what it wrote survives ``kill -9`` and power loss.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,18 @@ from typing import Any
 import aiosqlite
 import anyio
 
-from pecsync.errors import StoreError
+from pecsync.errors import StoreConflict, StoreError
 from pecsync.store.backend import MigrationStep, Statements
 from pecsync.store.queries import schema, sql
+
+#: Extra attempts of a statement that found the database locked past the busy timeout (the
+#: web server and `run` write one database): a member or a run never sees "database is locked".
+_LOCKED_RETRIES = 5
+
+
+def _locked(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 class _Step:
@@ -88,34 +97,58 @@ class SqliteBackend:
         """Shielded: a cancellation (a failing sibling task, a second Ctrl-C) waits for the
         transaction to end, so the shared connection is never left inside one."""
         returned: list[Any] = []
+        statements = list(statements)
         with anyio.CancelScope(shield=True):
             async with self.lock:
-                try:
-                    await self.db.execute("BEGIN IMMEDIATE")
-                    # Runs of the same statement go in one executemany: one hop to the
-                    # database thread per run instead of per row (a batch has hundreds).
-                    for name, run in groupby(statements, key=lambda st: st[0]):
-                        rows = [params for _, params in run]
-                        if len(rows) == 1:
-                            returned = list(await self.db.execute_fetchall(sql(name),
-                                                                           rows[0]))
-                        else:
-                            await self.db.executemany(sql(name), rows)
-                            returned = []
-                    await self.db.execute("COMMIT")
-                except aiosqlite.Error as exc:
-                    await self.db.execute("ROLLBACK")
-                    raise StoreError(f"{self.path}: write failed: {exc}") from None
-                except BaseException:
-                    # Whatever failed (a value SQLite cannot bind, say), the shared connection
-                    # must not stay inside the transaction.
-                    await self.db.execute("ROLLBACK")
-                    raise
+                for attempt in range(_LOCKED_RETRIES + 1):
+                    try:
+                        returned = await self._transaction_once(statements)
+                        break
+                    except aiosqlite.OperationalError as exc:
+                        # Another process (the web server beside `run`) held the write lock
+                        # past the busy timeout: nothing was written, so do it all again.
+                        if not _locked(exc) or attempt == _LOCKED_RETRIES:
+                            raise StoreError(f"{self.path}: write failed: {exc}") from None
+                        await anyio.sleep(0.05 * (attempt + 1))
+                    except aiosqlite.IntegrityError as exc:
+                        raise StoreConflict(f"{self.path}: write failed: {exc}") from None
+                    except aiosqlite.Error as exc:
+                        raise StoreError(f"{self.path}: write failed: {exc}") from None
+        return returned
+
+    async def _transaction_once(self, statements: Sequence[tuple[str, dict[str, Any]]]
+                                ) -> list[Any]:
+        returned: list[Any] = []
+        try:
+            await self.db.execute("BEGIN IMMEDIATE")
+            # Runs of the same statement go in one executemany: one hop to the database
+            # thread per run instead of per row (a batch has hundreds).
+            for name, run in groupby(statements, key=lambda st: st[0]):
+                rows = [params for _, params in run]
+                if len(rows) == 1:
+                    returned = list(await self.db.execute_fetchall(sql(name), rows[0]))
+                else:
+                    await self.db.executemany(sql(name), rows)
+                    returned = []
+            await self.db.execute("COMMIT")
+        except BaseException:
+            # Whatever failed (a value SQLite cannot bind, say), the shared connection must
+            # not stay inside the transaction.
+            if self.db.in_transaction:
+                await self.db.execute("ROLLBACK")
+            raise
         return returned
 
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
         # One hop to the database thread (execute, fetch and close there), not three.
-        return list(await self.db.execute_fetchall(sql(name), params))
+        for attempt in range(_LOCKED_RETRIES + 1):
+            try:
+                return list(await self.db.execute_fetchall(sql(name), params))
+            except aiosqlite.OperationalError as exc:
+                if not _locked(exc) or attempt == _LOCKED_RETRIES:
+                    raise StoreError(f"{self.path}: read failed: {exc}") from None
+                await anyio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def compact(self) -> bool:
         """Leave no erased byte in the files: checkpoint the WAL into the database and

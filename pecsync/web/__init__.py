@@ -1,0 +1,1 @@
+"""The members' front door: the self-service intake page (``pecsync serve``)."""
