@@ -257,3 +257,45 @@ def test_three_processes_share_one_postgresql_and_survive_a_kill(
     assert all(attempts[a] == 2 for a in killed_jobs), attempts
     for user in names:
         assert_same_content(dovecot_src, dovecot_dst, user)
+
+
+def test_intake_page_on_postgresql(dovecot_src: Any, dovecot_dst: Any, users: Any,
+                                   tmp_path: Path, pg_url: str) -> None:
+    """`serve` on PostgreSQL: a member's accepted password queues the mailbox (rate limits,
+    one-time forms and tokens in PostgreSQL), and `run` copies it."""
+    import httpx
+
+    from pecsync.web.security import solve_pow
+    from tests.integration.test_intake_web import INTAKE, Server, _form_fields, intake_config
+
+    member = users.pair("pw-web", "x")
+    seed(dovecot_src, member, "INBOX", messages(4, member))
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + f"Ordine Test,{member},,,,\n")
+    cfg = intake_config(tmp_path, dovecot_src, dovecot_dst,
+                        extra=INTAKE.replace("min_fill_seconds = 1", "min_fill_seconds = 0"))
+    cfg.write_text(cfg.read_text().replace('database = "state.sqlite3"',
+                                           f'database = "{pg_url}"'))
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    assert status(cfg, env)[member]["state"] == "waiting_credentials"
+    server = Server(cfg, env)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            form = _form_fields(client.get("/").text)
+            data = {**form, "pow": solve_pow(form["challenge"], 16)}
+            wrong = client.post("/", data={**data, "address": member, "password": "nope"})
+            assert wrong.status_code == 400 and "Credenziali non valide" in wrong.text
+            form = _form_fields(client.get("/").text)
+            data = {**form, "pow": solve_pow(form["challenge"], 16)}
+            ok = client.post("/", data={**data, "address": member, "password": "pw-web"})
+            assert ok.status_code == 200, ok.text
+            assert "importazione dei suoi messaggi PEC è iniziata" in ok.text  # (L&#39;...)
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output
+    assert status(cfg, env)[member]["state"] == "pending"
+    r = run_cli(["run", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert status(cfg, env)[member]["state"] == "done"
+    assert_same_content(dovecot_src, dovecot_dst, member)
