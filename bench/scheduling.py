@@ -61,7 +61,7 @@ def timed(name: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitab
 
 async def no_copy(cfg: Any, store: Any, src: Any, dst: Any, *, verify: bool = True,
                   progress: Progress | None = None, memory: Any = None,
-                  slots: Any = None) -> MailboxReport:
+                  slots: Any = None, sync_flags: bool = False) -> MailboxReport:
     """Stands in for copy_mailbox: the phase changes a real copy makes, no IMAP."""
     assert progress is not None
     for phase in ("login", "plan", "copy", "verify"):

@@ -92,7 +92,7 @@ class DovecotServer:
 
     def __init__(self, root: Path, name: str, *, flavour: Literal["src", "dst"],
                  port: int | None = None, auth_failure_delay: str = "0",
-                 tls: bool = False, listen: str = "127.0.0.1") -> None:
+                 tls: bool = False, listen: str = "127.0.0.1", extra_conf: str = "") -> None:
         self.root = Path(root).resolve() / name
         self.name = name
         self.flavour = flavour
@@ -109,6 +109,9 @@ class DovecotServer:
         self._twofa: dict[str, tuple[str, str]] = {}
         self._max_mail: dict[str, int] = {}
         self.running = False
+        #: Appended to dovecot.conf (a server variant, e.g. ``imap_capability`` without
+        #: CONDSTORE).
+        self.extra_conf = extra_conf
 
     # --- files ------------------------------------------------------------------------------
     def _write_users(self, only: str | None = None) -> None:
@@ -166,7 +169,8 @@ class DovecotServer:
             make_certificates(self.root)
         self.conf.write_text(render(self.flavour, self.root, name=self.name, port=self.port,
                                     auth_failure_delay=self.auth_failure_delay,
-                                    tls_port=self.tls_port, listen=self.listen))
+                                    tls_port=self.tls_port, listen=self.listen)
+                             + (f"\n{self.extra_conf}\n" if self.extra_conf else ""))
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self, *, fresh: bool = True) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -196,6 +197,10 @@ class Config:
     folders: FolderRulesConfig = field(default_factory=FolderRulesConfig)
     providers: tuple[ProviderProfile, ...] = ()
     deadline: date | None = None
+    #: [migration] resync_every: done mailboxes are re-synced this often by `run --follow`.
+    resync_every: timedelta | None = None
+    #: [migration] switch_at: the domain switch; after it `run --follow` runs one final sync.
+    switch_at: datetime | None = None
     orders: Mapping[str, OrderInfo] = field(default_factory=dict)
     smtp: SmtpConfig | None = None
     intake: IntakeConfig = field(default_factory=IntakeConfig)
@@ -374,7 +379,7 @@ def _migration(path: Path, data: Any) -> date | None:
         return None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: [migration]: expected a table")
-    r = _Reader(path, "migration", data, {"deadline"})
+    r = _Reader(path, "migration", data, {"deadline", "resync_every", "switch_at"})
     if "deadline" not in data:
         return None
     value = data["deadline"]
@@ -536,6 +541,51 @@ def _postgres(p: Path, sr: _Reader, database: str) -> PostgresTarget | None:
                           pool_size=sr.get("pool_size", int, 10, check=_positive) or 10)
 
 
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"6h"``, ``"30m"``, ``"1d"``, ``"90s"``, ``"1h30m"`` → timedelta; ValueError otherwise."""
+    import re
+
+    parts = re.fullmatch(r"(?:\s*(\d+(?:\.\d+)?)\s*([smhd]))+\s*", text.lower())
+    if not parts:
+        raise ValueError(f"expected a duration like \"6h\", \"30m\" or \"1d\", got {text!r}")
+    seconds = sum(float(n) * _DURATION_UNITS[u]
+                  for n, u in re.findall(r"(\d+(?:\.\d+)?)\s*([smhd])", text.lower()))
+    if seconds <= 0:
+        raise ValueError(f"must be longer than 0, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def _schedule(path: Path, data: Any) -> tuple[timedelta | None, datetime | None]:
+    """``[migration] resync_every`` and ``switch_at`` (a TOML date-time; without an offset it
+    is the machine's local time)."""
+    if not isinstance(data, Mapping):
+        return None, None
+    r = _Reader(path, "migration", data, {"deadline", "resync_every", "switch_at"})
+    every: timedelta | None = None
+    if "resync_every" in data:
+        value = data["resync_every"]
+        try:
+            every = (timedelta(seconds=float(value)) if isinstance(value, int | float)
+                     and not isinstance(value, bool) and value > 0
+                     else parse_duration(str(value)))
+        except ValueError as exc:
+            raise r.error("resync_every", str(exc)) from None
+    switch: datetime | None = None
+    if "switch_at" in data:
+        value = data["switch_at"]
+        if isinstance(value, str):
+            with suppress(ValueError):
+                value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):
+            raise r.error("switch_at", f"expected a date and time like "
+                                       f"2027-03-31T06:00:00+01:00, got {value!r}")
+        switch = value if value.tzinfo is not None else value.astimezone()
+    return every, switch
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML configuration file."""
     p = Path(path)
@@ -588,6 +638,8 @@ def load_config(path: str | Path) -> Config:
         folders=_folders(p, data.get("folders")),
         providers=_providers(p, data.get("providers")),
         deadline=_migration(p, data.get("migration")),
+        resync_every=_schedule(p, data.get("migration"))[0],
+        switch_at=_schedule(p, data.get("migration"))[1],
         orders=_orders(p, data.get("orders")),
         smtp=_smtp(p, data.get("smtp")),
         intake=_intake(p, data.get("intake")),

@@ -87,6 +87,8 @@ class FolderStatus:
     uidnext: int
     exists: int
     permanentflags: frozenset[str] = field(default_factory=frozenset)
+    #: HIGHESTMODSEQ (RFC 7162) when the server offers CONDSTORE and was asked for it.
+    highestmodseq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,12 @@ class FolderReport:
     bytes_copied: int = 0
     dropped_flags: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    #: Re-sync (pecsync.sync.resync): messages whose flags were brought in step with the
+    #: source; flag changes made by the member at the destination and kept; copies whose
+    #: source message is gone (reported, never deleted at the destination).
+    flags_updated: int = 0
+    flags_kept: int = 0
+    deleted_at_source: int = 0
 
 
 @dataclass

@@ -21,6 +21,7 @@ from pecsync.config import Config
 from pecsync.engine.fleet import budget_for, budget_kept
 from pecsync.engine.outcome import NEXT_STEP
 from pecsync.engine.pool import EXIT_BLOCKED, EXIT_TRANSIENT, RunSummary, run_pool
+from pecsync.engine.schedule import final_sync_done, resync_cutoff
 from pecsync.engine.worker import EngineEnv, run_job
 from pecsync.errors import UsageError
 from pecsync.intake.mailbox_list import parse_mailbox_list
@@ -29,6 +30,7 @@ from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeRequest, IntakeStore
 from pecsync.store.jobs import CredentialOrigin, Job, JobState, JobStore, process_owner
+from pecsync.store.syncstate import JobSync, SyncStore, iso
 from pecsync.vault import Vault, load_key, write_key_file
 
 log = structlog.get_logger("pecsync.cli")
@@ -152,9 +154,17 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
             display = _LiveDisplay(env, len(all_jobs),
                                    sum(1 for j in all_jobs if j.state == JobState.DONE))
             outer.start_soon(display.run)
+            once = datetime.now(UTC) if getattr(args, "resync", False) else None
+
+            def resync_before() -> str | None:
+                cutoff = resync_cutoff(datetime.now(UTC), every=cfg.resync_every,
+                                       switch_at=cfg.switch_at, follow=args.follow,
+                                       once_before=once)
+                return iso(cutoff) if cutoff is not None else None
+
             async with budget_kept(env.budget):
                 summary = await run_pool(env, workers=workers, order=args.order,
-                                         follow=args.follow)
+                                         follow=args.follow, resync_before=resync_before)
             outer.cancel_scope.cancel()
         # A Ctrl-C that arrives while we are already finishing must not kill the process
         # before it has reported (the work is saved either way).
@@ -281,9 +291,29 @@ def _mailbox_json(job: Job, origins: dict[tuple[int, str], CredentialOrigin]
             "dest_credential_at": dst.at if dst else None}
 
 
+def _sync_json(doc: dict[str, Any], jobs: list[Job], syncs: dict[str, JobSync],
+               switch_at: datetime | None) -> None:
+    """Re-sync keys of ``status --json``: per mailbox ``last_synced_at``, ``final_sync_done``,
+    ``deleted_at_source``; per order ``missing_final_sync`` (null without ``switch_at``)."""
+    done: dict[str, bool] = {}
+    for m in doc["mailboxes"]:
+        sync = syncs.get(m["address"])
+        m["last_synced_at"] = sync.last_synced_at if sync else None
+        m["final_sync_done"] = done[m["address"]] = final_sync_done(m["last_synced_at"],
+                                                                    switch_at)
+        m["deleted_at_source"] = sync.deleted_at_source if sync else 0
+    doc["switch_at"] = switch_at.isoformat() if switch_at else None
+    for order in doc["orders"]:
+        members = [j.address for j in jobs if j.order == order["order"]]
+        order["missing_final_sync"] = (sum(1 for a in members if not done[a])
+                                       if switch_at else None)
+
+
 def status_document(jobs: list[Job],
                     origins: dict[tuple[int, str], CredentialOrigin] | None = None,
-                    requests: list[IntakeRequest] | None = None) -> dict[str, Any]:
+                    requests: list[IntakeRequest] | None = None, *,
+                    syncs: dict[str, JobSync] | None = None,
+                    switch_at: datetime | None = None) -> dict[str, Any]:
     """The ``status --json`` shape (documented in the README)."""
     origins = origins or {}
     requests = requests or []
@@ -294,7 +324,7 @@ def status_document(jobs: list[Job],
     orders: dict[str, list[Job]] = {}
     for j in jobs:
         orders.setdefault(j.order, []).append(j)
-    return {
+    doc: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "totals": totals(jobs),
         "orders": [{"order": name, "totals": totals(js), "mailboxes": len(js),
@@ -311,6 +341,8 @@ def status_document(jobs: list[Job],
             "addresses": [{"address": r.address, "order": r.order, "requests": r.count,
                            "first_at": r.first_at, "last_at": r.last_at} for r in requests]},
     }
+    _sync_json(doc, jobs, syncs or {}, switch_at)
+    return doc
 
 
 async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
@@ -321,9 +353,10 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         jobs = await job_store.jobs(args.order)
         origins = await job_store.credential_sources()
         requests = await IntakeStore(store).requests()
+        syncs = await SyncStore(store).job_syncs(args.order)
     if args.order:
         requests = [r for r in requests if r.order in (None, args.order)]
-    doc = status_document(jobs, origins, requests)
+    doc = status_document(jobs, origins, requests, syncs=syncs, switch_at=cfg.switch_at)
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return 0
@@ -333,6 +366,10 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
                          f"{order['messages_copied']}/{order['messages_total']} messages, "
                          f"{order['bytes_copied'] / 1e6:.1f} MB\n")
         _print_counts(Counter(t))
+        if order["missing_final_sync"] is not None:
+            sys.stdout.write(f"  final sync after the switch ({doc['switch_at']}): "
+                             f"{order['mailboxes'] - order['missing_final_sync']} done, "
+                             f"{order['missing_final_sync']} missing\n")
     sys.stdout.write("all orders:\n")
     _print_counts(Counter(doc["totals"]))
     attention = [m for m in doc["mailboxes"] if m["state"] not in ("done", "pending", "running")]

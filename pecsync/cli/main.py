@@ -133,7 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="parallel mailboxes (default: [engine] workers)")
     run.add_argument("--order", metavar="ORDER", help="only this order's mailboxes")
     run.add_argument("--follow", action="store_true",
-                     help="keep waiting for new work (retry times, new credentials)")
+                     help="keep waiting for new work (retry times, new credentials); re-sync "
+                          "done mailboxes every [migration] resync_every and, once after "
+                          "[migration] switch_at, a final sync of every mailbox")
+    run.add_argument("--resync", action="store_true",
+                     help="also re-sync every done mailbox once, now (new mail, new and "
+                          "renamed folders, flag changes at the source)")
 
     retry = sub.add_parser(
         "retry", help="run one mailbox now, whatever its state, resuming from checkpoints",
@@ -262,7 +267,7 @@ async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
                                 attempt=attempt.retry_state.attempt_number)
                 report = await copy_mailbox(cfg, store, src, dst,
                                             verify=cfg.engine.verify and not args.no_verify,
-                                            progress=progress.callbacks())
+                                            progress=progress.callbacks(), sync_flags=True)
         progress.finish()
         assert report is not None
         if not args.no_verify and not report.mismatched:

@@ -44,9 +44,12 @@ class RunSummary:
 
 
 async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
-                   follow: bool = False, poll_seconds: float | None = None) -> RunSummary:
+                   follow: bool = False, poll_seconds: float | None = None,
+                   resync_before: Callable[[], str | None] | None = None) -> RunSummary:
     """*poll_seconds*: how long an idle worker waits before looking again when nothing wakes
-    it (default: the backend's; PostgreSQL wakes idle workers by NOTIFY)."""
+    it (default: the backend's; PostgreSQL wakes idle workers by NOTIFY).  *resync_before*:
+    when nothing else is runnable, ``done`` jobs whose last sync started before the time it
+    returns (ISO, UTC) are re-synced (pecsync.engine.schedule)."""
     if poll_seconds is None:
         poll_seconds = env.store.backend.idle_poll_seconds
     await env.jobs.recover_stale()
@@ -91,6 +94,10 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
         nonlocal busy, ran, job_ended
         while not env.should_stop():
             job = await env.jobs.claim_next(owner, order)
+            if job is None and resync_before is not None:
+                cutoff = resync_before()
+                if cutoff is not None:
+                    job = await env.jobs.claim_resync(owner, order, cutoff)
             if job is None:
                 if follow or busy:
                     await idle_wait()

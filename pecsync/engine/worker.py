@@ -14,7 +14,9 @@ import structlog
 from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
 from pecsync.engine.outcome import Outcome, classify_failure
+from pecsync.engine.schedule import sync_now
 from pecsync.errors import LeaseLost, VerificationFailed
+from pecsync.faults import step
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.reports.collect import write_certificate
 from pecsync.store.checkpoints import CheckpointStore
@@ -178,12 +180,20 @@ async def _lease_kept(progress: _JobProgress, bound: Any) -> AsyncIterator[None]
         raise error
 
 
+def _finish_event(job: Job, state: JobState) -> str:
+    """``resynced``: a mailbox done before is done again (a re-sync, or a retry of it)."""
+    if state != JobState.DONE:
+        return "stopped"
+    return "resynced" if job.finished_at else "finished"
+
+
 async def run_job(env: EngineEnv, job: Job) -> Outcome:
     """Run a claimed job to its next state and persist that state (even when cancelled)."""
     jobs = env.jobs
     cfg = env.cfg
     bound = log.bind(mailbox=job.address, order=job.order, attempt=job.attempts)
     started = time.monotonic()
+    sync_started = sync_now()  # mail up to this moment is on the destination once this ends done
     creds = await jobs.credentials(job)
     src_pw = env.src_master_password if cfg.source.master_user else creds.src
     dst_pw = env.dst_master_password if cfg.destination.master_user else creds.dst
@@ -215,7 +225,7 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
                 env.memory = ByteBudget(cfg.engine.max_inflight_bytes)
             report = await copy_mailbox(cfg, env.store, src, dst, verify=cfg.engine.verify,
                                         progress=hooks, memory=env.memory,
-                                        slots=env.budget.slots(*hosts))
+                                        slots=env.budget.slots(*hosts), sync_flags=True)
         if report.mismatched:
             raise VerificationFailed(f"{report.mismatched} message(s) differ on the destination",
                                      mailbox=job.address,
@@ -249,11 +259,13 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
             ended = await jobs.finish(job, outcome.state, error_class=outcome.error_class,
                                       error_text=outcome.error_text,
                                       next_attempt_at=outcome.next_attempt_at,
-                                      event="finished" if outcome.state == JobState.DONE
-                                      else "stopped")
+                                      event=_finish_event(job, outcome.state),
+                                      synced_at=sync_started if outcome.state == JobState.DONE
+                                      else None)
         if not ended:  # the lease was lost: the job is another process's now
             bound.warning("job_left_to_its_new_owner", state=outcome.state.value)
         elif outcome.state == JobState.DONE:
+            step("synced_recorded")
             done_job = await jobs.job(job.address)
             if done_job is not None:
                 await write_certificate(env.store, cfg, done_job)

@@ -273,7 +273,8 @@ def _parse_statuses(rows: Sequence[Any]) -> dict[str, FolderStatus] | None:
             return None  # an answer we do not understand: fall back to STATUS per folder
         out[utf7.decode(name)] = FolderStatus(uidvalidity=values.get(b"UIDVALIDITY", 0),
                                               uidnext=values.get(b"UIDNEXT", 0),
-                                              exists=values.get(b"MESSAGES", 0))
+                                              exists=values.get(b"MESSAGES", 0),
+                                              highestmodseq=values.get(b"HIGHESTMODSEQ"))
     return out
 
 
@@ -653,7 +654,8 @@ class ImapSession:
                 imap.untagged_responses.pop(key, None)
             t_ns = imap._command("NAMESPACE")
             t_list = imap._command("LIST", '""', '"*"', "RETURN", ret,
-                                   "(MESSAGES", "UIDNEXT", "UIDVALIDITY))")
+                                   "(MESSAGES", "UIDNEXT", "UIDVALIDITY" + self._modseq_item()
+                                   + "))")
             typs = [self._answer("NAMESPACE", t_ns)[0], self._answer("LIST", t_list)[0]]
             ns_data = imap.untagged_responses.pop("NAMESPACE", [])
             list_rows = imap.untagged_responses.pop("LIST", [])
@@ -750,14 +752,21 @@ class ImapSession:
         self.commands += 1
         with self._guard("STATUS", name):
             try:
-                resp = self._client.folder_status(utf7.encode(name),
-                                                  [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"])
+                resp = self._client.folder_status(
+                    utf7.encode(name), [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"]
+                    + ([b"HIGHESTMODSEQ"] if self.has("CONDSTORE") else []))
             except imapclient.exceptions.IMAPClientError as exc:
                 raise self._error(FolderError, f"cannot read folder status: {as_text(exc)}",
                                   folder=name, response=as_text(exc)) from None
+        modseq = resp.get(b"HIGHESTMODSEQ")
         return FolderStatus(uidvalidity=int(resp.get(b"UIDVALIDITY", 0)),
                             uidnext=int(resp.get(b"UIDNEXT", 0)),
-                            exists=int(resp.get(b"MESSAGES", 0)))
+                            exists=int(resp.get(b"MESSAGES", 0)),
+                            highestmodseq=None if modseq is None else int(modseq))
+
+    def _modseq_item(self) -> str:
+        """`` HIGHESTMODSEQ`` for STATUS item lists when the server offers CONDSTORE."""
+        return " HIGHESTMODSEQ" if self.has("CONDSTORE") else ""
 
     def statuses(self) -> dict[str, FolderStatus] | None:
         """STATUS of every folder in one round trip (LIST-STATUS, RFC 5819), or None when the
@@ -768,7 +777,8 @@ class ImapSession:
         with self._guard("LIST-STATUS"):
             imap = self._client._imap
             typ, _ = imap._simple_command("LIST", '""', '"*"', "RETURN",
-                                             "(STATUS", "(MESSAGES", "UIDNEXT", "UIDVALIDITY))")
+                                             "(STATUS", "(MESSAGES", "UIDNEXT",
+                                             "UIDVALIDITY" + self._modseq_item() + "))")
             imap.untagged_responses.pop("LIST", None)
             rows = imap.untagged_responses.pop("STATUS", [])
         if typ != "OK":
@@ -789,6 +799,47 @@ class ImapSession:
                                   response=as_text(data))
             imap.untagged_responses.pop("FETCH", None)
             return _parse_meta(data)
+
+    def fetch_flags(self, uids: str, changedsince: int | None = None
+                    ) -> dict[int, tuple[str, ...]]:
+        """``{uid: flags}`` of *uids* in the selected folder; with *changedsince* (CONDSTORE,
+        RFC 7162) only the messages whose flags changed after that mod-sequence."""
+        folder = self.selected
+        self.commands += 1
+        with self._guard("FETCH", folder):
+            imap = self._client._imap
+            args = [uids, "(UID FLAGS)"]
+            if changedsince is not None:
+                args.append(f"(CHANGEDSINCE {changedsince})")
+            typ, data = imap.uid("FETCH", *args)
+            if typ != "OK":
+                raise self._error(ImapError, f"refused FETCH FLAGS: {as_text(data)}",
+                                  folder=folder, response=as_text(data))
+            imap.untagged_responses.pop("FETCH", None)
+        # Keyed by sequence number, so that an answer's UID is read from the answer itself.
+        resp = parse_fetch_response([d for d in data if d is not None], False, False)
+        out: dict[int, tuple[str, ...]] = {}
+        for item in resp.values():
+            if b"UID" not in item:
+                continue  # an unsolicited FETCH (another session's change): no UID to trust
+            out[int(item[b"UID"])] = tuple(sorted(f.decode() if isinstance(f, bytes) else str(f)
+                                         for f in item.get(b"FLAGS", ())))
+        return out
+
+    def search_uids(self, uids: str) -> set[int]:
+        """The UIDs of *uids* (a UID set) that exist in the selected folder (UID SEARCH)."""
+        folder = self.selected
+        found = self._call("SEARCH", lambda: self._client.search(["UID", uids]), folder)
+        return {int(u) for u in found}
+
+    def change_flags(self, uids: Sequence[int], flags: Sequence[str], *, add: bool) -> None:
+        """``UID STORE <uids> +FLAGS.SILENT (<flags>)`` (or ``-FLAGS``): change only these
+        flags, leaving every other flag as it is.  Destination only."""
+        if self.side != Side.DST:
+            raise ValueError("the source is read-only: no STORE there")
+        folder = self.selected
+        fn = self._client.add_flags if add else self._client.remove_flags
+        self._call("STORE", lambda: fn(uid_set(list(uids)), list(flags), silent=True), folder)
 
     def examine_with_meta(self, name: str, first_uid: int
                           ) -> tuple[FolderStatus, list[MessageInfo]]:

@@ -13,6 +13,7 @@ from pecsync.reports.daily import LateAddition, Report, build_report
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import Job, JobStore
+from pecsync.store.syncstate import SyncStore
 
 
 async def load_report(store: CheckpointStore, cfg: Config, *, report_date: date, lang: str,
@@ -30,10 +31,12 @@ async def load_report(store: CheckpointStore, cfg: Config, *, report_date: date,
     started = datetime.fromisoformat(min(starts)) if starts else None
     prev = await store.query("last_snapshot", {"report_date": report_date.isoformat()})
     previous = json.loads(prev[0][1]) if prev else None
+    synced = {a: s.last_synced_at for a, s in (await SyncStore(store).job_syncs(order)).items()}
     return build_report(jobs, report_date=report_date, lang=lang, deadline=cfg.deadline,
                         orders=cfg.orders, done_times=done_times, started=started,
                         previous=previous, previous_date=prev[0][0] if prev else None,
-                        origins=origins, intake_requests=late)
+                        origins=origins, intake_requests=late,
+                        synced=synced, switch_at=cfg.switch_at)
 
 
 async def save_snapshot(store: CheckpointStore, report: Report) -> None:

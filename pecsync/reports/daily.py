@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from pecsync.config import OrderInfo
 from pecsync.reports.i18n import NEXT_STEP, REASON, STATE_LABEL, TEXT
 from pecsync.store.jobs import Job, JobState
+from pecsync.store.syncstate import final_sync_done
 
 STATES = [s.value for s in JobState]
 BLOCKED = {"blocked_invalid_credentials", "blocked_2fa", "blocked_credentials_changed",
@@ -43,6 +44,10 @@ class MailboxLine:
     #: Where the current source password came from (csv, web, stdin) and when.
     credential_source: str | None = None
     credential_at: str | None = None
+    #: Re-sync (README "Keeping mailboxes in step"): when the last sync that ended done
+    #: started, and whether one started after [migration] switch_at.
+    last_synced_at: str | None = None
+    final_sync_done: bool = False
 
 
 @dataclass
@@ -74,6 +79,8 @@ class OrderReport:
     changes: Changes
     forecast: Forecast
     history: list[tuple[date, int]]
+    #: Mailboxes without a final sync after [migration] switch_at (None: no switch_at).
+    missing_final_sync: int | None = None
 
     @property
     def count(self) -> int:
@@ -213,11 +220,17 @@ def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
                  previous: Mapping[str, str] | None = None, previous_date: str | None = None,
                  generated_at: str | None = None,
                  origins: Mapping[str, tuple[str, str]] | None = None,
-                 intake_requests: Sequence[LateAddition] = ()) -> Report:
+                 intake_requests: Sequence[LateAddition] = (),
+                 synced: Mapping[str, str | None] | None = None,
+                 switch_at: datetime | None = None) -> Report:
+    """*synced*: address → last_synced_at (``job_sync``); *switch_at*: [migration]."""
     orders = orders or {}
     done_times = done_times or {}
     origins = origins or {}
     lines = [_line(j, lang, origins.get(j.address)) for j in jobs]
+    for line in lines:
+        line.last_synced_at = (synced or {}).get(line.address)
+        line.final_sync_done = final_sync_done(line.last_synced_at, switch_at)
 
     def section(name: str, display: str, contacts: tuple[str, ...],
                 subset: list[MailboxLine]) -> OrderReport:
@@ -227,7 +240,9 @@ def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
             totals={s: counts[s] for s in STATES}, mailboxes=subset,
             changes=_changes(subset, previous, previous_date),
             forecast=_forecast(subset, done_times, started, report_date, deadline, lang),
-            history=_history(subset, done_times, report_date))
+            history=_history(subset, done_times, report_date),
+            missing_final_sync=(sum(1 for m in subset if not m.final_sync_done)
+                                if switch_at is not None else None))
 
     per_order: dict[str, list[MailboxLine]] = {}
     for m in lines:

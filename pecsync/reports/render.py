@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from html import escape
 from typing import Any
@@ -42,6 +43,7 @@ def _order_json(o: OrderReport) -> dict[str, Any]:
                      "at_risk": [{"address": m.address, "reason": m.at_risk} for m in f.at_risk]},
         "history": [{"date": d.isoformat(), "done": n} for d, n in o.history],
         "needs_action": [m.address for m in o.needs_action],
+        "missing_final_sync": o.missing_final_sync,
     }
 
 
@@ -51,7 +53,9 @@ def to_json(report: Report) -> dict[str, Any]:
         "lang": report.lang, "pecsync_version": __version__,
         "overall": _order_json(report.overall),
         "orders": [_order_json(o) for o in report.orders],
-        "mailboxes": [{k: getattr(m, k) for k in CSV_COLUMNS} for m in report.overall.mailboxes],
+        "mailboxes": [{**{k: getattr(m, k) for k in CSV_COLUMNS},
+                       "last_synced_at": m.last_synced_at, "final_sync_done": m.final_sync_done}
+                      for m in report.overall.mailboxes],
         "intake_requests": {"count": len(report.intake_requests),
                             "addresses": [asdict(r) for r in report.intake_requests]},
     }
@@ -141,6 +145,8 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
         kpis.append((f.deadline.isoformat(), f"{t('deadline')}: {f.days_left} {t('days_left')}"))
     kpis.append((f.projected.isoformat() if f.projected else "—",
                  t("projected") if f.projected else t("not_projectable")))
+    if o.missing_final_sync is not None:
+        kpis.append((f"{o.count - o.missing_final_sync}/{o.count}", t("final_sync")))
     kpi_html = "".join(f"<div><b>{escape(v)}</b>{escape(label)}</div>" for v, label in kpis)
     counts = "".join(f"<tr><td>{escape(STATE_LABEL[report.lang][s])}</td><td><code>{s}</code>"
                      f"</td><td>{o.totals[s]}</td></tr>" for s in STATES if o.totals[s])
@@ -165,7 +171,7 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
         f"<td>{_num(m.messages_copied)}/{_num(m.messages_total)}</td>"
         f"<td>{_mb(m.bytes_copied)}</td><td>{escape(m.credential_source or '—')}"
         f"{' ' + escape(m.credential_at[:16].replace('T', ' ')) if m.credential_at else ''}"
-        f"</td></tr>" for m in o.mailboxes)
+        f"</td><td>{escape(_last_sync(m, t))}</td></tr>" for m in o.mailboxes)
     late = [r for r in report.intake_requests if o.name == "*" or r.order in (None, o.name)]
     late_html = ""
     if late:
@@ -193,8 +199,16 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
             f"<h2>{escape(t('progress'))}</h2>{_chart(o, report)}"
             f"<h2>{escape(t('all_mailboxes'))}</h2><table><tr><th>{escape(t('mailbox'))}</th>"
             f"<th>{escape(t('state'))}</th><th>{escape(t('messages'))}</th><th>MB</th>"
-            f"<th>{escape(t('password_from'))}</th></tr>"
+            f"<th>{escape(t('password_from'))}</th><th>{escape(t('last_sync'))}</th></tr>"
             f"{all_rows}</table></body></html>")
+
+
+def _last_sync(m: MailboxLine, t: Callable[[str], str]) -> str:
+    """``2027-03-31 06:12 UTC (final)``: when the mailbox's last completed sync started."""
+    if not m.last_synced_at:
+        return "—"
+    when = m.last_synced_at[:16].replace("T", " ") + " UTC"
+    return f"{when} ({t('final')})" if m.final_sync_done else when
 
 
 def index_html(report: Report) -> str:

@@ -326,6 +326,12 @@ class JobStore:
         """The next runnable job (pending, then retries that are due), now ``running``."""
         return await self._claim("claim_next_job", {"owner": owner, "order_name": order})
 
+    async def claim_resync(self, owner: str, order: str | None, before: str) -> Job | None:
+        """A ``done`` job whose last sync started before *before* (ISO time), now ``running``
+        for a re-sync (README "Keeping mailboxes in step until the switch")."""
+        return await self._claim("claim_resync_job", {"owner": owner, "order_name": order,
+                                                      "before": before})
+
     async def claim(self, job: Job, owner: str) -> Job | None:
         """*job* now ``running`` under *owner*, whatever its state, or None when another
         process runs it (``running`` with a lease that has not expired)."""
@@ -381,11 +387,16 @@ class JobStore:
 
     async def finish(self, job: Job, state: JobState, *, error_class: str | None = None,
                      error_text: str | None = None, next_attempt_at: str | None = None,
-                     event: str = "finished") -> bool:
+                     event: str = "finished", synced_at: str | None = None) -> bool:
         """Give *job* its next state (and an event).  False, writing nothing, when this
-        process claimed the job but no longer holds its lease (another process runs it)."""
+        process claimed the job but no longer holds its lease (another process runs it).
+        *synced_at*: the job ends ``done`` and its sync started then (``job_sync``)."""
         ts = now()
+        owner = self._owners.get(job.id)
+        synced: list[tuple[str, dict[str, Any]]] = [] if synced_at is None else [
+            ("set_last_synced", {"id": job.id, "synced_at": synced_at, "owner": owner})]
         return bool(await self.store.transaction([
+            *synced,
             ("set_job_state", {"id": job.id, "state": state.value, "error_class": error_class,
                                "error_text": error_text, "next_attempt_at": next_attempt_at,
                                "now": ts, "owner": self._owners.pop(job.id, None)}),

@@ -390,3 +390,100 @@ WHERE owner = :owner AND server = :server AND slot = :slot;
 
 -- name: release_all_host_slots
 UPDATE host_slot SET owner = NULL, lease_until = NULL WHERE owner = :owner;
+
+-- --- incremental re-sync (pecsync.store.syncstate) ----------------------------------------
+
+-- name: get_folder_sync
+SELECT src_highestmodseq, deleted_at_source, renamed_from FROM folder_sync
+WHERE folder_id = :folder_id;
+
+-- name: list_folder_sync
+SELECT s.folder_id, s.src_highestmodseq, s.deleted_at_source, s.renamed_from
+FROM folder_sync s JOIN folder f ON f.id = s.folder_id WHERE f.mailbox_id = :mailbox_id;
+
+-- name: upsert_folder_sync
+INSERT INTO folder_sync (folder_id, src_highestmodseq, deleted_at_source, synced_at)
+VALUES (:folder_id, :modseq, :deleted, :now)
+ON CONFLICT (folder_id) DO UPDATE SET src_highestmodseq = excluded.src_highestmodseq,
+    deleted_at_source = excluded.deleted_at_source, synced_at = excluded.synced_at;
+
+-- name: set_folder_deleted
+INSERT INTO folder_sync (folder_id, src_highestmodseq, deleted_at_source, synced_at)
+VALUES (:folder_id, NULL, :deleted, :now)
+ON CONFLICT (folder_id) DO UPDATE SET deleted_at_source = excluded.deleted_at_source,
+    synced_at = excluded.synced_at;
+
+-- name: adopt_renamed_folder
+-- The source renamed the folder (same UIDVALIDITY under a new name): its state follows it,
+-- so its messages are not copied a second time into a new destination folder.
+UPDATE folder SET src_name = :src_name, updated_at = :now WHERE id = :folder_id;
+
+-- name: mark_folder_renamed
+INSERT INTO folder_sync (folder_id, src_highestmodseq, deleted_at_source, renamed_from, synced_at)
+VALUES (:folder_id, NULL, 0, :renamed_from, :now)
+ON CONFLICT (folder_id) DO UPDATE SET renamed_from = COALESCE(folder_sync.renamed_from,
+                                                              excluded.renamed_from),
+    synced_at = excluded.synced_at;
+
+-- name: set_message_flags
+-- What pecsync last wrote at the destination (the three-way base of the next flag pass).
+UPDATE message SET flags = :flags
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity AND src_uid = :src_uid;
+
+-- name: count_folder_copies
+SELECT COUNT(*) FROM message
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
+  AND state IN ('appended', 'present');
+
+-- name: set_last_synced
+-- In the transaction that ends the job `done`, before set_job_state and guarded like it (a
+-- separate write would let another worker claim the job for a re-sync in between).
+INSERT INTO job_sync (job_id, last_synced_at)
+SELECT :id, :synced_at WHERE EXISTS (
+    SELECT 1 FROM job WHERE id = :id
+      AND (:owner IS NULL OR (lease_owner = :owner AND state = 'running')))
+ON CONFLICT (job_id) DO UPDATE SET
+    last_synced_at = MAX(job_sync.last_synced_at, excluded.last_synced_at);
+
+-- name: list_job_sync
+SELECT j.address, s.last_synced_at,
+       (SELECT COALESCE(SUM(fs.deleted_at_source), 0)
+        FROM mailbox m JOIN folder f ON f.mailbox_id = m.id
+        JOIN folder_sync fs ON fs.folder_id = f.id
+        WHERE m.src_user = j.src_user)
+FROM job j LEFT JOIN job_sync s ON s.job_id = j.id
+WHERE (:order_name IS NULL OR j.order_name = :order_name);
+
+-- name: claim_resync_job
+-- A `done` mailbox whose last sync started before :before runs again (running, then back to
+-- done): the oldest sync first.  One statement, like claim_next_job.
+UPDATE job SET state = 'running', attempts = 1, lease_owner = :owner,
+       lease_until = :lease_until, updated_at = :now, phase = 'login'
+WHERE id = (SELECT j.id FROM job j LEFT JOIN job_sync s ON s.job_id = j.id
+            WHERE j.state = 'done' AND (:order_name IS NULL OR j.order_name = :order_name)
+              AND (s.last_synced_at IS NULL OR s.last_synced_at < :before)
+            ORDER BY s.last_synced_at IS NOT NULL, s.last_synced_at, j.id LIMIT 1)
+  AND state = 'done'
+RETURNING id, address, order_name, src_user, dst_user, state, phase, attempts, error_class,
+          error_text, next_attempt_at, messages_copied, messages_total, bytes_copied, bytes_total,
+          skipped, updated_at, started_at, finished_at;
+
+-- name: count_folder_rows
+SELECT COUNT(*) FROM message
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
+  AND state IN ('appended', 'present', 'skipped');
+
+-- name: copied_uids
+SELECT src_uid FROM message
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
+  AND state IN ('appended', 'present');
+
+-- name: copies_by_uid
+-- The copies of the source messages in :uids (a JSON list): a flag pass reads the rows of the
+-- messages that changed, not the whole folder.
+SELECT src_uid, size, sha256, internaldate, flags, dst_uid, verified_at, state, note, message_id
+FROM message
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
+  AND state IN ('appended', 'present')
+  AND src_uid IN (SELECT value FROM json_each(:uids))
+ORDER BY src_uid;

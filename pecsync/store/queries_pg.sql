@@ -43,3 +43,12 @@ SELECT %(kind)s, %(key)s, %(now)s
 WHERE (SELECT COUNT(*) FROM intake_attempt
        WHERE kind = %(kind)s AND key = %(key)s AND at > %(since)s) < %(limit)s
 RETURNING id;
+
+-- name: copies_by_uid
+-- :uids is a JSON list of numbers (SQLite reads it with json_each).
+SELECT src_uid, size, sha256, internaldate, flags, dst_uid, verified_at, state, note, message_id
+FROM message
+WHERE folder_id = %(folder_id)s AND src_uidvalidity = %(src_uidvalidity)s
+  AND state IN ('appended', 'present')
+  AND src_uid IN (SELECT value::bigint FROM jsonb_array_elements_text(%(uids)s::jsonb))
+ORDER BY src_uid;

@@ -193,3 +193,23 @@ CREATE TABLE IF NOT EXISTS host_slot (
     lease_until TEXT,
     PRIMARY KEY (server, slot)
 );
+
+-- Incremental re-sync (README "Keeping mailboxes in step until the switch"): per folder, what
+-- the last flag pass saw at the source.  Flags are in step with the source up to
+-- src_highestmodseq (CONDSTORE); NULL: the next pass fetches every message's flags.
+CREATE TABLE IF NOT EXISTS folder_sync (
+    folder_id         INTEGER PRIMARY KEY REFERENCES folder(id),
+    src_highestmodseq INTEGER,
+    -- copied messages no longer at the source (counted and reported, never propagated)
+    deleted_at_source INTEGER NOT NULL DEFAULT 0,
+    -- the source name this folder's state was recorded under before the source renamed it
+    renamed_from      TEXT,
+    synced_at         TEXT NOT NULL
+);
+
+-- Per job: when the last copy or re-sync that ended `done` started (mail up to then is on
+-- the destination).  final_sync_done in `status --json` is last_synced_at >= switch_at.
+CREATE TABLE IF NOT EXISTS job_sync (
+    job_id         INTEGER PRIMARY KEY REFERENCES job(id),
+    last_synced_at TEXT NOT NULL
+);

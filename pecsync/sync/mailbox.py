@@ -21,6 +21,7 @@ from pecsync.model import (
     FolderReport,
     FolderStatus,
     MailboxReport,
+    MessageInfo,
     RemoteFolder,
     Side,
 )
@@ -45,6 +46,7 @@ from pecsync.sync.lanes import (
 )
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
+from pecsync.sync.resync import adopt_renamed_folders, sync_mailbox_flags
 
 log = structlog.get_logger("pecsync.mailbox")
 
@@ -160,10 +162,23 @@ class MailboxRun:
     async def make_plan(self) -> FolderPlan:
         """Plan the folder tree; also keeps every folder's STATUS (``self.survey``)."""
         self.survey = await plan_mailbox(self.cfg, self.src, self.dst)
+        # A folder renamed at the source keeps its state and destination folder (no copy of
+        # its messages a second time): pecsync.sync.resync.
+        mailbox_id = await self.store.find_mailbox(self.src_creds.user)
+        if mailbox_id is not None:
+            self.survey.plan = await adopt_renamed_folders(
+                self.store, mailbox_id, self.survey.plan, self.survey.src_statuses,
+                lambda name: in_thread(self.src.status, name), self.src_creds.user,
+                self._listing)
         plan = self.survey.plan
         for warning in plan.warnings:
             log.warning("folder_plan_warning", mailbox=self.src_creds.user, warning=warning)
         return plan
+
+    async def _listing(self, name: str) -> list[MessageInfo]:
+        """Metadata of every message of source folder *name* (no body)."""
+        _, metas = await in_thread(self.src.examine_with_meta, name, 1)
+        return metas
 
     def copy_mappings(self) -> Sequence[FolderMapping]:
         assert self.plan is not None
@@ -174,8 +189,12 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
                        dst_creds: Credentials, *, verify: bool = True,
                        progress: Progress | None = None,
                        memory: ByteBudget | None = None,
-                       slots: ConnectionSlots | None = None) -> MailboxReport:
+                       slots: ConnectionSlots | None = None,
+                       sync_flags: bool = False) -> MailboxReport:
     """Copy every folder of one mailbox, resuming from checkpoints, then verify.
+
+    *sync_flags*: then bring the destination's flags in step with flag changes at the
+    source (the re-sync of ``run``, pecsync.sync.resync).
 
     *memory* is shared by the mailboxes of a run (default: one of
     ``[engine] max_inflight_bytes`` for this mailbox alone).  *slots* lends extra connection
@@ -195,7 +214,7 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
                                        cfg.engine.folders_in_parallel - 1, src_creds.user)
                 run.early.start(background)
             try:
-                report = await _copy(run, cfg, verify, memory, slots)
+                report = await _copy(run, cfg, verify, memory, slots, sync_flags)
             finally:
                 if run.early is not None:
                     await run.early.close()  # what the lanes did not adopt, on every path
@@ -205,7 +224,7 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
 
 
 async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget | None,
-                slots: ConnectionSlots) -> MailboxReport:
+                slots: ConnectionSlots, sync_flags: bool = False) -> MailboxReport:
     async with run:
         ctx = await run.context()
         ctx.memory = memory or ByteBudget(cfg.engine.max_inflight_bytes)
@@ -234,6 +253,8 @@ async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget |
                             slots=slots, open_lane=run.open_lane, on_done=_log_folder,
                             tree=tree, early=run.early.take() if run.early else ())
         run.report.folders.extend(c.report for c in copiers)
+        if sync_flags:
+            await sync_mailbox_flags(ctx, plan, run.report.folders)
         return run.report
 
 
