@@ -299,3 +299,23 @@ def test_intake_page_on_postgresql(dovecot_src: Any, dovecot_dst: Any, users: An
     assert r.returncode == 0, r.stdout + r.stderr
     assert status(cfg, env)[member]["state"] == "done"
     assert_same_content(dovecot_src, dovecot_dst, member)
+
+
+def test_resync_on_postgresql(dovecot_src: Any, dovecot_dst: Any, users: Any,
+                              tmp_path: Path, pg_url: str) -> None:
+    """`run --resync` on PostgreSQL: mail that arrived at the source after the copy follows
+    (the resync queries, json_each's override included, on the shared database)."""
+    user = users.pair("s0", "d0")
+    seed(dovecot_src, user, "INBOX", messages(5, user))
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + f"Ordine,{user},,s0,,d0\n")
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False, database=pg_url)
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    r = run_cli(["run", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    seed(dovecot_src, user, "INBOX", messages(3, user + "new"))
+    r = run_cli(["run", "--config", str(cfg), "--resync"], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert status(cfg, env)[user]["state"] == "done"
+    assert_same_content(dovecot_src, dovecot_dst, user)
