@@ -147,8 +147,26 @@ def test_db_copy_mid_migration_then_run_on_postgresql(
         assert_same_content(dovecot_src, dovecot_dst, user)
 
 
-def established_to(port: int) -> int:
-    """Client connections to 127.0.0.1:*port* open now (every process on this machine)."""
+def _socket_inodes(pids: list[int]) -> set[str]:
+    inodes: set[str] = set()
+    for pid in pids:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        try:
+            for fd in fd_dir.iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue  # the process ended (or was killed)
+    return inodes
+
+
+def established_to(port: int, pids: list[int]) -> int:
+    """Connections the processes *pids* hold open now to 127.0.0.1:*port*."""
+    inodes = _socket_inodes(pids)
     count = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -157,19 +175,21 @@ def established_to(port: int) -> int:
             continue
         for line in lines:
             fields = line.split()
-            remote, state = fields[2], fields[3]
-            if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port:
+            remote, state, inode = fields[2], fields[3], fields[9]
+            if state == "01" and int(remote.rsplit(":", 1)[1], 16) == port and inode in inodes:
                 count += 1
     return count
 
 
 class ConnectionSampler:
-    """Samples the connections to both lab servers in a thread; keeps the most seen."""
+    """Samples, in a thread, the connections the pecsync processes hold to both lab servers
+    (from the kernel's socket table and their file descriptors); keeps the most seen."""
 
     def __init__(self, *ports: int) -> None:
         import threading
 
         self.ports = ports
+        self.pids: list[int] = []
         self.peak = dict.fromkeys(ports, 0)
         self.samples = 0
         self._stop = threading.Event()
@@ -178,7 +198,7 @@ class ConnectionSampler:
     def _run(self) -> None:
         while not self._stop.wait(0.01):
             for port in self.ports:
-                self.peak[port] = max(self.peak[port], established_to(port))
+                self.peak[port] = max(self.peak[port], established_to(port, self.pids))
             self.samples += 1
 
     def __enter__(self) -> ConnectionSampler:
@@ -221,6 +241,7 @@ def test_three_processes_share_one_postgresql_and_survive_a_kill(
     procs = [subprocess.Popen([sys.executable, "-m", "pecsync", "-q", "run", "--config",
                                str(cfg)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    sampler.pids = [p.pid for p in procs]
     victim = procs[0]
     owner_like = f"%:{victim.pid}"
     killed_jobs: list[str] = []
