@@ -79,8 +79,10 @@ class FleetBudget(HostBudget):
             elif self.granted[host] > self._held[host]:
                 self._idle_beats[host] += 1
                 if self._idle_beats[host] >= 2:
-                    await self.leases.release(server)
+                    # Smaller first: from here no worker or lane of this process may take
+                    # the slot, so it is idle when another process gets it.
                     self.granted[host] -= 1
+                    await self.leases.release(server)
             else:
                 self._idle_beats[host] = 0
         if grew:
