@@ -63,6 +63,13 @@ class EngineConfig:
     retry_max_seconds: float = 3600.0
     #: Bulk runs: attempts before a job with transient failures becomes ``failed``.
     max_attempts: int = 6
+    #: Within one attempt: reconnects in a row without progress after a lost connection
+    #: (network error, timeout, BYE) before the job goes to ``retry_wait``.
+    reconnect_attempts: int = 5
+    #: First wait before such a reconnect; doubles per reconnect in a row (with jitter).
+    reconnect_initial_seconds: float = 1.0
+    #: Longest wait before such a reconnect.
+    reconnect_max_seconds: float = 30.0
     #: Parallel mailboxes (``run`` default).
     workers: int = 4
     #: Upper bound of simultaneous connections to one server, shared by all workers and
@@ -316,6 +323,14 @@ def _engine(path: Path, data: Any) -> EngineConfig:
         retry_max_seconds=r.get("retry_max_seconds", float, d.retry_max_seconds,
                                 check=lambda v: None if v >= 0 else "must be >= 0") or 0.0,
         max_attempts=r.get("max_attempts", int, d.max_attempts, check=_positive) or 1,
+        reconnect_attempts=r.get("reconnect_attempts", int, d.reconnect_attempts,
+                                 check=lambda v: None if v >= 0 else "must be >= 0") or 0,
+        reconnect_initial_seconds=r.get("reconnect_initial_seconds", float,
+                                        d.reconnect_initial_seconds,
+                                        check=lambda v: None if v >= 0 else "must be >= 0")
+        or 0.0,
+        reconnect_max_seconds=r.get("reconnect_max_seconds", float, d.reconnect_max_seconds,
+                                    check=lambda v: None if v >= 0 else "must be >= 0") or 0.0,
         workers=r.get("workers", int, d.workers, check=_positive) or 1,
         folders_in_parallel=r.get("folders_in_parallel", int, d.folders_in_parallel,
                                   check=_positive) or 1,

@@ -110,6 +110,11 @@ class TransientError(ImapError):
     kind = "transient"
 
 
+class LoginDeferred(TransientError):
+    """The server answered LOGIN with a temporary refusal (``[UNAVAILABLE]`` and the like).
+    Still a refused LOGIN: never tried again within an attempt, only at the next one."""
+
+
 class AuthenticationFailed(ImapError):
     """The server refused the login (wrong or changed password)."""
 

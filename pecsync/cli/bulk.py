@@ -19,7 +19,7 @@ import structlog
 from pecsync.cli.passwords import not_utf8, read_password, utf8_secret
 from pecsync.config import Config
 from pecsync.engine.fleet import budget_for, budget_kept
-from pecsync.engine.outcome import NEXT_STEP
+from pecsync.engine.outcome import next_step, with_next_step
 from pecsync.engine.pool import EXIT_BLOCKED, EXIT_TRANSIENT, RunSummary, run_pool
 from pecsync.engine.schedule import final_sync_done, resync_cutoff
 from pecsync.engine.worker import EngineEnv, run_job
@@ -266,8 +266,9 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         assert final is not None
         sys.stdout.write(f"{final.address}: {final.state.value}"
                          + (f": {final.error_text}" if final.error_text else "") + "\n")
-        if final.state in NEXT_STEP and final.state != JobState.DONE:
-            sys.stdout.write(f"  next step: {NEXT_STEP[final.state]}\n")
+        step = next_step(final.state, final.address)
+        if step and final.state != JobState.DONE and step not in (final.error_text or ""):
+            sys.stdout.write(f"  next step: {step}\n")
         return RunSummary(Counter({outcome.state.value: 1}), 1, env.internal_errors).exit_code
 
 
@@ -276,9 +277,7 @@ def _mailbox_json(job: Job, origins: dict[tuple[int, str], CredentialOrigin]
                   ) -> dict[str, Any]:
     src = origins.get((job.id, "src"))
     dst = origins.get((job.id, "dst"))
-    reason = job.error_text
-    if job.state in NEXT_STEP and job.state not in (JobState.DONE,):
-        reason = f"{job.error_text or job.state.value} — next step: {NEXT_STEP[job.state]}"
+    reason = with_next_step(job.state, job.address, job.error_text)
     return {"address": job.address, "order": job.order, "state": job.state.value,
             "phase": job.phase, "reason": reason, "messages_copied": job.messages_copied,
             "messages_total": job.messages_total, "bytes_copied": job.bytes_copied,

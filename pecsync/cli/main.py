@@ -5,7 +5,8 @@ Exit codes (same for every command):
   1  blocked: needs operator or member action (wrong password, 2-step verification,
      destination full, verification mismatch)
   2  usage or configuration error
-  3  transient failure remains (network, server unavailable): run again later
+  3  transient failure remains (network, server unavailable; for `run`: only after a stop
+     by the operator, since run waits for jobs in retry_wait): run again later
   4  internal error (a bug: please report it with the log)
 """
 
@@ -126,16 +127,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every pending job (and every retry that is due) with N workers, "
                     "never more than [engine] max_connections_per_host connections per server. "
                     "First Ctrl-C/SIGTERM: finish the batches in flight and stop; second: abort "
-                    "now (safe: resumes next run).  Exits when nothing is runnable, unless "
-                    "--follow.")
+                    "now (safe: resumes next run).  A connection lost mid-copy (network "
+                    "error, timeout, BYE) is reconnected and the copy resumes from its "
+                    "checkpoints ([engine] reconnect_attempts in a row without progress, "
+                    "then retry_wait).  Exits when no job can progress without a person "
+                    "(every mailbox done, blocked_* or failed): jobs in retry_wait are "
+                    "waited for until their time comes.  How long it may wait: the sum of "
+                    "one job's retry_wait backoffs, at most retry_initial_seconds x (1 + 2 + "
+                    "... + 2^(max_attempts-2)), each wait capped at retry_max_seconds — "
+                    "about 31 minutes with the defaults (60 s, 6 attempts) — plus the "
+                    "attempts themselves.  Ctrl-C ends the wait within a second (exit 3).  With "
+                    "--follow it never exits by itself.")
     run.add_argument("--config", required=True, metavar="FILE")
     run.add_argument("--workers", type=int, metavar="N",
                      help="parallel mailboxes (default: [engine] workers)")
     run.add_argument("--order", metavar="ORDER", help="only this order's mailboxes")
     run.add_argument("--follow", action="store_true",
-                     help="keep waiting for new work (retry times, new credentials); re-sync "
-                          "done mailboxes every [migration] resync_every and, once after "
-                          "[migration] switch_at, a final sync of every mailbox")
+                     help="keep waiting for new work after every job is done or blocked "
+                          "(new credentials from a re-import, `retry` or the intake page); "
+                          "re-sync done mailboxes every [migration] resync_every and, once "
+                          "after [migration] switch_at, a final sync of every mailbox")
     run.add_argument("--resync", action="store_true",
                      help="also re-sync every done mailbox once, now (new mail, new and "
                           "renamed folders, flag changes at the source)")

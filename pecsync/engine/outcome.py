@@ -26,7 +26,8 @@ NEXT_STEP = {
         "the list or run `pecsync retry --password-stdin`",
     JobState.BLOCKED_CREDENTIALS_CHANGED:
         "the password changed after the copy started (or an app password expired): "
-        "re-submit the new password; the copy resumes where it stopped",
+        "enter the new password on the intake page or `pecsync retry ADDRESS "
+        "--password-stdin`; the copy resumes where it stopped",
     JobState.BLOCKED_2FA:
         "2-step verification is on: the member must turn it off or give an app password, "
         "then re-submit it",
@@ -58,10 +59,38 @@ def backoff_seconds(attempt: int, initial: float, maximum: float,
     return float(base / 2 + r.uniform(0, base / 2))
 
 
+def next_step(state: JobState, address: str) -> str | None:
+    """What to do about a job in *state*, naming its address."""
+    step = NEXT_STEP.get(state)
+    return step.replace("ADDRESS", address) if step is not None else None
+
+
+def with_next_step(state: JobState, address: str, error_text: str | None) -> str | None:
+    """A job's reason for status and retry: its text and the next step (once)."""
+    step = next_step(state, address) if state != JobState.DONE else None
+    if step is None:
+        return error_text
+    if error_text and step in error_text:
+        return error_text
+    return f"{error_text or state.value} — next step: {step}"
+
+
+def credentials_changed_text(exc: AuthenticationFailed, address: str | None) -> str:
+    """Why a job is ``blocked_credentials_changed``, quoting the server, with the next step:
+    the LOGIN after a dropped connection refused a password that had logged in before."""
+    where = "source" if exc.side != "dst" else "destination"
+    who = address or exc.mailbox or "ADDRESS"
+    answer = exc.response or exc.detail
+    return (f"mailbox {who}: the {where} refused the password that worked before "
+            f"(\"{answer}\") — next step: "
+            f"{next_step(JobState.BLOCKED_CREDENTIALS_CHANGED, who)}")
+
+
 def classify_failure(exc: BaseException, *, credential_worked_before: bool, attempts: int,
                      max_attempts: int, retry_initial: float, retry_max: float,
-                     now: datetime | None = None) -> Outcome:
-    """The job state after *exc* ended an attempt."""
+                     now: datetime | None = None, address: str | None = None) -> Outcome:
+    """The job state after *exc* ended an attempt (*address*: the job's, for the next
+    step)."""
     text = str(exc)
     if isinstance(exc, StopRequested):
         return Outcome(JobState.PENDING, exc.kind, "stopped by the operator; resumes next run")
@@ -69,7 +98,8 @@ def classify_failure(exc: BaseException, *, credential_worked_before: bool, atte
         return Outcome(JobState.BLOCKED_2FA, exc.kind, text)
     if isinstance(exc, AuthenticationFailed):
         if exc.side == "src" and credential_worked_before:
-            return Outcome(JobState.BLOCKED_CREDENTIALS_CHANGED, "credentials_changed", text)
+            return Outcome(JobState.BLOCKED_CREDENTIALS_CHANGED, "credentials_changed",
+                           credentials_changed_text(exc, address))
         return Outcome(JobState.BLOCKED_INVALID_CREDENTIALS, exc.kind, text)
     if isinstance(exc, DestinationFull):
         return Outcome(JobState.BLOCKED_DESTINATION_FULL, exc.kind, text)

@@ -1,4 +1,6 @@
-"""The worker pool: N workers claim runnable jobs until none is left (or forever with follow).
+"""The worker pool: N workers claim runnable jobs until none can progress without a person
+(every job done, blocked or failed; jobs in ``retry_wait`` are waited for), or forever with
+follow.
 
 Stopping (ARCHITECTURE.md, procrastinate's two stages): the first request makes every worker
 stop after the batch in flight (checkpoints recorded, job back to ``pending``); cancelling the
@@ -90,8 +92,10 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
             return False
         return await env.jobs.count_running(order) > busy
 
+    waiting_logged: str | None = None  # the retry time last announced in the log
+
     async def worker(n: int) -> None:
-        nonlocal busy, ran, job_ended
+        nonlocal busy, ran, job_ended, waiting_logged
         while not env.should_stop():
             job = await env.jobs.claim_next(owner, order)
             if job is None and resync_before is not None:
@@ -102,19 +106,25 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                 if follow or busy:
                     await idle_wait()
                     continue
-                # Nothing runnable and nobody busy: wait only for a retry due within a poll
-                # interval (a dropped connection retried at once), otherwise the run ends.
-                due = await seconds_to_next_retry()
-                if due is not None and due <= poll_seconds:
-                    await anyio.sleep(due)
-                    continue
-                if await others_running():
-                    # Wait for them (they may end in retry_wait, or their host may die):
-                    # expired leases go back to pending here.
-                    await idle_wait(limit=max(1.0, lease_seconds() / 4))
-                    await env.jobs.recover_stale()
-                    continue
-                return
+                # Nothing runnable and nobody busy.  A job in retry_wait can still progress
+                # without a person: wait for its time (the operator may stop the run
+                # meanwhile).  On a shared database, jobs other processes run may still end
+                # in retry_wait or be left by a dead host: wait for them too (expired leases
+                # go back to pending here).  Otherwise every job is done, blocked or failed:
+                # the run ends.
+                wake = await env.jobs.next_wakeup(order)
+                if not wake:
+                    if await others_running():
+                        await idle_wait(limit=max(1.0, lease_seconds() / 4))
+                        await env.jobs.recover_stale()
+                        continue
+                    return
+                if wake != waiting_logged:
+                    waiting_logged = wake
+                    log.info("waiting_for_retry", at=wake, hint="jobs in retry_wait are taken up "
+                             "again when due; Ctrl-C stops the run (they resume next run)")
+                await idle_wait()
+                continue
             busy += 1
             ran += 1
             try:

@@ -209,8 +209,13 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
     dst = Credentials(job.dst_user, dst_pw, cfg.destination.master_user)
     progress = _JobProgress(env, job)
 
+    #: This source password has logged in (before this attempt, or in it): a later refusal
+    #: of it (the LOGIN after a dropped connection) means it was changed or it expired.
+    src_worked = [creds.src_logged_in]
+
     async def on_login(side: str) -> None:
         if side == "src" and not cfg.source.master_user:
+            src_worked[0] = True
             await jobs.mark_logged_in(job, "src", creds.src_version)
 
     hooks = Progress(on_folder=progress.on_folder, on_batch=progress.on_batch,
@@ -240,7 +245,8 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
                               event="aborted")
         raise
     except Exception as exc:
-        outcome = classify_failure(exc, credential_worked_before=creds.src_logged_in,
+        outcome = classify_failure(exc, credential_worked_before=src_worked[0],
+                                   address=job.address,
                                    attempts=job.attempts, max_attempts=cfg.engine.max_attempts,
                                    retry_initial=cfg.engine.retry_initial_seconds,
                                    retry_max=cfg.engine.retry_max_seconds)

@@ -54,12 +54,17 @@ _TWO_FACTOR_WORDS = (
     r"|verifica in due|secondo fattore"
 )
 
+#: An expired password (an app password past its validity, say): the credentials' problem,
+#: even when the wording names an app password (which the 2-step words would match).
+_EXPIRED_WORDS = r"password\b.{0,40}\b(expired|scadut[ao])|(expired|scadut[ao])\b.{0,40}password"
+
 BUILTIN_RULES: tuple[Rule, ...] = (
+    Rule(Phase.LOGIN, "EXPIRED", None, Failure.INVALID_CREDENTIALS),
+    Rule(Phase.LOGIN, None, _EXPIRED_WORDS, Failure.INVALID_CREDENTIALS),
     Rule(Phase.LOGIN, None, _TWO_FACTOR_WORDS, Failure.TWO_FACTOR),
     Rule(Phase.LOGIN, "CONTACTADMIN", None, Failure.ACCOUNT_DISABLED),
     Rule(Phase.LOGIN, "AUTHENTICATIONFAILED", None, Failure.INVALID_CREDENTIALS),
     Rule(Phase.LOGIN, "AUTHORIZATIONFAILED", None, Failure.INVALID_CREDENTIALS),
-    Rule(Phase.LOGIN, "EXPIRED", None, Failure.INVALID_CREDENTIALS),
     Rule(None, "OVERQUOTA", None, Failure.DESTINATION_FULL),
     Rule(Phase.APPEND, None, r"quota|mailbox (is )?full|over ?quota|storage.*exceed",
          Failure.DESTINATION_FULL),

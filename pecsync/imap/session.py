@@ -35,6 +35,7 @@ from pecsync.errors import (
     DestinationFull,
     FolderError,
     ImapError,
+    LoginDeferred,
     MessageRefused,
     TlsError,
     TransientError,
@@ -383,6 +384,8 @@ class ImapSession:
         with self._guard(what, folder):
             try:
                 return fn()
+            except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
+                raise  # connection lost (BYE): transient (see _guard), not a refusal
             except imapclient.exceptions.IMAPClientError as exc:
                 raise self._error(ImapError, f"refused {what}: {as_text(exc)}", folder=folder,
                                   response=as_text(exc)) from None
@@ -484,6 +487,8 @@ class ImapSession:
             except imapclient.exceptions.LoginError as exc:
                 text = as_text(exc)
                 self._raise_login_refusal(text, creds, literal=literal)
+            except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
+                raise  # connection lost during LOGIN: transient, not a refused password
             except imapclient.exceptions.IMAPClientError as exc:
                 self._raise_login_refusal(as_text(exc), creds, literal=literal)
             except UnicodeError:
@@ -602,7 +607,7 @@ class ImapSession:
                          "without AUTHENTICATE PLAIN may not take over LOGIN")
             raise self._error(AuthenticationFailed, f"login refused for {who}: {text}",
                               hint=hint, response=text)
-        raise self._error(TransientError, f"login failed for {who}: {text}", hint="will retry",
+        raise self._error(LoginDeferred, f"login failed for {who}: {text}", hint="will retry",
                           response=text)
 
     def logout(self) -> None:
@@ -755,6 +760,8 @@ class ImapSession:
                 resp = self._client.folder_status(
                     utf7.encode(name), [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"]
                     + ([b"HIGHESTMODSEQ"] if self.has("CONDSTORE") else []))
+            except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
+                raise  # connection lost: transient (see _guard), not a folder problem
             except imapclient.exceptions.IMAPClientError as exc:
                 raise self._error(FolderError, f"cannot read folder status: {as_text(exc)}",
                                   folder=name, response=as_text(exc)) from None

@@ -75,6 +75,13 @@ class Progress:
     on_login: Callable[[str], Awaitable[None]] | None = None  # "src" / "dst" logged in
     #: Checked after every committed batch: True stops the copy there (StopRequested).
     should_stop: Callable[[], bool] | None = None
+    #: Something durable was recorded (a batch copied, a batch of copies verified): the
+    #: reconnect budget counts it as progress.
+    on_checkpoint: Callable[[], None] | None = None
+
+    def checkpoint(self) -> None:
+        if self.on_checkpoint is not None:
+            self.on_checkpoint()
 
     async def phase(self, name: str) -> None:
         if self.on_phase is not None:
@@ -153,6 +160,11 @@ class FolderCopier:
             return True
         return (self.state is not None and dst_exists
                 and await self._unchanged(self.state, verify))
+
+    async def reload(self) -> None:
+        """Read the folder's checkpoint again (a copy cut short by a lost connection moved it):
+        :meth:`copy_folder` then resumes from there."""
+        self.state = await self.ctx.store.folder(self.ctx.mailbox_id, self.mapping.src)
 
     async def copy_folder(self, *, verify: bool) -> FolderReport:
         """Open both folders, reconcile, copy what is new, verify.  Call :meth:`settle`
@@ -494,6 +506,7 @@ class _Importer:
             await self.ctx.store.mark_appended(self.state.id, self.uidvalidity,
                                                self.dst_st.uidvalidity, [], fetched[-1].info.uid)
         step("batch_committed")
+        self.ctx.progress.checkpoint()
         if self.ctx.progress.on_batch:
             self.ctx.progress.on_batch(len(fetched), sum(len(m.body) for m in fetched))
         if (self.ctx.progress.should_stop and self.ctx.progress.should_stop()) \
@@ -590,6 +603,12 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
             async for fetched, reserved in stream:
                 if ctx.memory is not None:
                     await ctx.memory.release(reserved)  # only hashes are kept from here
+                if ok:
+                    # Recorded batch by batch: after a lost connection the verification
+                    # resumes where it stopped instead of fetching the folder again.
+                    await ctx.store.set_verified(state.id, uidvalidity, ok)
+                    ctx.progress.checkpoint()
+                    ok = []
                 for msg in fetched:
                     row = by_dst[msg.info.uid]
                     seen.add(msg.info.uid)

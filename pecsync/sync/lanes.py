@@ -6,7 +6,11 @@ per-host budget has room, up to ``[engine] folders_in_parallel``; lane 0 is the 
 mailbox logged in with.  Folders go to lanes largest first.  When a folder fails, the other
 lanes finish the batch in flight (checkpoints recorded) and stop; the first error is raised.
 An extra lane that cannot log in (a server's per-user connection limit, say) is simply not
-used.
+used, unless the password itself was refused: that stops the mailbox at once (one refused
+LOGIN per changed password).  An extra lane that loses its connection (network error,
+timeout, BYE) hands its folder back to the queue (it resumes from its checkpoints on another
+lane, lane 0 at the latest) and closes; a new lane may open later, with a new LOGIN, when the
+budget has room.  Lane 0's own lost connection ends the round (:mod:`pecsync.sync.reconnect`).
 
 The destination folders the plan must create are created by the first lane that needs one
 (pipelined, one round trip), not before any copy starts: the largest folder (INBOX, which
@@ -24,7 +28,8 @@ import anyio
 import anyio.abc
 import structlog
 
-from pecsync.errors import StopRequested
+from pecsync.errors import AuthenticationFailed, StopRequested, TwoFactorRequired
+from pecsync.imap.classify import Failure, Phase, classify_response
 from pecsync.imap.session import ImapSession
 from pecsync.sync.copier import (
     FolderCopier,
@@ -33,6 +38,7 @@ from pecsync.sync.copier import (
     in_thread,
     logout_pair,
 )
+from pecsync.sync.reconnect import reconnectable
 
 log = structlog.get_logger("pecsync.lanes")
 
@@ -120,7 +126,9 @@ class EarlyLanes:
                 await logout_pair(*pair)
                 return
             pending.pair = pair
-        except Exception as exc:  # any refusal: the lane is not used
+        except Exception as exc:  # any other refusal: the lane is not used
+            if _password_refused(exc):
+                pending.error = exc  # the mailbox stops on it (see copy_in_lanes)
             log.info("extra_lane_not_opened", mailbox=self.label, reason=str(exc))
         finally:
             pending.done.set()
@@ -150,6 +158,21 @@ class _PendingLane:
         self.pair: tuple[ImapSession, ImapSession] | None = None
         #: Set by an owner that stopped waiting: the pair, if it ever logs in, is closed.
         self.abandoned = False
+        #: The lane's LOGIN was refused (see _password_refused).
+        self.error: Exception | None = None
+
+
+def _password_refused(exc: Exception) -> bool:
+    """A lane's LOGIN refused for the password (changed since the mailbox logged in, or an
+    expired app password): not a lane to do without, but the mailbox's problem.  It stops
+    the mailbox at once, so no other connection of it tries that password again (one refused
+    LOGIN per changed password: providers lock accounts)."""
+    if isinstance(exc, TwoFactorRequired):
+        return True
+    # Only a refusal that names the credentials: a lane refused by an unknown wording is more
+    # likely a provider's connection limit, and the lane is simply not used.
+    return isinstance(exc, AuthenticationFailed) and classify_response(
+        Phase.LOGIN, exc.response or "") == Failure.INVALID_CREDENTIALS
 
 
 class FolderTree:
@@ -221,8 +244,22 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
             try:
                 if tree.missing(copier.mapping.dst):
                     await tree.ensure(lane_ctx.dst)
+            except Exception as exc:
+                errors.append(exc)
+                ctx.halt.set()
+                return
+            try:
                 await copier.copy_folder(verify=verify)
             except Exception as exc:
+                if extra and reconnectable(exc) and not ctx.halt.is_set():
+                    # This lane lost its connection: the folder goes back to the queue, to
+                    # resume from its checkpoints on another lane (lane 0 at the latest), and
+                    # this lane closes; the mailbox and its other lanes go on.
+                    log.warning("lane_connection_lost", mailbox=ctx.label,
+                                folder=copier.mapping.src, error=str(exc))
+                    await copier.reload()
+                    queue.appendleft(copier)
+                    return
                 # The other lanes finish the batch in flight and stop.
                 errors.append(exc)
                 ctx.halt.set()
@@ -242,13 +279,21 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                     pending.abandoned = True  # never logged in for nobody
                     raise
                 if pending.pair is None:
+                    if pending.error is not None:
+                        errors.append(pending.error)
+                        ctx.halt.set()
                     return
                 src, dst = pending.pair
             else:
+                if ctx.halt.is_set():  # e.g. another lane's LOGIN was just refused
+                    return
                 try:
                     src, dst = await open_lane()
-                except Exception as exc:  # any refusal (a connection limit...): not used
+                except Exception as exc:  # a refusal (a connection limit...): not used
                     log.info("extra_lane_not_opened", mailbox=ctx.label, reason=str(exc))
+                    if _password_refused(exc):  # ...unless the password was refused
+                        errors.append(exc)
+                        ctx.halt.set()
                     return
             try:
                 await work(dataclasses.replace(ctx, src=src, dst=dst), extra=True)
@@ -272,6 +317,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                     await tree.ensure(ctx.dst)
                 except Exception as exc:
                     errors.append(exc)
+        # Folders handed back by a lane that lost its connection after lane 0 had finished.
+        await work(ctx, extra=False)
     except BaseExceptionGroup as eg:
         raise first_error(eg) from None
     if errors:

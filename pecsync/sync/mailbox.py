@@ -5,6 +5,7 @@ Like dsync: first the folder tree (create what is missing), then each folder on 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ from pecsync.sync.lanes import (
 )
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
+from pecsync.sync.reconnect import Reconnector, ReconnectPolicy
 from pecsync.sync.resync import adopt_renamed_folders, sync_mailbox_flags
 
 log = structlog.get_logger("pecsync.mailbox")
@@ -92,6 +94,10 @@ class MailboxRun:
         self.survey: Survey | None = None
         #: Lanes connecting while this pair logs in (see EarlyLanes; copy_mailbox owns them).
         self.early: EarlyLanes | None = None
+        #: Both sides of the mailbox's own pair logged in (a later failure is mid-copy).
+        self.logged_in = False
+        #: The folders of this round, once planned (what a failed round copied is counted).
+        self.copiers: list[FolderCopier] = []
 
     def _sessions(self) -> tuple[ImapSession, ImapSession]:
         """A (not yet connected) source and destination session for this mailbox."""
@@ -114,6 +120,7 @@ class MailboxRun:
         except BaseException:
             await self.__aexit__()
             raise
+        self.logged_in = True
         return self
 
     async def _login(self, side: str) -> None:
@@ -199,19 +206,69 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     *memory* is shared by the mailboxes of a run (default: one of
     ``[engine] max_inflight_bytes`` for this mailbox alone).  *slots* lends extra connection
     pairs for folder lanes (default: ``[engine] folders_in_parallel - 1`` of them, within
-    ``max_connections_per_host``)."""
+    ``max_connections_per_host``).
+
+    A connection lost once the mailbox is logged in (network error, timeout, ``BYE``) on the
+    mailbox's own pair ends that round (a folder lane's only hands its folder back, see
+    :mod:`pecsync.sync.lanes`): every connection of the mailbox is closed, and after a
+    backoff the mailbox logs in again and resumes from its checkpoints
+    (see :mod:`pecsync.sync.reconnect`).  That new LOGIN is the credential check: a refusal
+    is raised as itself, never tried again.  A failure before the first login worked is
+    raised at once (the server is down or refuses: the attempt ends)."""
     if slots is None:
         slots = FixedSlots(min(cfg.engine.folders_in_parallel,
                                cfg.engine.max_connections_per_host) - 1)
-    run = MailboxRun(cfg, store, src_creds, dst_creds, progress)
+    progress = progress or Progress()
+    rounds = Reconnector(ReconnectPolicy(cfg.engine.reconnect_attempts,
+                                         cfg.engine.reconnect_initial_seconds,
+                                         cfg.engine.reconnect_max_seconds),
+                         src_creds.user, progress.should_stop)
+
+    def on_checkpoint() -> None:
+        rounds.checkpoint()
+        progress.checkpoint()
+
+    counted = dataclasses.replace(progress, on_checkpoint=on_checkpoint)
+
+    #: Messages and bytes copied by rounds that ended on a lost connection, by folder.
+    carried: dict[str, list[int]] = {}
+
+    async def one_round() -> MailboxReport:
+        run = MailboxRun(cfg, store, src_creds, dst_creds, counted)
+        try:
+            report = await _copy_round(run, cfg, store, verify, memory, slots, sync_flags)
+        except BaseException:
+            for copier in run.copiers:
+                counts = carried.setdefault(copier.report.src, [0, 0])
+                counts[0] += copier.report.copied
+                counts[1] += copier.report.bytes_copied
+            raise
+        finally:
+            rounds.established = rounds.established or run.logged_in
+        for folder in report.folders:  # the last round saw those as already present
+            copied, size = carried.get(folder.src, (0, 0))
+            folder.copied += copied
+            folder.bytes_copied += size
+            folder.already_present = max(0, folder.already_present - copied)
+        return report
+
+    return await rounds.run(one_round)
+
+
+async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, verify: bool,
+                      memory: ByteBudget | None, slots: ConnectionSlots,
+                      sync_flags: bool) -> MailboxReport:
+    """One round of :func:`copy_mailbox`: log in, plan, copy; every connection of the round is
+    closed when it returns or fails."""
     try:
         async with anyio.create_task_group() as background:
-            if cfg.engine.folders_in_parallel > 1 and await _first_copy(store, src_creds.user):
+            if cfg.engine.folders_in_parallel > 1 and await _first_copy(store,
+                                                                        run.src_creds.user):
                 # A first copy almost always has several folders: its lanes connect while
                 # the mailbox logs in, and log in once the plan says how many are needed
                 # (a refused password is tried once, never once per lane).
                 run.early = EarlyLanes(run.connect_lane, run.login_lane, slots,
-                                       cfg.engine.folders_in_parallel - 1, src_creds.user)
+                                       cfg.engine.folders_in_parallel - 1, run.src_creds.user)
                 run.early.start(background)
             try:
                 report = await _copy(run, cfg, verify, memory, slots, sync_flags)
@@ -239,7 +296,7 @@ async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget |
         log.info("folders_planned", mailbox=ctx.label, folders=len(plan.mappings),
                  created=len(plan.create))
         await run.progress.phase("copy")
-        copiers = [FolderCopier(ctx, m) for m in run.copy_mappings()]
+        copiers = run.copiers = [FolderCopier(ctx, m) for m in run.copy_mappings()]
         todo = []
         for copier in copiers:
             missing = tree.missing(copier.mapping.dst)
