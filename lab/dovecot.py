@@ -209,6 +209,14 @@ class DovecotServer:
         deadline = time.monotonic() + 10
         while pidfile.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+        # The master is gone; its login process may still be exiting with the port open.  A
+        # restart must not take that old process's greeting for the new server's.
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+            except OSError:
+                return
+            time.sleep(0.05)
 
     def kick(self, user: str) -> None:
         """Drop every IMAP connection of *user* (like a provider's session reset)."""

@@ -1,7 +1,10 @@
 """Structured logging (structlog) with redaction on every chain.
 
-Any key that looks like a secret (password, secret, token, key, authorization) is masked,
-and any :class:`~pecsync.model.Secret` value anywhere in an event prints as ``***``.
+The value of a key whose name is a secret's (an allow-list: ``password``, ``passwd``,
+``secret``, ``token``, ``key``, ``ciphertext``, ``authorization``… alone or as a part of a
+``snake_case`` name such as ``source_password``) is masked, in nested dicts too, and any
+:class:`~pecsync.model.Secret` value anywhere in an event prints as ``***``.  Other keys are
+never masked: ``waiting_credentials`` is a counter, not a secret.
 imapclient and imaplib loggers are held at WARNING: at DEBUG they would print LOGIN
 arguments and message literals.
 """
@@ -11,26 +14,56 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
 import traceback
-from collections.abc import MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import structlog
 
 from pecsync.model import Secret
 
-_SECRET_KEY = re.compile(r"pass(word)?|secret|token|key|authorization|credential", re.I)
+#: Names (or parts of ``snake_case``/``kebab-case``/``camelCase`` names) whose values are
+#: secrets.  An allow-list: anything else, counters included, is printed as it is.
+SECRET_NAMES = frozenset({
+    "password", "passwords", "passwd", "pass", "pwd", "passphrase", "secret", "secrets",
+    "token", "tokens", "key", "keys", "apikey", "ciphertext", "authorization", "auth",
+    "cookie", "credential", "otp", "pin",
+})
 MASK = "***"
+_PARTS = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def is_secret_name(name: object) -> bool:
+    """``source_password``, ``apiKey``, ``X-Auth-Token``: yes; ``waiting_credentials``,
+    ``keyword``, ``passed``: no.
+
+    >>> [is_secret_name(n) for n in ("dst_password", "waiting_credentials", "keyword")]
+    [True, False, False]
+    """
+    return any(part.lower() in SECRET_NAMES for part in _PARTS.split(str(name)) if part)
+
+
+def _masked(name: object, value: Any) -> Any:
+    if isinstance(value, Secret):
+        return MASK
+    if isinstance(value, dict):
+        return {k: _masked(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple) and any(isinstance(v, Secret | dict) for v in value):
+        return [_masked(name, v) for v in value]
+    if isinstance(value, bool | int | float):
+        return value  # a counter or a flag, whatever its name: never a password
+    if is_secret_name(name) and value not in (None, ""):
+        return MASK
+    return value
 
 
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: mask secret-looking keys and Secret values."""
+    """structlog processor: mask the values of secret-named keys and Secret values."""
     for k, v in list(event.items()):
-        if isinstance(v, Secret) or (_SECRET_KEY.search(k) and v not in (None, "", False)):
-            event[k] = MASK
-        elif isinstance(v, dict):
-            event[k] = {ik: MASK if isinstance(iv, Secret) or _SECRET_KEY.search(str(ik))
-                        else iv for ik, iv in v.items()}
+        if k != "event":
+            event[k] = _masked(k, v)
     return event
 
 
@@ -73,10 +106,56 @@ def withhold_encoding_errors(_logger: Any, _method: str, event: MutableMapping[s
     return event
 
 
+class _Sink:
+    """Where rendered log lines go: the stream, or, while a live progress area is on the
+    terminal, through it (so a log line is printed above the area and never into it)."""
+
+    def __init__(self) -> None:
+        self.stream: TextIO = sys.stderr
+        self.through: Callable[[str], None] | None = None
+        self.lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        through = self.through
+        if through is not None:
+            through(line)
+            return
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+SINK = _Sink()
+
+
+class SinkLogger:
+    """A structlog logger writing every level's rendered line to :data:`SINK`."""
+
+    def msg(self, message: str) -> None:
+        SINK.write(message)
+
+    log = debug = info = warn = warning = error = err = critical = exception = fatal = msg
+
+
+def _sink_logger(*_args: Any) -> SinkLogger:
+    return SinkLogger()
+
+
+@contextmanager
+def routed_through(writer: Callable[[str], None]) -> Iterator[None]:
+    """While the block runs, log lines are handed to *writer* (a live display's printer)."""
+    previous, SINK.through = SINK.through, writer
+    try:
+        yield
+    finally:
+        SINK.through = previous
+
+
 def configure(*, json: bool | None = None, level: int = logging.INFO,
               stream: TextIO | None = None) -> None:
     """Set up structlog for the CLI: console lines on a TTY, JSON lines otherwise."""
     out = stream or sys.stderr
+    SINK.stream = out
     if json is None:
         json = not out.isatty()
     for name in ("imapclient", "imaplib"):
@@ -94,6 +173,6 @@ def configure(*, json: bool | None = None, level: int = logging.INFO,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=_sink_logger,
         cache_logger_on_first_use=False,
     )

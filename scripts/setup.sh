@@ -4,14 +4,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
-  echo "setup: installing dovecot-imapd from apt" >&2
+# The IMAP server binary itself, not only the dovecot master: dovecot-core alone (without
+# dovecot-imapd) has /usr/sbin/dovecot but no imap, and every lab server would fail to start.
+have_imap() {
+  { command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]; } || return 1
+  local dir
+  for dir in /usr/lib/dovecot /usr/libexec/dovecot /usr/local/libexec/dovecot; do
+    [ -x "$dir/imap" ] && [ -x "$dir/imap-login" ] && return 0
+  done
+  return 1
+}
+
+if ! have_imap; then
+  echo "setup: installing dovecot-imapd from apt (the Dovecot IMAP server binary is missing)" >&2
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
   # The packaged system service is not needed: pecsync's lab starts its own instances.
   $SUDO systemctl disable --now dovecot >/dev/null 2>&1 || true
+  have_imap || { echo "setup: dovecot-imapd installed but no imap binary found" >&2; exit 1; }
 fi
 
 # PostgreSQL: the shared state database's tests start private clusters from its binaries.

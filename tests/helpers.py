@@ -14,12 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pecsync.config import ServerConfig
 from pecsync.imap.session import ImapSession
 from pecsync.model import Credentials, Secret, Side
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+#: The shared test material (the PEC corpus) beside the checkout; $PECSYNC_SHARED_DIR moves it.
+SHARED = Path(os.environ.get("PECSYNC_SHARED_DIR") or ROOT.parent / "shared")
 PEC_CORPUS = SHARED / "corpus" / "pec"
 EML_CORPUS = SHARED / "corpus" / "eml"
 
@@ -45,9 +48,13 @@ SRC_TO_DST_SPECIAL = {"Posta inviata": "Sent", "Bozze": "Drafts", "Cestino": "Tr
 
 
 def corpus_files() -> list[Path]:
+    """The corpus messages; the calling test is skipped (not failed) when the corpus is not
+    there: it is not part of the repository (CI has it)."""
     files = sorted(p for base in (PEC_CORPUS, EML_CORPUS) for p in base.rglob("*")
                    if p.is_file() and p.suffix in (".eml", ".msg"))
-    assert files, f"corpus not found under {SHARED}"
+    if not files:
+        pytest.skip(f"the PEC test corpus is not at {SHARED / 'corpus'} (pec/ and eml/ "
+                    f"beside the checkout, or set $PECSYNC_SHARED_DIR): corpus tests skipped")
     return files
 
 

@@ -16,14 +16,24 @@ from typing import Any
 import anyio
 import structlog
 
+from pecsync import log as logsetup
 from pecsync.cli.passwords import not_utf8, read_password, utf8_secret
+from pecsync.cli.progress import (
+    PLAIN_EVERY,
+    LiveArea,
+    RateMeter,
+    RunSnapshot,
+    bytes_left,
+    eta_text,
+    run_lines,
+)
 from pecsync.config import Config
 from pecsync.engine.fleet import budget_for, budget_kept
 from pecsync.engine.outcome import next_step, with_next_step
 from pecsync.engine.pool import EXIT_BLOCKED, EXIT_TRANSIENT, RunSummary, run_pool
 from pecsync.engine.schedule import final_sync_done, resync_cutoff
 from pecsync.engine.worker import EngineEnv, run_job
-from pecsync.errors import UsageError
+from pecsync.errors import PecsyncError, UsageError
 from pecsync.intake.mailbox_list import parse_mailbox_list
 from pecsync.intake.submit import Verdict, submit_credentials
 from pecsync.model import Secret
@@ -55,11 +65,42 @@ def _masters(cfg: Config) -> tuple[Secret | None, Secret | None]:
     return src, dst
 
 
+def unknown_order(order: str, jobs: list[Job]) -> UsageError:
+    """``--order`` names no order of the list: say so and list the known ones (exit 2)."""
+    known = sorted({j.order for j in jobs})
+    listed = ", ".join(repr(o) for o in known) if known else "none (import a list first)"
+    return UsageError(f"unknown order {order!r}: the orders in the list are {listed}")
+
+
+async def stored_dest_password(cfg: Config, address: str, dst_user: str) -> Secret | None:
+    """The destination password stored for *address* (a mailbox of the list), when it is
+    there, its destination user is *dst_user* and the key opens it; None otherwise (the
+    caller then asks for ``$PECSYNC_DEST_PASSWORD``)."""
+    if not cfg.state_exists():
+        return None
+    try:
+        vault = _vault(cfg)
+    except PecsyncError:
+        return None
+    async with await CheckpointStore.open(cfg.state) as store:
+        jobs = JobStore(store, vault)
+        job = await jobs.job(address)
+        if job is None or job.dst_user != dst_user:
+            return None
+        return (await jobs.credentials(job)).dst
+
+
 # --- import ----------------------------------------------------------------------------
 async def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
     parsed = parse_mailbox_list(Path(args.csv))
     for err in parsed.errors:
         sys.stderr.write(f"{err}\n")
+    if parsed.errors and not parsed.rows:
+        # The file as a whole (encoding, header, separator) or every row is wrong: no row
+        # can be imported, so --skip-invalid would not help.
+        sys.stderr.write(f"pecsync import: {args.csv}: nothing imported: fix the file as "
+                         f"said above\n")
+        return 2
     if parsed.errors and not args.skip_invalid:
         sys.stderr.write(f"pecsync import: {len(parsed.errors)} problem(s) in {args.csv}: "
                          f"nothing imported (fix them, or use --skip-invalid to import the "
@@ -87,31 +128,40 @@ async def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
 
 
 # --- run ---------------------------------------------------------------------------------
-class _LiveDisplay:
-    """Live progress on a TTY: mailboxes done/total, current mailboxes, MB/s, ETA."""
+class _RunDisplay:
+    """``run``'s progress: the live area on a terminal (see :mod:`pecsync.cli.progress`),
+    a ``run_progress`` log event every PLAIN_EVERY seconds otherwise; nothing with ``-q``."""
 
-    def __init__(self, env: EngineEnv, total: int, done_before: int) -> None:
-        self.env, self.total, self.done_before = env, total, done_before
-        self.started = time.monotonic()
-        self.enabled = sys.stderr.isatty()
+    def __init__(self, env: EngineEnv, order: str | None, quiet: bool) -> None:
+        self.env, self.order, self.quiet = env, order, quiet
+        self.rate = RateMeter()
+        self.snap = RunSnapshot(Counter())
+        self.area = LiveArea(lambda w, h: run_lines(self.snap, w, h), enabled=not quiet)
+
+    async def _sample(self) -> None:
+        jobs = await self.env.jobs.jobs(self.order)
+        self.snap = RunSnapshot(
+            Counter(j.state.value for j in jobs), dict(self.env.live),
+            self.rate.add(time.monotonic(), self.env.bytes_copied),
+            bytes_left(jobs, self.env.live))
 
     async def run(self) -> None:
-        while self.enabled:
-            await anyio.sleep(1)
-            states = Counter(j.state.value for j in await self.env.jobs.jobs())
-            done = states[JobState.DONE]
-            elapsed = time.monotonic() - self.started
-            rate = self.env.bytes_copied / elapsed / 1e6 if elapsed else 0.0
-            finished_now = done - self.done_before
-            eta = ""
-            if finished_now > 0:
-                left = (self.total - done) * elapsed / finished_now
-                eta = f", ETA {int(left // 3600)}h{int(left % 3600 // 60):02d}m"
-            current = "; ".join(f"{a} {v[0]} {v[1]}/{v[2]}" for a, v in
-                                list(self.env.live.items())[:3])
-            sys.stderr.write(f"\r\x1b[K{done}/{self.total} mailboxes done, {rate:.1f} MB/s{eta}"
-                             f" | {current}"[:250])
-            sys.stderr.flush()
+        if self.quiet:
+            return
+        if not self.area.enabled:  # no terminal: a log event now and then
+            while True:
+                await anyio.sleep(PLAIN_EVERY)
+                await self._sample()
+                s = self.snap.states
+                log.info("run_progress", done=s[JobState.DONE], total=sum(s.values()),
+                         running=s[JobState.RUNNING], pending=s[JobState.PENDING],
+                         mb_per_s=round(self.snap.rate / 1e6, 2),
+                         eta=eta_text(self.snap.left, self.snap.rate) or None)
+        with self.area:
+            while True:
+                await self._sample()
+                self.area.refresh()
+                await anyio.sleep(1)
 
 
 async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
@@ -128,6 +178,10 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                         src_master_password=src_master, dst_master_password=dst_master,
                         should_stop=lambda: stop["requested"])
         all_jobs = await jobs.jobs(args.order)
+        if args.order and not all_jobs:
+            everything = await jobs.jobs()
+            if everything:
+                raise unknown_order(args.order, everything)
         if not all_jobs:
             sys.stderr.write("pecsync run: no mailboxes" + (f" in order {args.order}"
                                                             if args.order else "")
@@ -141,9 +195,9 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                     async for signum in received:
                         if not stop["requested"]:
                             stop["requested"] = True
-                            sys.stderr.write(f"\npecsync run: {signal.Signals(signum).name}: "
-                                             f"finishing the batches in flight, then stopping "
-                                             f"(again to abort now)\n")
+                            logsetup.SINK.write(f"pecsync run: {signal.Signals(signum).name}: "
+                                                f"finishing the batches in flight, then "
+                                                f"stopping (again to abort now)")
                             log.warning("stop_requested", signal=signal.Signals(signum).name)
                         else:
                             log.warning("abort_requested")
@@ -151,8 +205,7 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                             return
 
             outer.start_soon(signals)
-            display = _LiveDisplay(env, len(all_jobs),
-                                   sum(1 for j in all_jobs if j.state == JobState.DONE))
+            display = _RunDisplay(env, args.order, quiet=args.quiet)
             outer.start_soon(display.run)
             once = datetime.now(UTC) if getattr(args, "resync", False) else None
 
@@ -173,8 +226,6 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         if summary is None:  # aborted by a second signal
             states = Counter(j.state.value for j in await jobs.jobs(args.order))
             summary = RunSummary(states, 0, env.internal_errors)
-        if display.enabled:
-            sys.stderr.write("\r\x1b[K")
         elapsed = time.monotonic() - started
         mb = env.bytes_copied / 1e6
         sys.stdout.write(f"run: {summary.jobs_run} job(s) run in {elapsed:.1f} s, {mb:.1f} MB "
@@ -183,10 +234,19 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         _print_counts(summary.states)
         for job in await jobs.jobs(args.order):
             if job.state not in (JobState.DONE, JobState.PENDING):
-                sys.stdout.write(f"  {job.address}: {job.state.value}: {job.error_text or ''}\n")
+                sys.stdout.write(f"  {job.address}: {job.state.value}: {job_reason(job)}\n")
         log.info("run_finished", jobs_run=summary.jobs_run, exit_code=summary.exit_code,
                  **{k: v for k, v in summary.states.items()})
         return summary.exit_code
+
+
+def job_reason(job: Job) -> str:
+    """Why a mailbox is where it is: the recorded reason, else the next step for its state,
+    else the state itself; never an empty string."""
+    if job.error_text and job.error_text.strip():
+        return job.error_text.strip()
+    step = next_step(job.state, job.address, job.error_class)
+    return f"next step: {step}" if step else job.state.value.replace("_", " ")
 
 
 def _print_counts(states: Counter[str]) -> None:
@@ -266,7 +326,7 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         assert final is not None
         sys.stdout.write(f"{final.address}: {final.state.value}"
                          + (f": {final.error_text}" if final.error_text else "") + "\n")
-        step = next_step(final.state, final.address)
+        step = next_step(final.state, final.address, final.error_class)
         if step and final.state != JobState.DONE and step not in (final.error_text or ""):
             sys.stdout.write(f"  next step: {step}\n")
         return RunSummary(Counter({outcome.state.value: 1}), 1, env.internal_errors).exit_code
@@ -277,7 +337,7 @@ def _mailbox_json(job: Job, origins: dict[tuple[int, str], CredentialOrigin]
                   ) -> dict[str, Any]:
     src = origins.get((job.id, "src"))
     dst = origins.get((job.id, "dst"))
-    reason = with_next_step(job.state, job.address, job.error_text)
+    reason = with_next_step(job.state, job.address, job.error_text, job.error_class)
     return {"address": job.address, "order": job.order, "state": job.state.value,
             "phase": job.phase, "reason": reason, "messages_copied": job.messages_copied,
             "messages_total": job.messages_total, "bytes_copied": job.bytes_copied,
@@ -350,6 +410,8 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     async with await CheckpointStore.open(cfg.state) as store:
         job_store = JobStore(store, None)
         jobs = await job_store.jobs(args.order)
+        if args.order and not jobs:
+            raise unknown_order(args.order, await job_store.jobs())
         origins = await job_store.credential_sources()
         requests = await IntakeStore(store).requests()
         syncs = await SyncStore(store).job_syncs(args.order)

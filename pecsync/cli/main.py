@@ -48,6 +48,7 @@ from pecsync.errors import (
 from pecsync.memory_tuning import tune_allocator
 from pecsync.model import Credentials, MailboxReport
 from pecsync.reports.collect import certificate, certificate_path
+from pecsync.reports.render import CSV_DIALECTS
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import set_lease_seconds
 from pecsync.sync.mailbox import copy_mailbox, destination_fingerprints, verify_mailbox
@@ -198,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", default="html,csv,json", help="any of html,csv,json")
     rep.add_argument("--lang", choices=["it", "en"], default="it")
     rep.add_argument("--send", action="store_true", help="e-mail each order its report")
+    rep.add_argument("--csv-dialect", choices=CSV_DIALECTS, default="rfc4180",
+                     help="rfc4180 (',' separator, the default) or excel-it (';' separator "
+                          "and a UTF-8 BOM: opens directly in Excel with an Italian locale)")
     notices = sub.add_parser(
         "notices", help="ready-to-send notices for members who must act",
         description="Write one notice per blocked member (Italian; override a template with "
@@ -206,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     notices.add_argument("--config", required=True, metavar="FILE")
     notices.add_argument("--out", required=True, metavar="DIR")
     notices.add_argument("--order", metavar="ORDER")
+    notices.add_argument("--csv-dialect", choices=CSV_DIALECTS, default="rfc4180",
+                         help="notices.csv as rfc4180 (',') or excel-it (';' and a BOM)")
     cert = sub.add_parser(
         "certificate", help="completeness certificate of one mailbox (JSON)",
         description="Print (or --out FILE) the JSON record of everything copied for ADDRESS: "
@@ -264,22 +270,22 @@ def _print_report(report: MailboxReport, *, title: str, elapsed: float) -> None:
 
 async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
     src, dst = _credentials(cfg, args)
-    progress = ProgressLine()
+    progress = ProgressLine(enabled=not args.quiet)
     started = time.monotonic()
     async with await CheckpointStore.open(cfg.state) as store:
         report: MailboxReport | None = None
-        async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(TransientError),
-                stop=stop_after_attempt(cfg.engine.retries + 1),
-                wait=wait_exponential_jitter(initial=1, max=30), reraise=True):
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    log.warning("copy_retried", mailbox=src.user,
-                                attempt=attempt.retry_state.attempt_number)
-                report = await copy_mailbox(cfg, store, src, dst,
-                                            verify=cfg.engine.verify and not args.no_verify,
-                                            progress=progress.callbacks(), sync_flags=True)
-        progress.finish()
+        with progress:
+            async for attempt in AsyncRetrying(
+                    retry=retry_if_exception_type(TransientError),
+                    stop=stop_after_attempt(cfg.engine.retries + 1),
+                    wait=wait_exponential_jitter(initial=1, max=30), reraise=True):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        log.warning("copy_retried", mailbox=src.user,
+                                    attempt=attempt.retry_state.attempt_number)
+                    report = await copy_mailbox(cfg, store, src, dst,
+                                                verify=cfg.engine.verify and not args.no_verify,
+                                                progress=progress.callbacks(), sync_flags=True)
         assert report is not None
         if not args.no_verify and not report.mismatched:
             cert = await certificate(store, src.user, dst_user=dst.user)
@@ -321,8 +327,13 @@ async def _verify_certificate(cfg: Config, args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{args.certificate}: not a pecsync certificate ({exc})") from None
     dst_user = args.dest_user or cert.get("destination_user") or args.source_user
-    dst_pw = read_password(env="PECSYNC_DEST_PASSWORD", file=args.dest_password_file,
-                           prompt=f"Destination password for {dst_user}: ", what="destination")
+    dst_pw = None
+    if not (args.dest_password_file or cfg.destination.master_user):
+        dst_pw = await bulk.stored_dest_password(cfg, args.source_user, dst_user)
+    if dst_pw is None:
+        dst_pw = read_password(env="PECSYNC_DEST_PASSWORD", file=args.dest_password_file,
+                               prompt=f"Destination password for {dst_user}: ",
+                               what="destination")
     found = await destination_fingerprints(
         cfg, Credentials(dst_user, dst_pw, cfg.destination.master_user), folders)
     problems = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import os
@@ -12,13 +11,14 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from pecsync.cli.bulk import unknown_order
 from pecsync.config import Config
 from pecsync.errors import UsageError
 from pecsync.model import Secret
 from pecsync.reports import mailer
 from pecsync.reports.collect import certificate, load_report, save_snapshot
 from pecsync.reports.notices import render_notice
-from pecsync.reports.render import index_html, order_html, slug, to_csv, to_json
+from pecsync.reports.render import csv_writer, index_html, order_html, slug, to_csv, to_json
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.jobs import JobStore
 
@@ -65,6 +65,8 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
     day = _date(args.date)
     async with await CheckpointStore.open(cfg.state) as store:
         report = await load_report(store, cfg, report_date=day, lang=args.lang, order=args.order)
+        if args.order and not report.orders:
+            raise unknown_order(args.order, await JobStore(store, None).jobs())
         written = []
         if "json" in formats:
             p = out / "report.json"
@@ -73,11 +75,11 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
             written.append(p)
         if "csv" in formats:
             p = out / "report.csv"
-            p.write_text(to_csv(report.overall.mailboxes), "utf-8")
+            p.write_text(to_csv(report.overall.mailboxes, args.csv_dialect), "utf-8")
             written.append(p)
             for o in report.orders:
                 p = out / f"order-{slug(o.name)}.csv"
-                p.write_text(to_csv(o.mailboxes), "utf-8")
+                p.write_text(to_csv(o.mailboxes, args.csv_dialect), "utf-8")
                 written.append(p)
         if "html" in formats:
             p = out / "index.html"
@@ -112,7 +114,7 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
                 sender=cfg.smtp.from_address, recipients=list(o.contacts), subject=subject,
                 html=order_html(o, report, index_link=False),
                 csv_name=f"pecsync-{slug(o.name)}-{day.isoformat()}.csv",
-                csv_text=to_csv(o.mailboxes))
+                csv_text=to_csv(o.mailboxes, args.csv_dialect))
             stmts.append(("upsert_delivery", {"report_date": day.isoformat(),
                                               "order_name": o.name,
                                               "recipients": ",".join(o.contacts),
@@ -140,6 +142,18 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
         return 3 if failures else 0
 
 
+def intake_page(cfg: Config, order: str) -> str | None:
+    """Where a member of *order* gives the password: ``[intake] public_url``, at the order's
+    own page (``/o/<slug>``) when it has one; None without a public URL."""
+    base = cfg.intake.public_url
+    if not base:
+        return None
+    info = cfg.orders.get(order)
+    if info and info.slug:
+        return f"{base.rstrip('/')}/o/{info.slug}"
+    return base
+
+
 async def cmd_notices(cfg: Config, args: argparse.Namespace) -> int:
     _store_must_exist(cfg)
     out = Path(args.out)
@@ -148,14 +162,21 @@ async def cmd_notices(cfg: Config, args: argparse.Namespace) -> int:
     async with await CheckpointStore.open(cfg.state) as store:
         report = await load_report(store, cfg, report_date=date.today(), lang="it",
                                    order=args.order)
+        if args.order and not report.orders:
+            raise unknown_order(args.order, await JobStore(store, None).jobs())
     deadline = cfg.deadline.strftime("%d/%m/%Y") if cfg.deadline else "(data da definire)"
     table = io.StringIO()
-    w = csv.writer(table, lineterminator="\r\n")
+    w = csv_writer(table, args.csv_dialect)
     w.writerow(("address", "order", "state", "subject", "body"))
     count = 0
     for m in report.overall.mailboxes:
+        info = cfg.orders.get(m.order)
         notice = render_notice(m, deadline=deadline,
-                               templates=templates if templates.is_dir() else None)
+                               templates=templates if templates.is_dir() else None,
+                               intake_url=intake_page(cfg, m.order),
+                               contacts=(info.contacts if info and info.contacts
+                                         else (cfg.intake.contact,) if cfg.intake.contact
+                                         else ()))
         if notice is None:
             continue
         subject, body = notice
@@ -174,6 +195,9 @@ async def cmd_certificate(cfg: Config, args: argparse.Namespace) -> int:
         src_user = job.src_user if job else args.address
         cert = await certificate(store, src_user, address=args.address,
                                  dst_user=job.dst_user if job else None, job=job)
+    if cert is None and job is None:
+        raise UsageError(f"mailbox {args.address} is not in the list (pecsync import) and was "
+                         f"never copied with `pecsync copy`: no certificate")
     if cert is None:
         raise UsageError(f"mailbox {args.address}: nothing copied yet, no certificate")
     text = json.dumps(cert, indent=2, ensure_ascii=False) + "\n"

@@ -40,6 +40,11 @@ NEXT_STEP = {
     JobState.FAILED: "see the reason; fix it, then run `pecsync retry ADDRESS`",
     JobState.RETRY_WAIT: "nothing to do: pecsync retries automatically",
 }
+#: error_class of a mailbox waiting for its destination password (the source one is there).
+NO_DEST_PASSWORD = "no_dest_credentials"
+NEXT_STEP_NO_DEST_PASSWORD = (
+    "no destination password yet: add dest_password to the list and re-import, or run "
+    "`pecsync retry ADDRESS --dest-password-stdin` (or set [destination] master_user)")
 
 
 @dataclass(frozen=True)
@@ -59,15 +64,30 @@ def backoff_seconds(attempt: int, initial: float, maximum: float,
     return float(base / 2 + r.uniform(0, base / 2))
 
 
-def next_step(state: JobState, address: str) -> str | None:
-    """What to do about a job in *state*, naming its address."""
-    step = NEXT_STEP.get(state)
-    return step.replace("ADDRESS", address) if step is not None else None
+def next_step(state: JobState, address: str | None = None,
+              error_class: str | None = None) -> str | None:
+    """What to do about a job in *state*, naming its address.  A mailbox waiting for its
+    destination password (*error_class* ``no_dest_credentials``) is told about
+    ``--dest-password-stdin``, not ``--password-stdin``.
+
+    >>> print(next_step(JobState.WAITING_CREDENTIALS, "a@b.it", NO_DEST_PASSWORD))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    no destination password yet: add dest_password to the list and re-import, or run
+    `pecsync retry a@b.it --dest-password-stdin` (or set [destination] master_user)
+    """
+    if state == JobState.WAITING_CREDENTIALS and error_class == NO_DEST_PASSWORD:
+        step: str | None = NEXT_STEP_NO_DEST_PASSWORD
+    else:
+        step = NEXT_STEP.get(state)
+    if step is not None and address is not None:
+        step = step.replace("ADDRESS", address)
+    return step
 
 
-def with_next_step(state: JobState, address: str, error_text: str | None) -> str | None:
+def with_next_step(state: JobState, address: str, error_text: str | None,
+                   error_class: str | None = None) -> str | None:
     """A job's reason for status and retry: its text and the next step (once)."""
-    step = next_step(state, address) if state != JobState.DONE else None
+    step = next_step(state, address, error_class) if state != JobState.DONE else None
     if step is None:
         return error_text
     if error_text and step in error_text:

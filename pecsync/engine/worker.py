@@ -13,7 +13,8 @@ import structlog
 
 from pecsync.config import Config
 from pecsync.engine.budget import HostBudget
-from pecsync.engine.outcome import Outcome, classify_failure
+from pecsync.engine.live import LiveMailbox
+from pecsync.engine.outcome import NO_DEST_PASSWORD, Outcome, classify_failure
 from pecsync.engine.schedule import sync_now
 from pecsync.errors import LeaseLost, VerificationFailed
 from pecsync.faults import step
@@ -42,8 +43,8 @@ class EngineEnv:
     should_stop: Callable[[], bool] = lambda: False
     #: Message bytes in flight across every worker (``[engine] max_inflight_bytes``).
     memory: ByteBudget | None = None
-    #: Live view for the progress display: job address → (folder, done, total, bytes).
-    live: dict[str, list[object]] = field(default_factory=dict)
+    #: Live view for the progress display: job address → its folders being copied.
+    live: dict[str, LiveMailbox] = field(default_factory=dict)
     bytes_copied: int = 0
     internal_errors: int = 0
 
@@ -90,16 +91,16 @@ class _JobProgress:
         self.phase_written = phase
         self.renewed_at = time.monotonic()
 
-    def on_folder(self, folder: str, todo: int) -> None:
-        self.env.live[self.job.address] = [folder, 0, todo]
+    def on_folder_planned(self, folder: str, todo: int, size: int) -> None:
+        self.env.live.setdefault(self.job.address, LiveMailbox()).planned(folder, todo, size)
+
+    def on_folder_batch(self, folder: str, messages: int, size: int) -> None:
+        self.env.live.setdefault(self.job.address, LiveMailbox()).copied(folder, messages, size)
 
     def on_batch(self, messages: int, size: int) -> None:
         self.messages += messages
         self.bytes += size
         self.env.bytes_copied += size
-        view = self.env.live.get(self.job.address)
-        if view is not None:
-            view[1] = int(view[1]) + messages  # type: ignore[call-overload]
         self.dirty = True
 
     async def flush(self, force: bool = False) -> None:
@@ -199,7 +200,8 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
     dst_pw = env.dst_master_password if cfg.destination.master_user else creds.dst
     if src_pw is None or dst_pw is None:
         missing = "source" if src_pw is None else "destination"
-        outcome = Outcome(JobState.WAITING_CREDENTIALS, "no_credentials",
+        outcome = Outcome(JobState.WAITING_CREDENTIALS,
+                          "no_credentials" if src_pw is None else NO_DEST_PASSWORD,
                           f"mailbox {job.address}: no {missing} password yet")
         with anyio.CancelScope(shield=True):
             await jobs.finish(job, outcome.state, error_class=outcome.error_class,
@@ -218,7 +220,8 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
             src_worked[0] = True
             await jobs.mark_logged_in(job, "src", creds.src_version)
 
-    hooks = Progress(on_folder=progress.on_folder, on_batch=progress.on_batch,
+    hooks = Progress(on_folder_planned=progress.on_folder_planned,
+                     on_folder_batch=progress.on_folder_batch, on_batch=progress.on_batch,
                      on_phase=progress.on_phase, on_login=on_login, should_stop=env.should_stop)
     report: MailboxReport | None = None
     try:

@@ -4,6 +4,9 @@ Header (column order free, extra columns refused)::
 
     order,address,source_user,source_password,dest_user,dest_password
 
+The separator is read from the header line: ``,``, or ``;`` as Excel writes CSV with an
+Italian (or any comma-decimal) locale, or a tab.  A UTF-8 BOM and CRLF line ends are fine.
+
 Every problem names the file, the line and the column — never a password value.
 """
 
@@ -41,6 +44,27 @@ class ParsedList:
     errors: list[RowError] = field(default_factory=list)
 
 
+_SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def detect_delimiter(text: str) -> str:
+    r"""The separator of the list, from its header line only (never from rows: they hold
+    passwords, which may contain any separator).
+
+    >>> detect_delimiter("order;address;source_password\r\nA;x@y.it;p,w\r\n")
+    ';'
+    >>> detect_delimiter("order,address\n"), detect_delimiter("order\taddress\n")
+    (',', '\t')
+    """
+    first = text.splitlines()[0] if text else ""
+    best, best_known = ",", -1
+    for candidate in (",", ";", "\t"):
+        known = sum(1 for h in first.split(candidate) if h.strip().lower() in COLUMNS)
+        if known > best_known:
+            best, best_known = candidate, known
+    return best
+
+
 def parse_mailbox_list(path: Path) -> ParsedList:
     """Read *path*; return the valid rows and one error per problem found."""
     result = ParsedList()
@@ -59,12 +83,14 @@ def parse_mailbox_list(path: Path) -> ParsedList:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         # Not the byte nor its column: it may be in a password.
-        err(line, None, "not UTF-8 text; save the file as UTF-8 CSV")
+        err(line, None, "not UTF-8 text; save the file as UTF-8 CSV (in Excel: \"CSV UTF-8\", "
+                        "not \"CSV (delimitato dal separatore di elenco)\", which is Windows-1252)")
         return result
     if not text.strip():
         err(1, None, "the file is empty (expected a header: " + ",".join(COLUMNS) + ")")
         return result
-    reader = csv.reader(io.StringIO(text, newline=""))
+    delimiter = detect_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = [h.strip().lower() for h in next(reader)]
     except csv.Error as exc:
@@ -74,6 +100,12 @@ def parse_mailbox_list(path: Path) -> ParsedList:
     for c in missing:
         err(1, c, "missing column in the header (expected " + ",".join(COLUMNS) + ")")
     unknown = [h for h in header if h not in COLUMNS]
+    if len(header) == 1 and unknown:
+        odd = sorted({c for c in header[0] if not (c.isalnum() or c in "_ ")})
+        err(1, None, "the header has one column only: the separator "
+            + (f"seems to be {' or '.join(repr(c) for c in odd)}, " if odd else "is not found, ")
+            + "pecsync reads ',' ';' or tab: save the list as CSV with one of them")
+        return result
     for h in unknown:
         err(1, h or "(empty)", "unknown column in the header (expected "
             + ",".join(COLUMNS) + ")")
@@ -89,8 +121,8 @@ def parse_mailbox_list(path: Path) -> ParsedList:
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(header):
-                err(line, None, f"{len(values)} fields, expected {len(header)} (check commas "
-                                f"and quotes)")
+                err(line, None, f"{len(values)} fields, expected {len(header)} (check the "
+                                f"{_SEPARATOR_NAMES[delimiter]} separating them and quotes)")
                 continue
             rec = dict(zip(header, values, strict=True))
             order = rec.get("order", "").strip()

@@ -7,13 +7,14 @@ that need action (reason and next step in plain words) and the deadline forecast
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from pecsync.config import OrderInfo
-from pecsync.reports.i18n import NEXT_STEP, REASON, STATE_LABEL, TEXT
+from pecsync.reports.i18n import DETAIL_IT, NEXT_STEP, REASON, STATE_LABEL, TEXT
 from pecsync.store.jobs import Job, JobState
 from pecsync.store.syncstate import final_sync_done
 
@@ -21,6 +22,33 @@ STATES = [s.value for s in JobState]
 BLOCKED = {"blocked_invalid_credentials", "blocked_2fa", "blocked_credentials_changed",
            "blocked_destination_full"}
 NEEDS_ACTION = BLOCKED | {"waiting_credentials", "failed"}
+#: Mailboxes a run still copies: the projection counts these only.
+RUNNABLE = {"pending", "running", "retry_wait"}
+_SERVER_ANSWER = re.compile(r"\[[A-Z][A-Z0-9-]*\][^—\n]*")
+
+
+def detail_text(error_class: str | None, error_text: str | None, lang: str) -> str | None:
+    """The ``detail`` column: the engine's text in English; in Italian what happened by
+    error class, followed by the server's own answer when the text quotes one.
+
+    >>> print(detail_text("auth_failed", "mailbox a@b: source login refused for a@b: "
+    ...                   "[AUTHENTICATIONFAILED] Authentication failed. — check it",
+    ...                   "it"))  # doctest: +NORMALIZE_WHITESPACE
+    Il vecchio gestore ha rifiutato l'accesso con la password indicata. Risposta del server:
+    «[AUTHENTICATIONFAILED] Authentication failed.»
+    """
+    if lang != "it" or not error_text:
+        return error_text
+    phrase = DETAIL_IT.get(error_class or "")
+    if phrase is None:
+        return f"Dettaglio tecnico: {error_text}"
+    if error_class == "auth_failed":
+        who = "nuovo" if "destination" in error_text.lower() else "vecchio"
+        phrase = f"Il {who} gestore ha rifiutato l'accesso con la password indicata."
+    answer = _SERVER_ANSWER.search(error_text)
+    if answer:
+        phrase += f" Risposta del server: «{answer.group(0).strip()}»"
+    return phrase
 
 
 @dataclass
@@ -58,6 +86,8 @@ class Forecast:
     bytes_per_day: float
     projected: date | None
     at_risk: list[MailboxLine] = field(default_factory=list)
+    #: Mailboxes left out of the projection (blocked, waiting for a password, failed).
+    excluded: int = 0
 
 
 @dataclass
@@ -107,6 +137,12 @@ class OrderReport:
         return sum(m.bytes_total for m in self.mailboxes)
 
     @property
+    def without_data(self) -> int:
+        """Mailboxes whose messages were never counted (never read: blocked, waiting, not
+        started): the message totals leave them out."""
+        return sum(1 for m in self.mailboxes if m.state != "done" and m.messages_total == 0)
+
+    @property
     def needs_action(self) -> list[MailboxLine]:
         return [m for m in self.mailboxes if m.state in NEEDS_ACTION]
 
@@ -141,7 +177,8 @@ def _line(job: Job, lang: str, origin: tuple[str, str] | None = None) -> Mailbox
         address=job.address, order=job.order, state=state,
         state_label=STATE_LABEL[lang][state], phase=job.phase,
         reason=REASON[lang].get(state, ""), next_step=NEXT_STEP[lang].get(state, ""),
-        detail=job.error_text, messages_copied=job.messages_copied,
+        detail=detail_text(job.error_class, job.error_text, lang),
+        messages_copied=job.messages_copied,
         messages_total=job.messages_total, bytes_copied=job.bytes_copied,
         bytes_total=job.bytes_total, attempts=job.attempts, verified=state == "done",
         at_risk=None, updated_at=job.updated_at,
@@ -156,8 +193,12 @@ def _forecast(lines: list[MailboxLine], done_times: Mapping[str, str], started: 
     per_day = len(done) / days if done else 0.0
     bytes_per_day = sum(m.bytes_copied for m in lines) / days if started else 0.0
     left = [m for m in lines if m.state != "done"]
-    projected = today + timedelta(days=int(len(left) / per_day + 0.999)) if per_day else None
-    if not left:
+    # Blocked and waiting mailboxes wait for a person, not for the copy: the projection is
+    # for the runnable ones only (the others are listed at risk).
+    runnable = [m for m in left if m.state in RUNNABLE]
+    projected = (today + timedelta(days=int(len(runnable) / per_day + 0.999)) if per_day
+                 else None)
+    if not runnable:
         projected = today
     days_left = (deadline - today).days if deadline else None
     t = TEXT[lang]
@@ -174,7 +215,8 @@ def _forecast(lines: list[MailboxLine], done_times: Mapping[str, str], started: 
         if risk:
             m.at_risk = risk
             at_risk.append(m)
-    return Forecast(deadline, days_left, per_day, bytes_per_day, projected, at_risk)
+    return Forecast(deadline, days_left, per_day, bytes_per_day, projected, at_risk,
+                    excluded=len(left) - len(runnable))
 
 
 def _history(lines: list[MailboxLine], done_times: Mapping[str, str], today: date

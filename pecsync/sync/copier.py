@@ -71,6 +71,9 @@ class Progress:
 
     on_folder: Callable[[str, int], None] | None = None  # (folder, messages to copy)
     on_batch: Callable[[int, int], None] | None = None  # (messages, bytes) just copied
+    #: (folder, messages, bytes) to copy in it / just copied in it: per-folder counts.
+    on_folder_planned: Callable[[str, int, int], None] | None = None
+    on_folder_batch: Callable[[str, int, int], None] | None = None
     on_phase: Callable[[str], Awaitable[None]] | None = None  # login, plan, copy, verify
     on_login: Callable[[str], Awaitable[None]] | None = None  # "src" / "dst" logged in
     #: Checked after every committed batch: True stops the copy there (StopRequested).
@@ -369,6 +372,8 @@ class FolderCopier:
         todo = [i for i in metas if i.uid not in done]
         if ctx.progress.on_folder:
             ctx.progress.on_folder(self.mapping.src, len(todo))
+        if ctx.progress.on_folder_planned:
+            ctx.progress.on_folder_planned(self.mapping.src, len(todo), sum(i.size for i in todo))
         pool: MatchPool | None = None
         if content_match and todo:
             claimed = await ctx.store.claimed_dst_uids(state.id, dst_st.uidvalidity)
@@ -376,7 +381,7 @@ class FolderCopier:
             for sha256, info in await self._dst_hashes("1:*", lambda info: info.uid not in claimed,
                                                        {i.size for i in todo}):
                 pool.add(sha256, info)
-            self.log.info("content_pool_built", candidates=len(pool))
+            self.log.debug("content_pool_built", candidates=len(pool))
         importer = _Importer(self, state, uidvalidity, dst_st, pool)
         batches = make_batches(todo, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
         send, recv = anyio.create_memory_object_stream[tuple[list[FetchedMessage], int]](
@@ -509,6 +514,9 @@ class _Importer:
         self.ctx.progress.checkpoint()
         if self.ctx.progress.on_batch:
             self.ctx.progress.on_batch(len(fetched), sum(len(m.body) for m in fetched))
+        if self.ctx.progress.on_folder_batch:
+            self.ctx.progress.on_folder_batch(self.copier.mapping.src, len(fetched),
+                                              sum(len(m.body) for m in fetched))
         if (self.ctx.progress.should_stop and self.ctx.progress.should_stop()) \
                 or self.ctx.halt.is_set():
             raise StopRequested(mailbox=self.ctx.label, folder=self.copier.mapping.src)

@@ -323,7 +323,7 @@ async def _first_copy(store: CheckpointStore, src_user: str) -> bool:
 
 def _log_folder(copier: FolderCopier) -> None:
     report = copier.report
-    log.info("folder_copied", mailbox=copier.ctx.label, folder=report.src, dst_folder=report.dst,
+    log.debug("folder_copied", mailbox=copier.ctx.label, folder=report.src, dst_folder=report.dst,
              copied=report.copied, skipped=report.skipped, verified=report.verified,
              mismatched=report.mismatched)
 

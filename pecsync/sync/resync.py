@@ -262,7 +262,7 @@ async def _folder_flags(ctx: MailboxContext, sync: SyncStore, state: FolderState
     if merge.changed or merge.kept:
         report.notes.append(f"flags: {merge.changed} message(s) brought in step with the "
                             f"source, {merge.kept} kept as changed on the destination")
-    log.info("flags_synced", mailbox=ctx.label, folder=state.src_name, changed_at_source=len(
+    log.debug("flags_synced", mailbox=ctx.label, folder=state.src_name, changed_at_source=len(
         candidates), updated=merge.changed, kept=merge.kept, deleted_at_source=deleted,
         condstore=since is not None)
 

@@ -110,3 +110,37 @@ def test_encoding_error_text_withheld_inside_an_exception_group() -> None:
         log.exception("job_internal_error")
     text = out.getvalue()
     assert "UnicodeEncodeError" in text and "\\xe9" not in text and "position" not in text
+
+
+def test_redaction_masks_secret_names_only_never_counters() -> None:
+    """``run_finished`` carried ``"waiting_credentials": "***"``: a state counter is not a
+    secret.  Secret names are an allow-list, matched as parts of a name."""
+    out = io.StringIO()
+    logsetup.configure(json=True, level=logging.DEBUG, stream=out)
+    structlog.get_logger("t").info(
+        "run_finished", waiting_credentials=3, blocked_invalid_credentials=1,
+        blocked_credentials_changed=0, keyword="$Label1", dest_password="pw1", passwd="pw2",
+        api_key="k1", ciphertext="c1", Authorization="Bearer t1", token="t2",
+        nested={"source_password": "pw3", "credentials_total": 4, "auth": {"token": "t3"}},
+        items=[{"password": "pw4"}, Secret("pw5")])
+    text = out.getvalue()
+    line = json.loads(text)
+    assert line["waiting_credentials"] == 3 and line["blocked_invalid_credentials"] == 1
+    assert line["blocked_credentials_changed"] == 0 and line["keyword"] == "$Label1"
+    assert line["nested"]["credentials_total"] == 4
+    for key in ("dest_password", "passwd", "api_key", "ciphertext", "Authorization", "token"):
+        assert line[key] == "***", key
+    assert line["nested"]["source_password"] == "***"
+    assert line["nested"]["auth"] == {"token": "***"}
+    assert line["items"] == [{"password": "***"}, "***"]
+    for secret in ("pw1", "pw2", "pw3", "pw4", "pw5", "k1", "c1", "t1", "t2", "t3"):
+        assert secret not in text, secret
+
+
+def test_secret_name_allow_list() -> None:
+    assert all(logsetup.is_secret_name(n) for n in (
+        "password", "source_password", "dst-passwd", "apiKey", "X-Auth-Token", "secret",
+        "client_secret", "ciphertext", "authorization"))
+    assert not any(logsetup.is_secret_name(n) for n in (
+        "waiting_credentials", "credentials_total", "keyword", "passed", "tokenizer",
+        "mailbox", "state", "bytes_copied"))
