@@ -90,6 +90,12 @@ class FolderRulesConfig:
     rename: Mapping[str, str] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     delimiter_substitute: str = "_"
+    #: Copy folders of the "other users" and "shared" namespaces too (default: only the
+    #: member's own, personal namespace).
+    include_shared: bool = False
+    #: Virtual folders that show every message again (besides special-use ``\All``), by
+    #: logical path (fnmatch, case-insensitive): skipped with a note in the report.
+    virtual: tuple[str, ...] = ("Search/*",)
 
 
 @dataclass(frozen=True)
@@ -347,7 +353,8 @@ def _folders(path: Path, data: Any) -> FolderRulesConfig:
         return FolderRulesConfig()
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: [folders]: expected a table")
-    r = _Reader(path, "folders", data, {"rename", "exclude", "delimiter_substitute"})
+    r = _Reader(path, "folders", data, {"rename", "exclude", "delimiter_substitute",
+                                        "include_shared", "virtual"})
     rename = r.get("rename", dict, {}) or {}
     for k, v in rename.items():
         if not isinstance(v, str) or not v.strip():
@@ -358,7 +365,13 @@ def _folders(path: Path, data: Any) -> FolderRulesConfig:
             raise r.error("exclude", f"expected a list of strings, got {item!r}")
     sub = r.get("delimiter_substitute", str, "_",
                 check=lambda v: None if len(v) == 1 else "expected one character") or "_"
-    return FolderRulesConfig(rename=dict(rename), exclude=tuple(exclude), delimiter_substitute=sub)
+    include_shared = r.get("include_shared", bool, False)
+    virtual = r.get("virtual", list, list(FolderRulesConfig.virtual))
+    for item in virtual or ():
+        if not isinstance(item, str):
+            raise r.error("virtual", f"expected a list of strings, got {item!r}")
+    return FolderRulesConfig(rename=dict(rename), exclude=tuple(exclude), delimiter_substitute=sub,
+                             include_shared=bool(include_shared), virtual=tuple(virtual or ()))
 
 
 def _providers(path: Path, data: Any) -> tuple[ProviderProfile, ...]:

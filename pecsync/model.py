@@ -137,6 +137,12 @@ class FolderReport:
     #: Copied as served, but the raw bytes could not be proven (see FetchedMessage.note).
     unverifiable: int = 0
     bytes_copied: int = 0
+    #: Source messages with no recorded copy yet (verify): not copied, not a mismatch.
+    not_copied: int = 0
+    #: Recorded copies found missing or changed on the destination and appended again.
+    repaired: int = 0
+    #: Files written to the quarantine (refused or skipped messages), relative paths.
+    quarantined: list[str] = field(default_factory=list)
     dropped_flags: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
     #: Re-sync (pecsync.sync.resync): messages whose flags were brought in step with the
@@ -154,6 +160,8 @@ class MailboxReport:
     src_user: str
     dst_user: str
     folders: list[FolderReport] = field(default_factory=list)
+    #: Mailbox-wide notes (folders left out of the plan and why).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def copied(self) -> int:
@@ -178,6 +186,14 @@ class MailboxReport:
     @property
     def skipped(self) -> int:
         return sum(f.skipped for f in self.folders)
+
+    @property
+    def not_copied(self) -> int:
+        return sum(f.not_copied for f in self.folders)
+
+    @property
+    def repaired(self) -> int:
+        return sum(f.repaired for f in self.folders)
 
     @property
     def src_messages(self) -> int:

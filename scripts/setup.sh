@@ -37,6 +37,32 @@ if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && ! ls /usr/lib/postgresql/*/bin/
   $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
 fi
 
+# Cyrus IMAP 3.6, a second server implementation for the tests.  cyrus-imapd conflicts with
+# dovecot-imapd in apt (both provide imap-server), so only cyrus-common (master, ctl_cyrusdb)
+# and sasl2-bin (saslpasswd2) are installed; cyrus-imapd's imapd is unpacked with dpkg-deb
+# into $CYRUS_DIR (lab/cyrus.py reads it from there, or from $PECSYNC_CYRUS_ROOT).
+CYRUS_DIR=${PECSYNC_CYRUS_DIR:-/opt/pecsync-cyrus}
+if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v saslpasswd2 >/dev/null 2>&1; then
+  echo "setup: installing cyrus-common and sasl2-bin from apt" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cyrus-common sasl2-bin >/dev/null
+  $SUDO systemctl disable --now cyrus-imapd >/dev/null 2>&1 || true
+fi
+if [ ! -x "$CYRUS_DIR/root/usr/lib/cyrus/bin/imapd" ]; then
+  echo "setup: unpacking cyrus-imapd into $CYRUS_DIR" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO mkdir -p "$CYRUS_DIR"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download cyrus-imapd >/dev/null 2>&1) \
+    || { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+         && (cd "$tmp" && apt-get download cyrus-imapd >/dev/null); }
+  $SUDO dpkg-deb -x "$tmp"/cyrus-imapd_*.deb "$CYRUS_DIR/root"
+  rm -rf "$tmp"
+fi
+
 # The intake page's browser tests (tests/integration/test_intake_web.py) drive Debian's
 # chromium through chromium-driver; they skip with the reason when these are missing.
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then

@@ -4,6 +4,7 @@ and fresh users per test."""
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import sys
 import tempfile
@@ -101,3 +102,34 @@ def state_db(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     if request.param == "sqlite":
         return tmp_path / "s.sqlite3"
     return str(request.getfixturevalue("pg_url"))
+
+
+# --- Cyrus IMAP 3.6: a second server implementation (lab/cyrus.py) ---------------------------
+from lab.cyrus import CyrusServer, missing_binaries  # noqa: E402
+
+
+def _cyrus(root: Path, name: str, flavour: str) -> Iterator[CyrusServer]:
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"Cyrus IMAP binaries absent ({', '.join(missing)}): scripts/setup.sh "
+                    f"installs them")
+    with CyrusServer(root, name, flavour=flavour) as server:  # type: ignore[arg-type]
+        yield server
+
+
+@pytest.fixture(scope="session")
+def cyrus_aruba(lab_root: Path) -> Iterator[CyrusServer]:
+    """Cyrus with the ``INBOX.`` prefix and ``.`` separator (Aruba-like)."""
+    yield from _cyrus(lab_root, "cyrus-aruba", "aruba")
+
+
+@pytest.fixture(scope="session")
+def cyrus_flat(lab_root: Path) -> Iterator[CyrusServer]:
+    """Cyrus with ``altnamespace``/``unixhierarchysep``: ``""`` prefix and ``/``."""
+    yield from _cyrus(lab_root, "cyrus-flat", "flat")
+
+
+def cyrus_user(test: str) -> str:
+    """A fresh Cyrus user name (no ``@`` or ``.``: plain Cyrus without virtual domains)."""
+    return ("".join(c for c in test.lower() if c.isalnum())[:16] + str(next(_counter))
+            + "p" + str(os.getpid()))

@@ -136,7 +136,12 @@ def _imap_login(server: Any, user: str) -> imaplib.IMAP4:
     """A plain stdlib connection as *user* through the lab's master user: nothing of pecsync's
     own IMAP code is on the reading side of a test's check."""
     c = imaplib.IMAP4(server.host, server.port, timeout=60)
-    c.login(f"{user}*{server.master_user}", server.master_password)
+    if getattr(server, "proxy_auth", False):
+        # Cyrus: the admin logs in as the user with SASL PLAIN and an authorization identity.
+        plain = f"{user}\0{server.master_user}\0{server.master_password}".encode()
+        c.authenticate("PLAIN", lambda _: plain)
+    else:
+        c.login(f"{user}*{server.master_user}", server.master_password)
     return c
 
 

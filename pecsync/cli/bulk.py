@@ -321,7 +321,7 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         sys.stderr.write(f"retrying {job.address} (was {job.state.value}, "
                          f"{job.messages_copied} messages copied so far)\n")
         async with budget_kept(env.budget):
-            outcome = await run_job(env, claimed)
+            outcome = await run_job(env, claimed, recheck=job.state == JobState.DONE)
         final = await jobs.job(job.address)
         assert final is not None
         sys.stdout.write(f"{final.address}: {final.state.value}"
@@ -329,7 +329,9 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         step = next_step(final.state, final.address, final.error_class)
         if step and final.state != JobState.DONE and step not in (final.error_text or ""):
             sys.stdout.write(f"  next step: {step}\n")
-        return RunSummary(Counter({outcome.state.value: 1}), 1, env.internal_errors).exit_code
+        exceptions = int(final.state == JobState.DONE and final.skipped > 0)
+        return RunSummary(Counter({outcome.state.value: 1}), 1, env.internal_errors,
+                          exceptions).exit_code
 
 
 # --- status ------------------------------------------------------------------------------
@@ -342,6 +344,9 @@ def _mailbox_json(job: Job, origins: dict[tuple[int, str], CredentialOrigin]
             "phase": job.phase, "reason": reason, "messages_copied": job.messages_copied,
             "messages_total": job.messages_total, "bytes_copied": job.bytes_copied,
             "bytes_total": job.bytes_total, "attempts": job.attempts,
+            # Messages refused by the destination and kept in the quarantine: a done mailbox
+            # with quarantined > 0 is "done with exceptions" (README "Job states").
+            "quarantined": job.skipped,
             "updated_at": job.updated_at,
             # Where the current password came from (csv, web, stdin) and when it was stored.
             "credential_source": src.source if src else None,
@@ -386,11 +391,13 @@ def status_document(jobs: list[Job],
     doc: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "totals": totals(jobs),
+        "done_with_exceptions": sum(1 for j in jobs if j.state == JobState.DONE and j.skipped),
         "orders": [{"order": name, "totals": totals(js), "mailboxes": len(js),
                     "messages_copied": sum(j.messages_copied for j in js),
                     "messages_total": sum(j.messages_total for j in js),
                     "bytes_copied": sum(j.bytes_copied for j in js),
-                    "bytes_total": sum(j.bytes_total for j in js)}
+                    "bytes_total": sum(j.bytes_total for j in js),
+                    "quarantined": sum(j.skipped for j in js)}
                    for name, js in sorted(orders.items())],
         "mailboxes": [_mailbox_json(j, origins) for j in jobs],
         # Addresses members asked for on the intake page that are not in the list ("late
@@ -433,7 +440,11 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
                              f"{order['missing_final_sync']} missing\n")
     sys.stdout.write("all orders:\n")
     _print_counts(Counter(doc["totals"]))
-    attention = [m for m in doc["mailboxes"] if m["state"] not in ("done", "pending", "running")]
+    attention = [m for m in doc["mailboxes"] if m["state"] not in ("done", "pending", "running")
+                 or m["quarantined"]]
+    if doc["done_with_exceptions"]:
+        sys.stdout.write(f"done with exceptions (messages in quarantine): "
+                         f"{doc['done_with_exceptions']}\n")
     if attention:
         sys.stdout.write("needs attention:\n")
         for m in attention:

@@ -3,7 +3,8 @@
 Exit codes (same for every command):
   0  everything asked for is done (and verified)
   1  blocked: needs operator or member action (wrong password, 2-step verification,
-     destination full, verification mismatch)
+     destination full, verification mismatch, messages refused by the destination and
+     kept in the quarantine)
   2  usage or configuration error
   3  transient failure remains (network, server unavailable; for `run`: only after a stop
      by the operator, since run waits for jobs in retry_wait): run again later
@@ -47,11 +48,12 @@ from pecsync.errors import (
 )
 from pecsync.memory_tuning import tune_allocator
 from pecsync.model import Credentials, MailboxReport
-from pecsync.reports.collect import certificate, certificate_path
+from pecsync.reports.collect import write_certificate_for
 from pecsync.reports.render import CSV_DIALECTS
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import set_lease_seconds
 from pecsync.sync.mailbox import copy_mailbox, destination_fingerprints, verify_mailbox
+from pecsync.sync.quarantine import Quarantine, quarantine_dir
 
 EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_TRANSIENT, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
@@ -249,6 +251,8 @@ def _credentials(cfg: Config, args: argparse.Namespace) -> tuple[Credentials, Cr
 def _print_report(report: MailboxReport, *, title: str, elapsed: float) -> None:
     out = sys.stdout
     out.write(f"{title}: {report.src_user} -> {report.dst_user}\n")
+    for note in report.notes:
+        out.write(f"  - {note}\n")
     width = max([len(f.src) for f in report.folders] + [6])
     out.write(f"  {'folder':<{width}}  {'source':>7} {'copied':>7} {'present':>7} "
               f"{'skipped':>7} {'verified':>8} {'mismatch':>8}\n")
@@ -265,7 +269,11 @@ def _print_report(report: MailboxReport, *, title: str, elapsed: float) -> None:
     out.write(f"  total: {report.src_messages} source messages, {report.copied} copied "
               f"({mb:.1f} MB, {rate:.0f} msg/s, {mb / elapsed if elapsed else 0:.1f} MB/s), "
               f"{report.verified} verified, {report.skipped} skipped, {report.mismatched} "
-              f"mismatched, {report.unverifiable} not verifiable, {elapsed:.1f} s\n")
+              f"mismatched, {report.unverifiable} not verifiable, {report.not_copied} not copied "
+              f"yet, {report.repaired} copied again, {elapsed:.1f} s\n")
+    if report.skipped:
+        out.write(f"  INCOMPLETE: {report.skipped} message(s) refused or skipped by the "
+                  f"destination, kept byte for byte in the quarantine (see the notes above)\n")
 
 
 async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
@@ -285,22 +293,26 @@ async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
                                     attempt=attempt.retry_state.attempt_number)
                     report = await copy_mailbox(cfg, store, src, dst,
                                                 verify=cfg.engine.verify and not args.no_verify,
-                                                progress=progress.callbacks(), sync_flags=True)
+                                                progress=progress.callbacks(), sync_flags=True,
+                                                quarantine=Quarantine(
+                                                    quarantine_dir(cfg.database, src.user)))
         assert report is not None
-        if not args.no_verify and not report.mismatched:
-            cert = await certificate(store, src.user, dst_user=dst.user)
-            if cert is not None:
-                path = certificate_path(cfg, src.user)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(cert, indent=2, ensure_ascii=False) + "\n", "utf-8")
-                sys.stdout.write(f"certificate: {path} (digest {cert['digest']})\n")
+        # A certificate only from a verification: written when every copy was checked.
+        if cfg.engine.verify and not args.no_verify and not report.mismatched:
+            path = await write_certificate_for(store, cfg, src.user, dst.user)
+            if path is not None:
+                cert = json.loads(path.read_text("utf-8"))
+                sys.stdout.write(f"certificate: {path} (digest {cert['digest']}"
+                                 + (f"; INCOMPLETE: {cert['incomplete']} message(s) in "
+                                    f"quarantine" if cert.get("incomplete") else "") + ")\n")
     assert report is not None
     elapsed = time.monotonic() - started
     _print_report(report, title="copied", elapsed=elapsed)
     log.info("mailbox_copied", mailbox=src.user, copied=report.copied,
              bytes=report.bytes_copied, verified=report.verified, skipped=report.skipped,
              mismatched=report.mismatched, seconds=round(elapsed, 2))
-    return EXIT_BLOCKED if report.mismatched or report.unverifiable else EXIT_OK
+    return (EXIT_BLOCKED if report.mismatched or report.unverifiable or report.skipped
+            else EXIT_OK)
 
 
 async def _cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
@@ -311,7 +323,11 @@ async def _cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     async with await CheckpointStore.open(cfg.state) as store:
         report = await verify_mailbox(cfg, store, src, dst)
     _print_report(report, title="verified", elapsed=time.monotonic() - started)
-    return EXIT_BLOCKED if report.mismatched else EXIT_OK
+    if report.mismatched or report.not_copied:
+        sys.stdout.write("  next step: run `pecsync copy` again (`pecsync retry ADDRESS` for a "
+                         "mailbox of the list): it appends what is missing or changed, leaves "
+                         "the bad copies alone and verifies\n")
+    return EXIT_BLOCKED if report.mismatched or report.not_copied else EXIT_OK
 
 
 async def _verify_certificate(cfg: Config, args: argparse.Namespace) -> int:

@@ -30,6 +30,8 @@ class RunSummary:
     states: Counter[str]
     jobs_run: int
     internal_errors: int
+    #: Done jobs with messages in the quarantine ("done with exceptions").
+    exceptions: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -37,7 +39,8 @@ class RunSummary:
         (or work left after a stop), 4 internal error."""
         if self.internal_errors:
             return EXIT_INTERNAL
-        if any(self.states[s.value] for s in BLOCKED_STATES) or self.states[JobState.FAILED]:
+        if any(self.states[s.value] for s in BLOCKED_STATES) or self.states[JobState.FAILED] \
+                or self.exceptions:
             return EXIT_BLOCKED
         if self.states[JobState.RETRY_WAIT] or self.states[JobState.PENDING] \
                 or self.states[JobState.RUNNING]:
@@ -139,5 +142,7 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
     async with anyio.create_task_group() as tg:
         for n in range(workers):
             tg.start_soon(worker, n)
-    states = Counter(j.state.value for j in await env.jobs.jobs(order))
-    return RunSummary(states, ran, env.internal_errors)
+    listed = await env.jobs.jobs(order)
+    states = Counter(j.state.value for j in listed)
+    exceptions = sum(1 for j in listed if j.state == JobState.DONE and j.skipped)
+    return RunSummary(states, ran, env.internal_errors, exceptions)

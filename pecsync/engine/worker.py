@@ -25,6 +25,7 @@ from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
 from pecsync.sync.copier import Progress
 from pecsync.sync.mailbox import copy_mailbox
 from pecsync.sync.memory import ByteBudget
+from pecsync.sync.quarantine import Quarantine, quarantine_dir
 
 log = structlog.get_logger("pecsync.worker")
 
@@ -75,6 +76,8 @@ class _JobProgress:
         self.renewed_at = time.monotonic()
         self.dirty = False
         self.phase_written = job.phase  # the claim wrote "login"
+        #: Messages in the quarantine (the job row's ``skipped``), known at the end.
+        self.skipped = job.skipped
         self.phase = job.phase
 
     async def on_phase(self, phase: str) -> None:
@@ -117,7 +120,7 @@ class _JobProgress:
             await self.env.jobs.set_progress(self.job, messages_copied=self.messages,
                                              messages_total=max(self.total, self.messages),
                                              bytes_copied=self.bytes, bytes_total=self.bytes,
-                                             skipped=0, phase=phase)
+                                             skipped=self.skipped, phase=phase)
         except BaseException:
             self.dirty = True
             self.last_flush = 0.0
@@ -188,8 +191,11 @@ def _finish_event(job: Job, state: JobState) -> str:
     return "resynced" if job.finished_at else "finished"
 
 
-async def run_job(env: EngineEnv, job: Job) -> Outcome:
-    """Run a claimed job to its next state and persist that state (even when cancelled)."""
+async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome:
+    """Run a claimed job to its next state and persist that state (even when cancelled).
+
+    *recheck* (``retry`` of a done mailbox): verify every recorded copy again first and copy
+    again what is missing or changed on the destination, before a new certificate."""
     jobs = env.jobs
     cfg = env.cfg
     bound = log.bind(mailbox=job.address, order=job.order, attempt=job.attempts)
@@ -233,14 +239,20 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
                 env.memory = ByteBudget(cfg.engine.max_inflight_bytes)
             report = await copy_mailbox(cfg, env.store, src, dst, verify=cfg.engine.verify,
                                         progress=hooks, memory=env.memory,
-                                        slots=env.budget.slots(*hosts), sync_flags=True)
+                                        slots=env.budget.slots(*hosts), sync_flags=True,
+                                        quarantine=Quarantine(quarantine_dir(cfg.database,
+                                                                             job.address)),
+                                        recheck=recheck)
         if report.mismatched:
             raise VerificationFailed(f"{report.mismatched} message(s) differ on the destination",
                                      mailbox=job.address,
                                      hint="run `pecsync verify` for the list")
         skipped = report.skipped
-        text = f"done with exceptions: {skipped} message(s) skipped" if skipped else None
-        outcome = Outcome(JobState.DONE, "skipped_messages" if skipped else None, text)
+        text = (f"done with exceptions: {skipped} message(s) refused or skipped by the "
+                f"destination, kept in quarantine/{job.address}/ — next step: look at them "
+                f"and store them by hand, or fix the destination and run `pecsync retry "
+                f"{job.address}`" if skipped else None)
+        outcome = Outcome(JobState.DONE, "quarantined" if skipped else None, text)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await jobs.finish(job, JobState.PENDING, error_class="interrupted",
@@ -260,6 +272,7 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
         if report is not None:
             progress.messages = max(progress.messages, report.src_messages - report.skipped)
             progress.total = report.src_messages
+            progress.skipped = report.skipped
         try:
             await progress.flush(force=True)
         except LeaseLost:
@@ -276,7 +289,9 @@ async def run_job(env: EngineEnv, job: Job) -> Outcome:
         elif outcome.state == JobState.DONE:
             step("synced_recorded")
             done_job = await jobs.job(job.address)
-            if done_job is not None:
+            # A certificate only from a verification: this attempt checked every copy it
+            # made (and, on a re-check, every copy) against the source.
+            if done_job is not None and cfg.engine.verify:
                 await write_certificate(env.store, cfg, done_job)
         if ended and outcome.state == JobState.DONE and cfg.purge_after_done:
             # Verified: the member's password is no longer needed; keep no copy of it.

@@ -256,6 +256,18 @@ def _personal_namespace(personal: Any) -> tuple[str, str]:
     return prefix_s, delim_s
 
 
+def _namespace_prefixes(*groups: Any) -> tuple[str, ...]:
+    """Every prefix of the given NAMESPACE groups (other users', shared), decoded."""
+    out: list[str] = []
+    for group in groups:
+        for entry in group or ():
+            prefix = entry[0] if entry else None
+            if prefix is None:
+                continue
+            out.append(utf7.decode(prefix) if isinstance(prefix, bytes) else str(prefix))
+    return tuple(out)
+
+
 def _parse_statuses(rows: Sequence[Any]) -> dict[str, FolderStatus] | None:
     """``{folder: FolderStatus}`` from untagged STATUS answers; None if one is not understood
     (the caller then asks STATUS per folder)."""
@@ -339,6 +351,9 @@ class ImapSession:
         self._pending: list[tuple[frozenset[int], bytes]] = []
         #: Bodies read (from the selected folder) and not handed out yet, by UID.
         self._bodies: dict[int, bytes] = {}
+        #: Prefixes of the "other users" and "shared" namespaces (RFC 2342), known once
+        #: :meth:`namespace` or :meth:`survey` has run.
+        self.foreign_namespaces: tuple[str, ...] = ()
 
     # --- errors -----------------------------------------------------------------------
     def _error(self, cls: type[ImapError], message: str, *, folder: str | None = None,
@@ -642,6 +657,7 @@ class ImapSession:
             delim = next((f.delimiter for f in folders if f.delimiter), "/")
             return "", delim or "/"
         ns = self._call("NAMESPACE", self._client.namespace)
+        self.foreign_namespaces = _namespace_prefixes(ns.other, ns.shared)
         return _personal_namespace(ns.personal or ns[0])
 
     def survey(self) -> tuple[tuple[str, str], list[RemoteFolder],
@@ -669,6 +685,7 @@ class ImapSession:
             return self.namespace(), self.list_folders(), self.statuses()
         parsed = list(parse_response([d for d in ns_data if d is not None]))
         namespace = _personal_namespace(parsed[0] if parsed else None)
+        self.foreign_namespaces = _namespace_prefixes(*parsed[1:3])
         folders = self._remote_folders(self._client._proc_folder_list(list_rows))
         return namespace, folders, _parse_statuses(status_rows)
 

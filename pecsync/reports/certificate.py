@@ -19,11 +19,14 @@ whole mailbox content.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pecsync import __version__
+
+_REPLACES = re.compile(r"replaces destination uid (\d+)")
 
 
 def _digest(values: list[str]) -> str:
@@ -54,6 +57,11 @@ def build_certificate(*, address: str, src_user: str, dst_user: str, rows: Seque
                  "destination_uid": dst_uid, "verified": bool(verified_at)}
         if note:
             entry["note"] = note
+            m = _REPLACES.match(note)
+            if m:
+                # A bad copy pecsync appended earlier and left alone (it never deletes).
+                f.setdefault("left_on_destination", []).append(
+                    {"destination_uid": int(m[1]), "source_uid": uid, "reason": note})
         f["messages"].append(entry)
         if verified_at:
             f["messages_destination"] += 1
@@ -68,6 +76,13 @@ def build_certificate(*, address: str, src_user: str, dst_user: str, rows: Seque
         "started_at": started_at, "finished_at": finished_at,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "folders": out,
+        # Messages the destination refused (or that could not be stored byte-exactly): kept
+        # in the quarantine; the certificate then says the mailbox is incomplete.
+        "complete": not skipped,
+        "incomplete": len(skipped),
+        "status": ("complete" if not skipped else
+                   f"incomplete: {len(skipped)} message(s) not on the destination, kept in "
+                   f"the quarantine"),
         "skipped": skipped,
         "totals": {
             "messages_source": sum(f["messages_source"] for f in out),
@@ -93,7 +108,10 @@ def compare_with_destination(cert: dict[str, Any], folder: str,
     for m in entry["messages"]:
         wanted.setdefault(m["sha256"], []).append(m)
     problems = []
+    replaced = {item["destination_uid"] for item in entry.get("left_on_destination", ())}
     for uid, sha, msgid in found:
+        if uid in replaced:
+            continue  # a bad copy replaced by a good one, named in the certificate
         if wanted.get(sha):
             wanted[sha].pop()
         else:

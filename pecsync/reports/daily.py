@@ -69,6 +69,9 @@ class MailboxLine:
     verified: bool
     at_risk: str | None
     updated_at: str
+    #: Messages refused by the destination and kept in the quarantine ("done with
+    #: exceptions" when the state is done).
+    quarantined: int = 0
     #: Where the current source password came from (csv, web, stdin) and when.
     credential_source: str | None = None
     credential_at: str | None = None
@@ -144,7 +147,7 @@ class OrderReport:
 
     @property
     def needs_action(self) -> list[MailboxLine]:
-        return [m for m in self.mailboxes if m.state in NEEDS_ACTION]
+        return [m for m in self.mailboxes if m.state in NEEDS_ACTION or m.quarantined]
 
 
 @dataclass(frozen=True)
@@ -173,15 +176,17 @@ class Report:
 
 def _line(job: Job, lang: str, origin: tuple[str, str] | None = None) -> MailboxLine:
     state = job.state.value
+    # A done mailbox with messages in the quarantine is "done with exceptions".
+    key = "done_with_exceptions" if state == "done" and job.skipped else state
     return MailboxLine(
         address=job.address, order=job.order, state=state,
-        state_label=STATE_LABEL[lang][state], phase=job.phase,
-        reason=REASON[lang].get(state, ""), next_step=NEXT_STEP[lang].get(state, ""),
+        state_label=STATE_LABEL[lang][key], phase=job.phase,
+        reason=REASON[lang].get(key, ""), next_step=NEXT_STEP[lang].get(key, ""),
         detail=detail_text(job.error_class, job.error_text, lang),
         messages_copied=job.messages_copied,
         messages_total=job.messages_total, bytes_copied=job.bytes_copied,
         bytes_total=job.bytes_total, attempts=job.attempts, verified=state == "done",
-        at_risk=None, updated_at=job.updated_at,
+        at_risk=None, updated_at=job.updated_at, quarantined=job.skipped,
         credential_source=origin[0] if origin else None,
         credential_at=origin[1] if origin else None)
 

@@ -10,6 +10,7 @@ STATE_LABEL = {
         "pending": "Da avviare",
         "running": "Copia in corso",
         "done": "Completata e verificata",
+        "done_with_exceptions": "Completata con eccezioni (messaggi in quarantena)",
         "blocked_invalid_credentials": "Password rifiutata",
         "blocked_2fa": "Verifica in due passaggi attiva",
         "blocked_credentials_changed": "Password cambiata durante la copia",
@@ -22,6 +23,7 @@ STATE_LABEL = {
         "pending": "Not started",
         "running": "Copying",
         "done": "Copied and verified",
+        "done_with_exceptions": "Done with exceptions (messages in quarantine)",
         "blocked_invalid_credentials": "Password refused",
         "blocked_2fa": "2-step verification on",
         "blocked_credentials_changed": "Password changed during the copy",
@@ -42,6 +44,8 @@ REASON = {
         "blocked_destination_full": "La nuova casella ha esaurito lo spazio.",
         "failed": "La copia non è riuscita.",
         "retry_wait": "Errore temporaneo di rete o del server: nuovo tentativo automatico.",
+        "done_with_exceptions": "Copiata e verificata, ma il nuovo gestore ha rifiutato alcuni "
+                                "messaggi: sono conservati intatti nella quarantena.",
     },
     "en": {
         "waiting_credentials": "The mailbox password has not arrived yet.",
@@ -52,6 +56,8 @@ REASON = {
         "blocked_destination_full": "The new mailbox is out of space.",
         "failed": "The copy failed.",
         "retry_wait": "Temporary network or server error: retried automatically.",
+        "done_with_exceptions": "Copied and verified, but the new provider refused some "
+                                "messages: they are kept intact in the quarantine.",
     },
 }
 
@@ -69,6 +75,9 @@ NEXT_STEP = {
                                     "riprende senza perdite.",
         "failed": "Il gestore verifichi il motivo e rilanci la copia (pecsync retry).",
         "retry_wait": "Nessuna azione: pecsync riprova da solo.",
+        "done_with_exceptions": "Il gestore esamini i messaggi in quarantena e li carichi a "
+                                "mano, oppure corregga la nuova casella e rilanci la copia "
+                                "(pecsync retry).",
     },
     "en": {
         "waiting_credentials": "The member sends the PEC mailbox password (form or the "
@@ -82,6 +91,9 @@ NEXT_STEP = {
                                     "resumes with nothing lost.",
         "failed": "The operator checks the reason and runs the copy again (pecsync retry).",
         "retry_wait": "Nothing: pecsync retries by itself.",
+        "done_with_exceptions": "The operator looks at the quarantined messages and stores "
+                                "them by hand, or fixes the new mailbox and runs the copy "
+                                "again (pecsync retry).",
     },
 }
 
@@ -200,6 +212,8 @@ DETAIL_IT = {
     "folder": "Errore durante la copia di una cartella.",
     "verify": "La verifica ha trovato differenze tra originale e copia.",
     "message_refused": "Il nuovo gestore ha rifiutato un messaggio.",
+    "quarantined": "Il nuovo gestore ha rifiutato alcuni messaggi: sono conservati intatti "
+                   "nella quarantena accanto al database di stato.",
     "no_credentials": "Manca la password della vecchia casella.",
     "no_dest_credentials": "Manca la password della nuova casella.",
     "interrupted": "Copia interrotta dall'operatore: riprende al prossimo avvio.",

@@ -9,7 +9,7 @@ records an intent or an outcome commits before it returns, so what it wrote surv
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -341,6 +341,20 @@ class CheckpointStore:
                                       "src_uid": uid}) for uid in bad]
         if stmts:
             await self.transaction(stmts)
+
+    async def set_notes(self, folder_id: int, uidvalidity: int,
+                        notes: Mapping[int, str]) -> None:
+        """Attach a note to recorded messages (``{source uid: note}``)."""
+        if notes:
+            await self.transaction([("set_message_note", {
+                "folder_id": folder_id, "src_uidvalidity": uidvalidity, "src_uid": uid,
+                "note": note}) for uid, note in notes.items()])
+
+    async def count_copies(self, folder_id: int, uidvalidity: int) -> int:
+        """Recorded copies of the folder on the destination (appended or present)."""
+        rows = await self.query("count_copies", {"folder_id": folder_id,
+                                                 "src_uidvalidity": uidvalidity})
+        return int(rows[0][0])
 
     async def count_unverified(self, folder_id: int, uidvalidity: int) -> int:
         rows = await self.query("count_unverified", {"folder_id": folder_id,

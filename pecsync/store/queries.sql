@@ -109,6 +109,15 @@ WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity AND src_uid 
 UPDATE message SET verified_at = NULL
 WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity AND src_uid = :src_uid;
 
+-- name: set_message_note
+UPDATE message SET note = :note
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity AND src_uid = :src_uid;
+
+-- name: count_copies
+SELECT COUNT(*) FROM message
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
+  AND state IN ('appended', 'present');
+
 -- name: count_unverified
 SELECT COUNT(*) FROM message
 WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity

@@ -55,8 +55,11 @@ from pecsync.sync.batches import (
     make_batches,
 )
 from pecsync.sync.memory import ByteBudget
+from pecsync.sync.quarantine import Quarantine
 
 log = structlog.get_logger("pecsync.copy")
+#: Note on a message appended again: its earlier, bad copy is still on the destination.
+REPLACES = "replaces destination uid"
 T = TypeVar("T")
 
 
@@ -109,6 +112,14 @@ class MailboxContext:
     dst_statuses: dict[str, FolderStatus] | None = None
     #: Set when another folder of this mailbox failed: stop after the batch in flight.
     halt: anyio.Event = field(default_factory=anyio.Event)
+    #: Where messages the destination refuses are kept (None: not kept, e.g. unit tests).
+    quarantine: Quarantine | None = None
+    #: Re-check every recorded copy on the destination (not only the unverified ones), and
+    #: never settle a folder from STATUS alone: ``retry`` of a done mailbox.
+    recheck: bool = False
+    #: After ``[migration] switch_at`` the members use the destination: a copy they deleted
+    #: there is their choice, not re-appended on a re-run (an explicit ``retry`` still is).
+    members_own_destination: bool = False
 
 
 async def concurrently(*fns: Callable[[], Coroutine[Any, Any, object]]) -> None:
@@ -148,6 +159,12 @@ class FolderCopier:
         self.report = FolderReport(src=mapping.src, dst=mapping.dst)
         self.log = log.bind(mailbox=ctx.label, folder=mapping.src)
         self.state: FolderState | None = None
+        #: Re-check every recorded copy of this folder, not only the unverified ones
+        #: (the destination holds fewer messages than were copied into it).
+        self.recheck = ctx.recheck
+        #: Source UIDs below the high-water mark whose repair APPEND a crash interrupted and
+        #: that reconcile did not find: copied again in this pass.
+        self.lost_below_high_water: list[int] = []
 
     # --- entry points: settle(), then copy_folder() when it did not ---------------------
     async def settle(self, *, verify: bool, dst_exists: bool = True) -> bool:
@@ -161,6 +178,8 @@ class FolderCopier:
             # Empty and never copied: created on the destination with the tree; nothing more.
             self.report.notes.append("empty")
             return True
+        if self.recheck:
+            return False
         return (self.state is not None and dst_exists
                 and await self._unchanged(self.state, verify))
 
@@ -214,6 +233,9 @@ class FolderCopier:
         await self.reconcile(state, src_st.uidvalidity, dst_st)
         if verify and not fresh:
             await self._repair_present_flags(state, src_st.uidvalidity, dst_st)
+            await self._check_and_repair(state, src_st, dst_st)
+        elif self.lost_below_high_water:
+            await self._recopy(state, src_st, dst_st, self.lost_below_high_water)
         await self.copy(state, src_st, dst_st, state.content_match and dst_st.exists > 0, metas)
         await ctx.store.set_uidnext_seen(state.id, src_st.uidnext)
         step("folder_copied")
@@ -244,6 +266,13 @@ class FolderCopier:
             dst_st = await in_thread(ctx.dst.status, self.mapping.dst)
         if dst_st.uidvalidity != state.dst_uidvalidity:
             return False
+        if verify and not ctx.members_own_destination \
+                and dst_st.exists < await ctx.store.count_copies(state.id,
+                                                                 state.src_uidvalidity):
+            # Fewer messages than pecsync copied there: some copies were deleted.
+            self.log.info("destination_copies_missing", messages=dst_st.exists)
+            self.recheck = True
+            return False
         self.report.src_messages = src_st.exists
         await self._count(state, state.src_uidvalidity)
         self.report.notes.append("unchanged since the last run")
@@ -257,8 +286,16 @@ class FolderCopier:
         self.report.unverifiable = len(unverifiable)
         self.report.notes.extend(f"uid {r.src_uid} (Message-ID {r.message_id or 'none'}): "
                                  f"{r.note}" for r in unverifiable)
-        self.report.notes.extend(f"uid {r.src_uid}: skipped: {r.note}" for r in rows
-                                 if r.state == "skipped")
+        quarantine = self.ctx.quarantine
+        for r in rows:
+            if r.state != "skipped":
+                continue
+            where = ""
+            if quarantine is not None:
+                path = quarantine.path(self.mapping.src, r.src_uid)
+                self.report.quarantined.append(str(path))
+                where = f" (kept in {path})"
+            self.report.notes.append(f"uid {r.src_uid}: skipped: {r.note}{where}")
         self.report.verified = sum(1 for r in rows if r.verified_at and r.state != "skipped"
                                    and not (r.note and r.note.startswith("unverifiable")))
         self.report.already_present = sum(1 for r in rows if r.state != "skipped") \
@@ -288,6 +325,8 @@ class FolderCopier:
                 found.append(Appended(intent.src_uid, uid))
         await ctx.store.mark_appended(state.id, uidvalidity, dst_st.uidvalidity, found, None)
         await ctx.store.drop_intents(state.id, uidvalidity, lost)
+        # A repair (below the high-water mark) the crash interrupted: copy it again now.
+        self.lost_below_high_water = [u for u in lost if u <= state.high_water]
         step("reconciled")
         self.log.info("intents_reconciled", found=len(found), not_stored=len(lost))
 
@@ -335,6 +374,104 @@ class FolderCopier:
                 restore.setdefault(flags, []).append(info.uid)
         if restore:
             await self.restore_flags(restore)
+
+    async def _check_and_repair(self, state: FolderState, src_st: FolderStatus,
+                                dst_st: FolderStatus) -> None:
+        """Repair (README "Repair"): recorded copies not verified since an earlier pass (or
+        every copy, on a re-check) are verified first; one missing on the destination, or with
+        other bytes or another INTERNALDATE, is appended again (the bad copy is left where it
+        is and named in the report: pecsync never deletes destination mail).  A verified
+        copy whose flags were changed since is left as the member set them."""
+        scratch = FolderReport(src=self.mapping.src, dst=self.mapping.dst)
+        uidvalidity = src_st.uidvalidity
+        if not (self.recheck or self.lost_below_high_water
+                or await self.ctx.store.count_unverified(state.id, uidvalidity)):
+            return  # every copy was verified by an earlier pass: nothing to check first
+        bad = await verify_folder(self.ctx, state, uidvalidity, dst_st, scratch,
+                                  only_unverified=not self.recheck)
+        keep = [b.row.src_uid for b in bad if not b.needs_copy and b.row.verified_at
+                and b.row.dst_uid is not None]
+        if keep:
+            await self.ctx.store.set_verified(state.id, uidvalidity, keep)
+        restore: dict[tuple[str, ...], list[int]] = {}
+        for b in bad:
+            if not b.needs_copy and not b.row.verified_at and b.row.dst_uid is not None:
+                flags, _ = filter_flags(b.row.flags, dst_st.permanentflags)
+                restore.setdefault(flags, []).append(b.row.dst_uid)
+        if restore:
+            await self.restore_flags(restore)
+        redo = [b for b in bad if b.needs_copy]
+        for b in redo:
+            self.report.notes.append(
+                f"uid {b.row.src_uid}: the copy (destination uid {b.row.dst_uid}) was "
+                f"{'; '.join(b.problems)}: appended again (the bad copy, if any, is left on "
+                f"the destination)")
+            self.log.warning("copy_repaired", uid=b.row.src_uid, dst_uid=b.row.dst_uid,
+                             problems=list(b.problems))
+        # On a re-check (`retry`), the messages in the quarantine are offered again: the
+        # operator may have fixed the destination.
+        again: set[int] = set()
+        if self.recheck:
+            again = {r.src_uid for r in await self.ctx.store.copied_messages(state.id,
+                                                                               uidvalidity)
+                     if r.state == "skipped"}
+        uids = sorted({b.row.src_uid for b in redo} | set(self.lost_below_high_water) | again)
+        if uids:
+            await self._recopy(state, src_st, dst_st, uids, repaired=set(uids) - again)
+        # The bad copies still on the destination are named with their replacement, so the
+        # certificate can tell them from mail added after the copy.
+        left = {b.row.src_uid: f"{REPLACES} {b.row.dst_uid} ({'; '.join(b.problems)}; left on "
+                               f"the destination)"
+                for b in redo if b.row.dst_uid is not None
+                and "missing on the destination" not in b.problems}
+        if left:
+            # Only on rows now holding a good new copy (not on a refusal's reason, nor on an
+            # "unverifiable" note).
+            rows = await self.ctx.store.copied_messages(state.id, uidvalidity)
+            current = {r.src_uid: r for r in rows}
+            await self.ctx.store.set_notes(state.id, uidvalidity, {
+                uid: note for uid, note in left.items()
+                if uid in current and current[uid].state == "appended"
+                and (current[uid].note or REPLACES).startswith(REPLACES)})
+        if again:
+            await self._release_from_quarantine(state, uidvalidity, again)
+
+    async def _release_from_quarantine(self, state: FolderState, uidvalidity: int,
+                                       uids: set[int]) -> None:
+        """Quarantine files of messages the destination has now stored are removed."""
+        q = self.ctx.quarantine
+        if q is None:
+            return
+        for r in await self.ctx.store.copied_messages(state.id, uidvalidity):
+            if r.src_uid in uids and r.state != "skipped":
+                eml = q.path(self.mapping.src, r.src_uid)
+                eml.unlink(missing_ok=True)
+                eml.with_suffix(".json").unlink(missing_ok=True)
+                self.report.notes.append(f"uid {r.src_uid}: stored by the destination now; "
+                                         f"removed from the quarantine")
+
+    async def _recopy(self, state: FolderState, src_st: FolderStatus, dst_st: FolderStatus,
+                      uids: Sequence[int], repaired: set[int] | None = None) -> None:
+        """APPEND these source messages again (below the high-water mark, which stays)."""
+        ctx = self.ctx
+        metas = await in_thread(ctx.src.fetch_meta, uid_set(list(uids)))
+        metas = [i for i in metas if i.uid in set(uids)]
+        gone = sorted(set(uids) - {i.uid for i in metas})
+        for uid in gone:
+            self.report.notes.append(f"uid {uid}: no longer on the source: cannot be copied "
+                                     f"again")
+        importer = _Importer(self, state, src_st.uidvalidity, dst_st, None,
+                             moves_high_water=False)
+        batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
+        async with aclosing(fetch_batches(ctx.src, batches, ctx.memory)) as stream:
+            async for fetched, reserved in stream:
+                try:
+                    await importer.import_batch(fetched)
+                finally:
+                    if ctx.memory is not None:
+                        await ctx.memory.release(reserved)
+        self.report.repaired += sum(1 for i in metas if repaired is None or i.uid in repaired)
+        self.lost_below_high_water = []
 
     def _note_other_dates(self, pool: MatchPool,
                           near_misses: list[tuple[int, str, datetime]]) -> None:
@@ -456,8 +593,11 @@ class _Importer:
     """The destination half of :meth:`FolderCopier.copy`: one batch at a time, in UID order."""
 
     def __init__(self, copier: FolderCopier, state: FolderState, uidvalidity: int,
-                 dst_st: FolderStatus, pool: MatchPool | None) -> None:
+                 dst_st: FolderStatus, pool: MatchPool | None, *,
+                 moves_high_water: bool = True) -> None:
         self.copier = copier
+        #: False for a repair: the messages lie below the high-water mark, which stays.
+        self.moves_high_water = moves_high_water
         self.ctx = copier.ctx
         self.state = state
         self.uidvalidity = uidvalidity
@@ -502,12 +642,15 @@ class _Importer:
             # unclaimed, to be matched (and stored, if still needed) again.
             await self.copier.restore_flags(restore)
         if present or skipped:
+            for msg, reason in skipped:
+                self._quarantine(msg, reason)
             await self.ctx.store.record_batch(self.state.id, self.uidvalidity, present=present,
                                               skipped=skipped)
             self.report.skipped += len(skipped)
         # The high-water mark moves over the batch in the transaction that records the
         # APPEND outcomes (one fsync), or on its own when nothing was appended.
-        if not await self._append(to_append, high_water=fetched[-1].info.uid):
+        high_water = fetched[-1].info.uid if self.moves_high_water else None
+        if not await self._append(to_append, high_water=high_water) and high_water is not None:
             await self.ctx.store.mark_appended(self.state.id, self.uidvalidity,
                                                self.dst_st.uidvalidity, [], fetched[-1].info.uid)
         step("batch_committed")
@@ -556,6 +699,7 @@ class _Importer:
                     await self._append([msg])
                 return False
             reason = exc.response or exc.detail
+            self._quarantine(rest[0], f"refused by the destination: {reason}")
             await ctx.store.record_batch(self.state.id, self.uidvalidity,
                                          skipped=[(rest[0], f"refused by the destination: "
                                                             f"{reason}")])
@@ -566,6 +710,16 @@ class _Importer:
         await self._record_appended(msgs, dst_uidvalidity, uids, high_water=high_water)
         step("appended_recorded")
         return high_water is not None
+
+    def _quarantine(self, msg: FetchedMessage, reason: str) -> None:
+        """Keep a message the destination will not store, byte for byte (before it is
+        recorded as skipped: a crash in between writes it again next time)."""
+        q = self.ctx.quarantine
+        if q is None:
+            return
+        path = q.save(self.copier.mapping.src, msg, reason)
+        self.copier.log.warning("message_quarantined", uid=msg.info.uid, path=str(path),
+                                reason=reason)
 
     async def _record_appended(self, msgs: Sequence[FetchedMessage], dst_uidvalidity: int | None,
                                uids: Sequence[int], *, high_water: int | None) -> None:
@@ -587,20 +741,31 @@ class _Importer:
         self.report.bytes_copied += sum(len(m.body) for m in msgs)
 
 
+@dataclass(frozen=True)
+class BadCopy:
+    """A recorded copy that verification found missing or different on the destination."""
+
+    row: CopiedMessage
+    problems: tuple[str, ...]
+    #: Not on the destination at all, or other bytes / INTERNALDATE: a new copy is needed.
+    needs_copy: bool
+
+
 async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: int,
                         dst_st: FolderStatus, report: FolderReport, *,
-                        only_unverified: bool) -> None:
+                        only_unverified: bool) -> list[BadCopy]:
     """Fetch destination copies back and compare SHA-256, flags and INTERNALDATE with what was
-    recorded from the source.  The destination folder must be selected."""
+    recorded from the source.  The destination folder must be selected.  Returns the bad
+    copies (also counted in *report* and cleared as unverified)."""
     rows = await ctx.store.copied_messages(state.id, uidvalidity)
     targets = [r for r in rows if r.state != "skipped"
                and not (only_unverified and r.verified_at)]
     by_dst = {r.dst_uid: r for r in targets if r.dst_uid is not None}
     ok: list[int] = []
-    bad: list[int] = []
+    bad: list[BadCopy] = []
     for r in targets:
         if r.dst_uid is None:
-            bad.append(r.src_uid)
+            bad.append(BadCopy(r, ("destination UID unknown (no UIDPLUS)",), False))
             report.notes.append(f"uid {r.src_uid}: destination UID unknown (no UIDPLUS)")
     seen: set[int] = set()
     if by_dst:
@@ -622,19 +787,21 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
                     seen.add(msg.info.uid)
                     problems = _differences(msg, row, dst_st.permanentflags)
                     if problems:
-                        bad.append(row.src_uid)
+                        bad.append(BadCopy(row, tuple(problems),
+                                           any(not p.startswith("flags") for p in problems)))
                         report.notes.append(f"uid {row.src_uid} (destination uid {row.dst_uid}): "
                                             + "; ".join(problems))
                     else:
                         ok.append(row.src_uid)
     for dst_uid, row in by_dst.items():
         if dst_uid not in seen:
-            bad.append(row.src_uid)
+            bad.append(BadCopy(row, ("missing on the destination",), True))
             report.notes.append(f"uid {row.src_uid}: missing on the destination "
                                 f"(destination uid {dst_uid})")
-    await ctx.store.set_verified(state.id, uidvalidity, ok, bad)
+    await ctx.store.set_verified(state.id, uidvalidity, ok, [b.row.src_uid for b in bad])
     report.mismatched += len(bad)
     step("verified")
+    return bad
 
 
 def _differences(msg: FetchedMessage, row: CopiedMessage, permanentflags: frozenset[str]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import anyio
 import structlog
@@ -46,7 +47,9 @@ from pecsync.sync.lanes import (
     copy_in_lanes,
 )
 from pecsync.sync.memory import ByteBudget
+from pecsync.sync.namespaces import select_own_folders
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
+from pecsync.sync.quarantine import Quarantine
 from pecsync.sync.reconnect import Reconnector, ReconnectPolicy
 from pecsync.sync.resync import adopt_renamed_folders, sync_mailbox_flags
 
@@ -60,6 +63,8 @@ class Survey:
     plan: FolderPlan
     src_statuses: dict[str, FolderStatus] | None
     dst_statuses: dict[str, FolderStatus] | None
+    #: Source folders left out (other users', shared, virtual) and why.
+    notes: list[str]
 
 
 async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> Survey:
@@ -72,19 +77,27 @@ async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> Surve
     await concurrently(lambda: side("src", src), lambda: side("dst", dst))
     (src_prefix, src_delim), src_folders, src_statuses = got["src"]
     (dst_prefix, dst_delim), dst_folders, dst_statuses = got["dst"]
+    selection = select_own_folders(src_folders, Namespace(src_prefix, src_delim),
+                                   src.foreign_namespaces,
+                                   include_shared=cfg.folders.include_shared,
+                                   virtual=cfg.folders.virtual)
+    src_folders = selection.kept
     rules = FolderRules(rename=dict(cfg.folders.rename), exclude=tuple(cfg.folders.exclude),
                         delimiter_substitute=cfg.folders.delimiter_substitute)
     plan = plan_folders(src_folders, dst_folders, Namespace(src_prefix, src_delim),
                         Namespace(dst_prefix, dst_delim), rules)
-    return Survey(plan, src_statuses, dst_statuses)
+    return Survey(plan, src_statuses, dst_statuses, selection.notes)
 
 
 class MailboxRun:
     """Sessions and context for one mailbox; use as an async context manager."""
 
     def __init__(self, cfg: Config, store: CheckpointStore, src_creds: Credentials,
-                 dst_creds: Credentials, progress: Progress | None = None) -> None:
+                 dst_creds: Credentials, progress: Progress | None = None, *,
+                 quarantine: Quarantine | None = None, recheck: bool = False) -> None:
         self.cfg = cfg
+        self.quarantine = quarantine
+        self.recheck = recheck
         self.store = store
         self.src_creds = src_creds
         self.dst_creds = dst_creds
@@ -164,7 +177,10 @@ class MailboxRun:
         mailbox_id = await self.store.mailbox_id(self.src_creds.user, self.dst_creds.user)
         return MailboxContext(label=self.src_creds.user, src=self.src, dst=self.dst,
                               store=self.store, mailbox_id=mailbox_id, engine=self.cfg.engine,
-                              progress=self.progress)
+                              progress=self.progress, quarantine=self.quarantine,
+                              recheck=self.recheck,
+                              members_own_destination=self.cfg.switch_at is not None
+                              and datetime.now(UTC) >= self.cfg.switch_at)
 
     async def make_plan(self) -> FolderPlan:
         """Plan the folder tree; also keeps every folder's STATUS (``self.survey``)."""
@@ -178,6 +194,9 @@ class MailboxRun:
                 lambda name: in_thread(self.src.status, name), self.src_creds.user,
                 self._listing)
         plan = self.survey.plan
+        self.report.notes.extend(self.survey.notes)
+        for note in self.survey.notes:
+            log.info("folders_left_out", mailbox=self.src_creds.user, note=note)
         for warning in plan.warnings:
             log.warning("folder_plan_warning", mailbox=self.src_creds.user, warning=warning)
         return plan
@@ -197,7 +216,9 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
                        progress: Progress | None = None,
                        memory: ByteBudget | None = None,
                        slots: ConnectionSlots | None = None,
-                       sync_flags: bool = False) -> MailboxReport:
+                       sync_flags: bool = False,
+                       quarantine: Quarantine | None = None,
+                       recheck: bool = False) -> MailboxReport:
     """Copy every folder of one mailbox, resuming from checkpoints, then verify.
 
     *sync_flags*: then bring the destination's flags in step with flag changes at the
@@ -206,7 +227,9 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     *memory* is shared by the mailboxes of a run (default: one of
     ``[engine] max_inflight_bytes`` for this mailbox alone).  *slots* lends extra connection
     pairs for folder lanes (default: ``[engine] folders_in_parallel - 1`` of them, within
-    ``max_connections_per_host``).
+    ``max_connections_per_host``).  *quarantine* keeps the messages the destination refuses;
+    *recheck* verifies every recorded copy again (not only the unverified ones) and copies
+    again what is missing or changed on the destination.
 
     A connection lost once the mailbox is logged in (network error, timeout, ``BYE``) on the
     mailbox's own pair ends that round (a folder lane's only hands its folder back, see
@@ -234,7 +257,8 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     carried: dict[str, list[int]] = {}
 
     async def one_round() -> MailboxReport:
-        run = MailboxRun(cfg, store, src_creds, dst_creds, counted)
+        run = MailboxRun(cfg, store, src_creds, dst_creds, counted, quarantine=quarantine,
+                         recheck=recheck)
         try:
             report = await _copy_round(run, cfg, store, verify, memory, slots, sync_flags)
         except BaseException:
@@ -342,14 +366,19 @@ async def verify_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credent
             src_st = await in_thread(run.src.status, mapping.src)
             report.src_messages = src_st.exists
             if state is None or state.src_uidvalidity != src_st.uidvalidity:
-                report.notes.append("not copied yet")
-                report.mismatched += src_st.exists
+                # Nothing recorded: an empty folder has nothing to copy (not a problem); the
+                # messages of a folder not copied yet are not copied, not mismatched.
+                report.not_copied += src_st.exists
+                report.notes.append("empty" if src_st.exists == 0 else "not copied yet")
                 continue
             try:
                 dst_st = await in_thread(run.dst.select, mapping.dst)
             except FolderError:
                 report.notes.append("missing on the destination")
-                report.mismatched += src_st.exists
+                rows = await store.copied_messages(state.id, src_st.uidvalidity)
+                copies = sum(1 for r in rows if r.state != "skipped")
+                report.mismatched += copies
+                report.not_copied += max(0, src_st.exists - len(rows))
                 continue
             await verify_folder(ctx, state, src_st.uidvalidity, dst_st, report,
                                 only_unverified=False)
@@ -359,7 +388,7 @@ async def verify_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credent
             missing = src_st.exists - len(rows)
             if missing > 0:
                 report.notes.append(f"{missing} source message(s) not copied yet")
-                report.mismatched += missing
+                report.not_copied += missing
         return run.report
 
 

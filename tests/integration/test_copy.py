@@ -149,7 +149,8 @@ def test_8bit_text_beside_a_signature_and_real_nul_bytes_are_verified(
 def test_message_over_the_destination_size_limit_is_skipped_not_retried(
         dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
     """Dovecot refuses it with ``NO [LIMIT] Mail size is larger than ...``: that message
-    never fits, so it is listed as skipped and the rest of the mailbox completes."""
+    never fits, so it is listed as skipped (kept in the quarantine) and the rest of the
+    mailbox completes.  Issue 13: a refused message makes ``copy`` exit 1 (it was 0)."""
     user = users.pair()
     dovecot_dst.set_max_mail_size(user, 5000)
     small = [b"Subject: %d\r\n\r\nbody\r\n" % i for i in range(3)]
@@ -158,8 +159,9 @@ def test_message_over_the_destination_size_limit_is_skipped_not_retried(
     cfg = write_config(tmp_path, dovecot_src, dovecot_dst)
     env = cli_env(dovecot_src, dovecot_dst)
     run = copy(cfg, env, user)
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == 1, run.stdout + run.stderr
     assert "1 skipped" in run.stdout and "maximum size" in run.stdout, run.stdout
+    assert (tmp_path / "quarantine" / user / "INBOX" / "4.eml").read_bytes() == big
     assert sorted(m.sha256 for m in snapshot(dovecot_dst, user)["INBOX"].elements()) == sorted(
         sha(b) for b in small)
     assert copied_total(copy(cfg, env, user).stdout) == 0

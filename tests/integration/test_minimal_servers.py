@@ -149,8 +149,11 @@ def test_message_refused_partway_through_a_batch_duplicates_nothing(
         cfg = write_config(tmp_path, src, dst)
         env = cli_env(src, dst)
         first = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
-        assert first.returncode == 0, first.stdout + first.stderr
+        # Issue 13: a refused message is kept in the quarantine and `copy` exits 1 (was 0).
+        assert first.returncode == 1, first.stdout + first.stderr
         assert "1 skipped" in first.stdout and "Keyword length" in first.stdout, first.stdout
+        kept = tmp_path / "quarantine" / user / "INBOX" / "4.eml"
+        assert kept.read_bytes() == bodies[3]
         inbox = snapshot(dst, user)["INBOX"]
         assert sorted(m.sha256 for m in inbox.elements()) == sorted(
             sha(b) for i, b in enumerate(bodies) if i != 3)
