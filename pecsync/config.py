@@ -82,6 +82,9 @@ class EngineConfig:
     #: log in at one server (or to reach it): the configuration is wrong, not their
     #: passwords; they are left as they were.  0 turns the circuit breaker off.
     breaker_failures: int = 5
+    #: How long a claimed job belongs to its process without a renewal (it renews every
+    #: quarter of it); a killed host's jobs are taken over by the others after this.
+    lease_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,27 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class PostgresTarget:
+    """``[state] database = "postgresql://USER@HOST[:PORT]/DB"``: a shared PostgreSQL.  The
+    password is never in the URL: ``$PECSYNC_DB_PASSWORD`` or ``[state] password_file``."""
+
+    url: str
+    password_file: Path | None = None
+    #: libpq's sslmode (disable, prefer, require, verify-ca, verify-full) and CA file.
+    sslmode: str | None = None
+    sslrootcert: Path | None = None
+    #: Connections of one process (its workers share them).
+    pool_size: int = 10
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def is_postgres_url(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     source: ServerConfig
@@ -197,6 +221,18 @@ class Config:
     orders: Mapping[str, OrderInfo] = field(default_factory=dict)
     smtp: SmtpConfig | None = None
     intake: IntakeConfig = field(default_factory=IntakeConfig)
+    #: Set when ``[state] database`` is a PostgreSQL URL; *database* is then a notional path
+    #: in the configuration's directory, beside which local files (certificates) are kept.
+    postgres: PostgresTarget | None = None
+
+    @property
+    def state(self) -> Path | PostgresTarget:
+        """What :meth:`pecsync.store.checkpoints.CheckpointStore.open` opens."""
+        return self.postgres if self.postgres is not None else self.database
+
+    def state_exists(self) -> bool:
+        """False only for an SQLite file not created yet (a server is assumed to exist)."""
+        return self.postgres is not None or self.database.exists()
 
 
 T = TypeVar("T")
@@ -313,6 +349,9 @@ def _engine(path: Path, data: Any) -> EngineConfig:
         breaker_failures=r.get("breaker_failures", int, d.breaker_failures,
                                check=lambda v: None if v >= 0 else "must be >= 0 (0: off)")
         or 0,
+        lease_seconds=r.get("lease_seconds", float, d.lease_seconds,
+                            check=lambda v: None if v >= 4 else "must be at least 4 seconds")
+        or d.lease_seconds,
     )
 
 
@@ -509,6 +548,34 @@ def _smtp(path: Path, data: Any) -> SmtpConfig | None:
                       timeout=r.get("timeout", float, 30.0) or 30.0)
 
 
+def _postgres(p: Path, sr: _Reader, database: str) -> PostgresTarget | None:
+    if not is_postgres_url(database):
+        for key in ("password_file", "sslmode", "sslrootcert", "pool_size"):
+            if key in sr.data:
+                raise sr.error(key, "only for a PostgreSQL database (database = "
+                                    "\"postgresql://USER@HOST/DB\")")
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(database)
+    if parts.password is not None:
+        raise sr.error("database", "no password in the URL: use $PECSYNC_DB_PASSWORD or "
+                                   "[state] password_file")
+    if not parts.hostname or not parts.path.strip("/"):
+        raise sr.error("database", f"expected postgresql://USER@HOST[:PORT]/DB, got "
+                                   f"{database!r}")
+    sslmode = sr.get("sslmode", str, check=lambda v: None if v in (
+        "disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+        else f"expected a libpq sslmode (require, verify-full, ...), got {v!r}")
+    pw = sr.get("password_file", str)
+    ca = sr.get("sslrootcert", str)
+    return PostgresTarget(url=database,
+                          password_file=(p.parent / pw).resolve() if pw else None,
+                          sslmode=sslmode,
+                          sslrootcert=(p.parent / ca).resolve() if ca else None,
+                          pool_size=sr.get("pool_size", int, 10, check=_positive) or 10)
+
+
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -577,9 +644,11 @@ def load_config(path: str | Path) -> Config:
     state = data.get("state")
     if not isinstance(state, Mapping):
         raise ConfigError(f"{p}: [state]: missing table (database = \"pecsync.sqlite3\")")
-    sr = _Reader(p, "state", state, {"database", "key_file", "purge_after_done"})
+    sr = _Reader(p, "state", state, {"database", "key_file", "purge_after_done",
+                                     "password_file", "sslmode", "sslrootcert", "pool_size"})
     database = sr.get("database", str, required=True)
     assert database is not None
+    postgres = _postgres(p, sr, database)
     key_file = sr.get("key_file", str)
     source = _server(p, "source", data.get("source"))
     destination = _server(p, "destination", data.get("destination"))
@@ -595,7 +664,9 @@ def load_config(path: str | Path) -> Config:
         path=p,
         source=source,
         destination=destination,
-        database=(p.parent / database).resolve(),
+        database=((p.parent / "pecsync-postgresql").resolve() if postgres
+                  else (p.parent / database).resolve()),
+        postgres=postgres,
         key_file=(p.parent / key_file).resolve() if key_file else None,
         purge_after_done=bool(sr.get("purge_after_done", bool, False)),
         engine=engine,

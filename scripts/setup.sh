@@ -26,6 +26,17 @@ if ! have_imap; then
   have_imap || { echo "setup: dovecot-imapd installed but no imap binary found" >&2; exit 1; }
 fi
 
+# PostgreSQL: the shared state database's tests start private clusters from its binaries.
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "setup: installing postgresql from apt" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  # The packaged cluster is not needed: tests start their own under a temporary directory.
+  $SUDO systemctl disable --now postgresql >/dev/null 2>&1 || true
+fi
+
 # Cyrus IMAP 3.6, a second server implementation for the tests.  cyrus-imapd conflicts with
 # dovecot-imapd in apt (both provide imap-server), so only cyrus-common (master, ctl_cyrusdb)
 # and sasl2-bin (saslpasswd2) are installed; cyrus-imapd's imapd is unpacked with dpkg-deb

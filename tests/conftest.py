@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,35 @@ class Users:
 def users(dovecot_src: DovecotServer, dovecot_dst: DovecotServer,
           request: pytest.FixtureRequest) -> Users:
     return Users(dovecot_src, dovecot_dst, request.node.name)
+
+
+# --- state database backends ------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A private PostgreSQL cluster (Debian's postgresql) for the session; skips without it."""
+    from lab.postgres import PostgresCluster, available
+
+    reason = available()
+    if reason:
+        pytest.skip(reason)
+    root = Path(tempfile.mkdtemp(prefix="pecsync-pg-"))
+    with PostgresCluster(root) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Any) -> str:
+    """A fresh, empty PostgreSQL database for one test: its URL."""
+    return str(pg_cluster.create_database(f"t{next(_counter)}"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_db(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """What CheckpointStore.open opens, once per backend: an SQLite path or a PostgreSQL
+    URL (a fresh database)."""
+    if request.param == "sqlite":
+        return tmp_path / "s.sqlite3"
+    return str(request.getfixturevalue("pg_url"))
 
 
 # --- Cyrus IMAP 3.6: a second server implementation (lab/cyrus.py) ---------------------------

@@ -259,3 +259,15 @@ def assert_same_content(src: Any, dst: Any, src_user: str, dst_user: str | None 
         assert d[name] == msgs, f"folder {name} differs: {d[name]} != {msgs}"
     for name, msgs in d.items():
         assert name in s or not msgs, f"destination-only folder {name} is not empty"
+
+
+async def raw_sql(store: Any, statement: str, params: dict[str, Any] | None = None) -> None:
+    """A test's own write (SQLite dialect, ``:name`` parameters) on either backend: what a
+    crashed or stalled process would have left behind."""
+    from pecsync.store.dialect import query_to_postgres
+    from pecsync.store.sqlite_backend import SqliteBackend
+
+    if isinstance(store.backend, SqliteBackend):
+        await store.db.execute(statement, params or {})
+    else:
+        await store.backend.execute_sql(query_to_postgres("test", statement), params or {})

@@ -30,7 +30,7 @@ from pecsync.cli.progress import (
 )
 from pecsync.config import Config
 from pecsync.engine.breaker import CircuitBreaker
-from pecsync.engine.budget import HostBudget
+from pecsync.engine.fleet import budget_for, budget_kept
 from pecsync.engine.outcome import next_step, with_next_step
 from pecsync.engine.pool import EXIT_BLOCKED, EXIT_TRANSIENT, RunSummary, run_pool
 from pecsync.engine.schedule import final_sync_done, resync_cutoff
@@ -78,13 +78,13 @@ async def stored_dest_password(cfg: Config, address: str, dst_user: str) -> Secr
     """The destination password stored for *address* (a mailbox of the list), when it is
     there, its destination user is *dst_user* and the key opens it; None otherwise (the
     caller then asks for ``$PECSYNC_DEST_PASSWORD``)."""
-    if not cfg.database.exists():
+    if not cfg.state_exists():
         return None
     try:
         vault = _vault(cfg)
     except PecsyncError:
         return None
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         jobs = JobStore(store, vault)
         job = await jobs.job(address)
         if job is None or job.dst_user != dst_user:
@@ -112,7 +112,7 @@ async def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
         sys.stderr.write(f"pecsync import: {args.csv}: no valid rows\n")
         return 2
     vault = _vault(cfg)
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         out = await JobStore(store, vault).import_rows(
             parsed.rows, src_master=bool(cfg.source.master_user),
             dst_master=bool(cfg.destination.master_user))
@@ -172,11 +172,11 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     if not (cfg.source.master_user and cfg.destination.master_user):
         vault = _vault(cfg)
     workers = args.workers or cfg.engine.workers
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         jobs = JobStore(store, vault)
         stop = {"requested": False}
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
-                        budget=HostBudget(cfg.engine.max_connections_per_host),
+                        budget=budget_for(cfg, store),
                         src_master_password=src_master, dst_master_password=dst_master,
                         should_stop=lambda: stop["requested"],
                         breaker=CircuitBreaker(cfg, cfg.engine.breaker_failures))
@@ -222,9 +222,11 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                                        once_before=once)
                 return iso(cutoff) if cutoff is not None else None
 
-            summary = await run_pool(env, workers=workers, order=args.order, follow=args.follow,
-                                     resync_before=resync_before,
-                                     breaker_wait=max(cfg.engine.retry_initial_seconds, 1.0))
+            async with budget_kept(env.budget):
+                summary = await run_pool(
+                    env, workers=workers, order=args.order, follow=args.follow,
+                    resync_before=resync_before,
+                    breaker_wait=max(cfg.engine.retry_initial_seconds, 1.0))
             outer.cancel_scope.cancel()
         # A Ctrl-C that arrives while we are already finishing must not kill the process
         # before it has reported (the work is saved either way).
@@ -291,7 +293,7 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
     vault = None
     if not (cfg.source.master_user and cfg.destination.master_user) or lines:
         vault = _vault(cfg)
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         jobs = JobStore(store, vault)
         job = await jobs.job(args.address)
         if job is None:
@@ -313,7 +315,7 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         elif dst_secret is not None:
             await jobs.set_password(job, "dst", dst_secret, "stdin")
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
-                        budget=HostBudget(cfg.engine.max_connections_per_host),
+                        budget=budget_for(cfg, store),
                         src_master_password=src_master, dst_master_password=dst_master)
         claimed = await jobs.claim(job, process_owner("retry "))
         if claimed is None:
@@ -331,7 +333,8 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
             return EXIT_TRANSIENT
         sys.stderr.write(f"retrying {job.address} (was {job.state.value}, "
                          f"{job.messages_copied} messages copied so far)\n")
-        outcome = await run_job(env, claimed, recheck=job.state == JobState.DONE)
+        async with budget_kept(env.budget):
+            outcome = await run_job(env, claimed, recheck=job.state == JobState.DONE)
         final = await jobs.job(job.address)
         assert final is not None
         sys.stdout.write(f"{final.address}: {final.state.value}"
@@ -422,9 +425,9 @@ def status_document(jobs: list[Job],
 
 
 async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    if not cfg.database.exists():
+    if not cfg.state_exists():
         raise UsageError(f"{cfg.database}: no state database yet: import a list first")
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         job_store = JobStore(store, None)
         jobs = await job_store.jobs(args.order)
         if args.order and not jobs:
@@ -491,7 +494,7 @@ async def cmd_init_key(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def cmd_purge(cfg: Config, args: argparse.Namespace) -> int:
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         await JobStore(store, None).purge_credentials(only_done=args.done)
         compacted = await store.compact()
     sys.stdout.write("stored passwords erased" + (" for verified mailboxes" if args.done
@@ -523,7 +526,7 @@ async def cmd_rotate_key(cfg: Config, args: argparse.Namespace) -> int:
         new_path.unlink()
     write_key_file(new_path)
     new = Vault(load_key(new_path))
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         rows = await store.query("all_credentials", {})
         stmts = []
         for job_id, side, version, blob in rows:

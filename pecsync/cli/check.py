@@ -130,8 +130,8 @@ async def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
 
     src_master, dst_master = _masters(cfg)
     listed: list[Job] = []
-    if cfg.database.exists():
-        async with await CheckpointStore.open(cfg.database) as store:
+    if cfg.state_exists():
+        async with await CheckpointStore.open(cfg.state) as store:
             listed = await JobStore(store, None).jobs(args.order)
     servers = await check_servers(cfg, jobs=_first_runnable(listed), src_master=src_master,
                                   dst_master=dst_master)
@@ -141,7 +141,7 @@ async def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
         vault = None
         if not (cfg.source.master_user and cfg.destination.master_user):
             vault = _vault(cfg)
-        async with await CheckpointStore.open(cfg.database) as store:
+        async with await CheckpointStore.open(cfg.state) as store:
             members = await check_members(cfg, JobStore(store, vault), CredentialChecks(store),
                                           order=args.order, sample=args.sample,
                                           src_master=src_master, dst_master=dst_master)

@@ -32,7 +32,7 @@ from tenacity import (
 
 from pecsync import __version__
 from pecsync import log as logsetup
-from pecsync.cli import bulk, check, reporting
+from pecsync.cli import bulk, check, dbcmd, reporting
 from pecsync.cli.passwords import read_password
 from pecsync.cli.progress import ProgressLine
 from pecsync.config import Config, load_config
@@ -51,6 +51,7 @@ from pecsync.model import Credentials, MailboxReport
 from pecsync.reports.collect import write_certificate_for
 from pecsync.reports.render import CSV_DIALECTS
 from pecsync.store.checkpoints import CheckpointStore
+from pecsync.store.jobs import set_lease_seconds
 from pecsync.sync.mailbox import copy_mailbox, destination_fingerprints, verify_mailbox
 from pecsync.sync.quarantine import Quarantine, quarantine_dir
 
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", required=True, metavar="FILE")
     serve.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
                        help="address to listen on (default 127.0.0.1:8080)")
+    dbcmd.add_parser(sub)
     return parser
 
 
@@ -299,7 +301,7 @@ async def _cmd_copy(cfg: Config, args: argparse.Namespace) -> int:
     src, dst = _credentials(cfg, args)
     progress = ProgressLine(enabled=not args.quiet)
     started = time.monotonic()
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         report: MailboxReport | None = None
         with progress:
             async for attempt in AsyncRetrying(
@@ -339,7 +341,7 @@ async def _cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
         return await _verify_certificate(cfg, args)
     src, dst = _credentials(cfg, args)
     started = time.monotonic()
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         report = await verify_mailbox(cfg, store, src, dst)
     _print_report(report, title="verified", elapsed=time.monotonic() - started)
     if report.mismatched or report.not_copied:
@@ -437,12 +439,15 @@ def main(argv: Sequence[str] | None = None,
                 "purge-credentials": bulk.cmd_purge, "report": reporting.cmd_report,
                 "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate,
                 **(extra_commands or {})}
-    if args.command not in commands:
+    if args.command not in commands and args.command != "db":
         sys.stderr.write(f"pecsync {args.command}: not available from this entry point (use "
                          f"`python -m pecsync` or the installed `pecsync` command)\n")
         return EXIT_USAGE
     try:
+        if args.command == "db":  # works on database URLs and paths, not a configuration
+            return anyio.run(dbcmd.cmd_db, args)
         cfg = load_config(args.config)
+        set_lease_seconds(cfg.engine.lease_seconds)
         _warn_transport(cfg)
         return anyio.run(commands[args.command], cfg, args)
     except PecsyncError as exc:

@@ -35,7 +35,7 @@ def _date(text: str | None) -> date:
 
 
 def _store_must_exist(cfg: Config) -> None:
-    if not cfg.database.exists():
+    if not cfg.state_exists():
         raise UsageError(f"{cfg.database}: no state database yet: import a list first")
 
 
@@ -63,7 +63,7 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     day = _date(args.date)
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         report = await load_report(store, cfg, report_date=day, lang=args.lang, order=args.order)
         if args.order and not report.orders:
             raise unknown_order(args.order, await JobStore(store, None).jobs())
@@ -159,7 +159,7 @@ async def cmd_notices(cfg: Config, args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     templates = cfg.path.parent / "notices"
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         report = await load_report(store, cfg, report_date=date.today(), lang="it",
                                    order=args.order)
         if args.order and not report.orders:
@@ -190,7 +190,7 @@ async def cmd_notices(cfg: Config, args: argparse.Namespace) -> int:
 
 async def cmd_certificate(cfg: Config, args: argparse.Namespace) -> int:
     _store_must_exist(cfg)
-    async with await CheckpointStore.open(cfg.database) as store:
+    async with await CheckpointStore.open(cfg.state) as store:
         job = await JobStore(store, None).job(args.address)
         src_user = job.src_user if job else args.address
         cert = await certificate(store, src_user, address=args.address,

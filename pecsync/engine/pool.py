@@ -10,7 +10,7 @@ task group aborts at once, which the intent protocol makes safe too.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,7 +19,7 @@ import structlog
 
 from pecsync.engine.breaker import UNREACHABLE
 from pecsync.engine.worker import EngineEnv, run_job
-from pecsync.store.jobs import BLOCKED_STATES, JobState, process_owner
+from pecsync.store.jobs import BLOCKED_STATES, JobState, lease_seconds, process_owner
 
 log = structlog.get_logger("pecsync.pool")
 
@@ -55,16 +55,19 @@ class RunSummary:
 
 
 async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
-                   follow: bool = False, poll_seconds: float = 1.0,
+                   follow: bool = False, poll_seconds: float | None = None,
                    resync_before: Callable[[], str | None] | None = None,
                    breaker_wait: float = 60.0) -> RunSummary:
     """Run jobs until none is runnable (or, with *follow*, until stopped).
 
-    *resync_before*: when nothing else is runnable, ``done`` jobs whose last sync started
-    before the time it returns (ISO, UTC) are re-synced (pecsync.engine.schedule).  When the
-    circuit breaker (``env.breaker``) trips, no new job is claimed and the run ends; with
-    *follow*, a server that could not be reached is tried again after *breaker_wait*
-    seconds."""
+    *poll_seconds*: how long an idle worker waits before looking again when nothing wakes
+    it (default: the backend's; PostgreSQL wakes idle workers by NOTIFY).  *resync_before*:
+    when nothing else is runnable, ``done`` jobs whose last sync started before the time it
+    returns (ISO, UTC) are re-synced (pecsync.engine.schedule).  When the circuit breaker
+    (``env.breaker``) trips, no new job is claimed and the run ends; with *follow*, a server
+    that could not be reached is tried again after *breaker_wait* seconds."""
+    if poll_seconds is None:
+        poll_seconds = env.store.backend.idle_poll_seconds
     await env.jobs.recover_stale()
     owner = process_owner()
     busy = 0
@@ -79,11 +82,29 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
             return None
         return max(0.0, (datetime.fromisoformat(wake) - datetime.now(UTC)).total_seconds())
 
-    async def idle_wait() -> None:
+    async def idle_wait(limit: float | None = None) -> None:
         due = await seconds_to_next_retry()
         delay = poll_seconds if due is None else max(0.05, min(poll_seconds, due))
-        with anyio.move_on_after(delay):
-            await job_ended.wait()
+        if limit is not None:
+            delay = min(delay, limit)
+        async with anyio.create_task_group() as tg:
+            async def woken(wait: Callable[[], Awaitable[object]]) -> None:
+                await wait()
+                tg.cancel_scope.cancel()
+
+            with anyio.move_on_after(delay):
+                tg.start_soon(woken, job_ended.wait)
+                # A job made runnable by another process (PostgreSQL: NOTIFY; SQLite: sleeps).
+                tg.start_soon(woken, lambda: env.store.wait_for_work(delay))
+                await anyio.sleep_forever()
+            tg.cancel_scope.cancel()
+
+    async def others_running() -> bool:
+        """On a shared database, jobs other processes run (their hosts may die: this run
+        then takes them over when their leases expire, see recover_stale)."""
+        if not env.store.shared:
+            return False
+        return await env.jobs.count_running(order) > busy
 
     async def breaker_holds() -> bool:
         """False when the circuit breaker has tripped and this worker must stop claiming.
@@ -120,9 +141,16 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                     continue
                 # Nothing runnable and nobody busy.  A job in retry_wait can still progress
                 # without a person: wait for its time (the operator may stop the run
-                # meanwhile).  Otherwise every job is done, blocked or failed: the run ends.
+                # meanwhile).  On a shared database, jobs other processes run may still end
+                # in retry_wait or be left by a dead host: wait for them too (expired leases
+                # go back to pending here).  Otherwise every job is done, blocked or failed:
+                # the run ends.
                 wake = await env.jobs.next_wakeup(order)
                 if not wake:
+                    if await others_running():
+                        await idle_wait(limit=max(1.0, lease_seconds() / 4))
+                        await env.jobs.recover_stale()
+                        continue
                     return
                 if wake != waiting_logged:
                     waiting_logged = wake

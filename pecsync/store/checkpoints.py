@@ -1,26 +1,25 @@
-"""Checkpoint store: folder high-water marks and per-message records (the only aiosqlite user).
+"""Checkpoint store: folder high-water marks and per-message records.
 
-Durability: the database runs in WAL mode with ``synchronous=FULL``; every method that
+The store is the one door to the state database; behind it a backend runs the named
+statements: SQLite (pecsync.store.sqlite_backend, the embedded default) or PostgreSQL
+(pecsync.store.postgres_backend, shared by several hosts).  Durability: every method that
 records an intent or an outcome commits before it returns, so what it wrote survives
 ``kill -9`` and power loss.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-import anyio
-
-from pecsync.errors import StoreConflict, StoreError
+from pecsync.config import PostgresTarget, is_postgres_url
+from pecsync.errors import StoreError
 from pecsync.model import FetchedMessage
-from pecsync.store.queries import schema, sql
+from pecsync.store.backend import Backend, MigrationStep
+from pecsync.store.sqlite_backend import SqliteBackend
 
 #: 2: ``folder.content_match`` (added to schema-1 databases by :meth:`CheckpointStore.open`).
 SCHEMA_VERSION = "2"
@@ -91,74 +90,79 @@ def _folder(row: Sequence[Any]) -> FolderState:
 
 
 class CheckpointStore:
-    """Async access to the state database.  Use ``async with await CheckpointStore.open(p)``."""
+    """Async access to the state database.  Use ``async with await CheckpointStore.open(x)``
+    with a path (SQLite) or a :class:`pecsync.config.PostgresTarget`."""
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
-        self.db = db
-        self.path = path
-        #: Workers share one connection: one transaction at a time.
-        self.lock = anyio.Lock()
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        #: The SQLite file or the PostgreSQL URL (for messages).
+        self.where = backend.where
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (SQLite only)."""
+        assert isinstance(self.backend, SqliteBackend)
+        return self.backend.path
+
+    @property
+    def db(self) -> Any:
+        """The aiosqlite connection (SQLite only: tests and SQLite maintenance)."""
+        assert isinstance(self.backend, SqliteBackend)
+        return self.backend.db
+
+    @property
+    def shared(self) -> bool:
+        """Several processes or hosts are expected to share this database."""
+        return self.backend.shared
 
     @classmethod
-    async def open(cls, path: Path) -> CheckpointStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            # Created private: it will hold mailbox names and, later, encrypted credentials.
-            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
-        db: aiosqlite.Connection | None = None
-        try:
-            db = await aiosqlite.connect(path, isolation_level=None)
-            # The busy timeout first: switching to WAL waits for another opener's lock too.
-            await db.execute("PRAGMA busy_timeout = 10000")
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = FULL")
-            await db.executescript(schema())
-            await db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
-                             (SCHEMA_VERSION,))
-            await cls._migrate(db)
-            rows = await db.execute_fetchall("SELECT value FROM meta WHERE key = 'schema'")
-            found = int(next(iter(rows))[0]) if rows else 0
-            if found > int(SCHEMA_VERSION):
-                raise StoreError(f"{path}: state database of a newer pecsync (schema {found}; "
-                                 f"this one knows {SCHEMA_VERSION})",
-                                 hint="run the pecsync version that wrote it, or a newer one: "
-                                      "an older one could lose what it records")
-        except BaseException as exc:
-            if db is not None:
-                await db.close()  # its thread would keep the process from exiting
-            if isinstance(exc, aiosqlite.Error):
-                raise StoreError(f"{path}: cannot open state database: {exc}") from None
-            raise
-        for suffix in ("-wal", "-shm"):
-            side = Path(str(path) + suffix)
-            if side.exists():
-                os.chmod(side, 0o600)
-        return cls(db, path)
+    async def open(cls, target: Path | str | PostgresTarget) -> CheckpointStore:
+        """The state database at *target*: a path opens (or creates) SQLite, a PostgreSQL
+        target (or ``postgresql://`` URL) the shared database; the schema is created or
+        migrated either way."""
+        backend: Backend
+        if isinstance(target, str) and is_postgres_url(target):
+            target = PostgresTarget(target)
+        if isinstance(target, PostgresTarget):
+            from pecsync.store.postgres_backend import PostgresBackend
+
+            backend = await PostgresBackend.open(target, version=SCHEMA_VERSION,
+                                                 migrate=cls._migrate)
+        else:
+            backend = await SqliteBackend.open(Path(target), version=SCHEMA_VERSION,
+                                               migrate=cls._migrate)
+        return cls(backend)
 
     @staticmethod
-    async def _migrate(db: aiosqlite.Connection) -> None:
+    async def _migrate(step: MigrationStep) -> None:
         """Bring a database written by an older pecsync up to this schema (``CREATE TABLE IF
-        NOT EXISTS`` leaves existing tables as they are).  One IMMEDIATE transaction: two
-        processes opening the same old database cannot both add the column."""
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            columns = {str(r[0]) for r in await db.execute_fetchall(sql("folder_columns"))}
-            if "content_match" not in columns:
-                await db.execute(sql("add_content_match"))
-                await db.execute(sql("content_match_unfinished"))
-                await db.execute(sql("set_schema_version"), {"version": SCHEMA_VERSION})
-            columns = {str(r[0]) for r in await db.execute_fetchall(sql("credential_columns"))}
-            if "source" not in columns:
-                # Where a credential version came from (csv, web, stdin); NULL = unknown.
-                await db.execute(sql("add_credential_source"))
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+        NOT EXISTS`` leaves existing tables as they are).  Runs inside the backend's exclusive
+        transaction: two processes opening the same old database cannot both add a column.
+        Each step uses named statements, so it runs on both backends."""
+        columns = {str(r[0]) for r in await step.rows("folder_columns")}
+        if "content_match" not in columns:
+            await step.execute("add_content_match")
+            await step.execute("content_match_unfinished")
+            await step.execute("set_schema_version", {"version": SCHEMA_VERSION})
+        columns = {str(r[0]) for r in await step.rows("credential_columns")}
+        if "source" not in columns:
+            # Where a credential version came from (csv, web, stdin); NULL = unknown.
+            await step.execute("add_credential_source")
+        moved = await step.rows("meta_value", {"key": "moved_to"})
+        if moved:
+            raise StoreError(f"this state database was copied to {moved[0][0]} "
+                             f"(pecsync db copy) and is no longer used",
+                             hint=f"set [state] database = \"{moved[0][0]}\"")
+        rows = await step.rows("get_schema_version")
+        found = int(rows[0][0]) if rows else 0
+        if found > int(SCHEMA_VERSION):
+            raise StoreError(f"state database of a newer pecsync (schema {found}; "
+                             f"this one knows {SCHEMA_VERSION})",
+                             hint="run the pecsync version that wrote it, or a newer one: "
+                                  "an older one could lose what it records")
 
     async def close(self) -> None:
-        await self.db.close()
+        await self.backend.close()
 
     async def __aenter__(self) -> CheckpointStore:
         return self
@@ -172,86 +176,23 @@ class CheckpointStore:
         (``RETURNING``), when it ran on its own.
 
         Shielded: a cancellation (a failing sibling task, a second Ctrl-C) waits for the
-        transaction to end, so the shared connection is never left inside one."""
-        returned: list[Any] = []
-        statements = list(statements)
-        with anyio.CancelScope(shield=True):
-            async with self.lock:
-                for attempt in range(_LOCKED_RETRIES + 1):
-                    try:
-                        returned = await self._transaction_once(statements)
-                        break
-                    except aiosqlite.OperationalError as exc:
-                        # Another process (the web server beside `run`) held the write lock
-                        # past the busy timeout: nothing was written, so do it all again.
-                        if not _locked(exc) or attempt == _LOCKED_RETRIES:
-                            raise StoreError(f"{self.path}: write failed: {exc}") from None
-                        await anyio.sleep(0.05 * (attempt + 1))
-                    except aiosqlite.IntegrityError as exc:
-                        raise StoreConflict(f"{self.path}: write failed: {exc}") from None
-                    except aiosqlite.Error as exc:
-                        raise StoreError(f"{self.path}: write failed: {exc}") from None
-        return returned
-
-    async def _transaction_once(self, statements: Sequence[tuple[str, dict[str, Any]]]
-                                ) -> list[Any]:
-        returned: list[Any] = []
-        try:
-            await self.db.execute("BEGIN IMMEDIATE")
-            # Runs of the same statement go in one executemany: one hop to the database
-            # thread per run instead of per row (a batch has hundreds).
-            for name, run in groupby(statements, key=lambda st: st[0]):
-                rows = [params for _, params in run]
-                if len(rows) == 1:
-                    returned = list(await self.db.execute_fetchall(sql(name), rows[0]))
-                else:
-                    await self.db.executemany(sql(name), rows)
-                    returned = []
-            await self.db.execute("COMMIT")
-        except BaseException:
-            # Whatever failed (a value SQLite cannot bind, say), the shared connection must
-            # not stay inside the transaction.
-            if self.db.in_transaction:
-                await self.db.execute("ROLLBACK")
-            raise
-        return returned
-
-    async def compact(self) -> bool:
-        """Leave no erased byte in the files: checkpoint the WAL into the database and
-        truncate it, rebuild the database (``VACUUM``: free pages and the unused space of
-        pages go away), then checkpoint and truncate again (in WAL mode ``VACUUM`` writes
-        through the WAL).  ``secure_delete`` zeroes what is freed meanwhile.
-
-        False when another connection (a ``run`` in progress) kept a checkpoint from
-        completing: some old pages may then still be in the WAL until it ends."""
-        async with self.lock:
-            try:
-                # Every statement through execute_fetchall: a cursor left open on a PRAGMA's
-                # result row is a statement in progress, and VACUUM refuses to run then.
-                await self.db.execute_fetchall("PRAGMA secure_delete = ON")
-                first = await self._checkpoint()
-                await self.db.execute_fetchall("VACUUM")
-                second = await self._checkpoint()
-            except aiosqlite.Error as exc:
-                raise StoreError(f"{self.path}: cannot compact the state database: {exc}",
-                                 hint="stop any pecsync process using it, then run the "
-                                      "command again") from None
-        return first and second
-
-    async def _checkpoint(self) -> bool:
-        rows = list(await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))
-        return not rows or int(rows[0][0]) == 0  # (busy, wal frames, checkpointed)
+        transaction to end, so a connection is never left inside one."""
+        return await self.backend.transaction(statements)
 
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
-        # One hop to the database thread (execute, fetch and close there), not three.
-        for attempt in range(_LOCKED_RETRIES + 1):
-            try:
-                return list(await self.db.execute_fetchall(sql(name), params))
-            except aiosqlite.OperationalError as exc:
-                if not _locked(exc) or attempt == _LOCKED_RETRIES:
-                    raise StoreError(f"{self.path}: read failed: {exc}") from None
-                await anyio.sleep(0.05 * (attempt + 1))
-        raise AssertionError("unreachable")
+        return await self.backend.query(name, params)
+
+    async def compact(self) -> bool:
+        """Space of blanked rows given back, so their bytes leave the database files; False
+        when another process (a run in progress) kept that from completing."""
+        return await self.backend.compact()
+
+    async def checkpoint(self) -> None:
+        await self.backend.checkpoint()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Until a job may have become runnable (PostgreSQL: NOTIFY), at most *timeout* s."""
+        await self.backend.wait_for_work(timeout)
 
     # --- mailboxes and folders ------------------------------------------------------------
     async def mailbox_id(self, src_user: str, dst_user: str) -> int:

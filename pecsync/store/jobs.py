@@ -42,7 +42,7 @@ BLOCKED_STATES = frozenset({JobState.BLOCKED_INVALID_CREDENTIALS, JobState.BLOCK
 #: (recover_stale, ``retry``).  A copy stuck in a blocking IMAP call keeps renewing: the
 #: servers' ``timeout`` ends such a call.  A stalled process that wakes up finds the job gone
 #: at its next beat and stops; its writes are guarded by the owner it claimed the job as.
-#: Read at each use: tests shorten it.
+#: Read at each use: ``[engine] lease_seconds`` sets it (set_lease_seconds), tests shorten it.
 LEASE = timedelta(minutes=10)
 #: Attempts again of a credential write that lost a race for its version number.
 _CONFLICT_RETRIES = 5
@@ -110,6 +110,12 @@ def _context(job_id: int, side: str, version: int) -> str:
 
 def lease_seconds() -> float:
     return LEASE.total_seconds()
+
+
+def set_lease_seconds(seconds: float) -> None:
+    """``[engine] lease_seconds`` for this process (every command reads it at each use)."""
+    global LEASE
+    LEASE = timedelta(seconds=seconds)
 
 
 def process_owner(prefix: str = "") -> str:
@@ -346,6 +352,11 @@ class JobStore:
         """Who holds *job*'s lease and until when (for messages; decides nothing)."""
         rows = await self.store.query("job_lease", {"id": job.id})
         return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    async def count_running(self, order: str | None) -> int:
+        """Jobs ``running`` now, in this process or any other sharing the database."""
+        rows = await self.store.query("count_running", {"order_name": order})
+        return int(rows[0][0])
 
     async def next_wakeup(self, order: str | None) -> str | None:
         rows = await self.store.query("next_wakeup", {"order_name": order})

@@ -363,6 +363,43 @@ FROM folder f JOIN message m ON m.folder_id = f.id AND m.src_uidvalidity = f.src
 WHERE f.mailbox_id = :mailbox_id
 ORDER BY f.src_name, m.src_uid;
 
+-- name: get_schema_version
+SELECT value FROM meta WHERE key = 'schema';
+
+-- name: count_running
+SELECT COUNT(*) FROM job
+WHERE state = 'running' AND (:order_name IS NULL OR order_name = :order_name);
+
+-- name: meta_value
+SELECT value FROM meta WHERE key = :key;
+
+-- name: ensure_host_slot
+INSERT OR IGNORE INTO host_slot (server, slot) VALUES (:server, :slot);
+
+-- name: take_host_slot
+-- A free slot (never held, released, or its holder's lease expired) now ours.  The outer
+-- condition is checked again on the row itself: two processes racing for one slot, one wins.
+UPDATE host_slot SET owner = :owner, lease_until = :lease_until
+WHERE server = :server AND (owner IS NULL OR lease_until < :now)
+  AND slot = (SELECT slot FROM host_slot
+              WHERE server = :server AND slot < :limit
+                AND (owner IS NULL OR lease_until < :now)
+              ORDER BY slot LIMIT 1)
+RETURNING slot;
+
+-- name: renew_host_slots
+-- Every slot still ours (a stalled process may have lost some), renewed.
+UPDATE host_slot SET lease_until = :lease_until
+WHERE owner = :owner AND lease_until >= :now
+RETURNING server, slot;
+
+-- name: release_host_slot
+UPDATE host_slot SET owner = NULL, lease_until = NULL
+WHERE owner = :owner AND server = :server AND slot = :slot;
+
+-- name: release_all_host_slots
+UPDATE host_slot SET owner = NULL, lease_until = NULL WHERE owner = :owner;
+
 -- --- incremental re-sync (pecsync.store.syncstate) ----------------------------------------
 
 -- name: get_folder_sync

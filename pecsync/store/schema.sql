@@ -182,6 +182,18 @@ CREATE TABLE IF NOT EXISTS report_delivery (
     UNIQUE (report_date, order_name)
 );
 
+-- Fleet-wide [engine] max_connections_per_host: one row per (server, slot number), leased by
+-- the process using it (pecsync.engine.fleet), so several processes or hosts sharing this
+-- database never hold more connections to one server than the limit, and the slots of a
+-- host that died come back when their leases expire.
+CREATE TABLE IF NOT EXISTS host_slot (
+    server      TEXT NOT NULL,              -- host:port
+    slot        INTEGER NOT NULL,
+    owner       TEXT,
+    lease_until TEXT,
+    PRIMARY KEY (server, slot)
+);
+
 -- Incremental re-sync (README "Keeping mailboxes in step until the switch"): per folder, what
 -- the last flag pass saw at the source.  Flags are in step with the source up to
 -- src_highestmodseq (CONDSTORE); NULL: the next pass fetches every message's flags.

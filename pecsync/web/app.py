@@ -383,9 +383,9 @@ def create_app(cfg: Config, *, vault: Vault | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with await CheckpointStore.open(cfg.database) as store:
+        async with await CheckpointStore.open(cfg.state) as store:
             site.store = store
-            log.info("intake_serving", database=str(cfg.database))
+            log.info("intake_serving", database=str(cfg.state))
             yield
             site.store = None
 

@@ -35,6 +35,6 @@ async def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
                             )
     server = uvicorn.Server(config)
     sys.stderr.write(f"pecsync serve: intake page on http://{host}:{port}/ (database "
-                     f"{cfg.database}); Ctrl-C stops\n")
+                     f"{cfg.state}); Ctrl-C stops\n")
     await server.serve()
     return 0

@@ -12,10 +12,11 @@ from pecsync.model import MailboxRow, Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore
 from pecsync.vault import Vault, new_key
+from tests.helpers import raw_sql
 
 
-async def test_claim_order_and_whole_row(tmp_path: Path) -> None:
-    async with await CheckpointStore.open(tmp_path / "s.sqlite3") as store:
+async def test_claim_order_and_whole_row(state_db: Path | str) -> None:
+    async with await CheckpointStore.open(state_db) as store:
         jobs = JobStore(store, Vault(base64.b64decode(new_key())))
         rows = [MailboxRow(i + 2, "Ordine" if i % 2 else "Altro", f"m{i}@pec.example.it",
                            f"m{i}@pec.example.it", Secret(f"p{i}"), f"m{i}@pec.example.it",
@@ -39,11 +40,11 @@ async def test_claim_order_and_whole_row(tmp_path: Path) -> None:
         assert await jobs.claim_next("w2", None) is None
 
 
-async def test_a_failed_write_never_leaves_the_connection_in_a_transaction(tmp_path: Path
-                                                                          ) -> None:
+async def test_a_failed_write_never_leaves_the_connection_in_a_transaction(
+        state_db: Path | str) -> None:
     import pytest
 
-    async with await CheckpointStore.open(tmp_path / "s.sqlite3") as store:
+    async with await CheckpointStore.open(state_db) as store:
         bad = {"src_user": "a\udcff@x.it", "dst_user": "a@x.it", "now": "t"}  # cannot encode
         with pytest.raises(UnicodeEncodeError):
             await store.transaction([("upsert_mailbox", bad)])
@@ -60,10 +61,10 @@ async def _one_job(store: CheckpointStore) -> tuple[JobStore, Job]:
     return jobs, job
 
 
-async def test_retry_never_takes_a_job_another_process_runs(tmp_path: Path) -> None:
+async def test_retry_never_takes_a_job_another_process_runs(state_db: Path | str) -> None:
     """`retry`'s claim refuses a running job whose lease is alive (the UPDATE itself does not
     match it); once that lease has expired (the holder crashed), the claim succeeds."""
-    async with await CheckpointStore.open(tmp_path / "s.sqlite3") as store:
+    async with await CheckpointStore.open(state_db) as store:
         jobs, job = await _one_job(store)
         running = await jobs.claim_next("run-host:1", None)
         assert running is not None and running.attempts == 1
@@ -74,7 +75,8 @@ async def test_retry_never_takes_a_job_another_process_runs(tmp_path: Path) -> N
         assert await jobs.lease_holder(job) == ("run-host:1", ANY)
         # The run crashed: its lease runs out, and then retry may take the job over.
         past = (datetime.now(UTC) - timedelta(seconds=5)).isoformat(timespec="seconds")
-        await store.db.execute("UPDATE job SET lease_until = ? WHERE id = ?", (past, job.id))
+        await raw_sql(store, "UPDATE job SET lease_until = :past WHERE id = :id",
+                      {"past": past, "id": job.id})
         taken = await jobs.claim(job, "retry")
         assert taken is not None and taken.state == JobState.RUNNING and taken.attempts == 2
         assert (await jobs.lease_holder(job))[0] == "retry"
@@ -84,11 +86,11 @@ async def test_retry_never_takes_a_job_another_process_runs(tmp_path: Path) -> N
         assert again is not None and again.attempts == 3
 
 
-async def test_two_simultaneous_retries_claim_once(tmp_path: Path) -> None:
+async def test_two_simultaneous_retries_claim_once(state_db: Path | str) -> None:
     """Two processes (two connections to the database) race for one job: one wins."""
     import anyio
 
-    path = tmp_path / "s.sqlite3"
+    path = state_db
     async with await CheckpointStore.open(path) as one, await CheckpointStore.open(path) as two:
         jobs1, job = await _one_job(one)
         jobs2 = JobStore(two, None)

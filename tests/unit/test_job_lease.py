@@ -31,6 +31,7 @@ from pecsync.store import jobs as jobstore
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore
 from pecsync.vault import Vault, new_key
+from tests.helpers import raw_sql
 
 ADDRESS = "lungo@pec.example.it"
 
@@ -49,10 +50,10 @@ class Setup:
 
 
 @asynccontextmanager
-async def claimed_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+async def claimed_job(tmp_path: Path, state_db: Path | str, monkeypatch: pytest.MonkeyPatch,
                       copy_seconds: float) -> AsyncIterator[Setup]:
     monkeypatch.setattr(jobstore, "LEASE", timedelta(seconds=1))
-    path = tmp_path / "s.sqlite3"
+    path = state_db
     async with await CheckpointStore.open(path) as store, \
             await CheckpointStore.open(path) as other_store:
         jobs = JobStore(store, Vault(base64.b64decode(new_key())))
@@ -61,7 +62,8 @@ async def claimed_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         job = await jobs.claim_next("run-1", None)
         assert job is not None
         cfg = Config(path=tmp_path / "c.toml", source=ServerConfig("src.invalid", 1),
-                     destination=ServerConfig("dst.invalid", 2), database=path)
+                     destination=ServerConfig("dst.invalid", 2),
+                     database=tmp_path / "s.sqlite3")
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs, budget=HostBudget(2))
         setup = Setup(env, job, JobStore(other_store, None))
         real = store.transaction
@@ -96,8 +98,8 @@ async def claimed_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 async def test_a_copy_longer_than_the_lease_is_never_taken_over(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with claimed_job(tmp_path, monkeypatch, copy_seconds=4.0) as s:
+        tmp_path: Path, state_db: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with claimed_job(tmp_path, state_db, monkeypatch, copy_seconds=4.0) as s:
         seen: list[int] = []
         s.release = anyio.Event()
 
@@ -130,8 +132,8 @@ async def test_a_copy_longer_than_the_lease_is_never_taken_over(
 
 
 async def test_cancelled_job_stops_renewing_its_lease(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with claimed_job(tmp_path, monkeypatch, copy_seconds=10.0) as s:
+        tmp_path: Path, state_db: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with claimed_job(tmp_path, state_db, monkeypatch, copy_seconds=10.0) as s:
         with anyio.move_on_after(1.5):
             await run_job(s.env, s.job)
         row = await s.other.job(ADDRESS)
@@ -142,8 +144,8 @@ async def test_cancelled_job_stops_renewing_its_lease(
 
 
 async def test_renewals_that_keep_failing_stop_the_copy(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with claimed_job(tmp_path, monkeypatch, copy_seconds=10.0) as s:
+        tmp_path: Path, state_db: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with claimed_job(tmp_path, state_db, monkeypatch, copy_seconds=10.0) as s:
         real: Callable[..., Any] = s.env.jobs.set_progress
         broken = {"on": False}
 
@@ -177,12 +179,12 @@ async def test_renewals_that_keep_failing_stop_the_copy(
 
 
 async def test_a_copy_failure_is_classified_as_itself(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, state_db: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The renewal runs beside the copy, not around its errors: a dropped connection is
     still a retry, not an internal error about an exception group."""
     from pecsync.errors import TransientError
 
-    async with claimed_job(tmp_path, monkeypatch, copy_seconds=0) as s:
+    async with claimed_job(tmp_path, state_db, monkeypatch, copy_seconds=0) as s:
         async def dropped(*_: Any, **__: Any) -> MailboxReport:
             await anyio.sleep(0.6)  # a few renewals first
             raise TransientError("connection lost during FETCH", mailbox=ADDRESS)
@@ -194,17 +196,17 @@ async def test_a_copy_failure_is_classified_as_itself(
 
 
 async def test_a_process_that_lost_its_lease_stops_and_leaves_the_job_alone(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, state_db: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
     """As if this process had been stalled (suspended, Ctrl-Z) past its lease: another
     process claims the job.  This copy stops within a beat, and neither its renewals nor its
     final state touch the row the new owner runs."""
-    async with claimed_job(tmp_path, monkeypatch, copy_seconds=10.0) as s:
+    async with claimed_job(tmp_path, state_db, monkeypatch, copy_seconds=10.0) as s:
         taken: list[Job] = []
 
         async def second_process() -> None:
             await s.copying.wait()
-            await s.other.store.db.execute(  # the lease ran out during the stall
-                "UPDATE job SET lease_until = '2000-01-01T00:00:00+00:00'")
+            await raw_sql(s.other.store,  # the lease ran out during the stall
+                          "UPDATE job SET lease_until = '2000-01-01T00:00:00+00:00'")
             job = await s.other.claim(s.job, "retry-2")
             assert job is not None
             taken.append(job)

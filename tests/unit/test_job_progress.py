@@ -15,8 +15,8 @@ from pecsync.store.jobs import JobStore
 from pecsync.vault import Vault, new_key
 
 
-async def test_folder_flips_are_not_a_transaction_each(tmp_path: Path) -> None:
-    async with await CheckpointStore.open(tmp_path / "s.sqlite3") as store:
+async def test_folder_flips_are_not_a_transaction_each(state_db: Path | str) -> None:
+    async with await CheckpointStore.open(state_db) as store:
         jobs = JobStore(store, Vault(base64.b64decode(new_key())))
         row = MailboxRow(2, "Ordine", "m@pec.example.it", "m@pec.example.it", Secret("p"),
                          "m@pec.example.it", Secret("q"))

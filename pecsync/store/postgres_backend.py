@@ -1,0 +1,228 @@
+"""The shared state database: PostgreSQL through psycopg 3 and its async connection pool.
+
+Several ``pecsync run`` processes, on one host or many, share one database: claims use
+``FOR UPDATE SKIP LOCKED`` (queries_pg.sql), leases and owner-fenced writes work as on SQLite,
+and idle workers ``LISTEN pecsync_jobs`` (a trigger notifies when a job becomes runnable)
+instead of polling.  Statements come from queries.sql, translated (pecsync.store.dialect) or
+overridden (queries_pg.sql); parameters are bound client-side as literals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
+from itertools import groupby
+from typing import Any
+
+import anyio
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from pecsync.config import PostgresTarget
+from pecsync.errors import StoreConflict, StoreError
+from pecsync.store.backend import MigrationStep, Statements
+from pecsync.store.queries import pg_schema, sql
+
+#: pg_advisory_xact_lock key of schema creation and migrations (hosts starting together).
+_SCHEMA_LOCK = 0x7065637379
+CHANNEL = "pecsync_jobs"
+#: Extra attempts of a transaction PostgreSQL rolled back as a deadlock or serialization
+#: failure (two hosts' transactions crossing): nothing of it was written.
+_RETRIES = 5
+
+
+def _dialect(name: str) -> str:
+    return sql(name, "postgresql")
+
+
+def connection_kwargs(target: PostgresTarget) -> dict[str, Any]:
+    """libpq keywords beside the URL: the password (never in the URL) and TLS options."""
+    kwargs: dict[str, Any] = {"application_name": "pecsync"}
+    password = os.environ.get("PECSYNC_DB_PASSWORD")
+    if password is None and target.password_file is not None:
+        try:
+            password = target.password_file.read_text("utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise StoreError(f"{target.password_file}: cannot read the database password: "
+                             f"{exc.strerror}") from None
+    if password is not None:
+        kwargs["password"] = password
+    if target.sslmode:
+        kwargs["sslmode"] = target.sslmode
+    if target.sslrootcert:
+        kwargs["sslrootcert"] = str(target.sslrootcert)
+    return kwargs
+
+
+def _error(where: str, what: str, exc: psycopg.Error) -> StoreError:
+    # psycopg's messages name the server and the statement, never the password.
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StoreError(f"{where}: {what}: {first}")
+
+
+class _Step:
+    def __init__(self, cur: psycopg.AsyncClientCursor[Any]) -> None:
+        self.cur = cur
+
+    async def rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+        await self.cur.execute(_dialect(name), params or {})
+        return list(await self.cur.fetchall()) if self.cur.description else []
+
+    async def execute(self, name: str, params: dict[str, Any] | None = None) -> None:
+        await self.cur.execute(_dialect(name), params or {})
+
+
+class PostgresBackend:
+    shared = True
+    #: LISTEN wakes idle workers; this only bounds how stale a missed notification can be.
+    idle_poll_seconds = 10.0
+
+    def __init__(self, pool: AsyncConnectionPool[Any], target: PostgresTarget,
+                 kwargs: dict[str, Any]) -> None:
+        self.pool = pool
+        self.target = target
+        self.where = target.url
+        self._kwargs = kwargs
+        self._listener: asyncio.Task[None] | None = None
+        self._listen_conn: psycopg.AsyncConnection[Any] | None = None
+        self._work = anyio.Event()
+        self._listening = False
+
+    @classmethod
+    async def open(cls, target: PostgresTarget, *, version: str,
+                   migrate: Callable[[MigrationStep], Awaitable[None]]) -> PostgresBackend:
+        kwargs = connection_kwargs(target)
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            target.url, min_size=1, max_size=max(2, target.pool_size), open=False,
+            kwargs={**kwargs, "autocommit": True, "cursor_factory": psycopg.AsyncClientCursor},
+            timeout=60, name="pecsync")
+        # One connection first: a wrong host, password or TLS setting fails at once with
+        # the server's own words (a pool would retry it in the background until a timeout).
+        try:
+            conn = await psycopg.AsyncConnection.connect(target.url, connect_timeout=15,
+                                                         **kwargs)
+            await conn.close()
+        except psycopg.Error as exc:
+            raise _error(target.url, "cannot open state database", exc) from None
+        try:
+            await pool.open(wait=True, timeout=30)
+        except Exception as exc:
+            await pool.close()
+            raise StoreError(f"{target.url}: cannot open state database: {exc}") from None
+        backend = cls(pool, target, kwargs)
+        try:
+            async with pool.connection() as conn, conn.transaction():
+                cur = conn.cursor()
+                await cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for statement in pg_schema():
+                    await cur.execute(statement.replace("%", "%%"))
+                await cur.execute("INSERT INTO meta (key, value) VALUES ('schema', %s) "
+                                  "ON CONFLICT DO NOTHING", (version,))
+                await migrate(_Step(cur))
+        except BaseException as exc:
+            await pool.close()
+            if isinstance(exc, psycopg.Error):
+                raise _error(target.url, "cannot open state database", exc) from None
+            raise
+        return backend
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(BaseException):
+                await self._listener
+        if self._listen_conn is not None:
+            await self._listen_conn.close()
+        await self.pool.close()
+
+    async def transaction(self, statements: Statements) -> list[Any]:
+        statements = list(statements)
+        with anyio.CancelScope(shield=True):
+            for attempt in range(_RETRIES + 1):
+                try:
+                    return await self._transaction_once(statements)
+                except (psycopg.errors.DeadlockDetected,
+                        psycopg.errors.SerializationFailure) as exc:
+                    # Rolled back whole: nothing was written, so do it all again.
+                    if attempt == _RETRIES:
+                        raise _error(self.where, "write failed", exc) from None
+                    await anyio.sleep(0.05 * (attempt + 1))
+                except psycopg.errors.IntegrityError as exc:
+                    # A unique key another writer took first (see StoreConflict).
+                    raise StoreConflict(str(_error(self.where, "write failed", exc))) from None
+                except psycopg.Error as exc:
+                    raise _error(self.where, "write failed", exc) from None
+        raise AssertionError("unreachable")
+
+    async def _transaction_once(self, statements: list[tuple[str, dict[str, Any]]]
+                                ) -> list[Any]:
+        returned: list[Any] = []
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = conn.cursor()
+            changes = 0
+            for name, run in groupby(statements, key=lambda st: st[0]):
+                text = _dialect(name)
+                rows = [params for _, params in run]
+                if "%(_changes)s" in text:  # see insert_job_event_if_changed
+                    rows = [{**p, "_changes": changes} for p in rows]
+                if len(rows) == 1:
+                    await cur.execute(text, rows[0])
+                    while cur.nextset():  # an override of several statements
+                        pass
+                    returned = list(await cur.fetchall()) if cur.description else []
+                else:
+                    await cur.executemany(text, rows)
+                    returned = []
+                changes = max(cur.rowcount, 0)
+        return returned
+
+    async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
+        try:
+            async with self.pool.connection() as conn:
+                cur = conn.cursor()
+                await cur.execute(_dialect(name), params)
+                while cur.nextset():
+                    pass
+                return list(await cur.fetchall()) if cur.description else []
+        except psycopg.Error as exc:
+            raise _error(self.where, "read failed", exc) from None
+
+    async def execute_sql(self, text: str, params: dict[str, Any] | None = None) -> None:
+        """A statement outside queries.sql (maintenance: VACUUM cannot run in a transaction)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(text, params)
+
+    async def compact(self) -> bool:
+        # VACUUM FULL rewrites the table: no blanked or replaced ciphertext stays in its
+        # pages (the server's WAL and backups are the operator's to manage).
+        await self.execute_sql("VACUUM FULL credential")
+        return True
+
+    async def checkpoint(self) -> None:
+        """Nothing to do: a committed transaction is durable (the server's WAL)."""
+
+    async def _listen(self) -> None:
+        conn = self._listen_conn
+        assert conn is not None
+        while True:
+            try:
+                async for _ in conn.notifies():
+                    self._work.set()
+                    self._work = anyio.Event()
+            except psycopg.Error:
+                await anyio.sleep(1.0)  # polling still bounds the wait
+
+    async def wait_for_work(self, timeout: float) -> None:
+        if not self._listening:
+            self._listening = True  # one listener for every waiting worker
+            try:
+                self._listen_conn = await psycopg.AsyncConnection.connect(
+                    self.target.url, autocommit=True, **self._kwargs)
+                await self._listen_conn.execute(f"LISTEN {CHANNEL}")
+                self._listener = asyncio.get_running_loop().create_task(self._listen())
+            except psycopg.Error:
+                self._listen_conn = None
+        with anyio.move_on_after(timeout):
+            await self._work.wait()

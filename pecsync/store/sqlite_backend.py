@@ -1,0 +1,184 @@
+"""The embedded state database: one SQLite file (aiosqlite), the default.
+
+Durability: WAL mode with ``synchronous=FULL``; every transaction commits before it returns,
+so what it wrote survives ``kill -9`` and power loss.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+
+from pecsync.errors import StoreConflict, StoreError
+from pecsync.store.backend import MigrationStep, Statements
+from pecsync.store.queries import schema, sql
+
+#: Extra attempts of a statement that found the database locked past the busy timeout (the
+#: web server and `run` write one database): a member or a run never sees "database is locked".
+_LOCKED_RETRIES = 5
+
+
+def _locked(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class _Step:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    async def rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+        return list(await self.db.execute_fetchall(sql(name), params or {}))
+
+    async def execute(self, name: str, params: dict[str, Any] | None = None) -> None:
+        await self.db.execute(sql(name), params or {})
+
+
+class SqliteBackend:
+    shared = False
+    idle_poll_seconds = 1.0
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self.db = db
+        self.path = path
+        self.where = str(path)
+        #: Workers share one connection: one transaction at a time.
+        self.lock = anyio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, version: str,
+                   migrate: Callable[[MigrationStep], Awaitable[None]]) -> SqliteBackend:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Created private: it will hold mailbox names and, later, encrypted credentials.
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        db: aiosqlite.Connection | None = None
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+            # The busy timeout first: switching to WAL waits for another opener's lock too.
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = FULL")
+            await db.executescript(schema())
+            await db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                             (version,))
+            # One IMMEDIATE transaction: two processes opening the same old database cannot
+            # both add a column.
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await migrate(_Step(db))
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+        except BaseException as exc:
+            if db is not None:
+                await db.close()  # its thread would keep the process from exiting
+            if isinstance(exc, aiosqlite.Error):
+                raise StoreError(f"{path}: cannot open state database: {exc}") from None
+            raise
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(path) + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def transaction(self, statements: Statements) -> list[Any]:
+        """Shielded: a cancellation (a failing sibling task, a second Ctrl-C) waits for the
+        transaction to end, so the shared connection is never left inside one."""
+        returned: list[Any] = []
+        statements = list(statements)
+        with anyio.CancelScope(shield=True):
+            async with self.lock:
+                for attempt in range(_LOCKED_RETRIES + 1):
+                    try:
+                        returned = await self._transaction_once(statements)
+                        break
+                    except aiosqlite.OperationalError as exc:
+                        # Another process (the web server beside `run`) held the write lock
+                        # past the busy timeout: nothing was written, so do it all again.
+                        if not _locked(exc) or attempt == _LOCKED_RETRIES:
+                            raise StoreError(f"{self.path}: write failed: {exc}") from None
+                        await anyio.sleep(0.05 * (attempt + 1))
+                    except aiosqlite.IntegrityError as exc:
+                        raise StoreConflict(f"{self.path}: write failed: {exc}") from None
+                    except aiosqlite.Error as exc:
+                        raise StoreError(f"{self.path}: write failed: {exc}") from None
+        return returned
+
+    async def _transaction_once(self, statements: Sequence[tuple[str, dict[str, Any]]]
+                                ) -> list[Any]:
+        returned: list[Any] = []
+        try:
+            await self.db.execute("BEGIN IMMEDIATE")
+            # Runs of the same statement go in one executemany: one hop to the database
+            # thread per run instead of per row (a batch has hundreds).
+            for name, run in groupby(statements, key=lambda st: st[0]):
+                rows = [params for _, params in run]
+                if len(rows) == 1:
+                    returned = list(await self.db.execute_fetchall(sql(name), rows[0]))
+                else:
+                    await self.db.executemany(sql(name), rows)
+                    returned = []
+            await self.db.execute("COMMIT")
+        except BaseException:
+            # Whatever failed (a value SQLite cannot bind, say), the shared connection must
+            # not stay inside the transaction.
+            if self.db.in_transaction:
+                await self.db.execute("ROLLBACK")
+            raise
+        return returned
+
+    async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
+        # One hop to the database thread (execute, fetch and close there), not three.
+        for attempt in range(_LOCKED_RETRIES + 1):
+            try:
+                return list(await self.db.execute_fetchall(sql(name), params))
+            except aiosqlite.OperationalError as exc:
+                if not _locked(exc) or attempt == _LOCKED_RETRIES:
+                    raise StoreError(f"{self.path}: read failed: {exc}") from None
+                await anyio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def compact(self) -> bool:
+        """Leave no erased byte in the files: checkpoint the WAL into the database and
+        truncate it, rebuild the database (``VACUUM``), then checkpoint and truncate again
+        (in WAL mode ``VACUUM`` writes through the WAL); ``secure_delete`` zeroes what is
+        freed meanwhile.  False when another connection (a ``run`` in progress) kept a
+        checkpoint from completing.  (The same as the safety branch's
+        CheckpointStore.compact, here behind the backend interface.)"""
+        async with self.lock:
+            try:
+                # Every statement through execute_fetchall: a cursor left open on a PRAGMA's
+                # result row is a statement in progress, and VACUUM refuses to run then.
+                await self.db.execute_fetchall("PRAGMA secure_delete = ON")
+                first = await self._checkpoint()
+                await self.db.execute_fetchall("VACUUM")
+                second = await self._checkpoint()
+            except aiosqlite.Error as exc:
+                raise StoreError(f"{self.path}: cannot compact the state database: {exc}",
+                                 hint="stop any pecsync process using it, then run the "
+                                      "command again") from None
+        return first and second
+
+    async def _checkpoint(self) -> bool:
+        rows = list(await self.db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return not rows or int(rows[0][0]) == 0  # (busy, wal frames, checkpointed)
+
+    async def checkpoint(self) -> None:
+        async with self.lock:
+            await self._checkpoint()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        # Another process's import is seen at the next poll.
+        await anyio.sleep(timeout)
