@@ -81,6 +81,10 @@ class EngineConfig:
     #: How long a claimed job belongs to its process without a renewal (it renews every
     #: quarter of it); a killed host's jobs are taken over by the others after this.
     lease_seconds: float = 600.0
+    #: ``run`` stops claiming mailboxes when this many distinct mailboxes in a row failed to
+    #: log in at one server (or to reach it): the configuration is wrong, not their
+    #: passwords; they are left as they were.  0 turns the circuit breaker off.
+    breaker_failures: int = 5
 
 
 @dataclass(frozen=True)
@@ -345,6 +349,9 @@ def _engine(path: Path, data: Any) -> EngineConfig:
         lease_seconds=r.get("lease_seconds", float, d.lease_seconds,
                             check=lambda v: None if v >= 4 else "must be at least 4 seconds")
         or d.lease_seconds,
+        breaker_failures=r.get("breaker_failures", int, d.breaker_failures,
+                               check=lambda v: None if v >= 0 else "must be >= 0 (0: off)")
+        or 0,
     )
 
 

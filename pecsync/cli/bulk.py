@@ -17,6 +17,7 @@ import anyio
 import structlog
 
 from pecsync import log as logsetup
+from pecsync.cli.check import servers_ready
 from pecsync.cli.passwords import not_utf8, read_password, utf8_secret
 from pecsync.cli.progress import (
     PLAIN_EVERY,
@@ -28,6 +29,7 @@ from pecsync.cli.progress import (
     run_lines,
 )
 from pecsync.config import Config
+from pecsync.engine.breaker import CircuitBreaker
 from pecsync.engine.fleet import budget_for, budget_kept
 from pecsync.engine.outcome import next_step, with_next_step
 from pecsync.engine.pool import EXIT_BLOCKED, EXIT_TRANSIENT, RunSummary, run_pool
@@ -176,7 +178,8 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
                         budget=budget_for(cfg, store),
                         src_master_password=src_master, dst_master_password=dst_master,
-                        should_stop=lambda: stop["requested"])
+                        should_stop=lambda: stop["requested"],
+                        breaker=CircuitBreaker(cfg, cfg.engine.breaker_failures))
         all_jobs = await jobs.jobs(args.order)
         if args.order and not all_jobs:
             everything = await jobs.jobs()
@@ -187,6 +190,10 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                                                             if args.order else "")
                              + ": import a list first (pecsync import)\n")
             return 2
+        refused = await servers_ready(cfg, all_jobs, src_master=src_master,
+                                      dst_master=dst_master, follow=args.follow)
+        if refused:
+            return refused
         started = time.monotonic()
         summary: RunSummary | None = None
         async with anyio.create_task_group() as outer:
@@ -217,7 +224,8 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
             async with budget_kept(env.budget):
                 summary = await run_pool(env, workers=workers, order=args.order,
-                                         follow=args.follow, resync_before=resync_before)
+                                         follow=args.follow, resync_before=resync_before,
+                                         breaker_wait=max(cfg.engine.retry_initial_seconds, 1.0))
             outer.cancel_scope.cancel()
         # A Ctrl-C that arrives while we are already finishing must not kill the process
         # before it has reported (the work is saved either way).
@@ -235,6 +243,10 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         for job in await jobs.jobs(args.order):
             if job.state not in (JobState.DONE, JobState.PENDING):
                 sys.stdout.write(f"  {job.address}: {job.state.value}: {job_reason(job)}\n")
+        if summary.breaker:
+            for line in summary.breaker.splitlines():
+                sys.stderr.write(f"pecsync run: stopped: {line}\n")
+            log.error("breaker_tripped", reason=summary.breaker)
         log.info("run_finished", jobs_run=summary.jobs_run, exit_code=summary.exit_code,
                  **{k: v for k, v in summary.states.items()})
         return summary.exit_code
@@ -483,9 +495,15 @@ async def cmd_init_key(cfg: Config, args: argparse.Namespace) -> int:
 async def cmd_purge(cfg: Config, args: argparse.Namespace) -> int:
     async with await CheckpointStore.open(cfg.state) as store:
         await JobStore(store, None).purge_credentials(only_done=args.done)
-        await store.compact()
+        compacted = await store.compact()
     sys.stdout.write("stored passwords erased" + (" for verified mailboxes" if args.done
                                                   else "") + "\n")
+    if not compacted:
+        sys.stderr.write(f"pecsync purge-credentials: another process has {cfg.database} "
+                         f"open, so its write-ahead log could not be emptied: the erased "
+                         f"passwords may still be in {cfg.database}-wal (encrypted) until that "
+                         f"process ends; run purge-credentials again then\n")
+        return EXIT_TRANSIENT
     return 0
 
 

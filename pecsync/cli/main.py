@@ -32,7 +32,7 @@ from tenacity import (
 
 from pecsync import __version__
 from pecsync import log as logsetup
-from pecsync.cli import bulk, dbcmd, reporting
+from pecsync.cli import bulk, check, dbcmd, reporting
 from pecsync.cli.passwords import read_password
 from pecsync.cli.progress import ProgressLine
 from pecsync.config import Config, load_config
@@ -140,7 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "... + 2^(max_attempts-2)), each wait capped at retry_max_seconds — "
                     "about 31 minutes with the defaults (60 s, 6 attempts) — plus the "
                     "attempts themselves.  Ctrl-C ends the wait within a second (exit 3).  With "
-                    "--follow it never exits by itself.")
+                    "--follow it never exits by itself.  Before claiming any mailbox it "
+                    "reaches both servers and logs in with the master users (exit 2 or 3 with "
+                    "what is wrong, nothing touched); it stops claiming when [engine] "
+                    "breaker_failures mailboxes in a row fail to log in at one server (exit 3, "
+                    "those mailboxes left as they were).")
     run.add_argument("--config", required=True, metavar="FILE")
     run.add_argument("--workers", type=int, metavar="N",
                      help="parallel mailboxes (default: [engine] workers)")
@@ -174,6 +178,23 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--config", required=True, metavar="FILE")
     status.add_argument("--order", metavar="ORDER")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    chk = sub.add_parser(
+        "check", help="pre-flight: reach both servers, log in, try a few members, show the "
+                      "folder mapping",
+        description="Before a run: reach both servers (name, port, TLS and its certificate, "
+                    "the IMAP greeting), show their capabilities, log in with the master user "
+                    "when configured, read namespaces, separator and quota support, log in as "
+                    "a sample of members (never one already blocked, each password at most "
+                    "once: recorded in the database) and show the folder mapping of one "
+                    "mailbox.  Says plainly what is wrong and the next step.  Exits 0 when "
+                    "ready, 2 for a configuration problem (wrong host or port, not IMAP, TLS, "
+                    "master login refused), 3 when a server cannot be reached now, 1 when "
+                    "members were refused.")
+    chk.add_argument("--config", required=True, metavar="FILE")
+    chk.add_argument("--order", metavar="ORDER", help="only this order's mailboxes")
+    chk.add_argument("--sample", type=int, default=3, metavar="N",
+                     help="members to log in as (default 3; 0: servers only)")
 
     key = sub.add_parser("init-key", help="create the key file that encrypts stored passwords",
                          description="Create [state] key_file with a new random key, mode 0600.")
@@ -412,7 +433,8 @@ def main(argv: Sequence[str] | None = None,
                        level=logging.DEBUG if args.verbose
                        else logging.WARNING if args.quiet else logging.INFO)
     commands = {"copy": _cmd_copy, "verify": _cmd_verify, "import": bulk.cmd_import,
-                "run": bulk.cmd_run, "retry": bulk.cmd_retry, "status": bulk.cmd_status,
+                "run": bulk.cmd_run, "retry": bulk.cmd_retry, "check": check.cmd_check,
+                "status": bulk.cmd_status,
                 "init-key": bulk.cmd_init_key, "rotate-key": bulk.cmd_rotate_key,
                 "purge-credentials": bulk.cmd_purge, "report": reporting.cmd_report,
                 "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate,

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import anyio
 import structlog
 
+from pecsync.engine.breaker import UNREACHABLE
 from pecsync.engine.worker import EngineEnv, run_job
 from pecsync.store.jobs import BLOCKED_STATES, JobState, lease_seconds, process_owner
 
@@ -32,13 +33,18 @@ class RunSummary:
     internal_errors: int
     #: Done jobs with messages in the quarantine ("done with exceptions").
     exceptions: int = 0
+    #: Why the circuit breaker stopped the run (pecsync.engine.breaker), if it did.
+    breaker: str | None = None
 
     @property
     def exit_code(self) -> int:
         """0 all done, 1 blocked on someone's action (or failed), 3 transient failures remain
-        (or work left after a stop), 4 internal error."""
+        (or work left after a stop, or the circuit breaker stopped the run), 4 internal
+        error."""
         if self.internal_errors:
             return EXIT_INTERNAL
+        if self.breaker:
+            return EXIT_TRANSIENT
         if any(self.states[s.value] for s in BLOCKED_STATES) or self.states[JobState.FAILED] \
                 or self.exceptions:
             return EXIT_BLOCKED
@@ -50,11 +56,16 @@ class RunSummary:
 
 async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                    follow: bool = False, poll_seconds: float | None = None,
-                   resync_before: Callable[[], str | None] | None = None) -> RunSummary:
-    """*poll_seconds*: how long an idle worker waits before looking again when nothing wakes
+                   resync_before: Callable[[], str | None] | None = None,
+                   breaker_wait: float = 60.0) -> RunSummary:
+    """Run jobs until none is runnable (or, with *follow*, until stopped).
+
+    *poll_seconds*: how long an idle worker waits before looking again when nothing wakes
     it (default: the backend's; PostgreSQL wakes idle workers by NOTIFY).  *resync_before*:
     when nothing else is runnable, ``done`` jobs whose last sync started before the time it
-    returns (ISO, UTC) are re-synced (pecsync.engine.schedule)."""
+    returns (ISO, UTC) are re-synced (pecsync.engine.schedule).  When the circuit breaker
+    (``env.breaker``) trips, no new job is claimed and the run ends; with *follow*, a server
+    that could not be reached is tried again after *breaker_wait* seconds."""
     if poll_seconds is None:
         poll_seconds = env.store.backend.idle_poll_seconds
     await env.jobs.recover_stale()
@@ -95,16 +106,35 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
             return False
         return await env.jobs.count_running(order) > busy
 
+    async def breaker_holds() -> bool:
+        """False when the circuit breaker has tripped and this worker must stop claiming.
+        With follow, a server that could not be reached is tried again after a wait."""
+        breaker = env.breaker
+        if breaker is None or not breaker.open:
+            return True
+        if not follow or breaker.kind != UNREACHABLE:
+            return False
+        log.warning("breaker_waiting", seconds=breaker_wait, reason=breaker.message())
+        with anyio.move_on_after(breaker_wait):
+            while not env.should_stop():
+                await anyio.sleep(min(poll_seconds, breaker_wait))
+        breaker.reset()
+        return not env.should_stop()
+
     waiting_logged: str | None = None  # the retry time last announced in the log
 
     async def worker(n: int) -> None:
         nonlocal busy, ran, job_ended, waiting_logged
         while not env.should_stop():
+            if not await breaker_holds():
+                return
             job = await env.jobs.claim_next(owner, order)
             if job is None and resync_before is not None:
                 cutoff = resync_before()
                 if cutoff is not None:
                     job = await env.jobs.claim_resync(owner, order, cutoff)
+                    if job is not None:  # claimed from `done` (the breaker puts it back there)
+                        env.resync_claims.add(job.id)
             if job is None:
                 if follow or busy:
                     await idle_wait()
@@ -135,6 +165,7 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                          attempt=job.attempts)
                 await run_job(env, job)
             finally:
+                env.resync_claims.discard(job.id)
                 busy -= 1
                 job_ended.set()
                 job_ended = anyio.Event()
@@ -145,4 +176,5 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
     listed = await env.jobs.jobs(order)
     states = Counter(j.state.value for j in listed)
     exceptions = sum(1 for j in listed if j.state == JobState.DONE and j.skipped)
-    return RunSummary(states, ran, env.internal_errors, exceptions)
+    tripped = env.breaker.message() if env.breaker is not None and env.breaker.open else None
+    return RunSummary(states, ran, env.internal_errors, exceptions, tripped)

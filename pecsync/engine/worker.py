@@ -12,6 +12,7 @@ import anyio
 import structlog
 
 from pecsync.config import Config
+from pecsync.engine.breaker import Before, CircuitBreaker, ServerFailure, server_failure
 from pecsync.engine.budget import HostBudget
 from pecsync.engine.live import LiveMailbox
 from pecsync.engine.outcome import NO_DEST_PASSWORD, Outcome, classify_failure
@@ -48,6 +49,10 @@ class EngineEnv:
     live: dict[str, LiveMailbox] = field(default_factory=dict)
     bytes_copied: int = 0
     internal_errors: int = 0
+    #: Stops a run when mailboxes keep failing to log in at one server (``run`` only).
+    breaker: CircuitBreaker | None = None
+    #: Jobs claimed from ``done`` for a re-sync (what the breaker puts them back to).
+    resync_claims: set[int] = field(default_factory=set)
 
 
 #: Phases a mailbox flips between once per folder: not worth a transaction each.
@@ -222,6 +227,8 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
     src_worked = [creds.src_logged_in]
 
     async def on_login(side: str) -> None:
+        if env.breaker is not None:
+            env.breaker.succeeded("source" if side == "src" else "destination")
         if side == "src" and not cfg.source.master_user:
             src_worked[0] = True
             await jobs.mark_logged_in(job, "src", creds.src_version)
@@ -230,6 +237,7 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
                      on_folder_batch=progress.on_folder_batch, on_batch=progress.on_batch,
                      on_phase=progress.on_phase, on_login=on_login, should_stop=env.should_stop)
     report: MailboxReport | None = None
+    failure: ServerFailure | None = None
     try:
         hosts = ((cfg.source.host, cfg.source.port),
                  (cfg.destination.host, cfg.destination.port))
@@ -268,6 +276,7 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
         if outcome.error_class == "internal":
             env.internal_errors += 1
             bound.exception("job_internal_error")
+        failure = server_failure(exc, progress.phase)
     with anyio.CancelScope(shield=True):
         if report is not None:
             progress.messages = max(progress.messages, report.src_messages - report.skipped)
@@ -296,9 +305,31 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
         if ended and outcome.state == JobState.DONE and cfg.purge_after_done:
             # Verified: the member's password is no longer needed; keep no copy of it.
             await jobs.purge_job_credentials(job)
+        if ended and failure is not None and env.breaker is not None:
+            await _breaker_counts(env, job, failure)
     env.live.pop(job.address, None)
     level = "info" if outcome.state in (JobState.DONE, JobState.PENDING) else "warning"
     getattr(bound, level)("job_finished", state=outcome.state.value,
                           reason=outcome.error_text, seconds=round(time.monotonic() - started, 2),
                           copied=report.copied if report else None)
     return outcome
+
+
+async def _breaker_counts(env: EngineEnv, job: Job, failure: ServerFailure) -> None:
+    """Count a server-level failure; when the breaker trips (or has tripped), put the
+    mailboxes it concerns back as they were before their claim: the server's configuration
+    failed, not their passwords (no ``blocked_*``, no notice, no attempt spent)."""
+    assert env.breaker is not None
+    restore = env.breaker.failed(failure, job,
+                                 Before.of(job, was_done=job.id in env.resync_claims))
+    if not restore:
+        return
+    reason = env.breaker.message()
+    for victim, before in restore:
+        put_back = await env.jobs.restore(victim, state=before.state, attempts=before.attempts,
+                                          error_class=before.error_class,
+                                          error_text=before.error_text,
+                                          next_attempt_at=before.next_attempt_at,
+                                          reason=reason)
+        log.warning("breaker_restored", mailbox=victim.address, state=before.state.value,
+                    restored=put_back)

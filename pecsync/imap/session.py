@@ -641,6 +641,27 @@ class ImapSession:
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
 
+    def greeting_capabilities(self) -> frozenset[str]:
+        """Capabilities the server announced before login (greeting or CAPABILITY), for
+        ``pecsync check``."""
+        return frozenset(str(c).upper() for c in self._client._imap.capabilities)
+
+    def tls_version(self) -> str | None:
+        """The TLS version of this connection (``"TLSv1.3"``), None when not encrypted."""
+        sock = self._client._imap.sock if self._client is not None else None
+        return sock.version() if isinstance(sock, ssl.SSLSocket) else None
+
+    def namespaces(self) -> dict[str, list[tuple[str, str]]]:
+        """Every NAMESPACE group (``pecsync check``): ``{"personal": [("INBOX.", ".")],
+        "other users": [...], "shared": [...]}``; empty without NAMESPACE."""
+        if not self.has("NAMESPACE"):
+            return {}
+        groups = self._call("NAMESPACE", self._client.namespace)
+        out: dict[str, list[tuple[str, str]]] = {}
+        for kind, group in zip(("personal", "other users", "shared"), groups, strict=False):
+            out[kind] = [_personal_namespace([entry]) for entry in group or ()]
+        return out
+
     def append_limit(self) -> int | None:
         """The server's APPENDLIMIT (RFC 7889) in bytes, if it announces one."""
         for cap in self.capabilities:

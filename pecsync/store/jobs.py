@@ -403,6 +403,20 @@ class JobStore:
             ("insert_job_event_if_changed", {"job_id": job.id, "now": ts, "event": event,
                                              "state": state.value, "detail": error_text})]))
 
+    async def restore(self, job: Job, *, state: JobState, attempts: int,
+                      error_class: str | None, error_text: str | None,
+                      next_attempt_at: str | None, reason: str) -> bool:
+        """Put a job this run ended back as it was before its claim (the circuit breaker,
+        pecsync.engine.breaker); False when another process has taken it since."""
+        ts = now()
+        return bool(await self.store.transaction([
+            ("restore_job", {"id": job.id, "state": state.value, "attempts": attempts,
+                             "error_class": error_class, "error_text": error_text,
+                             "next_attempt_at": next_attempt_at, "now": ts}),
+            ("insert_job_event_if_changed", {"job_id": job.id, "now": ts,
+                                             "event": "breaker_restored", "state": state.value,
+                                             "detail": reason})]))
+
     async def purge_job_credentials(self, job: Job) -> None:
         await self.store.transaction([("purge_credentials_of_job", {"job_id": job.id})])
 

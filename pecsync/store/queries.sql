@@ -496,3 +496,23 @@ WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
   AND state IN ('appended', 'present')
   AND src_uid IN (SELECT value FROM json_each(:uids))
 ORDER BY src_uid;
+
+-- name: restore_job
+-- The circuit breaker tripped (many mailboxes in a row refused at one server: the
+-- configuration, not their passwords): the job goes back to what it was before its claim,
+-- attempt count included.  Only a job this run ended and nobody has claimed since.
+UPDATE job SET state = :state, attempts = :attempts, error_class = :error_class,
+       error_text = :error_text, next_attempt_at = :next_attempt_at, updated_at = :now,
+       lease_owner = NULL, lease_until = NULL
+WHERE id = :id AND lease_owner IS NULL
+  AND state IN ('blocked_invalid_credentials', 'blocked_2fa', 'blocked_credentials_changed',
+                'retry_wait', 'failed');
+
+-- name: credential_checked
+SELECT result FROM credential_check WHERE job_id = :job_id AND side = :side AND version = :version;
+
+-- name: record_credential_check
+INSERT INTO credential_check (job_id, side, version, checked_at, result)
+VALUES (:job_id, :side, :version, :now, :result)
+ON CONFLICT (job_id, side, version) DO UPDATE SET checked_at = excluded.checked_at,
+    result = excluded.result;

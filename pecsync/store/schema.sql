@@ -213,3 +213,14 @@ CREATE TABLE IF NOT EXISTS job_sync (
     job_id         INTEGER PRIMARY KEY REFERENCES job(id),
     last_synced_at TEXT NOT NULL
 );
+
+-- `pecsync check`: which credential versions a pre-flight login has tried, so the same
+-- password is never tried twice by a check (providers lock accounts after failed logins).
+CREATE TABLE IF NOT EXISTS credential_check (
+    job_id     INTEGER NOT NULL REFERENCES job(id),
+    side       TEXT NOT NULL CHECK (side IN ('src', 'dst')),
+    version    INTEGER NOT NULL,
+    checked_at TEXT NOT NULL,
+    result     TEXT NOT NULL,          -- ok, refused, twofa, unreachable
+    PRIMARY KEY (job_id, side, version)
+);

@@ -785,7 +785,8 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
                 for msg in fetched:
                     row = by_dst[msg.info.uid]
                     seen.add(msg.info.uid)
-                    problems = _differences(msg, row, dst_st.permanentflags)
+                    problems = _differences(msg, row, dst_st.permanentflags,
+                                            flags=not ctx.members_own_destination)
                     if problems:
                         bad.append(BadCopy(row, tuple(problems),
                                            any(not p.startswith("flags") for p in problems)))
@@ -804,14 +805,17 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
     return bad
 
 
-def _differences(msg: FetchedMessage, row: CopiedMessage, permanentflags: frozenset[str]
-                 ) -> list[str]:
-    """What differs between a destination copy and what was recorded from the source."""
+def _differences(msg: FetchedMessage, row: CopiedMessage, permanentflags: frozenset[str],
+                 *, flags: bool = True) -> list[str]:
+    """What differs between a destination copy and what was recorded from the source.
+    ``flags=False`` after ``[migration] switch_at``: the members read and mark their mail on
+    the destination then, so its flags are theirs (issue 16), while the bytes and the
+    INTERNALDATE are still checked."""
     problems = []
     if msg.sha256 != row.sha256:
         problems.append("content differs (SHA-256)")
     want_flags, _ = filter_flags(row.flags, permanentflags)
-    if comparable_flags(msg.info.flags) != comparable_flags(want_flags):
+    if flags and comparable_flags(msg.info.flags) != comparable_flags(want_flags):
         problems.append(f"flags {sorted(msg.info.flags)} instead of {list(want_flags)}")
     if msg.info.internaldate != datetime.fromisoformat(row.internaldate):
         problems.append(f"INTERNALDATE {msg.info.internaldate.isoformat()} instead "

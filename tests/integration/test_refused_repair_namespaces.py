@@ -417,6 +417,31 @@ def test_corpus_arrives_byte_exact_or_in_the_quarantine(names: tuple[str, str],
     assert counts(again.stdout)["copied"] == 0, again.stdout
 
 
+def test_after_the_switch_flags_the_member_changes_are_not_differences(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """Before the switch a destination flag that differs from the source is a bad copy; after
+    [migration] switch_at the member reads and marks mail there, so verify checks bytes and
+    INTERNALDATE only and a copy the member marked \\Seen is not reported."""
+    user = users.pair()
+    seed(dovecot_src, user, "INBOX", [(b, (), when(i)) for i, b in enumerate(GOOD)])
+    before = write_config(tmp_path, dovecot_src, dovecot_dst)
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert copy(before, env, user).returncode == 0
+    d = session(dovecot_dst, user)
+    try:
+        d.select("INBOX")
+        d._client.add_flags([1], ["\\Seen"], silent=True)
+    finally:
+        d.logout()
+    assert verify(before, env, user).returncode == 1  # not the member's yet: a difference
+    after = tmp_path / "after.toml"
+    after.write_text(before.read_text()
+                     + '\n[migration]\nswitch_at = "2020-01-01T00:00:00+00:00"\n')
+    r = verify(after, env, user)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " 0 mismatched" in r.stdout, r.stdout
+
+
 def test_after_the_switch_a_copy_deleted_by_the_member_stays_deleted(
         dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
     """Issue 16's rule beside the repair: after [migration] switch_at the members use the
