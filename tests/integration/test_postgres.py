@@ -60,6 +60,16 @@ def test_every_command_on_postgresql(dovecot_src: Any, dovecot_dst: Any, users: 
     assert r.returncode == 0, r.stderr
     assert "4 added" in r.stdout
     assert not list(tmp_path.glob("*.sqlite3*"))  # nothing went to an embedded database
+    # The pre-flight check records the credentials it tried in the shared database: the wrong
+    # password is blocked at once, and a second check tries no password again.
+    r = run_cli(["check", "--config", str(cfg), "--sample", "4"], env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"{names[3]}: source refused" in r.stdout
+    assert status(cfg, env)[names[3]]["state"] == "blocked_invalid_credentials"
+    r = run_cli(["check", "--config", str(cfg), "--sample", "4"], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "none tried (3 already checked with their current passwords)" in r.stdout
+    assert not list(tmp_path.glob("*.sqlite3*"))
     r = run_cli(["run", "--config", str(cfg), "--workers", "3"], env)
     assert r.returncode == 1, r.stdout + r.stderr  # one blocked on its password
     jobs = status(cfg, env)
