@@ -264,11 +264,15 @@ def test_three_processes_share_one_postgresql_and_survive_a_kill(
             done = conn.execute("SELECT COUNT(*) FROM job WHERE state = 'done'").fetchone()
             if running and done and done[0] >= 5:
                 victim.send_signal(signal.SIGKILL)
-                killed_jobs = [str(r[0]) for r in running]
+                victim.communicate(timeout=10)  # reaped, its pipes closed
+                # Asked again once it is dead: a job it finished between the query above and
+                # the signal is done, not killed (that race made this test fail once).
+                killed_jobs = [str(r[0]) for r in conn.execute(
+                    "SELECT address FROM job WHERE state = 'running' AND lease_owner LIKE %s",
+                    (owner_like,)).fetchall()]
                 break
             time.sleep(0.05)
-    assert killed_jobs, "the victim never ran a job"
-    victim.communicate(timeout=10)  # reaped, its pipes closed
+    assert killed_jobs, "the victim never died holding a job"
     outs = [p.communicate(timeout=60 + 4 * count) for p in procs[1:]]
     for p, (out, err) in zip(procs[1:], outs, strict=True):
         assert p.returncode == 0, out + err
