@@ -241,7 +241,9 @@ T = TypeVar("T")
 class _Reader:
     """Typed access to one TOML table with precise error messages."""
 
-    def __init__(self, path: Path, table: str, data: Mapping[str, Any], known: set[str]) -> None:
+    def __init__(self, path: Path, table: str, data: Any, known: set[str]) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: [{table}]: expected a table")
         self.path = path
         self.table = table
         self.data = data
@@ -313,8 +315,6 @@ def _server(path: Path, table: str, data: Any) -> ServerConfig:
 def _engine(path: Path, data: Any) -> EngineConfig:
     if data is None:
         return EngineConfig()
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: [engine]: expected a table")
     d = EngineConfig()
     r = _Reader(path, "engine", data, set(EngineConfig.__dataclass_fields__))
     return EngineConfig(
@@ -358,8 +358,6 @@ def _engine(path: Path, data: Any) -> EngineConfig:
 def _folders(path: Path, data: Any) -> FolderRulesConfig:
     if data is None:
         return FolderRulesConfig()
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: [folders]: expected a table")
     r = _Reader(path, "folders", data, {"rename", "exclude", "delimiter_substitute",
                                         "include_shared", "virtual"})
     rename = r.get("rename", dict, {}) or {}
@@ -391,8 +389,6 @@ def _providers(path: Path, data: Any) -> tuple[ProviderProfile, ...]:
     keys = ("two_factor", "invalid_credentials", "destination_full", "transient")
     out = []
     for name, table in data.items():
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{path}: [providers.{name}]: expected a table")
         r = _Reader(path, f"providers.{name}", table, set(keys))
         lists: dict[str, tuple[str, ...]] = {}
         for key in keys:
@@ -412,8 +408,6 @@ def _providers(path: Path, data: Any) -> tuple[ProviderProfile, ...]:
 def _migration(path: Path, data: Any) -> date | None:
     if data is None:
         return None
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: [migration]: expected a table")
     r = _Reader(path, "migration", data, {"deadline", "resync_every", "switch_at"})
     if "deadline" not in data:
         return None
@@ -430,8 +424,6 @@ def _orders(path: Path, data: Any) -> dict[str, OrderInfo]:
         raise ConfigError(f"{path}: [orders]: expected tables like [orders.\"Ordine X\"]")
     out: dict[str, OrderInfo] = {}
     for name, table in data.items():
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{path}: [orders.{name}]: expected a table")
         r = _Reader(path, f"orders.{name}", table, {"display_name", "contacts", "slug",
                                                     "domains"})
         contacts = r.get("contacts", list, []) or []
@@ -477,8 +469,6 @@ def _intake(path: Path, data: Any) -> IntakeConfig:
 
     if data is None:
         return IntakeConfig()
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: [intake]: expected a table")
     d = IntakeConfig()
     r = _Reader(path, "intake", data, set(IntakeConfig.__dataclass_fields__))
     opens, closes = _when(r, "opens_at"), _when(r, "closes_at")
@@ -527,8 +517,6 @@ def _intake(path: Path, data: Any) -> IntakeConfig:
 def _smtp(path: Path, data: Any) -> SmtpConfig | None:
     if data is None:
         return None
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: [smtp]: expected a table")
     r = _Reader(path, "smtp", data, {"host", "port", "security", "user", "password_file",
                                      "from_address", "ca_file", "timeout"})
     host = r.get("host", str, required=True)
