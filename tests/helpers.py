@@ -271,3 +271,22 @@ async def raw_sql(store: Any, statement: str, params: dict[str, Any] | None = No
         await store.db.execute(statement, params or {})
     else:
         await store.backend.execute_sql(query_to_postgres("test", statement), params or {})
+
+
+def run_until_copied(cfg: Path, env: dict[str, str], dst: Any, user: str,
+                     copies: int) -> subprocess.Popen[str]:
+    """Start ``pecsync run`` in the background and return once the destination INBOX of *user*
+    holds *copies* messages (at most 60 s): the moment to change a password or cut a link."""
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    d = session(dst, user)
+    try:
+        deadline = time.monotonic() + 60
+        while d.status("INBOX").exists < copies and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        d.logout()
+    return proc

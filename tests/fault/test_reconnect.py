@@ -24,6 +24,7 @@ from tests.helpers import (
     assert_same_content,
     cli_env,
     run_cli,
+    run_until_copied,
     seed,
     session,
     snapshot,
@@ -105,16 +106,7 @@ def test_password_changed_mid_copy_blocks_in_the_same_run(dovecot_src: Any, dove
                        engine={"batch_max_messages": 1, "verify": False})
     env = cli_env(dovecot_src, dovecot_dst)
     assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg)],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    d = session(dovecot_dst, user)
-    try:
-        deadline = time.monotonic() + 60
-        while d.status("INBOX").exists < 30 and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        d.logout()
+    proc = run_until_copied(cfg, env, dovecot_dst, user, 30)
     log_before = len(dovecot_src.log_text())
     dovecot_src.set_password(user, "new-pw")  # the member changed it (waits out the re-read)
     dovecot_src.kick(user)  # ...and the provider dropped the open sessions (BYE)

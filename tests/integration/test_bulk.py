@@ -26,6 +26,7 @@ from tests.helpers import (
     assert_same_content,
     cli_env,
     run_cli,
+    run_until_copied,
     seed,
     session,
     snapshot,
@@ -144,16 +145,7 @@ def test_password_changed_mid_copy_blocks_then_resumes(dovecot_src: Any, dovecot
                                "retry_max_seconds": 0.5, "verify": False})
     env = cli_env(dovecot_src, dovecot_dst)
     assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg)],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    d = session(dovecot_dst, user)
-    try:
-        deadline = time.monotonic() + 60
-        while d.status("INBOX").exists < 30 and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        d.logout()
+    proc = run_until_copied(cfg, env, dovecot_dst, user, 30)
     dovecot_src.set_password(user, "new-pw")  # the member changed it on the provider's panel
     dovecot_src.kick(user)  # ...and the running session dropped
     out, err = proc.communicate(timeout=120)
