@@ -25,7 +25,7 @@ import threading
 class ResetProxy:
     def __init__(self, target_host: str, target_port: int, *, low: int = 2_000,
                  high: int = 3_000_000, seed: int | None = None, delay: float = 0.0,
-                 stall: bool = False) -> None:
+                 stall: bool = False, max_faults: int | None = None) -> None:
         self.target = (target_host, target_port)
         self.host = "127.0.0.1"
         self.port = 0
@@ -34,6 +34,8 @@ class ResetProxy:
         #: At the threshold, stop forwarding (both ways, silently) instead of resetting: the
         #: client's read times out.
         self.stall = stall
+        #: At most this many connections are cut or stalled; later ones pass untouched.
+        self.max_faults = max_faults
         self.rng = random.Random(seed)
         self.connections = 0
         self.resets = 0
@@ -95,7 +97,7 @@ class ResetProxy:
     async def _proxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        armed = self.armed
+        armed = self.armed and (self.max_faults is None or self.resets < self.max_faults)
         cut = asyncio.Event()
         stalled = asyncio.Event()
         limits = [self.rng.randint(self.low, self.high) for _ in range(2)]
