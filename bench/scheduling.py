@@ -43,7 +43,7 @@ from pecsync.intake.mailbox_list import MailboxRow  # noqa: E402
 from pecsync.model import FolderReport, MailboxReport, Secret  # noqa: E402
 from pecsync.store.checkpoints import CheckpointStore  # noqa: E402
 from pecsync.store.jobs import JobStore  # noqa: E402
-from pecsync.sync.copier import Progress  # noqa: E402
+from pecsync.sync.context import Progress  # noqa: E402
 from pecsync.vault import Vault, new_key  # noqa: E402
 
 TIMES: dict[str, list[float]] = defaultdict(list)

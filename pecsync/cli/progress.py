@@ -28,7 +28,7 @@ from rich.text import Text
 from pecsync import log as logsetup
 from pecsync.engine.live import LiveMailbox
 from pecsync.store.jobs import Job, JobState
-from pecsync.sync.copier import Progress
+from pecsync.sync.context import Progress
 
 #: Seconds of history behind the transfer rate (and so the ETA).
 RATE_WINDOW = 60.0

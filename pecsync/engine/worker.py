@@ -23,7 +23,7 @@ from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.reports.collect import write_certificate
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
-from pecsync.sync.copier import Progress
+from pecsync.sync.context import Progress
 from pecsync.sync.mailbox import copy_mailbox
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.quarantine import Quarantine, quarantine_dir

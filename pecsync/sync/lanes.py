@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
 import anyio.abc
@@ -31,16 +31,24 @@ import structlog
 from pecsync.errors import AuthenticationFailed, StopRequested, TwoFactorRequired
 from pecsync.imap.classify import Failure, Phase, classify_response
 from pecsync.imap.session import ImapSession
-from pecsync.sync.copier import (
-    FolderCopier,
-    MailboxContext,
-    first_error,
-    in_thread,
-    logout_pair,
-)
+from pecsync.model import FolderMapping, FolderReport
+from pecsync.sync.aio import first_error, in_thread, logout_pair
+from pecsync.sync.context import MailboxContext
 from pecsync.sync.reconnect import reconnectable
 
 log = structlog.get_logger("pecsync.lanes")
+
+
+class FolderCopy(Protocol):
+    """One folder to copy (:class:`pecsync.sync.copier.FolderCopier`)."""
+
+    mapping: FolderMapping
+
+    async def copy_folder(self, ctx: MailboxContext, *, verify: bool) -> FolderReport:
+        """Copy on *ctx*'s connections, resuming from the folder's checkpoint."""
+
+
+C = TypeVar("C", bound=FolderCopy)
 
 
 class ConnectionSlots(Protocol):
@@ -207,12 +215,12 @@ class FolderTree:
             raise StopRequested("stopped: the destination folders could not be created")
 
 
-async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *, verify: bool,
+async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bool,
                         lanes: int, slots: ConnectionSlots | None, open_lane: OpenLane,
-                        on_done: Callable[[FolderCopier], None] | None = None,
+                        on_done: Callable[[C], None] | None = None,
                         tree: FolderTree | None = None,
                         early: Sequence[_PendingLane] = ()) -> None:
-    """Run :meth:`FolderCopier.copy_folder` of every copier, on up to *lanes* connection
+    """Run :meth:`FolderCopy.copy_folder` of every copier, on up to *lanes* connection
     pairs (lane 0: ``ctx.src``/``ctx.dst``; the others opened with *open_lane*, or *early*:
     logins already under way (:class:`EarlyLanes`), each holding one of *slots*, logged out
     and given back here).
@@ -240,7 +248,6 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
             if extra and slots is not None and slots.contended():
                 return  # another mailbox waits for a connection: give ours back
             copier = queue.popleft()
-            copier.ctx = lane_ctx
             try:
                 if tree.missing(copier.mapping.dst):
                     await tree.ensure(lane_ctx.dst)
@@ -249,7 +256,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                 ctx.halt.set()
                 return
             try:
-                await copier.copy_folder(verify=verify)
+                await copier.copy_folder(lane_ctx, verify=verify)
             except Exception as exc:
                 if extra and reconnectable(exc) and not ctx.halt.is_set():
                     # This lane lost its connection: the folder goes back to the queue, to
@@ -257,8 +264,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
                     # this lane closes; the mailbox and its other lanes go on.
                     log.warning("lane_connection_lost", mailbox=ctx.label,
                                 folder=copier.mapping.src, error=str(exc))
-                    await copier.reload()
-                    queue.appendleft(copier)
+                    queue.appendleft(copier)  # copy_folder re-reads its checkpoint
                     return
                 # The other lanes finish the batch in flight and stop.
                 errors.append(exc)
@@ -326,6 +332,6 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[FolderCopier], *,
         raise next((e for e in errors if not isinstance(e, StopRequested)), errors[0])
 
 
-def _size_hint(ctx: MailboxContext, copier: FolderCopier) -> int:
+def _size_hint(ctx: MailboxContext, copier: FolderCopy) -> int:
     st = (ctx.src_statuses or {}).get(copier.mapping.src)
     return st.exists if st is not None else 0

@@ -28,17 +28,11 @@ from pecsync.model import (
     Side,
 )
 from pecsync.store.checkpoints import CheckpointStore
+from pecsync.store.ledger import FolderLedger
+from pecsync.sync.aio import concurrently, first_error, in_thread, logout_pair
 from pecsync.sync.batches import make_batches
-from pecsync.sync.copier import (
-    FolderCopier,
-    MailboxContext,
-    Progress,
-    concurrently,
-    first_error,
-    in_thread,
-    logout_pair,
-    verify_folder,
-)
+from pecsync.sync.context import MailboxContext, Progress
+from pecsync.sync.copier import FolderCopier
 from pecsync.sync.lanes import (
     ConnectionSlots,
     EarlyLanes,
@@ -52,6 +46,7 @@ from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
 from pecsync.sync.quarantine import Quarantine
 from pecsync.sync.reconnect import Reconnector, ReconnectPolicy
 from pecsync.sync.resync import adopt_renamed_folders, sync_mailbox_flags
+from pecsync.sync.verify import verify_folder
 
 log = structlog.get_logger("pecsync.mailbox")
 
@@ -320,11 +315,12 @@ async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget |
         log.info("folders_planned", mailbox=ctx.label, folders=len(plan.mappings),
                  created=len(plan.create))
         await run.progress.phase("copy")
-        copiers = run.copiers = [FolderCopier(ctx, m) for m in run.copy_mappings()]
+        copiers = run.copiers = [FolderCopier(m, label=ctx.label, recheck=ctx.recheck)
+                                  for m in run.copy_mappings()]
         todo = []
         for copier in copiers:
             missing = tree.missing(copier.mapping.dst)
-            if await copier.settle(verify=verify, dst_exists=not missing):
+            if await copier.settle(ctx, verify=verify, dst_exists=not missing):
                 _log_folder(copier)
             else:
                 todo.append(copier)
@@ -347,7 +343,7 @@ async def _first_copy(store: CheckpointStore, src_user: str) -> bool:
 
 def _log_folder(copier: FolderCopier) -> None:
     report = copier.report
-    log.debug("folder_copied", mailbox=copier.ctx.label, folder=report.src, dst_folder=report.dst,
+    log.debug("folder_copied", mailbox=copier.label, folder=report.src, dst_folder=report.dst,
              copied=report.copied, skipped=report.skipped, verified=report.verified,
              mismatched=report.mismatched)
 
@@ -380,8 +376,9 @@ async def verify_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credent
                 report.mismatched += copies
                 report.not_copied += max(0, src_st.exists - len(rows))
                 continue
-            await verify_folder(ctx, state, src_st.uidvalidity, dst_st, report,
-                                only_unverified=False)
+            ledger = FolderLedger.of(store, state, src_uidvalidity=src_st.uidvalidity,
+                                     dst_uidvalidity=dst_st.uidvalidity)
+            await verify_folder(ctx, ledger, dst_st, report, only_unverified=False)
             rows = await store.copied_messages(state.id, src_st.uidvalidity)
             report.skipped = sum(1 for r in rows if r.state == "skipped")
             report.verified = sum(1 for r in rows if r.state != "skipped") - report.mismatched

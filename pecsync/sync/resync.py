@@ -37,8 +37,9 @@ from pecsync.imap.codes import uid_set
 from pecsync.model import FolderMapping, FolderReport, FolderStatus, MessageInfo
 from pecsync.store.checkpoints import CheckpointStore, CopiedMessage, FolderState
 from pecsync.store.syncstate import FlagUpdate, FolderSync, SyncStore
+from pecsync.sync.aio import in_thread
 from pecsync.sync.batches import comparable_flags, filter_flags
-from pecsync.sync.copier import MailboxContext, in_thread
+from pecsync.sync.context import MailboxContext
 from pecsync.sync.plan import FolderPlan
 
 log = structlog.get_logger("pecsync.resync")

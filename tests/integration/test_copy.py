@@ -440,7 +440,7 @@ def test_stopped_content_matched_pass_stays_content_matched(
     from pecsync.errors import StopRequested
     from pecsync.model import Credentials, Secret
     from pecsync.store.checkpoints import CheckpointStore
-    from pecsync.sync.copier import Progress
+    from pecsync.sync.context import Progress
     from pecsync.sync.mailbox import copy_mailbox
 
     user = users.pair()

@@ -101,7 +101,7 @@ def test_a_mailbox_failing_before_its_plan_gives_back_its_early_lanes(
     from pecsync.config import load_config
     from pecsync.model import Credentials, Secret
     from pecsync.store.checkpoints import CheckpointStore
-    from pecsync.sync.copier import Progress
+    from pecsync.sync.context import Progress
     from pecsync.sync.lanes import FixedSlots
     from pecsync.sync.mailbox import copy_mailbox
 

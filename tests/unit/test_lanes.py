@@ -11,7 +11,7 @@ import pytest
 from pecsync.config import EngineConfig
 from pecsync.errors import DestinationFull, FolderError, ImapError, StopRequested
 from pecsync.model import FolderMapping, FolderStatus
-from pecsync.sync.copier import MailboxContext
+from pecsync.sync.context import MailboxContext
 from pecsync.sync.lanes import EarlyLanes, FixedSlots, FolderTree, copy_in_lanes
 
 
@@ -44,7 +44,8 @@ class FakeCopier:
         self.lane: str | None = None
         self.done = False
 
-    async def copy_folder(self, *, verify: bool) -> None:
+    async def copy_folder(self, ctx: Any, *, verify: bool) -> None:
+        self.ctx = ctx
         self.lane = self.ctx.src.name
         self.started = time.monotonic()
         for _ in range(5):  # five "batches"; a halted mailbox stops after the one in flight

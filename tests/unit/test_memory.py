@@ -50,7 +50,7 @@ async def test_fetch_stream_gives_back_what_it_reserved_ahead() -> None:
     from datetime import UTC, datetime
 
     from pecsync.model import FetchedMessage, MessageInfo
-    from pecsync.sync.copier import fetch_batches
+    from pecsync.sync.exporter import fetch_batches
 
     class Session:
         def __init__(self) -> None:

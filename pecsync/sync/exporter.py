@@ -1,0 +1,113 @@
+"""The source half of a folder copy (dsync's exporter): which messages to copy, and their
+bytes in batches.
+
+The bytes come from :meth:`ImapSession.fetch_bodies`, which also resolves Dovecot's NUL
+rewriting (``BODY[]`` serves NUL as 0x80; ``BINARY.PEEK[]`` is asked where it matters, see
+:func:`pecsync.imap.session.resolve_nul`); a message whose raw bytes could not be proven
+carries an ``unverifiable`` note.  Nothing here writes to the destination or the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from pecsync.config import EngineConfig
+from pecsync.imap.session import ImapSession
+from pecsync.model import FetchedMessage, MessageInfo
+from pecsync.store.ledger import FolderLedger
+from pecsync.sync.aio import in_thread
+from pecsync.sync.batches import make_batches
+from pecsync.sync.memory import ByteBudget
+
+#: One fetched batch and the bytes it holds in the memory budget (the importer gives them
+#: back once the batch is recorded).
+Fetched = tuple[list[FetchedMessage], int]
+
+
+@dataclass(frozen=True)
+class CopyPlan:
+    """The source messages above the high-water mark (*listed*) and those of them still to
+    copy (*todo*: not yet appended, present or skipped)."""
+
+    listed: list[MessageInfo]
+    todo: list[MessageInfo]
+
+
+class Exporter:
+    """Reads one folder of the source (selected by the caller)."""
+
+    def __init__(self, src: ImapSession, engine: EngineConfig, memory: ByteBudget | None
+                 ) -> None:
+        self.src = src
+        self.engine = engine
+        self.memory = memory
+
+    async def plan(self, ledger: FolderLedger, high_water: int, exists: int,
+                   listed: list[MessageInfo] | None = None) -> CopyPlan:
+        """What to copy above *high_water* (*listed*: the metadata already fetched from
+        there with the EXAMINE, else fetched now; *exists*: the folder's message count)."""
+        metas: list[MessageInfo] = []
+        if exists:
+            if listed is None:
+                listed = await in_thread(self.src.fetch_meta, f"{high_water + 1}:*")
+            metas = [i for i in listed if i.uid > high_water]
+        done = await ledger.done_uids_above(high_water)
+        return CopyPlan(metas, [i for i in metas if i.uid not in done])
+
+    def batches(self, infos: Sequence[MessageInfo]) -> list[list[MessageInfo]]:
+        return make_batches(infos, self.engine.batch_max_bytes, self.engine.batch_max_messages)
+
+    def fetch(self, infos: Sequence[MessageInfo]) -> AsyncGenerator[Fetched, None]:
+        """The bodies of *infos*, batch by batch (see :func:`fetch_batches`)."""
+        return fetch_batches(self.src, self.batches(infos), self.memory)
+
+    async def export(self, infos: Sequence[MessageInfo], send: MemoryObjectSendStream[Fetched],
+                     held: list[int]) -> None:
+        """Send the batches of *infos* down *send* (bounded: backpressure from the importer);
+        *held[0]* counts the bytes reserved and not yet given back by the receiver."""
+        async with send, aclosing(self.fetch(infos)) as stream:
+            async for fetched, reserved in stream:
+                held[0] += reserved
+                await send.send((fetched, reserved))
+
+
+async def fetch_batches(session: ImapSession, batches: Sequence[Sequence[MessageInfo]],
+                        memory: ByteBudget | None) -> AsyncGenerator[Fetched, None]:
+    """The bodies of *batches*, in order, each with the bytes it holds in *memory* (the caller
+    gives them back).  The next batch is requested while this one is read (pipelining) when
+    the budget has room for it now; otherwise it is requested when its turn comes.  Use
+    with ``aclosing``: a reservation made ahead is given back when the stream is closed."""
+    ahead: int | None = None  # reservation of the batch already requested
+    try:
+        for n, batch in enumerate(batches):
+            if ahead is not None:
+                reserved, ahead = ahead, None
+            else:
+                reserved = (await memory.acquire(sum(i.size for i in batch))
+                            if memory is not None else 0)
+            then: Sequence[MessageInfo] = ()
+            if n + 1 < len(batches):
+                ahead = (memory.try_acquire(sum(i.size for i in batches[n + 1]))
+                         if memory is not None else 0)
+                then = batches[n + 1] if ahead is not None else ()
+            try:
+                fetched = await in_thread(session.fetch_bodies, batch, then=then)
+            except BaseException:
+                if memory is not None:
+                    await memory.release(reserved)
+                raise
+            yield fetched, reserved
+    finally:
+        if memory is not None and ahead:
+            await memory.release(ahead)
+
+
+def stream_pair(prefetch: int) -> tuple[MemoryObjectSendStream[Fetched],
+                                        anyio.abc.ObjectReceiveStream[Fetched]]:
+    """The bounded stream between exporter and importer: *prefetch* batches wait at most."""
+    return anyio.create_memory_object_stream[Fetched](max_buffer_size=prefetch)

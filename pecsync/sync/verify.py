@@ -1,0 +1,99 @@
+"""Verify a folder's copies: fetch them back from the destination and compare SHA-256, flags
+and INTERNALDATE with what was recorded from the source."""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import datetime
+
+from pecsync.faults import step
+from pecsync.imap.codes import uid_set
+from pecsync.model import FetchedMessage, FolderReport, FolderStatus
+from pecsync.store.checkpoints import CopiedMessage
+from pecsync.store.ledger import FolderLedger
+from pecsync.sync.aio import in_thread
+from pecsync.sync.batches import comparable_flags, filter_flags, make_batches
+from pecsync.sync.context import MailboxContext
+from pecsync.sync.exporter import fetch_batches
+
+
+@dataclass(frozen=True)
+class BadCopy:
+    """A recorded copy that verification found missing or different on the destination."""
+
+    row: CopiedMessage
+    problems: tuple[str, ...]
+    #: Not on the destination at all, or other bytes / INTERNALDATE: a new copy is needed.
+    needs_copy: bool
+
+
+async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: FolderStatus,
+                        report: FolderReport, *, only_unverified: bool) -> list[BadCopy]:
+    """Fetch destination copies back and compare SHA-256, flags and INTERNALDATE with what was
+    recorded from the source.  The destination folder must be selected.  Returns the bad
+    copies (also counted in *report* and cleared as unverified)."""
+    rows = await ledger.copied_messages()
+    targets = [r for r in rows if r.state != "skipped"
+               and not (only_unverified and r.verified_at)]
+    by_dst = {r.dst_uid: r for r in targets if r.dst_uid is not None}
+    ok: list[int] = []
+    bad: list[BadCopy] = []
+    for r in targets:
+        if r.dst_uid is None:
+            bad.append(BadCopy(r, ("destination UID unknown (no UIDPLUS)",), False))
+            report.notes.append(f"uid {r.src_uid}: destination UID unknown (no UIDPLUS)")
+    seen: set[int] = set()
+    if by_dst:
+        metas = await in_thread(ctx.dst.fetch_meta, uid_set(list(by_dst)))
+        metas = [i for i in metas if i.uid in by_dst]
+        batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
+        async with aclosing(fetch_batches(ctx.dst, batches, ctx.memory)) as stream:
+            async for fetched, reserved in stream:
+                if ctx.memory is not None:
+                    await ctx.memory.release(reserved)  # only hashes are kept from here
+                if ok:
+                    # Recorded batch by batch: after a lost connection the verification
+                    # resumes where it stopped instead of fetching the folder again.
+                    await ledger.set_verified(ok)
+                    ctx.progress.checkpoint()
+                    ok = []
+                for msg in fetched:
+                    row = by_dst[msg.info.uid]
+                    seen.add(msg.info.uid)
+                    problems = _differences(msg, row, dst_st.permanentflags,
+                                            flags=not ctx.members_own_destination)
+                    if problems:
+                        bad.append(BadCopy(row, tuple(problems),
+                                           any(not p.startswith("flags") for p in problems)))
+                        report.notes.append(f"uid {row.src_uid} (destination uid {row.dst_uid}): "
+                                            + "; ".join(problems))
+                    else:
+                        ok.append(row.src_uid)
+    for dst_uid, row in by_dst.items():
+        if dst_uid not in seen:
+            bad.append(BadCopy(row, ("missing on the destination",), True))
+            report.notes.append(f"uid {row.src_uid}: missing on the destination "
+                                f"(destination uid {dst_uid})")
+    await ledger.set_verified(ok, [b.row.src_uid for b in bad])
+    report.mismatched += len(bad)
+    step("verified")
+    return bad
+
+
+def _differences(msg: FetchedMessage, row: CopiedMessage, permanentflags: frozenset[str],
+                 *, flags: bool = True) -> list[str]:
+    """What differs between a destination copy and what was recorded from the source.
+    ``flags=False`` after ``[migration] switch_at``: the members read and mark their mail on
+    the destination then, so its flags are theirs (issue 16), while the bytes and the
+    INTERNALDATE are still checked."""
+    problems = []
+    if msg.sha256 != row.sha256:
+        problems.append("content differs (SHA-256)")
+    want_flags, _ = filter_flags(row.flags, permanentflags)
+    if flags and comparable_flags(msg.info.flags) != comparable_flags(want_flags):
+        problems.append(f"flags {sorted(msg.info.flags)} instead of {list(want_flags)}")
+    if msg.info.internaldate != datetime.fromisoformat(row.internaldate):
+        problems.append(f"INTERNALDATE {msg.info.internaldate.isoformat()} instead "
+                        f"of {row.internaldate}")
+    return problems
