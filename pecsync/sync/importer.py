@@ -29,7 +29,7 @@ import anyio
 import structlog
 
 from pecsync.config import EngineConfig
-from pecsync.errors import DestinationFull, MessageRefused, StopRequested
+from pecsync.errors import MessageRefused, StopRequested
 from pecsync.faults import step
 from pecsync.imap.session import ImapSession
 from pecsync.model import AppendItem, FetchedMessage, FolderReport, FolderStatus, MessageInfo
@@ -163,19 +163,20 @@ class Importer:
         # Order matters: the intent must be durable before APPEND is sent.
         await self.ledger.record_intents(msgs, self.dst_uidnext)
         step("intents_recorded")
-        try:
-            dst_uidvalidity, uids = await in_thread(self.dst.append, self.dst_folder, items)
-        except (DestinationFull, MessageRefused) as exc:
-            # A tagged NO: the refused message and those after it were not stored.  Those
-            # before it were (without MULTIAPPEND each message is its own APPEND): they are
-            # recorded as appended first, so that neither the next run nor the one-by-one pass
-            # below appends them again.
-            if exc.stored:
-                await self._record(_Stored(msgs[:exc.stored], *exc.stored_uids))
-            rest = out[exc.stored:]
+        outcome = await in_thread(self.dst.append, self.dst_folder, items)
+        refused = outcome.refused
+        if refused is not None:
+            # A tagged NO (or a message refused before it was sent): the refused message and
+            # those after it were not stored.  Those before it were (without MULTIAPPEND each
+            # message is its own APPEND): they are recorded as appended first, so that neither
+            # the next run nor the one-by-one pass below appends them again.
+            if outcome.stored:
+                await self._record(_Stored(msgs[:outcome.stored], outcome.uidvalidity,
+                                           outcome.uids))
+            rest = out[outcome.stored:]
             await self.ledger.drop_intents([o.msg.info.uid for o in rest])
-            if isinstance(exc, DestinationFull):
-                raise
+            if not isinstance(refused, MessageRefused):
+                raise refused  # DestinationFull
             if len(rest) > 1:
                 # Find the message the server refuses: one APPEND each.
                 for one in rest:
@@ -184,16 +185,16 @@ class Importer:
                         await self._record(stored)
                         step("appended_recorded")
                 return None
-            refused = rest[0].msg
-            reason = exc.response or exc.detail
-            self._quarantine(refused, f"refused by the destination: {reason}")
-            await self.ledger.record_found(skipped=[(refused, f"refused by the destination: "
-                                                             f"{reason}")])
+            first = rest[0].msg
+            reason = refused.response or refused.detail
+            self._quarantine(first, f"refused by the destination: {reason}")
+            await self.ledger.record_found(skipped=[(first, f"refused by the destination: "
+                                                            f"{reason}")])
             self.report.skipped += 1
-            self.log.warning("message_skipped", uid=refused.info.uid, reason=reason)
+            self.log.warning("message_skipped", uid=first.info.uid, reason=reason)
             return None
         step("appended")
-        return _Stored(msgs, dst_uidvalidity, uids)
+        return _Stored(msgs, outcome.uidvalidity, outcome.uids)
 
     async def _record(self, stored: _Stored | None, *, high_water: int | None = None) -> None:
         """Record *stored* as on the destination, with *high_water* (if any) in the same
