@@ -32,7 +32,14 @@ from pecsync.config import EngineConfig
 from pecsync.errors import MessageRefused, StopRequested
 from pecsync.faults import step
 from pecsync.imap.session import ImapSession
-from pecsync.model import AppendItem, FetchedMessage, FolderReport, FolderStatus, MessageInfo
+from pecsync.model import (
+    AppendItem,
+    AppendOutcome,
+    FetchedMessage,
+    FolderReport,
+    FolderStatus,
+    MessageInfo,
+)
 from pecsync.store.checkpoints import Appended
 from pecsync.store.ledger import FolderLedger
 from pecsync.sync.aio import in_thread
@@ -51,12 +58,11 @@ class _Outgoing:
 
 @dataclass(frozen=True)
 class _Stored:
-    """Messages the destination accepted, not recorded yet (*uids*: their APPENDUIDs, if
-    known; *dst_uidvalidity*: the one APPENDUID named, if any)."""
+    """Messages the destination stored, not recorded yet, with the APPEND's outcome (their
+    APPENDUIDs, when the server has UIDPLUS)."""
 
     msgs: Sequence[FetchedMessage]
-    dst_uidvalidity: int | None
-    uids: Sequence[int]
+    outcome: AppendOutcome
 
 
 class Importer:
@@ -171,8 +177,7 @@ class Importer:
             # message is its own APPEND): they are recorded as appended first, so that neither
             # the next run nor the one-by-one pass below appends them again.
             if outcome.stored:
-                await self._record(_Stored(msgs[:outcome.stored], outcome.uidvalidity,
-                                           outcome.uids))
+                await self._record(_Stored(msgs[:outcome.stored], outcome))
             rest = out[outcome.stored:]
             await self.ledger.drop_intents([o.msg.info.uid for o in rest])
             if not isinstance(refused, MessageRefused):
@@ -194,13 +199,13 @@ class Importer:
             self.log.warning("message_skipped", uid=first.info.uid, reason=reason)
             return None
         step("appended")
-        return _Stored(msgs, outcome.uidvalidity, outcome.uids)
+        return _Stored(msgs, outcome)
 
     async def _record(self, stored: _Stored | None, *, high_water: int | None = None) -> None:
         """Record *stored* as on the destination, with *high_water* (if any) in the same
         transaction: the one place the high-water mark is advanced."""
         msgs = stored.msgs if stored is not None else ()
-        uids: Sequence[int] = stored.uids if stored is not None else ()
+        uids: Sequence[int] = stored.outcome.uids if stored is not None else ()
         if len(uids) != len(msgs):
             uids_or_none: list[int | None] = [None] * len(msgs)
         else:
@@ -208,7 +213,7 @@ class Importer:
             if uids:
                 self.dst_uidnext = max(self.dst_uidnext, max(uids) + 1)
         appended = [Appended(m.info.uid, u) for m, u in zip(msgs, uids_or_none, strict=True)]
-        dst_uidvalidity = stored.dst_uidvalidity if stored is not None else None
+        dst_uidvalidity = stored.outcome.uidvalidity if stored is not None else None
         if high_water is not None:
             await self.ledger.advance_high_water(high_water, appended,
                                                  dst_uidvalidity=dst_uidvalidity)
