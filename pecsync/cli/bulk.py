@@ -42,6 +42,7 @@ from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeRequest, IntakeStore
 from pecsync.store.jobs import CredentialOrigin, Job, JobState, JobStore, process_owner
+from pecsync.store.keys import reencrypt_credentials
 from pecsync.store.syncstate import JobSync, SyncStore, iso
 from pecsync.vault import Vault, load_key, write_key_file
 
@@ -320,7 +321,8 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
         claimed = await jobs.claim(job, process_owner("retry "))
         if claimed is None:
             # Decided by the claim itself; this read only words the message.
-            owner, until = await jobs.lease_holder(job)
+            lease = await jobs.lease_holder(job)
+            owner, until = lease.owner, lease.until
             saved = "; the new password is saved" if lines else ""
             sys.stderr.write(
                 f"pecsync retry: mailbox {job.address} is being copied by another process "
@@ -515,8 +517,6 @@ async def cmd_rotate_key(cfg: Config, args: argparse.Namespace) -> int:
     re-encrypted in one transaction, then the new key replaces the old file.  A crash in
     between leaves ``KEYFILE.new`` holding the key that opens the database."""
 
-    from pecsync.vault import credential_context
-
     if cfg.key_file is None:
         raise UsageError("rotate-key needs [state] key_file (with $PECSYNC_KEY, re-import "
                          "the list under a new key instead)")
@@ -527,20 +527,10 @@ async def cmd_rotate_key(cfg: Config, args: argparse.Namespace) -> int:
     write_key_file(new_path)
     new = Vault(load_key(new_path))
     async with await CheckpointStore.open(cfg.state) as store:
-        rows = await store.query("all_credentials", {})
-        stmts = []
-        for job_id, side, version, blob in rows:
-            ctx = credential_context(int(job_id), str(side), int(version))
-            stmts.append(("replace_ciphertext", {"job_id": job_id, "side": side,
-                                                 "version": version,
-                                                 "ciphertext": new.seal(old.open(blob, ctx),
-                                                                        ctx)}))
-        # The CSV fingerprints were keyed by the old key: forgotten in the same transaction.
-        stmts.append(("forget_csv_fingerprints", {}))
-        await store.transaction(stmts)
+        count = await reencrypt_credentials(store, old, new)
         # The old ciphertexts must not stay in free pages or the WAL (the old key opens them).
         await store.compact()
     os.replace(new_path, cfg.key_file)
-    sys.stdout.write(f"re-encrypted {len(rows)} stored password(s); {cfg.key_file} now holds "
+    sys.stdout.write(f"re-encrypted {count} stored password(s); {cfg.key_file} now holds "
                      f"the new key\n")
     return 0

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pecsync.errors import LeaseLost, StoreConflict
 from pecsync.model import MailboxRow, Secret
@@ -94,6 +94,14 @@ CredentialSource = Literal["csv", "web", "stdin"]
 class CredentialOrigin:
     source: str  # csv, web, stdin, or unknown (stored by an older pecsync)
     at: str
+
+
+class Lease(NamedTuple):
+    """Who holds a job's lease: ``Lease("retry host:4242", "2026-03-01T10:05:00+00:00")``
+    (a tuple too: ``owner, until = lease``)."""
+
+    owner: str | None
+    until: str | None
 
 
 @dataclass
@@ -348,10 +356,10 @@ class JobStore:
         self._owners[job.id] = params["owner"]
         return job
 
-    async def lease_holder(self, job: Job) -> tuple[str | None, str | None]:
+    async def lease_holder(self, job: Job) -> Lease:
         """Who holds *job*'s lease and until when (for messages; decides nothing)."""
         rows = await self.store.query("job_lease", {"id": job.id})
-        return (rows[0][0], rows[0][1]) if rows else (None, None)
+        return Lease(rows[0][0], rows[0][1]) if rows else Lease(None, None)
 
     async def count_running(self, order: str | None) -> int:
         """Jobs ``running`` now, in this process or any other sharing the database."""
