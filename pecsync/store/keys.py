@@ -13,7 +13,7 @@ async def reencrypt_credentials(store: CheckpointStore, old: Vault, new: Vault) 
     fingerprints (keyed by the old key: the next import records new ones without replacing a
     password that came from the web or stdin), all in one transaction; the number of
     passwords re-encrypted.  Nothing is written if one ciphertext does not open."""
-    rows = await store.query("all_credentials", {})
+    rows = await store._query("all_credentials", {})
     stmts: list[tuple[str, dict[str, Any]]] = []
     for job_id, side, version, blob in rows:
         ctx = credential_context(int(job_id), str(side), int(version))
@@ -21,5 +21,5 @@ async def reencrypt_credentials(store: CheckpointStore, old: Vault, new: Vault) 
                                              "version": version,
                                              "ciphertext": new.seal(old.open(blob, ctx), ctx)}))
     stmts.append(("forget_csv_fingerprints", {}))
-    await store.transaction(stmts)
+    await store._transaction(stmts)
     return len(rows)

@@ -74,19 +74,19 @@ class ReportStore:
 
     async def first_done_times(self) -> dict[str, str]:
         """When each mailbox first reached ``done``: ``{"rossi@pec.it": "2026-03-01T…"}``."""
-        rows = await self.store.query("first_done_times", {})
+        rows = await self.store._query("first_done_times", {})
         return {str(address): str(at) for address, at in rows}
 
     async def last_snapshot(self, before: date) -> Snapshot | None:
         """The newest snapshot of a report dated before *before*, or None."""
-        rows = await self.store.query("last_snapshot", {"report_date": before.isoformat()})
+        rows = await self.store._query("last_snapshot", {"report_date": before.isoformat()})
         if not rows:
             return None
         report_date, states = rows[0]
         return Snapshot(str(report_date), dict(json.loads(states)))
 
     async def save_snapshot(self, report_date: date, states: Mapping[str, str]) -> None:
-        await self.store.transaction([("insert_snapshot", {
+        await self.store._transaction([("insert_snapshot", {
             "now": now(), "report_date": report_date.isoformat(),
             "states": json.dumps(dict(states))})])
 
@@ -95,30 +95,30 @@ class ReportStore:
         sent (its text is updated)."""
         if not deliveries:
             return
-        await self.store.transaction([("upsert_delivery", {
+        await self.store._transaction([("upsert_delivery", {
             "report_date": d.report_date, "order_name": d.order,
             "recipients": ",".join(d.recipients), "payload": d.payload, "now": now()})
             for d in deliveries])
 
     async def unsent_deliveries(self) -> list[PendingDelivery]:
-        rows = await self.store.query("unsent_deliveries", {})
+        rows = await self.store._query("unsent_deliveries", {})
         return [PendingDelivery(int(row_id), str(rdate), str(order),
                                 tuple(str(recipients).split(",")), bytes(payload),
                                 int(attempts))
                 for row_id, rdate, order, recipients, payload, attempts in rows]
 
     async def mark_delivery_sent(self, delivery_id: int) -> None:
-        await self.store.transaction([("mark_delivery", {
+        await self.store._transaction([("mark_delivery", {
             "id": delivery_id, "status": "sent", "last_error": None, "now": now()})])
 
     async def mark_delivery_failed(self, delivery_id: int, error: str) -> None:
-        await self.store.transaction([("mark_delivery", {
+        await self.store._transaction([("mark_delivery", {
             "id": delivery_id, "status": "failed", "last_error": error, "now": now()})])
 
     async def mailbox_messages(self, mailbox_id: int) -> list[MailboxMessage]:
         """Every recorded message of the mailbox in its folders' current UIDVALIDITY, by
         folder then source UID."""
-        rows = await self.store.query("mailbox_messages", {"mailbox_id": mailbox_id})
+        rows = await self.store._query("mailbox_messages", {"mailbox_id": mailbox_id})
         return [MailboxMessage(str(src_name), str(dst_name), _opt_int(src_uvv), _opt_int(dst_uvv),
                                int(uid), int(size), str(sha), msgid, _opt_int(dst_uid),
                                str(state), note, verified_at)
