@@ -11,7 +11,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from pecsync.cli.bulk import unknown_order
+from pecsync.cli.common import unknown_order
 from pecsync.config import Config
 from pecsync.errors import UsageError
 from pecsync.model import Secret

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from pecsync.cli.bulk import status_document
+from pecsync.cli.status import status_document
 from pecsync.engine.pool import RunSummary
 from pecsync.reports.certificate import build_certificate
 from pecsync.reports.daily import build_report
