@@ -25,16 +25,6 @@ from pecsync.store.sqlite_backend import SqliteBackend
 SCHEMA_VERSION = "2"
 
 
-#: Extra attempts of a statement that found the database locked past the busy timeout (the
-#: web server and `run` write one database): a member or a run never sees "database is locked".
-_LOCKED_RETRIES = 5
-
-
-def _locked(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
