@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from pecsync.config import Config
@@ -22,25 +21,19 @@ from pecsync.sync.quarantine import Quarantine, quarantine_dir
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace *path* with *data*: readers (and a later run after a crash) see the old bytes
-    or the new ones, whole."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    or the new ones, whole.  The temporary file ``.NAME.tmp`` a crash may leave is
+    overwritten by the next write."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    # Mode 0666 less the umask: as readable as the plain write this replaces.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
+    finally:
         os.close(fd)
-        fd = -1
-        # mkstemp makes it 0600; a certificate is as readable as any file the user writes.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    os.replace(tmp, path)
     dirfd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dirfd)
