@@ -71,7 +71,7 @@ def main() -> int:
             s.login(Credentials(m, Secret(src.master_password), src.master_user))
             s.append("INBOX", [AppendItem(b"Subject: %d\r\n\r\n" % i + b"x" * 4000, (),
                                           datetime(2026, 1, 1, tzinfo=UTC))
-                               for i in range(30)])
+                               for i in range(30)]).raise_refused()
             s.logout()
         env["PECSYNC_DEST_PASSWORD"] = dst.master_password
         cfg = work / "pecsync.toml"

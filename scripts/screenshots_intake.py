@@ -138,7 +138,7 @@ def main() -> int:
         from datetime import UTC, datetime, timedelta
         s.append("INBOX", [AppendItem(b"Subject: PEC %d\r\n\r\nTesto\r\n" % i, ("\\Seen",),
                                       datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=i))
-                           for i in range(1, 43)])
+                           for i in range(1, 43)]).raise_refused()
         s.logout()
         csv = work / "list.csv"
         csv.write_text("order,address,source_user,source_password,dest_user,dest_password\n"
