@@ -195,8 +195,8 @@ def server_cpu(server: DovecotServer) -> float:
 
 
 def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
-                workdir: Path, workers: int, engine: dict[str, Any], tls: bool = False
-                ) -> tuple[float, int, int, float, Usage]:
+                workdir: Path, workers: int, engine: dict[str, Any], tls: bool = False,
+                wrap: bool = True) -> tuple[float, int, int, float, Usage]:
     cfg = workdir / "bench.toml"
     security = f'"tls"\nca_file = "{src.ca_file}"' if tls else '"plain"'
     compress = engine.get("source_compress", "auto")
@@ -219,7 +219,8 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
     exe = [sys.executable, "-m", "pecsync", "--quiet"]
     subprocess.run([*exe, "import", "--config", str(cfg), str(csv)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    return timed([*WRAP, *exe, "run", "--config", str(cfg), "--workers", str(workers)], env)
+    return timed([*(WRAP if wrap else []), *exe, "run", "--config", str(cfg),
+                  "--workers", str(workers)], env)
 
 
 def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
@@ -296,6 +297,51 @@ def run_raw_append(dst: DovecotServer, users: list[str], seeds: dict[str, int], 
     return secs, 0, 0, cpu, {k: after[k] - before[k] for k in USAGE_KEYS}
 
 
+def timeline(events: list[tuple[int, float, str, int]], delay: float) -> dict[str, Any]:
+    """What the source connections did, from the latency proxy's per-chunk log.
+
+    A *turn* is a client chunk that follows server data on the same connection (a new
+    command after an answer).  *client_wait* is, per turn, the time from the answer's arrival
+    at the client (proxy read + one-way delay) to the next command: the client's own time
+    (CPU, a queue, a hand-off), during which that connection carries nothing.  *in_flight*
+    is how many connections carry data at once, sampled every 50 ms over the run."""
+    if not events:
+        return {}
+    t0 = min(e[1] for e in events)
+    conns: dict[int, list[tuple[float, str, int]]] = {}
+    for c, t, d, n in events:
+        conns.setdefault(c, []).append((t - t0, d, n))
+    end = max(e[1] for e in events) - t0
+    per: list[dict[str, Any]] = []
+    for c, evs in sorted(conns.items()):
+        evs.sort()
+        turns, waits, last_down = 0, [], None
+        for t, d, n in evs:
+            if d == "down" and n:
+                last_down = t
+            elif d == "up" and n and last_down is not None:
+                turns += 1
+                waits.append(max(0.0, t - (last_down + delay)))
+                last_down = None
+        per.append({"conn": c, "open_s": round(evs[0][0], 3), "close_s": round(evs[-1][0], 3),
+                    "mb_down": round(sum(n for _, d, n in evs if d == "down") / 1e6, 2),
+                    "turns": turns, "client_wait_s": round(sum(waits), 3),
+                    "client_wait_median_ms": round(1000 * statistics.median(waits), 1)
+                    if waits else 0.0})
+    step = 0.05
+    buckets = [set[int]() for _ in range(int(end / step) + 1)]
+    for c, t, _d, n in events:
+        if n:
+            buckets[int((t - t0) / step)].add(c)
+    flying = [len(b) for b in buckets]
+    return {"connections": len(conns), "span_s": round(end, 3),
+            "in_flight_median": statistics.median(flying),
+            "in_flight_max": max(flying),
+            "turns": sum(p["turns"] for p in per),
+            "client_wait_s": round(sum(p["client_wait_s"] for p in per), 3),
+            "per_connection": per}
+
+
 def pecsync_engine(tool: str, engine: dict[str, str]) -> dict[str, str]:
     if tool == "pecsync-noverify":
         return dict(engine, verify="false")
@@ -310,6 +356,11 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
             size: int) -> dict[str, Any]:
     """One run of one contender on a wiped destination, checked byte for byte."""
     wipe(dst, users, work)
+    proxy: LatencyProxy | None = args.proxy
+    if proxy is not None:
+        proxy.events.clear()
+        proxy.record = True
+        proxy_cpu = proxy.cpu_seconds()
     load = os.getloadavg()
     busy = machine_cpu()
     cpu_src, cpu_dst = server_cpu(src), server_cpu(dst)
@@ -322,6 +373,17 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
     else:
         secs, rc, rss, cpu, use = run_dsync(src_port, dst, src, users, par, args.tls)
     busy = machine_cpu() - busy
+    extra: dict[str, Any] = {}
+    if proxy is not None:
+        proxy.record = False
+        extra["proxy_cpu_s"] = proxy.cpu_seconds() - proxy_cpu
+        extra["timeline"] = timeline(list(proxy.events), proxy.delay)
+        tl = extra["timeline"]
+        if tl:
+            print(f"{'':21}source link: {tl['connections']} connections, in flight median "
+                  f"{tl['in_flight_median']} max {tl['in_flight_max']}, {tl['turns']} turns, "
+                  f"client wait {tl['client_wait_s']:.2f} s, proxy CPU "
+                  f"{extra['proxy_cpu_s']:.2f} s", flush=True)
     cpu_src, cpu_dst = server_cpu(src) - cpu_src, server_cpu(dst) - cpu_dst
     exact = rc == 0 and all(content(dst, u) == expected[u] for u in users)
     row = {"tool": tool, "parallel": par, "rtt_ms": args.rtt_ms, "tls": args.tls,
@@ -331,7 +393,7 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
            "byte_exact": exact, "messages": msgs, "mb": size / 1e6,
            "load_before": round(load[0], 2), "load_after": round(os.getloadavg()[0], 2),
            **use, "cpu_per_gb_s": cpu / (size / 1e9) if size else 0.0,
-           "minflt_per_msg": use["minflt"] / msgs if msgs else 0.0}
+           "minflt_per_msg": use["minflt"] / msgs if msgs else 0.0, **extra}
     print(f"{tool:16} x{par}: {secs:7.1f} s {row['msgs_per_s']:7.0f} msg/s "
           f"{row['mb_per_s']:6.1f} MB/s  RSS {row['peak_rss_mb']:5.0f} MB  "
           f"CPU {cpu:5.1f} s (user {use['user_s']:.1f} sys {use['sys_s']:.1f} minflt "
@@ -440,10 +502,12 @@ def main() -> int:
         print(f"seeded {n_box} mailboxes, {msgs} messages, {size / 1e6:.0f} MB in "
               f"{time.monotonic() - t:.0f} s; rtt +{args.rtt_ms:.0f} ms")
         src_port = src.tls_port if args.tls and src.tls_port else src.port
+        args.proxy = None
         if args.rtt_ms or args.mbit:
             proxy = stack.enter_context(LatencyProxy(src.host, src_port, args.rtt_ms,
                                                      args.mbit))
             src_port = proxy.port
+            args.proxy = proxy
         expected = {u: content(src, u) for u in users}
         contenders: list[tuple[str, int]] = [("pecsync", w) for w in args.workers]
         if args.also_no_verify:
@@ -467,7 +531,7 @@ def main() -> int:
                 if n == rounds - 1 and tool.startswith("pecsync"):
                     # The destination holds this run's copy: a second run finds nothing new.
                     rerun = run_pecsync(src_port, dst, src, users, work, par,
-                                        pecsync_engine(tool, engine), args.tls)
+                                        pecsync_engine(tool, engine), args.tls, wrap=False)
                     runs[(tool, par)][-1]["rerun_seconds"] = rerun[0]
                     print(f"{'':12}     re-run with nothing new: {rerun[0]:.2f} s", flush=True)
         for tool, par in contenders:
@@ -479,6 +543,8 @@ def main() -> int:
                         "dst_server_cpu_s", "machine_cpu_s", "cpu_per_gb_s",
                         "minflt_per_msg"):
                 row[key] = statistics.median(r[key] for r in done)
+            if "proxy_cpu_s" in done[0]:
+                row["proxy_cpu_s"] = statistics.median(r["proxy_cpu_s"] for r in done)
             row["all_tool_cpu_s"] = [round(r["tool_cpu_s"], 2) for r in done]
             row["loads"] = [r["load_before"] for r in done]
             row["byte_exact"] = all(r["byte_exact"] for r in done)
