@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -531,6 +531,9 @@ class FolderCopier:
                 async for fetched, reserved in stream:
                     held[0] += reserved
                     await send.send((fetched, reserved))
+                    # Not held while the next batch is fetched: once the importer gives
+                    # the reservation back, nothing else may keep these bodies alive.
+                    del fetched
 
         async def import_() -> None:
             async with recv:
@@ -584,6 +587,7 @@ async def fetch_batches(session: ImapSession, batches: Sequence[Sequence[Message
                     await memory.release(reserved)
                 raise
             yield fetched, reserved
+            del fetched  # the consumer owns it: not kept alive during the next FETCH
     finally:
         if memory is not None and ahead:
             await memory.release(ahead)
@@ -774,15 +778,19 @@ async def verify_folder(ctx: MailboxContext, state: FolderState, uidvalidity: in
         batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
         async with aclosing(fetch_batches(ctx.dst, batches, ctx.memory)) as stream:
             async for fetched, reserved in stream:
+                # Only the hashes are kept from here: the bodies go before their bytes are
+                # given back (the loop variable would hold them through the next FETCH).
+                checked = [replace(m, body=b"") for m in fetched]
+                del fetched
                 if ctx.memory is not None:
-                    await ctx.memory.release(reserved)  # only hashes are kept from here
+                    await ctx.memory.release(reserved)
                 if ok:
                     # Recorded batch by batch: after a lost connection the verification
                     # resumes where it stopped instead of fetching the folder again.
                     await ctx.store.set_verified(state.id, uidvalidity, ok)
                     ctx.progress.checkpoint()
                     ok = []
-                for msg in fetched:
+                for msg in checked:
                     row = by_dst[msg.info.uid]
                     seen.add(msg.info.uid)
                     problems = _differences(msg, row, dst_st.permanentflags,
