@@ -8,8 +8,12 @@ Starts two lab Dovecot servers, seeds a reproducible PEC-shaped corpus (lab/samp
 of 5-80 KB with some up to 1 MB and rare 1-30 MB messages, nested and non-ASCII folders, flags
 and keywords), then for each contender wipes the destination, runs it, checks every mailbox
 byte for byte (multisets of SHA-256 of every message, source against destination) and
-records wall time, msgs/s, MB/s and the peak RSS of the migrating processes.  Not part of the
-test suite: speed is measured here, never asserted in a timed test.
+records wall time, msgs/s, MB/s and, of the migrating processes, user and sys CPU, minor page
+faults, context switches (wait4 / getrusage) and peak RSS, with the load average before each
+run; medians over ``--repeat`` rounds, as JSON and a markdown table.  Over ``--rtt-ms`` the
+latency proxy logs every chunk per connection (the ``timeline``: connections in flight, time
+each waited for the client).  Not part of the test suite: speed is measured here, never
+asserted in a timed test.
 """
 
 from __future__ import annotations
