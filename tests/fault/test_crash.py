@@ -63,7 +63,9 @@ def test_crash_after_every_step_then_resume(dovecot_src: Any, dovecot_dst: Any, 
     kinds = {line.split()[1] for line in steps}
     assert {"intents_recorded", "appended", "appended_recorded", "batch_committed",
             "verified"} <= kinds
-    for crash_at in range(1, n + 1):
+    # Every commit of the store is a step too (folder rows, intents, outcomes, verification).
+    assert {"commit:insert_folder", "commit:insert_message", "commit:mark_verified"} <= kinds
+    for crash_at in distinct_crash_points([line.split()[1] for line in steps]):
         _crash_resume_rerun(tmp_path, dovecot_src, dovecot_dst, user, users.dst_only(),
                             engine, f"crash{crash_at}.sqlite3", crash_at)
 
@@ -146,7 +148,7 @@ def test_crash_during_content_matched_pass_then_resume(dovecot_src: Any, dovecot
 
     steps = _crash_points(tmp_path, dovecot_src, dovecot_dst, user, fresh(), engine, "probe")
     assert {"flags_stored", "batch_committed", "appended"} <= {s.split()[1] for s in steps}, steps
-    for crash_at in range(1, len(steps) + 1):
+    for crash_at in distinct_crash_points([s.split()[1] for s in steps]):
         _crash_resume_rerun(tmp_path, dovecot_src, dovecot_dst, user, fresh(), engine,
                             f"cm{crash_at}.sqlite3", crash_at)
 
@@ -169,12 +171,25 @@ def test_crash_after_uidvalidity_reset_then_resume(dovecot_src: Any, dovecot_dst
     seed(dovecot_src, user, "INBOX.Lavoro", msgs)
     base = tmp_path / "state.sqlite3"
     saved = {p.name: p.read_bytes() for p in tmp_path.glob("state.sqlite3*")}
-    for crash_at in (1, 2, 3):
+
+    def restore() -> None:
         for p in tmp_path.glob("state.sqlite3*"):
             p.unlink()
         for name, data in saved.items():
             (tmp_path / name).write_bytes(data)
         assert base.exists()
+
+    # The first three crash points from the folder's reset on (every commit is a step, the
+    # opening ones too): a probe run on the same state finds them.
+    log = tmp_path / "reset.steps"
+    assert _copy(cfg, cli_env(dovecot_src, dovecot_dst, PECSYNC_STEP_LOG=str(log)), user,
+                 user).returncode == 0
+    steps = [line.split()[1] for line in log.read_text().splitlines()]
+    reset = next(i for i, s in enumerate(steps, 1) if "reset_folder" in s)
+    points = [i for i in distinct_crash_points(steps) if i > reset][:3]
+    assert len(points) == 3, steps
+    for crash_at in points:
+        restore()
         crashed = _copy(cfg, cli_env(dovecot_src, dovecot_dst,
                                      PECSYNC_CRASH_AFTER_STEP=str(crash_at)), user, user)
         assert crashed.returncode == CRASH_EXIT, (crash_at, crashed.stderr)
