@@ -68,10 +68,10 @@ def seed(server: DovecotServer, user: str, seed_no: int, count: int,
             batch.append(item)
             size += len(item.body)
             if len(batch) >= 50 or size > 16_000_000:
-                s.append(name, batch)
+                s.append(name, batch).raise_refused()
                 batch, size = [], 0
         if batch:
-            s.append(name, batch)
+            s.append(name, batch).raise_refused()
     s.logout()
     return count, total
 

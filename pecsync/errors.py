@@ -96,11 +96,6 @@ class ImapError(PecsyncError):
         self.side = side
         #: The server's response text (never contains credentials: we never echo LOGIN).
         self.response = response
-        #: A refused APPEND of several messages sent one APPEND each (no MULTIAPPEND): how
-        #: many of them, from the first, the server had stored before this refusal...
-        self.stored = 0
-        #: ...and their APPENDUID ``(uidvalidity, [uid, ...])``; ``(None, [])`` without UIDPLUS.
-        self.stored_uids: tuple[int | None, list[int]] = (None, [])
         super().__init__(message, mailbox=mailbox, folder=folder, hint=hint)
 
 

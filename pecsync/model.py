@@ -122,6 +122,47 @@ class AppendItem:
     internaldate: datetime
 
 
+@dataclass(frozen=True)
+class AppendOutcome:
+    """What the destination did with the messages of one ``ImapSession.append`` call.
+
+    Messages are stored in order, and storing stops at the first refusal: ``items[:stored]``
+    are stored, ``items[stored:]`` are not.  All stored, with UIDPLUS::
+
+        AppendOutcome(uidvalidity=1700000000, uids=(41, 42, 43), stored=3)
+
+    The second of three refused by a tagged NO (one APPEND per message, no MULTIAPPEND)::
+
+        AppendOutcome(uidvalidity=1700000000, uids=(41,), stored=1, refused_index=1,
+                      refused=MessageRefused("destination refused APPEND: ..."))
+
+    A lost connection is not an outcome: ``append`` raises TransientError, and what was
+    stored is then unknown (reconcile).
+    """
+
+    #: The destination folder's UIDVALIDITY from APPENDUID; None without UIDPLUS.
+    uidvalidity: int | None = None
+    #: The UIDs of the stored messages, in order (APPENDUID); empty without UIDPLUS.
+    uids: tuple[int, ...] = ()
+    #: How many messages, from the first, the destination stored.
+    stored: int = 0
+    #: Index of the refused message: the one refused before any byte was sent (NUL bytes
+    #: towards a server without BINARY) or by its own APPEND's tagged NO; for a refused
+    #: MULTIAPPEND (RFC 3502: none of it stored, culprit unknown), its first message.
+    #: Always equal to *stored*; None when nothing was refused.
+    refused_index: int | None = None
+    #: Why: a ``MessageRefused`` or ``DestinationFull`` (pecsync.errors) as a value, not
+    #: raised; None when nothing was refused.  Typed ``Exception`` here only because model
+    #: imports nothing of pecsync.
+    refused: Exception | None = None
+
+    def raise_refused(self) -> None:
+        """Raise the refusal, if any: for callers that want every message or an error
+        (seeding tools, benchmarks), as ``append`` behaved before it returned outcomes."""
+        if self.refused is not None:
+            raise self.refused
+
+
 @dataclass
 class FolderReport:
     """Counts for one folder after copy or verify."""

@@ -45,7 +45,7 @@ def seed(server: object, user: str, seed_no: int, count: int) -> int:
         if name != "INBOX":
             s.create_folder(name)
         for i in range(0, len(items), 50):
-            s.append(name, items[i:i + 50])
+            s.append(name, items[i:i + 50]).raise_refused()
         total += len(items)
     s.logout()
     return total

@@ -33,27 +33,14 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from lab.dovecot import free_port, lab_pair  # noqa: E402
+from lab.dovecot import free_port, lab_pair, servers_toml  # noqa: E402
 
 KEY = "q3Jd0mFf1y3oN0K2mU4n1v3rS4lK3yF0rT3sTs0nLy0="
 WIDTHS = (1280, 390)
 
 
 def config(work: Path, src: Any, dst: Any, extra: str) -> Path:
-    text = f"""[source]
-host = "{src.host}"
-port = {src.port}
-security = "plain"
-
-[destination]
-host = "{dst.host}"
-port = {dst.port}
-security = "plain"
-master_user = "{dst.master_user}"
-
-[state]
-database = "state.sqlite3"
-
+    text = servers_toml(src, dst) + f"""
 [intake]
 contact = "segreteria@ordine-avvocati.example · 06 1234567"
 pow_bits = 12
@@ -151,7 +138,7 @@ def main() -> int:
         from datetime import UTC, datetime, timedelta
         s.append("INBOX", [AppendItem(b"Subject: PEC %d\r\n\r\nTesto\r\n" % i, ("\\Seen",),
                                       datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=i))
-                           for i in range(1, 43)])
+                           for i in range(1, 43)]).raise_refused()
         s.logout()
         csv = work / "list.csv"
         csv.write_text("order,address,source_user,source_password,dest_user,dest_password\n"

@@ -127,7 +127,8 @@ def seed(server: Any, user: str, folder: str, messages: list[tuple[bytes, tuple[
         if folder.upper() != "INBOX":
             s.create_folder(folder)
         for i in range(0, len(messages), 20):
-            s.append(folder, [AppendItem(b, f, d) for b, f, d in messages[i:i + 20]])
+            s.append(folder, [AppendItem(b, f, d) for b, f, d in messages[i:i + 20]]
+                     ).raise_refused()
     finally:
         s.logout()
 

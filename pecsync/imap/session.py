@@ -47,6 +47,7 @@ from pecsync.imap.codes import as_text, parse_appenduid, uid_set
 from pecsync.imap.nul_bytes import raw_message
 from pecsync.model import (
     AppendItem,
+    AppendOutcome,
     Credentials,
     FetchedMessage,
     FolderStatus,
@@ -1041,33 +1042,53 @@ class ImapSession:
         if folder is not None:
             self.examine(folder)
 
-    def append(self, folder: str, items: Sequence[AppendItem]) -> tuple[int | None, list[int]]:
-        """APPEND *items* to *folder*: one MULTIAPPEND command when the server offers it.
+    def append(self, folder: str, items: Sequence[AppendItem]) -> AppendOutcome:
+        """APPEND *items* to *folder*, in order: one MULTIAPPEND command when the server
+        offers it, else one APPEND per message.
 
-        Returns ``(uidvalidity, [uid, ...])`` from APPENDUID (``(None, [])`` without UIDPLUS).
-        A tagged NO raises :class:`DestinationFull` or :class:`MessageRefused`: per RFC 3502
-        a refused MULTIAPPEND stores none of its messages.  Without MULTIAPPEND each message
-        is its own APPEND, so the ones before the refused one *are* stored: the error says how
-        many (``exc.stored``) and their APPENDUIDs (``exc.stored_uids``).  A lost connection
-        raises :class:`TransientError`: then it is unknown what was stored (reconcile).
+        Returns what was stored (see :class:`AppendOutcome`): a tagged NO is a value there
+        (``refused``: :class:`DestinationFull` or :class:`MessageRefused`), not an exception.
+        Per RFC 3502 a refused MULTIAPPEND stores none of its messages; without MULTIAPPEND
+        the messages before the refused one *are* stored.  Messages after a refused one are
+        never sent.  A lost connection raises :class:`TransientError`: then it is unknown
+        what was stored (reconcile).
+
+        Order matters: a message this server cannot take byte-exactly (NUL bytes, no BINARY)
+        is found before any byte is sent — refusing it halfway through a command would leave
+        the connection out of step.  The messages before it are sent (one MULTIAPPEND, or
+        one APPEND each), it is reported refused, and those after it are not sent: the same
+        shape as a tagged NO at that message, so the caller handles both alike.
         """
         if not items:
-            return None, []
+            return AppendOutcome()
+        sendable = len(items)
+        refused: ImapError | None = None
+        if not self.has("BINARY"):
+            nul = next((n for n, item in enumerate(items) if b"\x00" in item.body), None)
+            if nul is not None:
+                sendable = nul
+                refused = self._error(
+                    MessageRefused, "cannot store a message containing NUL bytes without BINARY",
+                    folder=folder, hint="kept in the quarantine")
+        head = items[:sendable]
         groups: list[Sequence[AppendItem]]
-        groups = [items] if self.has("MULTIAPPEND") else [[i] for i in items]
+        groups = ([head] if head else []) if self.has("MULTIAPPEND") else [[i] for i in head]
         uidvalidity: int | None = None
         uids: list[int] = []
         stored = 0
         for group in groups:
             try:
                 v, got = self._append_command(folder, group)
-            except ImapError as exc:
-                exc.stored, exc.stored_uids = stored, (uidvalidity, uids)
-                raise
+            except (DestinationFull, MessageRefused) as exc:
+                return AppendOutcome(uidvalidity, tuple(uids), stored, refused_index=stored,
+                                     refused=exc)
             stored += len(group)
             uidvalidity = v if v is not None else uidvalidity
             uids.extend(got)
-        return uidvalidity, uids
+        if refused is not None:
+            return AppendOutcome(uidvalidity, tuple(uids), stored, refused_index=stored,
+                                 refused=refused)
+        return AppendOutcome(uidvalidity, tuple(uids), stored)
 
     def store_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
         """``UID STORE <uids> FLAGS.SILENT (<flags>)`` in the selected folder: replace the
@@ -1082,7 +1103,6 @@ class ImapSession:
                         ) -> tuple[int | None, list[int]]:
         literal_plus = self.has("LITERAL+") or (
             self.has("LITERAL-") and all(len(i.body) <= 4096 for i in items))
-        binary_ok = self.has("BINARY")
         self.commands += 1
         with self._guard("APPEND", folder):
             imap = self._client._imap
@@ -1091,11 +1111,8 @@ class ImapSession:
             for item in items:
                 # Order matters: a literal8 only where the bytes need it (NUL), so that
                 # servers without BINARY still get plain literals for everything else.
+                # (append() has kept NUL bytes away from a server without BINARY.)
                 needs8 = b"\x00" in item.body
-                if needs8 and not binary_ok:
-                    raise self._error(MessageRefused,
-                                      "cannot store a message containing NUL bytes without BINARY",
-                                      folder=folder)
                 flags = " ".join(item.flags).encode()
                 head = (b" (" + flags + b') "' + format_internaldate(item.internaldate).encode()
                         + b'" ' + (b"~" if needs8 else b"") + b"{" + str(len(item.body)).encode()

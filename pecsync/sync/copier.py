@@ -34,7 +34,7 @@ import anyio.to_thread
 import structlog
 
 from pecsync.config import EngineConfig
-from pecsync.errors import DestinationFull, MessageRefused, StopRequested
+from pecsync.errors import MessageRefused, StopRequested
 from pecsync.faults import step
 from pecsync.imap.codes import uid_set
 from pecsync.imap.session import ImapSession
@@ -680,25 +680,26 @@ class _Importer:
         await ctx.store.record_batch(self.state.id, self.uidvalidity, intents=msgs,
                                      dst_uidnext_before=self.dst_uidnext)
         step("intents_recorded")
-        try:
-            dst_uidvalidity, uids = await in_thread(ctx.dst.append, self.copier.mapping.dst, items)
-        except (DestinationFull, MessageRefused) as exc:
-            # A tagged NO: the refused message and those after it were not stored.  Those
-            # before it were (without MULTIAPPEND each message is its own APPEND): they are
-            # recorded as appended first, so that neither the next run nor the one-by-one pass
-            # below appends them again.
-            await self._record_appended(msgs[:exc.stored], *exc.stored_uids, high_water=None)
-            rest = msgs[exc.stored:]
+        outcome = await in_thread(ctx.dst.append, self.copier.mapping.dst, items)
+        refused = outcome.refused
+        if refused is not None:
+            # A tagged NO (or a message refused before it was sent): the refused message and
+            # those after it were not stored.  Those before it were (without MULTIAPPEND each
+            # message is its own APPEND): they are recorded as appended first, so that neither
+            # the next run nor the one-by-one pass below appends them again.
+            await self._record_appended(msgs[:outcome.stored], outcome.uidvalidity,
+                                        outcome.uids, high_water=None)
+            rest = msgs[outcome.stored:]
             await ctx.store.drop_intents(self.state.id, self.uidvalidity,
                                          [m.info.uid for m in rest])
-            if isinstance(exc, DestinationFull):
-                raise
+            if not isinstance(refused, MessageRefused):
+                raise refused  # DestinationFull
             if len(rest) > 1:
                 # Find the message the server refuses: one APPEND each.
                 for msg in rest:
                     await self._append([msg])
                 return False
-            reason = exc.response or exc.detail
+            reason = refused.response or refused.detail
             self._quarantine(rest[0], f"refused by the destination: {reason}")
             await ctx.store.record_batch(self.state.id, self.uidvalidity,
                                          skipped=[(rest[0], f"refused by the destination: "
@@ -707,7 +708,8 @@ class _Importer:
             self.copier.log.warning("message_skipped", uid=rest[0].info.uid, reason=reason)
             return False
         step("appended")
-        await self._record_appended(msgs, dst_uidvalidity, uids, high_water=high_water)
+        await self._record_appended(msgs, outcome.uidvalidity, outcome.uids,
+                                    high_water=high_water)
         step("appended_recorded")
         return high_water is not None
 

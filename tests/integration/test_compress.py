@@ -51,7 +51,8 @@ def test_compressed_session_reads_and_writes_the_same_bytes(dovecot_src: Any,
         assert [m.body for m in a + b] == [m.body for m in c]
         # Writing through deflate: MULTIAPPEND with LITERAL+.
         packed.create_folder("INBOX.Copia")
-        packed.append("INBOX.Copia", [AppendItem(m.body, (), m.info.internaldate) for m in c])
+        packed.append("INBOX.Copia", [AppendItem(m.body, (), m.info.internaldate) for m in c]
+                      ).raise_refused()
         plain.examine("INBOX.Copia")
         again = plain.fetch_bodies(plain.fetch_meta("1:*"))
         assert sorted(m.sha256 for m in again) == sorted(m.sha256 for m in c)

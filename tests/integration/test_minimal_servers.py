@@ -33,25 +33,31 @@ PLAIN = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE NAMESPACE UIDPLUS SPEC
 
 
 @contextmanager
-def minimal_servers(root: Path, src_extra: str = "", dst_extra: str = ""
+def narrowed_server(root: Path, flavour: str, capability: str = PLAIN, extra: str = ""
+                    ) -> Iterator[DovecotServer]:
+    """One server announcing only *capability*; *extra*: more dovecot.conf."""
+    server = DovecotServer(root, f"min-{flavour}", flavour=flavour)  # type: ignore[arg-type]
+    try:
+        # The narrowed configuration is written before the first start (no start, stop
+        # and restart: 3 s saved per server).
+        server._prepare()
+        server.conf.write_text(server.conf.read_text()
+                               + f"\nprotocol imap {{\n  imap_capability = {capability}\n}}\n"
+                               + extra)
+        server.start(fresh=False)
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def minimal_servers(root: Path, src_extra: str = "", dst_extra: str = "", *,
+                    src_capability: str = PLAIN, dst_capability: str = PLAIN
                     ) -> Iterator[tuple[DovecotServer, DovecotServer]]:
     """A (src, dst) pair announcing only PLAIN; *src_extra*/*dst_extra*: more dovecot.conf."""
-    servers = []
-    try:
-        for flavour, extra in (("src", src_extra), ("dst", dst_extra)):
-            server = DovecotServer(root, f"min-{flavour}", flavour=flavour)  # type: ignore[arg-type]
-            # The narrowed configuration is written before the first start (no start, stop
-            # and restart: 3 s saved per server).
-            server._prepare()
-            server.conf.write_text(server.conf.read_text()
-                                   + f"\nprotocol imap {{\n  imap_capability = {PLAIN}\n}}\n"
-                                   + extra)
-            server.start(fresh=False)
-            servers.append(server)
-        yield servers[0], servers[1]
-    finally:
-        for server in servers:
-            server.stop()
+    with narrowed_server(root, "src", src_capability, src_extra) as src, \
+            narrowed_server(root, "dst", dst_capability, dst_extra) as dst:
+        yield src, dst
 
 
 def _private_root(lab_root: Path, request: pytest.FixtureRequest) -> Path:
@@ -157,3 +163,77 @@ def test_message_refused_partway_through_a_batch_duplicates_nothing(
         inbox = snapshot(dst, user)["INBOX"]
         assert sorted(m.sha256 for m in inbox.elements()) == sorted(
             sha(b) for i, b in enumerate(bodies) if i != 3)
+
+
+# --- NUL bytes towards a server without BINARY (issue 15) ------------------------------------
+_NUL = b"Subject: nul\r\nMessage-ID: <nul@pec.test.it>\r\n\r\nbefore\x00after\r\n"
+
+
+@pytest.mark.parametrize("capability", [PLAIN, PLAIN + " MULTIAPPEND LITERAL+"],
+                         ids=["one-append-each", "multiappend"])
+def test_a_nul_message_is_refused_before_a_byte_is_sent(
+        capability: str, lab_root: Path, request: pytest.FixtureRequest) -> None:
+    """A message with NUL bytes cannot be stored byte-exactly without BINARY: APPEND reports it
+    refused without sending any of it, so the connection stays in step (the next command on it
+    works).  The messages before it are stored (one MULTIAPPEND, or one APPEND each), those
+    after it are not sent."""
+    from pecsync.errors import MessageRefused
+    from pecsync.model import AppendItem, Side
+
+    root = _private_root(lab_root, request)
+    with narrowed_server(root, "dst", capability) as dst:
+        user = "nul@pec.test.it"
+        dst.add_user(user, "y")
+        first, last = _nine_hundred(1), _nine_hundred(2)
+        s = session(dst, user, Side.DST)
+        try:
+            assert not s.has("BINARY")
+            assert s.has("MULTIAPPEND") == ("MULTIAPPEND" in capability)
+            items = [AppendItem(b, (), when(i)) for i, b in enumerate((first, _NUL, last))]
+            outcome = s.append("INBOX", items)
+            assert outcome.stored == 1 and outcome.refused_index == 1
+            assert len(outcome.uids) == 1 and outcome.uidvalidity
+            assert isinstance(outcome.refused, MessageRefused)
+            assert "NUL" in str(outcome.refused) and "INBOX" in str(outcome.refused)
+            # The same connection, in step: the next APPEND and a FETCH are answered.
+            again = s.append("INBOX", [AppendItem(last, (), when(2))])
+            assert again.refused is None and again.stored == 1
+            s.examine("INBOX")
+            bodies = s.fetch_bodies(s.fetch_meta("1:*"))
+            assert [m.body for m in bodies] == [first, last]
+        finally:
+            s.logout()
+        # Read independently of pecsync's reader: nothing else reached the server.
+        inbox = snapshot(dst, user)["INBOX"]
+        assert sorted(m.sha256 for m in inbox.elements()) == sorted((sha(first), sha(last)))
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_nul_message_towards_a_server_without_binary_is_quarantined(
+        tmp_path: Path, lab_root: Path, request: pytest.FixtureRequest) -> None:
+    """The source serves the NUL bytes (BINARY), the destination cannot take them: the message
+    is kept byte-exact in the quarantine, every other message is copied, `copy` exits 1, and
+    a second run appends nothing more."""
+    root = _private_root(lab_root, request)
+    with minimal_servers(root, src_capability=PLAIN + " BINARY",
+                         dst_capability=PLAIN + " MULTIAPPEND LITERAL+") as (src, dst):
+        user = "nulq@pec.test.it"
+        src.add_user(user, "x")
+        dst.add_user(user, "y")
+        bodies = [_nine_hundred(i) for i in range(6)]
+        bodies[3] = _NUL
+        seed(src, user, "INBOX", [(b, (), when(i)) for i, b in enumerate(bodies)])
+        cfg = write_config(tmp_path, src, dst)
+        env = cli_env(src, dst)
+        first = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
+        assert first.returncode == 1, first.stdout + first.stderr
+        assert "1 skipped" in first.stdout and "NUL" in first.stdout, first.stdout
+        kept = tmp_path / "quarantine" / user / "INBOX" / "4.eml"
+        assert kept.read_bytes() == _NUL
+        inbox = snapshot(dst, user)["INBOX"]
+        assert sorted(m.sha256 for m in inbox.elements()) == sorted(
+            sha(b) for i, b in enumerate(bodies) if i != 3)
+        again = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
+        assert " 0 copied" in again.stdout, again.stdout + again.stderr
+        assert snapshot(dst, user)["INBOX"] == inbox
+    shutil.rmtree(root, ignore_errors=True)
