@@ -249,13 +249,25 @@ def test_run_crashed_after_every_step_then_resumed(dovecot_src: Any, dovecot_dst
     engine = {"batch_max_messages": 2, "workers": 1}
     sources = [first, second]
 
-    def fresh(name: str) -> tuple[Path, dict[str, str], list[str]]:
-        dsts = [users.dst_only() for _ in sources]
-        cfg, env = _imported(tmp_path / name, dovecot_src, dovecot_dst,
-                             list(zip(sources, dsts, strict=True)), engine)
-        return cfg, env, dsts
+    cfg, env = _imported(tmp_path / "probe", dovecot_src, dovecot_dst,
+                         [(s, users.dst_only()) for s in sources], engine)
+    # The imported list, before any run: each crashed run starts from a copy of it, with
+    # fresh destination mailboxes (an `import` each would cost a process per crash point).
+    imported = {p.name: p.read_bytes() for p in cfg.parent.glob("state.sqlite3*")}
 
-    cfg, env, _ = fresh("probe")
+    def fresh(name: str) -> tuple[Path, list[str]]:
+        dsts = [users.dst_only() for _ in sources]
+        (tmp_path / name).mkdir()
+        cfg = write_config(tmp_path / name, dovecot_src, dovecot_dst, master=False,
+                           engine=engine)
+        for file, data in imported.items():
+            (tmp_path / name / file).write_bytes(data)
+        with sqlite3.connect(tmp_path / name / "state.sqlite3") as db:
+            for src_user, dst_user in zip(sources, dsts, strict=True):
+                assert db.execute("UPDATE job SET dst_user = ? WHERE address = ?",
+                                  (dst_user, src_user)).rowcount == 1
+        return cfg, dsts
+
     log = tmp_path / "probe.steps"
     r = run_cli(["run", "--config", str(cfg)], {**env, "PECSYNC_STEP_LOG": str(log)})
     assert r.returncode == 0, r.stdout + r.stderr
@@ -270,7 +282,7 @@ def test_run_crashed_after_every_step_then_resumed(dovecot_src: Any, dovecot_dst
     points = distinct_crash_points(steps)
     assert len(points) >= 25, steps
     for crash_at in points:
-        cfg, env, dsts = fresh(f"c{crash_at}")
+        cfg, dsts = fresh(f"c{crash_at}")
         crash_log = cfg.parent / "crashed.steps"
         crashed = run_cli(["run", "--config", str(cfg)],
                           {**env, "PECSYNC_CRASH_AFTER_STEP": str(crash_at),
