@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pecsync.cli.common import unknown_order
 from pecsync.config import Config
+from pecsync.engine.certify import write_atomically
 from pecsync.errors import UsageError
 from pecsync.model import Secret
 from pecsync.reports import mailer
@@ -199,7 +200,7 @@ async def cmd_certificate(cfg: Config, args: argparse.Namespace) -> int:
         raise UsageError(f"mailbox {args.address}: nothing copied yet, no certificate")
     text = json.dumps(cert, indent=2, ensure_ascii=False) + "\n"
     if args.out:
-        Path(args.out).write_text(text, "utf-8")
+        write_atomically(Path(args.out), text.encode())
         sys.stdout.write(f"wrote {args.out} (digest {cert['digest']})\n")
     else:
         sys.stdout.write(text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import Job, JobStore
 from pecsync.store.reporting import ReportStore
 from pecsync.store.syncstate import SyncStore
-from pecsync.sync.quarantine import Quarantine, quarantine_dir
 
 
 async def load_report(store: CheckpointStore, cfg: Config, *, report_date: date, lang: str,
@@ -63,29 +61,3 @@ async def certificate(store: CheckpointStore, src_user: str, *, address: str | N
 
 def certificate_path(cfg: Config, address: str) -> Path:
     return cfg.database.parent / "certificates" / f"{address}.json"
-
-
-async def write_certificate(store: CheckpointStore, cfg: Config, job: Job) -> Path | None:
-    return await write_certificate_for(store, cfg, job.src_user, job.dst_user,
-                                       address=job.address, job=job)
-
-
-async def write_certificate_for(store: CheckpointStore, cfg: Config, src_user: str,
-                                dst_user: str, *, address: str | None = None,
-                                job: Job | None = None) -> Path | None:
-    """Write the certificate atomically.  Call only right after a verification found every
-    recorded copy intact (README "Certificates")."""
-    address = address or src_user
-    cert = await certificate(store, src_user, address=address, dst_user=dst_user, job=job)
-    if cert is None:
-        return None
-    if cert["skipped"]:
-        qdir = quarantine_dir(cfg.database, address)
-        for item in cert["skipped"]:
-            item["quarantine"] = str(Quarantine(qdir).path(item["folder"], item["source_uid"]))
-    path = certificate_path(cfg, address)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cert, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    tmp.replace(path)
-    return path
