@@ -29,7 +29,7 @@ from typing import Literal
 import imapclient
 import imapclient.exceptions
 
-from lab.dovecot import free_port
+from lab.dovecot import free_port, open_to_others
 
 #: Where scripts/setup.sh unpacks the cyrus-imapd package (override: $PECSYNC_CYRUS_ROOT).
 CYRUS_ROOT = Path(os.environ.get("PECSYNC_CYRUS_ROOT", "/opt/pecsync-cyrus/root"))
@@ -123,13 +123,7 @@ class CyrusServer:
             shutil.rmtree(self.root)
         for sub in ("conf", "spool", "run"):
             (self.root / sub).mkdir(parents=True)
-        # The unprivileged cyrus user must reach everything below the root.
-        for parent in [self.root, *self.root.parents]:
-            if parent == Path("/"):
-                break
-            mode = parent.stat().st_mode & 0o777
-            if parent.stat().st_uid == os.geteuid() and not mode & 0o001:
-                parent.chmod(mode | 0o011)
+        open_to_others(self.root)  # the unprivileged cyrus user
         self.conf.write_text(self._imapd_conf())
         (self.root / "cyrus.conf").write_text(self._cyrus_conf())
         self._saslpasswd(self.master_user, self.master_password)

@@ -34,6 +34,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def open_to_others(root: Path) -> None:
+    """Let the servers' unprivileged users traverse every folder above *root* that we own."""
+    for parent in [root, *root.parents]:
+        if parent == Path("/"):
+            break
+        mode = parent.stat().st_mode & 0o777
+        if parent.stat().st_uid == os.geteuid() and not mode & 0o001:
+            parent.chmod(mode | 0o011)
+
+
+def servers_toml(src: DovecotServer, dst: DovecotServer, *, dest_master: bool = True,
+                 state: str = "state.sqlite3") -> str:
+    """The ``[source]``, ``[destination]`` and ``[state]`` tables of a pecsync configuration
+    for a lab pair (plain IMAP on loopback; the destination's master user if asked)."""
+    master = f'master_user = "{dst.master_user}"\n' if dest_master else ""
+    return (f'[source]\nhost = "{src.host}"\nport = {src.port}\nsecurity = "plain"\n\n'
+            f'[destination]\nhost = "{dst.host}"\nport = {dst.port}\nsecurity = "plain"\n'
+            f'{master}\n[state]\ndatabase = "{state}"\n')
+
+
 def _accounts() -> dict[str, str]:
     """System accounts Dovecot runs as: the packaged ones as root, ourselves otherwise."""
     if os.geteuid() == 0:
@@ -146,13 +166,7 @@ class DovecotServer:
         if self.root.exists():
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
-        # Dovecot's unprivileged processes must reach everything below the root.
-        for parent in [self.root, *self.root.parents]:
-            if parent == Path("/"):
-                break
-            mode = parent.stat().st_mode & 0o777
-            if parent.stat().st_uid == os.geteuid() and not mode & 0o001:
-                parent.chmod(mode | 0o011)
+        open_to_others(self.root)  # Dovecot's unprivileged processes
         (self.root / "mail").mkdir()
         if os.geteuid() == 0:
             acc = pwd.getpwnam(_accounts()["MAIL_USER"])

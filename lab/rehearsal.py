@@ -21,7 +21,7 @@ from pathlib import Path
 import imapclient
 import imapclient.exceptions
 
-from lab.dovecot import DOVECOT, DovecotServer
+from lab.dovecot import DOVECOT, DovecotServer, servers_toml
 from lab.sample import mailbox
 
 STATE = "lab.json"
@@ -78,10 +78,8 @@ def _seed(server: DovecotServer, member: Member, seed_no: int) -> int:
 
 def _config(src: DovecotServer, dst: DovecotServer) -> str:
     return (f'# Written by `python -m lab up`: the two lab servers of {src.root.parent}.\n'
-            f'[source]\nhost = "{src.host}"\nport = {src.port}\nsecurity = "plain"\n\n'
-            f'[destination]\nhost = "{dst.host}"\nport = {dst.port}\nsecurity = "plain"\n\n'
-            '[state]\ndatabase = "state.sqlite3"\nkey_file = "pecsync.key"\n\n'
-            '[migration]\ndeadline = 2026-12-31\n')
+            + servers_toml(src, dst, dest_master=False)
+            + 'key_file = "pecsync.key"\n\n[migration]\ndeadline = 2026-12-31\n')
 
 
 def up(run_dir: Path, count: int = 6) -> Path:

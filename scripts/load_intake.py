@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from lab.dovecot import free_port, lab_pair  # noqa: E402
+from lab.dovecot import free_port, lab_pair, servers_toml  # noqa: E402
 from pecsync.web.security import solve_pow  # noqa: E402
 
 KEY = "q3Jd0mFf1y3oN0K2mU4n1v3rS4lK3yF0rT3sTs0nLy0="
@@ -75,20 +75,7 @@ def main() -> int:
             s.logout()
         env["PECSYNC_DEST_PASSWORD"] = dst.master_password
         cfg = work / "pecsync.toml"
-        cfg.write_text(f"""[source]
-host = "{src.host}"
-port = {src.port}
-security = "plain"
-
-[destination]
-host = "{dst.host}"
-port = {dst.port}
-security = "plain"
-master_user = "{dst.master_user}"
-
-[state]
-database = "state.sqlite3"
-
+        cfg.write_text(servers_toml(src, dst) + f"""
 [engine]
 workers = 4
 verify = true

@@ -33,27 +33,14 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-from lab.dovecot import free_port, lab_pair  # noqa: E402
+from lab.dovecot import free_port, lab_pair, servers_toml  # noqa: E402
 
 KEY = "q3Jd0mFf1y3oN0K2mU4n1v3rS4lK3yF0rT3sTs0nLy0="
 WIDTHS = (1280, 390)
 
 
 def config(work: Path, src: Any, dst: Any, extra: str) -> Path:
-    text = f"""[source]
-host = "{src.host}"
-port = {src.port}
-security = "plain"
-
-[destination]
-host = "{dst.host}"
-port = {dst.port}
-security = "plain"
-master_user = "{dst.master_user}"
-
-[state]
-database = "state.sqlite3"
-
+    text = servers_toml(src, dst) + f"""
 [intake]
 contact = "segreteria@ordine-avvocati.example · 06 1234567"
 pow_bits = 12
