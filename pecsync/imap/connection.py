@@ -133,6 +133,12 @@ class Connection:
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
 
+    def forget_read_ahead(self) -> None:
+        """Drop the bodies read ahead and the FETCHes in flight: another folder is opened,
+        or the connection is gone."""
+        if self.pipeline is not None:
+            self.pipeline.forget()
+
     # --- errors -----------------------------------------------------------------------
     def error(self, cls: type[ImapError], message: str, *, folder: str | None = None,
               hint: str | None = None, response: str | None = None) -> ImapError:
@@ -287,8 +293,7 @@ class Connection:
     def close(self) -> None:
         """Drop the connection without a LOGOUT (it failed or never logged in)."""
         client, self.client = self.client, None
-        if self.pipeline is not None:
-            self.pipeline.forget()
+        self.forget_read_ahead()
         if client is not None:
             with suppress(Exception):
                 client.shutdown()
@@ -299,8 +304,7 @@ class Connection:
         if self.client is None:
             return
         client, self.client = self.client, None
-        if self.pipeline is not None:
-            self.pipeline.forget()
+        self.forget_read_ahead()
         with suppress(Exception):
             imap = client._imap
             imap.send(imap._new_tag() + b" LOGOUT\r\n")

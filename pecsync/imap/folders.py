@@ -41,12 +41,6 @@ class Folders:
         self._conn = conn
         self.foreign_namespaces: tuple[str, ...] = ()
 
-    def _forget_bodies(self) -> None:
-        """Bodies read ahead belong to the folder open until now."""
-        conn = self._conn
-        if conn.pipeline is not None:
-            conn.pipeline.forget()
-
     def namespaces(self) -> dict[str, list[tuple[str, str]]]:
         """Every NAMESPACE group (``pecsync check``): ``{"personal": [("INBOX.", ".")],
         "other users": [...], "shared": [...]}``; empty without NAMESPACE."""
@@ -154,7 +148,7 @@ class Folders:
         what = "EXAMINE" if readonly else "SELECT"
         conn.commands += 1
         with conn.guard(what, name):
-            self._forget_bodies()
+            conn.forget_read_ahead()  # they belong to the folder open until now
             try:
                 resp = conn.client.select_folder(utf7.encode(name), readonly=readonly)
             except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
@@ -234,7 +228,7 @@ class Folders:
         conn = self._conn
         conn.commands += 2
         with conn.guard("EXAMINE", name):
-            self._forget_bodies()
+            conn.forget_read_ahead()  # they belong to the folder open until now
             imap = conn.imap
             imap.untagged_responses = {}
             # imaplib refuses UID outside SELECTED state; the server runs the commands in
