@@ -117,9 +117,6 @@ class Folders:
                 flags=frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in flags)))
         return out
 
-    def create_folder(self, name: str) -> None:
-        self.create_folders([name])
-
     def create_folders(self, names: Sequence[str]) -> None:
         """CREATE each of *names* (parents before children), pipelined: one round trip for
         the whole tree.  Every answer is read before the first refusal is raised."""
@@ -152,7 +149,7 @@ class Folders:
             try:
                 resp = conn.client.select_folder(utf7.encode(name), readonly=readonly)
             except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
-                raise  # connection lost: transient (see _guard), not a folder problem
+                raise  # connection lost: transient (see Connection.guard), not a folder problem
             except imapclient.exceptions.IMAPClientError as exc:
                 conn.selected = None
                 raise conn.error(FolderError, f"cannot open folder ({what}): {as_text(exc)}",
@@ -188,7 +185,7 @@ class Folders:
                     utf7.encode(name), [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"]
                     + ([b"HIGHESTMODSEQ"] if conn.has("CONDSTORE") else []))
             except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
-                raise  # connection lost: transient (see _guard), not a folder problem
+                raise  # connection lost: transient (see Connection.guard), not a folder problem
             except imapclient.exceptions.IMAPClientError as exc:
                 raise conn.error(FolderError, f"cannot read folder status: {as_text(exc)}",
                                  folder=name, response=as_text(exc)) from None
@@ -224,7 +221,7 @@ class Folders:
     def examine_with_meta(self, name: str, first_uid: int
                           ) -> tuple[FolderStatus, list[MessageInfo]]:
         """EXAMINE *name* and fetch the metadata of UIDs ``first_uid:*`` in one round trip
-        (the two commands are pipelined).  Like :meth:`examine` then :meth:`fetch_meta`."""
+        (the two commands are pipelined).  Like :meth:`examine` then ``Messages.fetch_meta``."""
         conn = self._conn
         conn.commands += 2
         with conn.guard("EXAMINE", name):
