@@ -7,6 +7,7 @@ import sys
 
 import structlog
 
+from pecsync.cli.common import master_passwords, vault_for
 from pecsync.config import Config
 from pecsync.engine.preflight import (
     EXIT_UNREACHABLE,
@@ -126,9 +127,7 @@ def _first_runnable(jobs: list[Job]) -> list[Job]:
 
 
 async def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
-    from pecsync.cli.bulk import _masters, _vault
-
-    src_master, dst_master = _masters(cfg)
+    src_master, dst_master = master_passwords(cfg)
     listed: list[Job] = []
     if cfg.state_exists():
         async with await CheckpointStore.open(cfg.state) as store:
@@ -140,7 +139,7 @@ async def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
     if not problems and listed and args.sample > 0:
         vault = None
         if not (cfg.source.master_user and cfg.destination.master_user):
-            vault = _vault(cfg)
+            vault = vault_for(cfg)
         async with await CheckpointStore.open(cfg.state) as store:
             members = await check_members(cfg, JobStore(store, vault), CredentialChecks(store),
                                           order=args.order, sample=args.sample,

@@ -11,7 +11,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from pecsync.cli.bulk import unknown_order
+from pecsync.cli.common import unknown_order
 from pecsync.config import Config
 from pecsync.errors import UsageError
 from pecsync.model import Secret
@@ -19,8 +19,9 @@ from pecsync.reports import mailer
 from pecsync.reports.collect import certificate, load_report, save_snapshot
 from pecsync.reports.notices import render_notice
 from pecsync.reports.render import csv_writer, index_html, order_html, slug, to_csv, to_json
-from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobStore
+from pecsync.store.reporting import Delivery, ReportStore
 
 FORMATS = ("html", "csv", "json")
 
@@ -102,7 +103,7 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
         if not args.send:
             return 0
         assert cfg.smtp is not None
-        stmts = []
+        deliveries = []
         for o in report.orders:
             if not o.contacts:
                 sys.stderr.write(f"pecsync report: order {o.name}: no contacts in "
@@ -115,30 +116,26 @@ async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:
                 html=order_html(o, report, index_link=False),
                 csv_name=f"pecsync-{slug(o.name)}-{day.isoformat()}.csv",
                 csv_text=to_csv(o.mailboxes, args.csv_dialect))
-            stmts.append(("upsert_delivery", {"report_date": day.isoformat(),
-                                              "order_name": o.name,
-                                              "recipients": ",".join(o.contacts),
-                                              "payload": payload, "now": now()}))
-        await store.transaction(stmts)
+            deliveries.append(Delivery(day.isoformat(), o.name, tuple(o.contacts), payload))
+        reports = ReportStore(store)
+        await reports.queue_deliveries(deliveries)
         password = _smtp_password(cfg)
         failures = 0
-        for row_id, rdate, order, recipients, payload, attempts in await store.query(
-                "unsent_deliveries", {}):
+        for d in await reports.unsent_deliveries():
+            recipients = ",".join(d.recipients)
             try:
-                mailer.send(cfg.smtp, password, str(recipients).split(","), bytes(payload))
+                mailer.send(cfg.smtp, password, list(d.recipients), d.payload)
             except (OSError, smtplib.SMTPException) as exc:
                 failures += 1
                 error = str(exc)[:500]
-                await store.transaction([("mark_delivery", {"id": row_id, "status": "failed",
-                                                            "last_error": error,
-                                                            "now": now()})])
-                sys.stderr.write(f"pecsync report: sending the {rdate} report of order {order} "
-                                 f"to {recipients} failed (attempt {attempts + 1}): {error} — "
-                                 f"it will be sent again by the next `report --send`\n")
+                await reports.mark_delivery_failed(d.id, error)
+                sys.stderr.write(f"pecsync report: sending the {d.report_date} report of order "
+                                 f"{d.order} to {recipients} failed (attempt {d.attempts + 1}): "
+                                 f"{error} — it will be sent again by the next `report --send`\n")
                 continue
-            await store.transaction([("mark_delivery", {"id": row_id, "status": "sent",
-                                                        "last_error": None, "now": now()})])
-            sys.stdout.write(f"  sent the {rdate} report of order {order} to {recipients}\n")
+            await reports.mark_delivery_sent(d.id)
+            sys.stdout.write(f"  sent the {d.report_date} report of order {d.order} to "
+                             f"{recipients}\n")
         return 3 if failures else 0
 
 

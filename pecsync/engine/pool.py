@@ -67,7 +67,7 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
     (``env.breaker``) trips, no new job is claimed and the run ends; with *follow*, a server
     that could not be reached is tried again after *breaker_wait* seconds."""
     if poll_seconds is None:
-        poll_seconds = env.store.backend.idle_poll_seconds
+        poll_seconds = env.store.idle_poll_seconds
     await env.jobs.recover_stale()
     owner = process_owner()
     busy = 0

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pecsync import __version__
+from pecsync.store.reporting import MailboxMessage
 
 _REPLACES = re.compile(r"replaces destination uid (\d+)")
 
@@ -33,39 +34,43 @@ def _digest(values: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(values)).encode()).hexdigest()
 
 
-def build_certificate(*, address: str, src_user: str, dst_user: str, rows: Sequence[Any],
-                      started_at: str | None, finished_at: str | None) -> dict[str, Any]:
-    """*rows*: the ``mailbox_messages`` query rows (src_name, dst_name, src_uidvalidity,
-    dst_uidvalidity, src_uid, size, sha256, message_id, dst_uid, state, note, verified_at)."""
+def build_certificate(*, address: str, src_user: str, dst_user: str,
+                      messages: Sequence[MailboxMessage], started_at: str | None,
+                      finished_at: str | None) -> dict[str, Any]:
+    """*messages*: the mailbox's recorded messages, by folder then source UID
+    (:meth:`pecsync.store.reporting.ReportStore.mailbox_messages`)."""
     folders: dict[str, dict[str, Any]] = {}
     skipped = []
-    for (src_name, dst_name, src_uvv, dst_uvv, uid, size, sha, msgid, dst_uid, state, note,
-         verified_at) in rows:
-        f = folders.setdefault(src_name, {
-            "source": src_name, "destination": dst_name, "source_uidvalidity": src_uvv,
-            "destination_uidvalidity": dst_uvv, "messages_source": 0, "bytes_source": 0,
-            "messages_destination": 0, "bytes_destination": 0, "messages": []})
-        if state == "intent":
+    for rec in messages:
+        f = folders.setdefault(rec.src_name, {
+            "source": rec.src_name, "destination": rec.dst_name,
+            "source_uidvalidity": rec.src_uidvalidity,
+            "destination_uidvalidity": rec.dst_uidvalidity, "messages_source": 0,
+            "bytes_source": 0, "messages_destination": 0, "bytes_destination": 0,
+            "messages": []})
+        if rec.state == "intent":
             continue
         f["messages_source"] += 1
-        f["bytes_source"] += size
-        if state == "skipped":
-            skipped.append({"folder": src_name, "source_uid": uid, "message_id": msgid,
-                            "reason": note})
+        f["bytes_source"] += rec.size
+        if rec.state == "skipped":
+            skipped.append({"folder": rec.src_name, "source_uid": rec.src_uid,
+                            "message_id": rec.message_id, "reason": rec.note})
             continue
-        entry = {"sha256": sha, "size": size, "message_id": msgid, "source_uid": uid,
-                 "destination_uid": dst_uid, "verified": bool(verified_at)}
-        if note:
-            entry["note"] = note
-            m = _REPLACES.match(note)
+        entry = {"sha256": rec.sha256, "size": rec.size, "message_id": rec.message_id,
+                 "source_uid": rec.src_uid, "destination_uid": rec.dst_uid,
+                 "verified": bool(rec.verified_at)}
+        if rec.note:
+            entry["note"] = rec.note
+            m = _REPLACES.match(rec.note)
             if m:
                 # A bad copy pecsync appended earlier and left alone (it never deletes).
                 f.setdefault("left_on_destination", []).append(
-                    {"destination_uid": int(m[1]), "source_uid": uid, "reason": note})
+                    {"destination_uid": int(m[1]), "source_uid": rec.src_uid,
+                     "reason": rec.note})
         f["messages"].append(entry)
-        if verified_at:
+        if rec.verified_at:
             f["messages_destination"] += 1
-            f["bytes_destination"] += size
+            f["bytes_destination"] += rec.size
     for f in folders.values():
         f["sha256_digest"] = _digest([m["sha256"] for m in f["messages"]])
     out = list(folders.values())

@@ -10,9 +10,10 @@ from typing import Any
 from pecsync.config import Config
 from pecsync.reports.certificate import build_certificate
 from pecsync.reports.daily import LateAddition, Report, build_report
-from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import Job, JobStore
+from pecsync.store.reporting import ReportStore
 from pecsync.store.syncstate import SyncStore
 from pecsync.sync.quarantine import Quarantine, quarantine_dir
 
@@ -27,24 +28,23 @@ async def load_report(store: CheckpointStore, cfg: Config, *, report_date: date,
     late = [LateAddition(r.address, r.order, r.count, r.first_at, r.last_at)
             for r in await IntakeStore(store).requests()
             if order is None or r.order in (None, order)]
-    done_times = {str(a): str(t) for a, t in await store.query("first_done_times", {})}
+    reports = ReportStore(store)
+    done_times = await reports.first_done_times()
     starts = [j.started_at for j in jobs if j.started_at]
     started = datetime.fromisoformat(min(starts)) if starts else None
-    prev = await store.query("last_snapshot", {"report_date": report_date.isoformat()})
-    previous = json.loads(prev[0][1]) if prev else None
+    prev = await reports.last_snapshot(report_date)
     synced = {a: s.last_synced_at for a, s in (await SyncStore(store).job_syncs(order)).items()}
     return build_report(jobs, report_date=report_date, lang=lang, deadline=cfg.deadline,
                         orders=cfg.orders, done_times=done_times, started=started,
-                        previous=previous, previous_date=prev[0][0] if prev else None,
+                        previous=prev.states if prev else None,
+                        previous_date=prev.report_date if prev else None,
                         origins=origins, intake_requests=late,
                         synced=synced, switch_at=cfg.switch_at)
 
 
 async def save_snapshot(store: CheckpointStore, report: Report) -> None:
     states = {m.address: m.state for m in report.overall.mailboxes}
-    await store.transaction([("insert_snapshot", {"now": now(),
-                                                  "report_date": report.report_date.isoformat(),
-                                                  "states": json.dumps(states)})])
+    await ReportStore(store).save_snapshot(report.report_date, states)
 
 
 async def certificate(store: CheckpointStore, src_user: str, *, address: str | None = None,
@@ -54,9 +54,9 @@ async def certificate(store: CheckpointStore, src_user: str, *, address: str | N
     mailbox_id = await store.find_mailbox(src_user)
     if mailbox_id is None:
         return None
-    rows = await store.query("mailbox_messages", {"mailbox_id": mailbox_id})
+    messages = await ReportStore(store).mailbox_messages(mailbox_id)
     return build_certificate(address=address or src_user, src_user=src_user,
-                             dst_user=dst_user or src_user, rows=rows,
+                             dst_user=dst_user or src_user, messages=messages,
                              started_at=job.started_at if job else None,
                              finished_at=job.finished_at if job else None)
 

@@ -25,16 +25,6 @@ from pecsync.store.sqlite_backend import SqliteBackend
 SCHEMA_VERSION = "2"
 
 
-#: Extra attempts of a statement that found the database locked past the busy timeout (the
-#: web server and `run` write one database): a member or a run never sees "database is locked".
-_LOCKED_RETRIES = 5
-
-
-def _locked(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -115,6 +105,11 @@ class CheckpointStore:
         """Several processes or hosts are expected to share this database."""
         return self.backend.shared
 
+    @property
+    def idle_poll_seconds(self) -> float:
+        """How long an idle worker sleeps before looking again when nothing wakes it."""
+        return self.backend.idle_poll_seconds
+
     @classmethod
     async def open(cls, target: Path | str | PostgresTarget) -> CheckpointStore:
         """The state database at *target*: a path opens (or creates) SQLite, a PostgreSQL
@@ -170,8 +165,10 @@ class CheckpointStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def transaction(self, statements: Iterable[tuple[str, dict[str, Any]]]
-                          ) -> list[Any]:
+    # The generic API below is private to pecsync.store: everything above the store calls
+    # a named method that returns typed values (tests/unit/test_store_boundary.py).
+    async def _transaction(self, statements: Iterable[tuple[str, dict[str, Any]]]
+                           ) -> list[Any]:
         """Run statements in one transaction (one fsync); the rows the last one returned
         (``RETURNING``), when it ran on its own.
 
@@ -179,7 +176,7 @@ class CheckpointStore:
         transaction to end, so a connection is never left inside one."""
         return await self.backend.transaction(statements)
 
-    async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
+    async def _query(self, name: str, params: dict[str, Any]) -> list[Any]:
         return await self.backend.query(name, params)
 
     async def compact(self) -> bool:
@@ -196,32 +193,32 @@ class CheckpointStore:
 
     # --- mailboxes and folders ------------------------------------------------------------
     async def mailbox_id(self, src_user: str, dst_user: str) -> int:
-        await self.transaction([("upsert_mailbox", {"src_user": src_user, "dst_user": dst_user,
-                                            "now": now()})])
-        rows = await self.query("get_mailbox_id", {"src_user": src_user})
+        await self._transaction([("upsert_mailbox", {"src_user": src_user, "dst_user": dst_user,
+                                             "now": now()})])
+        rows = await self._query("get_mailbox_id", {"src_user": src_user})
         return int(rows[0][0])
 
     async def find_mailbox(self, src_user: str) -> int | None:
-        rows = await self.query("get_mailbox_id", {"src_user": src_user})
+        rows = await self._query("get_mailbox_id", {"src_user": src_user})
         return int(rows[0][0]) if rows else None
 
     async def folder(self, mailbox_id: int, src_name: str) -> FolderState | None:
-        rows = await self.query("get_folder", {"mailbox_id": mailbox_id, "src_name": src_name})
+        rows = await self._query("get_folder", {"mailbox_id": mailbox_id, "src_name": src_name})
         return _folder(rows[0]) if rows else None
 
     async def folders(self, mailbox_id: int) -> list[FolderState]:
-        return [_folder(r) for r in await self.query("list_folders", {"mailbox_id": mailbox_id})]
+        return [_folder(r) for r in await self._query("list_folders", {"mailbox_id": mailbox_id})]
 
     async def add_folder(self, mailbox_id: int, src_name: str, dst_name: str,
                          src_uidvalidity: int, dst_uidvalidity: int, *,
                          content_match: bool = False) -> FolderState:
         """The folder's first state; *content_match*: the destination folder already holds
         messages, so every pass until one completes is content-matched."""
-        await self.transaction([("insert_folder", {"mailbox_id": mailbox_id, "src_name": src_name,
-                                           "dst_name": dst_name, "now": now(),
-                                           "src_uidvalidity": src_uidvalidity,
-                                           "dst_uidvalidity": dst_uidvalidity,
-                                           "content_match": int(content_match)})])
+        await self._transaction([("insert_folder", {"mailbox_id": mailbox_id, "src_name": src_name,
+                                            "dst_name": dst_name, "now": now(),
+                                            "src_uidvalidity": src_uidvalidity,
+                                            "dst_uidvalidity": dst_uidvalidity,
+                                            "content_match": int(content_match)})])
         state = await self.folder(mailbox_id, src_name)
         assert state is not None
         return state
@@ -238,14 +235,14 @@ class CheckpointStore:
                               "content_match": int(content_match), "now": now()})]
         if forget_messages:
             stmts.insert(0, ("forget_folder_messages", {"folder_id": state.id}))
-        await self.transaction(stmts)
+        await self._transaction(stmts)
         return FolderState(state.id, state.src_name, dst_name, src_uidvalidity, dst_uidvalidity,
                            0, None, content_match)
 
     async def set_uidnext_seen(self, folder_id: int, uidnext: int) -> None:
         """The folder's pass completed (this also ends a content-matched pass)."""
-        await self.transaction([("set_uidnext_seen", {"folder_id": folder_id, "uidnext": uidnext,
-                                              "now": now()})])
+        await self._transaction([("set_uidnext_seen", {"folder_id": folder_id, "uidnext": uidnext,
+                                               "now": now()})])
 
     # --- messages -------------------------------------------------------------------------
     @staticmethod
@@ -284,7 +281,7 @@ class CheckpointStore:
             stmts.append(("set_high_water", {"folder_id": folder_id, "high_water": high_water,
                                              "now": now()}))
         if stmts:
-            await self.transaction(stmts)
+            await self._transaction(stmts)
 
     async def mark_appended(self, folder_id: int, uidvalidity: int, dst_uidvalidity: int | None,
                             appended: Sequence[Appended], high_water: int | None) -> None:
@@ -299,34 +296,34 @@ class CheckpointStore:
         if high_water is not None:
             stmts.append(("set_high_water", {"folder_id": folder_id, "high_water": high_water,
                                              "now": now()}))
-        await self.transaction(stmts)
+        await self._transaction(stmts)
 
     async def drop_intents(self, folder_id: int, uidvalidity: int,
                            src_uids: Iterable[int]) -> None:
         """Forget intents whose APPEND certainly did not happen (tagged NO, or reconciled)."""
-        await self.transaction([("drop_intent", {"folder_id": folder_id,
-                                                 "src_uidvalidity": uidvalidity,
-                                                 "src_uid": uid}) for uid in src_uids])
+        await self._transaction([("drop_intent", {"folder_id": folder_id,
+                                                  "src_uidvalidity": uidvalidity,
+                                                  "src_uid": uid}) for uid in src_uids])
 
     async def open_intents(self, folder_id: int, uidvalidity: int) -> list[Intent]:
-        rows = await self.query("open_intents", {"folder_id": folder_id,
-                                                 "src_uidvalidity": uidvalidity})
+        rows = await self._query("open_intents", {"folder_id": folder_id,
+                                                  "src_uidvalidity": uidvalidity})
         return [Intent(int(r[0]), int(r[1]), str(r[2]), int(r[3] or 1)) for r in rows]
 
     async def done_uids_above(self, folder_id: int, uidvalidity: int, above: int) -> set[int]:
-        rows = await self.query("done_uids_above", {"folder_id": folder_id,
-                                                    "src_uidvalidity": uidvalidity,
-                                                    "above": above})
+        rows = await self._query("done_uids_above", {"folder_id": folder_id,
+                                                     "src_uidvalidity": uidvalidity,
+                                                     "above": above})
         return {int(r[0]) for r in rows}
 
     async def claimed_dst_uids(self, folder_id: int, dst_uidvalidity: int) -> set[int]:
-        rows = await self.query("claimed_dst_uids", {"folder_id": folder_id,
-                                                     "dst_uidvalidity": dst_uidvalidity})
+        rows = await self._query("claimed_dst_uids", {"folder_id": folder_id,
+                                                      "dst_uidvalidity": dst_uidvalidity})
         return {int(r[0]) for r in rows}
 
     async def copied_messages(self, folder_id: int, uidvalidity: int) -> list[CopiedMessage]:
-        rows = await self.query("copied_messages", {"folder_id": folder_id,
-                                                    "src_uidvalidity": uidvalidity})
+        rows = await self._query("copied_messages", {"folder_id": folder_id,
+                                                     "src_uidvalidity": uidvalidity})
         return [CopiedMessage(int(r[0]), int(r[1]), str(r[2]), str(r[3]),
                               tuple(str(r[4]).split()), None if r[5] is None else int(r[5]),
                               r[6], str(r[7]), r[8], r[9]) for r in rows]
@@ -340,23 +337,23 @@ class CheckpointStore:
         stmts += [("clear_verified", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
                                       "src_uid": uid}) for uid in bad]
         if stmts:
-            await self.transaction(stmts)
+            await self._transaction(stmts)
 
     async def set_notes(self, folder_id: int, uidvalidity: int,
                         notes: Mapping[int, str]) -> None:
         """Attach a note to recorded messages (``{source uid: note}``)."""
         if notes:
-            await self.transaction([("set_message_note", {
+            await self._transaction([("set_message_note", {
                 "folder_id": folder_id, "src_uidvalidity": uidvalidity, "src_uid": uid,
                 "note": note}) for uid, note in notes.items()])
 
     async def count_copies(self, folder_id: int, uidvalidity: int) -> int:
         """Recorded copies of the folder on the destination (appended or present)."""
-        rows = await self.query("count_copies", {"folder_id": folder_id,
-                                                 "src_uidvalidity": uidvalidity})
+        rows = await self._query("count_copies", {"folder_id": folder_id,
+                                                  "src_uidvalidity": uidvalidity})
         return int(rows[0][0])
 
     async def count_unverified(self, folder_id: int, uidvalidity: int) -> int:
-        rows = await self.query("count_unverified", {"folder_id": folder_id,
-                                                     "src_uidvalidity": uidvalidity})
+        rows = await self._query("count_unverified", {"folder_id": folder_id,
+                                                      "src_uidvalidity": uidvalidity})
         return int(rows[0][0])

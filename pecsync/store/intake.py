@@ -37,38 +37,38 @@ class IntakeStore:
         holds across concurrent requests and server processes; a restart keeps it."""
         current = datetime.now(UTC)
         since = _iso(current - window)
-        rows = await self.store.transaction([
+        rows = await self.store._transaction([
             ("prune_intake_attempts", {"before": _iso(current - 2 * window)}),
             ("take_intake_slot", {"kind": kind, "key": key, "now": _iso(current),
-                                  "since": since, "limit": limit})])
+                                   "since": since, "limit": limit})])
         if rows:
             return None
-        oldest = await self.store.query("oldest_intake_slot", {"kind": kind, "key": key,
-                                                               "since": since})
+        oldest = await self.store._query("oldest_intake_slot", {"kind": kind, "key": key,
+                                                                "since": since})
         first = datetime.fromisoformat(oldest[0][0]) if oldest and oldest[0][0] else current
         return first + window + timedelta(seconds=1)
 
     async def use_form(self, form_hash: str) -> bool:
         """True the first time a form (its one-time challenge) is submitted, False after."""
         current = datetime.now(UTC)
-        rows = await self.store.transaction([
+        rows = await self.store._transaction([
             ("prune_intake_forms", {"before": _iso(current - timedelta(days=2))}),
             ("use_intake_form", {"form_hash": form_hash, "now": _iso(current)})])
         return bool(rows)
 
     async def record_request(self, address: str, order: str | None) -> None:
-        await self.store.transaction([("insert_intake_request", {
+        await self.store._transaction([("insert_intake_request", {
             "address": address, "order_name": order, "now": now()})])
 
     async def requests(self) -> list[IntakeRequest]:
         """Late additions still missing from the list, oldest first."""
         return [IntakeRequest(str(r[0]), r[1], int(r[2]), str(r[3]), str(r[4]))
-                for r in await self.store.query("intake_requests", {})]
+                for r in await self.store._query("intake_requests", {})]
 
     async def save_token(self, token_hash: str, job_id: int) -> None:
-        await self.store.transaction([("insert_intake_token", {
+        await self.store._transaction([("insert_intake_token", {
             "token_hash": token_hash, "job_id": job_id, "now": now()})])
 
     async def address_of_token(self, token_hash: str) -> str | None:
-        rows = await self.store.query("job_of_intake_token", {"token_hash": token_hash})
+        rows = await self.store._query("job_of_intake_token", {"token_hash": token_hash})
         return str(rows[0][0]) if rows else None

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pecsync.errors import LeaseLost, StoreConflict
 from pecsync.model import MailboxRow, Secret
@@ -96,6 +96,14 @@ class CredentialOrigin:
     at: str
 
 
+class Lease(NamedTuple):
+    """Who holds a job's lease: ``Lease("retry host:4242", "2026-03-01T10:05:00+00:00")``
+    (a tuple too: ``owner, until = lease``)."""
+
+    owner: str | None
+    until: str | None
+
+
 @dataclass
 class ImportOutcome:
     added: list[str]
@@ -140,20 +148,20 @@ class JobStore:
         return self.vault
 
     async def job(self, address: str) -> Job | None:
-        rows = await self.store.query("job_by_address", {"address": address.lower()})
+        rows = await self.store._query("job_by_address", {"address": address.lower()})
         return _job(rows[0]) if rows else None
 
     async def jobs(self, order: str | None = None) -> list[Job]:
-        return [_job(r) for r in await self.store.query("list_jobs", {"order_name": order})]
+        return [_job(r) for r in await self.store._query("list_jobs", {"order_name": order})]
 
     async def _latest(self, job_id: int, side: str) -> tuple[int, bytes | None, str | None]:
-        rows = await self.store.query("latest_credential", {"job_id": job_id, "side": side})
+        rows = await self.store._query("latest_credential", {"job_id": job_id, "side": side})
         if not rows:
             return 0, None, None
         return int(rows[0][0]), rows[0][1], rows[0][2]
 
     async def _latest_source(self, job_id: int, side: str) -> str | None:
-        rows = await self.store.query("latest_credential", {"job_id": job_id, "side": side})
+        rows = await self.store._query("latest_credential", {"job_id": job_id, "side": side})
         return str(rows[0][3]) if rows and rows[0][3] is not None else None
 
     async def _credential_changes(self, job_id: int, side: str, new: Secret | None,
@@ -187,7 +195,7 @@ class JobStore:
         if new is None:
             return []
         fingerprint = self._need_vault().fingerprint(new, f"pecsync/csv/{job_id}/{side}")
-        rows = await self.store.query("csv_fingerprint", {"job_id": job_id, "side": side})
+        rows = await self.store._query("csv_fingerprint", {"job_id": job_id, "side": side})
         remember = ("set_csv_fingerprint", {"job_id": job_id, "side": side,
                                             "fingerprint": fingerprint, "now": now()})
         if rows and rows[0][0] == fingerprint:
@@ -212,7 +220,7 @@ class JobStore:
                 runnable = ((row.source_password is not None or src_master)
                             and (row.dest_password is not None or dst_master))
                 state = JobState.PENDING if runnable else JobState.WAITING_CREDENTIALS
-                await self.store.transaction([("insert_job", {
+                await self.store._transaction([("insert_job", {
                     "address": row.address, "order_name": row.order, "src_user": row.source_user,
                     "dst_user": row.dest_user, "state": state.value, "now": ts})])
                 created = await self.job(row.address)
@@ -247,7 +255,7 @@ class JobStore:
                                                    "state": JobState.PENDING.value,
                                                    "detail": None}))
                 out.requeued.append(row.address)
-        await self.store.transaction(stmts)
+        await self.store._transaction(stmts)
         return out
 
     async def set_password(self, job: Job, side: str, secret: Secret,
@@ -258,7 +266,7 @@ class JobStore:
             if not stmts:
                 return False
             try:
-                await self.store.transaction(stmts)
+                await self.store._transaction(stmts)
                 return True
             except StoreConflict:  # another writer took that version number: read again
                 if attempt == _CONFLICT_RETRIES:
@@ -283,7 +291,7 @@ class JobStore:
                                                "state": job.state.value, "detail": source}))
             stmts.append(("requeue_after_intake", {"id": job.id, "now": ts}))
             try:
-                await self.store.transaction(stmts)
+                await self.store._transaction(stmts)
                 break
             except StoreConflict:
                 if attempt == _CONFLICT_RETRIES:
@@ -297,7 +305,7 @@ class JobStore:
 
             {(7, "src"): CredentialOrigin(source="web", at="2026-02-03T10:00:00+00:00")}
         """
-        rows = await self.store.query("current_credential_sources", {})
+        rows = await self.store._query("current_credential_sources", {})
         return {(int(r[0]), str(r[1])): CredentialOrigin(r[2] or "unknown", str(r[3]))
                 for r in rows}
 
@@ -316,11 +324,11 @@ class JobStore:
 
     async def mark_logged_in(self, job: Job, side: str, version: int) -> None:
         if version:
-            await self.store.transaction([("mark_logged_in", {"job_id": job.id, "side": side,
-                                                              "version": version, "now": now()})])
+            await self.store._transaction([("mark_logged_in", {"job_id": job.id, "side": side,
+                                                               "version": version, "now": now()})])
 
     async def recover_stale(self) -> None:
-        await self.store.transaction([("recover_stale_jobs", {"now": now()})])
+        await self.store._transaction([("recover_stale_jobs", {"now": now()})])
 
     async def claim_next(self, owner: str, order: str | None) -> Job | None:
         """The next runnable job (pending, then retries that are due), now ``running``."""
@@ -341,29 +349,29 @@ class JobStore:
         params = {**params, "lease_until": lease_until(), "now": now()}
         # The claimed row comes back whole (RETURNING): no second query, and no scan of
         # every job (that made claiming O(queued jobs)).
-        rows = await self.store.transaction([(query, params)])
+        rows = await self.store._transaction([(query, params)])
         if not rows:
             return None
         job = _job(rows[0])
         self._owners[job.id] = params["owner"]
         return job
 
-    async def lease_holder(self, job: Job) -> tuple[str | None, str | None]:
+    async def lease_holder(self, job: Job) -> Lease:
         """Who holds *job*'s lease and until when (for messages; decides nothing)."""
-        rows = await self.store.query("job_lease", {"id": job.id})
-        return (rows[0][0], rows[0][1]) if rows else (None, None)
+        rows = await self.store._query("job_lease", {"id": job.id})
+        return Lease(rows[0][0], rows[0][1]) if rows else Lease(None, None)
 
     async def count_running(self, order: str | None) -> int:
         """Jobs ``running`` now, in this process or any other sharing the database."""
-        rows = await self.store.query("count_running", {"order_name": order})
+        rows = await self.store._query("count_running", {"order_name": order})
         return int(rows[0][0])
 
     async def next_wakeup(self, order: str | None) -> str | None:
-        rows = await self.store.query("next_wakeup", {"order_name": order})
+        rows = await self.store._query("next_wakeup", {"order_name": order})
         return rows[0][0] if rows and rows[0][0] else None
 
     async def set_phase(self, job: Job, phase: str) -> None:
-        self._still_ours(job, await self.store.transaction([("set_job_phase", {
+        self._still_ours(job, await self.store._transaction([("set_job_phase", {
             "id": job.id, "phase": phase, "now": now(), "lease_until": lease_until(),
             "owner": self._owners.get(job.id)})]))
 
@@ -371,7 +379,7 @@ class JobStore:
                            bytes_copied: int, bytes_total: int, skipped: int,
                            phase: str | None = None) -> None:
         """Counters (and *phase*, when given) of a running job; renews its lease."""
-        self._still_ours(job, await self.store.transaction([("set_job_progress", {
+        self._still_ours(job, await self.store._transaction([("set_job_progress", {
             "id": job.id, "messages_copied": messages_copied, "messages_total": messages_total,
             "bytes_copied": bytes_copied, "bytes_total": bytes_total, "skipped": skipped,
             "phase": phase, "owner": self._owners.get(job.id),
@@ -395,13 +403,13 @@ class JobStore:
         owner = self._owners.get(job.id)
         synced: list[tuple[str, dict[str, Any]]] = [] if synced_at is None else [
             ("set_last_synced", {"id": job.id, "synced_at": synced_at, "owner": owner})]
-        return bool(await self.store.transaction([
+        return bool(await self.store._transaction([
             *synced,
             ("set_job_state", {"id": job.id, "state": state.value, "error_class": error_class,
                                "error_text": error_text, "next_attempt_at": next_attempt_at,
                                "now": ts, "owner": self._owners.pop(job.id, None)}),
             ("insert_job_event_if_changed", {"job_id": job.id, "now": ts, "event": event,
-                                             "state": state.value, "detail": error_text})]))
+                                              "state": state.value, "detail": error_text})]))
 
     async def restore(self, job: Job, *, state: JobState, attempts: int,
                       error_class: str | None, error_text: str | None,
@@ -409,17 +417,17 @@ class JobStore:
         """Put a job this run ended back as it was before its claim (the circuit breaker,
         pecsync.engine.breaker); False when another process has taken it since."""
         ts = now()
-        return bool(await self.store.transaction([
+        return bool(await self.store._transaction([
             ("restore_job", {"id": job.id, "state": state.value, "attempts": attempts,
                              "error_class": error_class, "error_text": error_text,
                              "next_attempt_at": next_attempt_at, "now": ts}),
             ("insert_job_event_if_changed", {"job_id": job.id, "now": ts,
-                                             "event": "breaker_restored", "state": state.value,
-                                             "detail": reason})]))
+                                              "event": "breaker_restored", "state": state.value,
+                                              "detail": reason})]))
 
     async def purge_job_credentials(self, job: Job) -> None:
-        await self.store.transaction([("purge_credentials_of_job", {"job_id": job.id})])
+        await self.store._transaction([("purge_credentials_of_job", {"job_id": job.id})])
 
     async def purge_credentials(self, *, only_done: bool) -> None:
-        await self.store.transaction([("purge_credentials_of_done" if only_done
-                                       else "purge_all_credentials", {})])
+        await self.store._transaction([("purge_credentials_of_done" if only_done
+                                        else "purge_all_credentials", {})])

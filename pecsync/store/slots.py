@@ -20,11 +20,11 @@ class SlotLeases:
             timespec="seconds")
 
     async def prepare(self, server: str, limit: int) -> None:
-        await self.store.transaction([("ensure_host_slot", {"server": server, "slot": n})
-                                      for n in range(limit)])
+        await self.store._transaction([("ensure_host_slot", {"server": server, "slot": n})
+                                       for n in range(limit)])
 
     async def take(self, server: str, limit: int) -> bool:
-        rows = await self.store.transaction([("take_host_slot", {
+        rows = await self.store._transaction([("take_host_slot", {
             "server": server, "limit": limit, "owner": self.owner, "now": now(),
             "lease_until": self._until()})])
         if not rows:
@@ -35,7 +35,7 @@ class SlotLeases:
     async def renew(self) -> Counter[str]:
         """Renew every slot still ours; how many each server has (a slot lost while this
         process stalled is forgotten)."""
-        rows = await self.store.transaction([("renew_host_slots", {
+        rows = await self.store._transaction([("renew_host_slots", {
             "owner": self.owner, "now": now(), "lease_until": self._until()})])
         self.held = {}
         for server, slot in rows:
@@ -46,9 +46,9 @@ class SlotLeases:
         slots = self.held.get(server)
         if slots:
             slot = slots.pop()
-            await self.store.transaction([("release_host_slot", {
+            await self.store._transaction([("release_host_slot", {
                 "owner": self.owner, "server": server, "slot": slot})])
 
     async def release_all(self) -> None:
         self.held = {}
-        await self.store.transaction([("release_all_host_slots", {"owner": self.owner})])
+        await self.store._transaction([("release_all_host_slots", {"owner": self.owner})])

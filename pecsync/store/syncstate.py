@@ -42,7 +42,7 @@ class SyncStore:
         self.store = store
 
     async def folder_syncs(self, mailbox_id: int) -> dict[int, FolderSync]:
-        rows = await self.store.query("list_folder_sync", {"mailbox_id": mailbox_id})
+        rows = await self.store._query("list_folder_sync", {"mailbox_id": mailbox_id})
         return {int(r[0]): FolderSync(int(r[0]), None if r[1] is None else int(r[1]), int(r[2]),
                                       r[3]) for r in rows}
 
@@ -50,11 +50,11 @@ class SyncStore:
         """The source folder *old_src_name* is now *new_src_name*: one transaction moves its
         state and remembers the old name."""
         ts = now()
-        await self.store.transaction([
+        await self.store._transaction([
             ("adopt_renamed_folder", {"folder_id": folder_id, "src_name": new_src_name,
-                                      "now": ts}),
+                                       "now": ts}),
             ("mark_folder_renamed", {"folder_id": folder_id, "renamed_from": old_src_name,
-                                     "now": ts})])
+                                      "now": ts})])
 
     async def record_flags(self, folder_id: int, uidvalidity: int,
                            updates: Sequence[FlagUpdate], modseq: int | None,
@@ -67,27 +67,27 @@ class SyncStore:
             for u in updates]
         stmts.append(("upsert_folder_sync", {"folder_id": folder_id, "modseq": modseq,
                                              "deleted": deleted, "now": now()}))
-        await self.store.transaction(stmts)
+        await self.store._transaction(stmts)
 
     async def record_folder_gone(self, folder_id: int, deleted: int) -> None:
-        await self.store.transaction([("set_folder_deleted", {"folder_id": folder_id,
-                                                              "deleted": deleted,
-                                                              "now": now()})])
+        await self.store._transaction([("set_folder_deleted", {"folder_id": folder_id,
+                                                               "deleted": deleted,
+                                                               "now": now()})])
 
     async def count_copies(self, folder_id: int, uidvalidity: int) -> int:
-        rows = await self.store.query("count_folder_copies", {"folder_id": folder_id,
-                                                              "src_uidvalidity": uidvalidity})
+        rows = await self.store._query("count_folder_copies", {"folder_id": folder_id,
+                                                               "src_uidvalidity": uidvalidity})
         return int(rows[0][0])
 
     async def count_rows(self, folder_id: int, uidvalidity: int) -> int:
         """Messages recorded in the folder (copied, found present or skipped)."""
-        rows = await self.store.query("count_folder_rows", {"folder_id": folder_id,
-                                                            "src_uidvalidity": uidvalidity})
+        rows = await self.store._query("count_folder_rows", {"folder_id": folder_id,
+                                                             "src_uidvalidity": uidvalidity})
         return int(rows[0][0])
 
     async def copied_uids(self, folder_id: int, uidvalidity: int) -> set[int]:
-        rows = await self.store.query("copied_uids", {"folder_id": folder_id,
-                                                      "src_uidvalidity": uidvalidity})
+        rows = await self.store._query("copied_uids", {"folder_id": folder_id,
+                                                       "src_uidvalidity": uidvalidity})
         return {int(r[0]) for r in rows}
 
     async def copies(self, folder_id: int, uidvalidity: int, uids: Iterable[int]
@@ -96,7 +96,7 @@ class SyncStore:
         wanted = sorted(uids)
         out: list[CopiedMessage] = []
         for start in range(0, len(wanted), 5000):
-            rows = await self.store.query("copies_by_uid", {
+            rows = await self.store._query("copies_by_uid", {
                 "folder_id": folder_id, "src_uidvalidity": uidvalidity,
                 "uids": json.dumps(wanted[start:start + 5000])})
             out += [CopiedMessage(int(r[0]), int(r[1]), str(r[2]), str(r[3]),
@@ -105,7 +105,7 @@ class SyncStore:
         return out
 
     async def job_syncs(self, order: str | None = None) -> dict[str, JobSync]:
-        rows = await self.store.query("list_job_sync", {"order_name": order})
+        rows = await self.store._query("list_job_sync", {"order_name": order})
         return {str(r[0]): JobSync(str(r[0]), r[1], int(r[2] or 0)) for r in rows}
 
 

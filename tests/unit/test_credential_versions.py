@@ -31,7 +31,7 @@ async def test_concurrent_submissions_store_each_password_once(tmp_path: Path) -
         async with anyio.create_task_group() as tg:
             for _ in range(6):  # the same password posted from six tabs at once
                 tg.start_soon(jobs.accept_checked, job, Secret("same"), None, "web")
-        rows = await store.query("current_credential_sources", {})
+        rows = await store._query("current_credential_sources", {})
         assert [(r[1], r[2]) for r in rows] == [("src", "web")]
         versions = await store.db.execute_fetchall("SELECT version FROM credential")
         assert [v[0] for v in versions] == [1]

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 
-from pecsync.cli.bulk import status_document
+from pecsync.cli.status import status_document
 from pecsync.engine.pool import RunSummary
 from pecsync.reports.certificate import build_certificate
 from pecsync.reports.daily import build_report
 from pecsync.store.jobs import Job, JobState
+from pecsync.store.reporting import MailboxMessage
 
 
 def job(address: str, skipped: int) -> Job:
@@ -37,9 +38,11 @@ def test_status_json_and_exit_code() -> None:
 
 
 def test_certificate_says_incomplete() -> None:
-    rows = [("INBOX", "INBOX", 1, 1, 1, 10, "aa", "<m1>", 5, "appended", None, "t"),
-            ("INBOX", "INBOX", 1, 1, 2, 12, "bb", "<m2>", None, "skipped", "refused", None)]
-    cert = build_certificate(address="a", src_user="a", dst_user="a", rows=rows,
+    rows = [MailboxMessage("INBOX", "INBOX", 1, 1, 1, 10, "aa", "<m1>", 5, "appended", None,
+                           "t"),
+            MailboxMessage("INBOX", "INBOX", 1, 1, 2, 12, "bb", "<m2>", None, "skipped",
+                           "refused", None)]
+    cert = build_certificate(address="a", src_user="a", dst_user="a", messages=rows,
                              started_at=None, finished_at=None)
     assert cert["complete"] is False and cert["incomplete"] == 1
     assert cert["status"].startswith("incomplete: 1")

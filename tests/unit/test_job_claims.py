@@ -47,7 +47,7 @@ async def test_a_failed_write_never_leaves_the_connection_in_a_transaction(
     async with await CheckpointStore.open(state_db) as store:
         bad = {"src_user": "a\udcff@x.it", "dst_user": "a@x.it", "now": "t"}  # cannot encode
         with pytest.raises(UnicodeEncodeError):
-            await store.transaction([("upsert_mailbox", bad)])
+            await store._transaction([("upsert_mailbox", bad)])
         assert await store.mailbox_id("b@x.it", "b@x.it") > 0  # the next writer is fine
 
 

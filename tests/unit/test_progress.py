@@ -152,7 +152,7 @@ def test_log_lines_never_break_the_area_in_an_80_column_pty() -> None:
 def test_run_summary_never_prints_an_empty_reason() -> None:
     from dataclasses import replace
 
-    from pecsync.cli.bulk import job_reason
+    from pecsync.cli.common import job_reason
     from pecsync.engine.outcome import NO_DEST_PASSWORD
 
     waiting = _job("w@x", JobState.WAITING_CREDENTIALS)

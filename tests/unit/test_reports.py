@@ -79,7 +79,7 @@ async def _fill(store: CheckpointStore) -> None:
         job = await jobs.job(f"{state}@pec.example.it")
         assert job is not None
         await jobs.finish(job, JobState(state), error_text=f"server said something ({state})")
-        await store.transaction([("set_job_progress", {
+        await store._transaction([("set_job_progress", {
             "id": job.id, "messages_copied": 10, "messages_total": 20, "bytes_copied": 1000,
             "bytes_total": 2000, "skipped": 0, "phase": None, "owner": None,
             "now": "2026-11-24T10:00:00+00:00", "lease_until": None})])

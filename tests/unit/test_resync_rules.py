@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pecsync.cli.bulk import status_document
+from pecsync.cli.status import status_document
 from pecsync.config import load_config, parse_duration
 from pecsync.engine.schedule import final_sync_done, iso, resync_cutoff
 from pecsync.errors import ConfigError

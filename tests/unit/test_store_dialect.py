@@ -93,7 +93,7 @@ async def test_an_override_of_several_statements_serializes_a_check_then_insert(
         taken: list[Any] = []
 
         async def writer(store: CheckpointStore, n: int) -> None:
-            taken.extend(await store.transaction([("limited", {"key": "slot-", "n": str(n)})]))
+            taken.extend(await store._transaction([("limited", {"key": "slot-", "n": str(n)})]))
 
         async with anyio.create_task_group() as tg:
             for n in range(20):
