@@ -9,6 +9,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pecsync.config import EngineConfig
 from pecsync.errors import (
     AuthenticationFailed,
     DestinationFull,
@@ -18,6 +19,7 @@ from pecsync.errors import (
     TwoFactorRequired,
     VerificationFailed,
 )
+from pecsync.model import MailboxReport
 from pecsync.store.jobs import JobState
 
 NEXT_STEP = {
@@ -53,6 +55,57 @@ class Outcome:
     error_class: str | None = None
     error_text: str | None = None
     next_attempt_at: str | None = None
+    #: Seconds to wait before the next attempt (with ``retry_wait``): *next_attempt_at*
+    #: for a caller that waits in the foreground.
+    retry_in: float | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a transient failure is tried again, and after how long: the one policy of
+    ``run``/``retry`` (a job back to ``retry_wait``) and ``copy`` (waits in the foreground).
+    Attempt *n* waits about *initial_seconds* × 2^(n−1), never above *max_seconds*; after
+    *max_attempts* attempts the mailbox is ``failed``."""
+
+    max_attempts: int
+    initial_seconds: float
+    max_seconds: float
+
+    @classmethod
+    def for_jobs(cls, engine: EngineConfig) -> RetryPolicy:
+        """``run``/``retry``: ``[engine] max_attempts``, ``retry_initial_seconds``,
+        ``retry_max_seconds``."""
+        return cls(engine.max_attempts, engine.retry_initial_seconds, engine.retry_max_seconds)
+
+    @classmethod
+    def for_foreground(cls, engine: EngineConfig) -> RetryPolicy:
+        """``copy``, whose operator waits at the terminal: ``[engine] retries`` more
+        attempts, from one second up to thirty."""
+        return cls(engine.retries + 1, 1.0, 30.0)
+
+    def classify(self, exc: BaseException, *, attempts: int, credential_worked_before: bool,
+                 address: str | None = None, now: datetime | None = None) -> Outcome:
+        """:func:`classify_failure` under this policy (*attempts*: this one included)."""
+        return classify_failure(exc, credential_worked_before=credential_worked_before,
+                                attempts=attempts, max_attempts=self.max_attempts,
+                                retry_initial=self.initial_seconds,
+                                retry_max=self.max_seconds, now=now, address=address)
+
+
+def report_outcome(report: MailboxReport, address: str) -> Outcome:
+    """The state a mailbox is in after an attempt that ran to its end: ``failed`` when a
+    copy differs from the source, else ``done`` (with the messages the destination refused
+    in the quarantine: "done with exceptions")."""
+    if report.mismatched:
+        exc = VerificationFailed(f"{report.mismatched} message(s) differ on the destination",
+                                 mailbox=address, hint="run `pecsync verify` for the list")
+        return Outcome(JobState.FAILED, exc.kind, str(exc))
+    skipped = report.skipped
+    text = (f"done with exceptions: {skipped} message(s) refused or skipped by the "
+            f"destination, kept in quarantine/{address}/ — next step: look at them "
+            f"and store them by hand, or fix the destination and run `pecsync retry "
+            f"{address}`" if skipped else None)
+    return Outcome(JobState.DONE, "quarantined" if skipped else None, text)
 
 
 def backoff_seconds(attempt: int, initial: float, maximum: float,
@@ -129,7 +182,8 @@ def classify_failure(exc: BaseException, *, credential_worked_before: bool, atte
                            f"{text} (gave up after {attempts} attempts)")
         wait = backoff_seconds(attempts, retry_initial, retry_max)
         at = (now or datetime.now(UTC)) + timedelta(seconds=wait)
-        return Outcome(JobState.RETRY_WAIT, exc.kind, text, at.isoformat(timespec="seconds"))
+        return Outcome(JobState.RETRY_WAIT, exc.kind, text, at.isoformat(timespec="seconds"),
+                       retry_in=wait)
     if isinstance(exc, (VerificationFailed, PecsyncError)):
         return Outcome(JobState.FAILED, exc.kind, text)
     if isinstance(exc, UnicodeError):

@@ -18,12 +18,14 @@ import anyio
 import structlog
 
 from pecsync.engine.breaker import UNREACHABLE
+from pecsync.engine.exits import EXIT_BLOCKED, EXIT_INTERNAL, EXIT_OK, EXIT_TRANSIENT, states_exit
 from pecsync.engine.worker import EngineEnv, run_job
-from pecsync.store.jobs import BLOCKED_STATES, JobState, lease_seconds, process_owner
+from pecsync.store.jobs import JobState, lease_seconds, process_owner
 
 log = structlog.get_logger("pecsync.pool")
 
-EXIT_OK, EXIT_BLOCKED, EXIT_TRANSIENT, EXIT_INTERNAL = 0, 1, 3, 4
+__all__ = ["EXIT_BLOCKED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_TRANSIENT", "RunSummary",
+           "run_pool"]
 
 
 @dataclass
@@ -40,18 +42,9 @@ class RunSummary:
     def exit_code(self) -> int:
         """0 all done, 1 blocked on someone's action (or failed), 3 transient failures remain
         (or work left after a stop, or the circuit breaker stopped the run), 4 internal
-        error."""
-        if self.internal_errors:
-            return EXIT_INTERNAL
-        if self.breaker:
-            return EXIT_TRANSIENT
-        if any(self.states[s.value] for s in BLOCKED_STATES) or self.states[JobState.FAILED] \
-                or self.exceptions:
-            return EXIT_BLOCKED
-        if self.states[JobState.RETRY_WAIT] or self.states[JobState.PENDING] \
-                or self.states[JobState.RUNNING]:
-            return EXIT_TRANSIENT
-        return EXIT_OK
+        error: the map of :mod:`pecsync.engine.exits`, shared with ``copy``."""
+        return states_exit(self.states, exceptions=self.exceptions,
+                           internal_errors=self.internal_errors, breaker=self.breaker)
 
 
 async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,

@@ -15,6 +15,7 @@ import anyio
 import structlog
 
 from pecsync.config import Config, ServerConfig
+from pecsync.engine.exits import EXIT_BLOCKED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE
 from pecsync.engine.outcome import classify_failure
 from pecsync.errors import (
     AuthenticationFailed,
@@ -35,8 +36,8 @@ from pecsync.sync.plan import FolderPlan
 log = structlog.get_logger("pecsync.preflight")
 T = TypeVar("T")
 
-#: Exit codes of the README's table.
-EXIT_OK, EXIT_MEMBERS, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2, 3
+#: Exit codes of the README's table, as ``check`` names them (pecsync.engine.exits).
+EXIT_MEMBERS, EXIT_CONFIG, EXIT_UNREACHABLE = EXIT_BLOCKED, EXIT_USAGE, EXIT_TRANSIENT
 #: States a sampled member may be in: runnable, never blocked (a blocked password is never
 #: tried again by a check: providers lock accounts).
 SAMPLE_STATES = frozenset({JobState.PENDING, JobState.RETRY_WAIT})

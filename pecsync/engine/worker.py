@@ -14,16 +14,17 @@ import structlog
 from pecsync.config import Config
 from pecsync.engine.breaker import Before, CircuitBreaker, ServerFailure, server_failure
 from pecsync.engine.budget import HostBudget
+from pecsync.engine.certify import write_certificate
 from pecsync.engine.live import LiveMailbox
-from pecsync.engine.outcome import NO_DEST_PASSWORD, Outcome, classify_failure
+from pecsync.engine.outcome import NO_DEST_PASSWORD, Outcome, RetryPolicy, report_outcome
 from pecsync.engine.schedule import sync_now
-from pecsync.errors import LeaseLost, VerificationFailed
+from pecsync.errors import LeaseLost
 from pecsync.faults import step
 from pecsync.model import Credentials, MailboxReport, Secret
-from pecsync.reports.collect import write_certificate
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
 from pecsync.sync.copier import Progress
+from pecsync.sync.lanes import ConnectionSlots
 from pecsync.sync.mailbox import copy_mailbox
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.quarantine import Quarantine, quarantine_dir
@@ -189,6 +190,26 @@ async def _lease_kept(progress: _JobProgress, bound: Any) -> AsyncIterator[None]
         raise error
 
 
+async def attempt_mailbox(cfg: Config, store: CheckpointStore, src: Credentials,
+                          dst: Credentials, *, address: str, progress: Progress, verify: bool,
+                          memory: ByteBudget | None = None,
+                          slots: ConnectionSlots | None = None,
+                          recheck: bool = False) -> tuple[MailboxReport, Outcome]:
+    """One attempt at one mailbox, the same for a job of ``run``/``retry`` and for ``copy``:
+    copy every folder from its checkpoints (messages the destination refuses go to the
+    quarantine of *address*), bring flags in step, verify when *verify*, and the state that
+    leaves the mailbox in (``done``, or ``failed`` when a copy differs).  A failure on the
+    way is raised: the caller classifies it under its :class:`RetryPolicy`.
+
+    *memory*, *slots*: shared by the mailboxes of a run (default: this mailbox's own);
+    *recheck*: verify every recorded copy again, not only the unverified ones."""
+    report = await copy_mailbox(cfg, store, src, dst, verify=verify, progress=progress,
+                                memory=memory, slots=slots, sync_flags=True,
+                                quarantine=Quarantine(quarantine_dir(cfg.database, address)),
+                                recheck=recheck)
+    return report, report_outcome(report, address)
+
+
 def _finish_event(job: Job, state: JobState) -> str:
     """``resynced``: a mailbox done before is done again (a re-sync, or a retry of it)."""
     if state != JobState.DONE:
@@ -245,22 +266,12 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
         async with _lease_kept(progress, bound), env.budget.connections(*hosts):
             if env.memory is None:
                 env.memory = ByteBudget(cfg.engine.max_inflight_bytes)
-            report = await copy_mailbox(cfg, env.store, src, dst, verify=cfg.engine.verify,
-                                        progress=hooks, memory=env.memory,
-                                        slots=env.budget.slots(*hosts), sync_flags=True,
-                                        quarantine=Quarantine(quarantine_dir(cfg.database,
-                                                                             job.address)),
-                                        recheck=recheck)
-        if report.mismatched:
-            raise VerificationFailed(f"{report.mismatched} message(s) differ on the destination",
-                                     mailbox=job.address,
-                                     hint="run `pecsync verify` for the list")
-        skipped = report.skipped
-        text = (f"done with exceptions: {skipped} message(s) refused or skipped by the "
-                f"destination, kept in quarantine/{job.address}/ — next step: look at them "
-                f"and store them by hand, or fix the destination and run `pecsync retry "
-                f"{job.address}`" if skipped else None)
-        outcome = Outcome(JobState.DONE, "quarantined" if skipped else None, text)
+            report, outcome = await attempt_mailbox(cfg, env.store, src, dst,
+                                                    address=job.address, progress=hooks,
+                                                    verify=cfg.engine.verify,
+                                                    memory=env.memory,
+                                                    slots=env.budget.slots(*hosts),
+                                                    recheck=recheck)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await jobs.finish(job, JobState.PENDING, error_class="interrupted",
@@ -268,11 +279,9 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
                               event="aborted")
         raise
     except Exception as exc:
-        outcome = classify_failure(exc, credential_worked_before=src_worked[0],
-                                   address=job.address,
-                                   attempts=job.attempts, max_attempts=cfg.engine.max_attempts,
-                                   retry_initial=cfg.engine.retry_initial_seconds,
-                                   retry_max=cfg.engine.retry_max_seconds)
+        outcome = RetryPolicy.for_jobs(cfg.engine).classify(
+            exc, credential_worked_before=src_worked[0], address=job.address,
+            attempts=job.attempts)
         if outcome.error_class == "internal":
             env.internal_errors += 1
             bound.exception("job_internal_error")
@@ -301,7 +310,8 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
             # A certificate only from a verification: this attempt checked every copy it
             # made (and, on a re-check, every copy) against the source.
             if done_job is not None and cfg.engine.verify:
-                await write_certificate(env.store, cfg, done_job)
+                await write_certificate(env.store, cfg, done_job.src_user, done_job.dst_user,
+                                        address=done_job.address, job=done_job)
         if ended and outcome.state == JobState.DONE and cfg.purge_after_done:
             # Verified: the member's password is no longer needed; keep no copy of it.
             await jobs.purge_job_credentials(job)

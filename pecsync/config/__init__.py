@@ -1,0 +1,31 @@
+"""Configuration: one TOML file, validated up front.
+
+Every error names the file, the table and the key, e.g.
+``config.toml: [source] port: expected an integer from 1 to 65535, got "imap"``.
+Passwords never live in this file: they come from the environment, a file, a
+prompt or the credential store.
+
+settings.py holds the dataclasses, reader.py typed access to a table, tables.py one parser
+per table, load.py the file as a whole.  Import from here: ``from pecsync.config import
+Config, load_config``.
+"""
+
+from pecsync.config.load import load_config
+from pecsync.config.reader import parse_duration
+from pecsync.config.settings import (
+    Config,
+    EngineConfig,
+    FolderRulesConfig,
+    IntakeConfig,
+    OrderInfo,
+    PostgresTarget,
+    ProviderProfile,
+    Security,
+    ServerConfig,
+    SmtpConfig,
+    is_postgres_url,
+)
+
+__all__ = ["Config", "EngineConfig", "FolderRulesConfig", "IntakeConfig", "OrderInfo",
+           "PostgresTarget", "ProviderProfile", "Security", "ServerConfig", "SmtpConfig",
+           "is_postgres_url", "load_config", "parse_duration"]
