@@ -43,7 +43,8 @@ from lab.dovecot import DovecotServer, lab_pair  # noqa: E402
 from lab.sample import mailbox  # noqa: E402
 from pecsync.config import ServerConfig  # noqa: E402
 from pecsync.imap import utf7 as imap_utf7  # noqa: E402
-from pecsync.imap.session import ImapSession, format_internaldate  # noqa: E402
+from pecsync.imap.session import ImapSession  # noqa: E402
+from pecsync.imap.wire import format_internaldate  # noqa: E402
 from pecsync.model import AppendItem, Credentials, Secret, Side  # noqa: E402
 
 PROFILES = {"small": (5, 300), "large": (20, 1500), "latency": (4, 138)}

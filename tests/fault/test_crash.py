@@ -166,7 +166,7 @@ def test_crash_after_uidvalidity_reset_then_resume(dovecot_src: Any, dovecot_dst
     env = cli_env(dovecot_src, dovecot_dst)
     assert _copy(cfg, env, user, user).returncode == 0
     s = session(dovecot_src, user)
-    s._client.delete_folder(b"INBOX.Lavoro")
+    s.connection.client.delete_folder(b"INBOX.Lavoro")
     s.logout()
     seed(dovecot_src, user, "INBOX.Lavoro", msgs)
     base = tmp_path / "state.sqlite3"

@@ -34,8 +34,8 @@ def _prepare(tmp_path: Path, src: Any, dst: Any, users: Any, database: str
     d = session(dst, user)
     try:
         d.select("INBOX")
-        d._client.delete_messages([2, 3], silent=True)
-        d._client.expunge()
+        d.connection.client.delete_messages([2, 3], silent=True)
+        d.connection.client.expunge()
     finally:
         d.logout()
     return user, cfg
