@@ -8,6 +8,8 @@ Where the server offers it, one round trip does what would take many: NAMESPACE 
 from __future__ import annotations
 
 import imaplib
+import itertools
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -146,15 +148,24 @@ class Folders:
         conn.commands += 1
         with conn.guard(what, name):
             conn.forget_read_ahead()  # they belong to the folder open until now
-            try:
-                resp = conn.client.select_folder(utf7.encode(name), readonly=readonly)
-            except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
-                raise  # connection lost: transient (see Connection.guard), not a folder problem
-            except imapclient.exceptions.IMAPClientError as exc:
-                conn.selected = None
-                raise conn.error(FolderError, f"cannot open folder ({what}): {as_text(exc)}",
-                                 folder=name, hint="check the folder name and rules",
-                                 response=as_text(exc)) from None
+            for attempt in itertools.count(1):
+                try:
+                    resp = conn.client.select_folder(utf7.encode(name), readonly=readonly)
+                    break
+                except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
+                    raise  # connection lost: transient (see Connection.guard), not a folder
+                except imapclient.exceptions.IMAPClientError as exc:
+                    conn.selected = None
+                    text = as_text(exc)
+                    if "[ALREADYEXISTS]" in text.upper() and attempt < 3:
+                        # Dovecot creates an `auto` folder on first SELECT; two sessions of
+                        # one user doing so at once give the loser NO [ALREADYEXISTS]: the
+                        # folder is there now, open it again.
+                        time.sleep(0.05 * attempt)
+                        continue
+                    raise conn.error(FolderError, f"cannot open folder ({what}): {text}",
+                                     folder=name, hint="check the folder name and rules",
+                                     response=text) from None
         conn.selected = name
         return self._select_status(resp)
 
