@@ -8,8 +8,12 @@ Starts two lab Dovecot servers, seeds a reproducible PEC-shaped corpus (lab/samp
 of 5-80 KB with some up to 1 MB and rare 1-30 MB messages, nested and non-ASCII folders, flags
 and keywords), then for each contender wipes the destination, runs it, checks every mailbox
 byte for byte (multisets of SHA-256 of every message, source against destination) and
-records wall time, msgs/s, MB/s and the peak RSS of the migrating processes.  Not part of the
-test suite: speed is measured here, never asserted in a timed test.
+records wall time, msgs/s, MB/s and, of the migrating processes, user and sys CPU, minor page
+faults, context switches (wait4 / getrusage) and peak RSS, with the load average before each
+run; medians over ``--repeat`` rounds, as JSON and a markdown table.  Over ``--rtt-ms`` the
+latency proxy logs every chunk per connection (the ``timeline``: connections in flight, time
+each waited for the client).  Not part of the test suite: speed is measured here, never
+asserted in a timed test.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +43,8 @@ from lab.dovecot import DovecotServer, lab_pair  # noqa: E402
 from lab.sample import mailbox  # noqa: E402
 from pecsync.config import ServerConfig  # noqa: E402
 from pecsync.imap import utf7 as imap_utf7  # noqa: E402
-from pecsync.imap.session import ImapSession, format_internaldate  # noqa: E402
+from pecsync.imap.session import ImapSession  # noqa: E402
+from pecsync.imap.wire import format_internaldate  # noqa: E402
 from pecsync.model import AppendItem, Credentials, Secret, Side  # noqa: E402
 
 PROFILES = {"small": (5, 300), "large": (20, 1500), "latency": (4, 138)}
@@ -140,8 +148,30 @@ def peak_rss_kb(pid: int, done: threading.Event) -> list[int]:
     return out
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int, float]:
-    """(seconds, exit code, peak RSS in kB, CPU seconds) of one process."""
+Usage = dict[str, float]
+
+
+def usage_of(ru: resource.struct_rusage) -> Usage:
+    return {"user_s": ru.ru_utime, "sys_s": ru.ru_stime, "minflt": float(ru.ru_minflt),
+            "majflt": float(ru.ru_majflt), "nvcsw": float(ru.ru_nvcsw),
+            "nivcsw": float(ru.ru_nivcsw)}
+
+
+def add_usage(rows: list[Usage]) -> Usage:
+    return {k: sum(r.get(k, 0.0) for r in rows) for k in USAGE_KEYS}
+
+
+USAGE_KEYS = ("user_s", "sys_s", "minflt", "majflt", "nvcsw", "nivcsw")
+
+#: Put in front of pecsync's command line (e.g. ``py-spy record --idle -o f.svg --``); the
+#: measured usage then includes the wrapper.
+WRAP: list[str] = []
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None
+          ) -> tuple[float, int, int, float, Usage]:
+    """(seconds, exit code, peak RSS in kB, CPU seconds, rusage) of one process (its own and
+    its waited-for children's, from wait4)."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     done = threading.Event()
@@ -154,7 +184,7 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
     if proc.stderr:
         proc.stderr.close()
     return (time.monotonic() - started, proc.returncode, rss[0],
-            usage.ru_utime + usage.ru_stime)
+            usage.ru_utime + usage.ru_stime, usage_of(usage))
 
 
 def server_cpu(server: DovecotServer) -> float:
@@ -170,8 +200,8 @@ def server_cpu(server: DovecotServer) -> float:
 
 
 def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
-                workdir: Path, workers: int, engine: dict[str, Any], tls: bool = False
-                ) -> tuple[float, int, int, float]:
+                workdir: Path, workers: int, engine: dict[str, Any], tls: bool = False,
+                wrap: bool = True) -> tuple[float, int, int, float, Usage]:
     cfg = workdir / "bench.toml"
     security = f'"tls"\nca_file = "{src.ca_file}"' if tls else '"plain"'
     compress = engine.get("source_compress", "auto")
@@ -194,15 +224,16 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
     exe = [sys.executable, "-m", "pecsync", "--quiet"]
     subprocess.run([*exe, "import", "--config", str(cfg), str(csv)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    return timed([*exe, "run", "--config", str(cfg), "--workers", str(workers)], env)
+    return timed([*(WRAP if wrap else []), *exe, "run", "--config", str(cfg),
+                  "--workers", str(workers)], env)
 
 
 def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
-              parallel: int, tls: bool = False) -> tuple[float, int, int, float]:
+              parallel: int, tls: bool = False) -> tuple[float, int, int, float, Usage]:
     ssl = (["-o", "imapc_ssl=imaps", "-o", "imapc_ssl_verify=yes",
             "-o", f"ssl_client_ca_file={src.ca_file}"] if tls else ["-o", "imapc_ssl=no"])
 
-    def one(user: str) -> tuple[float, int, int, float]:
+    def one(user: str) -> tuple[float, int, int, float, Usage]:
         return timed(["doveadm", "-c", str(dst.conf), "-o", "imapc_host=127.0.0.1",
                       "-o", f"imapc_port={src_port}", *ssl,
                       "-o", f"imapc_user={user}", "-o", f"imapc_master_user={src.master_user}",
@@ -213,11 +244,12 @@ def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list
     with ThreadPoolExecutor(parallel) as pool:
         results = list(pool.map(one, users))
     return (time.monotonic() - started, max(r[1] for r in results),
-            max(r[2] for r in results), sum(r[3] for r in results))
+            max(r[2] for r in results), sum(r[3] for r in results),
+            add_usage([r[4] for r in results]))
 
 
 def run_raw_append(dst: DovecotServer, users: list[str], seeds: dict[str, int], n_msg: int,
-                   large: bool, parallel: int) -> tuple[float, int, int, float]:
+                   large: bool, parallel: int) -> tuple[float, int, int, float, Usage]:
     """The floor for any IMAP client, as the issue's "minimal raw client": every message
     already in memory (generated again from the seed, not fetched), folders created before
     the clock starts, then only MULTIAPPENDs of 50 with LITERAL+ on *parallel* connections.
@@ -255,16 +287,64 @@ def run_raw_append(dst: DovecotServer, users: list[str], seeds: dict[str, int], 
                     raise RuntimeError(line.decode(errors="replace"))
 
     try:
+        before = usage_of(resource.getrusage(resource.RUSAGE_SELF))
         cpu = time.process_time()
         started = time.monotonic()
         with ThreadPoolExecutor(parallel) as pool:
             list(pool.map(one, users))
         secs = time.monotonic() - started
         cpu = time.process_time() - cpu
+        after = usage_of(resource.getrusage(resource.RUSAGE_SELF))
     finally:
         for c in clients.values():
             c.logout()
-    return secs, 0, 0, cpu
+    # The bench's own process: only the APPEND threads run during the timed part.
+    return secs, 0, 0, cpu, {k: after[k] - before[k] for k in USAGE_KEYS}
+
+
+def timeline(events: list[tuple[int, float, str, int]], delay: float) -> dict[str, Any]:
+    """What the source connections did, from the latency proxy's per-chunk log.
+
+    A *turn* is a client chunk that follows server data on the same connection (a new
+    command after an answer).  *client_wait* is, per turn, the time from the answer's arrival
+    at the client (proxy read + one-way delay) to the next command: the client's own time
+    (CPU, a queue, a hand-off), during which that connection carries nothing.  *in_flight*
+    is how many connections carry data at once, sampled every 50 ms over the run."""
+    if not events:
+        return {}
+    t0 = min(e[1] for e in events)
+    conns: dict[int, list[tuple[float, str, int]]] = {}
+    for c, t, d, n in events:
+        conns.setdefault(c, []).append((t - t0, d, n))
+    end = max(e[1] for e in events) - t0
+    per: list[dict[str, Any]] = []
+    for c, evs in sorted(conns.items()):
+        evs.sort()
+        turns, waits, last_down = 0, [], None
+        for t, d, n in evs:
+            if d == "down" and n:
+                last_down = t
+            elif d == "up" and n and last_down is not None:
+                turns += 1
+                waits.append(max(0.0, t - (last_down + delay)))
+                last_down = None
+        per.append({"conn": c, "open_s": round(evs[0][0], 3), "close_s": round(evs[-1][0], 3),
+                    "mb_down": round(sum(n for _, d, n in evs if d == "down") / 1e6, 2),
+                    "turns": turns, "client_wait_s": round(sum(waits), 3),
+                    "client_wait_median_ms": round(1000 * statistics.median(waits), 1)
+                    if waits else 0.0})
+    step = 0.05
+    buckets = [set[int]() for _ in range(int(end / step) + 1)]
+    for c, t, _d, n in events:
+        if n:
+            buckets[int((t - t0) / step)].add(c)
+    flying = [len(b) for b in buckets]
+    return {"connections": len(conns), "span_s": round(end, 3),
+            "in_flight_median": statistics.median(flying),
+            "in_flight_max": max(flying),
+            "turns": sum(p["turns"] for p in per),
+            "client_wait_s": round(sum(p["client_wait_s"] for p in per), 3),
+            "per_connection": per}
 
 
 def pecsync_engine(tool: str, engine: dict[str, str]) -> dict[str, str]:
@@ -281,29 +361,88 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
             size: int) -> dict[str, Any]:
     """One run of one contender on a wiped destination, checked byte for byte."""
     wipe(dst, users, work)
+    proxy: LatencyProxy | None = args.proxy
+    if proxy is not None:
+        proxy.events.clear()
+        proxy.record = True
+        proxy_cpu = proxy.cpu_seconds()
+    load = os.getloadavg()
     busy = machine_cpu()
     cpu_src, cpu_dst = server_cpu(src), server_cpu(dst)
     if tool.startswith("pecsync"):
-        secs, rc, rss, cpu = run_pecsync(src_port, dst, src, users, work, par,
-                                         pecsync_engine(tool, engine), args.tls)
+        secs, rc, rss, cpu, use = run_pecsync(src_port, dst, src, users, work, par,
+                                              pecsync_engine(tool, engine), args.tls)
     elif tool == "raw-append":
-        secs, rc, rss, cpu = run_raw_append(dst, users, args.seeds, args.n_msg,
-                                            not args.no_large, par)
+        secs, rc, rss, cpu, use = run_raw_append(dst, users, args.seeds, args.n_msg,
+                                                 not args.no_large, par)
     else:
-        secs, rc, rss, cpu = run_dsync(src_port, dst, src, users, par, args.tls)
+        secs, rc, rss, cpu, use = run_dsync(src_port, dst, src, users, par, args.tls)
     busy = machine_cpu() - busy
+    extra: dict[str, Any] = {}
+    if proxy is not None:
+        proxy.record = False
+        extra["proxy_cpu_s"] = proxy.cpu_seconds() - proxy_cpu
+        extra["timeline"] = timeline(list(proxy.events), proxy.delay)
+        tl = extra["timeline"]
+        if tl:
+            print(f"{'':21}source link: {tl['connections']} connections, in flight median "
+                  f"{tl['in_flight_median']} max {tl['in_flight_max']}, {tl['turns']} turns, "
+                  f"client wait {tl['client_wait_s']:.2f} s, proxy CPU "
+                  f"{extra['proxy_cpu_s']:.2f} s", flush=True)
     cpu_src, cpu_dst = server_cpu(src) - cpu_src, server_cpu(dst) - cpu_dst
     exact = rc == 0 and all(content(dst, u) == expected[u] for u in users)
     row = {"tool": tool, "parallel": par, "rtt_ms": args.rtt_ms, "tls": args.tls,
            "seconds": secs, "msgs_per_s": msgs / secs, "mb_per_s": size / 1e6 / secs,
            "peak_rss_mb": rss / 1024, "exit": rc, "tool_cpu_s": cpu,
            "src_server_cpu_s": cpu_src, "dst_server_cpu_s": cpu_dst, "machine_cpu_s": busy,
-           "byte_exact": exact, "messages": msgs, "mb": size / 1e6}
+           "byte_exact": exact, "messages": msgs, "mb": size / 1e6,
+           "load_before": round(load[0], 2), "load_after": round(os.getloadavg()[0], 2),
+           **use, "cpu_per_gb_s": cpu / (size / 1e9) if size else 0.0,
+           "minflt_per_msg": use["minflt"] / msgs if msgs else 0.0, **extra}
     print(f"{tool:16} x{par}: {secs:7.1f} s {row['msgs_per_s']:7.0f} msg/s "
           f"{row['mb_per_s']:6.1f} MB/s  RSS {row['peak_rss_mb']:5.0f} MB  "
-          f"CPU {cpu:5.1f} s, source server {cpu_src:4.1f} s, destination server "
-          f"{cpu_dst:4.1f} s, machine {busy:5.1f} s  exact={exact}", flush=True)
+          f"CPU {cpu:5.1f} s (user {use['user_s']:.1f} sys {use['sys_s']:.1f} minflt "
+          f"{use['minflt']:.0f} ctxsw {use['nvcsw']:.0f}+{use['nivcsw']:.0f}), source server "
+          f"{cpu_src:4.1f} s, destination server {cpu_dst:4.1f} s, machine {busy:5.1f} s  "
+          f"load {load[0]:.1f}  exact={exact}", flush=True)
     return row
+
+
+def is_tmpfs(path: Path) -> bool:
+    """Whether *path* lives on tmpfs (the servers' mail and pecsync's state are below it)."""
+    best, kind = "", ""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        parts = line.split()
+        mount = parts[1]
+        if str(path.resolve()).startswith(mount.rstrip("/") + "/") and len(mount) > len(best):
+            best, kind = mount, parts[2]
+    return kind == "tmpfs"
+
+
+def markdown(results: list[dict[str, Any]], head: str, tls: bool) -> str:
+    """Wall time beside the migrating processes' own CPU (user + sys), minor page faults and
+    peak RSS; ratios to dsync and to the raw APPEND floor at the same parallelism."""
+    lines = [head, "",
+             "| tool | parallel | +RTT | TLS | s | msgs/s | MB/s | speed vs dsync | "
+             "own CPU s (user + sys) | CPU vs raw | minor faults | peak RSS | exact | re-run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        dsync, raw = (next((x for x in results if x["tool"] == tool
+                            and x["parallel"] == r["parallel"]), None)
+                      for tool in ("dsync-imapc", "raw-append"))
+        ratio = f"{dsync['seconds'] / r['seconds']:.2f}x" if dsync else "-"
+        vs_raw = (f"{r['tool_cpu_s'] / raw['tool_cpu_s']:.1f}x"
+                  if raw and raw["tool_cpu_s"] else "-")
+        rerun_cell = (f"{r['rerun_seconds']:.2f} s ({r['rerun_percent']:.1f}%)"
+                      if "rerun_seconds" in r else "-")
+        rss = f"{r['peak_rss_mb']:.0f} MB" if r["peak_rss_mb"] else "-"
+        lines.append(
+            f"| {r['tool']} | {r['parallel']} | {r['rtt_ms']:.0f} ms | "
+            f"{'yes' if tls else 'no'} | {r['seconds']:.1f} | {r['msgs_per_s']:,.0f} | "
+            f"{r['mb_per_s']:.1f} | {ratio} | {r['tool_cpu_s']:.1f} ({r['user_s']:.1f} + "
+            f"{r['sys_s']:.1f}) | {vs_raw} | {r['minflt']:,.0f} | {rss} | "
+            f"{'yes' if r['byte_exact'] else 'NO'} | {rerun_cell} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -342,7 +481,12 @@ def main() -> int:
                          "to 3x more after hours of tests), so runs there drift; /dev/shm "
                          "(tmpfs, where fsync costs nothing) gives steady numbers")
     ap.add_argument("--json", metavar="FILE", help="also write the results here")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the table here")
+    ap.add_argument("--wrap", metavar="CMD", default="",
+                    help="put this in front of pecsync's command line, e.g. "
+                         "'py-spy record --idle -o /tmp/p.svg --' (its usage is counted too)")
     args = ap.parse_args()
+    WRAP[:] = shlex.split(args.wrap)
     engine = dict(kv.split("=", 1) for kv in args.engine)
     n_box, n_msg = PROFILES[args.profile]
     n_box, n_msg = args.mailboxes or n_box, args.messages or n_msg
@@ -363,10 +507,12 @@ def main() -> int:
         print(f"seeded {n_box} mailboxes, {msgs} messages, {size / 1e6:.0f} MB in "
               f"{time.monotonic() - t:.0f} s; rtt +{args.rtt_ms:.0f} ms")
         src_port = src.tls_port if args.tls and src.tls_port else src.port
+        args.proxy = None
         if args.rtt_ms or args.mbit:
             proxy = stack.enter_context(LatencyProxy(src.host, src_port, args.rtt_ms,
                                                      args.mbit))
             src_port = proxy.port
+            args.proxy = proxy
         expected = {u: content(src, u) for u in users}
         contenders: list[tuple[str, int]] = [("pecsync", w) for w in args.workers]
         if args.also_no_verify:
@@ -390,35 +536,40 @@ def main() -> int:
                 if n == rounds - 1 and tool.startswith("pecsync"):
                     # The destination holds this run's copy: a second run finds nothing new.
                     rerun = run_pecsync(src_port, dst, src, users, work, par,
-                                        pecsync_engine(tool, engine), args.tls)
+                                        pecsync_engine(tool, engine), args.tls, wrap=False)
                     runs[(tool, par)][-1]["rerun_seconds"] = rerun[0]
                     print(f"{'':12}     re-run with nothing new: {rerun[0]:.2f} s", flush=True)
         for tool, par in contenders:
             done = runs[(tool, par)]
             row = dict(sorted(done, key=lambda r: r["seconds"])[len(done) // 2])
             row["all_seconds"] = [round(r["seconds"], 2) for r in done]
+            # Each resource figure is its own median over the rounds (not the median run's).
+            for key in (*USAGE_KEYS, "tool_cpu_s", "peak_rss_mb", "src_server_cpu_s",
+                        "dst_server_cpu_s", "machine_cpu_s", "cpu_per_gb_s",
+                        "minflt_per_msg"):
+                row[key] = statistics.median(r[key] for r in done)
+            if "proxy_cpu_s" in done[0]:
+                row["proxy_cpu_s"] = statistics.median(r["proxy_cpu_s"] for r in done)
+            row["all_tool_cpu_s"] = [round(r["tool_cpu_s"], 2) for r in done]
+            row["loads"] = [r["load_before"] for r in done]
             row["byte_exact"] = all(r["byte_exact"] for r in done)
             if "rerun_seconds" in done[-1]:
                 row["rerun_seconds"] = done[-1]["rerun_seconds"]
                 row["rerun_percent"] = 100 * done[-1]["rerun_seconds"] / row["seconds"]
             results.append(row)
-    print(f"\n{msgs} messages, {size / 1e6:.0f} MB in {n_box} mailboxes; source link: "
-          f"{'TLS' if args.tls else 'plain'}, +{args.rtt_ms:.0f} ms RTT")
-    print("\n| tool | parallel | +RTT | TLS | s | msgs/s | MB/s | peak RSS | ratio to dsync | "
-          "exact | re-run |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in results:
-        ref = next((x for x in results if x["tool"] == "dsync-imapc"
-                    and x["parallel"] == r["parallel"]), None)
-        ratio = f"{ref['seconds'] / r['seconds']:.2f}x" if ref else "-"
-        rerun_cell = (f"{r['rerun_seconds']:.2f} s ({r['rerun_percent']:.1f}%)"
-                 if "rerun_seconds" in r else "-")
-        print(f"| {r['tool']} | {r['parallel']} | {r['rtt_ms']:.0f} ms | "
-              f"{'yes' if args.tls else 'no'} | {r['seconds']:.1f} | "
-              f"{r['msgs_per_s']:.0f} | {r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} MB | "
-              f"{ratio} | {'yes' if r['byte_exact'] else 'NO'} | {rerun_cell} |")
+    where = "tmpfs" if is_tmpfs(work) else "disk"
+    head = (f"{msgs} messages, {size / 1e6:.0f} MB in {n_box} mailboxes; source link: "
+            f"{'TLS' if args.tls else 'plain'}, +{args.rtt_ms:.0f} ms RTT; servers' mail on "
+            f"{where} ({work}); {rounds} round(s), medians; load average before each run "
+            f"{min(r['load_before'] for rs in runs.values() for r in rs):.1f}-"
+            f"{max(r['load_before'] for rs in runs.values() for r in rs):.1f}")
+    table = markdown(results, head, args.tls)
+    print("\n" + table)
+    if args.markdown:
+        Path(args.markdown).write_text(table)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps({"setup": head, "where": where, "runs": {
+            f"{t}x{p}": rs for (t, p), rs in runs.items()}, "results": results}, indent=2))
     return 0 if all(r["byte_exact"] for r in results) else 1
 
 

@@ -20,6 +20,11 @@ class LatencyProxy:
         #: Bandwidth of each direction of each connection in Mbit/s (0: not capped).
         self.mbit = mbit
         self.port = 0
+        #: Per-connection timeline when *record* is set: (connection, monotonic time the
+        #: proxy read the chunk, "up" client->server or "down", bytes); 0 bytes: closed.
+        self.events: list[tuple[int, float, str, int]] = []
+        self.record = False
+        self._conns = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -41,7 +46,14 @@ class LatencyProxy:
         self._ready.set()
         self._loop.run_forever()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def cpu_seconds(self) -> float:
+        """CPU time of the proxy's own thread so far (it shares the bench's process)."""
+        async def now() -> float:
+            return time.thread_time()
+        return asyncio.run_coroutine_threadsafe(now(), self._loop).result(5)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    conn: int = 0, direction: str = "up") -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
         link_free = 0.0  # when the capped link has sent everything queued so far
@@ -51,6 +63,8 @@ class LatencyProxy:
             while True:
                 data = await reader.read(65536)
                 due = time.monotonic() + self.delay
+                if self.record:
+                    self.events.append((conn, due - self.delay, direction, len(data)))
                 if self.mbit and data:
                     link_free = max(link_free, time.monotonic()) + len(data) * 8 / (
                         self.mbit * 1e6)
@@ -82,5 +96,8 @@ class LatencyProxy:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer),
+        self._conns += 1
+        conn = self._conns
+        await asyncio.gather(self._pump(reader, up_writer, conn, "up"),
+                             self._pump(up_reader, writer, conn, "down"),
                              return_exceptions=True)

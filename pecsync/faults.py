@@ -2,7 +2,12 @@
 
 ``PECSYNC_CRASH_AFTER_STEP=N`` makes the process ``os._exit(86)`` right after the N-th
 step; ``PECSYNC_STEP_LOG=FILE`` appends each step's number and name to FILE.  Without
-these variables :func:`step` costs one dictionary lookup.
+these variables :func:`step` costs two dictionary lookups.
+
+Two kinds of step: every commit of the state database, counted by the store itself
+(``commit:<named statements>``, see :func:`pecsync.store.backend.committed`), so no durable
+write can be missed by hand; and the server-side changes the sync code marks by hand
+(``appended``, ``flags_stored``, ...).
 """
 
 from __future__ import annotations
@@ -11,6 +16,12 @@ import os
 
 CRASH_EXIT_CODE = 86
 _count = 0
+
+
+def armed() -> bool:
+    """True when steps are counted (a fault test set one of the variables): callers that
+    must build a step's name only then."""
+    return "PECSYNC_CRASH_AFTER_STEP" in os.environ or "PECSYNC_STEP_LOG" in os.environ
 
 
 def step(name: str) -> None:

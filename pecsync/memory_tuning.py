@@ -5,6 +5,12 @@ message bodies of a few MiB come from the per-thread heap arenas and stay in the
 after use: the resident size grows with the largest messages seen, times the number of
 worker threads.  A fixed threshold keeps every body of 1 MiB or more in its own mapping,
 returned to the system when freed; fewer arenas bound what small allocations can strand.
+
+One arena: the bodies below the threshold (most messages are 5-80 KB) are allocated by
+Python under the GIL, so a second arena bought no parallelism, only a second heap for the
+freed gaps between them.  Measured on 20 x 1,500 messages (1.8 GB, disk-backed servers):
+peak RSS 184 -> 158 MB at 4 workers and 203 -> 159 MB at 8, CPU and page faults within
+noise (issue 18).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 
 
-def tune_allocator(mmap_threshold: int = 1 << 20, arenas: int = 2) -> bool:
+def tune_allocator(mmap_threshold: int = 1 << 20, arenas: int = 1) -> bool:
     """Apply the settings; False where the C library is not glibc (nothing changes)."""
     if not sys.platform.startswith("linux"):
         return False

@@ -19,7 +19,7 @@ import re
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-__all__ = ["raw_message"]
+__all__ = ["raw_message", "resolve_nul"]
 
 _ENCODED = frozenset({"base64", "quoted-printable"})
 _MAX_DEPTH = 50
@@ -36,6 +36,32 @@ def raw_message(body: bytes, binary: bytes) -> bytes | None:
     if b"\x00" in body:
         return None  # not the output this is about
     return _entity(body, binary, 0)
+
+
+def resolve_nul(body: bytes, binary: bytes | None, size: int) -> tuple[bytes, str | None]:
+    """The raw message, given its ``BODY[]`` (NUL served as 0x80) and ``BINARY[]`` outputs.
+
+    Returns ``(raw, None)`` when the raw bytes are known, or ``(body, reason)`` when they
+    cannot be: the message is copied as served and listed as not verifiable.
+
+    >>> resolve_nul(b"a\\x80b", b"a\\x00b", 3)
+    (b'a\\x00b', None)
+    """
+    if binary is None:
+        return body, ("unverifiable: the source server cannot serve this message in BINARY; "
+                      "NUL bytes, if any, may have been served as 0x80")
+    if binary == body or b"\x00" not in binary:
+        # No NUL survived even in BINARY: BODY[] was the raw message.
+        return body, None
+    if len(binary) == size:
+        # Same size as stored: nothing was decoded, so BINARY[] is the raw message.
+        return binary, None
+    # Some parts were decoded: NULs can only be in the parts BINARY[] left as they are.
+    raw = raw_message(body, binary)
+    if raw is not None and len(raw) == size:
+        return raw, None
+    return body, ("unverifiable: the source server serves NUL bytes as 0x80 and this "
+                  "message's parts could not be lined up with its BINARY form")
 
 
 def _same_but_nul(served: bytes, binary: bytes) -> bool:

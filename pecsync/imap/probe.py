@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from pecsync.config import ServerConfig
-from pecsync.imap.session import tls_context
+from pecsync.imap.connection import tls_context
 
 #: Outcome kinds; CONFIG and UNREACHABLE map to exit codes 2 and 3.
 OK, CONFIG, UNREACHABLE = "ok", "config", "unreachable"

@@ -9,7 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from pecsync.faults import armed, step
+
 Statements = Iterable[tuple[str, dict[str, Any]]]
+
+
+def committed(names: Iterable[str]) -> None:
+    """A transaction of these named statements has just committed: one crash step
+    (pecsync.faults), named after its distinct statements in order, e.g.
+    ``commit:insert_message+set_high_water``.  Each backend calls this after every commit,
+    as mbsync counts its journal writes, so the crash-at-every-step tests reach every durable
+    write (job rows, leases, intake, notes) without a hand-placed call.  Free when no fault
+    test is running: the name is built only then."""
+    if armed():
+        step("commit:" + "+".join(dict.fromkeys(names)))
 
 
 class MigrationStep(Protocol):

@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from pecsync.config import PostgresTarget
 from pecsync.errors import StoreConflict, StoreError
-from pecsync.store.backend import MigrationStep, Statements
+from pecsync.store.backend import MigrationStep, Statements, committed
 from pecsync.store.queries import pg_schema, sql
 
 #: pg_advisory_xact_lock key of schema creation and migrations (hosts starting together).
@@ -126,6 +126,7 @@ class PostgresBackend:
             if isinstance(exc, psycopg.Error):
                 raise _error(target.url, "cannot open state database", exc) from None
             raise
+        committed(["schema"])
         return backend
 
     async def close(self) -> None:
@@ -142,7 +143,7 @@ class PostgresBackend:
         with anyio.CancelScope(shield=True):
             for attempt in range(_RETRIES + 1):
                 try:
-                    return await self._transaction_once(statements)
+                    returned = await self._transaction_once(statements)
                 except (psycopg.errors.DeadlockDetected,
                         psycopg.errors.SerializationFailure) as exc:
                     # Rolled back whole: nothing was written, so do it all again.
@@ -154,6 +155,10 @@ class PostgresBackend:
                     raise StoreConflict(str(_error(self.where, "write failed", exc))) from None
                 except psycopg.Error as exc:
                     raise _error(self.where, "write failed", exc) from None
+                else:
+                    if statements:
+                        committed(name for name, _ in statements)
+                    return returned
         raise AssertionError("unreachable")
 
     async def _transaction_once(self, statements: list[tuple[str, dict[str, Any]]]
@@ -198,6 +203,7 @@ class PostgresBackend:
         # VACUUM FULL rewrites the table: no blanked or replaced ciphertext stays in its
         # pages (the server's WAL and backups are the operator's to manage).
         await self.execute_sql("VACUUM FULL credential")
+        committed(["compact"])
         return True
 
     async def checkpoint(self) -> None:

@@ -16,7 +16,7 @@ import aiosqlite
 import anyio
 
 from pecsync.errors import StoreConflict, StoreError
-from pecsync.store.backend import MigrationStep, Statements
+from pecsync.store.backend import MigrationStep, Statements, committed
 from pecsync.store.queries import schema, sql
 
 #: Extra attempts of a statement that found the database locked past the busy timeout (the
@@ -78,6 +78,7 @@ class SqliteBackend:
             except BaseException:
                 await db.execute("ROLLBACK")
                 raise
+            committed(["schema"])
         except BaseException as exc:
             if db is not None:
                 await db.close()  # its thread would keep the process from exiting
@@ -114,6 +115,8 @@ class SqliteBackend:
                         raise StoreConflict(f"{self.path}: write failed: {exc}") from None
                     except aiosqlite.Error as exc:
                         raise StoreError(f"{self.path}: write failed: {exc}") from None
+        if statements:
+            committed(name for name, _ in statements)
         return returned
 
     async def _transaction_once(self, statements: Sequence[tuple[str, dict[str, Any]]]
@@ -169,6 +172,7 @@ class SqliteBackend:
                 raise StoreError(f"{self.path}: cannot compact the state database: {exc}",
                                  hint="stop any pecsync process using it, then run the "
                                       "command again") from None
+        committed(["compact"])
         return first and second
 
     async def _checkpoint(self) -> bool:

@@ -23,6 +23,7 @@ import psycopg
 
 from pecsync.config import PostgresTarget
 from pecsync.errors import StoreError
+from pecsync.store.backend import committed
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.postgres_backend import PostgresBackend
 from pecsync.store.queries import schema
@@ -104,10 +105,12 @@ async def copy_sqlite_to_postgres(source: Path, target: PostgresTarget) -> CopyR
             except psycopg.Error as exc:
                 raise StoreError(f"{target.url}: copy failed, nothing was written: "
                                  f"{str(exc).splitlines()[0]}") from None
+            committed(["copy_tables"])
         db.execute("COMMIT")
         db.execute("INSERT INTO meta (key, value) VALUES ('moved_to', ?) "
                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (target.url,))
         db.commit()
+        committed(["set_moved_to"])
     finally:
         db.close()
     report.seconds = anyio.current_time() - started

@@ -74,6 +74,9 @@ class Exporter:
             async for fetched, reserved in stream:
                 held[0] += reserved
                 await send.send((fetched, reserved))
+                # Not held while the next batch is fetched: once the importer gives
+                # the reservation back, nothing else may keep these bodies alive.
+                del fetched
 
 
 async def fetch_batches(session: ImapSession, batches: Sequence[Sequence[MessageInfo]],
@@ -102,6 +105,7 @@ async def fetch_batches(session: ImapSession, batches: Sequence[Sequence[Message
                     await memory.release(reserved)
                 raise
             yield fetched, reserved
+            del fetched  # the consumer owns it: not kept alive during the next FETCH
     finally:
         if memory is not None and ahead:
             await memory.release(ahead)

@@ -4,7 +4,7 @@ and INTERNALDATE with what was recorded from the source."""
 from __future__ import annotations
 
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pecsync.faults import step
@@ -50,15 +50,19 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
         batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
         async with aclosing(fetch_batches(ctx.dst, batches, ctx.memory)) as stream:
             async for fetched, reserved in stream:
+                # Only the hashes are kept from here: the bodies go before their bytes are
+                # given back (the loop variable would hold them through the next FETCH).
+                checked = [replace(m, body=b"") for m in fetched]
+                del fetched
                 if ctx.memory is not None:
-                    await ctx.memory.release(reserved)  # only hashes are kept from here
+                    await ctx.memory.release(reserved)
                 if ok:
                     # Recorded batch by batch: after a lost connection the verification
                     # resumes where it stopped instead of fetching the folder again.
                     await ledger.set_verified(ok)
                     ctx.progress.checkpoint()
                     ok = []
-                for msg in fetched:
+                for msg in checked:
                     row = by_dst[msg.info.uid]
                     seen.add(msg.info.uid)
                     problems = _differences(msg, row, dst_st.permanentflags,

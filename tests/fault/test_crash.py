@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from tests.helpers import (
     ROOT,
     assert_same_content,
     cli_env,
+    distinct_crash_points,
     run_cli,
     seed,
     session,
@@ -25,6 +27,7 @@ from tests.helpers import (
 )
 
 CRASH_EXIT = 86
+HEADER = "order,address,source_user,source_password,dest_user,dest_password\n"
 
 
 def _seed_small(src: Any, user: str) -> None:
@@ -33,8 +36,6 @@ def _seed_small(src: Any, user: str) -> None:
                               for i in range(3)] + [(dup, (), when(7))] * 2)
     seed(src, user, "INBOX.Lavoro", [(b"Subject: l%d\r\n\r\nwork %d\r\n" % (i, i),
                                       ("\\Flagged",), when(i)) for i in range(3)])
-
-
 
 
 def _copy(cfg: Path, env: dict[str, str], src_user: str, dst_user: str
@@ -62,7 +63,9 @@ def test_crash_after_every_step_then_resume(dovecot_src: Any, dovecot_dst: Any, 
     kinds = {line.split()[1] for line in steps}
     assert {"intents_recorded", "appended", "appended_recorded", "batch_committed",
             "verified"} <= kinds
-    for crash_at in range(1, n + 1):
+    # Every commit of the store is a step too (folder rows, intents, outcomes, verification).
+    assert {"commit:insert_folder", "commit:insert_message", "commit:mark_verified"} <= kinds
+    for crash_at in distinct_crash_points([line.split()[1] for line in steps]):
         _crash_resume_rerun(tmp_path, dovecot_src, dovecot_dst, user, users.dst_only(),
                             engine, f"crash{crash_at}.sqlite3", crash_at)
 
@@ -145,7 +148,7 @@ def test_crash_during_content_matched_pass_then_resume(dovecot_src: Any, dovecot
 
     steps = _crash_points(tmp_path, dovecot_src, dovecot_dst, user, fresh(), engine, "probe")
     assert {"flags_stored", "batch_committed", "appended"} <= {s.split()[1] for s in steps}, steps
-    for crash_at in range(1, len(steps) + 1):
+    for crash_at in distinct_crash_points([s.split()[1] for s in steps]):
         _crash_resume_rerun(tmp_path, dovecot_src, dovecot_dst, user, fresh(), engine,
                             f"cm{crash_at}.sqlite3", crash_at)
 
@@ -163,17 +166,30 @@ def test_crash_after_uidvalidity_reset_then_resume(dovecot_src: Any, dovecot_dst
     env = cli_env(dovecot_src, dovecot_dst)
     assert _copy(cfg, env, user, user).returncode == 0
     s = session(dovecot_src, user)
-    s._client.delete_folder(b"INBOX.Lavoro")
+    s.connection.client.delete_folder(b"INBOX.Lavoro")
     s.logout()
     seed(dovecot_src, user, "INBOX.Lavoro", msgs)
     base = tmp_path / "state.sqlite3"
     saved = {p.name: p.read_bytes() for p in tmp_path.glob("state.sqlite3*")}
-    for crash_at in (1, 2, 3):
+
+    def restore() -> None:
         for p in tmp_path.glob("state.sqlite3*"):
             p.unlink()
         for name, data in saved.items():
             (tmp_path / name).write_bytes(data)
         assert base.exists()
+
+    # The first three crash points from the folder's reset on (every commit is a step, the
+    # opening ones too): a probe run on the same state finds them.
+    log = tmp_path / "reset.steps"
+    assert _copy(cfg, cli_env(dovecot_src, dovecot_dst, PECSYNC_STEP_LOG=str(log)), user,
+                 user).returncode == 0
+    steps = [line.split()[1] for line in log.read_text().splitlines()]
+    reset = next(i for i, s in enumerate(steps, 1) if "reset_folder" in s)
+    points = [i for i in distinct_crash_points(steps) if i > reset][:3]
+    assert len(points) == 3, steps
+    for crash_at in points:
+        restore()
         crashed = _copy(cfg, cli_env(dovecot_src, dovecot_dst,
                                      PECSYNC_CRASH_AFTER_STEP=str(crash_at)), user, user)
         assert crashed.returncode == CRASH_EXIT, (crash_at, crashed.stderr)
@@ -181,3 +197,108 @@ def test_crash_after_uidvalidity_reset_then_resume(dovecot_src: Any, dovecot_dst
         assert resumed.returncode == 0, (crash_at, resumed.stdout, resumed.stderr)
         assert " 0 copied" in resumed.stdout, (crash_at, resumed.stdout)
         assert_same_content(dovecot_src, dovecot_dst, user, user)
+
+
+# --- the same loop through `pecsync run` (the job queue: claim, leases, phases, outcome) ------
+def _imported(tmp_path: Path, src: Any, dst: Any, pairs: list[tuple[str, str]],
+              engine: dict[str, Any]) -> tuple[Path, dict[str, str]]:
+    """A fresh state database in *tmp_path* with the list of (source, destination) mailboxes
+    imported: one queued job each, logging in with the members' own passwords."""
+    tmp_path.mkdir(parents=True)
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + "".join(f"Ordine,{s},,src-pw,{d},dst-pw\n" for s, d in pairs))
+    cfg = write_config(tmp_path, src, dst, master=False, engine=engine)
+    env = cli_env(src, dst)
+    r = run_cli(["import", "--config", str(cfg), str(csv)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return cfg, env
+
+
+def _job_states(cfg: Path) -> dict[str, str]:
+    with sqlite3.connect(cfg.parent / "state.sqlite3") as db:
+        return {str(a): str(s) for a, s in db.execute("SELECT address, state FROM job")}
+
+
+def _expire_leases(cfg: Path) -> None:
+    """The crashed process's jobs stay `running` under its lease (10 minutes by default); a
+    later run takes them over once it has expired: expire it now."""
+    with sqlite3.connect(cfg.parent / "state.sqlite3") as db:
+        db.execute("UPDATE job SET lease_until = '2000-01-01T00:00:00+00:00' "
+                   "WHERE state = 'running'")
+
+
+def _steps(log: Path) -> list[str]:
+    return [line.split()[1] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.mark.slow
+def test_run_crashed_after_every_step_then_resumed(dovecot_src: Any, dovecot_dst: Any,
+                                                   users: Any, tmp_path: Path) -> None:
+    """`pecsync run` on an imported list, killed after each durable step in turn (every
+    commit of the store, job rows and leases included, and every server-side change), then
+    run again until its jobs are done: each destination holds the source's messages, none
+    lost, none twice."""
+    first, second = users.pair(), users.pair()
+    twin = b"Subject: twin\r\n\r\nsame bytes\r\n"
+    seed(dovecot_src, first, "INBOX", [(b"Subject: a\r\n\r\nbody\r\n", ("\\Seen",), when(1)),
+                                       (twin, (), when(7)), (twin, (), when(7))])
+    seed(dovecot_src, first, "INBOX.Lavoro", [(b"Subject: l\r\n\r\nwork\r\n", ("\\Flagged",),
+                                               when(2))])
+    seed(dovecot_src, second, "INBOX", [(b"Subject: solo\r\n\r\nonly one\r\n", (), when(3))])
+    # One worker: the steps come in the same order in every run.
+    engine = {"batch_max_messages": 2, "workers": 1}
+    sources = [first, second]
+
+    cfg, env = _imported(tmp_path / "probe", dovecot_src, dovecot_dst,
+                         [(s, users.dst_only()) for s in sources], engine)
+    # The imported list, before any run: each crashed run starts from a copy of it, with
+    # fresh destination mailboxes (an `import` each would cost a process per crash point).
+    imported = {p.name: p.read_bytes() for p in cfg.parent.glob("state.sqlite3*")}
+
+    def fresh(name: str) -> tuple[Path, list[str]]:
+        dsts = [users.dst_only() for _ in sources]
+        (tmp_path / name).mkdir()
+        cfg = write_config(tmp_path / name, dovecot_src, dovecot_dst, master=False,
+                           engine=engine)
+        for file, data in imported.items():
+            (tmp_path / name / file).write_bytes(data)
+        with sqlite3.connect(tmp_path / name / "state.sqlite3") as db:
+            for src_user, dst_user in zip(sources, dsts, strict=True):
+                assert db.execute("UPDATE job SET dst_user = ? WHERE address = ?",
+                                  (dst_user, src_user)).rowcount == 1
+        return cfg, dsts
+
+    log = tmp_path / "probe.steps"
+    r = run_cli(["run", "--config", str(cfg)], {**env, "PECSYNC_STEP_LOG": str(log)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    steps = _steps(log)
+    # Job-table writes are crash points now, not only the copy's.
+    assert {"commit:claim_next_job", "commit:set_job_phase", "commit:insert_message",
+            "intents_recorded", "appended", "synced_recorded"} <= set(steps), steps
+    assert any(s.startswith("commit:set_job_state") or "+set_job_state" in s
+               for s in steps), steps
+    # Every point with a durable state of its own: the marks the sync code places right
+    # after a commit add none (see distinct_crash_points).
+    points = distinct_crash_points(steps)
+    assert len(points) >= 25, steps
+    for crash_at in points:
+        cfg, dsts = fresh(f"c{crash_at}")
+        crash_log = cfg.parent / "crashed.steps"
+        crashed = run_cli(["run", "--config", str(cfg)],
+                          {**env, "PECSYNC_CRASH_AFTER_STEP": str(crash_at),
+                           "PECSYNC_STEP_LOG": str(crash_log)})
+        if crashed.returncode != CRASH_EXIT:
+            # A timed write (the job's progress every 2 s) the probe had and this run did not:
+            # it ended before reaching the step.
+            assert crashed.returncode == 0 and len(_steps(crash_log)) < crash_at, \
+                (crash_at, crashed.returncode, crashed.stderr)
+        for _ in range(3):
+            if set(_job_states(cfg).values()) == {"done"}:
+                break
+            _expire_leases(cfg)
+            resumed = run_cli(["run", "--config", str(cfg)], env)
+            assert resumed.returncode == 0, (crash_at, steps[crash_at - 1], resumed.stdout,
+                                             resumed.stderr)
+        assert set(_job_states(cfg).values()) == {"done"}, (crash_at, _job_states(cfg))
+        for src_user, dst_user in zip(sources, dsts, strict=True):
+            assert_same_content(dovecot_src, dovecot_dst, src_user, dst_user)

@@ -129,7 +129,7 @@ def test_8bit_text_beside_a_signature_and_real_nul_bytes_are_verified(
         s = session(server, user)
         try:
             s.examine("INBOX")
-            imap = s._client._imap  # the raw answers are the oracle here
+            imap = s.connection.imap  # the raw answers are the oracle here
             out = []
             for uid in ("1", "2"):
                 body = imap.uid("FETCH", uid, "(BODY.PEEK[])")[1][0][1]
@@ -244,7 +244,7 @@ def test_lost_database_and_uidvalidity_change(dovecot_src: Any, dovecot_dst: Any
     assert copied_total(r.stdout) == 0
     # Source folder recreated (new UIDVALIDITY) with one more message.
     s = session(dovecot_src, user)
-    s._client.delete_folder(b"INBOX.Lavoro")
+    s.connection.client.delete_folder(b"INBOX.Lavoro")
     s.logout()
     new = (b"Subject: new\r\n\r\nnew one\r\n", ("\\Seen",), when(9))
     seed(dovecot_src, user, "INBOX.Lavoro", [*msgs, new])
@@ -267,8 +267,8 @@ def test_verify_command_detects_a_missing_copy(dovecot_src: Any, dovecot_dst: An
     assert re.search(r"INBOX\s+4\s+0\s+\d+\s+0\s+4\s+0", ok.stdout), ok.stdout
     d = session(dovecot_dst, user)
     d.select("INBOX")
-    d._client.delete_messages([2])
-    d._client.expunge()
+    d.connection.client.delete_messages([2])
+    d.connection.client.expunge()
     d.logout()
     bad = run_cli(["verify", "--config", str(cfg), "--source-user", user], env)
     assert bad.returncode == 1, bad.stdout + bad.stderr
@@ -355,9 +355,9 @@ def test_login_needs_no_capability_round_trip_and_pipelining_is_not_delayed(
     user = users.pair()
     s = session(dovecot_src, user)
     try:
-        assert s._client._imap.tagnum == 1  # AUTHENTICATE with SASL-IR, nothing before it
+        assert s.connection.imap.tagnum == 1  # AUTHENTICATE with SASL-IR, nothing before it
         # Pipelined commands leave at once (no Nagle wait for the previous command's ACK).
-        assert s._client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert s.connection.client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         assert s.has("UIDPLUS") and s.has("MULTIAPPEND")  # announced only after login
         assert s.list_folders()
     finally:

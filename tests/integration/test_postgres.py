@@ -354,3 +354,53 @@ def test_resync_on_postgresql(dovecot_src: Any, dovecot_dst: Any, users: Any,
     assert r.returncode == 0, r.stdout + r.stderr
     assert status(cfg, env)[user]["state"] == "done"
     assert_same_content(dovecot_src, dovecot_dst, user)
+
+
+
+def test_every_commit_on_postgresql_is_a_crash_step(dovecot_src: Any, dovecot_dst: Any,
+                                                    users: Any, tmp_path: Path,
+                                                    pg_cluster: Any) -> None:
+    """The PostgreSQL backend counts its commits as crash steps like SQLite's: a step log of
+    a run lists them (job rows, intents, outcomes), and a crash right after the first APPEND
+    outcome is committed resumes with nothing lost or twice."""
+    import psycopg
+
+    engine = {"batch_max_messages": 2, "workers": 1}
+    env = cli_env(dovecot_src, dovecot_dst)
+
+    def imported(name: str, user: str) -> tuple[Path, str]:
+        seed(dovecot_src, user, "INBOX", messages(5, "same"))
+        url = str(pg_cluster.create_database(f"{name}{os.getpid()}{user.split('@')[0]}"))
+        (tmp_path / name).mkdir()
+        csv = tmp_path / name / "list.csv"
+        csv.write_text(HEADER + f"Ordine,{user},,s0,,d0\n")
+        cfg = write_config(tmp_path / name, dovecot_src, dovecot_dst, master=False,
+                           database=url, engine=engine)
+        assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+        return cfg, url
+
+    probe_cfg, _ = imported("probe", users.pair("s0", "d0"))
+    log = tmp_path / "probe.steps"
+    r = run_cli(["run", "--config", str(probe_cfg)], {**env, "PECSYNC_STEP_LOG": str(log)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    steps = [line.split()[1] for line in log.read_text().splitlines()]
+    assert {"commit:schema", "commit:claim_next_job", "commit:set_job_phase",
+            "commit:insert_message", "commit:mark_appended+set_high_water",
+            "appended"} <= set(steps), steps
+    assert any("set_job_state" in s for s in steps), steps
+    assert not list(tmp_path.rglob("*.sqlite3*"))  # all of it on PostgreSQL
+
+    user = users.pair("s0", "d0")
+    cfg, url = imported("crashed", user)
+    crash_at = steps.index("commit:mark_appended+set_high_water") + 1
+    r = run_cli(["run", "--config", str(cfg)], {**env, "PECSYNC_CRASH_AFTER_STEP": str(crash_at)})
+    assert r.returncode == 86, r.stdout + r.stderr
+    assert sum(snapshot(dovecot_dst, user)["INBOX"].values()) == 2  # the first batch
+    with psycopg.connect(url, autocommit=True) as conn:
+        # The dead process's lease, expired (a later run takes the job over then).
+        conn.execute("UPDATE job SET lease_until = '2000-01-01T00:00:00+00:00' "
+                     "WHERE state = 'running'")
+    r = run_cli(["run", "--config", str(cfg)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert status(cfg, env)[user]["state"] == "done"
+    assert_same_content(dovecot_src, dovecot_dst, user)

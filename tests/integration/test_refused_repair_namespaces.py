@@ -63,8 +63,8 @@ def delete_on(server: Any, user: str, folder: str, uids: list[int]) -> None:
     d = session(server, user)
     try:
         d.select(folder)
-        d._client.delete_messages(uids, silent=True)
-        d._client.expunge()
+        d.connection.client.delete_messages(uids, silent=True)
+        d.connection.client.expunge()
     finally:
         d.logout()
 
@@ -427,7 +427,7 @@ def test_after_the_switch_flags_the_member_changes_are_not_differences(
     d = session(dovecot_dst, user)
     try:
         d.select("INBOX")
-        d._client.add_flags([1], ["\\Seen"], silent=True)
+        d.connection.client.add_flags([1], ["\\Seen"], silent=True)
     finally:
         d.logout()
     assert verify(before, env, user).returncode == 1  # not the member's yet: a difference

@@ -107,8 +107,8 @@ def test_report_notices_send_and_certificates(dovecot_src: Any, dovecot_dst: Any
     d = session(dovecot_dst, good)
     d.select("INBOX")
     uids = [m.uid for m in d.fetch_meta("1:*")]
-    d._client.delete_messages([uids[0]])
-    d._client.expunge()
+    d.connection.client.delete_messages([uids[0]])
+    d.connection.client.expunge()
     d.logout()
     seed(dovecot_dst, good, "INBOX", [(b"Subject: a1\r\nMessage-ID: <a1-forged@t>\r\n\r\ny\r\n",
                                        (), when(1))])

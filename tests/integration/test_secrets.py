@@ -14,6 +14,7 @@ import pytest
 
 from pecsync.config import ServerConfig
 from pecsync.errors import AuthenticationFailed
+from pecsync.imap import auth
 from pecsync.imap.session import ImapSession
 from pecsync.model import Credentials, Secret, Side
 from tests.helpers import ROOT, assert_same_content, cli_env, run_cli, seed, when, write_config
@@ -166,9 +167,9 @@ def test_non_ascii_password_on_other_servers(dovecot_src: Any, users: Any, hidde
     to believe one is missing; Dovecot really answers the commands sent instead)."""
     user = users.name()
     dovecot_src.add_user(user, ACCENTED)
-    real = ImapSession._pre_auth
-    monkeypatch.setattr(ImapSession, "_pre_auth",
-                        lambda self, cap: cap.upper() != hidden and real(self, cap))
+    real = auth.offered_before_login
+    monkeypatch.setattr(auth, "offered_before_login",
+                        lambda conn, cap: cap.upper() != hidden and real(conn, cap))
     cfg = ServerConfig(host=dovecot_src.host, port=dovecot_src.port, security="plain",
                        timeout=30)
     s = ImapSession(cfg, Side.SRC, mailbox=user)

@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["pecsync.model", "pecsync.imap.classify", "pecsync.imap.nul_bytes",
-           "pecsync.imap.session", "pecsync.imap.utf7", "pecsync.sync.batches",
+           "pecsync.imap.wire", "pecsync.imap.bodies", "pecsync.imap.utf7", "pecsync.sync.batches",
            "pecsync.log", "pecsync.cli.progress", "pecsync.intake.mailbox_list",
            "pecsync.engine.outcome", "pecsync.reports.daily", "pecsync.reports.notices"]
 

@@ -77,3 +77,41 @@ async def test_fetch_stream_gives_back_what_it_reserved_ahead() -> None:
         async for _fetched, reserved in stream:
             await small.release(reserved)
     assert session.asked == [([1, 2], []), ([3, 4], []), ([5, 6], [])] and small.used == 0
+
+
+async def test_fetch_stream_keeps_no_batch_alive_during_the_next_fetch() -> None:
+    """A batch given back to the budget must not stay in memory: neither the stream nor its
+    caller's loop variable may hold it while the next batch is fetched (that unaccounted
+    batch per lane is what pushed the peak RSS over the budget)."""
+    import gc
+    import weakref
+    from contextlib import aclosing
+    from datetime import UTC, datetime
+
+    from pecsync.model import FetchedMessage, MessageInfo
+    from pecsync.sync.exporter import fetch_batches
+
+    class Batch(list[FetchedMessage]):
+        pass  # a list that can be weakly referenced
+
+    alive: list[weakref.ref[Batch]] = []
+    seen_alive: list[int] = []
+
+    class Session:
+        def fetch_bodies(self, infos: list[MessageInfo], *, then: list[MessageInfo] = ()
+                         ) -> list[FetchedMessage]:  # type: ignore[assignment]
+            gc.collect()
+            seen_alive.append(sum(r() is not None for r in alive))
+            out = Batch(FetchedMessage(i, b"x" * i.size, "", None) for i in infos)
+            alive.append(weakref.ref(out))
+            return out
+
+    info = [MessageInfo(n, 10, (), datetime.now(UTC)) for n in range(1, 7)]
+    budget = ByteBudget(100)
+    async with aclosing(fetch_batches(Session(), [info[0:2], info[2:4], info[4:6]],  # type: ignore[arg-type]
+                                      budget)) as stream:
+        async for fetched, reserved in stream:
+            assert len(fetched) == 2
+            del fetched
+            await budget.release(reserved)
+    assert seen_alive == [0, 0, 0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pecsync.imap.session import _parse_meta, _parse_meta_general, parse_internaldate
+from pecsync.imap.wire import parse_internaldate, parse_meta, parse_meta_general
 
 LINES = [
     b'1 (UID 7 RFC822.SIZE 1234 FLAGS (\\Seen $Pec) INTERNALDATE "27-Nov-2026 05:54:12 +0100")',
@@ -15,8 +15,8 @@ LINES = [
 
 
 def test_fast_parser_matches_imapclient() -> None:
-    fast = _parse_meta(LINES)
-    general = _parse_meta_general(LINES)
+    fast = parse_meta(LINES)
+    general = parse_meta_general(LINES)
     assert [m.uid for m in fast] == [7, 9, 12]
     assert fast == general
     for a, b in zip(fast, general, strict=True):
@@ -28,9 +28,9 @@ def test_unusual_answers_fall_back() -> None:
     odd = [(b'1 (UID 7 RFC822.SIZE 3 FLAGS () INTERNALDATE {26}',
             b"27-Nov-2026 05:54:12 +0100"), b")"]
     with pytest.raises(Exception):  # noqa: B017 - whatever imapclient raises on nonsense
-        _parse_meta([b"garbage"])
-    assert _parse_meta([]) == []
-    assert isinstance(_parse_meta(odd), list)
+        parse_meta([b"garbage"])
+    assert parse_meta([]) == []
+    assert isinstance(parse_meta(odd), list)
 
 
 def test_bad_dates_are_refused() -> None:

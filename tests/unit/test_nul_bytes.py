@@ -6,8 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from pecsync.imap.nul_bytes import raw_message
-from pecsync.imap.session import resolve_nul
+from pecsync.imap.nul_bytes import raw_message, resolve_nul
 
 DER = bytes(range(256)) * 2  # a decoded smime.p7s is full of NUL bytes
 

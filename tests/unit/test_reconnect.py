@@ -20,6 +20,7 @@ from pecsync.errors import (
     TransientError,
     TwoFactorRequired,
 )
+from pecsync.imap import auth
 from pecsync.imap.session import ImapSession
 from pecsync.model import Credentials, Secret, Side
 from pecsync.store.jobs import JobState
@@ -86,7 +87,7 @@ def test_what_is_reconnected(exc: BaseException, expected: bool) -> None:
 def _login_refusal(text: str) -> BaseException:
     session = ImapSession(ServerConfig(host="127.0.0.1", port=1), Side.SRC, mailbox="m@pec.it")
     with pytest.raises(Exception) as err:
-        session._raise_login_refusal(text, Credentials("m@pec.it", Secret("pw")))
+        raise auth.login_refusal(session.connection, text, Credentials("m@pec.it", Secret("pw")))
     return err.value
 
 
@@ -176,12 +177,12 @@ def test_bye_during_status_or_list_is_a_lost_connection_not_a_refusal() -> None:
     """imaplib's abort is a subclass of its error: it must not be read as a folder problem
     or a refused command (the job would fail instead of reconnecting)."""
     session = ImapSession(ServerConfig(host="127.0.0.1", port=1), Side.SRC, mailbox="m@pec.it")
-    session._client = _ByeClient()
+    session.connection.client = _ByeClient()
     with pytest.raises(TransientError) as err:
         session.status("INBOX")
     assert not isinstance(err.value, FolderError) and reconnectable(err.value)
     with pytest.raises(TransientError):
-        session._call("LIST", session._client.list_folders)
+        session.connection.call("LIST", session.connection.client.list_folders)
 
 
 class _Rounds:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from pecsync.config import ServerConfig
+from pecsync.imap import auth
 from pecsync.imap.session import ImapSession
 from pecsync.model import Side
 
@@ -72,7 +73,8 @@ def test_capabilities_come_from_the_greeting_when_listed(
     server = ScriptedServer(greeting)
     scripted.append(server)
     s = connect(server)
-    assert s._pre_auth("SASL-IR") and s._pre_auth("AUTH=PLAIN")
-    s._client._imap.logout()
+    assert auth.offered_before_login(s.connection, "SASL-IR")
+    assert auth.offered_before_login(s.connection, "AUTH=PLAIN")
+    s.connection.imap.logout()
     server.thread.join(5)
     assert server.received == [*asked, b"LOGOUT"]
