@@ -6,8 +6,8 @@ these variables :func:`step` costs two dictionary lookups.
 
 Two kinds of step: every commit of the state database, counted by the store itself
 (``commit:<named statements>``, see :func:`pecsync.store.backend.committed`), so no durable
-write can be missed by hand; and the server-side changes the sync code marks by hand
-(``appended``, ``flags_stored``, ...).
+write can be missed; and the changes on the destination server, which the sync code marks
+(``appended``, ``flags_stored``, ``resync_flags_stored``).
 """
 
 from __future__ import annotations

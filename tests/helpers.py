@@ -292,23 +292,3 @@ def run_until_copied(cfg: Path, env: dict[str, str], dst: Any, user: str,
         d.logout()
     return proc
 
-
-#: Steps the sync code marks by hand right after a store call (pecsync/sync/, engine/worker):
-#: the store's commit before them is a step of its own (``commit:...``), so a crash after one
-#: of these leaves the same durable state as a crash after that commit.
-MARKS_AFTER_A_COMMIT = frozenset({
-    "intents_recorded", "appended_recorded", "batch_committed", "folder_copied", "verified",
-    "reconciled", "folder_rename_adopted", "resync_folder_gone_recorded",
-    "resync_flags_recorded", "synced_recorded"})
-
-
-def distinct_crash_points(steps: list[str]) -> list[int]:
-    """The step numbers (1-based) of a step log (``[name, ...]``) after which a crash leaves a
-    durable state that no earlier point leaves: every commit and every server-side change
-    (``appended``, ``flags_stored``); a mark of MARKS_AFTER_A_COMMIT straight after a commit
-    (or after another such mark) is skipped, e.g. ``[1, 2, 4]`` for ``commit:schema,
-    commit:insert_message, intents_recorded, appended``."""
-    return [i for i, name in enumerate(steps, 1)
-            if not (i > 1 and name in MARKS_AFTER_A_COMMIT
-                    and (steps[i - 2].startswith("commit:")
-                         or steps[i - 2] in MARKS_AFTER_A_COMMIT))]

@@ -19,7 +19,6 @@ from pecsync.engine.live import LiveMailbox
 from pecsync.engine.outcome import NO_DEST_PASSWORD, Outcome, RetryPolicy, report_outcome
 from pecsync.engine.schedule import sync_now
 from pecsync.errors import LeaseLost
-from pecsync.faults import step
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
@@ -305,7 +304,6 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
         if not ended:  # the lease was lost: the job is another process's now
             bound.warning("job_left_to_its_new_owner", state=outcome.state.value)
         elif outcome.state == JobState.DONE:
-            step("synced_recorded")
             done_job = await jobs.job(job.address)
             # A certificate only from a verification: this attempt checked every copy it
             # made (and, on a re-check, every copy) against the source.

@@ -23,7 +23,6 @@ from typing import Any
 
 import structlog
 
-from pecsync.faults import step
 from pecsync.model import FolderMapping, FolderReport, FolderStatus, MessageInfo
 from pecsync.store.checkpoints import FolderState
 from pecsync.store.ledger import FolderLedger
@@ -121,7 +120,6 @@ class FolderCopier:
         await self._copy(ctx, ledger, state, src_st, dst_st,
                          state.content_match and dst_st.exists > 0, metas)
         await ledger.complete_pass(src_st.uidnext)
-        step("folder_copied")
         if verify:
             await ctx.progress.phase("verify")
             await verify_folder(ctx, ledger, dst_st, self.report, only_unverified=True)

@@ -135,9 +135,6 @@ class Importer:
             await self._record(stored, high_water=fetched[-1].info.uid)
         elif stored is not None:
             await self._record(stored)
-        if stored is not None:
-            step("appended_recorded")
-        step("batch_committed")
         self.progress.checkpoint()
         if self.progress.on_batch:
             self.progress.on_batch(len(fetched), sum(len(m.body) for m in fetched))
@@ -168,7 +165,6 @@ class Importer:
                  for o in out]
         # Order matters: the intent must be durable before APPEND is sent.
         await self.ledger.record_intents(msgs, self.dst_uidnext)
-        step("intents_recorded")
         outcome = await in_thread(self.dst.append, self.dst_folder, items)
         refused = outcome.refused
         if refused is not None:
@@ -188,7 +184,6 @@ class Importer:
                     stored = await self._append([one])
                     if stored is not None:
                         await self._record(stored)
-                        step("appended_recorded")
                 return None
             first = rest[0].msg
             reason = refused.response or refused.detail

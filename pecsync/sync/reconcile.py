@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from contextlib import aclosing
 from typing import Any
 
-from pecsync.faults import step
 from pecsync.imap.codes import uid_set
 from pecsync.model import FolderReport, FolderStatus
 from pecsync.store.checkpoints import Appended
@@ -70,7 +69,6 @@ class Reconciler:
                 found.append(Appended(intent.src_uid, uid))
         await ledger.mark_appended(found)
         await ledger.drop_intents(lost)
-        step("reconciled")
         self.log.info("intents_reconciled", found=len(found), not_stored=len(lost))
         return [u for u in lost if u <= high_water]
 

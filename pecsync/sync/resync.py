@@ -84,7 +84,6 @@ async def adopt_renamed_folders(store: CheckpointStore, mailbox_id: int, plan: F
             if len(same) == 1:
                 old = same[0]
                 await sync.adopt_renamed(old.id, m.src, old.src_name)
-                step("folder_rename_adopted")
                 log.info("folder_rename_adopted", mailbox=label, folder=m.src,
                          renamed_from=old.src_name, dst_folder=old.dst_name)
                 orphans.remove(old)
@@ -205,7 +204,6 @@ async def sync_mailbox_flags(ctx: MailboxContext, plan: FolderPlan,
         known = syncs.get(state.id)
         if known is None or known.deleted_at_source != gone:
             await sync.record_folder_gone(state.id, gone)
-            step("resync_folder_gone_recorded")
             log.info("source_folder_gone", mailbox=ctx.label, folder=name, copies_kept=gone)
 
 
@@ -225,7 +223,6 @@ async def _folder_flags(ctx: MailboxContext, sync: SyncStore, state: FolderState
     recorded = await sync.count_rows(state.id, uidvalidity)
     if not recorded or state.high_water == 0:
         await sync.record_flags(state.id, uidvalidity, [], modseq, 0)
-        step("resync_flags_recorded")
         return
     since = known.src_highestmodseq if known is not None and modseq is not None else None
     span = f"1:{state.high_water}"
@@ -258,7 +255,6 @@ async def _folder_flags(ctx: MailboxContext, sync: SyncStore, state: FolderState
         if merge.add or merge.remove:
             step("resync_flags_stored")
     await sync.record_flags(state.id, uidvalidity, merge.updates, modseq, deleted)
-    step("resync_flags_recorded")
     report.flags_updated, report.flags_kept = merge.changed, merge.kept
     if merge.changed or merge.kept:
         report.notes.append(f"flags: {merge.changed} message(s) brought in step with the "

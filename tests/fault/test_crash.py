@@ -17,7 +17,6 @@ from tests.helpers import (
     ROOT,
     assert_same_content,
     cli_env,
-    distinct_crash_points,
     run_cli,
     seed,
     session,
@@ -61,11 +60,11 @@ def test_crash_after_every_step_then_resume(dovecot_src: Any, dovecot_dst: Any, 
     n = len(steps)
     assert n >= 10, steps
     kinds = {line.split()[1] for line in steps}
-    assert {"intents_recorded", "appended", "appended_recorded", "batch_committed",
-            "verified"} <= kinds
-    # Every commit of the store is a step too (folder rows, intents, outcomes, verification).
-    assert {"commit:insert_folder", "commit:insert_message", "commit:mark_verified"} <= kinds
-    for crash_at in distinct_crash_points([line.split()[1] for line in steps]):
+    # Every commit of the store is a step (folder rows, intents, outcomes, verification), and
+    # every change on the destination server (APPEND).
+    assert {"commit:insert_folder", "commit:insert_message", "appended",
+            "commit:mark_appended+set_high_water", "commit:mark_verified"} <= kinds, kinds
+    for crash_at in range(1, n + 1):
         _crash_resume_rerun(tmp_path, dovecot_src, dovecot_dst, user, users.dst_only(),
                             engine, f"crash{crash_at}.sqlite3", crash_at)
 
@@ -147,8 +146,9 @@ def test_crash_during_content_matched_pass_then_resume(dovecot_src: Any, dovecot
         return dst_user
 
     steps = _crash_points(tmp_path, dovecot_src, dovecot_dst, user, fresh(), engine, "probe")
-    assert {"flags_stored", "batch_committed", "appended"} <= {s.split()[1] for s in steps}, steps
-    for crash_at in distinct_crash_points([s.split()[1] for s in steps]):
+    kinds = {s.split()[1] for s in steps}
+    assert {"flags_stored", "appended"} <= kinds and "commit:insert_message" in kinds, steps
+    for crash_at in range(1, len(steps) + 1):
         _crash_resume_rerun(tmp_path, dovecot_src, dovecot_dst, user, fresh(), engine,
                             f"cm{crash_at}.sqlite3", crash_at)
 
@@ -186,7 +186,7 @@ def test_crash_after_uidvalidity_reset_then_resume(dovecot_src: Any, dovecot_dst
                  user).returncode == 0
     steps = [line.split()[1] for line in log.read_text().splitlines()]
     reset = next(i for i, s in enumerate(steps, 1) if "reset_folder" in s)
-    points = [i for i in distinct_crash_points(steps) if i > reset][:3]
+    points = list(range(reset + 1, len(steps) + 1))[:3]
     assert len(points) == 3, steps
     for crash_at in points:
         restore()
@@ -274,12 +274,11 @@ def test_run_crashed_after_every_step_then_resumed(dovecot_src: Any, dovecot_dst
     steps = _steps(log)
     # Job-table writes are crash points now, not only the copy's.
     assert {"commit:claim_next_job", "commit:set_job_phase", "commit:insert_message",
-            "intents_recorded", "appended", "synced_recorded"} <= set(steps), steps
+            "appended", "commit:mark_appended+set_high_water"} <= set(steps), steps
     assert any(s.startswith("commit:set_job_state") or "+set_job_state" in s
                for s in steps), steps
-    # Every point with a durable state of its own: the marks the sync code places right
-    # after a commit add none (see distinct_crash_points).
-    points = distinct_crash_points(steps)
+    # Every step is a durable state of its own: a store commit or an APPEND.
+    points = list(range(1, len(steps) + 1))
     assert len(points) >= 25, steps
     for crash_at in points:
         cfg, dsts = fresh(f"c{crash_at}")

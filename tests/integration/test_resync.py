@@ -204,7 +204,7 @@ def test_new_mail_during_a_run_is_copied_by_the_next_resync(
     # The message arrives once the first batch is committed: after the run listed the folder.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (steps.exists()
-                                               and "batch_committed" in steps.read_text()):
+                                               and "mark_appended" in steps.read_text()):
         time.sleep(0.01)
     seed(dovecot_src, user, "INBOX", [(b"Subject: late\r\n\r\narrived mid-run\r\n", (),
                                        when(400))])
