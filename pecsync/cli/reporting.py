@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pecsync.cli.common import unknown_order
 from pecsync.config import Config
-from pecsync.engine.certify import write_atomically
 from pecsync.errors import UsageError
+from pecsync.files import write_atomically
 from pecsync.model import Secret
 from pecsync.reports import mailer
 from pecsync.reports.collect import certificate, load_report, save_snapshot

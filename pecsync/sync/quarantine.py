@@ -9,11 +9,11 @@ skipped, so a crash in between only means it is written again by the next pass.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pecsync.files import write_atomically
 from pecsync.model import FetchedMessage
 
 
@@ -50,21 +50,8 @@ class Quarantine:
             "message_id": msg.message_id, "reason": reason,
             "quarantined_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        _write(target, msg.body)
-        _write(target.with_suffix(".json"),
-               (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode())
+        write_atomically(target, msg.body, mode=0o600)
+        write_atomically(target.with_suffix(".json"),
+                         (json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n").encode(),
+                         mode=0o600)
         return target
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)

@@ -1,5 +1,5 @@
 """A crash while a certificate is written leaves the old certificate or the new one, whole:
-never a truncated or empty file (pecsync.engine.certify.write_atomically)."""
+never a truncated or empty file (pecsync.files.write_atomically)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pecsync.engine import certify
-from pecsync.engine.certify import write_atomically
+from pecsync import files
+from pecsync.files import write_atomically
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = b'{"digest": "old"}\n' + b" " * 100_000
@@ -25,7 +25,7 @@ NEW = b'{"digest": "new"}\n' + b"x" * 3_000_000
 _CRASH_AT = """
 import os, sys
 from pathlib import Path
-from pecsync.engine import certify
+from pecsync import files
 where, path = sys.argv[1], Path(sys.argv[2])
 real_write = os.write
 def half_write(fd, data):
@@ -34,12 +34,12 @@ def half_write(fd, data):
 def die(*a, **k):
     os._exit(86)
 if where == "write":
-    certify.os.write = half_write
+    files.os.write = half_write
 elif where == "fsync":
-    certify.os.fsync = die
+    files.os.fsync = die
 elif where == "replace":
-    certify.os.replace = die
-certify.write_atomically(path, b'{"digest": "new"}\\n' + b"x" * 3_000_000)
+    files.os.replace = die
+files.write_atomically(path, b'{"digest": "new"}\\n' + b"x" * 3_000_000)
 os._exit(0)
 """
 
@@ -60,7 +60,7 @@ def test_a_crash_inside_the_write_keeps_the_old_certificate(tmp_path: Path, wher
 def test_a_crash_after_the_rename_has_the_new_certificate(tmp_path: Path) -> None:
     path = tmp_path / "rossi@pec.it.json"
     path.write_bytes(OLD)
-    code = _CRASH_AT.replace("certify.os.write = half_write", "pass")
+    code = _CRASH_AT.replace("files.os.write = half_write", "pass")
     proc = subprocess.run([sys.executable, "-c", code, "none", str(path)], cwd=ROOT,
                           timeout=60)
     assert proc.returncode == 0
@@ -70,7 +70,8 @@ def test_a_crash_after_the_rename_has_the_new_certificate(tmp_path: Path) -> Non
 _LOOP = """
 import sys
 from pathlib import Path
-from pecsync.engine.certify import write_atomically
+from pecsync import files
+from pecsync.files import write_atomically
 path = Path(sys.argv[1])
 versions = [b'{"digest": "old"}\\n' + b" " * 100_000, b'{"digest": "new"}\\n' + b"x" * 3_000_000]
 write_atomically(path, versions[0])
@@ -106,7 +107,7 @@ def test_a_failed_write_in_process_keeps_the_old_certificate(
     def no_space(fd: int, data: bytes) -> int:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(certify.os, "write", no_space)
+    monkeypatch.setattr(files.os, "write", no_space)
     with pytest.raises(OSError):
         write_atomically(path, NEW)
     assert path.read_bytes() == OLD
