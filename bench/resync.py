@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from lab.dovecot import lab_pair  # noqa: E402
 from pecsync import log as logsetup  # noqa: E402
-from pecsync.cli.bulk import cmd_import, cmd_run  # noqa: E402
+from pecsync.cli.importlist import cmd_import  # noqa: E402
+from pecsync.cli.run import cmd_run  # noqa: E402
 from pecsync.config import load_config  # noqa: E402
 from tests.helpers import TEST_KEY, seed, when, write_config  # noqa: E402
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import structlog
 
-from pecsync.cli import bulk
+from pecsync.cli import keys
 from pecsync.cli.passwords import read_password
 from pecsync.cli.progress import ProgressLine
 from pecsync.config import Config
@@ -113,7 +113,7 @@ async def _verify_certificate(cfg: Config, args: argparse.Namespace) -> int:
     dst_user = args.dest_user or cert.get("destination_user") or args.source_user
     dst_pw = None
     if not (args.dest_password_file or cfg.destination.master_user):
-        dst_pw = await bulk.stored_dest_password(cfg, args.source_user, dst_user)
+        dst_pw = await keys.stored_dest_password(cfg, args.source_user, dst_user)
     if dst_pw is None:
         dst_pw = read_password(env="PECSYNC_DEST_PASSWORD", file=args.dest_password_file,
                                prompt=f"Destination password for {dst_user}: ",

@@ -14,7 +14,7 @@ import anyio
 import structlog
 
 from pecsync import log as logsetup
-from pecsync.cli import bulk, check, dbcmd, reporting
+from pecsync.cli import check, dbcmd, importlist, keys, reporting, retry, run, status
 from pecsync.cli.mailbox import cmd_copy, cmd_verify
 from pecsync.cli.parser import build_parser
 from pecsync.config import Config, load_config
@@ -61,11 +61,11 @@ def main(argv: Sequence[str] | None = None,
     logsetup.configure(json=True if args.log_json else None,
                        level=logging.DEBUG if args.verbose
                        else logging.WARNING if args.quiet else logging.INFO)
-    commands = {"copy": cmd_copy, "verify": cmd_verify, "import": bulk.cmd_import,
-                "run": bulk.cmd_run, "retry": bulk.cmd_retry, "check": check.cmd_check,
-                "status": bulk.cmd_status,
-                "init-key": bulk.cmd_init_key, "rotate-key": bulk.cmd_rotate_key,
-                "purge-credentials": bulk.cmd_purge, "report": reporting.cmd_report,
+    commands = {"copy": cmd_copy, "verify": cmd_verify, "import": importlist.cmd_import,
+                "run": run.cmd_run, "retry": retry.cmd_retry, "check": check.cmd_check,
+                "status": status.cmd_status,
+                "init-key": keys.cmd_init_key, "rotate-key": keys.cmd_rotate_key,
+                "purge-credentials": keys.cmd_purge, "report": reporting.cmd_report,
                 "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate,
                 **(extra_commands or {})}
     if args.command not in commands and args.command != "db":
