@@ -18,7 +18,7 @@ import pytest
 
 from pecsync.config import ServerConfig
 from pecsync.imap.session import ImapSession
-from pecsync.model import Credentials, Secret, Side
+from pecsync.model import Credentials, FetchedMessage, MessageInfo, Secret, Side
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The shared test material (the PEC corpus) beside the checkout; $PECSYNC_SHARED_DIR moves it.
@@ -292,3 +292,8 @@ def run_until_copied(cfg: Path, env: dict[str, str], dst: Any, user: str,
         d.logout()
     return proc
 
+
+def fetched(uid: int) -> FetchedMessage:
+    """A 3-byte fetched message with source UID *uid*, for store tests."""
+    info = MessageInfo(uid, 3, ("\\Seen",), datetime(2024, 5, 1, tzinfo=UTC))
+    return FetchedMessage(info, b"abc", f"sha{uid}", f"<{uid}@x>")

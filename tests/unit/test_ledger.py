@@ -4,17 +4,11 @@ covers; ``mark_appended`` records outcomes and leaves the mark where it is."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
-from pecsync.model import FetchedMessage, MessageInfo
 from pecsync.store.checkpoints import Appended, CheckpointStore
 from pecsync.store.ledger import FolderLedger
-
-
-def _msg(uid: int) -> FetchedMessage:
-    info = MessageInfo(uid, 3, ("\\Seen",), datetime(2024, 5, 1, tzinfo=UTC))
-    return FetchedMessage(info, b"abc", f"sha{uid}", f"<{uid}@x>")
+from tests.helpers import fetched
 
 
 async def test_the_intent_protocol_through_the_ledger(state_db: Path | str) -> None:
@@ -24,7 +18,7 @@ async def test_the_intent_protocol_through_the_ledger(state_db: Path | str) -> N
         ledger = FolderLedger.of(store, state)
         bound = (ledger.folder_id, ledger.src_uidvalidity, ledger.dst_uidvalidity)
         assert bound == (state.id, 7, 9)
-        await ledger.record_intents([_msg(1), _msg(2), _msg(3)], dst_uidnext_before=40)
+        await ledger.record_intents([fetched(1), fetched(2), fetched(3)], dst_uidnext_before=40)
         assert [(i.src_uid, i.dst_uidnext_before) for i in await ledger.open_intents()] == [
             (1, 40), (2, 40), (3, 40)]
         # Outcomes without the mark: reconcile, a refusal's stored prefix, a repair.
@@ -34,7 +28,7 @@ async def test_the_intent_protocol_through_the_ledger(state_db: Path | str) -> N
         assert folder is not None and folder.high_water == 0
         assert [i.src_uid for i in await ledger.open_intents()] == [2]
         # The mark moves with the outcomes it covers, in one transaction.
-        await ledger.record_found(present=[(_msg(4), 50)], skipped=[(_msg(5), "too large")])
+        await ledger.record_found(present=[(fetched(4), 50)], skipped=[(fetched(5), "too large")])
         await ledger.advance_high_water(5, [Appended(2, None)])
         folder = await store.folder(mailbox, "INBOX")
         assert folder is not None and folder.high_water == 5

@@ -3,24 +3,19 @@ present copies only, ``set_notes`` attaches a note that ``copied_messages`` retu
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
-from pecsync.model import FetchedMessage, MessageInfo
 from pecsync.store.checkpoints import Appended, CheckpointStore
-
-
-def _msg(uid: int) -> FetchedMessage:
-    info = MessageInfo(uid, 3, ("\\Seen",), datetime(2024, 5, 1, tzinfo=UTC))
-    return FetchedMessage(info, b"abc", f"sha{uid}", f"<{uid}@x>")
+from tests.helpers import fetched
 
 
 async def test_count_copies_and_notes(state_db: Path | str) -> None:
     async with await CheckpointStore.open(state_db) as store:
         mailbox = await store.mailbox_id("a@pec.example.it", "a@pec.example.it")
         folder = await store.add_folder(mailbox, "INBOX", "INBOX", 7, 9)
-        await store.record_batch(folder.id, 7, intents=[_msg(1), _msg(2)], dst_uidnext_before=1,
-                                 present=[(_msg(3), 9, 40)], skipped=[(_msg(4), "refused")])
+        await store.record_batch(folder.id, 7, intents=[fetched(1), fetched(2)],
+                                 dst_uidnext_before=1, present=[(fetched(3), 9, 40)],
+                                 skipped=[(fetched(4), "refused")])
         assert await store.count_copies(folder.id, 7) == 1  # intents are not copies yet
         await store.mark_appended(folder.id, 7, 9, [Appended(1, 41), Appended(2, 42)], 4)
         assert await store.count_copies(folder.id, 7) == 3
