@@ -17,6 +17,28 @@ from pecsync.imap.wire import format_internaldate, quote
 from pecsync.model import AppendItem, AppendOutcome
 
 
+def append_limit(conn: Connection) -> int | None:
+    """The server's APPENDLIMIT (RFC 7889) in bytes, if it announces one."""
+    for cap in conn.capabilities:
+        if cap.startswith("APPENDLIMIT="):
+            value = cap.split("=", 1)[1]
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def unstorable(conn: Connection, body: bytes) -> str | None:
+    """Why this server cannot store *body* byte-exactly, known before anything is sent
+    (None: it can).  The one rule for the importer, which sets such a message aside before
+    APPEND, and for :func:`append`, which never puts one on the wire."""
+    limit = append_limit(conn)
+    if limit is not None and len(body) > limit:
+        return f"larger ({len(body)} bytes) than the destination's APPENDLIMIT ({limit} bytes)"
+    if b"\x00" in body and not conn.has("BINARY"):
+        return ("contains NUL bytes and the destination lacks BINARY: cannot be stored "
+                "byte-exactly")
+    return None
+
+
 def append(conn: Connection, folder: str, items: Sequence[AppendItem]) -> AppendOutcome:
     """APPEND *items* to *folder*, in order: one MULTIAPPEND command when the server
     offers it, else one APPEND per message.
@@ -28,23 +50,23 @@ def append(conn: Connection, folder: str, items: Sequence[AppendItem]) -> Append
     never sent.  A lost connection raises :class:`TransientError`: then it is unknown
     what was stored (reconcile).
 
-    Order matters: a message this server cannot take byte-exactly (NUL bytes, no BINARY)
-    is found before any byte is sent — refusing it halfway through a command would leave
-    the connection out of step.  The messages before it are sent (one MULTIAPPEND, or
-    one APPEND each), it is reported refused, and those after it are not sent: the same
+    Order matters: a message this server cannot take byte-exactly (:func:`unstorable`: NUL
+    bytes without BINARY, over APPENDLIMIT) is found before any byte is sent — refusing it
+    halfway through a command would leave the connection out of step.  The messages
+    before it are sent (one MULTIAPPEND, or one APPEND each), it is reported refused, and
+    those after it are not sent: the same
     shape as a tagged NO at that message, so the caller handles both alike.
     """
     if not items:
         return AppendOutcome()
     sendable = len(items)
     refused: ImapError | None = None
-    if not conn.has("BINARY"):
-        nul = next((n for n, item in enumerate(items) if b"\x00" in item.body), None)
-        if nul is not None:
-            sendable = nul
-            refused = conn.error(
-                MessageRefused, "cannot store a message containing NUL bytes without BINARY",
-                folder=folder)
+    for n, item in enumerate(items):
+        reason = unstorable(conn, item.body)
+        if reason is not None:
+            sendable = n
+            refused = conn.error(MessageRefused, reason, folder=folder)
+            break
     head = items[:sendable]
     groups: list[Sequence[AppendItem]]
     groups = ([head] if head else []) if conn.has("MULTIAPPEND") else [[i] for i in head]

@@ -135,13 +135,9 @@ class ImapSession:
         """The TLS version of this connection (``"TLSv1.3"``), None when not encrypted."""
         return self.connection.tls_version()
 
-    def append_limit(self) -> int | None:
-        """The server's APPENDLIMIT (RFC 7889) in bytes, if it announces one."""
-        for cap in self.capabilities:
-            if cap.startswith("APPENDLIMIT="):
-                value = cap.split("=", 1)[1]
-                return int(value) if value.isdigit() else None
-        return None
+    def unstorable(self, body: bytes) -> str | None:
+        """Why this server cannot store *body* byte-exactly (None: it can)."""
+        return appending.unstorable(self.connection, body)
 
     # --- folders (see pecsync.imap.folders) -------------------------------------------
     def namespaces(self) -> dict[str, list[tuple[str, str]]]:

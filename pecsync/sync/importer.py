@@ -97,7 +97,6 @@ class Importer:
         skipped: list[tuple[FetchedMessage, str]] = []
         to_append: list[_Outgoing] = []
         restore: dict[tuple[str, ...], list[int]] = {}
-        limit = self.dst.append_limit()
         for msg in fetched:
             # A content match needs the same bytes *and* INTERNALDATE (MatchPool): the legal
             # copy is both, and IMAP cannot change an INTERNALDATE.  Flags can be changed:
@@ -111,12 +110,8 @@ class Importer:
                 flags = self._flags(msg)
                 if comparable_flags(match.flags) != comparable_flags(flags):
                     restore.setdefault(flags, []).append(match.uid)
-            elif limit is not None and len(msg.body) > limit:
-                skipped.append((msg, f"larger ({len(msg.body)} bytes) than the destination's "
-                                     f"APPENDLIMIT ({limit} bytes)"))
-            elif b"\x00" in msg.body and not self.dst.has("BINARY"):
-                skipped.append((msg, "contains NUL bytes and the destination lacks BINARY: "
-                                     "cannot be stored byte-exactly"))
+            elif (reason := self.dst.unstorable(msg.body)) is not None:
+                skipped.append((msg, reason))
             else:
                 to_append.append(_Outgoing(msg, self._flags(msg)))
         if restore:

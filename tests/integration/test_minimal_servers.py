@@ -237,3 +237,45 @@ def test_a_nul_message_towards_a_server_without_binary_is_quarantined(
         assert " 0 copied" in again.stdout, again.stdout + again.stderr
         assert snapshot(dst, user)["INBOX"] == inbox
     shutil.rmtree(root, ignore_errors=True)
+
+
+# --- a destination announcing APPENDLIMIT (RFC 7889) -----------------------------------------
+def test_a_message_over_appendlimit_is_never_sent_and_is_quarantined(
+        tmp_path: Path, lab_root: Path, request: pytest.FixtureRequest) -> None:
+    """A destination announcing APPENDLIMIT=2000: APPEND does not send the 5 KB message (it
+    is reported refused, the connection stays in step), and `copy` keeps it in the
+    quarantine, copies the others and exits 1."""
+    from pecsync.model import AppendItem, Side
+
+    big = b"Subject: big\r\nMessage-ID: <big@pec.test.it>\r\n\r\n" + b"y" * 5000 + b"\r\n"
+    root = _private_root(lab_root, request)
+    with minimal_servers(root, dst_capability=PLAIN + " MULTIAPPEND APPENDLIMIT=2000") \
+            as (src, dst):
+        probe = "limitp@pec.test.it"
+        dst.add_user(probe, "y")
+        s = session(dst, probe, Side.DST)
+        try:
+            assert s.unstorable(big) is not None and s.unstorable(_nine_hundred(0)) is None
+            outcome = s.append("INBOX", [AppendItem(_nine_hundred(0), (), when(0)),
+                                         AppendItem(big, (), when(1))])
+            assert outcome.stored == 1 and outcome.refused_index == 1
+            assert "APPENDLIMIT" in str(outcome.refused)
+            assert s.append("INBOX", [AppendItem(_nine_hundred(2), (), when(2))]).stored == 1
+        finally:
+            s.logout()
+
+        user = "limit@pec.test.it"
+        src.add_user(user, "x")
+        dst.add_user(user, "y")
+        bodies = [_nine_hundred(i) for i in range(4)]
+        bodies[2] = big
+        seed(src, user, "INBOX", [(b, (), when(i)) for i, b in enumerate(bodies)])
+        cfg = write_config(tmp_path, src, dst)
+        r = run_cli(["copy", "--config", str(cfg), "--source-user", user], cli_env(src, dst))
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "1 skipped" in r.stdout and "APPENDLIMIT" in r.stdout, r.stdout
+        assert (tmp_path / "quarantine" / user / "INBOX" / "3.eml").read_bytes() == big
+        inbox = snapshot(dst, user)["INBOX"]
+        assert sorted(m.sha256 for m in inbox.elements()) == sorted(
+            sha(b) for i, b in enumerate(bodies) if i != 2)
+    shutil.rmtree(root, ignore_errors=True)
