@@ -45,9 +45,11 @@ def unknown_order(order: str, jobs: list[Job]) -> UsageError:
 
 def job_reason(job: Job) -> str:
     """Why a mailbox is where it is: the recorded reason, else the next step for its state,
-    else the state itself; never an empty string."""
+    else the state itself; never an empty string.  The summary line names the mailbox
+    already, so the reason's own leading ``mailbox ADDRESS: `` is left out."""
     if job.error_text and job.error_text.strip():
-        return job.error_text.strip()
+        text = job.error_text.strip()
+        return text.removeprefix(f"mailbox {job.address}: ") or text
     step = next_step(job.state, job.address, job.error_class)
     return f"next step: {step}" if step else job.state.value.replace("_", " ")
 

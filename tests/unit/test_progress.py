@@ -160,5 +160,7 @@ def test_run_summary_never_prints_an_empty_reason() -> None:
     no_dst = replace(waiting, error_class=NO_DEST_PASSWORD, error_text="  ")
     assert "--dest-password-stdin" in job_reason(no_dst)
     assert job_reason(replace(waiting, error_text="refused")) == "refused"
+    named = replace(waiting, error_text=f"mailbox {waiting.address}: source login refused")
+    assert job_reason(named) == "source login refused"  # the line names the mailbox already
     for state in JobState:
         assert job_reason(_job("a@x", state)).strip()
