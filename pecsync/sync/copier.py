@@ -47,6 +47,11 @@ class FolderCopier:
         #: Re-check every recorded copy of this folder, not only the unverified ones
         #: (``retry``, or the destination holds fewer messages than were copied into it).
         self.recheck = recheck
+        #: Every message of this folder was recorded in this round (the folder's state was
+        #: created or reset here), so after the round's LIST-STATUS: their recorded flags are
+        #: at least as recent as the HIGHESTMODSEQ that listing gave (see
+        #: :func:`pecsync.sync.resync.sync_mailbox_flags`).
+        self.recorded_since_listing = False
 
     async def settle(self, ctx: MailboxContext, *, verify: bool, dst_exists: bool = True
                      ) -> bool:
@@ -100,6 +105,7 @@ class FolderCopier:
             state = await ctx.store.reset_folder(state, m.dst, src_st.uidvalidity,
                                                  dst_st.uidvalidity, forget_messages=True,
                                                  content_match=dst_st.exists > 0)
+        self.recorded_since_listing = self.recorded_since_listing or fresh
         if state.high_water + 1 != first_uid:
             metas = None  # the high-water mark moved (reset): list again from there
         ledger = FolderLedger.of(ctx.store, state, src_uidvalidity=src_st.uidvalidity,

@@ -292,3 +292,66 @@ def test_renamed_folder_with_a_new_uidvalidity_is_not_copied_twice(
     got = _dst_state(dovecot_dst, user)  # asserts no Subject twice in a folder
     assert set(got["Pratiche"]) == {f"prat {i}" for i in range(5)}
     assert "Archivio" not in got
+
+
+def test_a_first_copy_opens_no_source_folder_again_for_flags_and_loses_no_flag_change(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """With CONDSTORE, the flag pass after a first copy costs no source command (over a slow
+    link each folder opened again cost two round trips); a flag set at the source during that
+    copy, after its folder was read, reaches the destination on the next pass."""
+    import anyio
+
+    from pecsync.config import load_config
+    from pecsync.model import Credentials, Secret
+    from pecsync.store.checkpoints import CheckpointStore
+    from pecsync.sync import mailbox as mailbox_mod
+    from pecsync.sync.mailbox import MailboxRun, copy_mailbox
+
+    plain, synced = users.pair(), users.pair()
+    for user in (plain, synced):
+        for folder in ("INBOX", "INBOX.Uno", "INBOX.Due"):
+            seed(dovecot_src, user, folder, _msgs(5, folder.rsplit(".", 1)[-1]))
+    cfg = load_config(write_config(tmp_path, dovecot_src, dovecot_dst,
+                                   extra="[engine]\nfolders_in_parallel = 1\n"))
+    commands: dict[str, int] = {}
+    original_exit = MailboxRun.__aexit__
+    original_pass = mailbox_mod.sync_mailbox_flags
+
+    def creds(user: str) -> tuple[Credentials, Credentials]:
+        return (Credentials(user, Secret(dovecot_src.master_password), "master"),
+                Credentials(user, Secret(dovecot_dst.master_password), "master"))
+
+    async def copy(user: str, sync_flags: bool) -> None:
+        async def count(self: MailboxRun, *exc: object) -> None:
+            commands.setdefault(user, self.src.commands)
+            await original_exit(self, *exc)
+
+        async def flag_during_copy(*args: Any, **kw: Any) -> None:
+            # The folders are copied, their flags recorded: the member flags a message now.
+            _set_flags(dovecot_src, user, "INBOX.Uno", "Uno 3", ["\\Flagged"])
+            await original_pass(*args, **kw)
+
+        MailboxRun.__aexit__ = count  # type: ignore[method-assign]
+        mailbox_mod.sync_mailbox_flags = flag_during_copy  # type: ignore[assignment]
+        try:
+            async with await CheckpointStore.open(cfg.database) as store:
+                report = await copy_mailbox(cfg, store, *creds(user), sync_flags=sync_flags)
+                assert report.copied == 15
+        finally:
+            MailboxRun.__aexit__ = original_exit  # type: ignore[method-assign]
+            mailbox_mod.sync_mailbox_flags = original_pass
+
+    anyio.run(copy, plain, False)
+    anyio.run(copy, synced, True)
+    # The flag pass opened no source folder: as many source commands as without it.
+    assert commands[synced] == commands[plain], commands
+    assert _dst_state(dovecot_dst, synced)["Uno"]["Uno 3"] == frozenset()
+
+    async def next_pass() -> None:
+        async with await CheckpointStore.open(cfg.database) as store:
+            await copy_mailbox(cfg, store, *creds(synced), sync_flags=True)
+
+    anyio.run(next_pass)
+    state = _dst_state(dovecot_dst, synced)
+    assert state["Uno"]["Uno 3"] == frozenset({"\\Flagged"})
+    assert state["Uno"]["Uno 0"] == frozenset({"\\Seen"})
