@@ -302,8 +302,10 @@ def run_raw_append(dst: DovecotServer, users: list[str], seeds: dict[str, int], 
     return secs, 0, 0, cpu, {k: after[k] - before[k] for k in USAGE_KEYS}
 
 
-def timeline(events: list[tuple[int, float, str, int]], delay: float) -> dict[str, Any]:
-    """What the source connections did, from the latency proxy's per-chunk log.
+def timeline(events: list[tuple[int, float, str, int]], delay: float,
+             commands: list[tuple[int, float, str]] | None = None) -> dict[str, Any]:
+    """What the source connections did, from the latency proxy's per-chunk log (and, with
+    *commands*, each connection's commands: ``[seconds from the first event, command]``).
 
     A *turn* is a client chunk that follows server data on the same connection (a new
     command after an answer).  *client_wait* is, per turn, the time from the answer's arrival
@@ -317,6 +319,9 @@ def timeline(events: list[tuple[int, float, str, int]], delay: float) -> dict[st
     for c, t, d, n in events:
         conns.setdefault(c, []).append((t - t0, d, n))
     end = max(e[1] for e in events) - t0
+    sent: dict[int, list[list[Any]]] = {}
+    for c, t, head in commands or ():
+        sent.setdefault(c, []).append([round(t - t0, 3), head])
     per: list[dict[str, Any]] = []
     for c, evs in sorted(conns.items()):
         evs.sort()
@@ -332,7 +337,7 @@ def timeline(events: list[tuple[int, float, str, int]], delay: float) -> dict[st
                     "mb_down": round(sum(n for _, d, n in evs if d == "down") / 1e6, 2),
                     "turns": turns, "client_wait_s": round(sum(waits), 3),
                     "client_wait_median_ms": round(1000 * statistics.median(waits), 1)
-                    if waits else 0.0})
+                    if waits else 0.0, **({"commands": sent.get(c, [])} if commands else {})})
     step = 0.05
     buckets = [set[int]() for _ in range(int(end / step) + 1)]
     for c, t, _d, n in events:
@@ -364,6 +369,7 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
     proxy: LatencyProxy | None = args.proxy
     if proxy is not None:
         proxy.events.clear()
+        proxy.commands.clear()
         proxy.record = True
         proxy_cpu = proxy.cpu_seconds()
     load = os.getloadavg()
@@ -382,13 +388,17 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
     if proxy is not None:
         proxy.record = False
         extra["proxy_cpu_s"] = proxy.cpu_seconds() - proxy_cpu
-        extra["timeline"] = timeline(list(proxy.events), proxy.delay)
+        extra["timeline"] = timeline(list(proxy.events), proxy.delay,
+                                     list(proxy.commands) if args.commands else None)
         tl = extra["timeline"]
         if tl:
             print(f"{'':21}source link: {tl['connections']} connections, in flight median "
                   f"{tl['in_flight_median']} max {tl['in_flight_max']}, {tl['turns']} turns, "
                   f"client wait {tl['client_wait_s']:.2f} s, proxy CPU "
                   f"{extra['proxy_cpu_s']:.2f} s", flush=True)
+            for conn in tl["per_connection"] if args.commands else ():
+                print(f"{'':23}conn {conn['conn']} {conn['open_s']:.2f}-{conn['close_s']:.2f} s: "
+                      + ", ".join(f"{t:.2f} {c}" for t, c in conn.get("commands", [])))
     cpu_src, cpu_dst = server_cpu(src) - cpu_src, server_cpu(dst) - cpu_dst
     exact = rc == 0 and all(content(dst, u) == expected[u] for u in users)
     row = {"tool": tool, "parallel": par, "rtt_ms": args.rtt_ms, "tls": args.tls,
@@ -480,6 +490,10 @@ def main() -> int:
                          "grows slower as a session goes on (file creation and fsync cost up "
                          "to 3x more after hours of tests), so runs there drift; /dev/shm "
                          "(tmpfs, where fsync costs nothing) gives steady numbers")
+    ap.add_argument("--commands", action="store_true",
+                    help="with --rtt-ms or --mbit (plain, not --tls): print each source "
+                         "connection's commands with their times, and keep them in the "
+                         "JSON's timeline (LOGIN and AUTHENTICATE without their arguments)")
     ap.add_argument("--json", metavar="FILE", help="also write the results here")
     ap.add_argument("--markdown", metavar="FILE", help="also write the table here")
     ap.add_argument("--wrap", metavar="CMD", default="",

@@ -8,8 +8,38 @@ delay has passed, so latency is added without capping bandwidth (reads never wai
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
+
+#: A command line a client sends: tag, name (``UID`` and its command kept together), arguments.
+_COMMAND = re.compile(rb"^([A-Za-z0-9.]+) ((?:UID )?[A-Z]+)(?: (.*))?$")
+
+
+def command_heads(data: bytes) -> list[str]:
+    """The IMAP commands in a chunk a client sent, as ``NAME arguments`` (arguments cut at 60
+    characters).  Credentials never appear: LOGIN keeps no argument, AUTHENTICATE only its
+    mechanism; lines that are not a command (literal data, SASL continuations) are left out.
+
+    >>> command_heads(b'a1 LOGIN u p\\r\\na2 UID FETCH 1:* (FLAGS)\\r\\nAHVzZXIAcHc=\\r\\n')
+    ['LOGIN ...', 'UID FETCH 1:* (FLAGS)']
+    >>> command_heads(b'a3 AUTHENTICATE PLAIN AHVzZXIAcHc=\\r\\n')
+    ['AUTHENTICATE PLAIN ...']
+    """
+    out = []
+    for line in data.split(b"\r\n"):
+        m = _COMMAND.match(line)
+        if not m:
+            continue
+        name = m.group(2).decode("ascii")
+        args = (m.group(3) or b"").decode("utf-8", "replace")
+        if name == "LOGIN":
+            out.append("LOGIN ...")
+        elif name == "AUTHENTICATE":
+            out.append(f"AUTHENTICATE {args.split(' ', 1)[0]} ...")
+        else:
+            out.append(f"{name} {args[:60]}".rstrip())
+    return out
 
 
 class LatencyProxy:
@@ -23,6 +53,9 @@ class LatencyProxy:
         #: Per-connection timeline when *record* is set: (connection, monotonic time the
         #: proxy read the chunk, "up" client->server or "down", bytes); 0 bytes: closed.
         self.events: list[tuple[int, float, str, int]] = []
+        #: With *record*: (connection, monotonic time, command head) of every command a client
+        #: sent (see :func:`command_heads`; over TLS the proxy sees none).
+        self.commands: list[tuple[int, float, str]] = []
         self.record = False
         self._conns = 0
         self._loop = asyncio.new_event_loop()
@@ -65,6 +98,9 @@ class LatencyProxy:
                 due = time.monotonic() + self.delay
                 if self.record:
                     self.events.append((conn, due - self.delay, direction, len(data)))
+                    if direction == "up" and data:
+                        self.commands.extend((conn, due - self.delay, head)
+                                             for head in command_heads(data))
                 if self.mbit and data:
                     link_free = max(link_free, time.monotonic()) + len(data) * 8 / (
                         self.mbit * 1e6)
