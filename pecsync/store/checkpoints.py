@@ -211,28 +211,42 @@ class CheckpointStore:
 
     async def add_folder(self, mailbox_id: int, src_name: str, dst_name: str,
                          src_uidvalidity: int, dst_uidvalidity: int, *,
-                         content_match: bool = False) -> FolderState:
+                         content_match: bool = False,
+                         flags_modseq: int | None = None) -> FolderState:
         """The folder's first state; *content_match*: the destination folder already holds
-        messages, so every pass until one completes is content-matched."""
-        await self._transaction([("insert_folder", {"mailbox_id": mailbox_id, "src_name": src_name,
-                                            "dst_name": dst_name, "now": now(),
-                                            "src_uidvalidity": src_uidvalidity,
-                                            "dst_uidvalidity": dst_uidvalidity,
-                                            "content_match": int(content_match)})])
+        messages, so every pass until one completes is content-matched.  *flags_modseq*: the
+        source HIGHESTMODSEQ read before any of its flags (the round's LIST-STATUS), the point
+        the flag pass of :mod:`pecsync.sync.resync` takes them as in step with (None:
+        unknown)."""
+        at = now()
+        await self._transaction([
+            ("insert_folder", {"mailbox_id": mailbox_id, "src_name": src_name,
+                               "dst_name": dst_name, "now": at,
+                               "src_uidvalidity": src_uidvalidity,
+                               "dst_uidvalidity": dst_uidvalidity,
+                               "content_match": int(content_match)}),
+            ("set_folder_flags_baseline", {"mailbox_id": mailbox_id, "src_name": src_name,
+                                           "modseq": flags_modseq, "now": at})])
         state = await self.folder(mailbox_id, src_name)
         assert state is not None
         return state
 
     async def reset_folder(self, state: FolderState, dst_name: str, src_uidvalidity: int,
                            dst_uidvalidity: int, *, forget_messages: bool,
-                           content_match: bool) -> FolderState:
+                           content_match: bool, flags_modseq: int | None = None
+                           ) -> FolderState:
         """Start the folder again after a UIDVALIDITY change; *content_match* (the destination
         folder holds messages) is recorded in the same transaction, so the content-matched
-        pass that follows survives any interruption until it completes."""
+        pass that follows survives any interruption until it completes.  *flags_modseq*: as
+        for :meth:`add_folder`; it replaces the old UIDVALIDITY's, whose MODSEQs mean nothing
+        for the new one."""
+        at = now()
         stmts: list[tuple[str, dict[str, Any]]] = [
             ("reset_folder", {"folder_id": state.id, "src_uidvalidity": src_uidvalidity,
                               "dst_uidvalidity": dst_uidvalidity, "dst_name": dst_name,
-                              "content_match": int(content_match), "now": now()})]
+                              "content_match": int(content_match), "now": at}),
+            ("upsert_folder_sync", {"folder_id": state.id, "modseq": flags_modseq,
+                                    "deleted": 0, "now": at})]
         if forget_messages:
             stmts.insert(0, ("forget_folder_messages", {"folder_id": state.id}))
         await self._transaction(stmts)

@@ -416,6 +416,15 @@ VALUES (:folder_id, :modseq, :deleted, :now)
 ON CONFLICT (folder_id) DO UPDATE SET src_highestmodseq = excluded.src_highestmodseq,
     deleted_at_source = excluded.deleted_at_source, synced_at = excluded.synced_at;
 
+-- name: set_folder_flags_baseline
+-- With insert_folder: the source HIGHESTMODSEQ the new folder's recorded flags will be at
+-- least as recent as (the round's LIST-STATUS, read before any of them; NULL: unknown, the
+-- next flag pass reads every flag).  A reset folder gets its baseline by upsert_folder_sync.
+INSERT INTO folder_sync (folder_id, src_highestmodseq, deleted_at_source, synced_at)
+SELECT id, :modseq, 0, :now FROM folder WHERE mailbox_id = :mailbox_id AND src_name = :src_name
+ON CONFLICT (folder_id) DO UPDATE SET src_highestmodseq = excluded.src_highestmodseq,
+    deleted_at_source = 0, synced_at = excluded.synced_at;
+
 -- name: set_folder_deleted
 INSERT INTO folder_sync (folder_id, src_highestmodseq, deleted_at_source, synced_at)
 VALUES (:folder_id, NULL, :deleted, :now)

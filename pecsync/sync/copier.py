@@ -47,11 +47,6 @@ class FolderCopier:
         #: Re-check every recorded copy of this folder, not only the unverified ones
         #: (``retry``, or the destination holds fewer messages than were copied into it).
         self.recheck = recheck
-        #: Every message of this folder was recorded in this round (the folder's state was
-        #: created or reset here), so after the round's LIST-STATUS: their recorded flags are
-        #: at least as recent as the HIGHESTMODSEQ that listing gave (see
-        #: :func:`pecsync.sync.resync.sync_mailbox_flags`).
-        self.recorded_since_listing = False
 
     async def settle(self, ctx: MailboxContext, *, verify: bool, dst_exists: bool = True
                      ) -> bool:
@@ -91,10 +86,17 @@ class FolderCopier:
         dst_st: FolderStatus = opened["dst"]
         self.report.src_messages = src_st.exists
         fresh = state is None  # a state created or reset here has no rows to repair
+        # Every flag this state will record is read after the round's LIST-STATUS: its
+        # HIGHESTMODSEQ is the flag pass's starting point (a first copy's flags are not read
+        # again; a later change has a higher MODSEQ).
+        listed = (ctx.src_statuses or {}).get(m.src)
+        flags_modseq = (listed.highestmodseq if listed is not None
+                        and listed.uidvalidity == src_st.uidvalidity else None)
         if state is None:
             state = await ctx.store.add_folder(ctx.mailbox_id, m.src, m.dst,
                                                src_st.uidvalidity, dst_st.uidvalidity,
-                                               content_match=dst_st.exists > 0)
+                                               content_match=dst_st.exists > 0,
+                                               flags_modseq=flags_modseq)
         elif (state.src_uidvalidity != src_st.uidvalidity
               or state.dst_uidvalidity != dst_st.uidvalidity or state.dst_name != m.dst):
             self.log.warning("folder_state_reset", reason="UIDVALIDITY changed or folder moved",
@@ -104,8 +106,8 @@ class FolderCopier:
             fresh = True
             state = await ctx.store.reset_folder(state, m.dst, src_st.uidvalidity,
                                                  dst_st.uidvalidity, forget_messages=True,
-                                                 content_match=dst_st.exists > 0)
-        self.recorded_since_listing = self.recorded_since_listing or fresh
+                                                 content_match=dst_st.exists > 0,
+                                                 flags_modseq=flags_modseq)
         if state.high_water + 1 != first_uid:
             metas = None  # the high-water mark moved (reset): list again from there
         ledger = FolderLedger.of(ctx.store, state, src_uidvalidity=src_st.uidvalidity,

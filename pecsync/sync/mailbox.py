@@ -331,8 +331,7 @@ async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget |
                             tree=tree, early=run.early.take() if run.early else ())
         run.report.folders.extend(c.report for c in copiers)
         if sync_flags:
-            await sync_mailbox_flags(ctx, plan, run.report.folders, recorded_since_listing={
-                c.mapping.src for c in copiers if c.recorded_since_listing})
+            await sync_mailbox_flags(ctx, plan, run.report.folders)
         return run.report
 
 

@@ -26,7 +26,7 @@ copies whose source message was deleted are counted, never removed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -174,17 +174,9 @@ def recorded_after(base: Sequence[str], src_now: Sequence[str]) -> tuple[str, ..
 
 
 async def sync_mailbox_flags(ctx: MailboxContext, plan: FolderPlan,
-                             reports: Sequence[FolderReport],
-                             recorded_since_listing: Collection[str] = ()) -> None:
+                             reports: Sequence[FolderReport]) -> None:
     """Bring the destination's flags in step with the source's changes (module docstring),
-    count copies deleted at the source, for every copied folder of *plan*.
-
-    *recorded_since_listing*: source folders every message of which this round recorded
-    (a first copy), so after the round's LIST-STATUS.  With CONDSTORE such a folder is not
-    opened: the HIGHESTMODSEQ of that listing is recorded as the point its flags are in step
-    with.  Their flags were read after it, so a change made since has a higher MODSEQ and the
-    next pass fetches it (``CHANGEDSINCE``); over a slow link this saves two round trips per
-    folder of every first copy."""
+    count copies deleted at the source, for every copied folder of *plan*."""
     sync = SyncStore(ctx.store)
     syncs = await sync.folder_syncs(ctx.mailbox_id)
     states = {s.src_name: s for s in await ctx.store.folders(ctx.mailbox_id)}
@@ -196,11 +188,6 @@ async def sync_mailbox_flags(ctx: MailboxContext, plan: FolderPlan,
             continue
         report = by_src.get(m.src) or FolderReport(src=m.src, dst=m.dst)
         status = statuses.get(m.src) if statuses is not None else None
-        if (m.src in recorded_since_listing and state.id not in syncs and status is not None
-                and status.highestmodseq is not None and ctx.src.has("CONDSTORE")
-                and status.uidvalidity == state.src_uidvalidity):
-            await sync.record_flags(state.id, status.uidvalidity, [], status.highestmodseq, 0)
-            continue
         if status is None and ctx.src.has("CONDSTORE"):
             status = await in_thread(ctx.src.status, m.src)
         try:

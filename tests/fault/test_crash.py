@@ -62,7 +62,7 @@ def test_crash_after_every_step_then_resume(dovecot_src: Any, dovecot_dst: Any, 
     kinds = {line.split()[1] for line in steps}
     # Every commit of the store is a step (folder rows, intents, outcomes, verification), and
     # every change on the destination server (APPEND).
-    assert {"commit:insert_folder", "commit:insert_message", "appended",
+    assert {"commit:insert_folder+set_folder_flags_baseline", "commit:insert_message", "appended",
             "commit:mark_appended+set_high_water", "commit:mark_verified"} <= kinds, kinds
     for crash_at in range(1, n + 1):
         _crash_resume_rerun(tmp_path, dovecot_src, dovecot_dst, user, users.dst_only(),

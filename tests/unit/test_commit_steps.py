@@ -41,5 +41,6 @@ async def test_each_commit_is_a_named_step(state_db: Path | str, tmp_path: Path,
         await store.set_notes(folder.id, 7, {})
         await JobStore(store, None).recover_stale()
     assert log.read_text().splitlines() == [
-        "1 commit:schema", "2 commit:upsert_mailbox", "3 commit:insert_folder",
+        "1 commit:schema", "2 commit:upsert_mailbox",
+        "3 commit:insert_folder+set_folder_flags_baseline",
         "4 commit:set_high_water", "5 commit:recover_stale_jobs"]
