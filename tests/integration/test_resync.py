@@ -355,3 +355,41 @@ def test_a_first_copy_opens_no_source_folder_again_for_flags_and_loses_no_flag_c
     state = _dst_state(dovecot_dst, synced)
     assert state["Uno"]["Uno 3"] == frozenset({"\\Flagged"})
     assert state["Uno"]["Uno 0"] == frozenset({"\\Seen"})
+
+
+def test_a_copy_made_without_the_flag_pass_needs_no_folder_opened_by_the_next_one(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """The flag baseline is recorded with the folder's state: after a plain copy (no flag
+    pass), the first flag pass of an unchanged mailbox opens no source folder either."""
+    import anyio
+
+    from pecsync.config import load_config
+    from pecsync.model import Credentials, Secret
+    from pecsync.store.checkpoints import CheckpointStore
+    from pecsync.sync.mailbox import MailboxRun, copy_mailbox
+
+    user = users.pair()
+    for folder in ("INBOX", "INBOX.Uno", "INBOX.Due"):
+        seed(dovecot_src, user, folder, _msgs(4, folder.rsplit(".", 1)[-1]))
+    cfg = load_config(write_config(tmp_path, dovecot_src, dovecot_dst))
+    src = Credentials(user, Secret(dovecot_src.master_password), "master")
+    dst = Credentials(user, Secret(dovecot_dst.master_password), "master")
+    commands: list[int] = []
+    original = MailboxRun.__aexit__
+
+    async def count(self: MailboxRun, *exc: object) -> None:
+        commands.append(self.src.commands)
+        await original(self, *exc)
+
+    async def go() -> None:
+        async with await CheckpointStore.open(cfg.database) as store:
+            assert (await copy_mailbox(cfg, store, src, dst)).copied == 12
+            MailboxRun.__aexit__ = count  # type: ignore[method-assign]
+            try:
+                await copy_mailbox(cfg, store, src, dst)  # unchanged, no flag pass
+                await copy_mailbox(cfg, store, src, dst, sync_flags=True)
+            finally:
+                MailboxRun.__aexit__ = original  # type: ignore[method-assign]
+
+    anyio.run(go)
+    assert len(commands) == 2 and commands[1] == commands[0], commands
