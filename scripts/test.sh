@@ -3,7 +3,7 @@
 # against real Dovecot servers started by the fixtures.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || { echo "test: setup failed" >&2; exit 1; }
+bash scripts/setup.sh --profile test || { echo "test: setup failed" >&2; exit 1; }
 
 status=0
 .venv/bin/ruff check pecsync tests lab || status=1
