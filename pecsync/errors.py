@@ -70,6 +70,15 @@ class StoreConflict(StoreError):
     kind = "store_conflict"
 
 
+class StoreUnavailable(StoreError):
+    """The state database went away for longer than the "database" retry policy waits
+    (its server restarted or is down, or SQLite stayed locked), or a COMMIT was in doubt
+    when its connection was lost.  Not the mailbox's fault: the attempt ends like a crash
+    (the mailbox resumes from its checkpoints) and is not counted."""
+
+    kind = "store_unavailable"
+
+
 class LeaseLost(PecsyncError):
     """Another process took this job over: this process was stalled (suspended, stopped)
     past the job's lease.  This copy stops and writes nothing more to the job."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
 import structlog
 
 from pecsync.config import Config
@@ -51,20 +50,25 @@ async def copy_foreground(cfg: Config, store: CheckpointStore, src: Credentials,
     again after a transient failure as *policy* says (default: ``[engine] retries``).  A
     failure that is not tried again (or the last one) is raised as itself."""
     policy = policy or RetryPolicy.for_foreground(cfg.engine)
-    attempts = 1
-    while True:
-        try:
+    #: The wait each classified failure asked for (its count: the failed attempts).
+    waits: list[float] = []
+
+    def tried_again(exc: BaseException) -> bool:
+        judged = policy.classify(exc, attempts=len(waits) + 1, credential_worked_before=False,
+                                 address=src.user)
+        if judged.state != JobState.RETRY_WAIT:
+            return False
+        waits.append(judged.retry_in or 0.0)
+        return True
+
+    # The "job backoff" policy, waited out at the terminal.
+    async for attempt in policy.backoff.retrying(
+            tried_again, wait=lambda _: waits[-1],
+            before_sleep=lambda rs: log.warning("copy_retried", mailbox=src.user,
+                                                attempt=rs.attempt_number + 1)):
+        with attempt:
             report, outcome = await attempt_mailbox(cfg, store, src, dst, address=src.user,
                                                     progress=progress, verify=verify)
-            break
-        except Exception as exc:
-            judged = policy.classify(exc, attempts=attempts, credential_worked_before=False,
-                                     address=src.user)
-            if judged.state != JobState.RETRY_WAIT:
-                raise
-            attempts += 1
-            await anyio.sleep(judged.retry_in or 0.0)
-            log.warning("copy_retried", mailbox=src.user, attempt=attempts)
     # A certificate only from a verification: written when every copy was checked.
     path = None
     if verify and outcome.state == JobState.DONE:

@@ -15,11 +15,13 @@ from pecsync.errors import (
     DestinationFull,
     PecsyncError,
     StopRequested,
+    StoreUnavailable,
     TransientError,
     TwoFactorRequired,
     VerificationFailed,
 )
 from pecsync.model import MailboxReport
+from pecsync.retrypolicy import Policy, equal_jitter, job_backoff
 from pecsync.store.jobs import JobState
 
 NEXT_STEP = {
@@ -58,6 +60,9 @@ class Outcome:
     #: Seconds to wait before the next attempt (with ``retry_wait``): *next_attempt_at*
     #: for a caller that waits in the foreground.
     retry_in: float | None = None
+    #: The attempt counts towards ``max_attempts``; False when it ended for a reason that
+    #: is not the mailbox's (the state database went away): the job gets it back.
+    counted: bool = True
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,11 @@ class RetryPolicy:
         """``copy``, whose operator waits at the terminal: ``[engine] retries`` more
         attempts, from one second up to thirty."""
         return cls(engine.retries + 1, 1.0, 30.0)
+
+    @property
+    def backoff(self) -> Policy:
+        """This policy as the "job backoff" of :mod:`pecsync.retrypolicy`."""
+        return job_backoff(self.max_attempts, self.initial_seconds, self.max_seconds)
 
     def classify(self, exc: BaseException, *, attempts: int, credential_worked_before: bool,
                  address: str | None = None, now: datetime | None = None) -> Outcome:
@@ -110,11 +120,9 @@ def report_outcome(report: MailboxReport, address: str) -> Outcome:
 
 def backoff_seconds(attempt: int, initial: float, maximum: float,
                     rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter on the upper half: attempt 1 waits about
-    *initial*, each further attempt doubles, never above *maximum*."""
-    base = min(maximum, initial * (2 ** max(attempt - 1, 0)))
-    r = rng or random.Random()
-    return float(base / 2 + r.uniform(0, base / 2))
+    """The "job backoff" wait (:func:`pecsync.retrypolicy.equal_jitter`): attempt 1 waits
+    about *initial*, each further attempt doubles, never above *maximum*."""
+    return float(equal_jitter(initial, maximum, rng)(max(attempt, 1)))
 
 
 def next_step(state: JobState, address: str | None = None,
@@ -176,6 +184,13 @@ def classify_failure(exc: BaseException, *, credential_worked_before: bool, atte
         return Outcome(JobState.BLOCKED_INVALID_CREDENTIALS, exc.kind, text)
     if isinstance(exc, DestinationFull):
         return Outcome(JobState.BLOCKED_DESTINATION_FULL, exc.kind, text)
+    if isinstance(exc, StoreUnavailable):
+        # The state database went away (restarted, down, locked): not the mailbox's fault.
+        # The attempt ends like a crash, is not counted, and resumes from its checkpoints.
+        wait = backoff_seconds(1, retry_initial, retry_max)
+        at = (now or datetime.now(UTC)) + timedelta(seconds=wait)
+        return Outcome(JobState.RETRY_WAIT, exc.kind, text, at.isoformat(timespec="seconds"),
+                       retry_in=wait, counted=False)
     if isinstance(exc, TransientError):
         if attempts >= max_attempts:
             return Outcome(JobState.FAILED, exc.kind,

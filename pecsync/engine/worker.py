@@ -300,7 +300,7 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
                                       next_attempt_at=outcome.next_attempt_at,
                                       event=_finish_event(job, outcome.state),
                                       synced_at=sync_started if outcome.state == JobState.DONE
-                                      else None)
+                                      else None, counted=outcome.counted)
         if not ended:  # the lease was lost: the job is another process's now
             bound.warning("job_left_to_its_new_owner", state=outcome.state.value)
         elif outcome.state == JobState.DONE:

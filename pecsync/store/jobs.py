@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple
 
 from pecsync.errors import LeaseLost, StoreConflict
 from pecsync.model import MailboxRow, Secret
+from pecsync.retrypolicy import WRITE_RACE
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.vault import Vault, credential_context
 
@@ -44,8 +45,11 @@ BLOCKED_STATES = frozenset({JobState.BLOCKED_INVALID_CREDENTIALS, JobState.BLOCK
 #: at its next beat and stops; its writes are guarded by the owner it claimed the job as.
 #: Read at each use: ``[engine] lease_seconds`` sets it (set_lease_seconds), tests shorten it.
 LEASE = timedelta(minutes=10)
-#: Attempts again of a credential write that lost a race for its version number.
-_CONFLICT_RETRIES = 5
+
+
+def _raced(exc: BaseException) -> bool:
+    """A credential write lost a race for its version number ("write race")."""
+    return isinstance(exc, StoreConflict)
 
 
 @dataclass(frozen=True)
@@ -261,17 +265,15 @@ class JobStore:
     async def set_password(self, job: Job, side: str, secret: Secret,
                            source: CredentialSource = "stdin") -> bool:
         """A new credential version (unchecked); True if it changed."""
-        for attempt in range(_CONFLICT_RETRIES + 1):
-            stmts = await self._credential_changes(job.id, side, secret, source)
-            if not stmts:
-                return False
-            try:
+        # Another writer took that version number: read again ("write race").
+        async for attempt in WRITE_RACE.retrying(_raced):
+            with attempt:
+                stmts = await self._credential_changes(job.id, side, secret, source)
+                if not stmts:
+                    return False
                 await self.store._transaction(stmts)
                 return True
-            except StoreConflict:  # another writer took that version number: read again
-                if attempt == _CONFLICT_RETRIES:
-                    raise
-        return False
+        raise AssertionError("unreachable")
 
     async def accept_checked(self, job: Job, src: Secret, dst: Secret | None,
                              source: CredentialSource) -> Job:
@@ -282,20 +284,18 @@ class JobStore:
         # it): two submissions for one mailbox at once may pick the same one.  The loser's
         # transaction fails as a whole on the primary key and is computed again — and when
         # the winner stored the same password, nothing more is added.
-        for attempt in range(_CONFLICT_RETRIES + 1):
-            ts = now()
-            stmts = await self._credential_changes(job.id, "src", src, source, logged_in=True)
-            stmts += await self._credential_changes(job.id, "dst", dst, source, logged_in=True)
-            stmts.append(("insert_job_event", {"job_id": job.id, "now": ts,
-                                               "event": "credentials_submitted",
-                                               "state": job.state.value, "detail": source}))
-            stmts.append(("requeue_after_intake", {"id": job.id, "now": ts}))
-            try:
+        async for attempt in WRITE_RACE.retrying(_raced):
+            with attempt:
+                ts = now()
+                stmts = await self._credential_changes(job.id, "src", src, source,
+                                                       logged_in=True)
+                stmts += await self._credential_changes(job.id, "dst", dst, source,
+                                                        logged_in=True)
+                stmts.append(("insert_job_event", {"job_id": job.id, "now": ts,
+                                                   "event": "credentials_submitted",
+                                                   "state": job.state.value, "detail": source}))
+                stmts.append(("requeue_after_intake", {"id": job.id, "now": ts}))
                 await self.store._transaction(stmts)
-                break
-            except StoreConflict:
-                if attempt == _CONFLICT_RETRIES:
-                    raise
         updated = await self.job(job.address)
         assert updated is not None
         return updated
@@ -395,14 +395,19 @@ class JobStore:
 
     async def finish(self, job: Job, state: JobState, *, error_class: str | None = None,
                      error_text: str | None = None, next_attempt_at: str | None = None,
-                     event: str = "finished", synced_at: str | None = None) -> bool:
+                     event: str = "finished", synced_at: str | None = None,
+                     counted: bool = True) -> bool:
         """Give *job* its next state (and an event).  False, writing nothing, when this
         process claimed the job but no longer holds its lease (another process runs it).
-        *synced_at*: the job ends ``done`` and its sync started then (``job_sync``)."""
+        *synced_at*: the job ends ``done`` and its sync started then (``job_sync``);
+        *counted*: False gives the attempt back (its claim counted it)."""
         ts = now()
         owner = self._owners.get(job.id)
         synced: list[tuple[str, dict[str, Any]]] = [] if synced_at is None else [
             ("set_last_synced", {"id": job.id, "synced_at": synced_at, "owner": owner})]
+        if not counted:
+            synced.append(("give_back_attempt", {"id": job.id, "owner": owner,
+                                                 "attempts": max(job.attempts - 1, 0)}))
         return bool(await self.store._transaction([
             *synced,
             ("set_job_state", {"id": job.id, "state": state.value, "error_class": error_class,

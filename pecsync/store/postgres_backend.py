@@ -18,19 +18,52 @@ from typing import Any
 
 import anyio
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+import structlog
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from tenacity import RetryCallState
 
 from pecsync.config import PostgresTarget
-from pecsync.errors import StoreConflict, StoreError
+from pecsync.errors import StoreConflict, StoreError, StoreUnavailable
+from pecsync.retrypolicy import DATABASE, DATABASE_BUSY
 from pecsync.store.backend import MigrationStep, Statements, committed
 from pecsync.store.queries import pg_schema, sql
 
 #: pg_advisory_xact_lock key of schema creation and migrations (hosts starting together).
 _SCHEMA_LOCK = 0x7065637379
 CHANNEL = "pecsync_jobs"
-#: Extra attempts of a transaction PostgreSQL rolled back as a deadlock or serialization
-#: failure (two hosts' transactions crossing): nothing of it was written.
-_RETRIES = 5
+log = structlog.get_logger("pecsync.store")
+#: SQLSTATEs of a server going away: admin_shutdown, crash_shutdown, cannot_connect_now.
+_GOING_AWAY = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _crossed(exc: BaseException) -> bool:
+    """A deadlock or serialization failure (two hosts' transactions crossing): rolled back
+    whole, nothing of it was written ("database busy")."""
+    return isinstance(exc, (psycopg.errors.DeadlockDetected,
+                            psycopg.errors.SerializationFailure))
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The connection to the database was lost or could not be made: the server was
+    restarted or crashed (``server closed the connection unexpectedly``), is shutting down
+    or starting up, or the pool found no working connection in time ("database")."""
+    if isinstance(exc, _CommitInDoubt):
+        return False
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, psycopg.OperationalError) or _crossed(exc):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in _GOING_AWAY
+
+
+class _CommitInDoubt(Exception):
+    """The connection was lost while COMMIT was on its way: the transaction may have been
+    written.  Never tried again (it could be written twice)."""
+
+    def __init__(self, cause: psycopg.Error) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _dialect(name: str) -> str:
@@ -56,10 +89,16 @@ def connection_kwargs(target: PostgresTarget) -> dict[str, Any]:
     return kwargs
 
 
-def _error(where: str, what: str, exc: psycopg.Error) -> StoreError:
+def _first_line(exc: BaseException) -> str:
     # psycopg's messages name the server and the statement, never the password.
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return StoreError(f"{where}: {what}: {first}")
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _error(where: str, what: str, exc: BaseException) -> StoreError:
+    """A lost connection the "database" policy could not get back is
+    :class:`StoreUnavailable` (the mailbox waits), anything else :class:`StoreError`."""
+    kind = StoreUnavailable if connection_lost(exc) else StoreError
+    return kind(f"{where}: {what}: {_first_line(exc)}")
 
 
 class _Step:
@@ -141,58 +180,82 @@ class PostgresBackend:
     async def transaction(self, statements: Statements) -> list[Any]:
         statements = list(statements)
         with anyio.CancelScope(shield=True):
-            for attempt in range(_RETRIES + 1):
-                try:
-                    returned = await self._transaction_once(statements)
-                except (psycopg.errors.DeadlockDetected,
-                        psycopg.errors.SerializationFailure) as exc:
-                    # Rolled back whole: nothing was written, so do it all again.
-                    if attempt == _RETRIES:
-                        raise _error(self.where, "write failed", exc) from None
-                    await anyio.sleep(0.05 * (attempt + 1))
-                except psycopg.errors.IntegrityError as exc:
-                    # A unique key another writer took first (see StoreConflict).
-                    raise StoreConflict(str(_error(self.where, "write failed", exc))) from None
-                except psycopg.Error as exc:
-                    raise _error(self.where, "write failed", exc) from None
-                else:
-                    if statements:
-                        committed(name for name, _ in statements)
-                    return returned
-        raise AssertionError("unreachable")
+            try:
+                async for attempt in DATABASE.retrying(
+                        connection_lost, before_sleep=self._reconnecting("write")):
+                    with attempt:
+                        async for busy in DATABASE_BUSY.retrying(_crossed):
+                            with busy:
+                                returned = await self._transaction_once(statements)
+            except _CommitInDoubt as exc:
+                raise StoreUnavailable(
+                    f"{self.where}: write failed: the connection was lost during COMMIT "
+                    f"({_first_line(exc.cause)}); the attempt ends and resumes from its "
+                    f"checkpoints") from None
+            except psycopg.errors.IntegrityError as exc:
+                # A unique key another writer took first (see StoreConflict).
+                raise StoreConflict(str(_error(self.where, "write failed", exc))) from None
+            except (psycopg.Error, PoolTimeout) as exc:
+                raise _error(self.where, "write failed", exc) from None
+        if statements:
+            committed(name for name, _ in statements)
+        return returned
+
+    def _reconnecting(self, what: str) -> Callable[[RetryCallState], Awaitable[None]]:
+        """Before the "database" policy waits: say so, and have the pool check its idle
+        connections (those of a restarted server are all dead) and make new ones."""
+        async def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("state_database_lost_retrying", what=what, policy=DATABASE.name,
+                        error=_first_line(exc) if exc else None, attempt=state.attempt_number,
+                        wait_seconds=round(state.upcoming_sleep, 2))
+            with contextlib.suppress(Exception):
+                await self.pool.check()
+        return before_sleep
 
     async def _transaction_once(self, statements: list[tuple[str, dict[str, Any]]]
                                 ) -> list[Any]:
         returned: list[Any] = []
-        async with self.pool.connection() as conn, conn.transaction():
-            cur = conn.cursor()
-            changes = 0
-            for name, run in groupby(statements, key=lambda st: st[0]):
-                text = _dialect(name)
-                rows = [params for _, params in run]
-                if "%(_changes)s" in text:  # see insert_job_event_if_changed
-                    rows = [{**p, "_changes": changes} for p in rows]
-                if len(rows) == 1:
-                    await cur.execute(text, rows[0])
-                    while cur.nextset():  # an override of several statements
-                        pass
-                    returned = list(await cur.fetchall()) if cur.description else []
-                else:
-                    await cur.executemany(text, rows)
-                    returned = []
-                changes = max(cur.rowcount, 0)
+        committing = False
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                cur = conn.cursor()
+                changes = 0
+                for name, run in groupby(statements, key=lambda st: st[0]):
+                    text = _dialect(name)
+                    rows = [params for _, params in run]
+                    if "%(_changes)s" in text:  # see insert_job_event_if_changed
+                        rows = [{**p, "_changes": changes} for p in rows]
+                    if len(rows) == 1:
+                        await cur.execute(text, rows[0])
+                        while cur.nextset():  # an override of several statements
+                            pass
+                        returned = list(await cur.fetchall()) if cur.description else []
+                    else:
+                        await cur.executemany(text, rows)
+                        returned = []
+                    changes = max(cur.rowcount, 0)
+                committing = True  # leaving the block sends COMMIT
+        except psycopg.OperationalError as exc:
+            if committing and connection_lost(exc):
+                raise _CommitInDoubt(exc) from exc
+            raise
         return returned
 
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
         try:
-            async with self.pool.connection() as conn:
-                cur = conn.cursor()
-                await cur.execute(_dialect(name), params)
-                while cur.nextset():
-                    pass
-                return list(await cur.fetchall()) if cur.description else []
-        except psycopg.Error as exc:
+            async for attempt in DATABASE.retrying(connection_lost,
+                                                   before_sleep=self._reconnecting("read")):
+                with attempt:
+                    async with self.pool.connection() as conn:
+                        cur = conn.cursor()
+                        await cur.execute(_dialect(name), params)
+                        while cur.nextset():
+                            pass
+                        return list(await cur.fetchall()) if cur.description else []
+        except (psycopg.Error, PoolTimeout) as exc:
             raise _error(self.where, "read failed", exc) from None
+        raise AssertionError("unreachable")
 
     async def execute_sql(self, text: str, params: dict[str, Any] | None = None) -> None:
         """A statement outside queries.sql (maintenance: VACUUM cannot run in a transaction)."""

@@ -525,3 +525,9 @@ INSERT INTO credential_check (job_id, side, version, checked_at, result)
 VALUES (:job_id, :side, :version, :now, :result)
 ON CONFLICT (job_id, side, version) DO UPDATE SET checked_at = excluded.checked_at,
     result = excluded.result;
+
+-- name: give_back_attempt
+-- The attempt ended for a reason that is not the mailbox's (the state database went away):
+-- it is not counted.  Right before set_job_state, in its transaction, while the job is ours.
+UPDATE job SET attempts = :attempts
+WHERE id = :id AND (:owner IS NULL OR (lease_owner = :owner AND state = 'running'));

@@ -15,16 +15,18 @@ from typing import Any
 import aiosqlite
 import anyio
 
-from pecsync.errors import StoreConflict, StoreError
+from pecsync.errors import StoreConflict, StoreError, StoreUnavailable
+from pecsync.retrypolicy import DATABASE_BUSY
 from pecsync.store.backend import MigrationStep, Statements, committed
 from pecsync.store.queries import schema, sql
 
-#: Extra attempts of a statement that found the database locked past the busy timeout (the
-#: web server and `run` write one database): a member or a run never sees "database is locked".
-_LOCKED_RETRIES = 5
 
-
-def _locked(exc: Exception) -> bool:
+def _locked(exc: BaseException) -> bool:
+    """The database was locked past the busy timeout (the web server and `run` write one
+    database): nothing was written, so it is tried again under the "database busy" policy,
+    and when that is spent the mailbox waits (``retry_wait``), it does not fail."""
+    if not isinstance(exc, aiosqlite.OperationalError):
+        return False
     text = str(exc).lower()
     return "locked" in text or "busy" in text
 
@@ -101,20 +103,14 @@ class SqliteBackend:
         statements = list(statements)
         with anyio.CancelScope(shield=True):
             async with self.lock:
-                for attempt in range(_LOCKED_RETRIES + 1):
-                    try:
-                        returned = await self._transaction_once(statements)
-                        break
-                    except aiosqlite.OperationalError as exc:
-                        # Another process (the web server beside `run`) held the write lock
-                        # past the busy timeout: nothing was written, so do it all again.
-                        if not _locked(exc) or attempt == _LOCKED_RETRIES:
-                            raise StoreError(f"{self.path}: write failed: {exc}") from None
-                        await anyio.sleep(0.05 * (attempt + 1))
-                    except aiosqlite.IntegrityError as exc:
-                        raise StoreConflict(f"{self.path}: write failed: {exc}") from None
-                    except aiosqlite.Error as exc:
-                        raise StoreError(f"{self.path}: write failed: {exc}") from None
+                try:
+                    async for attempt in DATABASE_BUSY.retrying(_locked):
+                        with attempt:
+                            returned = await self._transaction_once(statements)
+                except aiosqlite.IntegrityError as exc:
+                    raise StoreConflict(f"{self.path}: write failed: {exc}") from None
+                except aiosqlite.Error as exc:
+                    raise self._error("write", exc) from None
         if statements:
             committed(name for name, _ in statements)
         return returned
@@ -144,14 +140,19 @@ class SqliteBackend:
 
     async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
         # One hop to the database thread (execute, fetch and close there), not three.
-        for attempt in range(_LOCKED_RETRIES + 1):
-            try:
-                return list(await self.db.execute_fetchall(sql(name), params))
-            except aiosqlite.OperationalError as exc:
-                if not _locked(exc) or attempt == _LOCKED_RETRIES:
-                    raise StoreError(f"{self.path}: read failed: {exc}") from None
-                await anyio.sleep(0.05 * (attempt + 1))
+        try:
+            async for attempt in DATABASE_BUSY.retrying(_locked):
+                with attempt:
+                    return list(await self.db.execute_fetchall(sql(name), params))
+        except aiosqlite.OperationalError as exc:
+            raise self._error("read", exc) from None
         raise AssertionError("unreachable")
+
+    def _error(self, what: str, exc: aiosqlite.Error) -> StoreError:
+        """Still locked after the "database busy" policy: the database is unavailable for
+        now (:class:`StoreUnavailable`: the mailbox waits, it does not fail)."""
+        kind = StoreUnavailable if _locked(exc) else StoreError
+        return kind(f"{self.path}: {what} failed: {exc}")
 
     async def compact(self) -> bool:
         """Leave no erased byte in the files: checkpoint the WAL into the database and

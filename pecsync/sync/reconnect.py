@@ -6,8 +6,9 @@ in a row; a round that committed at least one batch resets that count (progress 
 the link works).  A refused LOGIN is never tried again here: the new LOGIN after a drop is
 what tells "the password changed" from "the network failed" (see the engine's outcome table).
 
-:class:`ReconnectBudget` is pure (the waits come from tenacity's exponential backoff with
-jitter); :class:`Reconnector` runs the rounds of one mailbox with it.
+:class:`ReconnectBudget` is pure (the waits are the "reconnect" policy of
+:mod:`pecsync.retrypolicy`); :class:`Reconnector` runs the rounds of one mailbox on that
+policy's tenacity loop, with the budget as its stop and wait.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import TypeVar
 
 import anyio
 import structlog
-from tenacity import RetryCallState, Retrying, wait_exponential, wait_random
+from tenacity import RetryCallState
 
+from pecsync import retrypolicy
 from pecsync.errors import LoginDeferred, StopRequested, TransientError
 
 log = structlog.get_logger("pecsync.reconnect")
@@ -61,9 +63,8 @@ class ReconnectBudget:
         self.in_a_row = 0
         #: Reconnects in this attempt, all together (for the log and the job's reason).
         self.total = 0
-        self._wait = (wait_exponential(multiplier=policy.initial_seconds,
-                                       max=policy.max_seconds)
-                      + wait_random(0, policy.initial_seconds))
+        self.retry = retrypolicy.reconnect(policy.attempts, policy.initial_seconds,
+                                           policy.max_seconds)
 
     def after_failure(self, *, progressed: bool) -> float | None:
         """A round of the copy ended on a connection failure; *progressed*: it committed
@@ -80,9 +81,7 @@ class ReconnectBudget:
     def delay(self, n: int) -> float:
         """Seconds before reconnect number *n* in a row: ``initial * 2**(n-1)`` plus up to
         ``initial`` of jitter, never above ``max_seconds``."""
-        state = RetryCallState(Retrying(), None, (), {})
-        state.attempt_number = n
-        return float(min(self._wait(state), self.policy.max_seconds))
+        return self.retry.delay(n)
 
 
 class Reconnector:
@@ -107,22 +106,32 @@ class Reconnector:
         self.checkpoints += 1
 
     async def run(self, one_round: Callable[[], Awaitable[T]]) -> T:
-        while True:
-            before = self.checkpoints
-            try:
-                return await one_round()
-            except Exception as exc:
-                if not (self.established and reconnectable(exc)):
-                    raise
-                delay = self.budget.after_failure(progressed=self.checkpoints > before)
-                if delay is None:
-                    log.warning("reconnects_spent", mailbox=self.label, error=str(exc),
-                                reconnects=self.budget.total)
-                    raise
+        #: Checkpoints when the round in progress started; the wait the budget gave.
+        started = [self.checkpoints]
+        delay: list[float | None] = [None]
+
+        def reconnect_now(exc: BaseException) -> bool:
+            return self.established and reconnectable(exc)
+
+        def count(state: RetryCallState) -> None:
+            delay[0] = self.budget.after_failure(progressed=self.checkpoints > started[0])
+            exc = state.outcome.exception() if state.outcome else None
+            if delay[0] is None:
+                log.warning("reconnects_spent", mailbox=self.label, error=str(exc),
+                            reconnects=self.budget.total)
+            else:
                 log.warning("connection_lost_reconnecting", mailbox=self.label, error=str(exc),
                             reconnect=self.budget.in_a_row, of=self.budget.policy.attempts,
-                            wait_seconds=round(delay, 2))
-            await self._backoff(delay)
+                            wait_seconds=round(delay[0], 2))
+
+        retrying = self.budget.retry.retrying(
+            reconnect_now, after=count, stop=lambda _: delay[0] is None,
+            wait=lambda _: delay[0] or 0.0, sleep=self._backoff)
+        async for attempt in retrying:
+            with attempt:
+                started[0] = self.checkpoints
+                return await one_round()
+        raise AssertionError("unreachable")
 
     async def _backoff(self, seconds: float) -> None:
         """Wait *seconds*; a stop requested meanwhile ends the wait (and the copy:

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "log": 1,
     "faults": 1,
     "memory_tuning": 1,
+    "retrypolicy": 1,
     "files": 1,
     "imap": 2,
     "store": 2,
