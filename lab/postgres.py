@@ -98,6 +98,17 @@ class PostgresCluster:
                 self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
                            "-w", "stop"])
 
+    def crash(self) -> None:
+        """Stop the server the hard way (``pg_ctl -m immediate``: no shutdown checkpoint,
+        every client connection cut), as a crashed or killed server; :meth:`resume` starts
+        it again on the same data and port (it recovers from its WAL)."""
+        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
+                   "stop"])
+
+    def resume(self) -> None:
+        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l",
+                   str(self.root / "server.log"), "-w", "-t", "60", "start"])
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{USER}@{self.host}:{self.port}/{database}"
 

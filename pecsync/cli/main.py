@@ -21,7 +21,6 @@ from pecsync.config import Config, load_config
 from pecsync.engine.exits import EXIT_INTERNAL, EXIT_TRANSIENT, EXIT_USAGE, error_exit
 from pecsync.errors import PecsyncError
 from pecsync.memory_tuning import tune_allocator
-from pecsync.store.jobs import set_lease_seconds
 
 __all__ = ["Command", "build_parser", "main"]
 
@@ -76,7 +75,6 @@ def main(argv: Sequence[str] | None = None,
         if args.command == "db":  # works on database URLs and paths, not a configuration
             return anyio.run(dbcmd.cmd_db, args)
         cfg = load_config(args.config)
-        set_lease_seconds(cfg.engine.lease_seconds)
         _warn_transport(cfg)
         return anyio.run(commands[args.command], cfg, args)
     except PecsyncError as exc:

@@ -50,7 +50,7 @@ async def cmd_retry(cfg: Config, args: argparse.Namespace) -> int:
     if not (cfg.source.master_user and cfg.destination.master_user) or lines:
         vault = vault_for(cfg)
     async with await CheckpointStore.open(cfg.state) as store:
-        jobs = JobStore(store, vault)
+        jobs = JobStore(store, vault, lease_seconds=cfg.engine.lease_seconds)
         job = await jobs.job(args.address)
         if job is None:
             raise UsageError(f"mailbox {args.address} is not in the list: import it first")

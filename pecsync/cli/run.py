@@ -81,7 +81,7 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         vault = vault_for(cfg)
     workers = args.workers or cfg.engine.workers
     async with await CheckpointStore.open(cfg.state) as store:
-        jobs = JobStore(store, vault)
+        jobs = JobStore(store, vault, lease_seconds=cfg.engine.lease_seconds)
         stop = {"requested": False}
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs,
                         budget=budget_for(cfg, store),

@@ -20,7 +20,7 @@ import structlog
 from pecsync.engine.breaker import UNREACHABLE
 from pecsync.engine.exits import EXIT_BLOCKED, EXIT_INTERNAL, EXIT_OK, EXIT_TRANSIENT, states_exit
 from pecsync.engine.worker import EngineEnv, run_job
-from pecsync.store.jobs import JobState, lease_seconds, process_owner
+from pecsync.store.jobs import JobState, process_owner
 
 log = structlog.get_logger("pecsync.pool")
 
@@ -141,7 +141,7 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                 wake = await env.jobs.next_wakeup(order)
                 if not wake:
                     if await others_running():
-                        await idle_wait(limit=max(1.0, lease_seconds() / 4))
+                        await idle_wait(limit=max(1.0, env.jobs.lease_seconds / 4))
                         await env.jobs.recover_stale()
                         continue
                     return

@@ -21,7 +21,7 @@ from pecsync.engine.schedule import sync_now
 from pecsync.errors import LeaseLost
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.store.checkpoints import CheckpointStore
-from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
+from pecsync.store.jobs import Job, JobState, JobStore
 from pecsync.sync.context import Progress
 from pecsync.sync.lanes import ConnectionSlots
 from pecsync.sync.mailbox import copy_mailbox
@@ -61,10 +61,10 @@ _FOLDER_PHASES = frozenset({"copy", "verify"})
 PROGRESS_SECONDS = 2.0
 
 
-def heartbeat_seconds() -> float:
+def heartbeat_seconds(lease_seconds: float) -> float:
     """How often a running job renews its lease: a quarter of it, so one lost renewal is
     harmless and a job whose renewals keep failing stops with half its lease left."""
-    return lease_seconds() / 4
+    return lease_seconds / 4
 
 
 class _JobProgress:
@@ -136,15 +136,16 @@ class _JobProgress:
 
 @asynccontextmanager
 async def _lease_kept(progress: _JobProgress, bound: Any) -> AsyncIterator[None]:
-    """While the body runs, renew the job's lease every heartbeat_seconds() and write its
-    counters when they change (every PROGRESS_SECONDS): a copy longer than the lease never
+    """While the body runs, renew the job's lease every heartbeat_seconds(its lease) and write
+    its counters when they change (every PROGRESS_SECONDS): a copy longer than the lease never
     looks abandoned, so no other process resets or claims the job meanwhile.
 
     A failed renewal is logged and tried again at the next beat.  When renewals have failed
     for half a lease, the body is stopped and the store error raised: past the lease another
     process may take the job over, and copying on would copy the mailbox twice."""
     failed: list[Exception] = []
-    interval = heartbeat_seconds()
+    lease = progress.env.jobs.lease_seconds
+    interval = heartbeat_seconds(lease)
 
     async def beat(scope: anyio.CancelScope) -> None:
         while True:
@@ -165,7 +166,7 @@ async def _lease_kept(progress: _JobProgress, bound: Any) -> AsyncIterator[None]
                 late = time.monotonic() - progress.renewed_at
                 bound.warning("lease_renewal_failed", error=str(exc),
                               seconds_since_renewal=round(late, 1))
-                if late >= lease_seconds() / 2:
+                if late >= lease / 2:
                     bound.error("lease_renewal_given_up", error=str(exc))
                     failed.append(exc)
                     scope.cancel()

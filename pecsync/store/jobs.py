@@ -43,8 +43,9 @@ BLOCKED_STATES = frozenset({JobState.BLOCKED_INVALID_CREDENTIALS, JobState.BLOCK
 #: (recover_stale, ``retry``).  A copy stuck in a blocking IMAP call keeps renewing: the
 #: servers' ``timeout`` ends such a call.  A stalled process that wakes up finds the job gone
 #: at its next beat and stops; its writes are guarded by the owner it claimed the job as.
-#: Read at each use: ``[engine] lease_seconds`` sets it (set_lease_seconds), tests shorten it.
-LEASE = timedelta(minutes=10)
+#: The default of ``[engine] lease_seconds``; each JobStore is given its own (no process-wide
+#: setting: the commands pass the configuration's, tests a short one).
+DEFAULT_LEASE_SECONDS = 600.0
 
 
 def _raced(exc: BaseException) -> bool:
@@ -120,31 +121,26 @@ def _context(job_id: int, side: str, version: int) -> str:
     return credential_context(job_id, side, version)
 
 
-def lease_seconds() -> float:
-    return LEASE.total_seconds()
-
-
-def set_lease_seconds(seconds: float) -> None:
-    """``[engine] lease_seconds`` for this process (every command reads it at each use)."""
-    global LEASE
-    LEASE = timedelta(seconds=seconds)
-
-
 def process_owner(prefix: str = "") -> str:
     """Who holds a lease: this host and process (``retry`` prefixes it, for messages)."""
     return f"{prefix}{socket.gethostname()}:{os.getpid()}"
 
 
-def lease_until() -> str:
-    return (datetime.now(UTC) + LEASE).isoformat(timespec="seconds")
-
-
 class JobStore:
-    def __init__(self, store: CheckpointStore, vault: Vault | None) -> None:
+    def __init__(self, store: CheckpointStore, vault: Vault | None, *,
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.store = store
         self.vault = vault
+        #: ``[engine] lease_seconds``: how long a job this store claims stays ours without
+        #: a renewal (see DEFAULT_LEASE_SECONDS).
+        self.lease_seconds = lease_seconds
         #: Jobs this process claimed → the lease owner it claimed them as.
         self._owners: dict[int, str] = {}
+
+    def lease_until(self) -> str:
+        """When a lease taken or renewed now runs out."""
+        return (datetime.now(UTC) + timedelta(seconds=self.lease_seconds)).isoformat(
+            timespec="seconds")
 
     def _need_vault(self) -> Vault:
         if self.vault is None:
@@ -346,7 +342,7 @@ class JobStore:
         return await self._claim("claim_job", {"id": job.id, "owner": owner})
 
     async def _claim(self, query: str, params: dict[str, Any]) -> Job | None:
-        params = {**params, "lease_until": lease_until(), "now": now()}
+        params = {**params, "lease_until": self.lease_until(), "now": now()}
         # The claimed row comes back whole (RETURNING): no second query, and no scan of
         # every job (that made claiming O(queued jobs)).
         rows = await self.store._transaction([(query, params)])
@@ -372,7 +368,7 @@ class JobStore:
 
     async def set_phase(self, job: Job, phase: str) -> None:
         self._still_ours(job, await self.store._transaction([("set_job_phase", {
-            "id": job.id, "phase": phase, "now": now(), "lease_until": lease_until(),
+            "id": job.id, "phase": phase, "now": now(), "lease_until": self.lease_until(),
             "owner": self._owners.get(job.id)})]))
 
     async def set_progress(self, job: Job, *, messages_copied: int, messages_total: int,
@@ -383,7 +379,7 @@ class JobStore:
             "id": job.id, "messages_copied": messages_copied, "messages_total": messages_total,
             "bytes_copied": bytes_copied, "bytes_total": bytes_total, "skipped": skipped,
             "phase": phase, "owner": self._owners.get(job.id),
-            "now": now(), "lease_until": lease_until()})]))
+            "now": now(), "lease_until": self.lease_until()})]))
 
     def _still_ours(self, job: Job, written: list[Any]) -> None:
         """A guarded write of a job this process claimed matched no row: the lease ran out

@@ -273,14 +273,20 @@ class PostgresBackend:
         """Nothing to do: a committed transaction is durable (the server's WAL)."""
 
     async def _listen(self) -> None:
-        conn = self._listen_conn
-        assert conn is not None
         while True:
             try:
-                async for _ in conn.notifies():
+                if self._listen_conn is None or self._listen_conn.closed:
+                    # The server was restarted: LISTEN again on a new connection.
+                    self._listen_conn = await psycopg.AsyncConnection.connect(
+                        self.target.url, autocommit=True, **self._kwargs)
+                    await self._listen_conn.execute(f"LISTEN {CHANNEL}")
+                async for _ in self._listen_conn.notifies():
                     self._work.set()
                     self._work = anyio.Event()
             except psycopg.Error:
+                if self._listen_conn is not None and self._listen_conn.broken:
+                    with contextlib.suppress(psycopg.Error):
+                        await self._listen_conn.close()
                 await anyio.sleep(1.0)  # polling still bounds the wait
 
     async def wait_for_work(self, timeout: float) -> None:

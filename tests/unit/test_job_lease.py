@@ -12,7 +12,6 @@ import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from pecsync.engine.worker import EngineEnv, run_job
 from pecsync.errors import StoreError
 from pecsync.intake.mailbox_list import MailboxRow
 from pecsync.model import MailboxReport, Secret
-from pecsync.store import jobs as jobstore
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore
 from pecsync.vault import Vault, new_key
@@ -52,11 +50,10 @@ class Setup:
 @asynccontextmanager
 async def claimed_job(tmp_path: Path, state_db: Path | str, monkeypatch: pytest.MonkeyPatch,
                       copy_seconds: float) -> AsyncIterator[Setup]:
-    monkeypatch.setattr(jobstore, "LEASE", timedelta(seconds=1))
     path = state_db
     async with await CheckpointStore.open(path) as store, \
             await CheckpointStore.open(path) as other_store:
-        jobs = JobStore(store, Vault(base64.b64decode(new_key())))
+        jobs = JobStore(store, Vault(base64.b64decode(new_key())), lease_seconds=1)
         await jobs.import_rows([MailboxRow(2, "O", ADDRESS, ADDRESS, Secret("p"), ADDRESS,
                                            Secret("q"))], src_master=False, dst_master=False)
         job = await jobs.claim_next("run-1", None)
@@ -65,7 +62,7 @@ async def claimed_job(tmp_path: Path, state_db: Path | str, monkeypatch: pytest.
                      destination=ServerConfig("dst.invalid", 2),
                      database=tmp_path / "s.sqlite3")
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs, budget=HostBudget(2))
-        setup = Setup(env, job, JobStore(other_store, None))
+        setup = Setup(env, job, JobStore(other_store, None, lease_seconds=1))
         real = store._transaction
 
         async def counting(steps: Any) -> list[Any]:
