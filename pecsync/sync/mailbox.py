@@ -29,7 +29,15 @@ from pecsync.model import (
 )
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.ledger import FolderLedger
-from pecsync.sync.aio import concurrently, first_error, in_thread, logout_pair
+from pecsync.sync.aio import (
+    concurrently,
+    current_thread_budget,
+    first_error,
+    in_thread,
+    logout_pair,
+    thread_budget,
+    threads_for,
+)
 from pecsync.sync.batches import make_batches
 from pecsync.sync.context import MailboxContext, Progress
 from pecsync.sync.copier import FolderCopier
@@ -271,7 +279,10 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
             folder.already_present = max(0, folder.already_present - copied)
         return report
 
-    return await rounds.run(one_round)
+    if current_thread_budget() is not None:  # the caller sized it (a run, a test)
+        return await rounds.run(one_round)
+    with thread_budget(threads_for(cfg.engine)):
+        return await rounds.run(one_round)
 
 
 async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, verify: bool,
