@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pecsync.errors import DestinationFull, ImapError, MessageRefused, TransientError
 from pecsync.imap.classify import Failure, Phase, classify_response
 from pecsync.imap.codes import as_text, parse_appenduid
-from pecsync.imap.connection import Connection, await_continuation
+from pecsync.imap.connection import Connection
 from pecsync.imap.wire import format_internaldate, quote
 from pecsync.model import AppendItem, AppendOutcome
 
@@ -94,9 +94,8 @@ def _append_command(conn: Connection, folder: str, items: Sequence[AppendItem]
         conn.has("LITERAL-") and all(len(i.body) <= 4096 for i in items))
     conn.commands += 1
     with conn.guard("APPEND", folder):
-        imap = conn.imap
-        tag = imap._new_tag()
-        imap.send(tag + b" APPEND " + quote(folder))
+        raw = conn.raw
+        tag = raw.begin(b"APPEND " + quote(folder))
         for item in items:
             # Order matters: a literal8 only where the bytes need it (NUL), so that
             # servers without BINARY still get plain literals for everything else.
@@ -106,14 +105,14 @@ def _append_command(conn: Connection, folder: str, items: Sequence[AppendItem]
             head = (b" (" + flags + b') "' + format_internaldate(item.internaldate).encode()
                     + b'" ' + (b"~" if needs8 else b"") + b"{" + str(len(item.body)).encode()
                     + (b"+}" if literal_plus else b"}") + b"\r\n")
-            imap.send(head)
-            if not literal_plus and not await_continuation(imap, tag):
+            raw.send(head)
+            if not literal_plus and not raw.await_continuation(tag):
                 break
-            imap.send(item.body)
+            raw.send(item.body)
         else:
-            imap.send(b"\r\n")
-        typ, data = imap._command_complete("APPEND", tag)
-        imap.untagged_responses.clear()
+            raw.send(b"\r\n")
+        typ, data = raw.complete("APPEND", tag)
+        raw.forget()
     text = as_text(data)
     if typ != "OK":
         failure = classify_response(Phase.APPEND, text, conn.extra_rules)

@@ -23,7 +23,7 @@ import imapclient.exceptions
 from pecsync.errors import AuthenticationFailed, ImapError, LoginDeferred, TwoFactorRequired
 from pecsync.imap.classify import Failure, Phase, classify_response
 from pecsync.imap.codes import as_text
-from pecsync.imap.connection import Connection, await_continuation
+from pecsync.imap.connection import Connection
 from pecsync.model import Credentials, Secret
 
 
@@ -39,8 +39,7 @@ def log_in(conn: Connection, creds: Credentials) -> None:
 
 def offered_before_login(conn: Connection, capability: str) -> bool:
     """A capability the server announced before login (greeting or CAPABILITY)."""
-    caps = conn.imap.capabilities
-    return capability.upper() in {c.upper() for c in caps}
+    return capability.upper() in conn.raw.greeting_capabilities()
 
 
 def _log_in(conn: Connection, creds: Credentials) -> None:
@@ -97,7 +96,7 @@ def _plain_login_ir(conn: Connection, authzid: str, authcid: str, password: Secr
         del token
     if typ != "OK":
         raise imapclient.exceptions.LoginError(as_text(data))
-    conn.imap.state = "AUTH"
+    conn.raw.authenticated()
 
 
 def _login_literal(conn: Connection, user: str, password: Secret) -> None:
@@ -105,18 +104,17 @@ def _login_literal(conn: Connection, user: str, password: Secret) -> None:
     PLAIN (imaplib would send them as ASCII only).  A NO raises imapclient's LoginError,
     as its own login does; a BAD (the server does not take these bytes) raises
     :class:`AuthenticationFailed` without the server's words, which could quote them."""
-    imap = conn.imap
-    tag = imap._new_tag()
-    imap.send(tag + b" LOGIN")
+    raw = conn.raw
+    tag = raw.begin(b"LOGIN")
     args = [user.encode(), password.reveal().encode()]
     try:
         for arg in args:
-            imap.send(b" {" + str(len(arg)).encode() + b"}\r\n")
-            if not await_continuation(imap, tag):
+            raw.send(b" {" + str(len(arg)).encode() + b"}\r\n")
+            if not raw.await_continuation(tag):
                 break
-            imap.send(arg)
+            raw.send(arg)
         else:
-            imap.send(b"\r\n")
+            raw.send(b"\r\n")
     finally:
         del args
     typ, data = conn.answer("LOGIN", tag)
@@ -128,7 +126,7 @@ def _login_literal(conn: Connection, user: str, password: Secret) -> None:
             hint="use a password of ASCII characters only, or a master user")
     if typ != "OK":
         raise imapclient.exceptions.LoginError(as_text(data))
-    imap.state = "AUTH"
+    raw.authenticated()
 
 
 def _who(creds: Credentials) -> str:

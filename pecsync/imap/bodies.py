@@ -121,8 +121,7 @@ class BodyPipeline:
     def _send_fetch(self, key: str) -> bytes:
         """Send ``UID FETCH key (BODY.PEEK[])`` without waiting; returns the tag."""
         self._conn.commands += 1
-        tag: bytes = self._conn.imap._command("UID", "FETCH", key, "(BODY.PEEK[])")
-        return tag
+        return self._conn.raw.command("UID", "FETCH", key, "(BODY.PEEK[])")
 
     def _requested(self, uids: Sequence[int]) -> bool:
         """Every one of *uids* is already read or asked for by a FETCH in flight."""
@@ -136,8 +135,8 @@ class BodyPipeline:
         (whichever FETCH it answers) in ``self._bodies``."""
         conn = self._conn
         _, tag = self._pending.pop(0)
-        typ, tagged = conn.answer("FETCH", tag)
-        self._bodies.update(literals_by_uid(conn.imap.untagged_responses.pop("FETCH", [])))
+        typ, tagged = conn.raw.answer("FETCH", tag)
+        self._bodies.update(literals_by_uid(conn.raw.take("FETCH")))
         if typ != "OK":
             raise conn.error(ImapError, f"refused FETCH: {as_text(tagged)}",
                              folder=conn.selected, response=as_text(tagged))
@@ -159,15 +158,15 @@ class BodyPipeline:
         Dovecot answers a BINARY fetch of a message with broken quoted-printable with BYE
         and closes the connection: then reconnect, re-open the folder and return None."""
         folder = self._conn.selected
-        imap = self._conn.imap
+        raw = self._conn.raw
         self._conn.commands += 1
         try:
-            typ, data = imap.uid("FETCH", uid_set(list(uids)), "(BINARY.PEEK[])")
+            typ, data = raw.uid("FETCH", uid_set(list(uids)), "(BINARY.PEEK[])")
         except (imaplib.IMAP4.abort, OSError):
             self._reopen(folder)
             return None
         except imaplib.IMAP4.error:
             typ, data = "BAD", []
         finally:
-            imap.untagged_responses.pop("FETCH", None)  # never read by the next FETCH
+            raw.forget("FETCH")  # never read by the next FETCH
         return literals_by_uid(data) if typ == "OK" else None

@@ -1,9 +1,9 @@
-"""COMPRESS=DEFLATE (RFC 4978) under imaplib: raw deflate both ways after ``COMPRESS DEFLATE``.
+"""COMPRESS=DEFLATE (RFC 4978): raw deflate both ways after ``COMPRESS DEFLATE``.
 
-imaplib writes through ``IMAP4.send`` (``sock.sendall``) and reads through ``IMAP4.file`` (a
-buffered reader); both are swapped for deflating/inflating ones.  Every write is flushed with
-``Z_SYNC_FLUSH`` so the server can act on a command at once.  Inflation is bounded per read, so
-a hostile stream cannot balloon memory.
+:meth:`pecsync.imap.raw.RawWire.start_compress` swaps imaplib's writer and reader for
+deflating and inflating ones; every write is flushed with ``Z_SYNC_FLUSH`` so the server can
+act on a command at once.  Inflation (:class:`Inflating`) is bounded per read, so a hostile
+stream cannot balloon memory.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ _CHUNK = 1 << 16
 _MAX_INFLATE = 1 << 20
 
 
-class _Inflating(io.RawIOBase):
+class Inflating(io.RawIOBase):
+    """A socket's raw-deflate stream, read inflated."""
+
     def __init__(self, sock: Any) -> None:
         self.sock = sock
         self.inflate = zlib.decompressobj(wbits=-15)
@@ -43,20 +45,6 @@ class _Inflating(io.RawIOBase):
         view[:n] = self.pending[:n]
         self.pending = self.pending[n:]
         return n
-
-
-def start(imap: Any, read_buffer: int) -> None:
-    """Switch an imaplib connection to deflate, right after the server's OK to COMPRESS."""
-    sock = imap.sock
-    deflate = zlib.compressobj(wbits=-15)
-
-    def send(data: bytes) -> None:
-        sock.sendall(deflate.compress(data) + deflate.flush(zlib.Z_SYNC_FLUSH))
-
-    imap.send = send
-    old = imap.file
-    imap.file = io.BufferedReader(_Inflating(sock), buffer_size=read_buffer)
-    old.close()
 
 
 def worth_it(host: str) -> bool:

@@ -17,64 +17,18 @@ from typing import Any, Protocol, TypeVar
 
 import imapclient
 import imapclient.exceptions
-import imapclient.imap4
-import imapclient.tls
 
 from pecsync.config import ServerConfig
 from pecsync.errors import ImapError, TlsError, TransientError
 from pecsync.imap import compress
 from pecsync.imap.classify import Rule
 from pecsync.imap.codes import as_text
+from pecsync.imap.raw import Answer, Client, RawWire
 from pecsync.model import Side
 
 T = TypeVar("T")
 
-# Raise imaplib's line limit: a 200 KB folded header arrives inside a literal, but some
-# servers send long untagged lines (LIST, SEARCH results) too.
-imaplib._MAXLINE = 50_000_000  # type: ignore[attr-defined]
-# imaplib only sends the commands it knows.
-imaplib.Commands.setdefault("COMPRESS", ("AUTH", "SELECTED"))
-
 READ_BUFFER = 1 << 18
-
-
-class _GreetingCapabilities(imaplib.IMAP4):
-    """imaplib asks for CAPABILITY right after the greeting, even when the greeting already
-    lists them (``* OK [CAPABILITY ...]``, as Dovecot's does): one round trip per connection
-                for nothing.  Use the greeting's list when there is one.  Only the first time: after
-    STARTTLS the list must be asked for again over TLS (RFC 3501 6.2.1), and it is —
-    imapclient (>= 4.1) has imaplib's ``starttls`` call this again, which then sends
-    CAPABILITY."""
-
-    _greeted = False
-
-    def _get_capabilities(self) -> None:
-        if not self._greeted:
-            self._greeted = True
-            listed = self.untagged_responses.pop("CAPABILITY", None)
-            if listed and isinstance(listed[-1], bytes):
-                self.capabilities = tuple(listed[-1].decode("ascii", "replace").upper().split())
-                return
-        super()._get_capabilities()  # type: ignore[misc]
-
-
-class _PlainImap(_GreetingCapabilities, imapclient.imap4.IMAP4WithTimeout):  # type: ignore[misc]
-    pass
-
-
-class _TlsImap(_GreetingCapabilities, imapclient.tls.IMAP4_TLS):  # type: ignore[misc]
-    pass
-
-
-class _Client(imapclient.IMAPClient):  # type: ignore[misc]
-    """imapclient, connecting with :class:`_GreetingCapabilities`."""
-
-    def _create_IMAP4(self) -> imaplib.IMAP4:
-        connect_timeout = getattr(self._timeout, "connect", None)
-        if self.ssl:
-            return _TlsImap(self.host, self.port, self.ssl_context,  # type: ignore[call-arg]
-                            connect_timeout)
-        return _PlainImap(self.host, self.port, connect_timeout)
 
 
 def tls_context(server: ServerConfig) -> ssl.SSLContext:
@@ -103,8 +57,9 @@ class Pipeline(Protocol):
 class Connection:
     """The transport of one side of one mailbox, and the state every command needs.
 
-    ``client`` is imapclient's object (None when not connected); pecsync's own pipelined
-    commands go through its imaplib object (``client._imap``).
+    ``client`` is imapclient's object (None when not connected); the commands pecsync
+    writes itself go through :attr:`raw` (:mod:`pecsync.imap.raw`, the one module that
+    uses imaplib's internals).
     """
 
     def __init__(self, server: ServerConfig, side: Side, *, mailbox: str,
@@ -114,6 +69,7 @@ class Connection:
         self.mailbox = mailbox
         self.extra_rules = tuple(extra_rules)
         self.client: Any = None
+        self._raw: RawWire | None = None
         #: Capabilities after login.
         self.capabilities: frozenset[str] = frozenset()
         #: The folder open (SELECT or EXAMINE), None when none is.
@@ -126,9 +82,11 @@ class Connection:
         self.pipeline: Pipeline | None = None
 
     @property
-    def imap(self) -> Any:
-        """imaplib's object under imapclient, for the commands pecsync sends itself."""
-        return self.client._imap
+    def raw(self) -> RawWire:
+        """The commands pecsync writes itself on this connection (connected only)."""
+        if self._raw is None:
+            raise self.error(TransientError, "not connected", hint="will retry")
+        return self._raw
 
     def has(self, capability: str) -> bool:
         return capability.upper() in self.capabilities
@@ -192,21 +150,14 @@ class Connection:
                 raise self.error(ImapError, f"refused {what}: {as_text(exc)}", folder=folder,
                                  response=as_text(exc)) from None
 
-    def answer(self, name: str, tag: bytes) -> tuple[str, list[Any]]:
-        """The tagged answer to a command sent with imaplib's ``_command``: a BAD comes back
-        as ``("BAD", [text])`` like a NO, instead of an exception; a lost connection still
-        raises (``guard`` makes it transient)."""
-        try:
-            typ, data = self.imap._command_complete(name, tag)
-        except imaplib.IMAP4.abort:
-            raise
-        except imaplib.IMAP4.error as exc:
-            return "BAD", [str(exc).encode()]
-        return str(typ), list(data)
+    def answer(self, name: str, tag: bytes) -> Answer:
+        """The tagged answer to a command sent through :attr:`raw` (a BAD as a value, see
+        :meth:`RawWire.answer`)."""
+        return self.raw.answer(name, tag)
 
-    def simple(self, name: str, *args: str | bytes) -> tuple[str, list[Any]]:
+    def simple(self, name: str, *args: str | bytes) -> Answer:
         """Send *name* and wait for its tagged answer (see :meth:`answer`)."""
-        return self.answer(name, self.imap._command(name, *args))
+        return self.raw.simple(name, *args)
 
     # --- connection -------------------------------------------------------------------
     def connect(self) -> None:
@@ -215,7 +166,7 @@ class Connection:
         with self.guard("connect"):
             try:
                 use_ssl = s.security == "tls"
-                self.client = _Client(
+                self.client = Client(
                     s.host, port=s.port, ssl=use_ssl,
                     ssl_context=tls_context(s) if use_ssl else None, timeout=s.timeout,
                     use_uid=True)
@@ -241,11 +192,7 @@ class Connection:
                 self.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.client.folder_encode = False
             self.client.normalise_times = False
-            # imapclient sets imaplib's debug level to 5, which makes imaplib build a repr()
-            # of every response — every message body — only for a logger that drops it: more
-            # than half of pecsync's CPU time in a profile.  pecsync never wants that trace
-            # (it would carry message content, and the LOGIN command).
-            self.imap.debug = 0
+            self._raw = RawWire(self.client)
             if s.security == "starttls":
                 self._starttls()
 
@@ -268,12 +215,9 @@ class Connection:
         """After a successful login: read the capabilities, enlarge the read buffer, and
         start COMPRESS when wanted."""
         caps = self.client.capabilities()
-        # A larger read buffer: literals of megabytes arrive in far fewer reads.  Safe
-        # here: the last command is complete, nothing is left in the old buffer.
-        imap = self.imap
-        old = imap.file
-        imap.file = imap.sock.makefile("rb", buffering=READ_BUFFER)
-        old.close()
+        # A larger read buffer.  Safe here: the last command is complete, nothing is left
+        # in the old buffer.
+        self.raw.read_buffer(READ_BUFFER)
         self.capabilities = frozenset(c.decode().upper() if isinstance(c, bytes) else c.upper()
                                       for c in caps)
 
@@ -286,13 +230,16 @@ class Connection:
             return
         self.commands += 1
         with self.guard("COMPRESS"):
-            if self.simple("COMPRESS", "DEFLATE")[0] == "OK":  # refused: carry on as is
-                compress.start(self.imap, READ_BUFFER)
+            # Sent by hand: imaplib does not know COMPRESS, and adding it to imaplib's table
+            # of commands would change imaplib for the whole process.
+            tag = self.raw.begin(b"COMPRESS DEFLATE\r\n")
+            if self.raw.answer("COMPRESS", tag)[0] == "OK":  # refused: carry on as is
+                self.raw.start_compress(READ_BUFFER)
                 self.compressed = True
 
     def close(self) -> None:
         """Drop the connection without a LOGOUT (it failed or never logged in)."""
-        client, self.client = self.client, None
+        client, self.client, self._raw = self.client, None, None
         self.forget_read_ahead()
         if client is not None:
             with suppress(Exception):
@@ -303,28 +250,18 @@ class Connection:
         that mattered has been answered, and the wait is a round trip per connection."""
         if self.client is None:
             return
-        client, self.client = self.client, None
+        client, self.client, raw, self._raw = self.client, None, self._raw, None
         self.forget_read_ahead()
         with suppress(Exception):
-            imap = client._imap
-            imap.send(imap._new_tag() + b" LOGOUT\r\n")
+            if raw is not None:
+                raw.logout_and_go()
         with suppress(Exception):
             client.shutdown()
 
     def greeting_capabilities(self) -> frozenset[str]:
         """Capabilities the server announced before login (greeting or CAPABILITY)."""
-        return frozenset(str(c).upper() for c in self.imap.capabilities)
+        return self.raw.greeting_capabilities()
 
     def tls_version(self) -> str | None:
         """The TLS version of this connection (``"TLSv1.3"``), None when not encrypted."""
-        sock = self.imap.sock if self.client is not None else None
-        return sock.version() if isinstance(sock, ssl.SSLSocket) else None
-
-
-def await_continuation(imap: Any, tag: bytes) -> bool:
-    """Wait for ``+`` before sending a synchronising literal; False if the server answered
-    the command instead (a NO before the literal, e.g. over quota)."""
-    while imap._get_response():
-        if imap.tagged_commands.get(tag):
-            return False
-    return True
+        return self._raw.tls_version() if self._raw is not None else None

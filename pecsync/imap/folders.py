@@ -77,23 +77,22 @@ class Folders:
         ret = "(SPECIAL-USE STATUS" if conn.has("SPECIAL-USE") else "(STATUS"
         conn.commands += 2
         with conn.guard("LIST"):
-            imap = conn.imap
-            for key in ("NAMESPACE", "LIST", "STATUS"):
-                imap.untagged_responses.pop(key, None)
-            t_ns = imap._command("NAMESPACE")
-            t_list = imap._command("LIST", '""', '"*"', "RETURN", ret,
-                                   "(MESSAGES", "UIDNEXT", "UIDVALIDITY" + self._modseq_item()
-                                   + "))")
-            typs = [conn.answer("NAMESPACE", t_ns)[0], conn.answer("LIST", t_list)[0]]
-            ns_data = imap.untagged_responses.pop("NAMESPACE", [])
-            list_rows = imap.untagged_responses.pop("LIST", [])
-            status_rows = imap.untagged_responses.pop("STATUS", [])
+            raw = conn.raw
+            raw.forget("NAMESPACE", "LIST", "STATUS")
+            t_ns = raw.command("NAMESPACE")
+            t_list = raw.command("LIST", '""', '"*"', "RETURN", ret,
+                                 "(MESSAGES", "UIDNEXT", "UIDVALIDITY" + self._modseq_item()
+                                 + "))")
+            typs = [raw.answer("NAMESPACE", t_ns)[0], raw.answer("LIST", t_list)[0]]
+            ns_data = raw.take("NAMESPACE")
+            list_rows = raw.take("LIST")
+            status_rows = raw.take("STATUS")
         if typs != ["OK", "OK"]:
             return self.namespace(), self.list_folders(), self.statuses()
         parsed = list(parse_response([d for d in ns_data if d is not None]))
         namespace = personal_namespace(parsed[0] if parsed else None)
         self.foreign_namespaces = namespace_prefixes(*parsed[1:3])
-        folders = self._remote_folders(conn.client._proc_folder_list(list_rows))
+        folders = self._remote_folders(raw.folder_list(list_rows))
         return namespace, folders, parse_statuses(status_rows)
 
     def list_folders(self) -> list[RemoteFolder]:
@@ -126,11 +125,11 @@ class Folders:
         refused: list[tuple[str, str]] = []
         conn.commands += len(names)
         with conn.guard("CREATE", names[0] if len(names) == 1 else None):
-            imap = conn.imap
+            raw = conn.raw
             # In chunks: a few thousand unread answers could fill both socket buffers.
             for start in range(0, len(names), PIPELINE_CHUNK):
                 chunk = names[start:start + PIPELINE_CHUNK]
-                tags = [(name, imap._command("CREATE", quote(name))) for name in chunk]
+                tags = [(name, raw.command("CREATE", quote(name))) for name in chunk]
                 for name, tag in tags:
                     typ, data = conn.answer("CREATE", tag)
                     text = as_text(data)
@@ -219,12 +218,12 @@ class Folders:
             return None
         conn.commands += 1
         with conn.guard("LIST-STATUS"):
-            imap = conn.imap
-            typ, _ = imap._simple_command("LIST", '""', '"*"', "RETURN",
-                                             "(STATUS", "(MESSAGES", "UIDNEXT",
-                                             "UIDVALIDITY" + self._modseq_item() + "))")
-            imap.untagged_responses.pop("LIST", None)
-            rows = imap.untagged_responses.pop("STATUS", [])
+            raw = conn.raw
+            typ, _ = raw.complete("LIST", raw.command(
+                "LIST", '""', '"*"', "RETURN", "(STATUS", "(MESSAGES", "UIDNEXT",
+                "UIDVALIDITY" + self._modseq_item() + "))"))
+            raw.forget("LIST")
+            rows = raw.take("STATUS")
         if typ != "OK":
             return None
         return parse_statuses(rows)
@@ -237,35 +236,28 @@ class Folders:
         conn.commands += 2
         with conn.guard("EXAMINE", name):
             conn.forget_read_ahead()  # they belong to the folder open until now
-            imap = conn.imap
-            imap.untagged_responses = {}
-            # imaplib refuses UID outside SELECTED state; the server runs the commands in
-            # order, so the FETCH applies to the folder the EXAMINE opens.
-            state, imap.state = imap.state, "SELECTED"
-            try:
-                t_open = imap._command("EXAMINE", quote(name))
-                t_fetch = imap._command("UID", "FETCH", f"{first_uid}:*", META_ITEMS)
-            finally:
-                imap.state = state
-            typ, data = conn.answer("EXAMINE", t_open)
+            raw = conn.raw
+            raw.forget()
+            t_open = raw.command("EXAMINE", quote(name))
+            # The server runs the commands in order, so the FETCH applies to the folder the
+            # EXAMINE opens (imaplib would refuse UID with no folder open yet).
+            t_fetch = raw.command("UID", "FETCH", f"{first_uid}:*", META_ITEMS, selected=True)
+            typ, data = raw.answer("EXAMINE", t_open)
             if typ != "OK":
-                conn.answer("FETCH", t_fetch)  # refused too (no folder open): read it
-                imap.untagged_responses = {}
+                raw.answer("FETCH", t_fetch)  # refused too (no folder open): read it
+                raw.forget()
                 conn.selected = None
                 text = as_text(data)
                 raise conn.error(FolderError, f"cannot open folder (EXAMINE): {text}",
                                  folder=name, hint="check the folder name and rules",
                                  response=text)
-            status = self._select_status(conn.client._process_select_response(
-                {k: v for k, v in imap.untagged_responses.items() if k != "FETCH"}))
-            imap.state = "SELECTED"
-            imap.is_readonly = True
+            status = self._select_status(raw.opened_folder(readonly=True))
             conn.selected = name
-            imap.untagged_responses = {}
-            typ, data = conn.answer("FETCH", t_fetch)
+            raw.forget()
+            typ, data = raw.answer("FETCH", t_fetch)
             if typ != "OK":
                 raise conn.error(ImapError, f"refused FETCH: {as_text(data)}", folder=name,
                                  response=as_text(data))
-            fetched = imap.untagged_responses.pop("FETCH", [])
-            imap.untagged_responses = {}
+            fetched = raw.take("FETCH")
+            raw.forget()
         return status, parse_meta(fetched) if status.exists else []

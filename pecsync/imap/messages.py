@@ -28,12 +28,12 @@ class Messages:
         folder = conn.selected
         conn.commands += 1
         with conn.guard("FETCH", folder):
-            imap = conn.imap
-            typ, data = imap.uid("FETCH", uids, META_ITEMS)
+            raw = conn.raw
+            typ, data = raw.uid("FETCH", uids, META_ITEMS)
             if typ != "OK":
                 raise conn.error(ImapError, f"refused FETCH: {as_text(data)}", folder=folder,
                                  response=as_text(data))
-            imap.untagged_responses.pop("FETCH", None)
+            raw.forget("FETCH")
             return parse_meta(data)
 
     def fetch_flags(self, uids: str, changedsince: int | None = None
@@ -44,15 +44,15 @@ class Messages:
         folder = conn.selected
         conn.commands += 1
         with conn.guard("FETCH", folder):
-            imap = conn.imap
+            raw = conn.raw
             args = [uids, "(UID FLAGS)"]
             if changedsince is not None:
                 args.append(f"(CHANGEDSINCE {changedsince})")
-            typ, data = imap.uid("FETCH", *args)
+            typ, data = raw.uid("FETCH", *args)
             if typ != "OK":
                 raise conn.error(ImapError, f"refused FETCH FLAGS: {as_text(data)}",
                                  folder=folder, response=as_text(data))
-            imap.untagged_responses.pop("FETCH", None)
+            raw.forget("FETCH")
         # Keyed by sequence number, so that an answer's UID is read from the answer itself.
         resp = parse_fetch_response([d for d in data if d is not None], False, False)
         out: dict[int, tuple[str, ...]] = {}

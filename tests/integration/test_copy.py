@@ -129,11 +129,11 @@ def test_8bit_text_beside_a_signature_and_real_nul_bytes_are_verified(
         s = session(server, user)
         try:
             s.examine("INBOX")
-            imap = s.connection.imap  # the raw answers are the oracle here
+            raw = s.connection.raw  # the raw answers are the oracle here
             out = []
             for uid in ("1", "2"):
-                body = imap.uid("FETCH", uid, "(BODY.PEEK[])")[1][0][1]
-                binary = imap.uid("FETCH", uid, "(BINARY.PEEK[])")[1][0][1]
+                body = raw.uid("FETCH", uid, "(BODY.PEEK[])")[1][0][1]
+                binary = raw.uid("FETCH", uid, "(BINARY.PEEK[])")[1][0][1]
                 out.append((body, binary))
             return out
         finally:
@@ -355,7 +355,7 @@ def test_login_needs_no_capability_round_trip_and_pipelining_is_not_delayed(
     user = users.pair()
     s = session(dovecot_src, user)
     try:
-        assert s.connection.imap.tagnum == 1  # AUTHENTICATE with SASL-IR, nothing before it
+        assert s.connection.raw.tags_sent == 1  # AUTHENTICATE with SASL-IR, nothing before it
         # Pipelined commands leave at once (no Nagle wait for the previous command's ACK).
         assert s.connection.client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         assert s.has("UIDPLUS") and s.has("MULTIAPPEND")  # announced only after login

@@ -75,6 +75,6 @@ def test_capabilities_come_from_the_greeting_when_listed(
     s = connect(server)
     assert auth.offered_before_login(s.connection, "SASL-IR")
     assert auth.offered_before_login(s.connection, "AUTH=PLAIN")
-    s.connection.imap.logout()
+    s.connection.client.logout()
     server.thread.join(5)
     assert server.received == [*asked, b"LOGOUT"]
