@@ -9,6 +9,12 @@ imaplib's tags, its reader of tagged and untagged answers and its state; the alt
 a reader of our own, would re-implement the response parser that imapclient keeps using.
 docs/design/wire.md says why, and what to check when Python's imaplib changes.
 
+The internals used: imaplib's ``IMAP4._command``, ``_new_tag``, ``_command_complete``,
+``_get_response``, ``_get_capabilities``, ``tagged_commands``, ``untagged_responses``,
+``state``, ``is_readonly``, ``tagnum``, ``sock``, ``file``, ``send`` and ``readline``;
+imapclient's ``IMAPClient._imap``, ``_create_IMAP4``, ``_process_select_response`` and
+``_proc_folder_list``.
+
 Nothing here changes imaplib for the whole process: the line limit is an attribute of each
 connection (:attr:`_Imap4.max_line`, read by its own ``readline``), and COMPRESS is sent by
 hand instead of being added to ``imaplib.Commands``.
