@@ -17,6 +17,8 @@ policy              what is tried again                         tries      waits
                     pool reconnects; never a COMMIT in doubt
 ``write race``      a credential version another writer took     1 + 5      none
                     first (read again, compute again)
+``folder race``     a SELECT that lost Dovecot's race to create  1 + 2      0.05 s × n
+                    an ``auto`` folder (blocking: ``Retrying``)
 ``job backoff``     an attempt at a mailbox after a transient    [engine]   b/2 + U(0, b/2),
                     failure (``retry_wait``; ``copy`` waits in   max_       b = i·2^(n−1)
                     the foreground)                              attempts   ≤ max
@@ -39,6 +41,7 @@ import anyio
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
+    Retrying,
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
@@ -103,6 +106,18 @@ class Policy:
             reraise=True)
 
 
+    def retrying_sync(self, retry_on: Callable[[BaseException], bool]) -> Retrying:
+        """:meth:`retrying` for blocking code (the IMAP layer, in its worker thread)."""
+        stops: list[stop_base] = []
+        if self.tries is not None:
+            stops.append(stop_after_attempt(self.tries))
+        if self.within is not None:
+            stops.append(stop_after_delay(self.within))
+        return Retrying(retry=retry_if_exception(retry_on),
+                        stop=stop_any(*stops) if stops else (lambda _: False),
+                        wait=lambda rs: self.delay(rs.attempt_number), reraise=True)
+
+
 def exponential_plus_jitter(initial: float, maximum: float) -> Wait:
     """``initial·2^(n−1)`` plus up to *initial* of jitter, never above *maximum*."""
     def wait(n: int) -> float:
@@ -145,6 +160,9 @@ DATABASE_BUSY = Policy("database busy", 6, linear(0.05))
 #: for a minute; a transaction whose COMMIT was sent is never tried again (it may have been
 #: written): the attempt ends and resumes from its checkpoints instead.
 DATABASE = Policy("database", None, capped_exponential(0.25, 5.0), within=60.0)
+#: A SELECT that lost Dovecot's race to create an ``auto`` folder (``NO [ALREADYEXISTS]``):
+#: the folder is there now, open it again.
+FOLDER_RACE = Policy("folder race", 3, linear(0.05))
 #: A write that lost a race for a unique key (a credential's version number): read again
 #: and compute again at once.
 WRITE_RACE = Policy("write race", 6)

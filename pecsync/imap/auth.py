@@ -43,7 +43,7 @@ def offered_before_login(conn: Connection, capability: str) -> bool:
 
 
 def _log_in(conn: Connection, creds: Credentials) -> None:
-    if conn.client is None:
+    if not conn.connected:
         conn.connect()
     client = conn.client
     conn.commands += 1

@@ -13,7 +13,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import imapclient
 import imapclient.exceptions
@@ -68,7 +68,7 @@ class Connection:
         self.side = side
         self.mailbox = mailbox
         self.extra_rules = tuple(extra_rules)
-        self.client: Any = None
+        self._client: Client | None = None
         self._raw: RawWire | None = None
         #: Capabilities after login.
         self.capabilities: frozenset[str] = frozenset()
@@ -80,6 +80,21 @@ class Connection:
         self.compressed = False
         #: FETCHes sent ahead, read before any other command's answer (set by the session).
         self.pipeline: Pipeline | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    @property
+    def client(self) -> Client:
+        """imapclient's object of this connection (connected only)."""
+        if self._client is None:
+            raise self.error(TransientError, "not connected", hint="will retry")
+        return self._client
+
+    @client.setter
+    def client(self, client: Client) -> None:  # tests put stand-ins here
+        self._client = client
 
     @property
     def raw(self) -> RawWire:
@@ -166,7 +181,7 @@ class Connection:
         with self.guard("connect"):
             try:
                 use_ssl = s.security == "tls"
-                self.client = Client(
+                self._client = Client(
                     s.host, port=s.port, ssl=use_ssl,
                     ssl_context=tls_context(s) if use_ssl else None, timeout=s.timeout,
                     use_uid=True)
@@ -192,7 +207,7 @@ class Connection:
                 self.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.client.folder_encode = False
             self.client.normalise_times = False
-            self._raw = RawWire(self.client)
+            self._raw = RawWire(self._client)
             if s.security == "starttls":
                 self._starttls()
 
@@ -239,7 +254,7 @@ class Connection:
 
     def close(self) -> None:
         """Drop the connection without a LOGOUT (it failed or never logged in)."""
-        client, self.client, self._raw = self.client, None, None
+        client, self._client, self._raw = self._client, None, None
         self.forget_read_ahead()
         if client is not None:
             with suppress(Exception):
@@ -248,9 +263,9 @@ class Connection:
     def logout(self) -> None:
         """Say LOGOUT and close, without waiting for the server's goodbye: every command
         that mattered has been answered, and the wait is a round trip per connection."""
-        if self.client is None:
+        if self._client is None:
             return
-        client, self.client, raw, self._raw = self.client, None, self._raw, None
+        client, self._client, raw, self._raw = self._client, None, self._raw, None
         self.forget_read_ahead()
         with suppress(Exception):
             if raw is not None:

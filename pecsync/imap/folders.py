@@ -8,8 +8,6 @@ Where the server offers it, one round trip does what would take many: NAMESPACE 
 from __future__ import annotations
 
 import imaplib
-import itertools
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,10 +27,17 @@ from pecsync.imap.wire import (
     quote,
 )
 from pecsync.model import FolderStatus, MessageInfo, RemoteFolder
+from pecsync.retrypolicy import FOLDER_RACE
 
 #: Commands sent before their answers are read, at most (pipelined CREATEs).
 PIPELINE_CHUNK = 100
 
+
+
+def _lost_autocreate_race(exc: BaseException) -> bool:
+    return (isinstance(exc, imapclient.exceptions.IMAPClientError)
+            and not isinstance(exc, imapclient.exceptions.IMAPClientAbortError)
+            and "[ALREADYEXISTS]" in as_text(exc).upper())
 
 class Folders:
     """The folder commands of one connection.  :attr:`foreign_namespaces`: prefixes of the
@@ -147,24 +152,20 @@ class Folders:
         conn.commands += 1
         with conn.guard(what, name):
             conn.forget_read_ahead()  # they belong to the folder open until now
-            for attempt in itertools.count(1):
-                try:
-                    resp = conn.client.select_folder(utf7.encode(name), readonly=readonly)
-                    break
-                except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
-                    raise  # connection lost: transient (see Connection.guard), not a folder
-                except imapclient.exceptions.IMAPClientError as exc:
-                    conn.selected = None
-                    text = as_text(exc)
-                    if "[ALREADYEXISTS]" in text.upper() and attempt < 3:
-                        # Dovecot creates an `auto` folder on first SELECT; two sessions of
-                        # one user doing so at once give the loser NO [ALREADYEXISTS]: the
-                        # folder is there now, open it again.
-                        time.sleep(0.05 * attempt)
-                        continue
-                    raise conn.error(FolderError, f"cannot open folder ({what}): {text}",
-                                     folder=name, hint="check the folder name and rules",
-                                     response=text) from None
+            try:
+                # Dovecot creates an `auto` folder on first SELECT; two sessions of one user
+                # doing so at once give the loser NO [ALREADYEXISTS] ("folder race").
+                for attempt in FOLDER_RACE.retrying_sync(_lost_autocreate_race):
+                    with attempt:
+                        conn.selected = None
+                        resp = conn.client.select_folder(utf7.encode(name), readonly=readonly)
+            except (imaplib.IMAP4.abort, imapclient.exceptions.IMAPClientAbortError):
+                raise  # connection lost: transient (see Connection.guard), not a folder
+            except imapclient.exceptions.IMAPClientError as exc:
+                text = as_text(exc)
+                raise conn.error(FolderError, f"cannot open folder ({what}): {text}",
+                                 folder=name, hint="check the folder name and rules",
+                                 response=text) from None
         conn.selected = name
         return self._select_status(resp)
 

@@ -76,7 +76,8 @@ def test_reconnect_and_job_backoff_keep_their_formulas() -> None:
 def test_no_module_outside_retrypolicy_sleeps_between_tries_by_hand() -> None:
     """The loops named in issue 25 wait through a policy: none of them calls anyio.sleep
     with a hand-made backoff any more."""
-    for rel in ("engine/foreground.py", "store/sqlite_backend.py", "store/jobs.py"):
+    for rel in ("engine/foreground.py", "store/sqlite_backend.py", "store/jobs.py",
+                "imap/folders.py"):
         tree = ast.parse((PACKAGE / rel).read_text("utf-8"))
         loops = [n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.While))
                  and any(isinstance(c, ast.Call) and getattr(c.func, "attr", "") == "sleep"
