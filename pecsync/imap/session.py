@@ -11,7 +11,9 @@ split by job, and :class:`ImapSession` puts the pieces together:
 - :mod:`~pecsync.imap.messages`: metadata and flags of the open folder's messages;
 - :mod:`~pecsync.imap.bodies`: the pipelined body FETCH and Dovecot's NUL rewriting;
 - :mod:`~pecsync.imap.append`: APPEND / MULTIAPPEND and their outcome;
-- :mod:`~pecsync.imap.wire`: IMAP syntax (INTERNALDATE, FETCH/STATUS answers, quoting).
+- :mod:`~pecsync.imap.wire`: IMAP syntax (INTERNALDATE, FETCH/STATUS answers, quoting);
+- :mod:`~pecsync.imap.raw`: the one door to imaplib's internals, for the commands pecsync
+  writes itself (pipelined, APPEND with literal8, COMPRESS ...; docs/design/wire.md).
 
 Everything here is blocking; the sync layer runs it in worker threads.
 """
