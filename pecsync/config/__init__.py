@@ -27,6 +27,6 @@ from pecsync.config.settings import (
     is_postgres_url,
 )
 
-__all__ = ["CampaignConfig", "Config", "EngineConfig", "FolderRulesConfig", "IntakeConfig", "OrderInfo",
-           "PostgresTarget", "ProviderProfile", "Security", "ServerConfig", "SmtpConfig",
-           "is_postgres_url", "load_config", "parse_duration"]
+__all__ = ["CampaignConfig", "Config", "EngineConfig", "FolderRulesConfig", "IntakeConfig",
+           "OrderInfo", "PostgresTarget", "ProviderProfile", "Security", "ServerConfig",
+           "SmtpConfig", "is_postgres_url", "load_config", "parse_duration"]

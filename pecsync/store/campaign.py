@@ -22,6 +22,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.jobs import JobState
+
+#: The job states in which the next step is the member's: no password yet, password refused,
+#: 2-step verification on, password changed since.  Invitations and reminders go to these
+#: only (never to a member who is done or whose mailbox is being copied).
+MEMBER_ACTION_STATES: frozenset[JobState] = frozenset({
+    JobState.WAITING_CREDENTIALS, JobState.BLOCKED_INVALID_CREDENTIALS, JobState.BLOCKED_2FA,
+    JobState.BLOCKED_CREDENTIALS_CHANGED})
 
 #: How long a claimed row belongs to its sender (an SMTP exchange takes seconds).
 SEND_LEASE = timedelta(minutes=5)
