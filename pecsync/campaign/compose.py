@@ -49,10 +49,11 @@ class Message:
 #: A reminder's first line: the member's own next step, by job state (Italian, English).
 NEXT_STEP: dict[str, tuple[str, str]] = {
     "waiting_credentials": (
-        "Non ha ancora inserito la password della sua casella PEC: la inserisca al suo link "
+        "Non ha ancora inserito la password della sua casella PEC: disattivi la verifica in 2 "
+        "passaggi (passi qui sotto), poi inserisca la password attuale al suo link "
         "personale.",
-        "You have not entered your PEC mailbox's password yet: enter it at your personal "
-        "link."),
+        "You have not entered your PEC mailbox's password yet: switch 2-step verification "
+        "off (steps below), then enter your current password at your personal link."),
     "blocked_invalid_credentials": (
         "Il vecchio gestore ha rifiutato la password inserita. Forse è attiva la verifica in "
         "2 passaggi (anche se attivata tempo fa e dimenticata), o la password non è quella "
@@ -74,10 +75,11 @@ NEXT_STEP: dict[str, tuple[str, str]] = {
         "your personal link."),
 }
 _INVITE_STEP = (
-    "Apra il suo link personale e inserisca la password attuale della sua casella PEC: "
-    "il resto lo facciamo noi.",
-    "Open your personal link and enter your PEC mailbox's current password: we do the "
-    "rest.")
+    "Disattivi prima la verifica in 2 passaggi (passi qui sotto), poi apra il suo link "
+    "personale e inserisca la password attuale della sua casella PEC: il resto lo facciamo "
+    "noi.",
+    "First switch 2-step verification off (steps below), then open your personal link and "
+    "enter your PEC mailbox's current password: we do the rest.")
 
 
 def _day(d: date, lang: str) -> str:
@@ -86,8 +88,8 @@ def _day(d: date, lang: str) -> str:
 
 def _when(t: datetime, lang: str) -> str:
     if lang == "it":
-        return t.astimezone(_ROME).strftime("%d/%m/%Y %H:%M")
-    return t.astimezone(_ROME).strftime("%Y-%m-%d %H:%M") + " (Italian time)"
+        return t.astimezone(_ROME).strftime("%d/%m/%Y alle %H:%M")
+    return t.astimezone(_ROME).strftime("%Y-%m-%d at %H:%M") + " Italian time"
 
 
 def _provider_name(p: MemberProvider, lang: str) -> str:
@@ -102,6 +104,7 @@ class _Text:
 
     lang: str
     subject: str
+    salutation: str
     greeting: str
     step: str
     button: str
@@ -130,18 +133,19 @@ def _texts(letter: Letter, lang: str) -> _Text:
     if lang == "it":
         when_left = ("oggi è l'ultimo giorno" if left == 0 else "manca 1 giorno" if left == 1
                      else f"mancano {left} giorni")
-        switch = f" ({_when(letter.switch_at, lang)})" if letter.switch_at else ""
+        switch = f", il {_when(letter.switch_at, lang)}" if letter.switch_at else ""
         return _Text(
             lang="it",
             subject=(f"Migrazione della PEC {letter.address}: avvii la procedura entro il "
                      f"{day}" if invite else
                      f"Promemoria migrazione PEC {letter.address}: {when_left} (scadenza "
                      f"{day})"),
-            greeting=(f"Gentile iscritta, gentile iscritto, {letter.order_name} sta "
-                      f"trasferendo le caselle PEC al nuovo gestore. La sua casella "
-                      f"{letter.address} è nell'elenco." if invite else
-                      f"Gentile iscritta, gentile iscritto, la migrazione della sua casella "
-                      f"{letter.address} non è ancora avviata."),
+            greeting=(f"{letter.order_name} sta trasferendo le caselle PEC dei suoi iscritti "
+                      f"al nuovo gestore. La sua casella {letter.address} è nell'elenco."
+                      if invite else
+                      f"La migrazione della sua casella {letter.address} non è ancora "
+                      f"avviata."),
+            salutation="Gentile iscritta, gentile iscritto,",
             step=step_it, button="Apri il mio link personale",
             deadline_title=f"Scadenza: {day} ({when_left})",
             deadline=("Fino a quella data la migrazione può essere avviata. Dopo, i pannelli "
@@ -164,20 +168,20 @@ def _texts(letter: Letter, lang: str) -> _Text:
                       f"nuova password."),
             contacts=f"Per assistenza: {contacts}." if contacts else "",
             footer=(f"Riceve questo messaggio perché la casella {letter.address} è "
-                    f"nell'elenco di {letter.order_name} per la migrazione. Il link è "
+                    f"nell'elenco per la migrazione ({letter.order_name}). Il link è "
                     f"personale: non lo inoltri."))
     when_left = ("today is the last day" if left == 0 else "1 day left" if left == 1
                  else f"{left} days left")
-    switch = f" ({_when(letter.switch_at, lang)})" if letter.switch_at else ""
+    switch = f" on {_when(letter.switch_at, lang)}" if letter.switch_at else ""
     return _Text(
         lang="en",
         subject=(f"PEC migration: start by {day}" if invite
                  else f"Reminder: PEC migration, {when_left} (deadline {day})"),
-        greeting=(f"Dear member, {letter.order_name} is moving its members' PEC mailboxes to "
-                  f"the new provider. Your mailbox {letter.address} is on the list."
+        greeting=(f"{letter.order_name} is moving its members' PEC mailboxes to the new "
+                  f"provider. Your mailbox {letter.address} is on the list."
                   if invite else
-                  f"Dear member, the migration of your mailbox {letter.address} has not "
-                  f"started yet."),
+                  f"The migration of your mailbox {letter.address} has not started yet."),
+        salutation="Dear member,",
         step=step_en, button="Open my personal link",
         deadline_title=f"Deadline: {day} ({when_left})",
         deadline=("Until that date the migration can be started. After it, the old "
@@ -200,15 +204,15 @@ def _texts(letter: Letter, lang: str) -> _Text:
                   f"provider{switch}. If you have changed it, repeat the procedure with the "
                   f"new password."),
         contacts=f"Help: {contacts}." if contacts else "",
-        footer=(f"You get this message because the mailbox {letter.address} is on "
-                f"{letter.order_name}'s list for the migration. The link is personal: do "
-                f"not forward it."))
+        footer=(f"You get this message because the mailbox {letter.address} is on the list "
+                f"for the migration ({letter.order_name}). The link is personal: do not "
+                f"forward it."))
 
 
 def _plain(t: _Text, link: str) -> str:
     steps = "\n".join(f"  {i}. {s}" for i, s in enumerate(t.twofa_path, 1))
-    parts = [t.greeting, "", t.step, link, "", t.deadline_title, t.deadline, "", t.address,
-             "", t.twofa_title, t.twofa_intro, steps, t.twofa_after]
+    parts = [t.salutation, t.greeting, "", t.step, link, "", t.deadline_title, t.deadline,
+             "", t.address, "", t.twofa_title, t.twofa_intro, steps, t.twofa_after]
     if t.app_passwords:
         parts.append(t.app_passwords)
     parts += ["", t.password_title, t.password]
@@ -225,6 +229,7 @@ def _section(t: _Text, link: str) -> str:
     contacts = f"<p>{e(t.contacts)}</p>" if t.contacts else ""
     return (
         f'<div lang="{t.lang}" style="padding:20px 24px">'
+        f'<p style="margin:0 0 4px">{e(t.salutation)}</p>'
         f'<p style="margin:0 0 12px">{e(t.greeting)}</p>'
         f'<p style="margin:0 0 16px;font-size:17px;font-weight:600">{e(t.step)}</p>'
         f'<p style="margin:0 0 8px"><a href="{e(link)}" style="display:inline-block;'
@@ -273,14 +278,17 @@ def compose(letter: Letter) -> Message:
     return Message(subject, text, html)
 
 
-def to_email(message: Message, *, sender: str, recipient: str) -> bytes:
-    """The MIME message (text and HTML alternatives), CRLF line ends as SMTP wants."""
+def to_email(message: Message, *, sender: str, recipient: str, wave: str = "") -> bytes:
+    """The MIME message (text and HTML alternatives), CRLF line ends as SMTP wants.  The
+    ``X-Pecsync-Campaign`` header names the wave (to trace a message in the server's log)."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = recipient
     msg["Subject"] = message.subject
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    if wave:
+        msg["X-Pecsync-Campaign"] = wave
     msg.set_content(message.text, cte="quoted-printable")
     msg.add_alternative(message.html, subtype="html", cte="quoted-printable")
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))

@@ -150,7 +150,8 @@ class Outbox:
         token = await self.links.issue(row.address, row.order)
         message = compose(self.letter(row.address, row.order, row.wave, job.state.value,
                                       personal_link(self.cfg.intake.public_url, token)))
-        payload = to_email(message, sender=self.cfg.smtp.from_address, recipient=recipient)
+        payload = to_email(message, sender=self.cfg.smtp.from_address, recipient=recipient,
+                           wave=row.wave)
         smtp, password = self.cfg.smtp, self.smtp_password
         delivery = await anyio.to_thread.run_sync(
             lambda: deliver(smtp, password, recipient, payload))
