@@ -65,7 +65,9 @@ def deliver(cfg: SmtpConfig, password: Secret | None, recipient: str,
             if code not in (250, 251):
                 client.rset()
                 return _refused(code, text)
-            code, text = client.data(payload)
+            code, text = client.data(payload)  # the answer to the data itself
+            if code != 250:
+                return _refused(code, text)
             return Delivery("sent", _answer(code, text))
     except smtplib.SMTPDataError as exc:
         return _refused(exc.smtp_code, exc.smtp_error)
