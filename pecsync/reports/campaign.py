@@ -180,6 +180,13 @@ def _day(d: date, lang: str) -> str:
     return d.strftime("%d/%m") if lang == "it" else d.strftime("%m-%d")
 
 
+def _due_day(due_at: str | None, lang: str) -> str:
+    if not due_at:
+        return "—"
+    day = datetime.fromisoformat(due_at).date()
+    return day.strftime("%d/%m/%Y") if lang == "it" else day.isoformat()
+
+
 def chart_svg(c: CampaignSummary, members: int, done_per_day: Sequence[tuple[date, int]],
               lang: str) -> str:
     """Cumulative members done per day (green), the deadline (red dashed) and the day each
@@ -256,14 +263,14 @@ def section_html(c: CampaignSummary, order: str, lang: str) -> str:
     head = "".join(f"<th>{e(t[k])}</th>" for k in COUNTERS)
     rows = "".join(
         f"<tr><td>{e(t['invite'] if w.wave == INVITE else w.wave)}</td>"
-        f"<td>{e(w.due_at[:10]) if w.due_at else '—'}</td>"
+        f"<td>{_due_day(w.due_at, lang)}</td>"
         + "".join(f"<td>{w.counts.get(k, 0)}</td>" for k in COUNTERS) + "</tr>"
         for w in waves)
     refused = "".join(f"<li>{e(s.address)} ({e(s.wave)}): {e(s.recipient or '')} — "
                       f"<code>{e(s.answer or '')}</code></li>" for s in failed)
     refused_html = (f"<h3>{e(t['refused'])}: {len(failed)}</h3><ul>{refused}</ul>"
                     if failed else "")
-    return (f"<h2>{e(t['title'])}</h2><div class='kpi'>{kpi}</div>"
+    return (f"<h2>{e(t['title'])}</h2><div class='kpi' style='margin-bottom:.8rem'>{kpi}</div>"
             f"<div style='overflow-x:auto'><table><tr><th>{e(t['wave'])}</th>"
             f"<th>{e(t['due'])}</th>{head}</tr>{rows}</table></div>{refused_html}"
             f"<h3>{e(t['chart'])}</h3>{chart_svg(c, members, per_day, lang)}")
