@@ -164,3 +164,18 @@ def test_a_claimed_row_is_not_claimed_again_and_writes_are_leased(tmp_path: Path
             assert await c.claim("four", after=again.id) is None
             assert [s.state for s in await c.sends()] == ["queued", "queued"]
     asyncio.run(go())
+
+
+def test_list_contact_column_is_optional_and_checked(tmp_path: Path) -> None:
+    from pecsync.intake.mailbox_list import parse_mailbox_list
+
+    csv = tmp_path / "l.csv"
+    csv.write_text("order,address,contact\nO,a@pec.it,Mario@Example.it\nO,b@pec.it,\n"
+                   "O,c@pec.it,not-an-address\n", "utf-8")
+    parsed = parse_mailbox_list(csv)
+    assert [(r.address, r.contact) for r in parsed.rows] == [("a@pec.it", "mario@example.it"),
+                                                             ("b@pec.it", None)]
+    assert [str(e) for e in parsed.errors] == [
+        f"{csv}:4: column contact: not-an-address is not an e-mail address"]
+    csv.write_text("order,address\nO,a@pec.it\n", "utf-8")
+    assert "contact" not in parse_mailbox_list(csv).columns
