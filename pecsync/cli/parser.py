@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep waiting for new work after every job is done or blocked "
                           "(new credentials from a re-import, `retry` or the intake page); "
                           "re-sync done mailboxes every [migration] resync_every and, once "
-                          "after [migration] switch_at, a final sync of every mailbox")
+                          "after [migration] switch_at, a final sync of every mailbox; with a "
+                          "[campaign] table, send reminder waves as they fall due")
     run.add_argument("--resync", action="store_true",
                      help="also re-sync every done mailbox once, now (new mail, new and "
                           "renamed folders, flag changes at the source)")
