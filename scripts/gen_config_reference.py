@@ -7,7 +7,7 @@
 config.example.toml is the one place where every key is written with its default and its
 meaning; this page is the same knowledge as tables.  Reading rules (the file's own habits):
 
-* ``[table]`` or ``# [table]`` starts a table;
+* ``[table]`` or ``# [table]`` starts a table (a comment after it is its intro);
 * ``key = value  # text`` or ``# key = value  # text`` is a key (commented out: optional,
   the value shown is the default or an example); a comment line indented under it, or
   ``#`` followed by a wide gap, continues its text;
@@ -45,7 +45,7 @@ its default. A key marked *optional* is commented out in the example: left out, 
 the default shown, or the feature it belongs to stays off.
 """
 
-_TABLE = re.compile(r"^#?\s*\[([^\]]+)\]\s*$")
+_TABLE = re.compile(r"^#?\s*\[([^\]]+)\]\s*(?:#\s*(.*))?$")
 _KEY = re.compile(r'^(#\s*)?([A-Za-z_][A-Za-z0-9_]*|"[^"]+")\s*=\s*(.+)$')
 
 
@@ -117,8 +117,9 @@ def parse(text: str) -> tuple[list[str], list[Table]]:
             if not tables and block:
                 intro.append(" ".join(block))
                 block.clear()
-            tables.append(Table(table.group(1).strip(), intro=[" ".join(block)] if block
-                                else []))
+            intro_lines = [*block, table.group(2)] if table.group(2) else block
+            tables.append(Table(table.group(1).strip(),
+                                intro=[" ".join(intro_lines)] if intro_lines else []))
             block.clear()
             last_key = None
             continue
@@ -144,26 +145,32 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _sentence(text: str) -> str:
+    """A cell or paragraph that starts with a capital letter."""
+    text = _cell(text)
+    return text[:1].upper() + text[1:]
+
+
 def render(text: str) -> str:
     intro, tables = parse(text)
     lines = [HEADER.rstrip("\n"), ""]
     for paragraph in intro:
-        lines += [_cell(paragraph), ""]
+        lines += [_sentence(paragraph), ""]
     lines += ["Tables: " + " · ".join(f"[`[{t.name}]`](#{_slug(t.name)})" for t in tables), ""]
     for t in tables:
         lines += [f"## `[{t.name}]`", ""]
         for paragraph in t.intro:
-            lines += [_cell(paragraph), ""]
+            lines += [_sentence(paragraph), ""]
         if t.keys:
             lines += ["| key | value in the example | meaning |", "|---|---|---|"]
             for k in t.keys:
-                meaning = _cell(" ".join(k.text))
+                meaning = _sentence(" ".join(k.text))
                 if k.optional:
                     meaning = f"*optional.* {meaning}".strip()
                 lines.append(f"| `{_cell(k.name)}` | `{_cell(k.value)}` | {meaning} |")
             lines.append("")
         for paragraph in t.notes:
-            lines += [_cell(paragraph), ""]
+            lines += [_sentence(paragraph), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
