@@ -72,7 +72,22 @@ def _synopsis(prog: str, parser: argparse.ArgumentParser) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """One line of markdown text: ``|`` escaped for tables, and ``<`` / ``>`` outside code
+    spans, which a renderer would take for an HTML tag (``notices/<state>.txt``)."""
+    parts = " ".join(text.split()).replace("|", "\\|").split("`")
+    for i in range(0, len(parts), 2):  # outside code spans
+        parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts)
+
+
+#: Help for options the parser leaves without one, by (dest, metavar).
+FALLBACK_HELP = {
+    ("config", "FILE"): "the TOML configuration file ([configuration](configuration.md))",
+    ("order", "ORDER"): "only this order's mailboxes (its name in the list's `order` column)",
+    ("address", "ADDRESS"): "the mailbox's PEC address, as in the list",
+    ("out", "DIR"): "directory to write into (created when missing)",
+    ("out", "FILE"): "write to this file instead of standard output",
+}
 
 
 def _options_table(parser: argparse.ArgumentParser) -> list[str]:
@@ -86,7 +101,7 @@ def _options_table(parser: argparse.ArgumentParser) -> list[str]:
                 name += f" `{_metavar(action)}`"
         else:
             name = f"`{_metavar(action)}`"
-        help_text = _cell(action.help or "")
+        help_text = _cell(action.help or FALLBACK_HELP.get((action.dest, _metavar(action)), ""))
         notes: list[str] = []
         if action.required and action.option_strings:
             notes.append("required")

@@ -142,7 +142,12 @@ def parse(text: str) -> tuple[list[str], list[Table]]:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """One line of markdown text: ``|`` escaped for tables, and ``<`` / ``>`` outside code
+    spans, which a renderer would take for an HTML tag (``notices/<state>.txt``)."""
+    parts = " ".join(text.split()).replace("|", "\\|").split("`")
+    for i in range(0, len(parts), 2):  # outside code spans
+        parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts)
 
 
 def _sentence(text: str) -> str:
