@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Screenshots of one invitation and one reminder (their HTML part, as pecsync composes it),
-at 1280 px and 390 px wide, into docs/screenshots/campaign-*.png (docs/campaign.md).
+at 1280 px and 390 px wide, into docs/screenshots/campaign-*.png (docs/guides/campaign.md).
 
 Debian's headless chromium through chromium-driver (Selenium) opens the message's HTML from a
 file, as a mail client would show it.

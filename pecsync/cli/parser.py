@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _campaign_parsers(sub: Any) -> None:
-    """``invite`` and ``remind`` (docs/campaign.md)."""
+    """``invite`` and ``remind`` (docs/guides/campaign.md)."""
     inv = sub.add_parser(
         "invite", help="e-mail each member who has no working password yet a personal link",
         description="Send each member who still has to act (no password yet, password "

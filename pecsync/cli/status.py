@@ -66,7 +66,9 @@ def status_document(jobs: list[Job],
                     origins: dict[tuple[int, str], CredentialOrigin] | None = None,
                     requests: list[IntakeRequest] | None = None, *,
                     syncs: dict[str, JobSync] | None = None,
-                    switch_at: datetime | None = None) -> dict[str, Any]:
+                    switch_at: datetime | None = None,
+                    campaign: campaign_report.CampaignSummary | None = None
+                    ) -> dict[str, Any]:
     """The ``status --json`` shape (documented in docs/reference/status-json.md)."""
     origins = origins or {}
     requests = requests or []
@@ -97,6 +99,9 @@ def status_document(jobs: list[Job],
                            "first_at": r.first_at, "last_at": r.last_at} for r in requests]},
     }
     _sync_json(doc, jobs, syncs or {}, switch_at)
+    # Invitations and reminders per order and wave (docs/guides/campaign.md).
+    doc["campaign"] = campaign_report.to_json(campaign or campaign_report.summarize(
+        jobs, [], deadline=None, reminders=(), today=datetime.now(UTC).date()))
     return doc
 
 
@@ -117,9 +122,8 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
             done_times=await ReportStore(store).first_done_times())
     if args.order:
         requests = [r for r in requests if r.order in (None, args.order)]
-    doc = status_document(jobs, origins, requests, syncs=syncs, switch_at=cfg.switch_at)
-    # Invitations and reminders per order and wave (docs/campaign.md).
-    doc["campaign"] = campaign_report.to_json(campaign)
+    doc = status_document(jobs, origins, requests, syncs=syncs, switch_at=cfg.switch_at,
+                          campaign=campaign)
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return 0

@@ -140,7 +140,7 @@ def _waves_json(waves: Sequence[WaveStats]) -> list[dict[str, Any]]:
 
 
 def to_json(c: CampaignSummary) -> dict[str, Any]:
-    """The ``campaign`` key of ``status --json`` (documented in docs/campaign.md)."""
+    """The ``campaign`` key of ``status --json`` (documented in docs/guides/campaign.md)."""
     return {
         "deadline": c.deadline.isoformat() if c.deadline else None,
         "days_left": c.days_left,
