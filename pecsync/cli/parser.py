@@ -7,7 +7,7 @@ import sys
 from typing import NoReturn
 
 from pecsync import __version__
-from pecsync.cli import dbcmd
+from pecsync.cli import dbcmd, users
 from pecsync.engine.exits import EXIT_USAGE
 from pecsync.reports.render import CSV_DIALECTS
 
@@ -220,4 +220,5 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
                        help="address to listen on (default 127.0.0.1:8080)")
     dbcmd.add_parser(sub)
+    users.add_parser(sub)
     return parser

@@ -9,6 +9,7 @@ from pathlib import Path
 from pecsync.config.reader import Reader
 from pecsync.config.settings import Config
 from pecsync.config.tables import (
+    admin_table,
     engine_table,
     folders_table,
     intake_table,
@@ -39,7 +40,7 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     known = {"source", "destination", "state", "engine", "folders", "migration", "orders", "smtp",
-             "providers", "intake"}
+             "providers", "intake", "admin"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{p}: [{unknown[0]}]: unknown table (known: {', '.join(sorted(known))})")
@@ -80,4 +81,5 @@ def load_config(path: str | Path) -> Config:
         orders=orders_table(p, data.get("orders")),
         smtp=smtp_table(p, data.get("smtp")),
         intake=intake_table(p, data.get("intake")),
+        admin=admin_table(p, data.get("admin")),
     )

@@ -52,3 +52,12 @@ WHERE folder_id = %(folder_id)s AND src_uidvalidity = %(src_uidvalidity)s
   AND state IN ('appended', 'present')
   AND src_uid IN (SELECT value::bigint FROM jsonb_array_elements_text(%(uids)s::jsonb))
 ORDER BY src_uid;
+
+-- name: take_admin_slot
+-- As take_intake_slot: an advisory lock serializes the check-then-insert per key.
+SELECT pg_advisory_xact_lock(hashtext('admin:' || %(kind)s || ':' || %(key)s));
+INSERT INTO admin_attempt (kind, key, at)
+SELECT %(kind)s, %(key)s, %(now)s
+WHERE (SELECT COUNT(*) FROM admin_attempt
+       WHERE kind = %(kind)s AND key = %(key)s AND at > %(since)s) < %(limit)s
+RETURNING id;
