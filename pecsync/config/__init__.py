@@ -28,5 +28,6 @@ from pecsync.config.settings import (
 )
 
 __all__ = ["AdminConfig", "Config", "EngineConfig", "FolderRulesConfig", "IntakeConfig",
-           "OrderInfo", "PostgresTarget", "ProviderProfile", "Security", "ServerConfig", "SmtpConfig",
+           "OrderInfo", "PostgresTarget", "ProviderProfile", "Security", "ServerConfig",
+           "SmtpConfig",
            "is_postgres_url", "load_config", "parse_duration"]
