@@ -71,8 +71,8 @@ async def cmd_users(cfg: Config, args: argparse.Namespace) -> int:
             if not users:
                 sys.stdout.write("no dashboard accounts: add one with `pecsync users add`\n")
             for u in users:
-                orders = ", ".join(u.orders) if u.role == "order" else "(every order)"
-                sys.stdout.write(f"{u.name}\t{u.role}\t{orders}\tcreated {u.created_at}\t"
+                seen = ", ".join(u.orders) if u.role == "order" else "(every order)"
+                sys.stdout.write(f"{u.name}\t{u.role}\t{seen}\tcreated {u.created_at}\t"
                                  f"last login {u.last_login_at or 'never'}\n")
             return 0
         if args.users_command == "remove":
