@@ -3,8 +3,9 @@ against a real uvicorn, the lab's Dovecot servers, a real `pecsync run` copying 
 latency proxy, and a real SMTP server (aiosmtpd) on loopback.  The HTTP-only checks (401,
 429, 403, expiry, cookies) use httpx against the same server.
 
-Screenshots of the login page, the overview and an order page at 1280 and 390 px are written
-to docs/screenshots/admin-*.png when PECSYNC_SCREENSHOTS=1."""
+Screenshots of the login page, the overview and an order page at 1280 and 390 px (of a
+migration with ten days of history) are written to docs/screenshots/admin-*.png when
+PECSYNC_SCREENSHOTS=1."""
 
 from __future__ import annotations
 
@@ -212,8 +213,6 @@ def test_order_office_in_a_real_browser(dovecot_src: Any, dovecot_dst: Any, user
         run: subprocess.Popen[str] | None = None
         try:
             # The login page, then the order account lands on its own order.
-            browser.get(server.url + "/admin/login")
-            shoot(browser, "login", tmp_path)
             login(browser, server.url, "ufficio-alfa", ALFA_PW)
             assert browser.current_url.endswith("/admin/orders/alfa"), browser.current_url
             assert browser.find_element(By.ID, "order-name").text == \
@@ -308,7 +307,6 @@ def test_order_office_in_a_real_browser(dovecot_src: Any, dovecot_dst: Any, user
             browser.get(server.url + "/admin/orders/alfa")
             checked = browser.find_element(By.CSS_SELECTOR, f'tr[data-late="{late}"] .checked')
             assert checked.text != "no"
-            shoot(browser, "order", tmp_path)
 
             # Logout ends the session: the old cookie no longer opens anything.
             cookie = next(c for c in browser.get_cookies() if c["name"] == "pecsync_admin")
@@ -334,7 +332,6 @@ def test_order_office_in_a_real_browser(dovecot_src: Any, dovecot_dst: Any, user
                     str(t["done"])
                 assert row.find_element(By.CSS_SELECTOR, '[data-field="not_responded"]'
                                         ).text == str(t["waiting_credentials"])
-            shoot(browser, "overview", tmp_path)
         finally:
             if run is not None and run.poll() is None:
                 run.kill()
@@ -456,3 +453,84 @@ def test_logins_limits_csrf_and_expiry_over_http(dovecot_src: Any, dovecot_dst: 
                    env).returncode == 2
     assert "Traceback" not in server.output and ALFA_PW not in server.output
     assert json.loads(run_cli(["status", "--config", str(cfg), "--json"], env).stdout)
+
+
+def _history(cfg: Path, members: dict[str, list[str]], today: date) -> None:
+    """A migration under way for the pictures: per order, members done over the past days
+    (their first 'done' event backdated), some blocked, some not responded, some copying."""
+    from tests.helpers import raw_sql
+
+    async def go() -> None:
+        async with await CheckpointStore.open(cfg.parent / "state.sqlite3") as store:
+            for addresses in members.values():
+                for i, address in enumerate(addresses):
+                    kind = i % 8
+                    if kind in (0, 1, 2, 3, 5):  # done, one or two a day
+                        at = (today - timedelta(days=9 - i // 3)).isoformat() + "T10:00:00+00:00"
+                        state, copied = "done", 200 + 37 * i
+                    elif kind == 4:
+                        at, state, copied = None, "blocked_2fa", 0
+                    elif kind == 6:
+                        at, state, copied = None, "waiting_credentials", 0
+                    else:
+                        at, state, copied = None, "running", 120
+                    start = (today - timedelta(days=10)).isoformat() + "T09:00:00+00:00"
+                    await raw_sql(store, "UPDATE job SET state = :s, messages_copied = :c, "
+                                  "messages_total = :t, started_at = :st, updated_at = :u "
+                                  "WHERE address = :a",
+                                  {"s": state, "c": copied, "t": copied + (80 if state ==
+                                   "running" else 0), "st": start, "u": at or start,
+                                   "a": address})
+                    if at:
+                        await raw_sql(store, "INSERT INTO job_event (job_id, at, event, "
+                                      "state) SELECT id, :at, 'finished', 'done' FROM job "
+                                      "WHERE address = :a", {"at": at, "a": address})
+
+    anyio.run(go)
+
+
+@needs_browser
+def test_dashboard_pictures_of_a_migration_under_way(dovecot_src: Any, dovecot_dst: Any,
+                                                     tmp_path: Path, browser: Any) -> None:
+    """The pages with ten days of history (the docs' screenshots): the overview's numbers,
+    the projection and the chart follow from the recorded events."""
+    from selenium.webdriver.common.by import By
+
+    today = date.today()
+    members = {"Ordine Alfa": [f"avv.rossi{i}@pec.alfa.example" for i in range(24)],
+               "Ordine Beta": [f"dott.bianchi{i}@pec.beta.example" for i in range(11)]}
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + "".join(f"{order},{a},,{'' if i % 8 == 6 else 'pw'},,\n"
+                                    for order, addresses in members.items()
+                                    for i, a in enumerate(addresses)))
+    cfg = dashboard_config(tmp_path, dovecot_src, dovecot_dst)
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    _history(cfg, members, today)
+    add_user(cfg, env, "operatore", OP_PW, "--role", "operator")
+    server = Server(cfg, env)
+    try:
+        browser.get(server.url + "/admin/login")
+        shoot(browser, "login", tmp_path)
+        login(browser, server.url, "operatore", OP_PW)
+        doc = status_json(cfg, env)
+        alfa = next(o for o in doc["orders"] if o["order"] == "Ordine Alfa")
+        row = browser.find_element(By.CSS_SELECTOR, 'tr[data-order="Ordine Alfa"]')
+        assert row.find_element(By.CSS_SELECTOR, '[data-field="done"]').text == \
+            str(alfa["totals"]["done"]) == "15"
+        # 15 done in the 11 days since the first copy (today included): 9 left take
+        # ceil(9 / (15 / 11)) = 7 more days, well before the deadline (20 days ahead).
+        assert (today + timedelta(days=7)).strftime("%d/%m/%Y") in row.text
+        assert "in tempo" in row.text
+        shoot(browser, "overview", tmp_path)
+        browser.get(server.url + "/admin/orders/alfa")
+        svg = httpx.get(server.url + "/admin/orders/alfa/chart.svg", timeout=30,
+                        cookies={c["name"]: c["value"] for c in browser.get_cookies()})
+        assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
+        assert "<script" not in svg.text and "scadenza" in svg.text
+        assert browser.execute_script(
+            "var i = document.getElementById('chart'); return i.complete && i.naturalWidth")
+        shoot(browser, "order", tmp_path)
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output

@@ -2,7 +2,8 @@
 third-party asset): members not done yet at the end of each day since the first copy, the
 straight line that reaches zero on the deadline, and the projection at the pace so far.
 
-Drawn in a 480 x 300 view box with large text, so it stays readable scaled down to a phone."""
+Drawn in a 440 x 300 view box with large text (17 units), so it stays readable scaled down
+to a phone's width."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from xml.sax.saxutils import escape
 
-W, H = 480, 300
+W, H = 440, 300
 LEFT, RIGHT, TOP, BOTTOM = 44, 16, 38, 52
 INK, MUTED, GRID = "#1d2733", "#5a6878", "#d5dce4"
 ACTUAL, IDEAL, PROJECTION, DEADLINE = "#0b5cad", "#8a96a3", "#c25e00", "#b3261e"
@@ -47,7 +48,7 @@ def burndown_svg(*, members: int, done_days: Sequence[date], start: date | None,
     series = remaining_by_day(members, done_days, start, today)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" '
              f'role="img" aria-labelledby="t" font-family="system-ui, sans-serif" '
-             f'font-size="15" fill="{INK}">', f'<title id="t">{escape(title)}</title>',
+             f'font-size="17" fill="{INK}">', f'<title id="t">{escape(title)}</title>',
              f'<rect width="{W}" height="{H}" fill="#fff"/>']
     # Horizontal grid: 0, half, all members.
     for n in sorted({0, top // 2, top}):
@@ -55,7 +56,7 @@ def burndown_svg(*, members: int, done_days: Sequence[date], start: date | None,
                      f'stroke="{GRID}"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y(n) + 5}" text-anchor="end" '
                      f'fill="{MUTED}">{n}</text>')
-    parts.append(f'<text x="{LEFT - 36}" y="22" fill="{MUTED}">caselle da completare</text>')
+    parts.append(f'<text x="{LEFT - 36}" y="22" fill="{MUTED}">iscritti non ancora completati</text>')
     # Date labels: start, today, end (the deadline or the projection when later).
     labels = {start: "start", today: "oggi", end: "end"}
     if deadline:
@@ -63,7 +64,7 @@ def burndown_svg(*, members: int, done_days: Sequence[date], start: date | None,
     used: list[float] = []
     for d in sorted(labels):
         px = x(d)
-        if any(abs(px - u) < 48 for u in used):
+        if any(abs(px - u) < 56 for u in used):
             continue
         used.append(px)
         anchor = "start" if px < LEFT + 20 else "end" if px > W - RIGHT - 20 else "middle"
@@ -100,13 +101,13 @@ def burndown_svg(*, members: int, done_days: Sequence[date], start: date | None,
     # The legend, under the axis.
     ly = H - 12
     legend = [(ACTUAL, "", "fatto"), (PROJECTION, "8 6", "previsione"),
-              (IDEAL, "2 5", "ritmo per la scadenza")]
+              (IDEAL, "2 5", "ritmo necessario")]
     lx = LEFT - 36
     for color, dash, text in legend:
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(f'<line x1="{lx}" y1="{ly - 5}" x2="{lx + 22}" y2="{ly - 5}" '
                      f'stroke="{color}" stroke-width="3"{dash_attr}/>')
         parts.append(f'<text x="{lx + 27}" y="{ly}">{text}</text>')
-        lx += 37 + len(text) * 8
+        lx += 40 + len(text) * 9
     parts.append("</svg>")
     return "\n".join(parts)

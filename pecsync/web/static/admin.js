@@ -37,7 +37,6 @@
     doc.members.forEach(function (m) {
       var row = rowOf(m.address);
       if (!row) { return; }
-      row.className = "state-" + m.state;
       var cells = row.querySelectorAll("[data-field]");
       for (var i = 0; i < cells.length; i++) {
         var key = cells[i].getAttribute("data-field");
