@@ -606,21 +606,19 @@ UPDATE job SET state = 'pending', error_class = NULL, error_text = NULL, next_at
        attempts = 0, updated_at = :now
 WHERE id = :id AND state IN ('blocked_invalid_credentials', 'blocked_2fa',
                              'blocked_credentials_changed', 'blocked_destination_full',
-                             'retry_wait', 'failed')
-RETURNING id;
+                             'retry_wait', 'failed');
 
 -- name: last_job_events
 -- Per job: when anything last happened to it (the dashboard's "last activity").
 SELECT job_id, MAX(at) FROM job_event GROUP BY job_id;
 
 -- name: insert_job_event_if_requeued
--- After admin_requeue_job in the same transaction: only when it re-queued the job.
+-- Right after admin_requeue_job, in its transaction: only when it re-queued the job.
 INSERT INTO job_event (job_id, at, event, state, detail)
-SELECT :id, :now, 'requeued', 'pending', :detail
-WHERE EXISTS (SELECT 1 FROM job WHERE id = :id AND state = 'pending' AND updated_at = :now);
+SELECT :id, :now, 'requeued', 'pending', :detail WHERE changes() > 0;
 
 -- name: insert_admin_action_if_requeued
+-- Right after insert_job_event_if_requeued: only when that wrote its event.
 INSERT INTO admin_action (at, user_name, action, address, order_name, detail)
-SELECT :now, :user_name, 'requeue', :address, :order_name, :detail
-WHERE EXISTS (SELECT 1 FROM job WHERE id = :id AND state = 'pending' AND updated_at = :now)
+SELECT :now, :user_name, 'requeue', :address, :order_name, :detail WHERE changes() > 0
 RETURNING id;
