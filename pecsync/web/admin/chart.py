@@ -56,7 +56,8 @@ def burndown_svg(*, members: int, done_days: Sequence[date], start: date | None,
                      f'stroke="{GRID}"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{y(n) + 5}" text-anchor="end" '
                      f'fill="{MUTED}">{n}</text>')
-    parts.append(f'<text x="{LEFT - 36}" y="22" fill="{MUTED}">iscritti non ancora completati</text>')
+    parts.append(f'<text x="{LEFT - 36}" y="22" fill="{MUTED}">'
+                 f'iscritti non ancora completati</text>')
     # Date labels: start, today, end (the deadline or the projection when later).
     labels = {start: "start", today: "oggi", end: "end"}
     if deadline:
