@@ -507,12 +507,16 @@ def test_dashboard_pictures_of_a_migration_under_way(dovecot_src: Any, dovecot_d
     env = cli_env(dovecot_src, dovecot_dst)
     assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
     _history(cfg, members, today)
+    record_late(cfg, "avv.verdi@pec.alfa.example", "Ordine Alfa")
     add_user(cfg, env, "operatore", OP_PW, "--role", "operator")
     server = Server(cfg, env)
     try:
         browser.get(server.url + "/admin/login")
         shoot(browser, "login", tmp_path)
         login(browser, server.url, "operatore", OP_PW)
+        browser.get(server.url + "/admin/orders/alfa")
+        click_and_wait(browser, row_button(browser, "avv.verdi@pec.alfa.example", "check"))
+        browser.get(server.url + "/admin/")
         doc = status_json(cfg, env)
         alfa = next(o for o in doc["orders"] if o["order"] == "Ordine Alfa")
         row = browser.find_element(By.CSS_SELECTOR, 'tr[data-order="Ordine Alfa"]')

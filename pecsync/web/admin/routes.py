@@ -72,6 +72,9 @@ MESSAGES = {
     "no_smtp": "L'invio degli inviti non è configurato ([smtp] manca): avvisi l'operatore.",
     "checked": "Segnato come verificato.",
 }
+#: The audit log's actions in plain words.
+ACTION_WORDS = {"requeue": "rimessa in coda", "invite": "invito inviato",
+                "check": "segnato come verificato"}
 STATE_CHOICES = [(k, v) for k, v in GROUPS.items()] + [
     (state, label) for state, (label, _) in STATE["it"].items()]
 
@@ -117,7 +120,7 @@ class Dashboard:
         if not cookie or len(cookie) > 64:
             cookie = new_cookie = security.new_cookie_value()
         context = {"csrf": security.csrf_token(self.site.key, cookie), "user": None,
-                   "local": local, "day": day, **ctx}
+                   "local": local, "day": day, "action_words": ACTION_WORDS, **ctx}
         response = self.templates.TemplateResponse(request, name, context, status_code=status)
         if new_cookie:
             response.set_cookie(security.CSRF_COOKIE, new_cookie, httponly=True,
