@@ -136,3 +136,29 @@ def test_chart_is_plain_svg() -> None:
     # No deadline, nothing done yet: still a chart.
     ET.fromstring(burndown_svg(members=0, done_days=[], start=None, today=today,
                                deadline=None, projected=None, title="x"))
+
+
+def test_invitations_and_reminders_from_the_campaign_and_the_dashboard() -> None:
+    from pecsync.store.admin import ActionCount
+    from pecsync.store.campaign import SendRecord
+    from pecsync.web.admin.invitations import invitation_stats
+
+    def send(address: str, wave: str, sent: bool, opened: bool) -> SendRecord:
+        at = "2026-03-01T10:00:00+00:00"
+        return SendRecord(address, wave, "O", "sent" if sent else "queued", 1, address,
+                          "waiting_credentials", None, at, at if sent else None,
+                          at if opened else None, None, "waiting_credentials")
+
+    stats = invitation_stats(
+        [send("a@x.it", "invite", True, True), send("a@x.it", "-7d", True, False),
+         send("a@x.it", "-3d", True, True), send("b@x.it", "invite", False, False)],
+        {("a@x.it", "invite"): ActionCount(2, "2026-03-02T10:00:00+00:00"),
+         ("c@x.it", "check"): ActionCount(1, "2026-03-02T10:00:00+00:00")})
+    a = stats["a@x.it"]
+    assert (a.invitations_sent, a.invitations_opened, a.reminders_sent,
+            a.reminders_opened) == (3, 1, 2, 1)
+    assert "b@x.it" not in stats and "c@x.it" not in stats  # queued only; a check
+    rows = member_rows([_job(1, "a@x.it", JobState.WAITING_CREDENTIALS)], origins={},
+                       last_events={}, actions={}, invitations=stats)
+    assert rows[0].invitations == "3 inviati, 1 aperto"
+    assert rows[0].reminders == "2 inviati, 1 aperto"

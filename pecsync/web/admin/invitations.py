@@ -1,50 +1,77 @@
-"""The dashboard's one door to member invitations (the adapter the lead rewires to the
-campaign module, ``pecsync invite`` in pecsync/campaign/, at merge).
+"""The dashboard's one door to member invitations: the campaign module (pecsync.campaign,
+``pecsync invite``/``remind``) does the work, this adapter only picks what the dashboard needs.
 
-Two functions only:
-
-* :func:`send_invitation` — "resend invitation": one plain e-mail to the member's PEC address
-  with the personal link, through ``[smtp]`` (pecsync.reports.mailer).  Rewire: call the
-  campaign module's send-one-invitation instead.
-* :func:`invitation_stats` — invitations and reminders sent and opened per member.  Until
-  the campaign module exists, only the dashboard's own resends are known (from its audit
-  log); "opened" is unknown (None).  Rewire: read the campaign's records instead.
+* :func:`send_invitation` — "resend invitation": the campaign's invitation message (its own
+  text for the member's state) with a new personal link (``<public_url>/i/<token>``, issued
+  by pecsync.store.links), sent now through ``[smtp]``.  It is not a ``campaign_send`` row
+  (those are once per member and wave); the dashboard's audit log records it instead.
+* :func:`invitation_stats` — per member, invitations and reminders sent and their links
+  opened, from the campaign's records, plus the dashboard's own resends.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 
 import anyio
 
+from pecsync.campaign.compose import compose, to_email
+from pecsync.campaign.outbox import Outbox, personal_link, require_campaign_config
+from pecsync.campaign.smtp import deliver
+from pecsync.campaign.waves import INVITE
 from pecsync.config import Config
-from pecsync.errors import ConfigError
+from pecsync.errors import ConfigError, PecsyncError
 from pecsync.model import Secret
-from pecsync.reports import mailer
 from pecsync.store.admin import ActionCount
+from pecsync.store.campaign import CampaignStore, SendRecord
+from pecsync.store.checkpoints import CheckpointStore
+from pecsync.store.links import LinkStore
+
+
+class InvitationRefused(PecsyncError):
+    """The SMTP server refused the message (its answer is the text)."""
 
 
 @dataclass(frozen=True)
 class InvitationStats:
     invitations_sent: int = 0
-    #: None: not known (no tracking yet).
+    #: None: not known.
     invitations_opened: int | None = None
     reminders_sent: int = 0
     reminders_opened: int | None = None
 
 
-def invitation_stats(actions: Mapping[tuple[str, str], ActionCount]
+async def campaign_sends(store: CheckpointStore, order: str | None) -> list[SendRecord]:
+    return await CampaignStore(store).sends(order)
+
+
+def invitation_stats(sends: Sequence[SendRecord],
+                     actions: Mapping[tuple[str, str], ActionCount]
                      ) -> dict[str, InvitationStats]:
-    """Per member address (HOOK: the campaign module's sent/opened counts go here)."""
-    return {address: InvitationStats(invitations_sent=count.count)
-            for (address, action), count in actions.items() if action == "invite"}
+    """Per member address: the campaign's messages (invitation wave, reminder waves) that
+    were sent and whose link was opened, plus invitations resent from the dashboard."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for s in sends:
+        kind = "invitations" if s.wave == INVITE else "reminders"
+        if s.sent_at:
+            counts[(s.address, f"{kind}_sent")] += 1
+        if s.opened_at:
+            counts[(s.address, f"{kind}_opened")] += 1
+    for (address, action), count in actions.items():
+        if action == "invite":
+            counts[(address, "invitations_sent")] += count.count
+    addresses = {a for a, _ in counts}
+    return {a: InvitationStats(counts[(a, "invitations_sent")],
+                               counts[(a, "invitations_opened")],
+                               counts[(a, "reminders_sent")], counts[(a, "reminders_opened")])
+            for a in addresses}
 
 
 def _smtp_password(cfg: Config) -> Secret | None:
+    """As ``pecsync invite``: ``[smtp] password_file``, else ``$PECSYNC_SMTP_PASSWORD``."""
     assert cfg.smtp is not None
     if cfg.smtp.password_file:
         try:
@@ -56,30 +83,25 @@ def _smtp_password(cfg: Config) -> Secret | None:
     return Secret(value) if value else None
 
 
-def invitation_message(*, sender: str, address: str, order: str, link: str,
-                       contact: str) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = address
-    msg["Subject"] = "Migrazione della sua casella PEC: il suo collegamento personale"
-    msg["Date"] = formatdate(localtime=True)
-    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
-    body = (f"Gentile iscritto,\n\n{order} trasferisce la sua casella PEC {address} al nuovo "
-            f"gestore. Dal suo collegamento personale può vedere lo stato della migrazione e "
-            f"inserire la password attuale della casella, se richiesta:\n\n{link}\n\n"
-            f"Il collegamento è personale: non lo inoltri.\n"
-            + (f"\nPer informazioni: {contact}\n" if contact else ""))
-    msg.set_content(body)
-    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+async def send_invitation(cfg: Config, store: CheckpointStore, *, address: str, order: str,
+                          state: str) -> str:
+    """Send the member's invitation now, with a new personal link; the recipient.
 
-
-async def send_invitation(cfg: Config, *, address: str, order: str, link: str) -> None:
-    """Send one invitation with the member's personal *link*; ConfigError without [smtp],
-    OSError/smtplib.SMTPException with the server's answer when the send fails."""
-    smtp = cfg.smtp
-    if smtp is None:
-        raise ConfigError("[smtp]: missing table: the dashboard sends invitations through it")
-    payload = invitation_message(sender=smtp.from_address, address=address, order=order,
-                                 link=link, contact=cfg.intake.contact)
-    password = _smtp_password(cfg)
-    await anyio.to_thread.run_sync(mailer.send, smtp, password, [address], payload)
+    ConfigError: [smtp], [intake] public_url or [migration] deadline missing.
+    pecsync.campaign.smtp.SmtpUnavailable: the server cannot be used now.
+    InvitationRefused: the server refused the message."""
+    require_campaign_config(cfg, sending=True)
+    assert cfg.smtp is not None and cfg.intake.public_url
+    outbox = Outbox(cfg, store, _smtp_password(cfg))
+    recipient = (await CampaignStore(store).contacts()).get(address, address)
+    token = await LinkStore(store).issue(address, order)
+    message = compose(outbox.letter(address, order, INVITE, state,
+                                    personal_link(cfg.intake.public_url, token)))
+    payload = to_email(message, sender=cfg.smtp.from_address, recipient=recipient,
+                       wave=INVITE)
+    smtp, password = cfg.smtp, outbox.smtp_password
+    delivery = await anyio.to_thread.run_sync(
+        lambda: deliver(smtp, password, recipient, payload))
+    if delivery.outcome != "sent":
+        raise InvitationRefused(delivery.answer)
+    return recipient

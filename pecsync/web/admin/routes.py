@@ -12,7 +12,6 @@ does not exist.  Every POST carries the CSRF token of the member pages (pecsync.
 from __future__ import annotations
 
 import hashlib
-import smtplib
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from pecsync.config import Config
-from pecsync.errors import ConfigError
+from pecsync.errors import ConfigError, PecsyncError
 from pecsync.store.admin import AdminStore, AdminUser
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeStore
@@ -37,7 +36,7 @@ from pecsync.web import security
 from pecsync.web.admin import auth
 from pecsync.web.admin.chart import burndown_svg
 from pecsync.web.admin.csvexport import members_csv
-from pecsync.web.admin.invitations import invitation_stats, send_invitation
+from pecsync.web.admin.invitations import campaign_sends, invitation_stats, send_invitation
 from pecsync.web.admin.view import (
     GROUPS,
     LOCAL_TZ,
@@ -69,7 +68,7 @@ MESSAGES = {
     "invited": "Invito inviato.",
     "invite_failed": "L'invito non è partito: il server di posta non ha risposto. Riprovi "
                      "più tardi.",
-    "no_smtp": "L'invio degli inviti non è configurato ([smtp] manca): avvisi l'operatore.",
+    "no_smtp": "L'invio degli inviti non è configurato: avvisi l'operatore.",
     "checked": "Segnato come verificato.",
 }
 #: The audit log's actions in plain words.
@@ -214,8 +213,9 @@ class Dashboard:
         done_times = await ReportStore(self.store).first_done_times()
         summary = summarize(order, jobs, cfg=self.cfg, done_times=done_times,
                             last_events=last_events)
+        sends = await campaign_sends(self.store, order)
         rows = member_rows(jobs, origins=origins, last_events=last_events, actions=counts,
-                           invitations=invitation_stats(counts))
+                           invitations=invitation_stats(sends, counts))
         late = late_members(await IntakeStore(self.store).requests(), order, counts)
         return OrderView(summary, filtered(rows, group, search), late)
 
@@ -346,19 +346,13 @@ class Dashboard:
         raise HTTPException(404)
 
     async def _invite(self, request: Request, user: AdminUser, job: Job) -> str:
-        if self.cfg.smtp is None:
-            return "no_smtp"
-        token = security.new_status_token()
-        base = self.cfg.intake.public_url or str(request.base_url)
-        link = base.rstrip("/") + f"/s/{token}"
-        info = self.cfg.orders.get(job.order)
-        name = info.display_name if info and info.display_name else job.order
         try:
-            await IntakeStore(self.store).save_token(security.token_hash(token), job.id)
-            await send_invitation(self.cfg, address=job.address, order=name, link=link)
-        except ConfigError:
+            await send_invitation(self.cfg, self.store, address=job.address, order=job.order,
+                                  state=job.state.value)
+        except ConfigError as exc:
+            log.warning("admin_invite_not_configured", error=str(exc))
             return "no_smtp"
-        except (OSError, smtplib.SMTPException) as exc:
+        except PecsyncError as exc:  # the server unreachable, or its refusal
             log.warning("admin_invite_failed", mailbox=job.address, error=str(exc))
             return "invite_failed"
         await self.admin.record(user.name, "invite", job.address, job.order)

@@ -126,7 +126,11 @@ class MemberRow:
 
 
 def _sent_opened(sent: int, opened: int | None) -> str:
-    return f"{sent} inviati" + ("" if opened is None else f", {opened} aperti")
+    """``2 inviati, 1 aperto`` (opened: None when not known)."""
+    text = f"{sent} inviato" if sent == 1 else f"{sent} inviati"
+    if opened is not None:
+        text += f", {opened} aperto" if opened == 1 else f", {opened} aperti"
+    return text
 
 
 @dataclass
