@@ -52,8 +52,12 @@ def invitation_stats(sends: Sequence[SendRecord],
                      actions: Mapping[tuple[str, str], ActionCount]
                      ) -> dict[str, InvitationStats]:
     """Per member address: the campaign's messages (invitation wave, reminder waves) that
-    were sent and whose link was opened, plus invitations resent from the dashboard."""
+    were sent and whose link was opened, plus invitations resent from the dashboard (sent
+    only: "opened" counts the campaign's messages)."""
     counts: Counter[tuple[str, str]] = Counter()
+    #: Whose links are tracked: members with campaign messages (a dashboard resend's link
+    #: opening is not counted, so for those alone "opened" stays unknown).
+    tracked = {s.address for s in sends if s.sent_at}
     for s in sends:
         kind = "invitations" if s.wave == INVITE else "reminders"
         if s.sent_at:
@@ -65,8 +69,9 @@ def invitation_stats(sends: Sequence[SendRecord],
             counts[(address, "invitations_sent")] += count.count
     addresses = {a for a, _ in counts}
     return {a: InvitationStats(counts[(a, "invitations_sent")],
-                               counts[(a, "invitations_opened")],
-                               counts[(a, "reminders_sent")], counts[(a, "reminders_opened")])
+                               counts[(a, "invitations_opened")] if a in tracked else None,
+                               counts[(a, "reminders_sent")],
+                               counts[(a, "reminders_opened")] if a in tracked else None)
             for a in addresses}
 
 
