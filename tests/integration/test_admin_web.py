@@ -271,6 +271,9 @@ def test_order_office_in_a_real_browser(dovecot_src: Any, dovecot_dst: Any, user
             assert browser.execute_script("return window.__notReloaded") == 42
             assert seen[0] == "0 di 0", seen  # before the run, then part of the copy
             assert "Completata" in cell(browser, copying, "state_label")
+            # A done member has nothing to do: no invitation offered.
+            assert not browser.find_elements(
+                By.CSS_SELECTOR, f'tr[data-address="{copying}"] button[value="invite"]')
 
             # The counts are those of `status --json`.
             doc = status_json(cfg, env)

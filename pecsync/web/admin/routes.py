@@ -28,6 +28,7 @@ from starlette.templating import Jinja2Templates
 from pecsync.config import Config
 from pecsync.errors import ConfigError, PecsyncError
 from pecsync.store.admin import AdminStore, AdminUser
+from pecsync.store.campaign import MEMBER_ACTION_STATES
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import Job, JobStore
@@ -70,6 +71,7 @@ MESSAGES = {
                      "più tardi.",
     "no_smtp": "L'invio degli inviti non è configurato: avvisi l'operatore.",
     "checked": "Segnato come verificato.",
+    "invite_not_needed": "Questo iscritto non deve fare nulla: nessun invito inviato.",
 }
 #: The audit log's actions in plain words.
 ACTION_WORDS = {"requeue": "rimessa in coda", "invite": "invito inviato",
@@ -335,6 +337,8 @@ class Dashboard:
             log.info("admin_requeue", account=user.name, mailbox=address, requeued=ok)
             return self._back(back, "requeued" if ok else "not_requeueable", address)
         if what == "invite" and job is not None:
+            if job.state not in MEMBER_ACTION_STATES:
+                return self._back(back, "invite_not_needed", address)
             return self._back(back, await self._invite(request, user, job), address)
         if what == "check":
             late = {m.address for m in late_members(await IntakeStore(self.store).requests(),

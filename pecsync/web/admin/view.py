@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pecsync.config import Config, OrderInfo
 from pecsync.store.admin import ActionCount
+from pecsync.store.campaign import MEMBER_ACTION_STATES
 from pecsync.store.intake import IntakeRequest
 from pecsync.store.jobs import CredentialOrigin, Job, JobState
 from pecsync.web.admin.invitations import InvitationStats
@@ -96,6 +97,9 @@ class MemberRow:
     reminders_opened: int | None
     checked: str
     can_requeue: bool
+    #: The member's next step is theirs (a password to give, 2-step verification to switch
+    #: off): an invitation helps.
+    can_invite: bool
 
     @property
     def messages(self) -> str:
@@ -116,7 +120,7 @@ class MemberRow:
                 "messages": self.messages, "messages_copied": self.messages_copied,
                 "messages_total": self.messages_total, "last_activity": self.last_activity,
                 "invitations": self.invitations, "reminders": self.reminders,
-                "can_requeue": self.can_requeue}
+                "can_requeue": self.can_requeue, "can_invite": self.can_invite}
 
     @property
     def credential(self) -> str:
@@ -233,7 +237,7 @@ def member_rows(jobs: Sequence[Job], *, origins: Mapping[tuple[int, str], Creden
             invitations_opened=sent.invitations_opened, reminders_sent=sent.reminders_sent,
             reminders_opened=sent.reminders_opened,
             checked=local(checked.last_at) if checked else "",
-            can_requeue=j.state in REQUEUEABLE))
+            can_requeue=j.state in REQUEUEABLE, can_invite=j.state in MEMBER_ACTION_STATES))
     return rows
 
 
