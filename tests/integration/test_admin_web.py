@@ -379,6 +379,18 @@ def test_logins_limits_csrf_and_expiry_over_http(dovecot_src: Any, dovecot_dst: 
              "Ordine Beta")
     r = run_cli(["users", "list", "--config", str(cfg)], env)
     assert "ufficio-alfa\torder\tOrdine Alfa" in r.stdout and ALFA_PW not in r.stdout
+    for args, password, words in (
+            (["x1", "--role", "operator"], "corta", "shorter than 12"),
+            (["x2", "--role", "order", "--order", "Ordine Gamma"], ALFA_PW, "no such order"),
+            (["x3", "--role", "order"], ALFA_PW, "at least one --order"),
+            (["x4", "--role", "operator", "--order", "Ordine Alfa"], ALFA_PW, "every order"),
+            (["ufficio-alfa", "--role", "operator"], ALFA_PW, "exists already")):
+        r = subprocess.run([sys.executable, "-m", "pecsync", "users", "add", "--config",
+                            str(cfg), *args, "--password-stdin"], input=password + "\n",
+                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           check=False)
+        assert r.returncode == 2 and words in r.stderr, (args, r.stderr)
+        assert password not in r.stderr
     assert ALFA_PW.encode() not in (tmp_path / "state.sqlite3").read_bytes()
     server = Server(cfg, env)
     try:
