@@ -224,7 +224,8 @@ def test_sessions_dropped_by_the_server_are_reconnected(dovecot_src: Any, doveco
                        engine={"batch_max_messages": 2})
     env = cli_env(dovecot_src, dovecot_dst)
     assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg)],
+    proc = subprocess.Popen([sys.executable, "-m", "pecsync", "--log-format", "json", "run",
+                             "--config", str(cfg)],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     for at_least in (100, 400):
