@@ -174,3 +174,38 @@ def test_status_names_a_blocked_mailbox_once_and_run_logs_readable_lines(
     r = run_cli(["--log-format", "json", "run", "--config", str(cfg), "--resync"], env)
     events = [json.loads(x) for x in r.stderr.splitlines() if x.startswith("{")]
     assert any(e["event"] == "run_finished" for e in events), r.stderr
+
+
+async def test_a_refused_connection_is_logged_once_per_attempt(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """The mailbox's own connection and its early lanes all meet the closed port: the
+    attempt's end says so (``job_finished``), and no ``extra_lane_not_opened`` repeats it."""
+    import io
+
+    from pecsync import log as logsetup
+
+    user = users.pair("s", "d")
+    cfg, _ = listed(tmp_path, dovecot_src, dovecot_dst, [user], max_attempts=2,
+                    retry_initial_seconds=0.2, retry_max_seconds=0.4)
+    point_destination_at(cfg, free_port(), dovecot_dst.port)
+    config = load_config(cfg)
+    os.environ["PECSYNC_KEY"] = TEST_KEY
+    try:
+        vault = Vault(load_key(None))
+    finally:
+        del os.environ["PECSYNC_KEY"]
+    out = io.StringIO()
+    logsetup.configure(stream=out)
+    try:
+        async with await CheckpointStore.open(config.database) as store:
+            engine = EngineEnv(cfg=config, store=store, jobs=JobStore(store, vault),
+                               budget=HostBudget(12), breaker=None)
+            summary = await run_pool(engine, workers=1, poll_seconds=0.1)
+    finally:
+        logsetup.configure()
+    text = out.getvalue()
+    assert summary.jobs_run == 2, (summary, text)
+    refused = [line for line in text.splitlines() if "connection refused" in line.lower()]
+    assert len(refused) == 2, text  # one per attempt
+    assert all("job_finished" in line for line in refused), refused
+    assert "extra_lane_not_opened" not in text
