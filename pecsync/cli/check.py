@@ -92,6 +92,18 @@ def _print_server(report: ServerReport, members: MemberCheck | None) -> None:
                "set master_user)")
 
 
+def _print_provider(cfg: Config) -> None:
+    """The source provider's profile members are told about ([source] provider)."""
+    p = cfg.member_provider
+    _write(f"provider profile: {p.key} ({p.name}); webmail {p.webmail_url or '(not set)'}; "
+           f"password recovery {p.recovery_url or '(not set)'}")
+    _write(f"  2-step off: {' > '.join(p.twofa_path) or '(not set)'}"
+           + (f"; {p.twofa_confirm}" if p.twofa_confirm else ""))
+    if p.app_passwords:
+        _write("  app passwords: yes" + (f", they expire after {p.app_password_months} months"
+                                         if p.app_password_months else ""))
+
+
 def _print_members(members: MemberCheck, sample: int) -> None:
     _write(f"members (a sample of up to {sample}, never one blocked, each password once):")
     if not members.results:
@@ -147,6 +159,7 @@ async def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
                                           src_master=src_master, dst_master=dst_master)
         problems += members.problems
     _write(f"pecsync check: {cfg.path}")
+    _print_provider(cfg)
     for report in servers:
         _print_server(report, members)
     if members is not None:

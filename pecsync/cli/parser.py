@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "password: one LOGIN checks it, an accepted password is stored encrypted "
                     "and the mailbox queued for `run` (which may run at the same time on the "
                     "same database).  Pages: / (every order), /o/SLUG (one order), /s/TOKEN "
-                    "(a member's own status).  Put it behind a TLS reverse proxy (README).")
+                    "(a member's own status).  Put it behind a TLS reverse proxy "
+                    "(docs/guides/tls-deployment.md).")
     serve.add_argument("--config", required=True, metavar="FILE")
     serve.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
                        help="address to listen on (default 127.0.0.1:8080)")

@@ -31,7 +31,7 @@ def _mailbox_json(job: Job, origins: dict[tuple[int, str], CredentialOrigin]
             "messages_total": job.messages_total, "bytes_copied": job.bytes_copied,
             "bytes_total": job.bytes_total, "attempts": job.attempts,
             # Messages refused by the destination and kept in the quarantine: a done mailbox
-            # with quarantined > 0 is "done with exceptions" (README "Job states").
+            # with quarantined > 0 is "done with exceptions" (docs/reference/job-states.md).
             "quarantined": job.skipped,
             "updated_at": job.updated_at,
             # Where the current password came from (csv, web, stdin) and when it was stored.
@@ -64,7 +64,7 @@ def status_document(jobs: list[Job],
                     requests: list[IntakeRequest] | None = None, *,
                     syncs: dict[str, JobSync] | None = None,
                     switch_at: datetime | None = None) -> dict[str, Any]:
-    """The ``status --json`` shape (documented in the README)."""
+    """The ``status --json`` shape (documented in docs/reference/status-json.md)."""
     origins = origins or {}
     requests = requests or []
     def totals(js: list[Job]) -> dict[str, int]:

@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from pecsync.config.member_provider import BUILT_IN, MemberProvider
+
 Security = Literal["tls", "starttls", "plain"]
 
 
@@ -215,6 +217,9 @@ class Config:
     #: Set when ``[state] database`` is a PostgreSQL URL; *database* is then a notional path
     #: in the configuration's directory, beside which local files (certificates) are kept.
     postgres: PostgresTarget | None = None
+    #: [source] provider and [provider_profile]: what members are told about the old provider.
+    member_provider: MemberProvider = field(
+        default_factory=lambda: BUILT_IN["aruba"])
 
     @property
     def state(self) -> Path | PostgresTarget:

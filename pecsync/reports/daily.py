@@ -75,7 +75,7 @@ class MailboxLine:
     #: Where the current source password came from (csv, web, stdin) and when.
     credential_source: str | None = None
     credential_at: str | None = None
-    #: Re-sync (README "Keeping mailboxes in step"): when the last sync that ended done
+    #: Re-sync (docs/guides/resync-and-switch.md): when the last sync that ended done
     #: started, and whether one started after [migration] switch_at.
     last_synced_at: str | None = None
     final_sync_done: bool = False

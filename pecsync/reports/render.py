@@ -1,6 +1,6 @@
 """Render a :class:`~pecsync.reports.daily.Report` as JSON, CSV and self-contained HTML.
 
-CSV columns (stable, documented in the README): see :data:`CSV_COLUMNS`.  HTML pages use
+CSV columns (stable, documented in docs/guides/reports.md): see :data:`CSV_COLUMNS`.  HTML pages use
 inline CSS and inline SVG only: no JavaScript, no external assets, readable offline.
 """
 

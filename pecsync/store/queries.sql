@@ -525,3 +525,22 @@ INSERT INTO credential_check (job_id, side, version, checked_at, result)
 VALUES (:job_id, :side, :version, :now, :result)
 ON CONFLICT (job_id, side, version) DO UPDATE SET checked_at = excluded.checked_at,
     result = excluded.result;
+
+-- name: insert_member_link
+INSERT INTO member_link (token_hash, address, order_name, created_at)
+VALUES (:token_hash, :address, :order_name, :now);
+
+-- name: member_link_of_token
+SELECT token_hash, address, order_name, created_at, opened_at, open_count, submitted_at
+FROM member_link WHERE token_hash = :token_hash;
+
+-- name: member_links_of_address
+SELECT token_hash, address, order_name, created_at, opened_at, open_count, submitted_at
+FROM member_link WHERE address = :address ORDER BY created_at;
+
+-- name: mark_member_link_opened
+UPDATE member_link SET opened_at = IFNULL(opened_at, :now), open_count = open_count + 1
+WHERE token_hash = :token_hash;
+
+-- name: mark_member_link_submitted
+UPDATE member_link SET submitted_at = IFNULL(submitted_at, :now) WHERE token_hash = :token_hash;

@@ -224,3 +224,17 @@ CREATE TABLE IF NOT EXISTS credential_check (
     result     TEXT NOT NULL,          -- ok, refused, twofa, unreachable
     PRIMARY KEY (job_id, side, version)
 );
+
+-- Personal links of invitations and reminders (/i/<token>): only the SHA-256 of the token is
+-- kept.  A link opens the member form with the address filled in; it has its own rate limit,
+-- so other people's failed tries on the address never lock the member out of it.
+CREATE TABLE IF NOT EXISTS member_link (
+    token_hash   TEXT PRIMARY KEY,
+    address      TEXT NOT NULL,
+    order_name   TEXT,
+    created_at   TEXT NOT NULL,
+    opened_at    TEXT,
+    open_count   INTEGER NOT NULL DEFAULT 0,
+    submitted_at TEXT
+);
+CREATE INDEX IF NOT EXISTS member_link_address ON member_link (address);
