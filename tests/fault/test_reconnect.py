@@ -154,7 +154,7 @@ def test_a_plain_run_waits_for_jobs_in_retry_wait(lab_root: Path, dovecot_src: A
         csv = tmp_path / "list.csv"
         csv.write_text(HEADER + "".join(f"O,{u},,s,,d\n" for u in names))
         cfg = write_config(tmp_path, dovecot_src, dst, master=False,
-                           engine={"retry_initial_seconds": 10, "retry_max_seconds": 12})
+                           engine={"retry_initial_seconds": 24, "retry_max_seconds": 30})
         env = cli_env(dovecot_src, dst)
         assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
         dst.stop()
