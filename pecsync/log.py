@@ -113,6 +113,8 @@ class _Sink:
     def __init__(self) -> None:
         self.stream: TextIO = sys.stderr
         self.through: Callable[[str], None] | None = None
+        #: False when the lines go to a stream of their own (a log file), not the terminal.
+        self.routable = True
         self.lock = threading.Lock()
 
     def write(self, line: str) -> None:
@@ -145,7 +147,7 @@ def _sink_logger(*_args: Any) -> SinkLogger:
 def routed_through(writer: Callable[[str], None]) -> Iterator[None]:
     """While the block runs, log lines are handed to *writer* (a live display's printer);
     not when they go to a log file (``--log-file``): they stay there."""
-    if SINK.stream is not sys.stderr and SINK.stream is not sys.__stderr__:
+    if not SINK.routable:
         yield
         return
     previous, SINK.through = SINK.through, writer
@@ -162,6 +164,7 @@ def configure(*, json: bool = False, level: int = logging.INFO,
     CI log is read by a person too; JSON lines only when asked (``--log-format json``)."""
     out = stream or sys.stderr
     SINK.stream = out
+    SINK.routable = stream is None
     for name in ("imapclient", "imaplib"):
         logging.getLogger(name).setLevel(logging.WARNING)
     renderer: Any = (structlog.processors.JSONRenderer() if json
