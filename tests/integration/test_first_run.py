@@ -209,3 +209,35 @@ async def test_a_refused_connection_is_logged_once_per_attempt(
     assert len(refused) == 2, text  # one per attempt
     assert all("job_finished" in line for line in refused), refused
     assert "extra_lane_not_opened" not in text
+
+
+def test_ctrl_c_ends_the_wait_with_exit_3_and_nothing_claimed(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    import signal
+
+    user = users.pair("s", "d")
+    cfg, env = listed(tmp_path, dovecot_src, dovecot_dst, [user], retry_initial_seconds=1)
+    point_destination_at(cfg, free_port(), dovecot_dst.port)
+    proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg),
+                             "--wait"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        seen = ""
+        while "waiting (--wait)" not in seen and time.monotonic() < deadline:
+            seen += proc.stderr.readline()
+        assert "waiting (--wait)" in seen, seen
+        time.sleep(2.5)  # a few tries
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        err = proc.communicate(timeout=30)[1]
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, seen + err
+    assert "Traceback" not in err, err
+    job = mailboxes(cfg, env)[user]
+    assert (job["state"], job["attempts"]) == ("pending", 0), job
