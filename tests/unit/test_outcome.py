@@ -85,3 +85,20 @@ def test_the_recorded_reason_does_not_begin_with_the_mailbox() -> None:
                                    address="a@pec.it")
         assert outcome.error_text and not outcome.error_text.startswith("mailbox "), outcome
         assert outcome.error_text.count("a@pec.it") <= 1, outcome  # the next step may name it
+
+
+def test_a_refused_login_names_the_user_only_when_it_is_not_the_mailbox() -> None:
+    from pecsync.config import ServerConfig
+    from pecsync.imap import auth
+    from pecsync.imap.connection import Connection
+    from pecsync.model import Credentials, Secret, Side
+
+    conn = Connection(ServerConfig("imap.example", 993), Side.SRC, mailbox="a@pec.it")
+    answer = "[AUTHENTICATIONFAILED] Authentication failed."
+    own = auth.login_refusal(conn, answer, Credentials("a@pec.it", Secret("x")))
+    assert str(own).startswith("mailbox a@pec.it: source login refused: [AUTH")
+    assert isinstance(own, AuthenticationFailed) and own.reason.count("a@pec.it") == 0
+    other = auth.login_refusal(conn, answer, Credentials("rossi", Secret("x")))
+    assert "source login refused for rossi: [AUTH" in other.reason
+    master = auth.login_refusal(conn, answer, Credentials("a@pec.it", Secret("x"), "admin"))
+    assert "source login refused (as master user): [AUTH" in master.reason
