@@ -67,7 +67,8 @@ def smtp() -> Iterator[tuple[int, Inbox]]:
 
 
 def dashboard_config(tmp_path: Path, src: Any, dst: Any, *, src_port: int | None = None,
-                     smtp_port: int | None = None, admin: str = "") -> Path:
+                     smtp_port: int | None = None, admin: str = "",
+                     database: str = "state.sqlite3") -> Path:
     """Members log in at the source with their own password (from the CSV), the destination
     by master user; a deadline 20 days ahead; two orders, one with a slug."""
     deadline = date.today() + timedelta(days=20)
@@ -94,7 +95,7 @@ display_name = "Ordine dei Medici di Beta"
     if smtp_port:
         extra += (f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "plain"\n'
                   f'from_address = "migrazione@operatore.example"\n')
-    cfg = write_config(tmp_path, src, dst, master=True, extra=extra)
+    cfg = write_config(tmp_path, src, dst, master=True, extra=extra, database=database)
     text = cfg.read_text().replace(f'master_user = "{src.master_user}"\n', "", 1)
     if src_port:
         text = text.replace(f"port = {src.port}", f"port = {src_port}", 1)
@@ -561,6 +562,49 @@ def test_dashboard_pictures_of_a_migration_under_way(dovecot_src: Any, dovecot_d
         assert browser.execute_script(
             "var i = document.getElementById('chart'); return i.complete && i.naturalWidth")
         shoot(browser, "order", tmp_path)
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output
+
+
+def test_dashboard_on_postgresql(dovecot_src: Any, dovecot_dst: Any, users: Any,
+                                 tmp_path: Path, pg_url: str) -> None:
+    """The same server on a shared PostgreSQL: login, the order page and its live data,
+    a re-queue with its audit line, the login limit."""
+    member = users.pair("giusta", "x")
+    csv = tmp_path / "list.csv"
+    csv.write_text(HEADER + f"Ordine Alfa,{member},,sbagliata,,\n")
+    cfg = dashboard_config(tmp_path, dovecot_src, dovecot_dst, database=pg_url,
+                           admin="\n[admin]\nrate_per_account = 2\n")
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    assert run_cli(["run", "--config", str(cfg)], env).returncode == 1  # wrong password
+    add_user(cfg, env, "ufficio-alfa", ALFA_PW, "--role", "order", "--order", "Ordine Alfa")
+    server = Server(cfg, env)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            token = _csrf(c.get("/admin/login").text)
+            r = c.post("/admin/login", data={"csrf": token, "name": "ufficio-alfa",
+                                             "password": ALFA_PW})
+            assert r.status_code == 303
+            page = c.get("/admin/orders/alfa")
+            assert page.status_code == 200 and member in page.text
+            live = c.get("/admin/orders/alfa/live.json").json()
+            assert live["summary"]["needing_action"] == 1
+            assert live["members"][0]["state"] == "blocked_invalid_credentials"
+            r = c.post("/admin/orders/alfa/action", data={
+                "csrf": _csrf(page.text), "action": "requeue", "address": member})
+            assert r.status_code == 303 and "msg=requeued" in r.headers["location"]
+            page = c.get("/admin/orders/alfa")
+            assert "rimessa in coda" in page.text and "ufficio-alfa" in page.text
+            doc = status_json(cfg, env)
+            assert doc["mailboxes"][0]["state"] == "pending"
+            for _ in range(2):
+                c.post("/admin/login", data={"csrf": token, "name": "ufficio-alfa",
+                                             "password": "no"})
+            r = c.post("/admin/login", data={"csrf": token, "name": "ufficio-alfa",
+                                             "password": ALFA_PW})
+            assert r.status_code == 429
     finally:
         server.stop()
     assert "Traceback" not in server.output
