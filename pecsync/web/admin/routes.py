@@ -163,7 +163,10 @@ class Dashboard:
         client = auth.client_of(request, self.cfg)
         retry_at = await auth.rate_limited(self.admin, self.cfg, name, client)
         if retry_at is not None:
-            log.warning("admin_login_rate_limited", account=name, client=client)
+            # A name that is no account may be a password typed in the wrong field: not logged.
+            known = name and await self.admin.user(name) is not None
+            log.warning("admin_login_rate_limited", account=name if known else "(unknown)",
+                        client=client)
             hour = retry_at.astimezone(LOCAL_TZ).strftime("%H:%M")
             response = self.render(request, "admin/login.html", 429,
                                    error=f"Troppi tentativi di accesso. Riprovi dopo le "
