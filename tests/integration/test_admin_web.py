@@ -347,6 +347,15 @@ def test_order_office_in_a_real_browser(dovecot_src: Any, dovecot_dst: Any, user
                     str(t["done"])
                 assert row.find_element(By.CSS_SELECTOR, '[data-field="not_responded"]'
                                         ).text == str(t["waiting_credentials"])
+            # The overview follows a run too: the re-queued mailbox is refused again.
+            needing = 'tr[data-order="Ordine Alfa"] [data-field="needing_action"]'
+            assert browser.find_element(By.CSS_SELECTOR, needing).text == "0"
+            browser.execute_script("window.__notReloaded = 7;")
+            r = run_cli(["run", "--config", str(cfg)], env)
+            assert r.returncode == 1, r.stdout + r.stderr
+            WebDriverWait(browser, 30).until(
+                lambda d: d.find_element(By.CSS_SELECTOR, needing).text == "1")
+            assert browser.execute_script("return window.__notReloaded") == 7
         finally:
             if run is not None and run.poll() is None:
                 run.kill()
@@ -447,6 +456,9 @@ def test_logins_limits_csrf_and_expiry_over_http(dovecot_src: Any, dovecot_dst: 
                          params={"state": "done"}).text.count("\n") == 1
             live = c.get("/admin/orders/Ordine%20Beta/live.json").json()
             assert [m["address"] for m in live["members"]] == [beta]
+            overview = c.get("/admin/live.json").json()
+            assert [o["order"] for o in overview["orders"]] == ["Ordine Beta"]
+            assert alfa not in c.get("/admin/live.json").text
             # The session expires ([admin] session_hours = 0.001, 3.6 s): back to login.
             time.sleep(4)
             r = c.get("/admin/orders/Ordine%20Beta")

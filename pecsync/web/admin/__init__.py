@@ -19,6 +19,7 @@ def admin_routes(site: AdminSite) -> list[BaseRoute]:
         Route("/admin/logout", d.logout, methods=["POST"]),
         Route("/admin", d.overview, methods=["GET"]),
         Route("/admin/", d.overview, methods=["GET"]),
+        Route("/admin/live.json", d.overview_live, methods=["GET"]),
         Route(order, d.order_page, methods=["GET"]),
         Route(order + "/members.csv", d.order_csv, methods=["GET"]),
         Route(order + "/live.json", d.order_live, methods=["GET"]),

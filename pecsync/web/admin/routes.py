@@ -231,20 +231,32 @@ class Dashboard:
             return user
         if user.role == "order" and len(user.orders) == 1:
             return RedirectResponse(f"/admin/orders/{self._quote(user.orders[0])}", 303)
-        jobs = await JobStore(self.store, None).jobs()
-        last_events = await self.admin.last_events()
-        done_times = await ReportStore(self.store).first_done_times()
-        summaries = [summarize(o, [j for j in jobs if j.order == o], cfg=self.cfg,
-                               done_times=done_times, last_events=last_events)
-                     for o in self._visible_orders(user, jobs)]
+        summaries = await self._summaries(user)
         late: list[LateMember] = []
         if user.role == "operator":
             late = late_members(await IntakeStore(self.store).requests(), None,
                                 await self.admin.action_counts())
         return self.render(request, "admin/overview.html", user=user, summaries=summaries,
                            deadline=self.cfg.deadline, late=late, quote=self._quote,
+                           poll_ms=POLL_MS,
                            actions=(await self.admin.actions(None, limit=20)
                                     if user.role == "operator" else []))
+
+    async def _summaries(self, user: AdminUser) -> list[OrderSummary]:
+        jobs = await JobStore(self.store, None).jobs()
+        last_events = await self.admin.last_events()
+        done_times = await ReportStore(self.store).first_done_times()
+        return [summarize(o, [j for j in jobs if j.order == o], cfg=self.cfg,
+                          done_times=done_times, last_events=last_events)
+                for o in self._visible_orders(user, jobs)]
+
+    async def overview_live(self, request: Request) -> Response:
+        """The overview's numbers, for its script (the orders this account sees)."""
+        user = await auth.session_user(self.admin, self.cfg, request)
+        if user is None:
+            return JSONResponse({"error": "session expired", "login": "/admin/login"}, 401)
+        return JSONResponse({"generated_at": local(datetime.now(LOCAL_TZ)),
+                             "orders": [s.as_json() for s in await self._summaries(user)]})
 
     def _quote(self, order: str) -> str:
         return urllib.parse.quote(order_key(order, self.cfg.orders), safe="")
