@@ -170,6 +170,10 @@ class AdminStore:
         return {(str(r[0]), str(r[1])): ActionCount(int(r[2]), str(r[3]))
                 for r in await self.store._query("admin_action_counts", {})}
 
+    async def order_names(self) -> list[str]:
+        """Every order of the list (without reading its jobs)."""
+        return [str(r[0]) for r in await self.store._query("admin_order_names", {})]
+
     async def last_events(self) -> dict[int, str]:
         """Per job id: the time of its last job event."""
         return {int(r[0]): str(r[1]) for r in await self.store._query("last_job_events", {})}

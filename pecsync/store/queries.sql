@@ -687,3 +687,6 @@ SELECT :id, :now, 'requeued', 'pending', :detail WHERE changes() > 0;
 INSERT INTO admin_action (at, user_name, action, address, order_name, detail)
 SELECT :now, :user_name, 'requeue', :address, :order_name, :detail WHERE changes() > 0
 RETURNING id;
+
+-- name: admin_order_names
+SELECT DISTINCT order_name FROM job ORDER BY order_name;

@@ -199,8 +199,8 @@ class Dashboard:
         return user
 
     # --- data --------------------------------------------------------------------------
-    def _visible_orders(self, user: AdminUser, jobs: Sequence[Job]) -> list[str]:
-        names = {j.order for j in jobs} | set(self.cfg.orders)
+    async def _visible_orders(self, user: AdminUser) -> list[str]:
+        names = set(await self.admin.order_names()) | set(self.cfg.orders)
         return sorted(n for n in names if user.may_see(n))
 
     def _order_of(self, request: Request, user: AdminUser, known: Sequence[str]) -> str:
@@ -248,7 +248,7 @@ class Dashboard:
         done_times = await ReportStore(self.store).first_done_times()
         return [summarize(o, [j for j in jobs if j.order == o], cfg=self.cfg,
                           done_times=done_times, last_events=last_events)
-                for o in self._visible_orders(user, jobs)]
+                for o in await self._visible_orders(user)]
 
     async def overview_live(self, request: Request) -> Response:
         """The overview's numbers, for its script (the orders this account sees)."""
@@ -270,8 +270,7 @@ class Dashboard:
         user = await self._user(request)
         if isinstance(user, Response):
             return user
-        jobs = await JobStore(self.store, None).jobs()
-        order = self._order_of(request, user, self._visible_orders(user, jobs))
+        order = self._order_of(request, user, await self._visible_orders(user))
         group, search = self._filters(request)
         view = await self._order_view(order, group=group, search=search)
         base = f"/admin/orders/{self._quote(order)}"
@@ -290,8 +289,7 @@ class Dashboard:
         user = await self._user(request)
         if isinstance(user, Response):
             return user
-        jobs = await JobStore(self.store, None).jobs()
-        order = self._order_of(request, user, self._visible_orders(user, jobs))
+        order = self._order_of(request, user, await self._visible_orders(user))
         group, search = self._filters(request)
         view = await self._order_view(order, group=group, search=search)
         stamp = datetime.now(LOCAL_TZ).strftime("%Y-%m-%d")
@@ -304,8 +302,7 @@ class Dashboard:
         user = await auth.session_user(self.admin, self.cfg, request)
         if user is None:
             return JSONResponse({"error": "session expired", "login": "/admin/login"}, 401)
-        jobs = await JobStore(self.store, None).jobs()
-        order = self._order_of(request, user, self._visible_orders(user, jobs))
+        order = self._order_of(request, user, await self._visible_orders(user))
         group, search = self._filters(request)
         view = await self._order_view(order, group=group, search=search)
         return JSONResponse({"generated_at": local(datetime.now(LOCAL_TZ)),
@@ -317,8 +314,7 @@ class Dashboard:
         user = await self._user(request)
         if isinstance(user, Response):
             return user
-        jobs = await JobStore(self.store, None).jobs()
-        order = self._order_of(request, user, self._visible_orders(user, jobs))
+        order = self._order_of(request, user, await self._visible_orders(user))
         s = (await self._order_view(order)).summary
         today = datetime.now(LOCAL_TZ).date()
         svg = burndown_svg(members=s.members, done_days=s.done_days, start=s.started,
@@ -337,14 +333,14 @@ class Dashboard:
         user = await self._user(request)
         if isinstance(user, Response):
             return user
-        jobs = await JobStore(self.store, None).jobs()
-        order = self._order_of(request, user, self._visible_orders(user, jobs))
+        order = self._order_of(request, user, await self._visible_orders(user))
         form = await self._csrf_form(request)
         if isinstance(form, Response):
             return form
         what = form.get("action", "")
         address = form.get("address", "").strip().lower()
-        job = next((j for j in jobs if j.address == address and j.order == order), None)
+        found = await JobStore(self.store, None).job(address) if address else None
+        job = found if found is not None and found.order == order else None
         back = f"/admin/orders/{self._quote(order)}"
         if what == "requeue" and job is not None:
             ok = await self.admin.requeue(job.id, job.address, order, user.name,
