@@ -58,8 +58,7 @@ class LatencyProxy:
         self.commands: list[tuple[int, float, str]] = []
         self.record = False
         self._conns = 0
-        #: Every stream the proxy opened, closed when it stops.
-        self._writers: list[asyncio.StreamWriter] = []
+        self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -70,30 +69,27 @@ class LatencyProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        async def shut() -> None:
-            # Everything closed before the loop stops: nothing left for the garbage
-            # collector to warn about (pytest turns those warnings into errors).
-            self._server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for writer in self._writers:
-                writer.close()
-
-        asyncio.run_coroutine_threadsafe(shut(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
-        self._loop.close()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(
             asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self._server = server
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
+        # Stopped (__exit__): close the listener and every connection still open, so no
+        # socket is left for the garbage collector (a ResourceWarning in the tests).
+        server.close()
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        for writer in self._writers:
+            writer.transport.abort()
+        self._loop.run_until_complete(asyncio.sleep(0))
+        self._loop.close()
 
     def cpu_seconds(self) -> float:
         """CPU time of the proxy's own thread so far (it shares the bench's process)."""
@@ -143,13 +139,12 @@ class LatencyProxy:
             writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.append(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.close()
             return
-        self._writers.append(up_writer)
+        self._writers.update((writer, up_writer))
         self._conns += 1
         conn = self._conns
         await asyncio.gather(self._pump(reader, up_writer, conn, "up"),
