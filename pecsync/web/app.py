@@ -44,7 +44,8 @@ from pecsync.vault import Vault, load_key
 from pecsync.web import security
 from pecsync.web.admin import admin_routes
 from pecsync.web.forms import BadInput, member_address, read_form, text_field
-from pecsync.web.i18n import DEFAULT_TWOFA_STEPS, LANGS, STATE, TEXT
+from pecsync.web.i18n import DEFAULT_TWOFA_STEPS, LANGS, TEXT
+from pecsync.wording import wording
 
 log = structlog.get_logger("pecsync.web")
 HERE = Path(__file__).parent
@@ -189,7 +190,8 @@ class Pages:
     def _status_page(self, request: Request, job: Job, status: int = 200, **extra: Any
                      ) -> Response:
         lang = _lang(request)
-        label, next_step = STATE[lang].get(job.state.value, (job.state.value, ""))
+        words = wording(job.state, lang)
+        label, next_step = words.member, words.member_step
         total = max(job.messages_total, job.messages_copied)
         messages = TEXT[lang]["messages_of"].format(
             copied=f"{job.messages_copied:,}".replace(",", "."),
