@@ -51,8 +51,8 @@ def reminder_step(state: str) -> tuple[str, str] | None:
     """A reminder's first line, the member's own next step in *state* (Italian, English):
     the reminder voice of pecsync.wording; None for a state the member has nothing to do in.
 
-    >>> reminder_step("blocked_2fa")[1][:45]
-'2-step verification is on for your mailbox: s'
+    >>> reminder_step("blocked_2fa")[1][:43]
+    '2-step verification is on for your mailbox:'
     >>> reminder_step("running") is None
     True
     """
