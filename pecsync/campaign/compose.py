@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pecsync.campaign.waves import INVITE
 from pecsync.config.member_provider import MemberProvider
-from pecsync.wording import wording
+from pecsync.state_wording import wording
 
 _ROME = ZoneInfo("Europe/Rome")
 
@@ -49,7 +49,7 @@ class Message:
 
 def reminder_step(state: str) -> tuple[str, str] | None:
     """A reminder's first line, the member's own next step in *state* (Italian, English):
-    the reminder voice of pecsync.wording; None for a state the member has nothing to do in.
+    the reminder voice of pecsync.state_wording; None for a state the member has nothing to do in.
 
     >>> reminder_step("blocked_2fa")[1][:43]
     '2-step verification is on for your mailbox:'

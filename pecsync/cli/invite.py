@@ -17,10 +17,10 @@ from pecsync.cli.reporting import _smtp_password
 from pecsync.config import Config
 from pecsync.engine.exits import EXIT_BLOCKED, EXIT_OK, EXIT_TRANSIENT
 from pecsync.errors import PecsyncError, UsageError
+from pecsync.state_wording import wording
 from pecsync.store.campaign import CampaignStore
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobStore
-from pecsync.wording import wording
 
 log = structlog.get_logger("pecsync.cli")
 

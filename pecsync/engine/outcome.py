@@ -20,8 +20,8 @@ from pecsync.errors import (
     VerificationFailed,
 )
 from pecsync.model import MailboxReport
+from pecsync.state_wording import DONE_WITH_EXCEPTIONS, NO_DEST_PASSWORD_STEP, wording
 from pecsync.store.jobs import JobState
-from pecsync.wording import DONE_WITH_EXCEPTIONS, NO_DEST_PASSWORD_STEP, wording
 
 #: error_class of a mailbox waiting for its destination password (the source one is there).
 NO_DEST_PASSWORD = "no_dest_credentials"
@@ -98,7 +98,7 @@ def backoff_seconds(attempt: int, initial: float, maximum: float,
 def next_step(state: JobState, address: str | None = None,
               error_class: str | None = None) -> str | None:
     """What to do about a job in *state*, naming its address: the operator voice of
-    pecsync.wording, in English (the CLI's language).  A mailbox waiting for its
+    pecsync.state_wording, in English (the CLI's language).  A mailbox waiting for its
     destination password (*error_class* ``no_dest_credentials``) is told about
     ``--dest-password-stdin``, not ``--password-stdin``.
 

@@ -16,9 +16,9 @@ from datetime import date, datetime, timedelta
 from pecsync.config import OrderInfo
 from pecsync.reports.campaign import CampaignSummary
 from pecsync.reports.i18n import DETAIL_IT, TEXT
+from pecsync.state_wording import report_state, wording
 from pecsync.store.jobs import Job, JobState
 from pecsync.store.syncstate import final_sync_done
-from pecsync.wording import report_state, wording
 
 STATES = [s.value for s in JobState]
 BLOCKED = {"blocked_invalid_credentials", "blocked_2fa", "blocked_credentials_changed",

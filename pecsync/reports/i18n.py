@@ -4,7 +4,7 @@ from __future__ import annotations
 
 LANGS = ("it", "en")
 
-# A state's label, reason and next step: pecsync.wording (report voice).
+# A state's label, reason and next step: pecsync.state_wording (report voice).
 
 TEXT = {
     "it": {

@@ -5,7 +5,7 @@ casella"), and every notice says where and how to give the password: the intake 
 (``[intake] public_url``) when there is one, otherwise the order's contacts
 (``[orders."NAME"] contacts``).  Never "send us the password by e-mail".
 
-Templates are ``string.Template`` texts, the notice voice of pecsync.wording; an operator
+Templates are ``string.Template`` texts, the notice voice of pecsync.state_wording; an operator
 may override any of them by putting ``notices/<state>.txt`` next to the configuration file
 (first line: subject).  Fields:
 ``$address``, ``$order``, ``$state``, ``$reason``, ``$next_step``, ``$detail``, ``$deadline``,
@@ -19,7 +19,7 @@ from pathlib import Path
 from string import Template
 
 from pecsync.reports.daily import NEEDS_ACTION, MailboxLine
-from pecsync.wording import WORDING, wording
+from pecsync.state_wording import WORDING, wording
 
 
 def how_to_give_password(intake_url: str | None, contacts: Sequence[str]) -> str:

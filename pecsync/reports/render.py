@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from pecsync import __version__
 from pecsync.reports import campaign as campaign_report
 from pecsync.reports.daily import STATES, MailboxLine, OrderReport, Report
-from pecsync.wording import wording
+from pecsync.state_wording import wording
 
 CSV_COLUMNS = ("order", "address", "state", "state_label", "phase", "reason", "next_step",
                "detail", "messages_copied", "messages_total", "bytes_copied", "bytes_total",

@@ -37,6 +37,7 @@ from pecsync.config import Config, OrderInfo
 from pecsync.errors import PecsyncError
 from pecsync.intake.submit import Verdict, submit_credentials
 from pecsync.model import Secret
+from pecsync.state_wording import wording
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import Job, JobStore
@@ -45,7 +46,6 @@ from pecsync.web import security
 from pecsync.web.admin import admin_routes
 from pecsync.web.forms import BadInput, member_address, read_form, text_field
 from pecsync.web.i18n import DEFAULT_TWOFA_STEPS, LANGS, TEXT
-from pecsync.wording import wording
 
 log = structlog.get_logger("pecsync.web")
 HERE = Path(__file__).parent

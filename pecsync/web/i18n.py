@@ -194,7 +194,7 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
-# The member's own state in plain words, and the next step: pecsync.wording (member voice).
+# The member's own state in plain words, and the next step: pecsync.state_wording (member voice).
 
 #: Steps to switch 2-step verification off when [intake] twofa_steps is not set (Aruba PEC's
 #: webmail, as its guide describes them).

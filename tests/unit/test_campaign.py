@@ -18,10 +18,10 @@ from pecsync.config import load_config
 from pecsync.config.member_provider import BUILT_IN
 from pecsync.errors import ConfigError
 from pecsync.reports.campaign import section_html, summarize, to_json
+from pecsync.state_wording import WORDING
 from pecsync.store.campaign import CampaignStore, SendRecord
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState
-from pecsync.wording import WORDING
 from tests.unit.test_config import GOOD, write
 
 

@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "": 0,  # the package root: __version__ only
     "model": 0,
     "errors": 0,
-    "wording": 0,  # the one table of job-state wording: imports nothing, read by all
+    "state_wording": 0,  # the one table of job-state wording: imports nothing, read by all
     "vault": 1,
     "config": 1,
     "log": 1,

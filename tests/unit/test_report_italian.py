@@ -16,8 +16,8 @@ import pytest
 from pecsync.reports.daily import build_report
 from pecsync.reports.notices import render_notice
 from pecsync.reports.render import _mb, _num, order_html, to_csv
+from pecsync.state_wording import WORDING
 from pecsync.store.jobs import Job, JobState
-from pecsync.wording import WORDING
 
 TODAY = date(2026, 11, 24)
 

@@ -27,6 +27,7 @@ from starlette.templating import Jinja2Templates
 
 from pecsync.config import Config
 from pecsync.errors import ConfigError, PecsyncError
+from pecsync.state_wording import job_states, wording
 from pecsync.store.admin import AdminStore, AdminUser
 from pecsync.store.campaign import MEMBER_ACTION_STATES
 from pecsync.store.checkpoints import CheckpointStore
@@ -55,7 +56,6 @@ from pecsync.web.admin.view import (
     valid_filter,
 )
 from pecsync.web.forms import BadInput, read_form
-from pecsync.wording import job_states, wording
 
 log = structlog.get_logger("pecsync.web.admin")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

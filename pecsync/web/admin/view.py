@@ -14,12 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pecsync.config import Config, OrderInfo
+from pecsync.state_wording import wording
 from pecsync.store.admin import ActionCount
 from pecsync.store.campaign import MEMBER_ACTION_STATES
 from pecsync.store.intake import IntakeRequest
 from pecsync.store.jobs import CredentialOrigin, Job, JobState
 from pecsync.web.admin.invitations import InvitationStats
-from pecsync.wording import wording
 
 try:
     LOCAL_TZ: Any = ZoneInfo("Europe/Rome")

@@ -16,7 +16,7 @@ Who reads what:
   body)`` as ``string.Template`` texts (pecsync.reports.notices): sent in Italian only.
 
 ``None`` in a voice means "nothing to say there", on purpose (no next step for a copy that
-is running); tests/unit/test_wording.py says which states may be silent in which voice, and
+is running); tests/unit/test_state_wording.py says which states may be silent in which voice, and
 fails when a job state (pecsync.store.jobs.JobState) has no wording, or when another module
 keeps a per-state table of its own.  Keys are the states' names (``JobState`` is a
 ``StrEnum``, so a ``JobState`` looks itself up); ``done_with_exceptions`` is the reports'

@@ -1,4 +1,4 @@
-"""One table of job-state wording (issue 25, item 6): pecsync.wording has every job state in
+"""One table of job-state wording (issue 25, item 6): pecsync.state_wording has every job state in
 Italian and English in every voice, and no other module keeps a per-state table of words.
 
 Both checkers are tested on a planted hole, so that they can fail."""
@@ -9,9 +9,7 @@ import ast
 from dataclasses import fields, replace
 from pathlib import Path
 
-from pecsync.store.campaign import MEMBER_ACTION_STATES
-from pecsync.store.jobs import JobState
-from pecsync.wording import (
+from pecsync.state_wording import (
     DONE_WITH_EXCEPTIONS,
     LANGS,
     NO_DEST_PASSWORD_STEP,
@@ -20,6 +18,8 @@ from pecsync.wording import (
     job_states,
     wording,
 )
+from pecsync.store.campaign import MEMBER_ACTION_STATES
+from pecsync.store.jobs import JobState
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pecsync"
 STATE_NAMES = frozenset({s.value for s in JobState} | {DONE_WITH_EXCEPTIONS})
@@ -28,7 +28,7 @@ UNDER_WAY = frozenset({"pending", "running", "done"})
 
 
 def _silent_on_purpose(state: str, lang: str, voice: str) -> bool:
-    """Whether *voice* may be None for *state* in *lang* (see pecsync.wording)."""
+    """Whether *voice* may be None for *state* in *lang* (see pecsync.state_wording)."""
     if voice in ("operator_step", "report_reason", "report_step"):
         return state in UNDER_WAY
     if voice == "reminder":  # only the members who must act get reminders
@@ -113,11 +113,11 @@ def _state_key(key: ast.expr | None) -> bool:
 
 
 def per_state_tables(root: Path) -> list[str]:
-    """``path:line`` of every dict literal outside pecsync/wording.py whose keys are two or
+    """``path:line`` of every dict literal outside pecsync/state_wording.py whose keys are two or
     more job states and whose values are words."""
     out: list[tuple[str, int]] = []
     for path in sorted(root.rglob("*.py")):
-        if path.relative_to(root).as_posix() == "wording.py":
+        if path.relative_to(root).as_posix() == "state_wording.py":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
@@ -131,13 +131,13 @@ def per_state_tables(root: Path) -> list[str]:
 
 
 def test_no_other_module_defines_per_state_wording() -> None:
-    assert per_state_tables(PACKAGE) == [], "state wording belongs in pecsync/wording.py"
+    assert per_state_tables(PACKAGE) == [], "state wording belongs in pecsync/state_wording.py"
 
 
 def test_a_planted_per_state_table_is_found(tmp_path: Path) -> None:
     root = tmp_path / "pecsync"
     (root / "web").mkdir(parents=True)
-    (root / "wording.py").write_text('W = {"done": "Fatto bene", "failed": "Non riuscita"}\n')
+    (root / "state_wording.py").write_text('W = {"done": "Fatto bene", "failed": "Non riuscita"}\n')
     (root / "web" / "page.py").write_text(
         'COUNTS = {"done": 0, "failed": 1}\n'  # numbers, not words: fine
         'LABELS = {\n  "it": {"done": ("Completata", "Nessuna azione."),\n'
