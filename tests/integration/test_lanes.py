@@ -99,6 +99,7 @@ def test_a_mailbox_failing_before_its_plan_gives_back_its_early_lanes(
     import pytest
 
     from pecsync.config import load_config
+    from pecsync.engine.settings import mailbox_settings
     from pecsync.model import Credentials, Secret
     from pecsync.store.checkpoints import CheckpointStore
     from pecsync.sync.context import Progress
@@ -120,7 +121,7 @@ def test_a_mailbox_failing_before_its_plan_gives_back_its_early_lanes(
     async def go() -> None:
         async with await CheckpointStore.open(cfg.database) as store:
             with pytest.raises(RuntimeError, match="bookkeeping failed at login"):
-                await copy_mailbox(cfg, store, src, dst, slots=slots,
+                await copy_mailbox(mailbox_settings(cfg), store, src, dst, slots=slots,
                                    progress=Progress(on_phase=broken_hook))
 
     before = dovecot_src.login_count(user)
