@@ -133,18 +133,25 @@ class IntakeConfig:
     #: Reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed
     #: (addresses or networks, e.g. ``["127.0.0.1", "10.0.0.0/8"]``).
     trusted_proxies: tuple[str, ...] = ()
-    #: Source LOGIN checks per member address per window.
+    #: Failed source LOGIN checks per member address *from one client* per window: one
+    #: client's wrong tries never lock the member out from another client.
     rate_per_address: int = 5
+    #: Failed checks per member address across every client per window (the ceiling that
+    #: protects the mailbox at the provider); the member's personal link still works then.
+    rate_per_address_ceiling: int = 20
+    #: Failed checks through one personal link (``/i/<token>``) per window: its own limit.
+    rate_per_link: int = 5
     #: Submissions per client address per window.
     rate_per_client: int = 30
     rate_window_seconds: int = 3600
     #: How members reach the order (shown on every page), e.g. an e-mail and a phone number.
     contact: str = ""
-    #: The old provider's name and its steps to switch 2-step verification off (Italian;
-    #: ``*_en`` in English).  Empty: a default for Aruba PEC.
-    provider_name: str = "Aruba PEC"
-    twofa_steps: tuple[str, ...] = ()
-    twofa_steps_en: tuple[str, ...] = ()
+    #: A member whose address is in an order's ``domains`` but not on the list, and whose
+    #: password the source accepts, is added to that order and queued (``self_enrolled``).
+    #: False: the verified address is only recorded for the operator (a late addition).
+    enrol_verified: bool = True
+    #: The new provider's webmail, shown on the status page once the final sync is done.
+    new_webmail_url: str | None = None
     #: Robot check: the browser solves a small proof of work of this many bits (pecsync's own
     #: script, no third party) and the form cannot be sent sooner than this after it was shown.
     pow_bits: int = 16

@@ -211,12 +211,22 @@ def _strings(r: Reader, key: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+#: Keys [intake] had before the provider profile, and where they went.
+_MOVED_INTAKE_KEYS = {"provider_name": "name", "twofa_steps": "twofa_path",
+                      "twofa_steps_en": "twofa_path_en"}
+
+
 def intake_table(path: Path, data: Any) -> IntakeConfig:
     import ipaddress
 
     if data is None:
         return IntakeConfig()
     d = IntakeConfig()
+    for key, where in _MOVED_INTAKE_KEYS.items():
+        if isinstance(data, Mapping) and key in data:
+            raise ConfigError(f"{path}: [intake] {key}: no longer read: the old provider's "
+                              f"words come from its profile ([source] provider = \"aruba\", "
+                              f"...); override them with [provider_profile] {where}")
     r = Reader(path, "intake", data, set(IntakeConfig.__dataclass_fields__))
     opens, closes = _when(r, "opens_at"), _when(r, "closes_at")
     if opens and closes and closes <= opens:
@@ -244,12 +254,15 @@ def intake_table(path: Path, data: Any) -> IntakeConfig:
         trusted_proxies=proxies,
         rate_per_address=r.get("rate_per_address", int, d.rate_per_address,
                                check=positive) or 1,
+        rate_per_address_ceiling=r.get("rate_per_address_ceiling", int,
+                                       d.rate_per_address_ceiling, check=positive) or 1,
+        rate_per_link=r.get("rate_per_link", int, d.rate_per_link, check=positive) or 1,
         rate_per_client=r.get("rate_per_client", int, d.rate_per_client, check=positive) or 1,
         rate_window_seconds=r.get("rate_window_seconds", int, d.rate_window_seconds,
                                   check=positive) or 1,
         contact=r.get("contact", str, "") or "",
-        provider_name=r.get("provider_name", str, d.provider_name) or d.provider_name,
-        twofa_steps=_strings(r, "twofa_steps"), twofa_steps_en=_strings(r, "twofa_steps_en"),
+        enrol_verified=bool(r.get("enrol_verified", bool, d.enrol_verified)),
+        new_webmail_url=r.get("new_webmail_url", str) or None,
         pow_bits=r.get("pow_bits", int, d.pow_bits,
                        check=lambda v: None if 0 <= v <= 24 else "expected 0 to 24") or 0,
         min_fill_seconds=r.get("min_fill_seconds", float, d.min_fill_seconds,

@@ -10,7 +10,8 @@ import pytest
 MODULES = ["pecsync.model", "pecsync.imap.classify", "pecsync.imap.nul_bytes",
            "pecsync.imap.wire", "pecsync.imap.bodies", "pecsync.imap.utf7", "pecsync.sync.batches",
            "pecsync.log", "pecsync.cli.progress", "pecsync.intake.mailbox_list",
-           "pecsync.engine.outcome", "pecsync.reports.daily", "pecsync.reports.notices"]
+           "pecsync.engine.outcome", "pecsync.reports.daily", "pecsync.reports.notices",
+           "pecsync.web.wording"]
 
 
 @pytest.mark.parametrize("name", MODULES)
