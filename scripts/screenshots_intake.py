@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
@@ -39,21 +40,45 @@ KEY = "q3Jd0mFf1y3oN0K2mU4n1v3rS4lK3yF0rT3sTs0nLy0="
 WIDTHS = (1280, 390)
 
 
-def config(work: Path, src: Any, dst: Any, extra: str) -> Path:
+def config(work: Path, src: Any, dst: Any, extra: str, name: str = "pecsync.toml",
+           switch_at: str = "2027-03-31T06:00:00+02:00") -> Path:
+    limit = "" if "rate_per_address =" in extra else "rate_per_address = 2"
     text = servers_toml(src, dst) + f"""
+[migration]
+deadline = 2027-03-31
+switch_at = {switch_at}
+
 [intake]
 contact = "segreteria@ordine-avvocati.example · 06 1234567"
 pow_bits = 12
 min_fill_seconds = 1
-rate_per_address = 2
+{limit}
+new_webmail_url = "https://webmail.nuovo-gestore.example/"
 {extra}
 [orders."Ordine degli Avvocati di Esempio"]
 slug = "avvocati-esempio"
 domains = ["pec.avvocati-esempio.it"]
 """
-    path = work / ("closed.toml" if extra else "pecsync.toml")
+    path = work / name
     path.write_text(text)
     return path
+
+
+def personal_link(cfg: Path, address: str) -> str:
+    """A personal link token, as `pecsync invite` issues one (pecsync.store.links)."""
+    import anyio
+
+    from pecsync.config import load_config
+    from pecsync.store.checkpoints import CheckpointStore
+    from pecsync.store.links import LinkStore
+
+    config_ = load_config(cfg)
+
+    async def go() -> str:
+        async with await CheckpointStore.open(config_.state) as store:
+            return await LinkStore(store).issue(address, "Ordine degli Avvocati di Esempio")
+
+    return anyio.run(go)
 
 
 def serve(cfg: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -103,7 +128,14 @@ def send(driver: webdriver.Chrome, url: str, address: str | None, password: str)
     driver.find_element(By.ID, "password").send_keys(password)
     html = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, "send").click()
-    WebDriverWait(driver, 30).until(ec.staleness_of(html))
+
+    def gone(_: Any) -> bool:  # chromium sometimes says "not in the document" otherwise
+        try:
+            return bool(ec.staleness_of(html)(driver))
+        except WebDriverException:
+            return True
+
+    WebDriverWait(driver, 30).until(gone)
 
 
 def main() -> int:
@@ -120,11 +152,19 @@ def main() -> int:
     with lab_pair() as (src, dst):
         domain = "pec.avvocati-esempio.it"
         members = {name: f"{name}@{domain}" for name in ("mario.rossi", "anna.bianchi",
-                                                         "luca.verdi", "paola.neri")}
+                                                         "luca.verdi", "paola.neri",
+                                                         "giulia.russo", "marco.gallo")}
         src.add_user(members["mario.rossi"], "Password-Giusta1")
         src.add_user(members["anna.bianchi"], "Vera-Password2")
         src.add_2fa_user(members["luca.verdi"], "Password-3", "Verifica in due passaggi attiva")
         src.add_user(members["paola.neri"], "Password-4")
+        src.add_user(members["giulia.russo"], "Password-5")
+        src.add_user(members["marco.gallo"], "Password-6")
+        # Not on the list, but at the provider in the order's domain: late members.
+        late = {w: f"nuovo.iscritto{w}@{domain}" for w in WIDTHS}
+        for address in late.values():
+            src.add_user(address, "Password-Tardi")
+            dst.add_user(address, "x")
         for m in members.values():
             dst.add_user(m, "x")
         from pecsync.config import ServerConfig
@@ -146,7 +186,11 @@ def main() -> int:
                                  for m in members.values()))
         env["PECSYNC_DEST_PASSWORD"] = dst.master_password
         cfg = config(work, src, dst, "")
-        closed = config(work, src, dst, 'closes_at = 2026-01-01T00:00:00+01:00\n')
+        closed = config(work, src, dst, 'closes_at = 2026-01-01T00:00:00+01:00\n', "closed.toml")
+        # The same database after the switch-over (and with a low ceiling of failed checks
+        # per address across clients, to show that page).
+        after = config(work, src, dst, "rate_per_address = 5\nrate_per_address_ceiling = 2\n",
+                       "after.toml", switch_at="2026-01-01T06:00:00+01:00")
         subprocess.run([sys.executable, "-m", "pecsync", "import", "--config", str(cfg),
                         str(csv)], env=env, cwd=ROOT, check=True, capture_output=True)
         if args.serve:
@@ -165,6 +209,7 @@ def main() -> int:
             return 0
         server, url = serve(cfg, env)
         closed_server, closed_url = serve(closed, env)
+        after_server, after_url = serve(after, env)
         try:
             for width in WIDTHS:
                 print(f"{width} px:")
@@ -188,7 +233,7 @@ def main() -> int:
                     shot(d, out / f"06-invalid-{width}.png")
                     send(d, url + "/", members["luca.verdi"], "Password-3")
                     shot(d, out / f"07-twofa-{width}.png")
-                    send(d, url + "/", f"nuovo.iscritto{width}@{domain}", "qualsiasi")
+                    send(d, url + "/", "mario.rossi@gmail.com", "qualsiasi")
                     shot(d, out / f"08-unknown-{width}.png")
                     for _ in range(3):
                         send(d, url + "/", members["paola.neri"], "no")
@@ -197,10 +242,26 @@ def main() -> int:
                     shot(d, out / f"10-closed-{width}.png")
                     d.get(url + "/?lang=en")
                     shot(d, out / f"11-form-en-{width}.png")
+                    token = personal_link(cfg, members["giulia.russo"])
+                    d.get(f"{url}/i/{token}")
+                    shot(d, out / f"12-personal-link-{width}.png")
+                    d.get(f"{url}/i/{token[:20]}")
+                    shot(d, out / f"13-link-unknown-{width}.png")
+                    send(d, url + "/o/avvocati-esempio", late[width].split("@")[0],
+                         "Password-Tardi")
+                    shot(d, out / f"14-enrolled-{width}.png")
+                    for _ in range(2):
+                        send(d, after_url + "/", members["marco.gallo"], "no")
+                    send(d, after_url + "/", members["marco.gallo"], "Password-6")
+                    shot(d, out / f"15-ceiling-{width}.png")
+                    d.get(status.replace(url, after_url))
+                    shot(d, out / f"16-status-switched-{width}.png")
+                    send(d, url + "/?lang=en", members["giulia.russo"], "wrong")
+                    shot(d, out / f"17-invalid-en-{width}.png")
                 finally:
                     d.quit()
         finally:
-            for proc in (server, closed_server):
+            for proc in (server, closed_server, after_server):
                 proc.terminate()
                 proc.wait(timeout=15)
     shutil.rmtree(work, ignore_errors=True)

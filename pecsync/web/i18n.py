@@ -24,10 +24,7 @@ TEXT: dict[str, dict[str, str]] = {
         "honeypot": "Lasci vuoto questo campo",
         "privacy": "Non modifichi la password della casella PEC durante la migrazione.",
         "accepted_title": "Importazione avviata",
-        "accepted": "L'importazione dei suoi messaggi PEC è iniziata. Per evitare di "
-                    "interrompere il processo di migrazione non modifichi la password fino al "
-                    "passaggio al nuovo gestore. Nel caso fosse necessario, è possibile avviare "
-                    "nuovamente la procedura inserendo la nuova password.",
+        "accepted": "L'importazione dei suoi messaggi PEC è iniziata.",
         "status_link_intro": "Conservi questo collegamento personale: mostra lo stato della "
                              "sua migrazione e permette di inserire una nuova password.",
         "status_link": "Stato della mia migrazione",
@@ -134,9 +131,9 @@ TEXT: dict[str, dict[str, str]] = {
                      "fare altro. Il suo indirizzo PEC non cambia e la posta continua ad "
                      "arrivare come sempre.",
         "next_close": "Può chiudere questa pagina.",
-        "keep_password": "Non modifichi la password fino al passaggio al nuovo gestore"
-                         "{switch}. Se dovesse farlo, ripeta la procedura con la nuova "
-                         "password.",
+        "keep_password": "Per evitare di interrompere il processo di migrazione non modifichi "
+                         "la password fino al passaggio al nuovo gestore{switch}. Se dovesse "
+                         "farlo, ripeta la procedura con la nuova password.",
         "switch_on": " ({switch_at})",
         "enrolled": "La sua casella non era ancora nell'elenco dell'ordine: il gestore attuale "
                     "ha confermato la password e la casella è stata aggiunta.",
@@ -195,10 +192,7 @@ TEXT: dict[str, dict[str, str]] = {
         "honeypot": "Leave this field empty",
         "privacy": "Do not change the password of your PEC mailbox during the migration.",
         "accepted_title": "Import started",
-        "accepted": "The import of your PEC messages has started. To avoid interrupting the "
-                    "migration, do not change your password until the switch to the new "
-                    "provider. If you must, you can start the procedure again by entering the "
-                    "new password.",
+        "accepted": "The import of your PEC messages has started.",
         "status_link_intro": "Keep this personal link: it shows the state of your migration "
                              "and lets you enter a new password.",
         "status_link": "State of my migration",
@@ -300,8 +294,9 @@ TEXT: dict[str, dict[str, str]] = {
                      "else. Your PEC address does not change and mail keeps arriving as "
                      "usual.",
         "next_close": "You can close this page.",
-        "keep_password": "Do not change your password until the switch to the new provider"
-                         "{switch}. If you must, repeat the procedure with the new password.",
+        "keep_password": "To avoid interrupting the migration, do not change your password "
+                         "until the switch to the new provider{switch}. If you must, repeat "
+                         "the procedure with the new password.",
         "switch_on": " ({switch_at})",
         "enrolled": "Your mailbox was not on the order's list yet: your current provider "
                     "confirmed the password and the mailbox has been added.",
