@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Screenshots of every member page of the intake page, at 1280 px and 390 px wide, into
-docs/screenshots/ (shown in the README).
+docs/screenshots/ (shown in docs/guides/member-page.md).
 
 Starts two lab Dovecot servers, imports a small list, runs `pecsync serve` and drives Debian's
 headless chromium through chromium-driver (Selenium), as a member would.

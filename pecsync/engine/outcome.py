@@ -1,4 +1,4 @@
-"""From what happened to a job's next state: the failure classes of ARCHITECTURE.md §4.
+"""From what happened to a job's next state: the failure table of docs/design/architecture.md §4.
 
 Pure: unit-tested row by row.
 """

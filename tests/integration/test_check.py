@@ -1,5 +1,6 @@
 """`pecsync check` and `run`'s pre-flight against real Dovecot: what is wrong is said plainly,
-with the README's exit codes, and nothing is touched when a server is wrong."""
+with the exit codes of docs/reference/exit-codes.md, and nothing is touched when a server is
+wrong."""
 
 from __future__ import annotations
 

@@ -174,7 +174,7 @@ def test_personal_link_and_late_members(dovecot_src: Any, dovecot_dst: Any, user
         # The personal link: the form with the address filled in (read-only, not a field).
         page = client.http.get(f"/i/{token}")
         assert page.status_code == 200
-        assert re.search(rf'id="address"[^>]*>{re.escape(listed)}</p>', page.text)
+        assert re.search(rf'id="address"[^>]*>{re.escape(listed)}</output>', page.text)
         assert 'name="address"' not in page.text
         assert "collegamento personale" in page.text
         assert link_of(cfg, token).open_count == 1
@@ -337,7 +337,8 @@ def test_personal_link_in_a_real_browser(dovecot_src: Any, dovecot_dst: Any, use
     try:
         browser.get(f"{server.url}/i/{token}")
         field = browser.find_element(By.ID, "address")
-        assert field.text == member and field.tag_name == "p"  # shown, not editable
+        assert field.get_attribute("value") == member  # an <output>: shown, not editable
+        assert field.tag_name == "output"
         from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
