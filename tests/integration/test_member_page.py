@@ -353,3 +353,26 @@ def test_personal_link_in_a_real_browser(dovecot_src: Any, dovecot_dst: Any, use
         assert doc[member]["state"] == "pending" and doc[member]["credential_source"] == "web"
     finally:
         server.stop()
+
+
+def test_enrol_verified_off_records_only_the_verified_address(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    listed = users.pair("pw-1", "x")
+    late = users.pair("pw-late", "x")
+    extra = PAGE.replace("[intake]\n", "[intake]\nenrol_verified = false\n")
+    cfg, env = setup(tmp_path, dovecot_src, dovecot_dst, [listed], extra=extra)
+    server = Server(cfg, env)
+    client = Member(server.url, "10.0.0.1")
+    try:
+        assert client.send("/", "wrong", late).status_code == 400
+        assert status_json(cfg, env)["intake_requests"]["count"] == 0
+        r = client.send("/", "pw-late", late)
+        assert r.status_code == 202 and "Indirizzo verificato" in r.text, r.text
+    finally:
+        client.close()
+        server.stop()
+    doc = status_json(cfg, env)
+    assert late not in {m["address"] for m in doc["mailboxes"]}
+    assert doc["self_enrolled"]["count"] == 0
+    assert [a["address"] for a in doc["intake_requests"]["addresses"]] == [late]
+    assert "pw-late" not in server.output
