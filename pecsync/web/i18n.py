@@ -34,8 +34,9 @@ TEXT: dict[str, dict[str, str]] = {
                         "gestore. Controlli e riprovi.",
         "try_again": "Riprova",
         "twofa_title": "Verifica in due passaggi attiva",
-        "twofa_what": "La sua casella PEC ha attiva la verifica in due passaggi (un codice "
-                      "in più, oltre alla password, a ogni accesso). Con la verifica in due "
+        "twofa_what": "La sua casella PEC ha attiva la verifica in due passaggi (una "
+                      "conferma in più a ogni accesso, oltre alla password: un codice o una "
+                      "notifica sul telefono). Con la verifica in due "
                       "passaggi attiva i messaggi non possono essere trasferiti.",
         "twofa_do": "Disattivi la verifica in due passaggi presso il gestore attuale "
                     "({provider}) prima della migrazione. Potrà riattivarla sulla nuova "
@@ -203,8 +204,9 @@ TEXT: dict[str, dict[str, str]] = {
                         "Check it and try again.",
         "try_again": "Try again",
         "twofa_title": "2-step verification is on",
-        "twofa_what": "Your PEC mailbox has 2-step verification on (a code on top of the "
-                      "password at each sign-in). With 2-step verification on, the messages "
+        "twofa_what": "Your PEC mailbox has 2-step verification on (one more confirmation "
+                      "at each sign-in, on top of the password: a code or a notification on "
+                      "the phone). With 2-step verification on, the messages "
                       "cannot be moved.",
         "twofa_do": "Switch 2-step verification off at your current provider ({provider}) "
                     "before the migration. You can switch it on again on the new mailbox after "
