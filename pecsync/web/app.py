@@ -48,6 +48,7 @@ from pecsync.store.links import LinkStore, MemberLink
 from pecsync.store.syncstate import SyncStore, final_sync_done
 from pecsync.vault import Vault, load_key
 from pecsync.web import limits, security
+from pecsync.web.admin import admin_routes
 from pecsync.web.forms import BadInput, member_address, read_form, text_field
 from pecsync.web.i18n import LANGS, STATE, TEXT
 from pecsync.web.wording import domains_text, long_date, long_time, provider_words
@@ -553,6 +554,7 @@ def create_app(cfg: Config, *, vault: Vault | None = None) -> Starlette:
         Route("/s/{token}", pages.status, methods=["GET"]),
         Route("/s/{token}", pages.resubmit, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+        *admin_routes(site),  # the orders' dashboard (pecsync.web.admin)
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: not_found, Exception: failure})
