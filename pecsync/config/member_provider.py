@@ -56,7 +56,7 @@ class SourceProvider:
 BUILT_IN: dict[str, MemberProvider] = {
     "aruba": MemberProvider(
         key="aruba", name="Aruba PEC", webmail_url="https://webmail.pec.it",
-        twofa_path=("Accedi alla webmail PEC di Aruba", "Account", "Sicurezza e password",
+        twofa_path=("Acceda alla webmail PEC di Aruba", "Account", "Sicurezza e password",
                     "Verifica in 2 passaggi", "Disattiva"),
         twofa_path_en=("Log in to Aruba's PEC webmail", "Account", "Sicurezza e password",
                        "Verifica in 2 passaggi", "Disattiva"),
@@ -68,7 +68,7 @@ BUILT_IN: dict[str, MemberProvider] = {
         app_passwords=True, app_password_months=3),
     "legalmail": MemberProvider(
         key="legalmail", name="InfoCert Legalmail", webmail_url="https://webmail.legalmail.it",
-        twofa_path=("Accedi alla webmail Legalmail", "Impostazioni", "Sicurezza",
+        twofa_path=("Acceda alla webmail Legalmail", "Impostazioni", "Sicurezza",
                     "Autenticazione a due fattori", "Disattiva"),
         twofa_path_en=("Log in to Legalmail's webmail", "Impostazioni", "Sicurezza",
                        "Autenticazione a due fattori", "Disattiva"),
@@ -77,7 +77,7 @@ BUILT_IN: dict[str, MemberProvider] = {
         recovery_url="https://www.legalmail.it"),
     "namirial": MemberProvider(
         key="namirial", name="Namirial PEC", webmail_url="https://webmail.sicurezzapostale.it",
-        twofa_path=("Accedi alla webmail PEC di Namirial", "Impostazioni", "Sicurezza",
+        twofa_path=("Acceda alla webmail PEC di Namirial", "Impostazioni", "Sicurezza",
                     "Verifica in due passaggi", "Disattiva"),
         twofa_path_en=("Log in to Namirial's PEC webmail", "Impostazioni", "Sicurezza",
                        "Verifica in due passaggi", "Disattiva"),
@@ -86,7 +86,7 @@ BUILT_IN: dict[str, MemberProvider] = {
         recovery_url="https://www.sicurezzapostale.it"),
     "poste": MemberProvider(
         key="poste", name="Poste Italiane PEC", webmail_url="https://www.postecert.it",
-        twofa_path=("Accedi alla webmail PEC di Poste", "Impostazioni", "Sicurezza",
+        twofa_path=("Acceda alla webmail PEC di Poste", "Impostazioni", "Sicurezza",
                     "Verifica in due passaggi", "Disattiva"),
         twofa_path_en=("Log in to Poste's PEC webmail", "Impostazioni", "Sicurezza",
                        "Verifica in due passaggi", "Disattiva"),
@@ -95,7 +95,7 @@ BUILT_IN: dict[str, MemberProvider] = {
         recovery_url="https://www.postecert.it"),
     "other": MemberProvider(
         key="other", name="il gestore PEC attuale",
-        twofa_path=("Accedi alla webmail del tuo gestore PEC",
+        twofa_path=("Acceda alla webmail del suo gestore PEC",
                     "Impostazioni di sicurezza dell'account",
                     "Verifica in due passaggi (o autenticazione a due fattori)", "Disattiva"),
         twofa_path_en=("Log in to your PEC provider's webmail", "Account security settings",

@@ -138,14 +138,22 @@ class IntakeConfig:
     trusted_proxies: tuple[str, ...] = setting((), check=each(v.network),
                                                help="proxies whose X-Forwarded-For/-Proto "
                                                     "are believed")
-    rate_per_address: int = setting(5, gt=0, help="source LOGIN checks per member address "
-                                                  "per window")
+    rate_per_address: int = setting(5, gt=0, help="failed source LOGIN checks per member "
+                                                  "address from one client per window")
+    rate_per_address_ceiling: int = setting(20, gt=0, help="failed checks per member address "
+                                                           "across every client per window")
+    rate_per_link: int = setting(5, gt=0, help="failed checks through one personal link "
+                                               "(/i/<token>) per window")
     rate_per_client: int = setting(30, gt=0, help="submissions per client address per window")
     rate_window_seconds: int = setting(3600, gt=0, help="the window of both")
     contact: str = setting("", help="how members reach the order (shown on every page)")
-    provider_name: str = setting("Aruba PEC", help="the old provider, named on the 2-step page")
-    twofa_steps: tuple[str, ...] = setting((), help="steps to switch 2-step verification off")
-    twofa_steps_en: tuple[str, ...] = setting((), help="the same in English")
+    enrol_verified: bool = setting(True, help="an address in an order's domains, not on the "
+                                              "list, whose password the source accepts, is "
+                                              "added to that order and queued "
+                                              "(self_enrolled); false: only recorded")
+    new_webmail_url: str | None = setting(None, parse=v.optional_text,
+                                          help="the new provider's webmail, on the status "
+                                               "page after the final sync")
     pow_bits: int = setting(16, ge=0, le=24, help="robot check: proof-of-work bits")
     min_fill_seconds: float = setting(3.0, ge=0, help="no form sent sooner than this after "
                                                       "it showed")

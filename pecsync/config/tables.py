@@ -65,9 +65,19 @@ _CAPTCHA = ("captcha_script_url", "captcha_site_key", "captcha_verify_url",
             "captcha_secret_file")
 
 
+#: Keys [intake] had before the provider profile, and where they went.
+_MOVED_INTAKE_KEYS = {"provider_name": "name", "twofa_steps": "twofa_path",
+                      "twofa_steps_en": "twofa_path_en"}
+
+
 def intake_table(path: Path, data: Any) -> IntakeConfig:
     if data is None:
         return IntakeConfig()
+    for key, where in _MOVED_INTAKE_KEYS.items():
+        if isinstance(data, Mapping) and key in data:
+            raise ConfigError(f"{path}: [intake] {key}: no longer read: the old provider's "
+                              f"words come from its profile ([source] provider = \"aruba\", "
+                              f"...); override them with [provider_profile] {where}")
     t = Table(path, "intake", data, IntakeConfig)
     intake = t.read(IntakeConfig)
     if intake.opens_at and intake.closes_at and intake.closes_at <= intake.opens_at:

@@ -37,6 +37,7 @@ from pecsync.sync.lanes import (
     EarlyLanes,
     FixedSlots,
     FolderTree,
+    LaneLogins,
     copy_in_lanes,
 )
 from pecsync.sync.memory import ByteBudget
@@ -105,6 +106,8 @@ class MailboxRun:
         self.early: EarlyLanes | None = None
         #: Both sides of the mailbox's own pair logged in (a later failure is mid-copy).
         self.logged_in = False
+        #: The lanes' LOGINs: a refused password is tried by one lane, not by each.
+        self.lane_logins = LaneLogins()
         #: The folders of this round, once planned (what a failed round copied is counted).
         self.copiers: list[FolderCopier] = []
 
@@ -160,8 +163,9 @@ class MailboxRun:
     async def login_lane(self, pair: tuple[ImapSession, ImapSession]) -> None:
         src, dst = pair
         try:
-            await concurrently(lambda: in_thread(src.login, self.src_creds),
-                               lambda: in_thread(dst.login, self.dst_creds))
+            await self.lane_logins.login(lambda: concurrently(
+                lambda: in_thread(src.login, self.src_creds),
+                lambda: in_thread(dst.login, self.dst_creds)))
         except BaseException:
             await logout_pair(src, dst)
             raise
