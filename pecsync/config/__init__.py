@@ -18,16 +18,19 @@ from pecsync.config.settings import (
     EngineConfig,
     FolderRulesConfig,
     IntakeConfig,
+    MigrationConfig,
     OrderInfo,
     PostgresTarget,
     ProviderProfile,
     Security,
     ServerConfig,
     SmtpConfig,
+    StateConfig,
     is_postgres_url,
 )
 from pecsync.config.values import parse_duration
 
 __all__ = ["AdminConfig", "CampaignConfig", "Config", "EngineConfig", "FolderRulesConfig",
-           "IntakeConfig", "OrderInfo", "PostgresTarget", "ProviderProfile", "Security",
-           "ServerConfig", "SmtpConfig", "is_postgres_url", "load_config", "parse_duration"]
+           "IntakeConfig", "MigrationConfig", "OrderInfo", "PostgresTarget", "ProviderProfile",
+           "Security", "ServerConfig", "SmtpConfig", "StateConfig", "is_postgres_url",
+           "load_config", "parse_duration"]
