@@ -77,10 +77,13 @@ class EngineConfig:
     max_connections_per_host: int = setting(12, gt=0, help="connections to one server, shared "
                                                            "by all workers and lanes")
     folders_in_parallel: int = setting(3, gt=0, help="folders of one mailbox copied at once")
-    breaker_failures: int = setting(5, ge=0, help="`run` stops claiming after this many "
-                                                  "mailboxes in a row fail to log in; 0: off")
-    lease_seconds: float = setting(600.0, ge=4, help="a claimed job belongs to its process "
-                                                     "this long without renewal")
+    breaker_failures: int = setting(5, ge=0, bounds="must be >= 0 (0: off), got {value}",
+                                    help="`run` stops claiming after this many mailboxes in "
+                                         "a row fail to log in; 0: off")
+    lease_seconds: float = setting(600.0, ge=4,
+                                   bounds="must be at least 4 seconds, got {value}",
+                                   help="a claimed job belongs to its process this long "
+                                        "without renewal")
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def _load(tmp_path: Path, extra: str, table: str = "engine") -> str:
 
 
 @pytest.mark.parametrize(("table", "line", "message"), [
-    ("engine", "lease_seconds = 3", "[engine] lease_seconds: must be at least 4, got 3.0"),
+    ("engine", "lease_seconds = 3", "[engine] lease_seconds: must be at least 4 seconds, got 3.0"),
     ("engine", "workers = 0", "[engine] workers: must be greater than 0, got 0"),
     ("engine", "prefetch_batches = -1", "[engine] prefetch_batches: must be at least 0, got -1"),
     ("engine", "verify = 1", "[engine] verify: expected bool, got 1"),
