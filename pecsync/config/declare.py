@@ -216,6 +216,8 @@ class Table:
         if kind is Path:
             if not isinstance(raw, str):
                 raise self.error(key.name, f"expected str, got {raw!r}")
+            if not raw and key.optional:
+                return None  # ca_file = "": none, as before
             resolved = (self.path.parent / raw).resolve()
             if key.setting.must_exist and not resolved.is_file():
                 raise self.error(key.name, f"file not found: {resolved}")

@@ -110,6 +110,8 @@ def test_a_default_taken_from_another_key(tmp_path: Path) -> None:
     assert t.read(ServerConfig).port == 143
     assert Table(tmp_path / "c.toml", "source", {"host": "h"}, ServerConfig).read(
         ServerConfig).port == 993
+    assert Table(tmp_path / "c.toml", "source", {"host": "h", "ca_file": ""}, ServerConfig
+                 ).read(ServerConfig).ca_file is None  # an empty path is no path
     with pytest.raises(ConfigError, match=r"\[source\] host: missing \(required\)"):
         Table(tmp_path / "c.toml", "source", {"port": 1}, ServerConfig).read(ServerConfig)
 
