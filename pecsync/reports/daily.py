@@ -15,7 +15,8 @@ from datetime import date, datetime, timedelta
 
 from pecsync.config import OrderInfo
 from pecsync.reports.campaign import CampaignSummary
-from pecsync.reports.i18n import DETAIL_IT, NEXT_STEP, REASON, STATE_LABEL, TEXT
+from pecsync.reports.i18n import DETAIL_IT, TEXT
+from pecsync.state_wording import report_state, wording
 from pecsync.store.jobs import Job, JobState
 from pecsync.store.syncstate import final_sync_done
 
@@ -162,6 +163,16 @@ class LateAddition:
     last_at: str
 
 
+@dataclass(frozen=True)
+class SelfEnrolment:
+    """A mailbox its member added on the intake page (pecsync.store.jobs.SelfEnrolled)."""
+
+    address: str
+    order: str
+    enrolled_at: str
+    state: str
+
+
 @dataclass
 class Report:
     report_date: date
@@ -170,6 +181,7 @@ class Report:
     overall: OrderReport
     orders: list[OrderReport]
     intake_requests: list[LateAddition] = field(default_factory=list)
+    self_enrolled: list[SelfEnrolment] = field(default_factory=list)
     #: Invitations and reminders (pecsync.reports.campaign); None: not collected.
     campaign: CampaignSummary | None = None
 
@@ -180,11 +192,11 @@ class Report:
 def _line(job: Job, lang: str, origin: tuple[str, str] | None = None) -> MailboxLine:
     state = job.state.value
     # A done mailbox with messages in the quarantine is "done with exceptions".
-    key = "done_with_exceptions" if state == "done" and job.skipped else state
+    words = wording(report_state(state, job.skipped), lang)
     return MailboxLine(
         address=job.address, order=job.order, state=state,
-        state_label=STATE_LABEL[lang][key], phase=job.phase,
-        reason=REASON[lang].get(key, ""), next_step=NEXT_STEP[lang].get(key, ""),
+        state_label=words.report, phase=job.phase,
+        reason=words.report_reason or "", next_step=words.report_step or "",
         detail=detail_text(job.error_class, job.error_text, lang),
         messages_copied=job.messages_copied,
         messages_total=job.messages_total, bytes_copied=job.bytes_copied,
@@ -272,7 +284,8 @@ def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
                  origins: Mapping[str, tuple[str, str]] | None = None,
                  intake_requests: Sequence[LateAddition] = (),
                  synced: Mapping[str, str | None] | None = None,
-                 switch_at: datetime | None = None) -> Report:
+                 switch_at: datetime | None = None,
+                 self_enrolled: Sequence[SelfEnrolment] = ()) -> Report:
     """*synced*: address → last_synced_at (``job_sync``); *switch_at*: [migration]."""
     orders = orders or {}
     done_times = done_times or {}
@@ -308,4 +321,4 @@ def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
                   generated_at=generated_at or datetime.now().astimezone().isoformat(
                       timespec="seconds"),
                   lang=lang, overall=overall, orders=sections,
-                  intake_requests=list(intake_requests))
+                  intake_requests=list(intake_requests), self_enrolled=list(self_enrolled))

@@ -4,98 +4,7 @@ from __future__ import annotations
 
 LANGS = ("it", "en")
 
-STATE_LABEL = {
-    "it": {
-        "waiting_credentials": "In attesa della password",
-        "pending": "Da avviare",
-        "running": "Copia in corso",
-        "done": "Completata e verificata",
-        "done_with_exceptions": "Completata con eccezioni (messaggi in quarantena)",
-        "blocked_invalid_credentials": "Password rifiutata",
-        "blocked_2fa": "Verifica in due passaggi attiva",
-        "blocked_credentials_changed": "Password cambiata durante la copia",
-        "blocked_destination_full": "Nuova casella piena",
-        "retry_wait": "Nuovo tentativo programmato",
-        "failed": "Non riuscita",
-    },
-    "en": {
-        "waiting_credentials": "Waiting for the password",
-        "pending": "Not started",
-        "running": "Copying",
-        "done": "Copied and verified",
-        "done_with_exceptions": "Done with exceptions (messages in quarantine)",
-        "blocked_invalid_credentials": "Password refused",
-        "blocked_2fa": "2-step verification on",
-        "blocked_credentials_changed": "Password changed during the copy",
-        "blocked_destination_full": "New mailbox full",
-        "retry_wait": "Retry scheduled",
-        "failed": "Failed",
-    },
-}
-
-REASON = {
-    "it": {
-        "waiting_credentials": "La password della casella non è ancora arrivata.",
-        "blocked_invalid_credentials": "Il vecchio gestore ha rifiutato la password indicata.",
-        "blocked_2fa": "Sulla casella è attiva la verifica in due passaggi: il vecchio gestore "
-                       "rifiuta l'accesso dei programmi.",
-        "blocked_credentials_changed": "La password è stata cambiata dopo l'avvio della copia "
-                                       "(oppure la password per le app è scaduta).",
-        "blocked_destination_full": "La nuova casella ha esaurito lo spazio.",
-        "failed": "La copia non è riuscita.",
-        "retry_wait": "Errore temporaneo di rete o del server: nuovo tentativo automatico.",
-        "done_with_exceptions": "Copiata e verificata, ma il nuovo gestore ha rifiutato alcuni "
-                                "messaggi: sono conservati intatti nella quarantena.",
-    },
-    "en": {
-        "waiting_credentials": "The mailbox password has not arrived yet.",
-        "blocked_invalid_credentials": "The old provider refused the password given.",
-        "blocked_2fa": "2-step verification is on: the old provider refuses mail programs.",
-        "blocked_credentials_changed": "The password was changed after the copy started (or the "
-                                       "app password expired).",
-        "blocked_destination_full": "The new mailbox is out of space.",
-        "failed": "The copy failed.",
-        "retry_wait": "Temporary network or server error: retried automatically.",
-        "done_with_exceptions": "Copied and verified, but the new provider refused some "
-                                "messages: they are kept intact in the quarantine.",
-    },
-}
-
-NEXT_STEP = {
-    "it": {
-        "waiting_credentials": "L'iscritto invii la password della casella PEC (modulo o "
-                               "lista dell'ordine).",
-        "blocked_invalid_credentials": "L'iscritto verifichi e invii di nuovo la password "
-                                       "corretta.",
-        "blocked_2fa": "L'iscritto disattivi la verifica in due passaggi oppure generi una "
-                       "password per le app, poi la invii.",
-        "blocked_credentials_changed": "L'iscritto invii la nuova password: la copia riprende "
-                                       "da dove si era fermata.",
-        "blocked_destination_full": "Il gestore aumenti lo spazio della nuova casella: la copia "
-                                    "riprende senza perdite.",
-        "failed": "Il gestore verifichi il motivo e rilanci la copia (pecsync retry).",
-        "retry_wait": "Nessuna azione: pecsync riprova da solo.",
-        "done_with_exceptions": "Il gestore esamini i messaggi in quarantena e li carichi a "
-                                "mano, oppure corregga la nuova casella e rilanci la copia "
-                                "(pecsync retry).",
-    },
-    "en": {
-        "waiting_credentials": "The member sends the PEC mailbox password (form or the "
-                               "order's list).",
-        "blocked_invalid_credentials": "The member checks and re-submits the right password.",
-        "blocked_2fa": "The member turns 2-step verification off or creates an app password, "
-                       "then re-submits it.",
-        "blocked_credentials_changed": "The member re-submits the new password: the copy "
-                                       "resumes where it stopped.",
-        "blocked_destination_full": "The operator raises the new mailbox's quota: the copy "
-                                    "resumes with nothing lost.",
-        "failed": "The operator checks the reason and runs the copy again (pecsync retry).",
-        "retry_wait": "Nothing: pecsync retries by itself.",
-        "done_with_exceptions": "The operator looks at the quarantined messages and stores "
-                                "them by hand, or fixes the new mailbox and runs the copy "
-                                "again (pecsync retry).",
-    },
-}
+# A state's label, reason and next step: pecsync.state_wording (report voice).
 
 TEXT = {
     "it": {
@@ -143,6 +52,9 @@ TEXT = {
         "timezone": "ora italiana",
         "late_additions": "Richieste dal modulo web per indirizzi non in elenco",
         "late_additions_hint": "aggiungerle all'elenco e reimportarlo",
+        "self_enrolled": "Caselle aggiunte dagli iscritti (non in elenco, password confermata "
+                         "dal gestore)",
+        "self_enrolled_hint": "verificare che siano iscritti dell'ordine",
         "requests": "richieste",
         "last_request": "ultima",
         "password_from": "Password da",
@@ -192,6 +104,9 @@ TEXT = {
         "timezone": "Italian time",
         "late_additions": "Addresses asked for on the web page that are not in the list",
         "late_additions_hint": "add them to the list and re-import it",
+        "self_enrolled": "Mailboxes added by members (not in the list, password confirmed by "
+                         "the provider)",
+        "self_enrolled_hint": "check that they are members of the order",
         "requests": "requests",
         "last_request": "last",
         "password_from": "Password from",

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from pecsync import __version__
 from pecsync.reports import campaign as campaign_report
 from pecsync.reports.daily import STATES, MailboxLine, OrderReport, Report
-from pecsync.reports.i18n import STATE_LABEL
+from pecsync.state_wording import wording
 
 CSV_COLUMNS = ("order", "address", "state", "state_label", "phase", "reason", "next_step",
                "detail", "messages_copied", "messages_total", "bytes_copied", "bytes_total",
@@ -63,6 +63,8 @@ def to_json(report: Report) -> dict[str, Any]:
                       for m in report.overall.mailboxes],
         "intake_requests": {"count": len(report.intake_requests),
                             "addresses": [asdict(r) for r in report.intake_requests]},
+        "self_enrolled": {"count": len(report.self_enrolled),
+                          "mailboxes": [asdict(e) for e in report.self_enrolled]},
         "campaign": (campaign_report.to_json(report.campaign) if report.campaign is not None
                      else None),
     }
@@ -225,7 +227,7 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
     if o.missing_final_sync is not None:
         kpis.append((f"{o.count - o.missing_final_sync}/{o.count}", t("final_sync")))
     kpi_html = "".join(f"<div><b>{escape(v)}</b>{escape(label)}</div>" for v, label in kpis)
-    counts = "".join(f"<tr><td>{escape(STATE_LABEL[report.lang][s])}</td><td><code>{s}</code>"
+    counts = "".join(f"<tr><td>{escape(wording(s, report.lang).report)}</td><td><code>{s}</code>"
                      f"</td><td>{o.totals[s]}</td></tr>" for s in STATES if o.totals[s])
     ch = o.changes
     if ch.previous_date is None:
@@ -258,6 +260,13 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
                                f", {escape(t('last_request'))} "
                                f"{escape(_stamp(r.last_at, lang))}</li>" for r in late)
                      + "</ul>")
+    enrolled = [e for e in report.self_enrolled if o.name in ("*", e.order)]
+    if enrolled:
+        late_html += (f"<h2>{escape(t('self_enrolled'))}: {len(enrolled)}</h2>"
+                      f"<p class='muted'>{escape(t('self_enrolled_hint'))}</p><ul>"
+                      + "".join(f"<li>{escape(e.address)} — {escape(e.state)}, "
+                                f"{escape(_stamp(e.enrolled_at, lang))}</li>" for e in enrolled)
+                      + "</ul>")
     back = f"<p><a href='index.html'>← {escape(t('overall'))}</a></p>" if index_link else ""
     title = f"{t('title')} — {o.display_name} — {_day(report.report_date, lang)}"
     return (f"<!DOCTYPE html><html lang='{report.lang}'><head><meta charset='utf-8'>"
