@@ -22,8 +22,10 @@ from pecsync.errors import LeaseLost
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
+from pecsync.store.limits import ServerLimitStore
 from pecsync.sync.context import Progress
 from pecsync.sync.lanes import ConnectionSlots
+from pecsync.sync.limits import ConnectionLimits
 from pecsync.sync.mailbox import copy_mailbox
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.quarantine import Quarantine, quarantine_dir
@@ -53,6 +55,21 @@ class EngineEnv:
     breaker: CircuitBreaker | None = None
     #: Jobs claimed from ``done`` for a re-sync (what the breaker puts them back to).
     resync_claims: set[int] = field(default_factory=set)
+    #: Connection limits learned from the servers' refusals (loaded from the state database
+    #: at the first job; on a shared database, merged again at each job).
+    limits: ConnectionLimits | None = None
+
+
+async def _learned_limits(env: EngineEnv) -> ConnectionLimits:
+    """The run's connection limits, with those other hosts learned meanwhile."""
+    if env.limits is None or env.store.shared:
+        table = ServerLimitStore(env.store)
+        known = await table.learned()
+        if env.limits is None:
+            env.limits = ConnectionLimits(known, persist=table.learn)
+        else:
+            env.limits.merge(known)
+    return env.limits
 
 
 #: Phases a mailbox flips between once per folder: not worth a transaction each.
@@ -193,7 +210,9 @@ async def attempt_mailbox(cfg: Config, store: CheckpointStore, src: Credentials,
                           dst: Credentials, *, address: str, progress: Progress, verify: bool,
                           memory: ByteBudget | None = None,
                           slots: ConnectionSlots | None = None,
-                          recheck: bool = False) -> tuple[MailboxReport, Outcome]:
+                          recheck: bool = False,
+                          limits: ConnectionLimits | None = None
+                          ) -> tuple[MailboxReport, Outcome]:
     """One attempt at one mailbox, the same for a job of ``run``/``retry`` and for ``copy``:
     copy every folder from its checkpoints (messages the destination refuses go to the
     quarantine of *address*), bring flags in step, verify when *verify*, and the state that
@@ -205,7 +224,7 @@ async def attempt_mailbox(cfg: Config, store: CheckpointStore, src: Credentials,
     report = await copy_mailbox(cfg, store, src, dst, verify=verify, progress=progress,
                                 memory=memory, slots=slots, sync_flags=True,
                                 quarantine=Quarantine(quarantine_dir(cfg.database, address)),
-                                recheck=recheck)
+                                recheck=recheck, limits=limits)
     return report, report_outcome(report, address)
 
 
@@ -270,7 +289,8 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
                                                     verify=cfg.engine.verify,
                                                     memory=env.memory,
                                                     slots=env.budget.slots(*hosts),
-                                                    recheck=recheck)
+                                                    recheck=recheck,
+                                                    limits=await _learned_limits(env))
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await jobs.finish(job, JobState.PENDING, error_class="interrupted",

@@ -400,6 +400,20 @@ WHERE owner = :owner AND server = :server AND slot = :slot;
 -- name: release_all_host_slots
 UPDATE host_slot SET owner = NULL, lease_until = NULL WHERE owner = :owner;
 
+-- --- connection limits learned from refusals (pecsync.store.limits) ----------------------
+
+-- name: list_server_limits
+SELECT server, max_connections FROM server_limit;
+
+-- name: learn_server_limit
+-- The lower limit wins (two hosts learning at once, or a limit lowered by the provider).
+INSERT INTO server_limit (server, max_connections, learned_at)
+VALUES (:server, :max_connections, :now)
+ON CONFLICT (server) DO UPDATE SET
+    max_connections = CASE WHEN excluded.max_connections < server_limit.max_connections
+                           THEN excluded.max_connections ELSE server_limit.max_connections END,
+    learned_at = excluded.learned_at;
+
 -- --- incremental re-sync (pecsync.store.syncstate) ----------------------------------------
 
 -- name: get_folder_sync

@@ -6,8 +6,9 @@ per-host budget has room, up to ``[engine] folders_in_parallel``; lane 0 is the 
 mailbox logged in with.  Folders go to lanes largest first.  When a folder fails, the other
 lanes finish the batch in flight (checkpoints recorded) and stop; the first error is raised.
 An extra lane that cannot log in (a server's per-user connection limit, say) is simply not
-used, unless the password itself was refused: that stops the mailbox at once (one refused
-LOGIN per changed password).  An extra lane that loses its connection (network error,
+used; a refusal for the limit is learned (:mod:`pecsync.sync.limits`) and no mailbox opens
+lanes over it again; unless the password itself was refused: that stops the mailbox at once
+(one refused LOGIN per changed password).  An extra lane that loses its connection (network error,
 timeout, BYE) hands its folder back to the queue (it resumes from its checkpoints on another
 lane, lane 0 at the latest) and closes; a new lane may open later, with a new LOGIN, when the
 budget has room.  Lane 0's own lost connection ends the round (:mod:`pecsync.sync.reconnect`).
@@ -34,6 +35,7 @@ from pecsync.imap.session import ImapSession
 from pecsync.model import FolderMapping, FolderReport
 from pecsync.sync.aio import first_error, in_thread, logout_pair
 from pecsync.sync.context import MailboxContext
+from pecsync.sync.limits import MailboxLimits
 from pecsync.sync.reconnect import reconnectable
 
 log = structlog.get_logger("pecsync.lanes")
@@ -96,9 +98,13 @@ class EarlyLanes:
 
     def __init__(self, connect_lane: Callable[[], Awaitable[tuple[ImapSession, ImapSession]]],
                  login_lane: Callable[[tuple[ImapSession, ImapSession]], Awaitable[None]],
-                 slots: ConnectionSlots, n: int, label: str) -> None:
+                 slots: ConnectionSlots, n: int, label: str,
+                 limit: MailboxLimits | None = None) -> None:
         self.connect_lane, self.login_lane = connect_lane, login_lane
-        self.slots, self.n, self.label = slots, n, label
+        self.limit = limit
+        # Never more lanes than a connection limit learned from the servers allows.
+        self.slots, self.n, self.label = slots, limit.lanes(n + 1) - 1 if limit else n, label
+        self._logging_in = 0  # lanes logging in or logged in (the mailbox's own pair aside)
         self._pending: list[_PendingLane] = []
         self._go = anyio.Event()
         self._logins = 0  # how many may log in, set by proceed()
@@ -129,7 +135,15 @@ class EarlyLanes:
                 await logout_pair(*pair)
                 return
             self._logins -= 1
-            await self.login_lane(pair)  # logs out what it opened if it fails
+            self._logging_in += 1
+            try:
+                await self.login_lane(pair)  # logs out what it opened if it fails
+            except Exception as exc:
+                self._logging_in -= 1
+                if self.limit is not None:
+                    # The others logging in count: the server may have counted them first.
+                    await self.limit.refused(exc, held=1 + self._logging_in)
+                raise
             if pending.abandoned:  # its owner stopped waiting meanwhile
                 await logout_pair(*pair)
                 return
@@ -219,12 +233,14 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                         lanes: int, slots: ConnectionSlots | None, open_lane: OpenLane,
                         on_done: Callable[[C], None] | None = None,
                         tree: FolderTree | None = None,
-                        early: Sequence[_PendingLane] = ()) -> None:
+                        early: Sequence[_PendingLane] = (),
+                        limit: MailboxLimits | None = None) -> None:
     """Run :meth:`FolderCopy.copy_folder` of every copier, on up to *lanes* connection
     pairs (lane 0: ``ctx.src``/``ctx.dst``; the others opened with *open_lane*, or *early*:
     logins already under way (:class:`EarlyLanes`), each holding one of *slots*, logged out
     and given back here).
-    The folders of *tree* exist on the destination when this returns without error."""
+    The folders of *tree* exist on the destination when this returns without error.
+    *limit*: the connection limits learned from the servers (no lane over them)."""
     tree = tree or FolderTree(())
     queue = deque(sorted(copiers, key=lambda c: -_size_hint(ctx, c)))
     errors: list[Exception] = []
@@ -237,7 +253,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         folder, later (when another mailbox gave connections back) only if at least two
         wait, since a lane's login costs about as much as a small folder."""
         nonlocal active
-        while (group is not None and slots is not None and active < lanes
+        while (group is not None and slots is not None
+               and active < (limit.lanes(lanes) if limit is not None else lanes)
                and len(queue) >= (active + 1 if at_start else 2) and not ctx.halt.is_set()
                and slots.try_take()):
             active += 1
@@ -297,6 +314,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                     src, dst = await open_lane()
                 except Exception as exc:  # a refusal (a connection limit...): not used
                     log.info("extra_lane_not_opened", mailbox=ctx.label, reason=str(exc))
+                    if limit is not None:
+                        await limit.refused(exc, held=active - 1)
                     if _password_refused(exc):  # ...unless the password was refused
                         errors.append(exc)
                         ctx.halt.set()

@@ -14,7 +14,7 @@ import anyio
 import structlog
 
 from pecsync.config import Config
-from pecsync.errors import FolderError
+from pecsync.errors import FolderError, ImapError
 from pecsync.imap.classify import provider_rules
 from pecsync.imap.session import ImapSession
 from pecsync.model import (
@@ -40,6 +40,7 @@ from pecsync.sync.lanes import (
     FolderTree,
     copy_in_lanes,
 )
+from pecsync.sync.limits import LOGIN_WAITS, ConnectionLimits, MailboxLimits, limit_refusal
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.namespaces import select_own_folders
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
@@ -136,7 +137,20 @@ class MailboxRun:
         refusal "password changed" from "wrong password", even if the destination fails)."""
         session, creds = ((self.src, self.src_creds) if side == "src"
                           else (self.dst, self.dst_creds))
-        await in_thread(session.login, creds)
+        for wait in (*LOGIN_WAITS, None):
+            try:
+                await in_thread(session.login, creds)
+                break
+            except ImapError as exc:
+                # Refused for the connection limit: the server has not yet counted this
+                # mailbox's connections just closed (or the member's own hold it).  Wait,
+                # log in again: a limit is not the job's failure.
+                if wait is None or not limit_refusal(exc):
+                    raise
+                log.info("login_waits_for_connection_limit", mailbox=self.src_creds.user,
+                         side=side, seconds=wait)
+                await in_thread(session.connection.close)
+                await anyio.sleep(wait)
         if self.progress.on_login:
             await self.progress.on_login(side)
 
@@ -213,7 +227,8 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
                        slots: ConnectionSlots | None = None,
                        sync_flags: bool = False,
                        quarantine: Quarantine | None = None,
-                       recheck: bool = False) -> MailboxReport:
+                       recheck: bool = False,
+                       limits: ConnectionLimits | None = None) -> MailboxReport:
     """Copy every folder of one mailbox, resuming from checkpoints, then verify.
 
     *sync_flags*: then bring the destination's flags in step with flag changes at the
@@ -224,7 +239,9 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     pairs for folder lanes (default: ``[engine] folders_in_parallel - 1`` of them, within
     ``max_connections_per_host``).  *quarantine* keeps the messages the destination refuses;
     *recheck* verifies every recorded copy again (not only the unverified ones) and copies
-    again what is missing or changed on the destination.
+    again what is missing or changed on the destination.  *limits*: the connection limits
+    learned from the servers' refusals, shared by the mailboxes of a run (default: this
+    mailbox's own).
 
     A connection lost once the mailbox is logged in (network error, timeout, ``BYE``) on the
     mailbox's own pair ends that round (a folder lane's only hands its folder back, see
@@ -237,6 +254,9 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         slots = FixedSlots(min(cfg.engine.folders_in_parallel,
                                cfg.engine.max_connections_per_host) - 1)
     progress = progress or Progress()
+    limit = MailboxLimits(limits if limits is not None else ConnectionLimits(),
+                          ConnectionLimits.server(cfg.source.host, cfg.source.port),
+                          ConnectionLimits.server(cfg.destination.host, cfg.destination.port))
     rounds = Reconnector(ReconnectPolicy(cfg.engine.reconnect_attempts,
                                          cfg.engine.reconnect_initial_seconds,
                                          cfg.engine.reconnect_max_seconds),
@@ -255,7 +275,8 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
         run = MailboxRun(cfg, store, src_creds, dst_creds, counted, quarantine=quarantine,
                          recheck=recheck)
         try:
-            report = await _copy_round(run, cfg, store, verify, memory, slots, sync_flags)
+            report = await _copy_round(run, cfg, store, verify, memory, slots, sync_flags,
+                                       limit)
         except BaseException:
             for copier in run.copiers:
                 counts = carried.setdefault(copier.report.src, [0, 0])
@@ -276,7 +297,7 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
 
 async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, verify: bool,
                       memory: ByteBudget | None, slots: ConnectionSlots,
-                      sync_flags: bool) -> MailboxReport:
+                      sync_flags: bool, limit: MailboxLimits | None = None) -> MailboxReport:
     """One round of :func:`copy_mailbox`: log in, plan, copy; every connection of the round is
     closed when it returns or fails."""
     try:
@@ -287,10 +308,11 @@ async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, veri
                 # the mailbox logs in, and log in once the plan says how many are needed
                 # (a refused password is tried once, never once per lane).
                 run.early = EarlyLanes(run.connect_lane, run.login_lane, slots,
-                                       cfg.engine.folders_in_parallel - 1, run.src_creds.user)
+                                       cfg.engine.folders_in_parallel - 1, run.src_creds.user,
+                                       limit)
                 run.early.start(background)
             try:
-                report = await _copy(run, cfg, verify, memory, slots, sync_flags)
+                report = await _copy(run, cfg, verify, memory, slots, sync_flags, limit)
             finally:
                 if run.early is not None:
                     await run.early.close()  # what the lanes did not adopt, on every path
@@ -300,7 +322,8 @@ async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, veri
 
 
 async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget | None,
-                slots: ConnectionSlots, sync_flags: bool = False) -> MailboxReport:
+                slots: ConnectionSlots, sync_flags: bool = False,
+                limit: MailboxLimits | None = None) -> MailboxReport:
     async with run:
         ctx = await run.context()
         ctx.memory = memory or ByteBudget(cfg.engine.max_inflight_bytes)
@@ -328,7 +351,8 @@ async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget |
             run.early.proceed(len(todo) - 1)  # logged in, and this many lanes have work
         await copy_in_lanes(ctx, todo, verify=verify, lanes=cfg.engine.folders_in_parallel,
                             slots=slots, open_lane=run.open_lane, on_done=_log_folder,
-                            tree=tree, early=run.early.take() if run.early else ())
+                            tree=tree, early=run.early.take() if run.early else (),
+                            limit=limit)
         run.report.folders.extend(c.report for c in copiers)
         if sync_flags:
             await sync_mailbox_flags(ctx, plan, run.report.folders)

@@ -9,6 +9,7 @@ import pytest
 
 MODULES = ["pecsync.model", "pecsync.imap.classify", "pecsync.imap.nul_bytes",
            "pecsync.imap.wire", "pecsync.imap.bodies", "pecsync.imap.utf7", "pecsync.sync.batches",
+           "pecsync.sync.limits",
            "pecsync.log", "pecsync.cli.progress", "pecsync.intake.mailbox_list",
            "pecsync.engine.outcome", "pecsync.reports.daily", "pecsync.reports.notices"]
 
