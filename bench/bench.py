@@ -201,15 +201,16 @@ def server_cpu(server: DovecotServer) -> float:
 
 def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
                 workdir: Path, workers: int, engine: dict[str, Any], tls: bool = False,
-                wrap: bool = True) -> tuple[float, int, int, float, Usage]:
+                wrap: bool = True, dst_port: int | None = None
+                ) -> tuple[float, int, int, float, Usage]:
     cfg = workdir / "bench.toml"
     security = f'"tls"\nca_file = "{src.ca_file}"' if tls else '"plain"'
     compress = engine.get("source_compress", "auto")
     engine = {k: v for k, v in engine.items() if k != "source_compress"}
     lines = [f'[source]\nhost = "127.0.0.1"\nport = {src_port}\nsecurity = {security}\n'
              f'master_user = "{src.master_user}"\ntimeout = 120\ncompress = "{compress}"\n',
-             f'[destination]\nhost = "127.0.0.1"\nport = {dst.port}\nsecurity = "plain"\n'
-             f'master_user = "{dst.master_user}"\ntimeout = 120\n',
+             f'[destination]\nhost = "127.0.0.1"\nport = {dst_port or dst.port}\n'
+             f'security = "plain"\nmaster_user = "{dst.master_user}"\ntimeout = 120\n',
              '[state]\ndatabase = "state.sqlite3"\n',
              "[engine]\n" + "".join(f"{k} = {v}\n" for k, v in engine.items())]
     cfg.write_text("\n".join(lines))
@@ -246,6 +247,18 @@ def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list
     return (time.monotonic() - started, max(r[1] for r in results),
             max(r[2] for r in results), sum(r[3] for r in results),
             add_usage([r[4] for r in results]))
+
+
+def run_floor(src_port: int, dst_port: int, src: DovecotServer, dst: DovecotServer,
+              users: list[str], parallel: int) -> tuple[float, int, int, float, Usage]:
+    """The verified-copy floor (bench/floor.py) as its own process, *parallel* mailboxes at
+    once: wall time, own CPU and peak RSS measured like pecsync's."""
+    env = dict(os.environ, FLOOR_SRC_PASSWORD=src.master_password,
+               FLOOR_DST_PASSWORD=dst.master_password)
+    return timed([sys.executable, str(ROOT / "bench" / "floor.py"),
+                  "--src", f"127.0.0.1:{src_port}", "--dst", f"127.0.0.1:{dst_port}",
+                  "--master-user", src.master_user, "--dst-master-user", dst.master_user,
+                  "--parallel", str(parallel), *users], env)
 
 
 def run_raw_append(dst: DovecotServer, users: list[str], seeds: dict[str, int], n_msg: int,
@@ -375,9 +388,16 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
     load = os.getloadavg()
     busy = machine_cpu()
     cpu_src, cpu_dst = server_cpu(src), server_cpu(dst)
+    dst_proxy: LatencyProxy | None = args.dst_proxy
+    dst_port = dst_proxy.port if dst_proxy is not None else dst.port
+    links = [p for p in (proxy, dst_proxy) if p is not None]
+    carried = [dict(p.carried) for p in links]
     if tool.startswith("pecsync"):
         secs, rc, rss, cpu, use = run_pecsync(src_port, dst, src, users, work, par,
-                                              pecsync_engine(tool, engine), args.tls)
+                                              pecsync_engine(tool, engine), args.tls,
+                                              dst_port=dst_port)
+    elif tool == "floor":
+        secs, rc, rss, cpu, use = run_floor(src_port, dst_port, src, dst, users, par)
     elif tool == "raw-append":
         secs, rc, rss, cpu, use = run_raw_append(dst, users, args.seeds, args.n_msg,
                                                  not args.no_large, par)
@@ -385,6 +405,15 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
         secs, rc, rss, cpu, use = run_dsync(src_port, dst, src, users, par, args.tls)
     busy = machine_cpu() - busy
     extra: dict[str, Any] = {}
+    if args.rate_mbit:
+        # The link limit: every byte of the corpus crosses the source's downstream once (and
+        # the destination's upstream, and its downstream again for a verifying tool).
+        extra["rate_mbit"] = args.rate_mbit
+        extra["link_limit_s"] = size * 8 / (args.rate_mbit * 1e6)
+        extra["link_share"] = extra["link_limit_s"] / secs
+        for name, p, before in zip(("source", "destination"), links, carried, strict=True):
+            for d in ("up", "down"):
+                extra[f"{name}_{d}_mb"] = round((p.carried[d] - before[d]) / 1e6, 1)
     if proxy is not None:
         proxy.record = False
         extra["proxy_cpu_s"] = proxy.cpu_seconds() - proxy_cpu
@@ -415,6 +444,11 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
           f"{use['minflt']:.0f} ctxsw {use['nvcsw']:.0f}+{use['nivcsw']:.0f}), source server "
           f"{cpu_src:4.1f} s, destination server {cpu_dst:4.1f} s, machine {busy:5.1f} s  "
           f"load {load[0]:.1f}  exact={exact}", flush=True)
+    if args.rate_mbit:
+        print(f"{'':21}link limit {extra['link_limit_s']:.1f} s at {args.rate_mbit:g} Mbit/s: "
+              f"{100 * extra['link_share']:.0f}% of the link; MB carried: source down "
+              f"{extra['source_down_mb']}, destination up {extra['destination_up_mb']} "
+              f"down {extra['destination_down_mb']}", flush=True)
     return row
 
 
@@ -434,12 +468,19 @@ def markdown(results: list[dict[str, Any]], head: str, tls: bool) -> str:
     peak RSS; ratios to dsync and to the raw APPEND floor at the same parallelism."""
     lines = [head, "",
              "| tool | parallel | +RTT | TLS | s | msgs/s | MB/s | speed vs dsync | "
-             "own CPU s (user + sys) | CPU vs raw | minor faults | peak RSS | exact | re-run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "own CPU s (user + sys) | CPU vs raw | minor faults | peak RSS | exact | re-run | "
+             "share of the link | wall vs floor | CPU vs floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        dsync, raw = (next((x for x in results if x["tool"] == tool
-                            and x["parallel"] == r["parallel"]), None)
-                      for tool in ("dsync-imapc", "raw-append"))
+        dsync, raw, floor = (next((x for x in results if x["tool"] == tool
+                                   and x["parallel"] == r["parallel"]), None)
+                             for tool in ("dsync-imapc", "raw-append", "floor"))
+        link = (f"{100 * r['link_share']:.0f}% of {r['link_limit_s']:.1f} s"
+                if "link_share" in r else "-")
+        # Wall: the floor's time over this one's (1.00 = as fast as the floor).
+        vs_floor = (f"{floor['seconds'] / r['seconds']:.2f}x" if floor else "-")
+        cpu_floor = (f"{r['tool_cpu_s'] / floor['tool_cpu_s']:.1f}x"
+                     if floor and floor["tool_cpu_s"] else "-")
         ratio = f"{dsync['seconds'] / r['seconds']:.2f}x" if dsync else "-"
         vs_raw = (f"{r['tool_cpu_s'] / raw['tool_cpu_s']:.1f}x"
                   if raw and raw["tool_cpu_s"] else "-")
@@ -451,7 +492,8 @@ def markdown(results: list[dict[str, Any]], head: str, tls: bool) -> str:
             f"{'yes' if tls else 'no'} | {r['seconds']:.1f} | {r['msgs_per_s']:,.0f} | "
             f"{r['mb_per_s']:.1f} | {ratio} | {r['tool_cpu_s']:.1f} ({r['user_s']:.1f} + "
             f"{r['sys_s']:.1f}) | {vs_raw} | {r['minflt']:,.0f} | {rss} | "
-            f"{'yes' if r['byte_exact'] else 'NO'} | {rerun_cell} |")
+            f"{'yes' if r['byte_exact'] else 'NO'} | {rerun_cell} | {link} | {vs_floor} | "
+            f"{cpu_floor} |")
     return "\n".join(lines) + "\n"
 
 
@@ -463,6 +505,15 @@ def main() -> int:
     ap.add_argument("--rtt-ms", type=float, default=0.0, help="added round-trip latency")
     ap.add_argument("--mbit", type=float, default=0.0,
                     help="also cap each connection's bandwidth on the source link (Mbit/s)")
+    ap.add_argument("--rate-mbit", type=float, default=0.0, metavar="R",
+                    help="cap each server's link at R Mbit/s per direction, shared by every "
+                         "connection to it (a proxy in front of the source and one in front "
+                         "of the destination); reports the link limit (corpus / R) and each "
+                         "tool's share of it")
+    ap.add_argument("--also-floor", action="store_true",
+                    help="also time the verified-copy floor (bench/floor.py): per folder one "
+                         "FETCH of everything, MULTIAPPENDs of 50 with LITERAL+, one FETCH "
+                         "back and a comparison of the SHA-256 multisets")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 4],
                     help="parallel mailboxes to measure (pecsync workers, dsync processes)")
     ap.add_argument("--no-large", action="store_true", help="leave out the 1-30 MB messages")
@@ -521,12 +572,16 @@ def main() -> int:
         print(f"seeded {n_box} mailboxes, {msgs} messages, {size / 1e6:.0f} MB in "
               f"{time.monotonic() - t:.0f} s; rtt +{args.rtt_ms:.0f} ms")
         src_port = src.tls_port if args.tls and src.tls_port else src.port
-        args.proxy = None
-        if args.rtt_ms or args.mbit:
+        args.proxy = args.dst_proxy = None
+        if args.rtt_ms or args.mbit or args.rate_mbit:
             proxy = stack.enter_context(LatencyProxy(src.host, src_port, args.rtt_ms,
-                                                     args.mbit))
+                                                     args.mbit, args.rate_mbit))
             src_port = proxy.port
             args.proxy = proxy
+        if args.rate_mbit:
+            # The destination's link too (dsync writes its mail store directly: it has none).
+            args.dst_proxy = stack.enter_context(LatencyProxy(dst.host, dst.port, args.rtt_ms,
+                                                              args.mbit, args.rate_mbit))
         expected = {u: content(src, u) for u in users}
         contenders: list[tuple[str, int]] = [("pecsync", w) for w in args.workers]
         if args.also_no_verify:
@@ -535,6 +590,8 @@ def main() -> int:
             contenders += [("pecsync-compress", w) for w in args.workers]
         if not args.skip_dsync:
             contenders += [("dsync-imapc", w) for w in args.workers]
+        if args.also_floor:
+            contenders += [("floor", w) for w in args.workers]
         if args.also_raw_append:
             contenders += [("raw-append", w) for w in args.workers]
         # Rounds, not one contender after another: this machine slows down under sustained
@@ -550,7 +607,9 @@ def main() -> int:
                 if n == rounds - 1 and tool.startswith("pecsync"):
                     # The destination holds this run's copy: a second run finds nothing new.
                     rerun = run_pecsync(src_port, dst, src, users, work, par,
-                                        pecsync_engine(tool, engine), args.tls, wrap=False)
+                                        pecsync_engine(tool, engine), args.tls, wrap=False,
+                                        dst_port=args.dst_proxy.port if args.dst_proxy
+                                        else None)
                     runs[(tool, par)][-1]["rerun_seconds"] = rerun[0]
                     print(f"{'':12}     re-run with nothing new: {rerun[0]:.2f} s", flush=True)
         for tool, par in contenders:
@@ -573,7 +632,9 @@ def main() -> int:
             results.append(row)
     where = "tmpfs" if is_tmpfs(work) else "disk"
     head = (f"{msgs} messages, {size / 1e6:.0f} MB in {n_box} mailboxes; source link: "
-            f"{'TLS' if args.tls else 'plain'}, +{args.rtt_ms:.0f} ms RTT; servers' mail on "
+            f"{'TLS' if args.tls else 'plain'}, +{args.rtt_ms:.0f} ms RTT"
+            f"{f', {args.rate_mbit:g} Mbit/s per server and direction' if args.rate_mbit else ''}"
+            f"; servers' mail on "
             f"{where} ({work}); {rounds} round(s), medians; load average before each run "
             f"{min(r['load_before'] for rs in runs.values() for r in rs):.1f}-"
             f"{max(r['load_before'] for rs in runs.values() for r in rs):.1f}")
