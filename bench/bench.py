@@ -166,6 +166,8 @@ USAGE_KEYS = ("user_s", "sys_s", "minflt", "majflt", "nvcsw", "nivcsw")
 #: Put in front of pecsync's command line (e.g. ``py-spy record --idle -o f.svg --``); the
 #: measured usage then includes the wrapper.
 WRAP: list[str] = []
+#: ``--also-base DIR``: the source tree the pecsync-base contender runs from.
+BASE: list[str] = []
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None
@@ -206,7 +208,8 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
     cfg = workdir / "bench.toml"
     security = f'"tls"\nca_file = "{src.ca_file}"' if tls else '"plain"'
     compress = engine.get("source_compress", "auto")
-    engine = {k: v for k, v in engine.items() if k != "source_compress"}
+    base = bool(engine.get("_base"))
+    engine = {k: v for k, v in engine.items() if k not in ("source_compress", "_base")}
     lines = [f'[source]\nhost = "127.0.0.1"\nport = {src_port}\nsecurity = {security}\n'
              f'master_user = "{src.master_user}"\ntimeout = 120\ncompress = "{compress}"\n',
              f'[destination]\nhost = "127.0.0.1"\nport = {dst_port or dst.port}\n'
@@ -222,6 +225,10 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
     # An installed pecsync has its bytecode cached; a sandbox setting that forbids writing
     # it would add the compile time of every module to each run.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if BASE and base:
+        # pecsync-base: the same command from another source tree (e.g. `git worktree add
+        # /tmp/base main`), run in the same script for a ratio taken at the same moment.
+        env["PYTHONPATH"] = BASE[0]
     exe = [sys.executable, "-m", "pecsync", "--quiet"]
     subprocess.run([*exe, "import", "--config", str(cfg), str(csv)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
@@ -370,6 +377,8 @@ def pecsync_engine(tool: str, engine: dict[str, str]) -> dict[str, str]:
         return dict(engine, verify="false")
     if tool == "pecsync-compress":
         return dict(engine, source_compress="always")
+    if tool == "pecsync-base":
+        return dict(engine, _base="1")
     return engine
 
 
@@ -510,6 +519,9 @@ def main() -> int:
                          "connection to it (a proxy in front of the source and one in front "
                          "of the destination); reports the link limit (corpus / R) and each "
                          "tool's share of it")
+    ap.add_argument("--also-base", metavar="DIR",
+                    help="also run pecsync from the source tree DIR (contender pecsync-base), "
+                         "e.g. a worktree of main: before and after in one script run")
     ap.add_argument("--also-floor", action="store_true",
                     help="also time the verified-copy floor (bench/floor.py): per folder one "
                          "FETCH of everything, MULTIAPPENDs of 50 with LITERAL+, one FETCH "
@@ -552,6 +564,7 @@ def main() -> int:
                          "'py-spy record --idle -o /tmp/p.svg --' (its usage is counted too)")
     args = ap.parse_args()
     WRAP[:] = shlex.split(args.wrap)
+    BASE[:] = [str(Path(args.also_base).resolve())] if args.also_base else []
     engine = dict(kv.split("=", 1) for kv in args.engine)
     n_box, n_msg = PROFILES[args.profile]
     n_box, n_msg = args.mailboxes or n_box, args.messages or n_msg
@@ -590,6 +603,8 @@ def main() -> int:
             contenders += [("pecsync-compress", w) for w in args.workers]
         if not args.skip_dsync:
             contenders += [("dsync-imapc", w) for w in args.workers]
+        if args.also_base:
+            contenders += [("pecsync-base", w) for w in args.workers]
         if args.also_floor:
             contenders += [("floor", w) for w in args.workers]
         if args.also_raw_append:

@@ -8,7 +8,10 @@ A folder copy follows Dovecot dsync's seam, one module per step:
    batches → a bounded stream →
 3. :mod:`pecsync.sync.importer` (destination side) — match, APPEND under the intent
    protocol, record through the folder's :class:`~pecsync.store.ledger.FolderLedger`;
-4. :mod:`pecsync.sync.verify` — fetch the copies back and compare.
+4. :mod:`pecsync.sync.verify` — fetch the copies back and compare.  While step 3 runs,
+   another lane of the mailbox with nothing left to copy may verify the copies recorded so
+   far on its own connections (:meth:`FolderCopier.help_verify`): the read-back then
+   overlaps the copy, and what is left for step 4 is the last batches.
 
 A source UIDVALIDITY change, a recreated destination folder or a folder we have no state
 for while the destination already holds messages all lead to a *content-matched pass*:
@@ -19,8 +22,10 @@ completes, so a resumed pass is content-matched too; intents are reconciled befo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import anyio
 import structlog
 
 from pecsync.model import FolderMapping, FolderReport, FolderStatus, MessageInfo
@@ -47,6 +52,13 @@ class FolderCopier:
         #: Re-check every recorded copy of this folder, not only the unverified ones
         #: (``retry``, or the destination holds fewer messages than were copied into it).
         self.recheck = recheck
+        #: The folder's ledger while its new messages are being copied (and will be verified
+        #: after): another lane may verify what is recorded meanwhile (help_verify).
+        self._copying: FolderLedger | None = None
+        #: Set when the lane helping with verification has stopped (None: no helper).
+        self._helper: anyio.Event | None = None
+        #: Copies verified by a helping lane (tests, logs).
+        self.helped = 0
 
     async def settle(self, ctx: MailboxContext, *, verify: bool, dst_exists: bool = True
                      ) -> bool:
@@ -125,8 +137,17 @@ class FolderCopier:
             await repair.check_and_repair(recheck=self.recheck, lost=lost)
         elif lost:
             await repair.recopy(lost)
-        await self._copy(ctx, ledger, state, src_st, dst_st,
-                         state.content_match and dst_st.exists > 0, metas)
+        self._copying = ledger if verify else None
+        try:
+            await self._copy(ctx, ledger, state, src_st, dst_st,
+                             state.content_match and dst_st.exists > 0, metas)
+        finally:
+            self._copying = None
+            if self._helper is not None:
+                # Never two verifications of one folder at once: the helper ends its round.
+                with anyio.CancelScope(shield=True):
+                    await self._helper.wait()
+                self._helper = None
         await ledger.complete_pass(src_st.uidnext)
         if verify:
             await ctx.progress.phase("verify")
@@ -134,6 +155,40 @@ class FolderCopier:
             await ctx.progress.phase("copy")
         await self._count(ctx, ledger)
         return self.report
+
+    def can_help(self) -> bool:
+        """True while new messages are being copied (with verification to follow) and no
+        other lane helps yet."""
+        return self._copying is not None and self._helper is None
+
+    async def help_verify(self, ctx: MailboxContext, keep_on: Callable[[], bool]) -> int:
+        """Verify, on *ctx*'s connections (another lane's), the copies of this folder recorded
+        so far, round after round, until its copy ends or *keep_on* says stop; how many it
+        checked.  Each round reads the recorded copies first and then opens the
+        destination folder (EXAMINE), so every copy it checks is in that view; bad ones are
+        left to the folder's own verification, which reports them.  Only good copies are
+        recorded here, after their APPEND was: a claim of a copy still precedes its proof."""
+        if not self.can_help():
+            return 0
+        self._helper = done = anyio.Event()
+        try:
+            while (ledger := self._copying) is not None and keep_on() and not ctx.halt.is_set():
+                rows = [r for r in await ledger.copied_messages()
+                        if r.state != "skipped" and not r.verified_at and r.dst_uid is not None]
+                if len(rows) < min(10, ctx.engine.batch_max_messages):
+                    await anyio.sleep(0.1)  # let a batch be recorded first
+                    continue
+                dst_st = await in_thread(ctx.dst.examine, self.mapping.dst)
+                before = self.report.mismatched
+                await verify_folder(ctx, ledger, dst_st, self.report, only_unverified=True,
+                                    rows=rows, record_bad=False)
+                assert self.report.mismatched == before
+                self.helped += len(rows)
+        finally:
+            done.set()
+        if self.helped:
+            self.log.debug("verification_helped", messages=self.helped)
+        return self.helped
 
     async def _unchanged(self, ctx: MailboxContext, state: FolderState, verify: bool) -> bool:
         """Cheap re-run: STATUS on both sides, no message touched, when nothing is new."""

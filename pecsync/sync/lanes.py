@@ -13,6 +13,11 @@ timeout, BYE) hands its folder back to the queue (it resumes from its checkpoint
 lane, lane 0 at the latest) and closes; a new lane may open later, with a new LOGIN, when the
 budget has room.  Lane 0's own lost connection ends the round (:mod:`pecsync.sync.reconnect`).
 
+A lane with no folder left to copy does not close while another lane copies a folder that
+will be verified: it verifies that folder's copies recorded so far on its own connections
+(:meth:`pecsync.sync.copier.FolderCopier.help_verify`), so the read-back of the last (largest)
+folder overlaps its copy instead of following it on one lane.
+
 The destination folders the plan must create are created by the first lane that needs one
 (pipelined, one round trip), not before any copy starts: the largest folder (INBOX, which
 always exists) is already being copied on lane 0 meanwhile.
@@ -244,8 +249,10 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
     tree = tree or FolderTree(())
     queue = deque(sorted(copiers, key=lambda c: -_size_hint(ctx, c)))
     errors: list[Exception] = []
+    copying: list[C] = []  # folders being copied now, in the order they started
 
     active = 1
+    leaving = 0  # lanes stepping back for a limit learned meanwhile, not closed yet
     group: anyio.abc.TaskGroup | None = None
 
     def grow(at_start: bool) -> None:
@@ -260,10 +267,50 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             active += 1
             group.start_soon(extra_lane)
 
-    async def work(lane_ctx: MailboxContext, extra: bool) -> None:
-        while queue and not ctx.halt.is_set():
-            if extra and slots is not None and slots.contended():
-                return  # another mailbox waits for a connection: give ours back
+    def keep_on(extra: bool) -> bool:
+        return not (extra and slots is not None and slots.contended())
+
+    def over_limit() -> bool:
+        """More lanes than a connection limit learned meanwhile allows (lanes that logged in
+        at once may all have been let in before one was refused)."""
+        return limit is not None and active - leaving > limit.lanes(lanes)
+
+    async def help(lane_ctx: MailboxContext, extra: bool) -> bool:
+        """Verify copies of a folder another lane is copying; False when none needs it."""
+        helped = next((c for c in copying if _can_help(c)), None)
+        if helped is None:
+            return False
+        try:
+            await helped.help_verify(lane_ctx, lambda: keep_on(extra))  # type: ignore[attr-defined]
+        except Exception as exc:
+            if reconnectable(exc) and not ctx.halt.is_set():
+                log.warning("lane_connection_lost", mailbox=ctx.label,
+                            folder=helped.mapping.src, error=str(exc))
+                raise _LaneLost from None
+            errors.append(exc)
+            ctx.halt.set()
+        return True
+
+    async def work(lane_ctx: MailboxContext, extra: bool) -> bool:
+        """Copy (or help) until nothing is left; True when the lane stepped back for a
+        connection limit (it is then counted in *leaving* until closed)."""
+        try:
+            return await copy_all(lane_ctx, extra)
+        except _LaneLost:
+            return False
+
+    async def copy_all(lane_ctx: MailboxContext, extra: bool) -> bool:
+        nonlocal leaving
+        while not ctx.halt.is_set():
+            if not keep_on(extra):
+                return False  # another mailbox waits for a connection: give ours back
+            if extra and over_limit():
+                leaving += 1  # so that only as many lanes leave as the limit requires
+                return True
+            if not queue:
+                if verify and await help(lane_ctx, extra):
+                    continue  # then a folder handed back may wait, or another to help
+                return False
             copier = queue.popleft()
             try:
                 if tree.missing(copier.mapping.dst):
@@ -271,7 +318,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             except Exception as exc:
                 errors.append(exc)
                 ctx.halt.set()
-                return
+                return False
+            copying.append(copier)
             try:
                 await copier.copy_folder(lane_ctx, verify=verify)
             except Exception as exc:
@@ -282,18 +330,22 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                     log.warning("lane_connection_lost", mailbox=ctx.label,
                                 folder=copier.mapping.src, error=str(exc))
                     queue.appendleft(copier)  # copy_folder re-reads its checkpoint
-                    return
+                    return False
                 # The other lanes finish the batch in flight and stop.
                 errors.append(exc)
                 ctx.halt.set()
-                return
+                return False
+            finally:
+                copying.remove(copier)
             if on_done is not None:
                 on_done(copier)
             grow(at_start=False)
+        return False
 
     async def extra_lane(pending: _PendingLane | None = None) -> None:
-        nonlocal active
+        nonlocal active, leaving
         assert slots is not None
+        stepped_back = False
         try:
             if pending is not None:
                 try:
@@ -321,10 +373,12 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                         ctx.halt.set()
                     return
             try:
-                await work(dataclasses.replace(ctx, src=src, dst=dst), extra=True)
+                stepped_back = await work(dataclasses.replace(ctx, src=src, dst=dst),
+                                          extra=True)
             finally:
                 await logout_pair(src, dst)
         finally:
+            leaving -= stepped_back
             active -= 1
             slots.give_back()  # on every path, cancellation included
 
@@ -349,6 +403,15 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
     if errors:
         # The first real failure, rather than the stops it caused in the other lanes.
         raise next((e for e in errors if not isinstance(e, StopRequested)), errors[0])
+
+
+class _LaneLost(Exception):
+    """A lane's connection was lost while it helped: the lane closes."""
+
+
+def _can_help(copier: FolderCopy) -> bool:
+    can = getattr(copier, "can_help", None)
+    return bool(can()) if can is not None else False
 
 
 def _size_hint(ctx: MailboxContext, copier: FolderCopy) -> int:
