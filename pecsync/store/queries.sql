@@ -101,6 +101,15 @@ WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
   AND state IN ('appended', 'present', 'skipped')
 ORDER BY src_uid;
 
+-- name: unverified_copies_above
+-- Copies recorded above a source UID and not yet verified, with their destination UID: what a
+-- lane helping with a folder's verification checks next (pecsync.sync.copier.help_verify).
+SELECT src_uid, size, sha256, internaldate, flags, dst_uid, verified_at, state, note, message_id
+FROM message
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity AND src_uid > :above
+  AND state IN ('appended', 'present') AND verified_at IS NULL AND dst_uid IS NOT NULL
+ORDER BY src_uid;
+
 -- name: mark_verified
 UPDATE message SET verified_at = :now
 WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity AND src_uid = :src_uid;

@@ -171,13 +171,17 @@ class FolderCopier:
         if not self.can_help():
             return 0
         self._helper = done = anyio.Event()
+        above = 0  # the highest source UID this helper has checked
+        wanted = max(10, ctx.engine.batch_max_messages)
         try:
             while (ledger := self._copying) is not None and keep_on() and not ctx.halt.is_set():
-                rows = [r for r in await ledger.copied_messages()
-                        if r.state != "skipped" and not r.verified_at and r.dst_uid is not None]
-                if len(rows) < min(10, ctx.engine.batch_max_messages):
-                    await anyio.sleep(0.1)  # let a batch be recorded first
+                # Only what was recorded since the last round (a folder is copied in UID
+                # order; anything recorded below is left to the folder's own verification).
+                rows = await ledger.unverified_copies_above(above)
+                if len(rows) < wanted:
+                    await anyio.sleep(0.2)  # let a batch or more be recorded first
                     continue
+                above = rows[-1].src_uid
                 dst_st = await in_thread(ctx.dst.examine, self.mapping.dst)
                 before = self.report.mismatched
                 await verify_folder(ctx, ledger, dst_st, self.report, only_unverified=True,
