@@ -61,17 +61,19 @@ def config(work: Path, database: str) -> Path:
 CPU: dict[str, list[float]] = {}
 
 
-def run(args: list[str], cfg: Path) -> float:
+def run(args: list[str], cfg: Path, base: str | None = None) -> float:
     """Wall seconds of one pecsync command (its own CPU goes to :data:`CPU`: on this shared
     machine the wall time follows the load, the CPU time much less)."""
     env = dict(os.environ, PECSYNC_KEY=KEY)
+    if base:  # the same command from another source tree (before/after in one run)
+        env["PYTHONPATH"] = base
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     r = subprocess.run([sys.executable, "-m", "pecsync", *args, "--config", str(cfg)],
                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     took = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU.setdefault(args[0], []).append(after.ru_utime + after.ru_stime
+    CPU.setdefault(args[0] + (" base" if base else ""), []).append(after.ru_utime + after.ru_stime
                                        - before.ru_utime - before.ru_stime)
     if r.returncode not in (0, 1, 3):  # 1/3: blocked or retrying jobs, as made here
         raise RuntimeError(f"pecsync {args[0]} exited {r.returncode}: {r.stderr[-2000:]!r}")
@@ -167,7 +169,7 @@ async def claims(database: str, count: int) -> tuple[list[float], list[float]]:
 
 
 def measure(backend: str, database: str, work: Path, n: int, repeat: int,
-            n_claims: int) -> dict[str, Any]:
+            n_claims: int, base: str | None = None) -> dict[str, Any]:
     cfg = config(work, database)
     csv = work / "list.csv"
     csv.write_text("order,address,source_user,source_password,dest_user,dest_password\n"
@@ -183,6 +185,14 @@ def measure(backend: str, database: str, work: Path, n: int, repeat: int,
     took["report_s"] = statistics.median(
         run(["report", "--out", str(out), "--format", "html,csv,json"], cfg)
         for _ in range(repeat))
+    if base:
+        walls = [(run(["status", "--json"], cfg), run(["status", "--json"], cfg, base))
+                 for _ in range(repeat)]
+        took["status_base_s"] = statistics.median(b for _, b in walls)
+        took["status_base_cpu_s"] = statistics.median(CPU.pop("status base"))
+        print(f"{backend:10} status --json from {base}: {took['status_base_s']:.2f} s (CPU "
+              f"{took['status_base_cpu_s']:.2f} s); this tree, run alternately: "
+              f"{statistics.median(a for a, _ in walls):.2f} s", flush=True)
     took["status_cpu_s"] = statistics.median(CPU.pop("status"))
     took["report_cpu_s"] = statistics.median(CPU.pop("report"))
     times, commits = anyio.run(claims, database, n_claims)
@@ -204,6 +214,8 @@ def main() -> int:
     ap.add_argument("--mailboxes", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--claims", type=int, default=200)
+    ap.add_argument("--also-base", metavar="DIR",
+                    help="also time status --json from the source tree DIR (before/after)")
     ap.add_argument("--workdir", help="default: the system's temporary folder")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pecsync-scale-", dir=args.workdir))
@@ -213,14 +225,14 @@ def main() -> int:
         sqlite_dir = work / "sqlite"
         sqlite_dir.mkdir()
         measure("sqlite", str(sqlite_dir / "state.sqlite3"), sqlite_dir, args.mailboxes,
-                args.repeat, args.claims)
+                args.repeat, args.claims, args.also_base)
     if args.backend in ("postgresql", "both"):
         from lab.postgres import PostgresCluster
         pg_dir = work / "pg"
         pg_dir.mkdir()
         with PostgresCluster(pg_dir / "cluster", durable=True) as pg:
             measure("postgresql", pg.create_database("scale"), pg_dir, args.mailboxes,
-                    args.repeat, args.claims)
+                    args.repeat, args.claims, args.also_base)
     return 0
 
 
