@@ -13,10 +13,13 @@ timeout, BYE) hands its folder back to the queue (it resumes from its checkpoint
 lane, lane 0 at the latest) and closes; a new lane may open later, with a new LOGIN, when the
 budget has room.  Lane 0's own lost connection ends the round (:mod:`pecsync.sync.reconnect`).
 
-A lane with no folder left to copy does not close while another lane copies a folder that
-will be verified: it verifies that folder's copies recorded so far on its own connections
-(:meth:`pecsync.sync.copier.FolderCopier.help_verify`), so the read-back of the last (largest)
-folder overlaps its copy instead of following it on one lane.
+Read-back verification overlaps the copy: between two folders, a lane first looks for a
+folder another lane is copying with a batch or more of copies recorded and not verified,
+and verifies those on its own connections
+(:meth:`pecsync.sync.copier.FolderCopier.help_round`); a lane with no folder left does so
+until the last copy ends, instead of closing.  The read-back of the largest folder then
+overlaps its copy instead of following it on one lane, and the destination's downstream
+carries it while the upstream carries the APPENDs.
 
 The destination folders the plan must create are created by the first lane that needs one
 (pipelined, one round trip), not before any copy starts: the largest folder (INBOX, which
@@ -38,6 +41,7 @@ from pecsync.errors import AuthenticationFailed, StopRequested, TwoFactorRequire
 from pecsync.imap.classify import Failure, Phase, classify_response
 from pecsync.imap.session import ImapSession
 from pecsync.model import FolderMapping, FolderReport
+from pecsync.store.checkpoints import CopiedMessage
 from pecsync.sync.aio import first_error, in_thread, logout_pair
 from pecsync.sync.context import MailboxContext
 from pecsync.sync.limits import MailboxLimits
@@ -250,6 +254,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
     queue = deque(sorted(copiers, key=lambda c: -_size_hint(ctx, c)))
     errors: list[Exception] = []
     copying: list[C] = []  # folders being copied now, in the order they started
+    batch = max(10, ctx.engine.batch_max_messages)  # a helper round's least, mid-copy
 
     active = 1
     leaving = 0  # lanes stepping back for a limit learned meanwhile, not closed yet
@@ -275,13 +280,21 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         at once may all have been let in before one was refused)."""
         return limit is not None and active - leaving > limit.lanes(lanes)
 
-    async def help(lane_ctx: MailboxContext, extra: bool) -> bool:
-        """Verify copies of a folder another lane is copying; False when none needs it."""
-        helped = next((c for c in copying if _can_help(c)), None)
-        if helped is None:
+    async def help(lane_ctx: MailboxContext, least: int) -> bool:
+        """One round of verification of the folder with the most copies waiting for it
+        (at least *least*), copied by another lane; False when none has that many."""
+        best: tuple[int, C, list[CopiedMessage]] | None = None
+        for c in list(copying):
+            if not _can_help(c):
+                continue
+            rows = await c.backlog()  # type: ignore[attr-defined]
+            if len(rows) >= least and (best is None or len(rows) > best[0]):
+                best = (len(rows), c, rows)
+        if best is None:
             return False
+        _, helped, rows = best
         try:
-            await helped.help_verify(lane_ctx, lambda: keep_on(extra))  # type: ignore[attr-defined]
+            await helped.help_round(lane_ctx, rows)  # type: ignore[attr-defined]
         except Exception as exc:
             if reconnectable(exc) and not ctx.halt.is_set():
                 log.warning("lane_connection_lost", mailbox=ctx.label,
@@ -307,9 +320,14 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             if extra and over_limit():
                 leaving += 1  # so that only as many lanes leave as the limit requires
                 return True
+            if verify and await help(lane_ctx, least=batch):
+                continue  # a batch of copies waits for its proof: that first
             if not queue:
-                if verify and await help(lane_ctx, extra):
-                    continue  # then a folder handed back may wait, or another to help
+                if verify and any(_can_help(c) for c in copying):
+                    # Nothing left to copy: help until the last copies end.
+                    if not await help(lane_ctx, least=1):
+                        await anyio.sleep(0.2)  # let copies be recorded
+                    continue
                 return False
             copier = queue.popleft()
             try:

@@ -1,14 +1,17 @@
-"""Lanes at a folder's end (fakes, no IMAP): a lane with no folder left verifies the copies
-of a folder another lane is still copying, instead of closing; and a lane refused for a
+"""Lanes and verification (fakes, no IMAP): a lane verifies the copies another lane's folder
+has recorded while that folder is still being copied (between its own folders, and instead
+of closing when nothing is left to copy); and a lane refused for a
 connection limit teaches the mailbox the limit, so no lane is tried over it again."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
 import anyio
 
+from pecsync.config import EngineConfig
 from pecsync.errors import LoginDeferred
 from pecsync.sync.lanes import FixedSlots, copy_in_lanes
 from pecsync.sync.limits import ConnectionLimits, MailboxLimits
@@ -16,13 +19,15 @@ from tests.unit.test_lanes import FakeCopier, Opener, context
 
 
 class HelpedCopier(FakeCopier):
-    """A folder whose copy another lane may help verify (as FolderCopier.help_verify)."""
+    """A folder whose copies another lane may verify while it is copied (as FolderCopier's
+    backlog/help_round): one copy recorded every 10 ms of its copy."""
 
     def __init__(self, name: str, seconds: float = 0.01) -> None:
         super().__init__(name, seconds)
         self.copying = False
         self.helper: anyio.Event | None = None
-        self.helps: list[tuple[str, float, float]] = []  # (lane, started, ended)
+        self.rounds: list[tuple[str, float, float, int]] = []  # (lane, started, ended, rows)
+        self.checked = 0
         self.copy_ended = 0.0
 
     async def copy_folder(self, ctx: Any, *, verify: bool) -> None:
@@ -38,35 +43,44 @@ class HelpedCopier(FakeCopier):
     def can_help(self) -> bool:
         return self.copying and self.helper is None
 
-    async def help_verify(self, ctx: Any, keep_on: Any) -> int:
+    async def backlog(self) -> list[int]:
+        recorded = int((time.monotonic() - self.started) / 0.01) if self.copying else 0
+        return list(range(self.checked + 1, recorded + 1))
+
+    async def help_round(self, ctx: Any, rows: list[int]) -> int:
         if not self.can_help():
             return 0
         self.helper = anyio.Event()
         started = time.monotonic()
         try:
-            while self.copying and keep_on():
-                await anyio.sleep(0.01)
+            await anyio.sleep(0.02)  # a round trip or two
+            self.checked = rows[-1]
         finally:
-            self.helps.append((ctx.src.name, started, time.monotonic()))
+            self.rounds.append((ctx.src.name, started, time.monotonic(), len(rows)))
             self.helper.set()
-        return 1
+            self.helper = None
+        return len(rows)
 
 
-async def test_a_lane_with_nothing_left_verifies_the_folder_still_being_copied() -> None:
-    big = HelpedCopier("INBOX", seconds=0.6)
-    small = [HelpedCopier(f"F{i}", seconds=0.05) for i in range(3)]
-    ctx = context({"INBOX": 1000, **{f"F{i}": i for i in range(3)}})
+async def test_verification_overlaps_the_copy_on_another_lane() -> None:
+    big = HelpedCopier("INBOX", seconds=0.8)
+    small = [HelpedCopier(f"F{i}", seconds=0.15) for i in range(4)]
+    ctx = dataclasses.replace(context({"INBOX": 1000, **{f"F{i}": i for i in range(4)}}),
+                              engine=EngineConfig(batch_max_messages=10))
     slots, opener = FixedSlots(1), Opener()
     await copy_in_lanes(ctx, [big, *small], verify=True, lanes=2, slots=slots,  # type: ignore[arg-type]
                         open_lane=opener)
     assert big.lane == "lane0" and {c.lane for c in small} == {"lane1"}
-    # lane1 copied the small folders, then verified INBOX's copies on its own connections
-    # while lane0 still copied it; INBOX's copy waited for that helper to end.
-    ((lane, started, ended),) = big.helps
-    assert lane == "lane1"
-    assert max(c.copy_ended for c in small) <= started < big.copy_ended
-    assert ended >= big.copy_ended - 0.05
-    assert not any(c.helps for c in small)  # nobody was left to help with them
+    # lane1 verified INBOX's recorded copies on its own connections while lane0 still
+    # copied it: first when a batch (10) was waiting, between its own folders; then, with
+    # nothing left to copy, round after round until the copy ended.
+    assert big.rounds and {lane for lane, *_ in big.rounds} == {"lane1"}
+    assert all(started < big.copy_ended for _, started, _, _ in big.rounds)
+    assert sum(n for *_, n in big.rounds) >= 50  # most of its 80 copies
+    first = big.rounds[0]
+    assert first[3] >= 10 and first[1] < max(c.copy_ended for c in small)
+    # INBOX's copy waited for the round in flight before its own verification.
+    assert all(ended <= big.copy_ended + 0.05 for _, _, ended, _ in big.rounds)
     assert slots.free == 1 and all(s.logged_out for pair in opener.opened for s in pair)
 
 
@@ -74,7 +88,7 @@ async def test_no_helping_without_verification_nor_when_another_mailbox_waits() 
     big = HelpedCopier("INBOX", seconds=0.3)
     await copy_in_lanes(context({"INBOX": 9, "F": 1}), [big, HelpedCopier("F")],  # type: ignore[list-item]
                         verify=False, lanes=2, slots=FixedSlots(1), open_lane=Opener())
-    assert big.helps == []
+    assert big.rounds == []
 
     class Contended(FixedSlots):
         def contended(self) -> bool:
@@ -83,7 +97,7 @@ async def test_no_helping_without_verification_nor_when_another_mailbox_waits() 
     big = HelpedCopier("INBOX", seconds=0.3)
     await copy_in_lanes(context({"INBOX": 9, "F": 1}), [big, HelpedCopier("F")],  # type: ignore[list-item]
                         verify=True, lanes=2, slots=Contended(1), open_lane=Opener())
-    assert big.helps == []  # the extra lane gave its connections back instead
+    assert big.rounds == []  # the extra lane gave its connections back instead
 
 
 async def test_a_lane_refused_for_the_limit_sets_the_lanes_of_the_mailbox() -> None:
