@@ -47,6 +47,8 @@ from pecsync.imap.session import ImapSession  # noqa: E402
 from pecsync.imap.wire import format_internaldate  # noqa: E402
 from pecsync.model import AppendItem, Credentials, Secret, Side  # noqa: E402
 
+#: What Dovecot logs for a LOGIN over mail_max_userip_connections.
+LIMIT_REFUSAL = "Maximum number of connections from user+IP exceeded"
 PROFILES = {"small": (5, 300), "large": (20, 1500), "latency": (4, 138)}
 KEY = "q3Jd0mFf1y3oN0K2mU4n1v3rS4lK3yF0rT3sTs0nLy0="
 
@@ -377,6 +379,8 @@ def pecsync_engine(tool: str, engine: dict[str, str]) -> dict[str, str]:
         return dict(engine, verify="false")
     if tool == "pecsync-compress":
         return dict(engine, source_compress="always")
+    if tool.startswith("pecsync-lanes"):
+        return dict(engine, folders_in_parallel=tool.removeprefix("pecsync-lanes"))
     if tool == "pecsync-base":
         return dict(engine, _base="1")
     return engine
@@ -395,10 +399,15 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
         proxy.record = True
         proxy_cpu = proxy.cpu_seconds()
     load = os.getloadavg()
+    refused = src.log_text().count(LIMIT_REFUSAL)
     busy = machine_cpu()
     cpu_src, cpu_dst = server_cpu(src), server_cpu(dst)
     dst_proxy: LatencyProxy | None = args.dst_proxy
     dst_port = dst_proxy.port if dst_proxy is not None else dst.port
+    if dst_proxy is not None and args.commands:
+        dst_proxy.events.clear()
+        dst_proxy.commands.clear()
+        dst_proxy.record = True
     links = [p for p in (proxy, dst_proxy) if p is not None]
     carried = [dict(p.carried) for p in links]
     if tool.startswith("pecsync"):
@@ -414,6 +423,10 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
         secs, rc, rss, cpu, use = run_dsync(src_port, dst, src, users, par, args.tls)
     busy = machine_cpu() - busy
     extra: dict[str, Any] = {}
+    if args.source_user_limit:
+        extra["source_limit_refusals"] = src.log_text().count(LIMIT_REFUSAL) - refused
+        print(f"{'':21}source LOGINs refused for the connection limit: "
+              f"{extra['source_limit_refusals']}", flush=True)
     if args.rate_mbit:
         # The link limit: every byte of the corpus crosses the source's downstream once (and
         # the destination's upstream, and its downstream again for a verifying tool).
@@ -437,6 +450,14 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
             for conn in tl["per_connection"] if args.commands else ():
                 print(f"{'':23}conn {conn['conn']} {conn['open_s']:.2f}-{conn['close_s']:.2f} s: "
                       + ", ".join(f"{t:.2f} {c}" for t, c in conn.get("commands", [])))
+    if dst_proxy is not None and args.commands:
+        # The destination's connections too (APPENDs, the read-back), on the same clock.
+        dst_proxy.record = False
+        extra["dst_timeline"] = dtl = timeline(list(dst_proxy.events), dst_proxy.delay,
+                                               list(dst_proxy.commands))
+        for conn in dtl.get("per_connection", []):
+            print(f"{'':23}dst conn {conn['conn']} {conn['open_s']:.2f}-{conn['close_s']:.2f}"
+                  f" s: " + ", ".join(f"{t:.2f} {c}" for t, c in conn.get("commands", [])))
     cpu_src, cpu_dst = server_cpu(src) - cpu_src, server_cpu(dst) - cpu_dst
     exact = rc == 0 and all(content(dst, u) == expected[u] for u in users)
     row = {"tool": tool, "parallel": par, "rtt_ms": args.rtt_ms, "tls": args.tls,
@@ -522,6 +543,12 @@ def main() -> int:
     ap.add_argument("--also-base", metavar="DIR",
                     help="also run pecsync from the source tree DIR (contender pecsync-base), "
                          "e.g. a worktree of main: before and after in one script run")
+    ap.add_argument("--also-lanes", type=int, metavar="N",
+                    help="also run pecsync with [engine] folders_in_parallel = N "
+                         "(contender pecsync-lanesN)")
+    ap.add_argument("--source-user-limit", type=int, metavar="N",
+                    help="the source Dovecot allows N connections per user and address "
+                         "(mail_max_userip_connections), as a provider's limit")
     ap.add_argument("--also-floor", action="store_true",
                     help="also time the verified-copy floor (bench/floor.py): per folder one "
                          "FETCH of everything, MULTIAPPENDs of 50 with LITERAL+, one FETCH "
@@ -572,7 +599,15 @@ def main() -> int:
     work.chmod(0o755)
     results: list[dict[str, Any]] = []
     with ExitStack() as stack:
-        src, dst = stack.enter_context(lab_pair(work / "lab", src_tls=args.tls))
+        if args.source_user_limit:
+            # A provider's per-user connection limit on the source (issue 26).
+            src = stack.enter_context(DovecotServer(
+                work / "lab", "src", flavour="src", tls=args.tls,
+                extra_conf=f"protocol imap {{\n  mail_max_userip_connections = "
+                           f"{args.source_user_limit}\n}}"))
+            dst = stack.enter_context(DovecotServer(work / "lab", "dst", flavour="dst"))
+        else:
+            src, dst = stack.enter_context(lab_pair(work / "lab", src_tls=args.tls))
         users = [f"bench{i:02d}@pec.bench.it" for i in range(n_box)]
         msgs = size = 0
         t = time.monotonic()
@@ -603,6 +638,8 @@ def main() -> int:
             contenders += [("pecsync-compress", w) for w in args.workers]
         if not args.skip_dsync:
             contenders += [("dsync-imapc", w) for w in args.workers]
+        if args.also_lanes:
+            contenders += [(f"pecsync-lanes{args.also_lanes}", w) for w in args.workers]
         if args.also_base:
             contenders += [("pecsync-base", w) for w in args.workers]
         if args.also_floor:
