@@ -325,7 +325,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             if not queue:
                 if verify and any(_can_help(c) for c in copying):
                     # Nothing left to copy: help until the last copies end.
-                    if not await help(lane_ctx, least=1):
+                    # Rounds of 10 copies at least: each costs an EXAMINE and a FETCH
+                    # more on the destination; the folder's own verification takes the rest.
+                    if not await help(lane_ctx, least=min(10, batch)):
                         await anyio.sleep(0.2)  # let copies be recorded
                     continue
                 return False
