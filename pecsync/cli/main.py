@@ -14,7 +14,7 @@ import anyio
 import structlog
 
 from pecsync import log as logsetup
-from pecsync.cli import check, dbcmd, importlist, keys, reporting, retry, run, status
+from pecsync.cli import check, dbcmd, importlist, invite, keys, reporting, retry, run, status
 from pecsync.cli.mailbox import cmd_copy, cmd_verify
 from pecsync.cli.parser import build_parser
 from pecsync.config import Config, load_config
@@ -58,15 +58,25 @@ def main(argv: Sequence[str] | None = None,
     itself (``serve`` lives in ``pecsync.web``; ``pecsync.__main__`` hands it over)."""
     args = build_parser().parse_args(argv)
     tune_allocator()
-    logsetup.configure(json=True if args.log_json else None,
+    log_file = None
+    if args.log_file:
+        try:
+            log_file = open(args.log_file, "a", encoding="utf-8")  # noqa: SIM115 (the process's)
+        except OSError as exc:
+            sys.stderr.write(f"pecsync: cannot write the log file {args.log_file}: "
+                             f"{exc.strerror}\n")
+            return EXIT_USAGE
+    logsetup.configure(json=args.log_json or args.log_format == "json",
                        level=logging.DEBUG if args.verbose
-                       else logging.WARNING if args.quiet else logging.INFO)
+                       else logging.WARNING if args.quiet else logging.INFO,
+                       stream=log_file)
     commands = {"copy": cmd_copy, "verify": cmd_verify, "import": importlist.cmd_import,
                 "run": run.cmd_run, "retry": retry.cmd_retry, "check": check.cmd_check,
                 "status": status.cmd_status,
                 "init-key": keys.cmd_init_key, "rotate-key": keys.cmd_rotate_key,
                 "purge-credentials": keys.cmd_purge, "report": reporting.cmd_report,
                 "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate,
+                "invite": invite.cmd_invite, "remind": invite.cmd_remind,
                 **(extra_commands or {})}
     if args.command not in commands and args.command != "db":
         sys.stderr.write(f"pecsync {args.command}: not available from this entry point (use "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pecsync import __version__
 from pecsync.cli import dbcmd
@@ -19,8 +19,9 @@ Exit codes (same for every command):
      destination full, verification mismatch, messages refused by the destination and
      kept in the quarantine)
   2  usage or configuration error
-  3  transient failure remains (network, server unavailable; for `run`: only after a stop
-     by the operator, since run waits for jobs in retry_wait): run again later
+  3  transient failure remains (network, server unavailable; for `run`: a server that
+     cannot be reached at the start, or a stop by the operator, since run waits for jobs
+     in retry_wait): run again later
   4  internal error (a bug: please report it with the log)
 """
 
@@ -42,8 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="log warnings and errors only (reports still go to stdout)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="log lines as readable text (the default, on a terminal or "
+                             "not) or as JSON lines")
     parser.add_argument("--log-json", action="store_true",
-                        help="log JSON lines even on a terminal")
+                        help="the same as --log-format json")
+    parser.add_argument("--log-file", metavar="FILE",
+                        help="append log lines to FILE instead of standard error (reports "
+                             "and summaries still go to standard output)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def mailbox_args(p: argparse.ArgumentParser) -> None:
@@ -107,9 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "attempts themselves.  Ctrl-C ends the wait within a second (exit 3).  With "
                     "--follow it never exits by itself.  Before claiming any mailbox it "
                     "reaches both servers and logs in with the master users (exit 2 or 3 with "
-                    "what is wrong, nothing touched); it stops claiming when [engine] "
-                    "breaker_failures mailboxes in a row fail to log in at one server (exit 3, "
-                    "those mailboxes left as they were).")
+                    "what is wrong, nothing touched: a server that cannot be reached exits 3 "
+                    "at once unless --wait or --follow); it stops claiming when [engine] "
+                    "breaker_failures mailboxes in a row fail to log in at one server, or "
+                    "that many connections in a row fail there, whatever the mailbox (exit "
+                    "3, those mailboxes left as they were).")
     run.add_argument("--config", required=True, metavar="FILE")
     run.add_argument("--workers", type=int, metavar="N",
                      help="parallel mailboxes (default: [engine] workers)")
@@ -118,7 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep waiting for new work after every job is done or blocked "
                           "(new credentials from a re-import, `retry` or the intake page); "
                           "re-sync done mailboxes every [migration] resync_every and, once "
-                          "after [migration] switch_at, a final sync of every mailbox")
+                          "after [migration] switch_at, a final sync of every mailbox; with a "
+                          "[campaign] table, send reminder waves as they fall due")
+    run.add_argument("--wait", action="store_true",
+                     help="when a server cannot be reached at the start, wait for it (tried "
+                          "again every [engine] retry_initial_seconds, at most 30 s; nothing "
+                          "claimed meanwhile) instead of exiting 3")
     run.add_argument("--resync", action="store_true",
                      help="also re-sync every done mailbox once, now (new mail, new and "
                           "renamed folders, flag changes at the source)")
@@ -215,9 +229,40 @@ def build_parser() -> argparse.ArgumentParser:
                     "password: one LOGIN checks it, an accepted password is stored encrypted "
                     "and the mailbox queued for `run` (which may run at the same time on the "
                     "same database).  Pages: / (every order), /o/SLUG (one order), /s/TOKEN "
-                    "(a member's own status).  Put it behind a TLS reverse proxy (README).")
+                    "(a member's own status).  Put it behind a TLS reverse proxy "
+                    "(docs/guides/tls-deployment.md).")
     serve.add_argument("--config", required=True, metavar="FILE")
     serve.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
                        help="address to listen on (default 127.0.0.1:8080)")
     dbcmd.add_parser(sub)
+    _campaign_parsers(sub)
     return parser
+
+
+def _campaign_parsers(sub: Any) -> None:
+    """``invite`` and ``remind`` (docs/guides/campaign.md)."""
+    inv = sub.add_parser(
+        "invite", help="e-mail each member who has no working password yet a personal link",
+        description="Send each member who still has to act (no password yet, password "
+                    "refused, 2-step verification on, password changed) an invitation "
+                    "through [smtp], once per member: the deadline and what happens after "
+                    "it, switching 2-step verification off first, not changing the password, "
+                    "the order's contacts and the member's personal link ([intake] "
+                    "public_url/i/<token>).  Text and HTML, Italian first.  It goes to the "
+                    "PEC address, or to the list's contact column when there is one.  A "
+                    "4xx answer keeps the message queued for the next run; a 5xx is "
+                    "recorded as refused with the server's answer (status shows it).")
+    inv.add_argument("--config", required=True, metavar="FILE")
+    inv.add_argument("--order", metavar="ORDER", help="only this order's members")
+    inv.add_argument("--dry-run", action="store_true", help="print who would get what")
+    rem = sub.add_parser(
+        "remind", help="send the reminder wave that has fallen due (cron)",
+        description="Send the [campaign] reminders wave that has fallen due (offsets from "
+                    "[migration] deadline) to every member who still has to act, each with "
+                    "their own next step, once per member and wave (also with several "
+                    "processes or hosts at once), and retry what earlier runs left queued. "
+                    "`run --follow` does the same every [campaign] interval_seconds.")
+    rem.add_argument("--config", required=True, metavar="FILE")
+    rem.add_argument("--due", action="store_true", help="send what has fallen due")
+    rem.add_argument("--order", metavar="ORDER", help="only this order's members")
+    rem.add_argument("--dry-run", action="store_true", help="print who would get what")

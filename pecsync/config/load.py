@@ -6,9 +6,11 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+from pecsync.config.member_provider import member_provider
 from pecsync.config.reader import Reader
 from pecsync.config.settings import Config
 from pecsync.config.tables import (
+    campaign_table,
     engine_table,
     folders_table,
     intake_table,
@@ -39,7 +41,7 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     known = {"source", "destination", "state", "engine", "folders", "migration", "orders", "smtp",
-             "providers", "intake"}
+             "providers", "intake", "provider_profile", "campaign"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{p}: [{unknown[0]}]: unknown table (known: {', '.join(sorted(known))})")
@@ -52,7 +54,11 @@ def load_config(path: str | Path) -> Config:
     assert database is not None
     postgres = postgres_target(p, sr, database)
     key_file = sr.get("key_file", str)
-    source = server_table(p, "source", data.get("source"))
+    raw_source = data.get("source")
+    provider = member_provider(p, raw_source, data.get("provider_profile"))
+    if isinstance(raw_source, Mapping) and "provider" in raw_source:
+        raw_source = {k: v for k, v in raw_source.items() if k != "provider"}
+    source = server_table(p, "source", raw_source)
     destination = server_table(p, "destination", data.get("destination"))
     engine = engine_table(p, data.get("engine"))
     if (source.host.lower(), source.port) == (destination.host.lower(), destination.port) \
@@ -80,4 +86,6 @@ def load_config(path: str | Path) -> Config:
         orders=orders_table(p, data.get("orders")),
         smtp=smtp_table(p, data.get("smtp")),
         intake=intake_table(p, data.get("intake")),
+        member_provider=provider,
+        campaign=campaign_table(p, data.get("campaign")),
     )

@@ -19,7 +19,7 @@ async def write_certificate(store: CheckpointStore, cfg: Config, src_user: str, 
                             ) -> Path | None:
     """Write the certificate of *address* (default: *src_user*) under ``certificates/`` next
     to the database; None when the mailbox was never copied.  Call only right after a
-    verification found every recorded copy intact (README "Certificates")."""
+    verification found every recorded copy intact (docs/guides/reports.md)."""
     address = address or src_user
     cert = await certificate(store, src_user, address=address, dst_user=dst_user, job=job)
     if cert is None:

@@ -2,9 +2,10 @@
 (every job done, blocked or failed; jobs in ``retry_wait`` are waited for), or forever with
 follow.
 
-Stopping (ARCHITECTURE.md, procrastinate's two stages): the first request makes every worker
-stop after the batch in flight (checkpoints recorded, job back to ``pending``); cancelling the
-task group aborts at once, which the intent protocol makes safe too.
+Stopping (docs/design/architecture.md §6, procrastinate's two stages): the first request
+makes every worker stop after the batch in flight (checkpoints recorded, job back to
+``pending``); cancelling the task group aborts at once, which the intent protocol makes safe
+too.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from pecsync.sync.plan import FolderPlan
 log = structlog.get_logger("pecsync.preflight")
 T = TypeVar("T")
 
-#: Exit codes of the README's table, as ``check`` names them (pecsync.engine.exits).
+#: Exit codes of docs/reference/exit-codes.md, as ``check`` names them (pecsync.engine.exits).
 EXIT_MEMBERS, EXIT_CONFIG, EXIT_UNREACHABLE = EXIT_BLOCKED, EXIT_USAGE, EXIT_TRANSIENT
 #: States a sampled member may be in: runnable, never blocked (a blocked password is never
 #: tried again by a check: providers lock accounts).

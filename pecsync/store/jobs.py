@@ -74,6 +74,8 @@ class Job:
 def _job(row: Sequence[Any]) -> Job:
     values = list(row)
     values[5] = JobState(values[5])
+    if values[9]:  # a reason recorded before it was stored without "mailbox ADDRESS: "
+        values[9] = values[9].removeprefix(f"mailbox {values[1]}: ")
     return Job(*values)
 
 

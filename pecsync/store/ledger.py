@@ -4,7 +4,7 @@ A :class:`FolderLedger` is bound to one folder row and both UIDVALIDITYs (the so
 which every message row is keyed, and the destination's, under which its copies are known),
 so its callers never repeat ``(folder_id, uidvalidity, …)``.  Each operation is one
 transaction of the :class:`~pecsync.store.checkpoints.CheckpointStore` (durable when it
-returns), in the order the intent protocol needs them (ARCHITECTURE.md §3):
+returns), in the order the intent protocol needs them (docs/design/architecture.md §3):
 
 1. :meth:`record_intents` before an APPEND is sent;
 2. :meth:`mark_appended` / :meth:`drop_intents` with the server's answer;

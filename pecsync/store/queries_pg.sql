@@ -58,3 +58,18 @@ ORDER BY src_uid;
 -- (job_id, side, version): the correlated MAX of queries.sql took 0.2 s for 10,000 jobs here.
 SELECT DISTINCT ON (c.job_id, c.side) c.job_id, c.side, c.source, c.created_at
 FROM credential c ORDER BY c.job_id, c.side, c.version DESC;
+
+-- name: claim_campaign_send
+-- FOR UPDATE SKIP LOCKED: senders of every host claim at once, never one row twice.
+WITH next AS (
+    SELECT id FROM campaign_send
+    WHERE state = 'queued' AND id > %(after)s
+      AND (lease_until IS NULL OR lease_until < %(now)s)
+      AND (%(order_name)s IS NULL OR order_name = %(order_name)s)
+    ORDER BY id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE campaign_send SET lease_owner = %(owner)s, lease_until = %(lease_until)s,
+       attempts = attempts + 1, updated_at = %(now)s
+WHERE id = (SELECT id FROM next)
+RETURNING id, address, wave, order_name, attempts;

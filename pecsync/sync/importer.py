@@ -1,7 +1,7 @@
 """The destination half of a folder copy (dsync's importer): match, APPEND, record.
 
-The intent protocol (ARCHITECTURE.md §3), in the order :meth:`Importer.import_batch` follows
-it for each batch:
+The intent protocol (docs/design/architecture.md §3), in the order
+:meth:`Importer.import_batch` follows it for each batch:
 
 1. Messages already on the destination (a content-matched pass: same bytes *and*
    INTERNALDATE) get the source's flags and are recorded as ``present``; messages the

@@ -6,9 +6,9 @@
   re-APPEND.
 - :meth:`Reconciler.repair_present_flags`: flags of copies matched by content before flags
   were restored on a match.
-- :meth:`Reconciler.check_and_repair` (README "Repair"): unverified copies (every copy, on a
-  re-check) are verified; bad or missing ones are appended again; a re-check offers the
-  quarantined messages again and releases those now stored.
+- :meth:`Reconciler.check_and_repair` (docs/guides/one-mailbox.md, "Repair"): unverified
+  copies (every copy, on a re-check) are verified; bad or missing ones are appended again; a
+  re-check offers the quarantined messages again and releases those now stored.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ class Reconciler:
             await restore_flags(self.ctx.dst, restore, self.log)
 
     async def check_and_repair(self, *, recheck: bool, lost: Sequence[int]) -> None:
-        """Repair (README "Repair"): recorded copies not verified since an earlier pass (or
-        every copy, on a *recheck*) are verified first; one missing on the destination, or
+        """Repair (docs/guides/one-mailbox.md): recorded copies not verified since an earlier
+        pass (or every copy, on a *recheck*) are verified first; one missing on the destination, or
         with other bytes or another INTERNALDATE, is appended again (the bad copy is left
         where it is and named in the report: pecsync never deletes destination mail).  A
         verified copy whose flags were changed since is left as the member set them.  *lost*:
