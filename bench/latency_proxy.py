@@ -144,6 +144,7 @@ class LatencyProxy:
         for writer in self._writers:
             writer.transport.abort()
         tasks = asyncio.all_tasks(self._loop)
+        self._loop.set_exception_handler(lambda loop, context: None)  # the cancellations below
         for task in tasks:
             task.cancel()
         self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
