@@ -22,7 +22,8 @@ def test_an_idle_lane_verifies_the_folder_still_being_copied(
     cfg = write_config(tmp_path, dovecot_src, dovecot_dst,
                        engine={"folders_in_parallel": 2, "batch_max_messages": 10})
     env = cli_env(dovecot_src, dovecot_dst)
-    r = run_cli(["-v", "copy", "--config", str(cfg), "--source-user", user], env)
+    r = run_cli(["-v", "--log-format", "json", "copy", "--config", str(cfg),
+                 "--source-user", user], env)
     assert r.returncode == 0, r.stdout + r.stderr
     events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
     helped = [e for e in events if e["event"] == "verification_helped"]
