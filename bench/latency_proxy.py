@@ -118,7 +118,7 @@ class LatencyProxy:
         self.commands: list[tuple[int, float, str]] = []
         self.record = False
         self._conns = 0
-        self._writers: list[asyncio.StreamWriter] = []
+        self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -139,16 +139,17 @@ class LatencyProxy:
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
-        # Stopped: close the listening socket, every connection and the loop itself.
+        # Stopped (__exit__): close the listener and every connection still open, so no
+        # socket is left for the garbage collector (a ResourceWarning in the tests).
         server.close()
-        for writer in self._writers:
-            writer.transport.abort()
         tasks = asyncio.all_tasks(self._loop)
         self._loop.set_exception_handler(lambda loop, context: None)  # the cancellations below
         for task in tasks:
             task.cancel()
         self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        self._loop.run_until_complete(server.wait_closed())
+        for writer in self._writers:
+            writer.transport.abort()
+        self._loop.run_until_complete(asyncio.sleep(0))
         self._loop.close()
 
     def cpu_seconds(self) -> float:
@@ -213,9 +214,9 @@ class LatencyProxy:
         except OSError:
             writer.close()
             return
+        self._writers.update((writer, up_writer))
         self._conns += 1
         conn = self._conns
-        self._writers += [writer, up_writer]
         await asyncio.gather(self._pump(reader, up_writer, conn, "up"),
                              self._pump(up_reader, writer, conn, "down"),
                              return_exceptions=True)
