@@ -17,6 +17,8 @@ from typing import Any, Literal, NamedTuple
 from pecsync.errors import LeaseLost, StoreConflict
 from pecsync.model import MailboxRow, Secret
 from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.connector import Connector
+from pecsync.store.rows import Row, build, opt_str
 from pecsync.vault import Vault, credential_context
 
 
@@ -71,10 +73,8 @@ class Job:
     finished_at: str | None
 
 
-def _job(row: Sequence[Any]) -> Job:
-    values = list(row)
-    values[5] = JobState(values[5])
-    return Job(*values)
+def _job(row: Row) -> Job:
+    return build(Job, row, order=row["order_name"], state=JobState(row["state"]))
 
 
 @dataclass(frozen=True)
@@ -142,27 +142,33 @@ class JobStore:
         #: Jobs this process claimed → the lease owner it claimed them as.
         self._owners: dict[int, str] = {}
 
+    @property
+    def connector(self) -> Connector:
+        """The connection this repository's statements run on."""
+        return self.store.connector
+
     def _need_vault(self) -> Vault:
         if self.vault is None:
             raise RuntimeError("credential vault not opened")
         return self.vault
 
     async def job(self, address: str) -> Job | None:
-        rows = await self.store._query("job_by_address", {"address": address.lower()})
-        return _job(rows[0]) if rows else None
+        row = await self.connector._one("job_by_address", {"address": address.lower()})
+        return None if row is None else _job(row)
 
     async def jobs(self, order: str | None = None) -> list[Job]:
-        return [_job(r) for r in await self.store._query("list_jobs", {"order_name": order})]
+        return [_job(r) for r in await self.connector._query("list_jobs",
+                                                              {"order_name": order})]
 
     async def _latest(self, job_id: int, side: str) -> tuple[int, bytes | None, str | None]:
-        rows = await self.store._query("latest_credential", {"job_id": job_id, "side": side})
-        if not rows:
+        row = await self.connector._one("latest_credential", {"job_id": job_id, "side": side})
+        if row is None:
             return 0, None, None
-        return int(rows[0][0]), rows[0][1], rows[0][2]
+        return int(row["version"]), row["ciphertext"], opt_str(row["logged_in_at"])
 
     async def _latest_source(self, job_id: int, side: str) -> str | None:
-        rows = await self.store._query("latest_credential", {"job_id": job_id, "side": side})
-        return str(rows[0][3]) if rows and rows[0][3] is not None else None
+        row = await self.connector._one("latest_credential", {"job_id": job_id, "side": side})
+        return None if row is None else opt_str(row["source"])
 
     async def _credential_changes(self, job_id: int, side: str, new: Secret | None,
                                   source: CredentialSource, *, logged_in: bool = False
@@ -195,12 +201,12 @@ class JobStore:
         if new is None:
             return []
         fingerprint = self._need_vault().fingerprint(new, f"pecsync/csv/{job_id}/{side}")
-        rows = await self.store._query("csv_fingerprint", {"job_id": job_id, "side": side})
+        known = await self.connector._value("csv_fingerprint", {"job_id": job_id, "side": side})
         remember = ("set_csv_fingerprint", {"job_id": job_id, "side": side,
                                             "fingerprint": fingerprint, "now": now()})
-        if rows and rows[0][0] == fingerprint:
+        if known == fingerprint:
             return []  # the row did not change since its last import
-        if not rows and await self._latest_source(job_id, side) in ("web", "stdin"):
+        if known is None and await self._latest_source(job_id, side) in ("web", "stdin"):
             # No fingerprint yet (a database of an older pecsync, or after rotate-key): the
             # password that came later from the member or the operator wins.
             return [remember]
@@ -220,7 +226,7 @@ class JobStore:
                 runnable = ((row.source_password is not None or src_master)
                             and (row.dest_password is not None or dst_master))
                 state = JobState.PENDING if runnable else JobState.WAITING_CREDENTIALS
-                await self.store._transaction([("insert_job", {
+                await self.connector._transaction([("insert_job", {
                     "address": row.address, "order_name": row.order, "src_user": row.source_user,
                     "dst_user": row.dest_user, "state": state.value, "now": ts})])
                 created = await self.job(row.address)
@@ -255,7 +261,7 @@ class JobStore:
                                                    "state": JobState.PENDING.value,
                                                    "detail": None}))
                 out.requeued.append(row.address)
-        await self.store._transaction(stmts)
+        await self.connector._transaction(stmts)
         return out
 
     async def set_password(self, job: Job, side: str, secret: Secret,
@@ -305,9 +311,9 @@ class JobStore:
 
             {(7, "src"): CredentialOrigin(source="web", at="2026-02-03T10:00:00+00:00")}
         """
-        rows = await self.store._query("current_credential_sources", {})
-        return {(int(r[0]), str(r[1])): CredentialOrigin(r[2] or "unknown", str(r[3]))
-                for r in rows}
+        rows = await self.connector._query("current_credential_sources")
+        return {(int(r["job_id"]), str(r["side"])): CredentialOrigin(
+                    str(r["source"] or "unknown"), str(r["created_at"])) for r in rows}
 
     async def credentials(self, job: Job) -> JobCredentials:
         vault = self.vault
@@ -324,11 +330,11 @@ class JobStore:
 
     async def mark_logged_in(self, job: Job, side: str, version: int) -> None:
         if version:
-            await self.store._transaction([("mark_logged_in", {"job_id": job.id, "side": side,
+            await self.connector._transaction([("mark_logged_in", {"job_id": job.id, "side": side,
                                                                "version": version, "now": now()})])
 
     async def recover_stale(self) -> None:
-        await self.store._transaction([("recover_stale_jobs", {"now": now()})])
+        await self.connector._transaction([("recover_stale_jobs", {"now": now()})])
 
     async def claim_next(self, owner: str, order: str | None) -> Job | None:
         """The next runnable job (pending, then retries that are due), now ``running``."""
@@ -349,7 +355,7 @@ class JobStore:
         params = {**params, "lease_until": lease_until(), "now": now()}
         # The claimed row comes back whole (RETURNING): no second query, and no scan of
         # every job (that made claiming O(queued jobs)).
-        rows = await self.store._transaction([(query, params)])
+        rows = await self.connector._transaction([(query, params)])
         if not rows:
             return None
         job = _job(rows[0])
@@ -358,17 +364,18 @@ class JobStore:
 
     async def lease_holder(self, job: Job) -> Lease:
         """Who holds *job*'s lease and until when (for messages; decides nothing)."""
-        rows = await self.store._query("job_lease", {"id": job.id})
-        return Lease(rows[0][0], rows[0][1]) if rows else Lease(None, None)
+        row = await self.connector._one("job_lease", {"id": job.id})
+        if row is None:
+            return Lease(None, None)
+        return Lease(opt_str(row["lease_owner"]), opt_str(row["lease_until"]))
 
     async def count_running(self, order: str | None) -> int:
         """Jobs ``running`` now, in this process or any other sharing the database."""
-        rows = await self.store._query("count_running", {"order_name": order})
-        return int(rows[0][0])
+        return int(await self.connector._value("count_running", {"order_name": order}))
 
     async def next_wakeup(self, order: str | None) -> str | None:
-        rows = await self.store._query("next_wakeup", {"order_name": order})
-        return rows[0][0] if rows and rows[0][0] else None
+        at = await self.connector._value("next_wakeup", {"order_name": order})
+        return str(at) if at else None
 
     async def set_phase(self, job: Job, phase: str) -> None:
         self._still_ours(job, await self.store._transaction([("set_job_phase", {
@@ -403,7 +410,7 @@ class JobStore:
         owner = self._owners.get(job.id)
         synced: list[tuple[str, dict[str, Any]]] = [] if synced_at is None else [
             ("set_last_synced", {"id": job.id, "synced_at": synced_at, "owner": owner})]
-        return bool(await self.store._transaction([
+        return bool(await self.connector._transaction([
             *synced,
             ("set_job_state", {"id": job.id, "state": state.value, "error_class": error_class,
                                "error_text": error_text, "next_attempt_at": next_attempt_at,
@@ -417,7 +424,7 @@ class JobStore:
         """Put a job this run ended back as it was before its claim (the circuit breaker,
         pecsync.engine.breaker); False when another process has taken it since."""
         ts = now()
-        return bool(await self.store._transaction([
+        return bool(await self.connector._transaction([
             ("restore_job", {"id": job.id, "state": state.value, "attempts": attempts,
                              "error_class": error_class, "error_text": error_text,
                              "next_attempt_at": next_attempt_at, "now": ts}),
@@ -426,8 +433,8 @@ class JobStore:
                                               "detail": reason})]))
 
     async def purge_job_credentials(self, job: Job) -> None:
-        await self.store._transaction([("purge_credentials_of_job", {"job_id": job.id})])
+        await self.connector._transaction([("purge_credentials_of_job", {"job_id": job.id})])
 
     async def purge_credentials(self, *, only_done: bool) -> None:
-        await self.store._transaction([("purge_credentials_of_done" if only_done
-                                        else "purge_all_credentials", {})])
+        await self.connector._transaction([("purge_credentials_of_done" if only_done
+                                            else "purge_all_credentials", {})])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from itertools import groupby
 from typing import Any
 
@@ -22,8 +22,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from pecsync.config import PostgresTarget
 from pecsync.errors import StoreConflict, StoreError
-from pecsync.store.backend import MigrationStep, Statements, committed
+from pecsync.store.backend import Dialect, Params, Statement, Statements, committed
 from pecsync.store.queries import pg_schema, sql
+from pecsync.store.rows import NamedRow, Row, named_row
 
 #: pg_advisory_xact_lock key of schema creation and migrations (hosts starting together).
 _SCHEMA_LOCK = 0x7065637379
@@ -63,15 +64,49 @@ def _error(where: str, what: str, exc: psycopg.Error) -> StoreError:
 
 
 class _Step:
-    def __init__(self, cur: psycopg.AsyncClientCursor[Any]) -> None:
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, cur: psycopg.AsyncCursor[NamedRow]) -> None:
         self.cur = cur
 
-    async def rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+    async def rows(self, name: str, params: Params | None = None) -> list[Row]:
         await self.cur.execute(_dialect(name), params or {})
         return list(await self.cur.fetchall()) if self.cur.description else []
 
-    async def execute(self, name: str, params: dict[str, Any] | None = None) -> None:
+    async def execute(self, name: str, params: Params | None = None) -> None:
         await self.cur.execute(_dialect(name), params or {})
+
+
+class _Migrator:
+    """Holds the session advisory lock of schema changes on its connection."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.AsyncConnection[NamedRow]) -> None:
+        self.conn = conn
+
+    async def meta(self, key: str) -> str | None:
+        cur = self.conn.cursor()
+        await cur.execute("SELECT to_regclass('meta') IS NOT NULL AS present")
+        found = await cur.fetchone()
+        if found is None or not found["present"]:
+            return None
+        await cur.execute(_dialect("meta_value"), {"key": key})
+        row = await cur.fetchone()
+        return None if row is None else str(row["value"])
+
+    async def create_tables(self, baseline: str) -> None:
+        async with self.conn.transaction():
+            cur = self.conn.cursor()
+            for statement in pg_schema():
+                await cur.execute(statement.replace("%", "%%"))
+            await cur.execute("INSERT INTO meta (key, value) VALUES ('schema', %s) "
+                              "ON CONFLICT DO NOTHING", (baseline,))
+
+    @contextlib.asynccontextmanager
+    async def step(self) -> AsyncIterator[_Step]:
+        async with self.conn.transaction():
+            yield _Step(self.conn.cursor())
 
 
 class PostgresBackend:
@@ -91,12 +126,14 @@ class PostgresBackend:
         self._listening = False
 
     @classmethod
-    async def open(cls, target: PostgresTarget, *, version: str,
-                   migrate: Callable[[MigrationStep], Awaitable[None]]) -> PostgresBackend:
+    async def open(cls, target: PostgresTarget) -> PostgresBackend:
+        """The pool; the schema is the connector's (:meth:`migrator`)."""
         kwargs = connection_kwargs(target)
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             target.url, min_size=1, max_size=max(2, target.pool_size), open=False,
-            kwargs={**kwargs, "autocommit": True, "cursor_factory": psycopg.AsyncClientCursor},
+            kwargs={**kwargs, "autocommit": True, "cursor_factory": psycopg.AsyncClientCursor,
+                    # Rows are read by column name (pecsync.store.rows), and still by position.
+                    "row_factory": named_row},
             timeout=60, name="pecsync")
         # One connection first: a wrong host, password or TLS setting fails at once with
         # the server's own words (a pool would retry it in the background until a timeout).
@@ -111,23 +148,22 @@ class PostgresBackend:
         except Exception as exc:
             await pool.close()
             raise StoreError(f"{target.url}: cannot open state database: {exc}") from None
-        backend = cls(pool, target, kwargs)
+        return cls(pool, target, kwargs)
+
+    @contextlib.asynccontextmanager
+    async def migrator(self) -> AsyncIterator[_Migrator]:
+        """A session advisory lock on one connection while the schema is created and
+        migrated: hosts starting together take turns, each step in a transaction of its own."""
         try:
-            async with pool.connection() as conn, conn.transaction():
-                cur = conn.cursor()
-                await cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in pg_schema():
-                    await cur.execute(statement.replace("%", "%%"))
-                await cur.execute("INSERT INTO meta (key, value) VALUES ('schema', %s) "
-                                  "ON CONFLICT DO NOTHING", (version,))
-                await migrate(_Step(cur))
-        except BaseException as exc:
-            await pool.close()
-            if isinstance(exc, psycopg.Error):
-                raise _error(target.url, "cannot open state database", exc) from None
-            raise
-        committed(["schema"])
-        return backend
+            async with self.pool.connection() as conn:
+                await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+                try:
+                    yield _Migrator(conn)
+                finally:
+                    if not conn.broken:
+                        await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+        except psycopg.Error as exc:
+            raise _error(self.where, "cannot open state database", exc) from None
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -138,7 +174,7 @@ class PostgresBackend:
             await self._listen_conn.close()
         await self.pool.close()
 
-    async def transaction(self, statements: Statements) -> list[Any]:
+    async def transaction(self, statements: Statements) -> list[Row]:
         statements = list(statements)
         with anyio.CancelScope(shield=True):
             for attempt in range(_RETRIES + 1):
@@ -161,9 +197,8 @@ class PostgresBackend:
                     return returned
         raise AssertionError("unreachable")
 
-    async def _transaction_once(self, statements: list[tuple[str, dict[str, Any]]]
-                                ) -> list[Any]:
-        returned: list[Any] = []
+    async def _transaction_once(self, statements: list[Statement]) -> list[Row]:
+        returned: list[Row] = []
         async with self.pool.connection() as conn, conn.transaction():
             cur = conn.cursor()
             changes = 0
@@ -183,7 +218,7 @@ class PostgresBackend:
                 changes = max(cur.rowcount, 0)
         return returned
 
-    async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
+    async def query(self, name: str, params: Params) -> list[Row]:
         try:
             async with self.pool.connection() as conn:
                 cur = conn.cursor()
@@ -194,7 +229,7 @@ class PostgresBackend:
         except psycopg.Error as exc:
             raise _error(self.where, "read failed", exc) from None
 
-    async def execute_sql(self, text: str, params: dict[str, Any] | None = None) -> None:
+    async def execute_sql(self, text: str, params: Params | None = None) -> None:
         """A statement outside queries.sql (maintenance: VACUUM cannot run in a transaction)."""
         async with self.pool.connection() as conn:
             await conn.execute(text, params)
