@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
+
 from pecsync.config import PostgresTarget
 from pecsync.model import FetchedMessage
 from pecsync.store.backend import Backend, Params, Statement, Statements
@@ -113,7 +115,7 @@ class CheckpointStore(Repository):
         return self.connector.path
 
     @property
-    def db(self) -> Any:
+    def db(self) -> aiosqlite.Connection:
         """The aiosqlite connection (SQLite only: tests and SQLite maintenance)."""
         return self.connector.db
 

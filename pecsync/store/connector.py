@@ -22,6 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiosqlite
+
 from pecsync.config import PostgresTarget, is_postgres_url
 from pecsync.store.backend import Backend, Params, Statements
 from pecsync.store.migrations import upgrade
@@ -87,7 +89,7 @@ class Connector:
         return self.backend.path
 
     @property
-    def db(self) -> Any:
+    def db(self) -> aiosqlite.Connection:
         """The aiosqlite connection (SQLite only: tests and SQLite maintenance)."""
         assert isinstance(self.backend, SqliteBackend)
         return self.backend.db

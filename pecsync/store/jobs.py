@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple
 
 from pecsync.errors import LeaseLost, StoreConflict
 from pecsync.model import MailboxRow, Secret
+from pecsync.store.backend import Statement
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.connector import Connector
 from pecsync.store.rows import Row, build, opt_str
@@ -172,7 +173,7 @@ class JobStore:
 
     async def _credential_changes(self, job_id: int, side: str, new: Secret | None,
                                   source: CredentialSource, *, logged_in: bool = False
-                                  ) -> list[tuple[str, dict[str, Any]]]:
+                                  ) -> list[Statement]:
         """Statements adding a credential version when *new* differs from the latest
         (*logged_in*: it was just checked by a LOGIN, also when it is the same password)."""
         if new is None:
@@ -184,7 +185,7 @@ class JobStore:
             return ([("mark_logged_in", {"job_id": job_id, "side": side, "version": version,
                                          "now": ts})] if logged_in else [])
         version += 1
-        stmts: list[tuple[str, dict[str, Any]]] = [
+        stmts: list[Statement] = [
             ("insert_credential", {"job_id": job_id, "side": side, "version": version,
                                    "ciphertext": vault.seal(new, _context(job_id, side, version)),
                                    "now": ts, "source": source})]
@@ -194,7 +195,7 @@ class JobStore:
         return stmts
 
     async def _csv_changes(self, job_id: int, side: str, new: Secret | None
-                           ) -> list[tuple[str, dict[str, Any]]]:
+                           ) -> list[Statement]:
         """A CSV row's password becomes a new version only when the row changed since its
         last import: a password fixed since (web, stdin) is not put back by re-importing an
         unchanged list.  The row is remembered by its fingerprint, never its password."""
@@ -218,7 +219,7 @@ class JobStore:
         """Add new mailboxes, version changed passwords and re-queue what they unblock; rows
         missing from the list are left alone.  One transaction."""
         out = ImportOutcome([], [], [], [])
-        stmts: list[tuple[str, dict[str, Any]]] = []
+        stmts: list[Statement] = []
         ts = now()
         for row in rows:
             existing = await self.job(row.address)
@@ -392,7 +393,7 @@ class JobStore:
             "phase": phase, "owner": self._owners.get(job.id),
             "now": now(), "lease_until": lease_until()})]))
 
-    def _still_ours(self, job: Job, written: list[Any]) -> None:
+    def _still_ours(self, job: Job, written: Sequence[object]) -> None:
         """A guarded write of a job this process claimed matched no row: the lease ran out
         while this process was stalled, and another process took the job over."""
         if not written and job.id in self._owners:
@@ -408,7 +409,7 @@ class JobStore:
         *synced_at*: the job ends ``done`` and its sync started then (``job_sync``)."""
         ts = now()
         owner = self._owners.get(job.id)
-        synced: list[tuple[str, dict[str, Any]]] = [] if synced_at is None else [
+        synced: list[Statement] = [] if synced_at is None else [
             ("set_last_synced", {"id": job.id, "synced_at": synced_at, "owner": owner})]
         return bool(await self.connector._transaction([
             *synced,
