@@ -24,7 +24,7 @@ from pecsync.model import FetchedMessage
 from pecsync.store.backend import Backend, Params, Statement, Statements
 from pecsync.store.connector import Connector, Repository
 from pecsync.store.migrations import SCHEMA_VERSION
-from pecsync.store.rows import Row, build, opt_int
+from pecsync.store.rows import RowMapper, flag_list, opt_int
 
 __all__ = ["SCHEMA_VERSION", "Appended", "CheckpointStore", "CopiedMessage", "FolderState",
            "Intent", "now"]
@@ -77,14 +77,10 @@ class Appended:
     dst_uid: int | None
 
 
-def _folder(row: Row) -> FolderState:
-    return build(FolderState, row, content_match=bool(row["content_match"]))
-
-
-def copied_message(row: Row) -> CopiedMessage:
-    """A copied message, by column name (copied_messages, copies_by_uid)."""
-    return build(CopiedMessage, row, flags=tuple(str(row["flags"]).split()),
-                 dst_uid=opt_int(row["dst_uid"]))
+_FOLDER = RowMapper(FolderState, content_match=bool)
+#: A copied message (copied_messages, copies_by_uid).
+COPIED_MESSAGE = RowMapper(CopiedMessage, flags=flag_list, dst_uid=opt_int)
+_INTENT = RowMapper(Intent, dst_uidnext_before=lambda v: int(v or 1))
 
 
 class CheckpointStore(Repository):
@@ -172,11 +168,11 @@ class CheckpointStore(Repository):
     async def folder(self, mailbox_id: int, src_name: str) -> FolderState | None:
         row = await self.connector._one("get_folder", {"mailbox_id": mailbox_id,
                                                        "src_name": src_name})
-        return None if row is None else _folder(row)
+        return None if row is None else _FOLDER(row)
 
     async def folders(self, mailbox_id: int) -> list[FolderState]:
         rows = await self.connector._query("list_folders", {"mailbox_id": mailbox_id})
-        return [_folder(r) for r in rows]
+        return _FOLDER.all(rows)
 
     async def add_folder(self, mailbox_id: int, src_name: str, dst_name: str,
                          src_uidvalidity: int, dst_uidvalidity: int, *,
@@ -291,8 +287,7 @@ class CheckpointStore(Repository):
     async def open_intents(self, folder_id: int, uidvalidity: int) -> list[Intent]:
         rows = await self.connector._query("open_intents", {
             "folder_id": folder_id, "src_uidvalidity": uidvalidity})
-        return [build(Intent, r, dst_uidnext_before=int(r["dst_uidnext_before"] or 1))
-                for r in rows]
+        return _INTENT.all(rows)
 
     async def done_uids_above(self, folder_id: int, uidvalidity: int, above: int) -> set[int]:
         rows = await self.connector._query("done_uids_above", {
@@ -307,7 +302,7 @@ class CheckpointStore(Repository):
     async def copied_messages(self, folder_id: int, uidvalidity: int) -> list[CopiedMessage]:
         rows = await self.connector._query("copied_messages", {
             "folder_id": folder_id, "src_uidvalidity": uidvalidity})
-        return [copied_message(r) for r in rows]
+        return COPIED_MESSAGE.all(rows)
 
     async def set_verified(self, folder_id: int, uidvalidity: int, ok: Iterable[int],
                            bad: Iterable[int] = ()) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.connector import Repository
-from pecsync.store.rows import build
+from pecsync.store.rows import RowMapper
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class IntakeRequest:
     count: int
     first_at: str
     last_at: str
+
+
+_REQUEST = RowMapper(IntakeRequest, rename={"order": "order_name"})
 
 
 def _iso(at: datetime) -> str:
@@ -66,8 +69,7 @@ class IntakeStore(Repository):
 
     async def requests(self) -> list[IntakeRequest]:
         """Late additions still missing from the list, oldest first."""
-        return [build(IntakeRequest, r, order=r["order_name"])
-                for r in await self.connector._query("intake_requests")]
+        return _REQUEST.all(await self.connector._query("intake_requests"))
 
     async def save_token(self, token_hash: str, job_id: int) -> None:
         await self.connector._transaction([("insert_intake_token", {

@@ -19,7 +19,7 @@ from pecsync.model import MailboxRow, Secret
 from pecsync.store.backend import Statement
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.connector import Connector
-from pecsync.store.rows import Row, build, opt_str
+from pecsync.store.rows import Row, RowMapper, opt_str
 from pecsync.vault import Vault, credential_context
 
 
@@ -74,8 +74,11 @@ class Job:
     finished_at: str | None
 
 
+_JOB = RowMapper(Job, rename={"order": "order_name"}, state=JobState)
+
+
 def _job(row: Row) -> Job:
-    return build(Job, row, order=row["order_name"], state=JobState(row["state"]))
+    return _JOB(row)
 
 
 @dataclass(frozen=True)
@@ -158,8 +161,7 @@ class JobStore:
         return None if row is None else _job(row)
 
     async def jobs(self, order: str | None = None) -> list[Job]:
-        return [_job(r) for r in await self.connector._query("list_jobs",
-                                                              {"order_name": order})]
+        return _JOB.all(await self.connector._query("list_jobs", {"order_name": order}))
 
     async def _latest(self, job_id: int, side: str) -> tuple[int, bytes | None, str | None]:
         row = await self.connector._one("latest_credential", {"job_id": job_id, "side": side})

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.connector import Repository
-from pecsync.store.rows import Row, build
+from pecsync.store.rows import RowMapper
 
 
 def token_hash(token: str) -> str:
@@ -34,8 +34,7 @@ class MemberLink:
     submitted_at: str | None
 
 
-def _link(row: Row) -> MemberLink:
-    return build(MemberLink, row, order=row["order_name"])
+_LINK = RowMapper(MemberLink, rename={"order": "order_name"})
 
 
 class LinkStore(Repository):
@@ -59,7 +58,7 @@ class LinkStore(Repository):
             return None
         row = await self.connector._one("member_link_of_token",
                                         {"token_hash": token_hash(token)})
-        return None if row is None else _link(row)
+        return None if row is None else _LINK(row)
 
     async def mark_opened(self, token: str) -> None:
         await self.connector._transaction([("mark_member_link_opened", {
@@ -72,4 +71,4 @@ class LinkStore(Repository):
     async def of_address(self, address: str) -> list[MemberLink]:
         rows = await self.connector._query("member_links_of_address",
                                            {"address": address.lower()})
-        return [_link(r) for r in rows]
+        return _LINK.all(rows)

@@ -11,7 +11,7 @@ from datetime import date
 
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.connector import Repository
-from pecsync.store.rows import build, opt_int, opt_str
+from pecsync.store.rows import RowMapper, opt_int, opt_str
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,12 @@ class MailboxMessage:
     verified_at: str | None
 
 
+_DELIVERY = RowMapper(PendingDelivery, rename={"order": "order_name"},
+                      recipients=lambda v: tuple(str(v).split(",")), payload=bytes)
+_MAILBOX_MESSAGE = RowMapper(MailboxMessage, src_uidvalidity=opt_int, dst_uidvalidity=opt_int,
+                             dst_uid=opt_int, message_id=opt_str)
+
+
 class ReportStore(Repository):
     def __init__(self, store: CheckpointStore) -> None:
         super().__init__(store)
@@ -101,10 +107,7 @@ class ReportStore(Repository):
 
     async def unsent_deliveries(self) -> list[PendingDelivery]:
         rows = await self.connector._query("unsent_deliveries")
-        return [build(PendingDelivery, r, order=str(r["order_name"]),
-                      recipients=tuple(str(r["recipients"]).split(",")),
-                      payload=bytes(r["payload"]))
-                for r in rows]
+        return _DELIVERY.all(rows)
 
     async def mark_delivery_sent(self, delivery_id: int) -> None:
         await self.connector._transaction([("mark_delivery", {
@@ -118,7 +121,4 @@ class ReportStore(Repository):
         """Every recorded message of the mailbox in its folders' current UIDVALIDITY, by
         folder then source UID."""
         rows = await self.connector._query("mailbox_messages", {"mailbox_id": mailbox_id})
-        return [build(MailboxMessage, r, src_uidvalidity=opt_int(r["src_uidvalidity"]),
-                      dst_uidvalidity=opt_int(r["dst_uidvalidity"]),
-                      dst_uid=opt_int(r["dst_uid"]), message_id=opt_str(r["message_id"]))
-                for r in rows]
+        return _MAILBOX_MESSAGE.all(rows)

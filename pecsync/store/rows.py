@@ -3,17 +3,18 @@
 SQLite returns :class:`sqlite3.Row` and PostgreSQL :class:`NamedRow` (psycopg's row factory
 :func:`named_row`); both are read by column name (``row["src_uid"]``), and still by position
 for code that predates them (a single-column ``COUNT(*)`` is read with
-:meth:`pecsync.store.connector.Connector.value`).  :func:`build` fills a dataclass from a row,
-field by field, by name: a column added to or moved in a ``SELECT`` cannot shift the values of
-the others.
+:meth:`pecsync.store.connector.Connector._value`).  A :class:`RowMapper` fills a dataclass
+from rows field by field, by name: a column added to or moved in a ``SELECT`` cannot shift
+the values of the others.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from psycopg.rows import RowMaker
@@ -34,14 +35,54 @@ def _fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def build(cls: Callable[..., T], row: Row, /, **given: object) -> T:
-    """The dataclass *cls* from *row*: each field from the column of its name, unless *given*
-    (a converted value, or a column of another name)::
+class RowMapper(Generic[T]):
+    """Rows of one query shape → the dataclass *cls*, each field from the column of its name
+    (or *rename*'s), through its converter when one is given::
 
-        build(Job, row, order=row["order_name"], state=JobState(row["state"]))
-    """
-    return cls(**{name: given[name] if name in given else row[name]
-                  for name in _fields(cls)})
+        _JOB = RowMapper(Job, rename={"order": "order_name"}, state=JobState)
+        jobs = _JOB.all(rows)        # or _JOB(row) for one
+
+    The column positions are looked up by name once per result, then each row is read by
+    them: a column added to or moved in a ``SELECT`` cannot shift the others' values, and a
+    missing one is an error naming it."""
+
+    def __init__(self, cls: Callable[..., T], *, rename: Mapping[str, str] | None = None,
+                 **convert: Callable[[Any], object]) -> None:
+        self.cls = cls
+        kind = cls
+        assert isinstance(kind, type) and dataclasses.is_dataclass(kind), kind
+        fields = _fields(kind)
+        unknown = (set(convert) | set(rename or {})) - set(fields)
+        assert not unknown, f"{kind.__name__} has no field {sorted(unknown)}"
+        self.name = kind.__name__
+        self._columns = tuple((rename or {}).get(f, f) for f in fields)
+        self._convert = tuple(convert.get(f) for f in fields)
+
+    def __call__(self, row: Row) -> T:
+        return self.all([row])[0]
+
+    def all(self, rows: Sequence[Row]) -> list[T]:
+        if not rows:
+            return []
+        index = {name: i for i, name in enumerate(rows[0].keys())}
+        try:
+            get = itemgetter(*(index[column] for column in self._columns))
+        except KeyError as exc:
+            raise KeyError(f"{self.name}: the query returns no column {exc}") from None
+        cls = self.cls
+        converts = [(at, convert) for at, convert in enumerate(self._convert) if convert]
+        out: list[T] = []
+        for row in rows:
+            values = list(get(row))
+            for at, convert in converts:
+                values[at] = convert(values[at])
+            out.append(cls(*values))
+        return out
+
+
+def flag_list(value: object) -> tuple[str, ...]:
+    """A flags column (``"\\Seen \\Flagged"``) as a tuple."""
+    return tuple(str(value).split())
 
 
 def opt_int(value: object) -> int | None:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pecsync.store.backend import Statement
-from pecsync.store.checkpoints import CheckpointStore, CopiedMessage, copied_message, now
+from pecsync.store.checkpoints import COPIED_MESSAGE, CheckpointStore, CopiedMessage, now
 from pecsync.store.connector import Repository
-from pecsync.store.rows import build, opt_int
+from pecsync.store.rows import RowMapper, opt_int
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,7 @@ class SyncStore(Repository):
 
     async def folder_syncs(self, mailbox_id: int) -> dict[int, FolderSync]:
         rows = await self.connector._query("list_folder_sync", {"mailbox_id": mailbox_id})
-        return {int(r["folder_id"]): build(FolderSync, r,
-                                           src_highestmodseq=opt_int(r["src_highestmodseq"]))
-                for r in rows}
+        return {s.folder_id: s for s in _FOLDER_SYNC.all(rows)}
 
     async def adopt_renamed(self, folder_id: int, new_src_name: str, old_src_name: str) -> None:
         """The source folder *old_src_name* is now *new_src_name*: one transaction moves its
@@ -101,14 +99,16 @@ class SyncStore(Repository):
             rows = await self.connector._query("copies_by_uid", {
                 "folder_id": folder_id, "src_uidvalidity": uidvalidity,
                 "uids": json.dumps(wanted[start:start + 5000])})
-            out += [copied_message(r) for r in rows]
+            out += COPIED_MESSAGE.all(rows)
         return out
 
     async def job_syncs(self, order: str | None = None) -> dict[str, JobSync]:
         rows = await self.connector._query("list_job_sync", {"order_name": order})
-        return {str(r["address"]): build(JobSync, r,
-                                         deleted_at_source=int(r["deleted_at_source"] or 0))
-                for r in rows}
+        return {s.address: s for s in _JOB_SYNC.all(rows)}
+
+
+_FOLDER_SYNC = RowMapper(FolderSync, src_highestmodseq=opt_int)
+_JOB_SYNC = RowMapper(JobSync, deleted_at_source=lambda v: int(v or 0))
 
 
 def final_sync_done(last_synced_at: str | None, switch_at: datetime | None) -> bool:
