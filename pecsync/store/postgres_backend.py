@@ -26,7 +26,8 @@ from pecsync.store.backend import Dialect, Params, Statement, Statements, commit
 from pecsync.store.queries import pg_schema, sql
 from pecsync.store.rows import NamedRow, Row, named_row
 
-#: pg_advisory_xact_lock key of schema creation and migrations (hosts starting together).
+#: pg_advisory_lock key (a session lock) of schema creation and migrations (hosts starting
+#: together take turns).
 _SCHEMA_LOCK = 0x7065637379
 CHANNEL = "pecsync_jobs"
 #: Extra attempts of a transaction PostgreSQL rolled back as a deadlock or serialization

@@ -1,0 +1,53 @@
+"""Rows become dataclasses by column name, never by position (pecsync.store.rows)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import pytest
+
+from pecsync.store.rows import NamedRow, RowMapper, _row_class, opt_int
+
+
+@dataclass(frozen=True)
+class Pair:
+    id: int
+    order: str
+    note: int | None
+
+
+PAIR = RowMapper(Pair, rename={"order": "order_name"}, note=opt_int)
+
+
+def _sqlite_rows(select: str) -> list[sqlite3.Row]:
+    db = sqlite3.connect(":memory:")
+    db.row_factory = sqlite3.Row
+    return db.execute(select).fetchall()
+
+
+def test_columns_are_matched_by_name_in_any_order() -> None:
+    one = _sqlite_rows("SELECT 7 AS id, 'A' AS order_name, '3' AS note")
+    other = _sqlite_rows("SELECT '3' AS note, 'A' AS order_name, 7 AS id, 'x' AS extra")
+    assert PAIR.all(one) == PAIR.all(other) == [Pair(7, "A", 3)]
+    assert PAIR(_sqlite_rows("SELECT NULL AS note, 'B' AS order_name, 1 AS id")[0]) == Pair(
+        1, "B", None)
+
+
+def test_a_missing_column_is_named() -> None:
+    with pytest.raises(KeyError, match="Pair: the query returns no column 'order_name'"):
+        PAIR.all(_sqlite_rows("SELECT 1 AS id, 2 AS note"))
+
+
+def test_a_mapper_for_a_field_that_does_not_exist_is_refused() -> None:
+    with pytest.raises(AssertionError, match="no field"):
+        RowMapper(Pair, colour=str)
+
+
+def test_postgresql_rows_read_by_name_and_position() -> None:
+    cls = _row_class(("id", "order_name", "note"))
+    row = cls((7, "A", None))
+    assert isinstance(row, NamedRow) and isinstance(row, tuple)
+    assert (row["order_name"], row[0], row.keys()) == ("A", 7, ["id", "order_name", "note"])
+    assert PAIR(row) == Pair(7, "A", None)
+    assert row == (7, "A", None)
