@@ -252,3 +252,6 @@ class MailboxRow:
     source_password: Secret | None
     dest_user: str
     dest_password: Secret | None
+    #: Where invitations and reminders go instead of the PEC address (the list's optional
+    #: ``contact`` column).
+    contact: str | None = None

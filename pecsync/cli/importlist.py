@@ -11,6 +11,7 @@ import structlog
 from pecsync.cli.common import vault_for
 from pecsync.config import Config
 from pecsync.intake.mailbox_list import parse_mailbox_list
+from pecsync.store.campaign import CampaignStore
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobStore
 
@@ -40,6 +41,8 @@ async def cmd_import(cfg: Config, args: argparse.Namespace) -> int:
         out = await JobStore(store, vault).import_rows(
             parsed.rows, src_master=bool(cfg.source.master_user),
             dst_master=bool(cfg.destination.master_user))
+        if "contact" in parsed.columns:  # where invitations go (pecsync invite)
+            await CampaignStore(store).set_contacts((r.address, r.contact) for r in parsed.rows)
     sys.stdout.write(f"imported {args.csv}: {len(out.added)} added, {len(out.new_credentials)} "
                      f"with new credentials ({len(out.requeued)} re-queued), "
                      f"{len(out.unchanged)} unchanged"

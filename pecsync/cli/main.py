@@ -14,7 +14,7 @@ import anyio
 import structlog
 
 from pecsync import log as logsetup
-from pecsync.cli import check, dbcmd, importlist, keys, reporting, retry, run, status
+from pecsync.cli import check, dbcmd, importlist, invite, keys, reporting, retry, run, status
 from pecsync.cli.mailbox import cmd_copy, cmd_verify
 from pecsync.cli.parser import build_parser
 from pecsync.config import Config, load_config
@@ -67,6 +67,7 @@ def main(argv: Sequence[str] | None = None,
                 "init-key": keys.cmd_init_key, "rotate-key": keys.cmd_rotate_key,
                 "purge-credentials": keys.cmd_purge, "report": reporting.cmd_report,
                 "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate,
+                "invite": invite.cmd_invite, "remind": invite.cmd_remind,
                 **(extra_commands or {})}
     if args.command not in commands and args.command != "db":
         sys.stderr.write(f"pecsync {args.command}: not available from this entry point (use "

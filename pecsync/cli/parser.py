@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pecsync import __version__
 from pecsync.cli import dbcmd
@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep waiting for new work after every job is done or blocked "
                           "(new credentials from a re-import, `retry` or the intake page); "
                           "re-sync done mailboxes every [migration] resync_every and, once "
-                          "after [migration] switch_at, a final sync of every mailbox")
+                          "after [migration] switch_at, a final sync of every mailbox; with a "
+                          "[campaign] table, send reminder waves as they fall due")
     run.add_argument("--resync", action="store_true",
                      help="also re-sync every done mailbox once, now (new mail, new and "
                           "renamed folders, flag changes at the source)")
@@ -221,4 +222,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
                        help="address to listen on (default 127.0.0.1:8080)")
     dbcmd.add_parser(sub)
+    _campaign_parsers(sub)
     return parser
+
+
+def _campaign_parsers(sub: Any) -> None:
+    """``invite`` and ``remind`` (docs/guides/campaign.md)."""
+    inv = sub.add_parser(
+        "invite", help="e-mail each member who has no working password yet a personal link",
+        description="Send each member who still has to act (no password yet, password "
+                    "refused, 2-step verification on, password changed) an invitation "
+                    "through [smtp], once per member: the deadline and what happens after "
+                    "it, switching 2-step verification off first, not changing the password, "
+                    "the order's contacts and the member's personal link ([intake] "
+                    "public_url/i/<token>).  Text and HTML, Italian first.  It goes to the "
+                    "PEC address, or to the list's contact column when there is one.  A "
+                    "4xx answer keeps the message queued for the next run; a 5xx is "
+                    "recorded as refused with the server's answer (status shows it).")
+    inv.add_argument("--config", required=True, metavar="FILE")
+    inv.add_argument("--order", metavar="ORDER", help="only this order's members")
+    inv.add_argument("--dry-run", action="store_true", help="print who would get what")
+    rem = sub.add_parser(
+        "remind", help="send the reminder wave that has fallen due (cron)",
+        description="Send the [campaign] reminders wave that has fallen due (offsets from "
+                    "[migration] deadline) to every member who still has to act, each with "
+                    "their own next step, once per member and wave (also with several "
+                    "processes or hosts at once), and retry what earlier runs left queued. "
+                    "`run --follow` does the same every [campaign] interval_seconds.")
+    rem.add_argument("--config", required=True, metavar="FILE")
+    rem.add_argument("--due", action="store_true", help="send what has fallen due")
+    rem.add_argument("--order", metavar="ORDER", help="only this order's members")
+    rem.add_argument("--dry-run", action="store_true", help="print who would get what")

@@ -16,6 +16,7 @@ import structlog
 from pecsync import log as logsetup
 from pecsync.cli.check import servers_ready
 from pecsync.cli.common import job_reason, master_passwords, print_counts, unknown_order, vault_for
+from pecsync.cli.invite import follow as campaign_follow
 from pecsync.cli.progress import (
     PLAIN_EVERY,
     LiveArea,
@@ -122,6 +123,8 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
             outer.start_soon(signals)
             display = _RunDisplay(env, args.order, quiet=args.quiet)
             outer.start_soon(display.run)
+            if args.follow:  # invitation campaign: reminder waves as they fall due
+                outer.start_soon(campaign_follow, cfg, store, args.order)
             once = datetime.now(UTC) if getattr(args, "resync", False) else None
 
             def resync_before() -> str | None:

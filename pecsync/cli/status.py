@@ -15,9 +15,12 @@ from pecsync.config import Config
 from pecsync.engine.outcome import with_next_step
 from pecsync.engine.schedule import final_sync_done
 from pecsync.errors import UsageError
+from pecsync.reports import campaign as campaign_report
+from pecsync.store.campaign import CampaignStore
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeRequest, IntakeStore
 from pecsync.store.jobs import CredentialOrigin, Job, JobState, JobStore
+from pecsync.store.reporting import ReportStore
 from pecsync.store.syncstate import JobSync, SyncStore
 
 
@@ -63,7 +66,9 @@ def status_document(jobs: list[Job],
                     origins: dict[tuple[int, str], CredentialOrigin] | None = None,
                     requests: list[IntakeRequest] | None = None, *,
                     syncs: dict[str, JobSync] | None = None,
-                    switch_at: datetime | None = None) -> dict[str, Any]:
+                    switch_at: datetime | None = None,
+                    campaign: campaign_report.CampaignSummary | None = None
+                    ) -> dict[str, Any]:
     """The ``status --json`` shape (documented in docs/reference/status-json.md)."""
     origins = origins or {}
     requests = requests or []
@@ -94,6 +99,9 @@ def status_document(jobs: list[Job],
                            "first_at": r.first_at, "last_at": r.last_at} for r in requests]},
     }
     _sync_json(doc, jobs, syncs or {}, switch_at)
+    # Invitations and reminders per order and wave (docs/guides/campaign.md).
+    doc["campaign"] = campaign_report.to_json(campaign or campaign_report.summarize(
+        jobs, [], deadline=None, reminders=(), today=datetime.now(UTC).date()))
     return doc
 
 
@@ -108,9 +116,14 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         origins = await job_store.credential_sources()
         requests = await IntakeStore(store).requests()
         syncs = await SyncStore(store).job_syncs(args.order)
+        campaign = campaign_report.summarize(
+            jobs, await CampaignStore(store).sends(args.order), deadline=cfg.deadline,
+            reminders=cfg.campaign.reminders, today=datetime.now(UTC).date(),
+            done_times=await ReportStore(store).first_done_times())
     if args.order:
         requests = [r for r in requests if r.order in (None, args.order)]
-    doc = status_document(jobs, origins, requests, syncs=syncs, switch_at=cfg.switch_at)
+    doc = status_document(jobs, origins, requests, syncs=syncs, switch_at=cfg.switch_at,
+                          campaign=campaign)
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return 0
@@ -139,6 +152,7 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     sources = Counter(m["credential_source"] or "none" for m in doc["mailboxes"])
     sys.stdout.write("passwords from: " + ", ".join(f"{k} {v}" for k, v in sorted(
         sources.items())) + "\n")
+    _campaign_text(doc["campaign"])
     late = doc["intake_requests"]
     if late["count"]:
         sys.stdout.write(f"late additions (asked for on the intake page, not in the list): "
@@ -153,3 +167,18 @@ def _credential_note(m: dict[str, Any]) -> str:
     if not m["credential_source"]:
         return ""
     return f" [password from {m['credential_source']}, {m['credential_at']}]"
+
+
+def _campaign_text(c: dict[str, Any]) -> None:
+    """The campaign lines of ``status``: only once anything was queued."""
+    waves = [w for w in c["waves"] if any(w[k] for k in campaign_report.COUNTERS)]
+    if not waves:
+        return
+    left = f", {c['days_left']} day(s) to the deadline" if c["days_left"] is not None else ""
+    sys.stdout.write(f"campaign: {c['needs_to_act']} member(s) still have to act{left}\n")
+    for w in waves:
+        sys.stdout.write(f"  {w['wave']}: " + ", ".join(
+            f"{k} {w[k]}" for k in campaign_report.COUNTERS if w[k]) + "\n")
+    for f in c["failed"]:
+        sys.stdout.write(f"  refused: {f['address']} ({f['wave']}) to {f['recipient']}: "
+                         f"{f['answer']}\n")

@@ -10,6 +10,7 @@ from pecsync.config.member_provider import member_provider
 from pecsync.config.reader import Reader
 from pecsync.config.settings import Config
 from pecsync.config.tables import (
+    campaign_table,
     engine_table,
     folders_table,
     intake_table,
@@ -40,7 +41,7 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     known = {"source", "destination", "state", "engine", "folders", "migration", "orders", "smtp",
-             "providers", "intake", "provider_profile"}
+             "providers", "intake", "provider_profile", "campaign"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{p}: [{unknown[0]}]: unknown table (known: {', '.join(sorted(known))})")
@@ -86,4 +87,5 @@ def load_config(path: str | Path) -> Config:
         smtp=smtp_table(p, data.get("smtp")),
         intake=intake_table(p, data.get("intake")),
         member_provider=provider,
+        campaign=campaign_table(p, data.get("campaign")),
     )

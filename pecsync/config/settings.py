@@ -174,6 +174,25 @@ class SmtpConfig:
     timeout: float = 30.0
 
 
+#: ``[campaign] reminders``: offsets from ``[migration] deadline`` at which a reminder wave falls
+#: due.
+DEFAULT_REMINDERS = ("-21d", "-14d", "-7d", "-3d", "-1d")
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """``[campaign]``: invitations and reminder waves to members (pecsync.campaign)."""
+
+    #: Wave names (as written, e.g. ``"-7d"``) and their offsets from the deadline, in time
+    #: order.
+    reminders: tuple[tuple[str, timedelta], ...] = tuple(
+        (r, -timedelta(days=int(r[1:-1]))) for r in DEFAULT_REMINDERS)
+    #: ``run --follow`` sends waves that fell due every this many seconds; only when the
+    #: configuration has a ``[campaign]`` table (*configured*).
+    interval_seconds: float = 300.0
+    configured: bool = False
+
+
 @dataclass(frozen=True)
 class PostgresTarget:
     """``[state] database = "postgresql://USER@HOST[:PORT]/DB"``: a shared PostgreSQL.  The
@@ -220,6 +239,8 @@ class Config:
     #: [source] provider and [provider_profile]: what members are told about the old provider.
     member_provider: MemberProvider = field(
         default_factory=lambda: BUILT_IN["aruba"])
+    #: [campaign]: invitations and reminder waves.
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
 
     @property
     def state(self) -> Path | PostgresTarget:

@@ -12,6 +12,8 @@ from typing import Any
 
 from pecsync.config.reader import Reader, parse_duration, positive, valid_port
 from pecsync.config.settings import (
+    DEFAULT_REMINDERS,
+    CampaignConfig,
     EngineConfig,
     FolderRulesConfig,
     IntakeConfig,
@@ -337,3 +339,41 @@ def migration_schedule(path: Path, data: Any) -> tuple[timedelta | None, datetim
                                        f"2027-03-31T06:00:00+01:00, got {value!r}")
         switch = value if value.tzinfo is not None else value.astimezone()
     return every, switch
+
+
+def _offset(text: str) -> timedelta:
+    """A reminder offset from the deadline: ``"-7d"``, ``"-12h"``, ``"0d"`` (the deadline's
+    day); ValueError otherwise."""
+    m = re.fullmatch(r"(-?)(\d+)([smhd])", text.strip())
+    if not m:
+        raise ValueError(f"expected an offset before the deadline like \"-7d\" or \"-12h\", "
+                         f"got {text!r}")
+    seconds = int(m.group(2)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(3)]
+    if seconds and not m.group(1):
+        raise ValueError(f"a reminder after the deadline reaches nobody in time: {text!r} "
+                         f"(write it with a minus: \"-{text.strip()}\")")
+    return -timedelta(seconds=seconds)
+
+
+def campaign_table(path: Path, data: Any) -> CampaignConfig:
+    if data is None:
+        return CampaignConfig()
+    d = CampaignConfig()
+    r = Reader(path, "campaign", data, {"reminders", "interval_seconds"})
+    names = list(_strings(r, "reminders")) if "reminders" in data else list(DEFAULT_REMINDERS)
+    waves: list[tuple[str, timedelta]] = []
+    for name in names:
+        try:
+            offset = _offset(name)
+        except ValueError as exc:
+            raise r.error("reminders", str(exc)) from None
+        if name.strip() in {w for w, _ in waves} or offset in {o for _, o in waves}:
+            raise r.error("reminders", f"{name!r} is listed twice")
+        waves.append((name.strip(), offset))
+    waves.sort(key=lambda w: w[1])
+    return CampaignConfig(
+        reminders=tuple(waves),
+        interval_seconds=r.get("interval_seconds", float, d.interval_seconds,
+                               check=lambda v: None if v > 0 else "must be greater than 0")
+        or d.interval_seconds,
+        configured=True)

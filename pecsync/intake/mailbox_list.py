@@ -2,7 +2,10 @@
 
 Header (column order free, extra columns refused)::
 
-    order,address,source_user,source_password,dest_user,dest_password
+    order,address,source_user,source_password,dest_user,dest_password[,contact]
+
+``contact`` (optional): where the member's invitation and reminders go instead of the PEC
+address (an ordinary e-mail address).
 
 The separator is read from the header line: ``,``, or ``;`` as Excel writes CSV with an
 Italian (or any comma-decimal) locale, or a tab.  A UTF-8 BOM and CRLF line ends are fine.
@@ -20,7 +23,8 @@ from pathlib import Path
 
 from pecsync.model import MailboxRow, Secret
 
-COLUMNS = ("order", "address", "source_user", "source_password", "dest_user", "dest_password")
+COLUMNS = ("order", "address", "source_user", "source_password", "dest_user", "dest_password",
+           "contact")
 REQUIRED = ("order", "address")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
@@ -42,6 +46,8 @@ class RowError:
 class ParsedList:
     rows: list[MailboxRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    #: The header's columns (lower case).
+    columns: tuple[str, ...] = ()
 
 
 _SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
@@ -93,6 +99,7 @@ def parse_mailbox_list(path: Path) -> ParsedList:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = [h.strip().lower() for h in next(reader)]
+        result.columns = tuple(header)
     except csv.Error as exc:
         err(1, None, f"unreadable CSV: {exc}")
         return result
@@ -142,6 +149,10 @@ def parse_mailbox_list(path: Path) -> ParsedList:
                 if value != value.strip() and value.strip():
                     err(line, col, "leading or trailing spaces")
                     bad = True
+            contact = rec.get("contact", "").strip().lower()
+            if contact and not _ADDRESS.match(contact):
+                err(line, "contact", f"{contact} is not an e-mail address")
+                bad = True
             if bad:
                 continue
             seen[address] = line
@@ -152,7 +163,8 @@ def parse_mailbox_list(path: Path) -> ParsedList:
                 source_user=rec.get("source_user", "").strip() or address,
                 source_password=Secret(src_pw) if src_pw else None,
                 dest_user=rec.get("dest_user", "").strip() or address,
-                dest_password=Secret(dst_pw) if dst_pw else None))
+                dest_password=Secret(dst_pw) if dst_pw else None,
+                contact=contact or None))
     except csv.Error as exc:
         err(reader.line_num, None, f"unreadable CSV: {exc}")
     return result

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from pecsync.config import Config
+from pecsync.reports.campaign import summarize
 from pecsync.reports.certificate import build_certificate
 from pecsync.reports.daily import LateAddition, Report, build_report
+from pecsync.store.campaign import CampaignStore
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import Job, JobStore
@@ -32,12 +34,16 @@ async def load_report(store: CheckpointStore, cfg: Config, *, report_date: date,
     started = datetime.fromisoformat(min(starts)) if starts else None
     prev = await reports.last_snapshot(report_date)
     synced = {a: s.last_synced_at for a, s in (await SyncStore(store).job_syncs(order)).items()}
-    return build_report(jobs, report_date=report_date, lang=lang, deadline=cfg.deadline,
-                        orders=cfg.orders, done_times=done_times, started=started,
-                        previous=prev.states if prev else None,
-                        previous_date=prev.report_date if prev else None,
-                        origins=origins, intake_requests=late,
-                        synced=synced, switch_at=cfg.switch_at)
+    report = build_report(jobs, report_date=report_date, lang=lang, deadline=cfg.deadline,
+                          orders=cfg.orders, done_times=done_times, started=started,
+                          previous=prev.states if prev else None,
+                          previous_date=prev.report_date if prev else None,
+                          origins=origins, intake_requests=late,
+                          synced=synced, switch_at=cfg.switch_at)
+    report.campaign = summarize(jobs, await CampaignStore(store).sends(order),
+                                deadline=cfg.deadline, reminders=cfg.campaign.reminders,
+                                today=report_date, done_times=done_times)
+    return report
 
 
 async def save_snapshot(store: CheckpointStore, report: Report) -> None:

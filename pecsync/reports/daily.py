@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from pecsync.config import OrderInfo
+from pecsync.reports.campaign import CampaignSummary
 from pecsync.reports.i18n import DETAIL_IT, NEXT_STEP, REASON, STATE_LABEL, TEXT
 from pecsync.store.jobs import Job, JobState
 from pecsync.store.syncstate import final_sync_done
@@ -169,6 +170,8 @@ class Report:
     overall: OrderReport
     orders: list[OrderReport]
     intake_requests: list[LateAddition] = field(default_factory=list)
+    #: Invitations and reminders (pecsync.reports.campaign); None: not collected.
+    campaign: CampaignSummary | None = None
 
     def text(self, key: str) -> str:
         return TEXT[self.lang][key]

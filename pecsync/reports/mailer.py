@@ -29,8 +29,9 @@ def build_message(*, sender: str, recipients: list[str], subject: str, html: str
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
-def send(cfg: SmtpConfig, password: Secret | None, recipients: list[str], payload: bytes) -> None:
-    """Deliver one message; raises OSError/smtplib.SMTPException with the server's answer."""
+def connect(cfg: SmtpConfig, password: Secret | None) -> smtplib.SMTP:
+    """A connection to the [smtp] server, TLS and login done as configured (close it, or use
+    it in ``with``); raises OSError/smtplib.SMTPException with the server's answer."""
     ctx = ssl.create_default_context(cafile=str(cfg.ca_file) if cfg.ca_file else None)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     client: smtplib.SMTP
@@ -38,11 +39,20 @@ def send(cfg: SmtpConfig, password: Secret | None, recipients: list[str], payloa
         client = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=ctx)
     else:
         client = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
-    with client:
+    try:
         client.ehlo()
         if cfg.security == "starttls":
             client.starttls(context=ctx)
             client.ehlo()
         if cfg.user and password is not None:
             client.login(cfg.user, password.reveal())
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def send(cfg: SmtpConfig, password: Secret | None, recipients: list[str], payload: bytes) -> None:
+    """Deliver one message; raises OSError/smtplib.SMTPException with the server's answer."""
+    with connect(cfg, password) as client:
         client.sendmail(cfg.from_address, recipients, payload)

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pecsync import __version__
+from pecsync.reports import campaign as campaign_report
 from pecsync.reports.daily import STATES, MailboxLine, OrderReport, Report
 from pecsync.reports.i18n import STATE_LABEL
 
@@ -62,6 +63,8 @@ def to_json(report: Report) -> dict[str, Any]:
                       for m in report.overall.mailboxes],
         "intake_requests": {"count": len(report.intake_requests),
                             "addresses": [asdict(r) for r in report.intake_requests]},
+        "campaign": (campaign_report.to_json(report.campaign) if report.campaign is not None
+                     else None),
     }
 
 
@@ -271,11 +274,18 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
             f"<th>{escape(t('state'))}</th><th>{escape(t('reason'))}</th>"
             f"<th>{escape(t('next_step'))}</th></tr>{action_rows}</table>"
             f"<h2>{escape(t('at_risk'))}</h2><ul>{risk_rows}</ul>{late_html}"
+            f"{_campaign(o, report)}"
             f"<h2>{escape(t('progress'))}</h2>{_chart(o, report)}"
             f"<h2>{escape(t('all_mailboxes'))}</h2><table><tr><th>{escape(t('mailbox'))}</th>"
             f"<th>{escape(t('state'))}</th><th>{escape(t('messages'))}</th><th>MB</th>"
             f"<th>{escape(t('password_from'))}</th><th>{escape(t('last_sync'))}</th></tr>"
             f"{all_rows}</table></body></html>")
+
+
+def _campaign(o: OrderReport, report: Report) -> str:
+    if report.campaign is None:
+        return ""
+    return campaign_report.section_html(report.campaign, o.name, report.lang)
 
 
 def _last_sync(m: MailboxLine, t: Callable[[str], str], lang: str = "en") -> str:

@@ -546,3 +546,49 @@ WHERE token_hash = :token_hash;
 
 -- name: mark_member_link_submitted
 UPDATE member_link SET submitted_at = IFNULL(submitted_at, :now) WHERE token_hash = :token_hash;
+
+-- name: upsert_campaign_contact
+INSERT INTO campaign_contact (address, contact, updated_at) VALUES (:address, :contact, :now)
+ON CONFLICT (address) DO UPDATE SET contact = excluded.contact, updated_at = excluded.updated_at;
+
+-- name: delete_campaign_contact
+DELETE FROM campaign_contact WHERE address = :address;
+
+-- name: campaign_contacts
+SELECT address, contact FROM campaign_contact;
+
+-- name: enqueue_campaign_send
+-- UNIQUE (address, wave): a second process enqueuing the same wave adds nothing.
+INSERT OR IGNORE INTO campaign_send (address, wave, order_name, state, job_state, queued_at,
+                                     updated_at)
+VALUES (:address, :wave, :order_name, 'queued', :job_state, :now, :now);
+
+-- name: claim_campaign_send
+-- One statement: two senders (processes, hosts) never claim one row.  :after skips the rows
+-- this pass has already tried (an SMTP 4xx keeps a row queued for the next pass).
+UPDATE campaign_send SET lease_owner = :owner, lease_until = :lease_until,
+       attempts = attempts + 1, updated_at = :now
+WHERE id = (SELECT id FROM campaign_send
+            WHERE state = 'queued' AND id > :after
+              AND (lease_until IS NULL OR lease_until < :now)
+              AND (:order_name IS NULL OR order_name = :order_name)
+            ORDER BY id LIMIT 1)
+RETURNING id, address, wave, order_name, attempts;
+
+-- name: finish_campaign_send
+-- Guarded by the lease: a sender that lost its row (stalled past the lease) writes nothing.
+UPDATE campaign_send SET state = :state, recipient = :recipient, job_state = :job_state,
+       last_answer = :answer, token_hash = :token_hash,
+       sent_at = CASE WHEN :state = 'sent' THEN :now ELSE sent_at END,
+       lease_owner = NULL, lease_until = NULL, updated_at = :now
+WHERE id = :id AND lease_owner = :owner
+RETURNING id;
+
+-- name: campaign_sends
+SELECT s.address, s.wave, s.order_name, s.state, s.attempts, s.recipient, s.job_state,
+       s.last_answer, s.queued_at, s.sent_at, l.opened_at, l.submitted_at, j.state
+FROM campaign_send s
+LEFT JOIN member_link l ON l.token_hash = s.token_hash
+LEFT JOIN job j ON j.address = s.address
+WHERE (:order_name IS NULL OR s.order_name = :order_name)
+ORDER BY s.id;

@@ -52,3 +52,18 @@ WHERE folder_id = %(folder_id)s AND src_uidvalidity = %(src_uidvalidity)s
   AND state IN ('appended', 'present')
   AND src_uid IN (SELECT value::bigint FROM jsonb_array_elements_text(%(uids)s::jsonb))
 ORDER BY src_uid;
+
+-- name: claim_campaign_send
+-- FOR UPDATE SKIP LOCKED: senders of every host claim at once, never one row twice.
+WITH next AS (
+    SELECT id FROM campaign_send
+    WHERE state = 'queued' AND id > %(after)s
+      AND (lease_until IS NULL OR lease_until < %(now)s)
+      AND (%(order_name)s IS NULL OR order_name = %(order_name)s)
+    ORDER BY id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE campaign_send SET lease_owner = %(owner)s, lease_until = %(lease_until)s,
+       attempts = attempts + 1, updated_at = %(now)s
+WHERE id = (SELECT id FROM next)
+RETURNING id, address, wave, order_name, attempts;

@@ -241,3 +241,38 @@ CREATE TABLE IF NOT EXISTS member_link (
     submitted_at TEXT
 );
 CREATE INDEX IF NOT EXISTS member_link_address ON member_link (address);
+
+-- The invitation campaign (pecsync.campaign): one row per member and wave ("invite", or a
+-- reminder offset of [campaign] reminders such as "-7d").  UNIQUE(address, wave) makes a wave
+-- go once per member even when two processes or hosts enqueue it at once; a sender claims a
+-- queued row with a lease (lease_owner/lease_until), so two senders never send one row.
+-- state: queued (to send; an SMTP 4xx keeps it queued), sent, failed (an SMTP 5xx: the
+-- server's answer in last_answer), cancelled (the member no longer needed to act when its
+-- turn came).  token_hash: the personal link (member_link) the sent message carried.
+CREATE TABLE IF NOT EXISTS campaign_send (
+    id          INTEGER PRIMARY KEY,
+    address     TEXT NOT NULL,
+    wave        TEXT NOT NULL,
+    order_name  TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'failed', 'cancelled')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    recipient   TEXT,
+    job_state   TEXT,
+    last_answer TEXT,
+    token_hash  TEXT,
+    lease_owner TEXT,
+    lease_until TEXT,
+    queued_at   TEXT NOT NULL,
+    sent_at     TEXT,
+    updated_at  TEXT NOT NULL,
+    UNIQUE (address, wave)
+);
+CREATE INDEX IF NOT EXISTS campaign_send_state ON campaign_send (state, id);
+
+-- Where a member's invitation and reminders go when it is not the PEC address itself: the
+-- optional `contact` column of the imported list.
+CREATE TABLE IF NOT EXISTS campaign_contact (
+    address    TEXT PRIMARY KEY,
+    contact    TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "reports": 4,
     "intake": 4,
     "engine": 5,
+    "campaign": 5,  # invitations and reminders: uses store, config and reports.mailer
     "cli": 6,
     "web": 6,
     "__main__": 7,
