@@ -16,6 +16,10 @@ The backend holds the right to migrate throughout (PostgreSQL: a session advisor
 hosts starting together do not migrate at once; SQLite: each step re-reads the number inside
 its ``BEGIN IMMEDIATE``, so a second process skips what the first one did).
 
+A step runs named statements of queries.sql (``step.rows``, ``step.execute``), translated for
+PostgreSQL like every other; where the two dialects need different text, the PostgreSQL one is
+an override of the same name in queries_pg.sql, or the step branches on ``step.dialect``.
+
 Changing the schema: a new table may be appended to schema.sql (``IF NOT EXISTS`` creates it
 in every database, old or new).  A change to an existing table (a column, an index on a new
 column, a data fix) is a new :class:`Migration` at the end of :data:`MIGRATIONS` and never an
