@@ -30,6 +30,13 @@ def _locked(exc: Exception) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _private_side_files(path: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        side = Path(str(path) + suffix)
+        if side.exists():
+            os.chmod(side, 0o600)
+
+
 class _Step:
     dialect: Dialect = "sqlite"
 
@@ -108,10 +115,7 @@ class SqliteBackend:
             if isinstance(exc, aiosqlite.Error):
                 raise StoreError(f"{path}: cannot open state database: {exc}") from None
             raise
-        for suffix in ("-wal", "-shm"):
-            side = Path(str(path) + suffix)
-            if side.exists():
-                os.chmod(side, 0o600)
+        _private_side_files(path)
         return cls(db, path)
 
     @contextlib.asynccontextmanager
@@ -121,6 +125,7 @@ class SqliteBackend:
                 yield _Migrator(self.db)
             except aiosqlite.Error as exc:
                 raise StoreError(f"{self.path}: cannot open state database: {exc}") from None
+        _private_side_files(self.path)  # the schema's first writes may have made them
 
     async def close(self) -> None:
         await self.db.close()
