@@ -29,10 +29,10 @@ class PecsyncError(Exception):
         self.hint = hint
         super().__init__(self.describe())
 
-    def describe(self) -> str:
+    def describe(self, *, with_mailbox: bool = True) -> str:
         """``mailbox rossi@pec.example: folder INBOX: destination over quota — raise it``"""
         parts = []
-        if self.mailbox:
+        if self.mailbox and with_mailbox:
             parts.append(f"mailbox {self.mailbox}")
         if self.folder:
             parts.append(f"folder {self.folder}")
@@ -44,6 +44,18 @@ class PecsyncError(Exception):
 
     def __str__(self) -> str:
         return self.describe()
+
+    @property
+    def reason(self) -> str:
+        """What a job records as its reason: :meth:`describe` without the leading
+        ``mailbox ADDRESS: `` (every place that shows a job's reason names the mailbox
+        already; the log line of the exception keeps it).
+
+        >>> e = PecsyncError("destination over quota", mailbox="a@b.it", folder="INBOX")
+        >>> e.reason
+        'folder INBOX: destination over quota'
+        """
+        return self.describe(with_mailbox=False)
 
 
 class ConfigError(PecsyncError):

@@ -113,6 +113,8 @@ class _Sink:
     def __init__(self) -> None:
         self.stream: TextIO = sys.stderr
         self.through: Callable[[str], None] | None = None
+        #: False when the lines go to a stream of their own (a log file), not the terminal.
+        self.routable = True
         self.lock = threading.Lock()
 
     def write(self, line: str) -> None:
@@ -143,7 +145,11 @@ def _sink_logger(*_args: Any) -> SinkLogger:
 
 @contextmanager
 def routed_through(writer: Callable[[str], None]) -> Iterator[None]:
-    """While the block runs, log lines are handed to *writer* (a live display's printer)."""
+    """While the block runs, log lines are handed to *writer* (a live display's printer);
+    not when they go to a log file (``--log-file``): they stay there."""
+    if not SINK.routable:
+        yield
+        return
     previous, SINK.through = SINK.through, writer
     try:
         yield
@@ -151,13 +157,14 @@ def routed_through(writer: Callable[[str], None]) -> Iterator[None]:
         SINK.through = previous
 
 
-def configure(*, json: bool | None = None, level: int = logging.INFO,
+def configure(*, json: bool = False, level: int = logging.INFO,
               stream: TextIO | None = None) -> None:
-    """Set up structlog for the CLI: console lines on a TTY, JSON lines otherwise."""
+    """Set up structlog for the CLI: readable lines (``2026-03-01T10:00:00Z [info] event
+    key=value``) on *stream* (stderr by default), on a terminal or not — a cron job's or a
+    CI log is read by a person too; JSON lines only when asked (``--log-format json``)."""
     out = stream or sys.stderr
     SINK.stream = out
-    if json is None:
-        json = not out.isatty()
+    SINK.routable = stream is None
     for name in ("imapclient", "imaplib"):
         logging.getLogger(name).setLevel(logging.WARNING)
     renderer: Any = (structlog.processors.JSONRenderer() if json

@@ -6,37 +6,49 @@ Starts two lab Dovecot servers, imports a small list, runs `pecsync serve` and d
 headless chromium through chromium-driver (Selenium), as a member would.
 
     .venv/bin/python scripts/screenshots_intake.py [--out docs/screenshots]
-    .venv/bin/python scripts/screenshots_intake.py --serve    # open the page yourself
+    .venv/bin/python scripts/screenshots_intake.py --listen 127.0.0.1:8080   # open the page
+    .venv/bin/python scripts/screenshots_intake.py --listen                  # a free port
+
+With --listen it takes no screenshots (and needs no chromium): it prints the page's address
+and the lab members' passwords to try; the vault key and the destination master password
+go to a mode-0600 file whose path it prints.  Every temporary folder (the lab servers', the
+database, the browsers' profiles) is removed when it ends, Ctrl-C and SIGTERM included.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
 from lab.dovecot import free_port, lab_pair, servers_toml  # noqa: E402
+from pecsync.config import ServerConfig  # noqa: E402
+from pecsync.imap.session import ImapSession  # noqa: E402
+from pecsync.model import AppendItem, Credentials, Secret, Side  # noqa: E402
+from pecsync.vault import new_key  # noqa: E402
 
-KEY = "q3Jd0mFf1y3oN0K2mU4n1v3rS4lK3yF0rT3sTs0nLy0="
 WIDTHS = (1280, 390)
+SECRETS_FILE = "lab-secrets.env"
+DOMAIN = "pec.avvocati-esempio.it"
+#: The lab's members: name → (source password, what to try with it).
+MEMBERS = {"mario.rossi": ("Password-Giusta1", "right password (42 messages)"),
+           "anna.bianchi": ("Vera-Password2", "try a wrong one first"),
+           "luca.verdi": ("Password-3", "2-step verification on"),
+           "paola.neri": ("Password-4", "right password (an empty mailbox)")}
 
 
 def config(work: Path, src: Any, dst: Any, extra: str) -> Path:
@@ -49,7 +61,7 @@ rate_per_address = 2
 {extra}
 [orders."Ordine degli Avvocati di Esempio"]
 slug = "avvocati-esempio"
-domains = ["pec.avvocati-esempio.it"]
+domains = ["{DOMAIN}"]
 """
     path = work / ("closed.toml" if extra else "pecsync.toml")
     path.write_text(text)
@@ -63,20 +75,23 @@ def serve(cfg: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
-            httpx.get(url, timeout=1)
-            return proc, url
-        except httpx.HTTPError:
+            with urllib.request.urlopen(url, timeout=1):
+                return proc, url
+        except OSError:
             time.sleep(0.1)
     raise SystemExit("pecsync serve did not start")
 
 
-def browser(width: int) -> webdriver.Chrome:
+def browser(width: int, work: Path) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                 f"--user-data-dir={tempfile.mkdtemp(prefix='pecsync-shots-')}",
+                 f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-', dir=work)}",
                  f"--window-size={width},900"):
         options.add_argument(flag)
     if width < 500:  # a phone: its own viewport and pixel ratio 1 (small files)
@@ -85,7 +100,7 @@ def browser(width: int) -> webdriver.Chrome:
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def shot(driver: webdriver.Chrome, path: Path) -> None:
+def shot(driver: Any, path: Path) -> None:
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     width = int(driver.execute_script("return document.documentElement.clientWidth"))
     data = driver.execute_cdp_cmd("Page.captureScreenshot", {
@@ -96,7 +111,11 @@ def shot(driver: webdriver.Chrome, path: Path) -> None:
           f"({path.stat().st_size // 1024} KB)")
 
 
-def send(driver: webdriver.Chrome, url: str, address: str | None, password: str) -> None:
+def send(driver: Any, url: str, address: str | None, password: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
     driver.get(url)
     if address is not None:
         driver.find_element(By.ID, "address").send_keys(address)
@@ -106,36 +125,64 @@ def send(driver: webdriver.Chrome, url: str, address: str | None, password: str)
     WebDriverWait(driver, 30).until(ec.staleness_of(html))
 
 
+def listen_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (port 0: a free one)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host, int(port) or free_port()
+
+
+def write_secrets(work: Path, key: str, dst_master_password: str) -> Path:
+    """The key and the destination master password, in a file only its owner can read."""
+    path = work / SECRETS_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("# lab secrets of scripts/screenshots_intake.py (removed when it stops)\n"
+                  f"PECSYNC_KEY={key}\nPECSYNC_DEST_PASSWORD={dst_master_password}\n")
+    return path
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    ap.add_argument("--serve", action="store_true",
-                    help="no screenshots: keep the page on http://127.0.0.1:8080/ with the lab "
-                         "servers until Ctrl-C, to try the member procedure in a browser")
+    ap.add_argument("--listen", nargs="?", const="127.0.0.1:0", type=listen_address,
+                    metavar="HOST:PORT",
+                    help="no screenshots: keep the page on HOST:PORT (without a value, or "
+                         "port 0: a free port on 127.0.0.1) with the lab servers until "
+                         "Ctrl-C, to try the member procedure in a browser")
     args = ap.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="pecsync-shots-"))
-    env = dict(os.environ, PECSYNC_KEY=KEY)
-    with lab_pair() as (src, dst):
-        domain = "pec.avvocati-esempio.it"
-        members = {name: f"{name}@{domain}" for name in ("mario.rossi", "anna.bianchi",
-                                                         "luca.verdi", "paola.neri")}
-        src.add_user(members["mario.rossi"], "Password-Giusta1")
-        src.add_user(members["anna.bianchi"], "Vera-Password2")
-        src.add_2fa_user(members["luca.verdi"], "Password-3", "Verifica in due passaggi attiva")
-        src.add_user(members["paola.neri"], "Password-4")
-        for m in members.values():
-            dst.add_user(m, "x")
-        from pecsync.config import ServerConfig
-        from pecsync.imap.session import ImapSession
-        from pecsync.model import AppendItem, Credentials, Secret, Side
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    try:
+        return run(args, work)
+    except KeyboardInterrupt:
+        print("\nstopped: the page and the lab servers are down, temporary folders removed",
+              flush=True)
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
+
+def run(args: argparse.Namespace, work: Path) -> int:
+    env = dict(os.environ, PECSYNC_KEY=new_key())
+    with lab_pair(work / "lab") as (src, dst):
+        members = {name: f"{name}@{DOMAIN}" for name in MEMBERS}
+        for name, (password, _) in MEMBERS.items():
+            if name == "luca.verdi":
+                src.add_2fa_user(members[name], password, "Verifica in due passaggi attiva")
+            else:
+                src.add_user(members[name], password)
+            dst.add_user(members[name], "x")
         s = ImapSession(ServerConfig(host=src.host, port=src.port, security="plain"), Side.SRC,
                         mailbox="seed")
         s.login(Credentials(members["mario.rossi"], Secret(src.master_password),
                             src.master_user))
-        from datetime import UTC, datetime, timedelta
         s.append("INBOX", [AppendItem(b"Subject: PEC %d\r\n\r\nTesto\r\n" % i, ("\\Seen",),
                                       datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=i))
                            for i in range(1, 43)]).raise_refused()
@@ -146,64 +193,79 @@ def main() -> int:
                                  for m in members.values()))
         env["PECSYNC_DEST_PASSWORD"] = dst.master_password
         cfg = config(work, src, dst, "")
-        closed = config(work, src, dst, 'closes_at = 2026-01-01T00:00:00+01:00\n')
         subprocess.run([sys.executable, "-m", "pecsync", "import", "--config", str(cfg),
                         str(csv)], env=env, cwd=ROOT, check=True, capture_output=True)
-        if args.serve:
-            print("\nintake page: http://127.0.0.1:8080/  (order page: "
-                  "http://127.0.0.1:8080/o/avvocati-esempio)\n"
-                  "  mario.rossi / Password-Giusta1      right password (42 messages)\n"
-                  "  anna.bianchi / Vera-Password2       try a wrong one first\n"
-                  "  luca.verdi / Password-3             2-step verification on\n"
-                  "  any other address                   not in the list\n"
-                  f"then copy what was accepted: PECSYNC_KEY={KEY} PECSYNC_DEST_PASSWORD="
-                  f"{dst.master_password} .venv/bin/pecsync run --config {cfg}\n"
-                  "Ctrl-C stops the page and the lab servers.")
-            with contextlib.suppress(KeyboardInterrupt):
-                subprocess.run([sys.executable, "-m", "pecsync", "serve", "--config", str(cfg)],
-                               env=env, cwd=ROOT, check=False)
-            return 0
-        server, url = serve(cfg, env)
-        closed_server, closed_url = serve(closed, env)
-        try:
-            for width in WIDTHS:
-                print(f"{width} px:")
-                d = browser(width)
-                try:
-                    d.get(url + "/")
-                    shot(d, out / f"01-form-{width}.png")
-                    d.get(url + "/o/avvocati-esempio")
-                    shot(d, out / f"02-order-form-{width}.png")
-                    send(d, url + "/o/avvocati-esempio", "mario.rossi", "Password-Giusta1")
-                    shot(d, out / f"03-accepted-{width}.png")
-                    status = d.find_element(By.ID, "status-link").get_attribute("href")
-                    d.get(status)
-                    shot(d, out / f"04-status-pending-{width}.png")
-                    if width == WIDTHS[0]:
-                        subprocess.run([sys.executable, "-m", "pecsync", "run", "--config",
-                                        str(cfg)], env=env, cwd=ROOT, capture_output=True)
-                    d.get(status)
-                    shot(d, out / f"05-status-done-{width}.png")
-                    send(d, url + "/", members["anna.bianchi"], "sbagliata")
-                    shot(d, out / f"06-invalid-{width}.png")
-                    send(d, url + "/", members["luca.verdi"], "Password-3")
-                    shot(d, out / f"07-twofa-{width}.png")
-                    send(d, url + "/", f"nuovo.iscritto{width}@{domain}", "qualsiasi")
-                    shot(d, out / f"08-unknown-{width}.png")
-                    for _ in range(3):
-                        send(d, url + "/", members["paola.neri"], "no")
-                    shot(d, out / f"09-rate-limited-{width}.png")
-                    d.get(closed_url + "/")
-                    shot(d, out / f"10-closed-{width}.png")
-                    d.get(url + "/?lang=en")
-                    shot(d, out / f"11-form-en-{width}.png")
-                finally:
-                    d.quit()
-        finally:
-            for proc in (server, closed_server):
-                proc.terminate()
-                proc.wait(timeout=15)
-    shutil.rmtree(work, ignore_errors=True)
+        if args.listen:
+            return listen(args.listen, work, cfg, env, members)
+        closed = config(work, src, dst, 'closes_at = 2026-01-01T00:00:00+01:00\n')
+        return screenshots(Path(args.out), work, cfg, closed, env, members)
+
+
+def listen(where: tuple[str, int], work: Path, cfg: Path, env: dict[str, str],
+           members: dict[str, str]) -> int:
+    """The page on *where* until Ctrl-C: its address and the members' passwords on the
+    terminal, the key and the master password in a mode-0600 file."""
+    host, port = where
+    url = f"http://{host}:{port}"
+    secrets = write_secrets(work, env["PECSYNC_KEY"], env["PECSYNC_DEST_PASSWORD"])
+    print(f"\nintake page: {url}/  (order page: {url}/o/avvocati-esempio)")
+    for name, (password, what) in MEMBERS.items():
+        print(f"  {name} / {password}".ljust(38) + what)
+    print("  any other address".ljust(38) + "not in the list")
+    print(f"the vault key and the destination master password: {secrets} (mode 0600)\n"
+          f"then copy what was accepted: (set -a; . {secrets}; .venv/bin/pecsync run "
+          f"--config {cfg})\nCtrl-C stops the page and the lab servers and removes "
+          f"{work}.", flush=True)
+    subprocess.run([sys.executable, "-m", "pecsync", "serve", "--config", str(cfg),
+                    "--listen", f"{host}:{port}"], env=env, cwd=ROOT, check=False)
+    return 0
+
+
+def screenshots(out: Path, work: Path, cfg: Path, closed: Path, env: dict[str, str],
+                members: dict[str, str]) -> int:
+    from selenium.webdriver.common.by import By
+
+    out.mkdir(parents=True, exist_ok=True)
+    server, url = serve(cfg, env)
+    closed_server, closed_url = serve(closed, env)
+    try:
+        for width in WIDTHS:
+            print(f"{width} px:")
+            d = browser(width, work)
+            try:
+                d.get(url + "/")
+                shot(d, out / f"01-form-{width}.png")
+                d.get(url + "/o/avvocati-esempio")
+                shot(d, out / f"02-order-form-{width}.png")
+                send(d, url + "/o/avvocati-esempio", "mario.rossi", MEMBERS["mario.rossi"][0])
+                shot(d, out / f"03-accepted-{width}.png")
+                status = d.find_element(By.ID, "status-link").get_attribute("href")
+                d.get(status)
+                shot(d, out / f"04-status-pending-{width}.png")
+                if width == WIDTHS[0]:
+                    subprocess.run([sys.executable, "-m", "pecsync", "run", "--config",
+                                    str(cfg)], env=env, cwd=ROOT, capture_output=True)
+                d.get(status)
+                shot(d, out / f"05-status-done-{width}.png")
+                send(d, url + "/", members["anna.bianchi"], "sbagliata")
+                shot(d, out / f"06-invalid-{width}.png")
+                send(d, url + "/", members["luca.verdi"], MEMBERS["luca.verdi"][0])
+                shot(d, out / f"07-twofa-{width}.png")
+                send(d, url + "/", f"nuovo.iscritto{width}@{DOMAIN}", "qualsiasi")
+                shot(d, out / f"08-unknown-{width}.png")
+                for _ in range(3):
+                    send(d, url + "/", members["paola.neri"], "no")
+                shot(d, out / f"09-rate-limited-{width}.png")
+                d.get(closed_url + "/")
+                shot(d, out / f"10-closed-{width}.png")
+                d.get(url + "/?lang=en")
+                shot(d, out / f"11-form-en-{width}.png")
+            finally:
+                d.quit()
+    finally:
+        for proc in (server, closed_server):
+            proc.terminate()
+            proc.wait(timeout=15)
     return 0
 
 

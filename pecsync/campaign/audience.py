@@ -25,7 +25,10 @@ class Member:
 
 
 def needs_to_act(state: JobState | str | None) -> bool:
-    """>>> needs_to_act("blocked_2fa"), needs_to_act("done"), needs_to_act("running")
+    """Whether a mailbox in *state* waits for its member: no password yet, or blocked on it
+    (refused, changed, 2-step verification).
+
+    >>> needs_to_act("blocked_2fa"), needs_to_act("done"), needs_to_act("running")
     (True, False, False)
     """
     return state is not None and JobState(state) in NEEDS_TO_ACT

@@ -35,7 +35,9 @@ _ROME = ZoneInfo("Europe/Rome")
 
 
 def personal_link(public_url: str, token: str) -> str:
-    """>>> personal_link("https://migrazione.example/", "abc")
+    """A member's personal link: the page's public address and the token.
+
+    >>> personal_link("https://migrazione.example/", "abc")
     'https://migrazione.example/i/abc'
     """
     return f"{public_url.rstrip('/')}/i/{token}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import anyio
 import structlog
 
 from pecsync.cli.common import master_passwords, vault_for
@@ -179,26 +180,57 @@ async def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
 
 
 async def servers_ready(cfg: Config, jobs: list[Job], *, src_master: Secret | None,
-                        dst_master: Secret | None, follow: bool) -> int:
+                        dst_master: Secret | None, follow: bool, wait: bool = False) -> int:
     """``run``'s pre-flight: both servers reached, their greetings read, the master users
-    logged in; 0 to go on, else the exit code (after saying what is wrong).  A server that
-    cannot be reached now is waited for (the jobs' retries and the circuit breaker)."""
-    servers = await check_servers(cfg, jobs=_first_runnable(jobs), src_master=src_master,
-                                  dst_master=dst_master, thorough=False)
-    problems = [p for r in servers for p in r.problems]
+    logged in; 0 to go on, else the exit code (after saying what is wrong).
+
+    A server that cannot be reached is a fact about the server, not about a mailbox: a plain
+    ``run`` exits 3 at once, nothing claimed and no attempt spent.  With *wait* the check is
+    made again every :func:`wait_seconds` until both answer (Ctrl-C ends the wait, exit 3);
+    with *follow* the run starts anyway and its mailboxes wait for the server (the jobs'
+    retries and the circuit breaker)."""
+    waited = False
+    while True:
+        servers = await check_servers(cfg, jobs=_first_runnable(jobs), src_master=src_master,
+                                      dst_master=dst_master, thorough=False)
+        problems = [p for r in servers for p in r.problems]
+        code = exit_code(problems) if problems else 0
+        if code != EXIT_UNREACHABLE:
+            break
+        if follow:
+            for problem in problems:
+                sys.stderr.write(f"pecsync run: warning: {problem.line()}; starting anyway "
+                                 f"(--follow): the mailboxes wait for it\n")
+            return 0
+        if not wait:
+            for problem in problems:
+                sys.stderr.write(f"pecsync run: not started: {problem.line()}\n")
+            sys.stderr.write("pecsync run: nothing was claimed and no attempt spent; run it "
+                             "again once the server is up, or with --wait to wait for it\n")
+            log.error("preflight_unreachable", exit_code=code,
+                      problems=[p.text for p in problems])
+            return code
+        every = wait_seconds(cfg)
+        if not waited:
+            for problem in problems:
+                sys.stderr.write(f"pecsync run: waiting (--wait): {problem.text}; trying "
+                                 f"again every {every:.0f} s, nothing claimed meanwhile "
+                                 f"(Ctrl-C to stop)\n")
+        log.info("preflight_waiting", seconds=every, problems=[p.text for p in problems])
+        waited = True
+        await anyio.sleep(every)
     if not problems:
-        return 0
-    code = exit_code(problems)
-    if code == EXIT_UNREACHABLE:
-        # Down now is not a wrong configuration: the jobs wait in retry_wait (a plain run
-        # waits for them too), and the circuit breaker stops the run if mailbox after
-        # mailbox cannot reach it.
-        for problem in problems:
-            sys.stderr.write(f"pecsync run: warning: {problem.line()}; starting anyway: the "
-                             f"mailboxes wait for it\n")
+        if waited:
+            sys.stderr.write("pecsync run: both servers answer now: starting\n")
         return 0
     for problem in problems:
         sys.stderr.write(f"pecsync run: not started: {problem.line()}\n")
     sys.stderr.write("pecsync run: no mailbox was touched; `pecsync check` tells more\n")
     log.error("preflight_failed", exit_code=code, problems=[p.text for p in problems])
     return code
+
+
+def wait_seconds(cfg: Config) -> float:
+    """How often ``run --wait`` tries an unreachable server again: ``[engine]
+    retry_initial_seconds``, between 1 and 30 seconds."""
+    return min(max(cfg.engine.retry_initial_seconds, 1.0), 30.0)

@@ -58,9 +58,18 @@ def main(argv: Sequence[str] | None = None,
     itself (``serve`` lives in ``pecsync.web``; ``pecsync.__main__`` hands it over)."""
     args = build_parser().parse_args(argv)
     tune_allocator()
-    logsetup.configure(json=True if args.log_json else None,
+    log_file = None
+    if args.log_file:
+        try:
+            log_file = open(args.log_file, "a", encoding="utf-8")  # noqa: SIM115 (the process's)
+        except OSError as exc:
+            sys.stderr.write(f"pecsync: cannot write the log file {args.log_file}: "
+                             f"{exc.strerror}\n")
+            return EXIT_USAGE
+    logsetup.configure(json=args.log_json or args.log_format == "json",
                        level=logging.DEBUG if args.verbose
-                       else logging.WARNING if args.quiet else logging.INFO)
+                       else logging.WARNING if args.quiet else logging.INFO,
+                       stream=log_file)
     commands = {"copy": cmd_copy, "verify": cmd_verify, "import": importlist.cmd_import,
                 "run": run.cmd_run, "retry": retry.cmd_retry, "check": check.cmd_check,
                 "status": status.cmd_status,

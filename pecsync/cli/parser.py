@@ -19,8 +19,9 @@ Exit codes (same for every command):
      destination full, verification mismatch, messages refused by the destination and
      kept in the quarantine)
   2  usage or configuration error
-  3  transient failure remains (network, server unavailable; for `run`: only after a stop
-     by the operator, since run waits for jobs in retry_wait): run again later
+  3  transient failure remains (network, server unavailable; for `run`: a server that
+     cannot be reached at the start, or a stop by the operator, since run waits for jobs
+     in retry_wait): run again later
   4  internal error (a bug: please report it with the log)
 """
 
@@ -42,8 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="log warnings and errors only (reports still go to stdout)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text",
+                        help="log lines as readable text (the default, on a terminal or "
+                             "not) or as JSON lines")
     parser.add_argument("--log-json", action="store_true",
-                        help="log JSON lines even on a terminal")
+                        help="the same as --log-format json")
+    parser.add_argument("--log-file", metavar="FILE",
+                        help="append log lines to FILE instead of standard error (reports "
+                             "and summaries still go to standard output)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def mailbox_args(p: argparse.ArgumentParser) -> None:
@@ -107,9 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "attempts themselves.  Ctrl-C ends the wait within a second (exit 3).  With "
                     "--follow it never exits by itself.  Before claiming any mailbox it "
                     "reaches both servers and logs in with the master users (exit 2 or 3 with "
-                    "what is wrong, nothing touched); it stops claiming when [engine] "
-                    "breaker_failures mailboxes in a row fail to log in at one server (exit 3, "
-                    "those mailboxes left as they were).")
+                    "what is wrong, nothing touched: a server that cannot be reached exits 3 "
+                    "at once unless --wait or --follow); it stops claiming when [engine] "
+                    "breaker_failures mailboxes in a row fail to log in at one server, or "
+                    "that many connections in a row fail there, whatever the mailbox (exit "
+                    "3, those mailboxes left as they were).")
     run.add_argument("--config", required=True, metavar="FILE")
     run.add_argument("--workers", type=int, metavar="N",
                      help="parallel mailboxes (default: [engine] workers)")
@@ -120,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "re-sync done mailboxes every [migration] resync_every and, once "
                           "after [migration] switch_at, a final sync of every mailbox; with a "
                           "[campaign] table, send reminder waves as they fall due")
+    run.add_argument("--wait", action="store_true",
+                     help="when a server cannot be reached at the start, wait for it (tried "
+                          "again every [engine] retry_initial_seconds, at most 30 s; nothing "
+                          "claimed meanwhile) instead of exiting 3")
     run.add_argument("--resync", action="store_true",
                      help="also re-sync every done mailbox once, now (new mail, new and "
                           "renamed folders, flag changes at the source)")

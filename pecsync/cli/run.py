@@ -100,7 +100,8 @@ async def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
                              + ": import a list first (pecsync import)\n")
             return 2
         refused = await servers_ready(cfg, all_jobs, src_master=src_master,
-                                      dst_master=dst_master, follow=args.follow)
+                                      dst_master=dst_master, follow=args.follow,
+                                      wait=args.wait)
         if refused:
             return refused
         started = time.monotonic()

@@ -1,11 +1,15 @@
-"""A circuit breaker per server: many mailboxes in a row that cannot log in (or cannot even
-connect) at one server say the configuration is wrong, not the members' passwords.
+"""A circuit breaker per server: many mailboxes in a row that cannot log in at one server
+say the configuration is wrong, not the members' passwords; and a server that cannot be
+reached is a fact about the server, not about a mailbox: consecutive connection failures
+there count whatever the mailbox (one mailbox failing to connect attempt after attempt
+trips it as surely as many mailboxes do).
 
 Pure bookkeeping, no I/O (the worker persists what it decides, the pool stops claiming).
-One member's wrong password never trips it: a login that works at the server resets the
-count.  When it trips, every mailbox of the streak — already recorded as blocked, or in
-``retry_wait`` with an attempt spent — is to be put back as it was before its claim, and so
-is every mailbox still in flight that fails the same way.
+One member's wrong password never trips it: refused logins count once per mailbox, and a
+login that works at the server resets the count.  When it trips, every mailbox of the
+streak — already recorded as blocked, or in ``retry_wait`` with an attempt spent — is to be
+put back as it was before its first claim in the streak, and so is every mailbox still in
+flight that fails the same way.
 """
 
 from __future__ import annotations
@@ -76,12 +80,16 @@ class _Streak:
     #: their state before the claim.
     jobs: dict[str, tuple[Job, Before]] = field(default_factory=dict)
     last: ServerFailure | None = None
+    #: What counts towards the threshold: every connection failure, and each mailbox once
+    #: for refused logins.
+    count: int = 0
 
 
 class CircuitBreaker:
     """``breaker.failed(...)`` after each server-level failure, ``breaker.succeeded(side)``
-    after each working login; ``breaker.open`` once *threshold* distinct mailboxes in a row
-    failed at one server (0: never)."""
+    after each working login; ``breaker.open`` once *threshold* failures in a row at one
+    server count (0: never): each connection failure counts, a refused login counts once per
+    mailbox."""
 
     def __init__(self, cfg: Config, threshold: int) -> None:
         self.cfg = cfg
@@ -115,11 +123,15 @@ class CircuitBreaker:
         if failure.side in self.tripped:
             return [(job, before)]
         streak = self._streaks[failure.side]
+        new_mailbox = job.address not in streak.jobs
+        # The state before its first failure of the streak: what a trip puts back.
         streak.jobs.setdefault(job.address, (job, before))
         streak.last = failure
-        if len(streak.jobs) < self.threshold:
+        if failure.kind == UNREACHABLE or new_mailbox:
+            streak.count += 1
+        if streak.count < self.threshold:
             return []
-        self.tripped[failure.side] = (len(streak.jobs), failure)
+        self.tripped[failure.side] = (streak.count, failure)
         restore = list(streak.jobs.values())
         self._streaks[failure.side] = _Streak()
         return restore

@@ -99,7 +99,7 @@ def report_outcome(report: MailboxReport, address: str) -> Outcome:
     if report.mismatched:
         exc = VerificationFailed(f"{report.mismatched} message(s) differ on the destination",
                                  mailbox=address, hint="run `pecsync verify` for the list")
-        return Outcome(JobState.FAILED, exc.kind, str(exc))
+        return Outcome(JobState.FAILED, exc.kind, exc.reason)
     skipped = report.skipped
     text = (f"done with exceptions: {skipped} message(s) refused or skipped by the "
             f"destination, kept in quarantine/{address}/ — next step: look at them "
@@ -154,7 +154,7 @@ def credentials_changed_text(exc: AuthenticationFailed, address: str | None) -> 
     where = "source" if exc.side != "dst" else "destination"
     who = address or exc.mailbox or "ADDRESS"
     answer = exc.response or exc.detail
-    return (f"mailbox {who}: the {where} refused the password that worked before "
+    return (f"the {where} refused the password that worked before "
             f"(\"{answer}\") — next step: "
             f"{next_step(JobState.BLOCKED_CREDENTIALS_CHANGED, who)}")
 
@@ -163,8 +163,9 @@ def classify_failure(exc: BaseException, *, credential_worked_before: bool, atte
                      max_attempts: int, retry_initial: float, retry_max: float,
                      now: datetime | None = None, address: str | None = None) -> Outcome:
     """The job state after *exc* ended an attempt (*address*: the job's, for the next
-    step)."""
-    text = str(exc)
+    step).  The recorded text is the error's :attr:`~pecsync.errors.PecsyncError.reason`:
+    without the leading ``mailbox ADDRESS: `` that the log line keeps."""
+    text = exc.reason if isinstance(exc, PecsyncError) else str(exc)
     if isinstance(exc, StopRequested):
         return Outcome(JobState.PENDING, exc.kind, "stopped by the operator; resumes next run")
     if isinstance(exc, TwoFactorRequired):

@@ -19,6 +19,7 @@ def resync_cutoff(now: datetime, *, every: timedelta | None, switch_at: datetime
     * ``run --follow`` after *switch_at*: *switch_at* itself — one final sync of every mailbox,
       then nothing more is due.
 
+    >>> from datetime import UTC
     >>> t = datetime(2027, 3, 31, 12, tzinfo=UTC)
     >>> resync_cutoff(t, every=timedelta(hours=6), switch_at=None, follow=True).hour
     6

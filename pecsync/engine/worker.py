@@ -233,7 +233,7 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
         missing = "source" if src_pw is None else "destination"
         outcome = Outcome(JobState.WAITING_CREDENTIALS,
                           "no_credentials" if src_pw is None else NO_DEST_PASSWORD,
-                          f"mailbox {job.address}: no {missing} password yet")
+                          f"no {missing} password yet")
         with anyio.CancelScope(shield=True):
             await jobs.finish(job, outcome.state, error_class=outcome.error_class,
                               error_text=outcome.error_text, event="waiting")

@@ -80,8 +80,9 @@ def _log_in(conn: Connection, creds: Credentials) -> None:
             # from the environment or a terminal, kept as a lone surrogate.)
             raise conn.error(
                 AuthenticationFailed,
-                f"cannot log in as {_who(creds)}: the password or user name is not "
-                f"valid text (an undecodable byte?), so it cannot be sent",
+                f"cannot log in{_whom(conn, creds.user, 'as', master=bool(creds.master_user))}"
+                f": the password or user name is not valid text (an undecodable byte?), so "
+                f"it cannot be sent",
                 hint="enter the password again as UTF-8 text") from None
         conn.logged_in()
     conn.maybe_compress()
@@ -123,16 +124,20 @@ def _login_literal(conn: Connection, user: str, password: Secret) -> None:
     if typ == "BAD":
         raise conn.error(
             AuthenticationFailed,
-            f"login refused for {user}: the password has characters (not ASCII) that this "
-            f"server's LOGIN cannot take, and it offers no AUTHENTICATE PLAIN",
+            f"login refused{_whom(conn, user, 'for')}: the password has characters (not "
+            f"ASCII) that this server's LOGIN cannot take, and it offers no AUTHENTICATE PLAIN",
             hint="use a password of ASCII characters only, or a master user")
     if typ != "OK":
         raise imapclient.exceptions.LoginError(as_text(data))
     imap.state = "AUTH"
 
 
-def _who(creds: Credentials) -> str:
-    return creds.user if not creds.master_user else f"{creds.user} (as master user)"
+def _whom(conn: Connection, user: str, word: str, *, master: bool = False) -> str:
+    """`` for USER`` (*word* USER) when the login is not the mailbox's own name, plus `` (as
+    master user)``; ``""`` for the mailbox's own login: the error names the mailbox already,
+    and the address need not stand twice in one line."""
+    text = "" if user == conn.mailbox else f" {word} {user}"
+    return text + (" (as master user)" if master else "")
 
 
 def login_refusal(conn: Connection, text: str, creds: Credentials, *,
@@ -141,10 +146,10 @@ def login_refusal(conn: Connection, text: str, creds: Credentials, *,
     :class:`TwoFactorRequired`, :class:`AuthenticationFailed` or (temporary)
     :class:`LoginDeferred`.  *literal*: the password went as a UTF-8 literal of LOGIN."""
     text = re.sub(r"^b['\"](.*)['\"]$", r"\1", text.strip())
-    who = _who(creds)
+    who = _whom(conn, creds.user, "for", master=bool(creds.master_user))
     failure = classify_response(Phase.LOGIN, text, conn.extra_rules)
     if failure == Failure.TWO_FACTOR:
-        return conn.error(TwoFactorRequired, f"login refused for {who}: {text}",
+        return conn.error(TwoFactorRequired, f"login refused{who}: {text}",
                           hint="2-step verification is on: turn it off or use an app "
                                "password", response=text)
     if failure in (Failure.INVALID_CREDENTIALS, Failure.ACCOUNT_DISABLED, Failure.FATAL):
@@ -152,7 +157,7 @@ def login_refusal(conn: Connection, text: str, creds: Credentials, *,
         if literal:
             hint += ("; the password has characters that are not ASCII, which a server "
                      "without AUTHENTICATE PLAIN may not take over LOGIN")
-        return conn.error(AuthenticationFailed, f"login refused for {who}: {text}",
+        return conn.error(AuthenticationFailed, f"login refused{who}: {text}",
                           hint=hint, response=text)
-    return conn.error(LoginDeferred, f"login failed for {who}: {text}", hint="will retry",
+    return conn.error(LoginDeferred, f"login failed{who}: {text}", hint="will retry",
                       response=text)

@@ -10,7 +10,7 @@ import enum
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
@@ -77,8 +77,16 @@ class Job:
 _JOB = RowMapper(Job, rename={"order": "order_name"}, state=JobState)
 
 
+def _reason(job: Job) -> Job:
+    """Without the "mailbox ADDRESS: " a reason recorded before was stored with."""
+    prefix = f"mailbox {job.address}: "
+    if job.error_text and job.error_text.startswith(prefix):
+        return replace(job, error_text=job.error_text.removeprefix(prefix))
+    return job
+
+
 def _job(row: Row) -> Job:
-    return _JOB(row)
+    return _reason(_JOB(row))
 
 
 @dataclass(frozen=True)
@@ -161,7 +169,8 @@ class JobStore:
         return None if row is None else _job(row)
 
     async def jobs(self, order: str | None = None) -> list[Job]:
-        return _JOB.all(await self.connector._query("list_jobs", {"order_name": order}))
+        return [_reason(job) for job in
+                _JOB.all(await self.connector._query("list_jobs", {"order_name": order}))]
 
     async def _latest(self, job_id: int, side: str) -> tuple[int, bytes | None, str | None]:
         row = await self.connector._one("latest_credential", {"job_id": job_id, "side": side})

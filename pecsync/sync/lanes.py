@@ -137,7 +137,11 @@ class EarlyLanes:
         except Exception as exc:  # any other refusal: the lane is not used
             if _password_refused(exc):
                 pending.error = exc  # the mailbox stops on it (see copy_in_lanes)
-            log.info("extra_lane_not_opened", mailbox=self.label, reason=str(exc))
+            # Said once, by the lane's owner (copy_in_lanes), if the copy goes on without it:
+            # when the mailbox's own connection failed the same way, its attempt's end says
+            # so, and a refused connection is not logged twice.
+            pending.failure = str(exc)
+            log.debug("extra_lane_not_opened", mailbox=self.label, reason=str(exc))
         finally:
             pending.done.set()
 
@@ -168,6 +172,8 @@ class _PendingLane:
         self.abandoned = False
         #: The lane's LOGIN was refused (see _password_refused).
         self.error: Exception | None = None
+        #: Why the lane did not open (connecting or logging in failed).
+        self.failure: str | None = None
 
 
 def _password_refused(exc: Exception) -> bool:
@@ -288,6 +294,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                     if pending.error is not None:
                         errors.append(pending.error)
                         ctx.halt.set()
+                    elif pending.failure is not None:
+                        log.info("extra_lane_not_opened", mailbox=ctx.label,
+                                 reason=pending.failure)
                     return
                 src, dst = pending.pair
             else:

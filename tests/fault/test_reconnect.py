@@ -9,6 +9,7 @@ changed while a copy runs (the provider drops the sessions with BYE) blocks the 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -135,8 +136,11 @@ def test_password_changed_mid_copy_blocks_in_the_same_run(dovecot_src: Any, dove
 @pytest.mark.slow
 def test_a_plain_run_waits_for_jobs_in_retry_wait(lab_root: Path, dovecot_src: Any,
                                                   users: Any, tmp_path: Path) -> None:
-    """The destination is down when the run starts: every job goes to retry_wait, and the
-    same `run` (no --follow) takes them up again when their time comes, until done."""
+    """The destination went down under a run: every job is in retry_wait when the next
+    plain `run` starts (with the server back), and that `run` (no --follow) waits for them
+    and takes them up again when their time comes, until done.  (A plain run cannot start
+    while the server is down: its pre-flight exits 3, see test_first_run.py; the jobs are
+    put in retry_wait by a `run --follow`, which starts anyway, stopped with Ctrl-C.)"""
     from lab.dovecot import DovecotServer
 
     dst = DovecotServer(lab_root, f"dst-wait-{time.monotonic_ns()}", flavour="dst")
@@ -150,21 +154,27 @@ def test_a_plain_run_waits_for_jobs_in_retry_wait(lab_root: Path, dovecot_src: A
         csv = tmp_path / "list.csv"
         csv.write_text(HEADER + "".join(f"O,{u},,s,,d\n" for u in names))
         cfg = write_config(tmp_path, dovecot_src, dst, master=False,
-                           engine={"retry_initial_seconds": 3, "retry_max_seconds": 4})
+                           engine={"retry_initial_seconds": 24, "retry_max_seconds": 30})
         env = cli_env(dovecot_src, dst)
         assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
         dst.stop()
-        proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg),
-                                 "--workers", "2"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        follow = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config",
+                                   str(cfg), "--workers", "2", "--follow"], env=env, cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
+        while time.monotonic() < deadline and follow.poll() is None:
             if {m["state"] for m in states(cfg, env).values()} == {"retry_wait"}:
                 break
             time.sleep(0.1)
+        follow.send_signal(signal.SIGINT)
+        follow.communicate(timeout=60)
+        assert {m["state"] for m in states(cfg, env).values()} == {"retry_wait"}
+        dst.start(fresh=False)
+        proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg),
+                                 "--workers", "2"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)
         assert proc.poll() is None, "run ended with every job in retry_wait"
-        dst.start(fresh=False)
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, out + err[-3000:]
         assert "waiting_for_retry" in err
@@ -224,7 +234,8 @@ def test_sessions_dropped_by_the_server_are_reconnected(dovecot_src: Any, doveco
                        engine={"batch_max_messages": 2})
     env = cli_env(dovecot_src, dovecot_dst)
     assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "pecsync", "run", "--config", str(cfg)],
+    proc = subprocess.Popen([sys.executable, "-m", "pecsync", "--log-format", "json", "run",
+                             "--config", str(cfg)],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     for at_least in (100, 400):

@@ -77,3 +77,29 @@ def test_off_with_zero_and_before_the_claim() -> None:
         JobState.RETRY_WAIT, 1, "2026-01-01T00:00:00+00:00")
     resync = Before.of(job(1, attempts=1), was_done=True)  # a re-sync claimed it from done
     assert (resync.state, resync.attempts) == (JobState.DONE, 1)
+
+
+def test_one_mailbox_that_cannot_connect_again_and_again_trips_it() -> None:
+    """A server that cannot be reached is the server's fact: every connection failure
+    counts, whatever the mailbox; the mailbox goes back as it was before its first claim."""
+    breaker = CircuitBreaker(config(), 3)
+    failure = server_failure(TransientError("connection refused", side="dst"), "login")
+    assert failure is not None and failure.kind == UNREACHABLE
+    first = Before.of(job(1, attempts=1))
+    assert breaker.failed(failure, job(1, attempts=1), first) == []
+    assert breaker.failed(failure, job(1, attempts=2), Before.of(job(1, attempts=2))) == []
+    back = breaker.failed(failure, job(1, attempts=3), Before.of(job(1, attempts=3)))
+    assert [(j.address, b) for j, b in back] == [("m1@pec.it", first)]
+    assert first.attempts == 0 and first.state == JobState.PENDING
+    assert breaker.open and breaker.kind == UNREACHABLE
+    assert "3 consecutive failures to reach dst.example:993 (destination)" in breaker.message()
+
+
+def test_a_working_login_resets_the_connection_failures_too() -> None:
+    breaker = CircuitBreaker(config(), 2)
+    failure = server_failure(TransientError("connection refused", side="src"), "login")
+    assert failure is not None
+    for _ in range(5):
+        assert breaker.failed(failure, job(1), Before.of(job(1))) == []
+        breaker.succeeded("source")
+    assert not breaker.open

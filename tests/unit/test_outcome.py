@@ -66,3 +66,39 @@ def test_encoding_error_text_is_withheld() -> None:
     text = o.error_text or ""
     assert "UnicodeEncodeError" in text
     assert "\\xe9" not in text and "é" not in text and "position" not in text
+
+
+def test_the_recorded_reason_does_not_begin_with_the_mailbox() -> None:
+    """Every place a job's reason is shown names the mailbox already (status, its JSON, the
+    report): the reason is the error without its leading ``mailbox ADDRESS: ``, while the
+    exception's own text (the log's) keeps it."""
+    refused = AuthenticationFailed("source login refused: [AUTHENTICATIONFAILED] no",
+                                   mailbox="a@pec.it", side="src", hint="check it")
+    assert str(refused).startswith("mailbox a@pec.it: ")
+    for exc, worked in ((refused, False), (refused, True),
+                        (TransientError("destination connection refused", mailbox="a@pec.it",
+                                        side="dst"), False),
+                        (FolderError("cannot create", mailbox="a@pec.it", folder="X",
+                                     side="dst"), False)):
+        outcome = classify_failure(exc, credential_worked_before=worked, attempts=1,
+                                   max_attempts=3, retry_initial=1, retry_max=2,
+                                   address="a@pec.it")
+        assert outcome.error_text and not outcome.error_text.startswith("mailbox "), outcome
+        assert outcome.error_text.count("a@pec.it") <= 1, outcome  # the next step may name it
+
+
+def test_a_refused_login_names_the_user_only_when_it_is_not_the_mailbox() -> None:
+    from pecsync.config import ServerConfig
+    from pecsync.imap import auth
+    from pecsync.imap.connection import Connection
+    from pecsync.model import Credentials, Secret, Side
+
+    conn = Connection(ServerConfig("imap.example", 993), Side.SRC, mailbox="a@pec.it")
+    answer = "[AUTHENTICATIONFAILED] Authentication failed."
+    own = auth.login_refusal(conn, answer, Credentials("a@pec.it", Secret("x")))
+    assert str(own).startswith("mailbox a@pec.it: source login refused: [AUTH")
+    assert isinstance(own, AuthenticationFailed) and own.reason.count("a@pec.it") == 0
+    other = auth.login_refusal(conn, answer, Credentials("rossi", Secret("x")))
+    assert "source login refused for rossi: [AUTH" in other.reason
+    master = auth.login_refusal(conn, answer, Credentials("a@pec.it", Secret("x"), "admin"))
+    assert "source login refused (as master user): [AUTH" in master.reason
