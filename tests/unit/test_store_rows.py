@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -51,3 +52,20 @@ def test_postgresql_rows_read_by_name_and_position() -> None:
     assert (row["order_name"], row[0], row.keys()) == ("A", 7, ["id", "order_name", "note"])
     assert PAIR(row) == Pair(7, "A", None)
     assert row == (7, "A", None)
+
+
+async def test_a_reason_stored_with_the_old_mailbox_prefix_reads_without_it(tmp_path: Any) -> None:
+    from pecsync.model import MailboxRow
+    from pecsync.store.checkpoints import CheckpointStore
+    from pecsync.store.jobs import JobStore
+
+    address = "m@pec.example.it"
+    async with await CheckpointStore.open(tmp_path / "s.sqlite3") as store:
+        jobs = JobStore(store, None)
+        await jobs.import_rows([MailboxRow(2, "O", address, address, None, address, None)],
+                               src_master=True, dst_master=True)
+        await store.db.execute("UPDATE job SET error_text = ?",
+                               (f"mailbox {address}: login refused",))
+        job = await jobs.job(address)
+        assert job is not None and job.error_text == "login refused"
+        assert [j.error_text for j in await jobs.jobs()] == ["login refused"]
