@@ -58,6 +58,7 @@ class LatencyProxy:
         self.commands: list[tuple[int, float, str]] = []
         self.record = False
         self._conns = 0
+        self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -78,6 +79,17 @@ class LatencyProxy:
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
+        # Stopped (__exit__): close the listener and every connection still open, so no
+        # socket is left for the garbage collector (a ResourceWarning in the tests).
+        server.close()
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        for writer in self._writers:
+            writer.transport.abort()
+        self._loop.run_until_complete(asyncio.sleep(0))
+        self._loop.close()
 
     def cpu_seconds(self) -> float:
         """CPU time of the proxy's own thread so far (it shares the bench's process)."""
@@ -132,6 +144,7 @@ class LatencyProxy:
         except OSError:
             writer.close()
             return
+        self._writers.update((writer, up_writer))
         self._conns += 1
         conn = self._conns
         await asyncio.gather(self._pump(reader, up_writer, conn, "up"),

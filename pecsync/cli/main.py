@@ -14,7 +14,18 @@ import anyio
 import structlog
 
 from pecsync import log as logsetup
-from pecsync.cli import check, dbcmd, importlist, invite, keys, reporting, retry, run, status
+from pecsync.cli import (
+    check,
+    dbcmd,
+    importlist,
+    invite,
+    keys,
+    reporting,
+    retry,
+    run,
+    status,
+    users,
+)
 from pecsync.cli.mailbox import cmd_copy, cmd_verify
 from pecsync.cli.parser import build_parser
 from pecsync.config import Config, load_config
@@ -77,6 +88,7 @@ def main(argv: Sequence[str] | None = None,
                 "purge-credentials": keys.cmd_purge, "report": reporting.cmd_report,
                 "notices": reporting.cmd_notices, "certificate": reporting.cmd_certificate,
                 "invite": invite.cmd_invite, "remind": invite.cmd_remind,
+                "users": users.cmd_users,
                 **(extra_commands or {})}
     if args.command not in commands and args.command != "db":
         sys.stderr.write(f"pecsync {args.command}: not available from this entry point (use "

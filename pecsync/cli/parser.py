@@ -7,7 +7,7 @@ import sys
 from typing import Any, NoReturn
 
 from pecsync import __version__
-from pecsync.cli import dbcmd
+from pecsync.cli import dbcmd, users
 from pecsync.engine.exits import EXIT_USAGE
 from pecsync.reports.render import CSV_DIALECTS
 
@@ -236,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default 127.0.0.1:8080)")
     dbcmd.add_parser(sub)
     _campaign_parsers(sub)
+    users.add_parser(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ Config, load_config``.
 from pecsync.config.load import load_config
 from pecsync.config.reader import parse_duration
 from pecsync.config.settings import (
+    AdminConfig,
     CampaignConfig,
     Config,
     EngineConfig,
@@ -27,6 +28,6 @@ from pecsync.config.settings import (
     is_postgres_url,
 )
 
-__all__ = ["CampaignConfig", "Config", "EngineConfig", "FolderRulesConfig", "IntakeConfig",
-           "OrderInfo", "PostgresTarget", "ProviderProfile", "Security", "ServerConfig",
-           "SmtpConfig", "is_postgres_url", "load_config", "parse_duration"]
+__all__ = ["AdminConfig", "CampaignConfig", "Config", "EngineConfig", "FolderRulesConfig",
+           "IntakeConfig", "OrderInfo", "PostgresTarget", "ProviderProfile", "Security",
+           "ServerConfig", "SmtpConfig", "is_postgres_url", "load_config", "parse_duration"]

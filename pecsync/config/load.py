@@ -10,6 +10,7 @@ from pecsync.config.member_provider import member_provider
 from pecsync.config.reader import Reader
 from pecsync.config.settings import Config
 from pecsync.config.tables import (
+    admin_table,
     campaign_table,
     engine_table,
     folders_table,
@@ -41,7 +42,8 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     known = {"source", "destination", "state", "engine", "folders", "migration", "orders", "smtp",
-             "providers", "intake", "provider_profile", "campaign"}
+             "providers", "intake", "provider_profile", "campaign",
+             "admin"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{p}: [{unknown[0]}]: unknown table (known: {', '.join(sorted(known))})")
@@ -88,4 +90,5 @@ def load_config(path: str | Path) -> Config:
         intake=intake_table(p, data.get("intake")),
         member_provider=provider,
         campaign=campaign_table(p, data.get("campaign")),
+        admin=admin_table(p, data.get("admin")),
     )

@@ -160,6 +160,19 @@ class IntakeConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """``[admin]``: the orders' dashboard under ``/admin`` of ``pecsync serve`` (accounts are
+    made with ``pecsync users add``)."""
+
+    #: A session ends this many hours after its login.
+    session_hours: float = 8.0
+    #: Failed logins per account and per client address per window; then HTTP 429.
+    rate_per_account: int = 5
+    rate_per_client: int = 20
+    rate_window_seconds: int = 900
+
+
+@dataclass(frozen=True)
 class SmtpConfig:
     """``[smtp]``: where daily reports are sent from.  The password comes from
     ``$PECSYNC_SMTP_PASSWORD`` or ``password_file``, never from this file."""
@@ -233,6 +246,7 @@ class Config:
     orders: Mapping[str, OrderInfo] = field(default_factory=dict)
     smtp: SmtpConfig | None = None
     intake: IntakeConfig = field(default_factory=IntakeConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     #: Set when ``[state] database`` is a PostgreSQL URL; *database* is then a notional path
     #: in the configuration's directory, beside which local files (certificates) are kept.
     postgres: PostgresTarget | None = None

@@ -13,6 +13,7 @@ from typing import Any
 from pecsync.config.reader import Reader, parse_duration, positive, valid_port
 from pecsync.config.settings import (
     DEFAULT_REMINDERS,
+    AdminConfig,
     CampaignConfig,
     EngineConfig,
     FolderRulesConfig,
@@ -261,6 +262,23 @@ def intake_table(path: Path, data: Any) -> IntakeConfig:
         captcha_verify_url=captcha["captcha_verify_url"],
         captcha_field=r.get("captcha_field", str, d.captcha_field) or d.captcha_field,
         captcha_secret_file=(path.parent / secret).resolve() if secret else None)
+
+
+def admin_table(path: Path, data: Any) -> AdminConfig:
+    if data is None:
+        return AdminConfig()
+    d = AdminConfig()
+    r = Reader(path, "admin", data, set(AdminConfig.__dataclass_fields__))
+    hours = r.get("session_hours", float, d.session_hours,
+                  check=lambda v: None if 0 < v <= 24 * 30 else "expected hours, > 0 and "
+                                                               "at most 720 (30 days)")
+    return AdminConfig(
+        session_hours=float(hours or d.session_hours),
+        rate_per_account=r.get("rate_per_account", int, d.rate_per_account,
+                               check=positive) or 1,
+        rate_per_client=r.get("rate_per_client", int, d.rate_per_client, check=positive) or 1,
+        rate_window_seconds=r.get("rate_window_seconds", int, d.rate_window_seconds,
+                                  check=positive) or 1)
 
 
 def smtp_table(path: Path, data: Any) -> SmtpConfig | None:

@@ -592,3 +592,103 @@ LEFT JOIN member_link l ON l.token_hash = s.token_hash
 LEFT JOIN job j ON j.address = s.address
 WHERE (:order_name IS NULL OR s.order_name = :order_name)
 ORDER BY s.id;
+
+-- ---------------------------------------------------------------------------------------
+-- The orders' dashboard (pecsync.store.admin).
+
+-- name: insert_admin_user
+INSERT INTO admin_user (name, role, orders, password_hash, created_at)
+VALUES (:name, :role, :orders, :password_hash, :now)
+RETURNING id;
+
+-- name: delete_admin_sessions_of_user
+DELETE FROM admin_session WHERE user_id IN (SELECT id FROM admin_user WHERE name = :name);
+
+-- name: delete_admin_user
+DELETE FROM admin_user WHERE name = :name RETURNING id;
+
+-- name: admin_users
+SELECT id, name, role, orders, password_hash, created_at, last_login_at FROM admin_user
+ORDER BY name;
+
+-- name: admin_user_by_name
+SELECT id, name, role, orders, password_hash, created_at, last_login_at FROM admin_user
+WHERE name = :name;
+
+-- name: set_admin_last_login
+UPDATE admin_user SET last_login_at = :now WHERE id = :id;
+
+-- name: insert_admin_session
+INSERT INTO admin_session (token_hash, user_id, created_at, expires_at)
+VALUES (:token_hash, :user_id, :now, :expires_at);
+
+-- name: prune_admin_sessions
+DELETE FROM admin_session WHERE expires_at <= :now;
+
+-- name: admin_session_user
+SELECT u.id, u.name, u.role, u.orders, u.password_hash, u.created_at, u.last_login_at
+FROM admin_session s JOIN admin_user u ON u.id = s.user_id
+WHERE s.token_hash = :token_hash AND s.expires_at > :now;
+
+-- name: delete_admin_session
+DELETE FROM admin_session WHERE token_hash = :token_hash;
+
+-- name: prune_admin_attempts
+DELETE FROM admin_attempt WHERE at < :before;
+
+-- name: take_admin_slot
+-- One login tried by :key (an account name or a client address), unless :limit were tried
+-- since :since: the count and the insert are one statement (SQLite's write lock).
+INSERT INTO admin_attempt (kind, key, at)
+SELECT :kind, :key, :now
+WHERE (SELECT COUNT(*) FROM admin_attempt
+       WHERE kind = :kind AND key = :key AND at > :since) < :limit
+RETURNING id;
+
+-- name: oldest_admin_slot
+SELECT MIN(at) FROM admin_attempt WHERE kind = :kind AND key = :key AND at > :since;
+
+-- name: clear_admin_slots
+-- A login that succeeded: the account's earlier failures no longer count against it.
+DELETE FROM admin_attempt WHERE kind = :kind AND key = :key;
+
+-- name: insert_admin_action
+INSERT INTO admin_action (at, user_name, action, address, order_name, detail)
+VALUES (:now, :user_name, :action, :address, :order_name, :detail);
+
+-- name: admin_actions
+-- The audit log, newest first (:order_name NULL: every order).
+SELECT at, user_name, action, address, order_name, detail FROM admin_action
+WHERE (:order_name IS NULL OR order_name = :order_name)
+ORDER BY at DESC, id DESC LIMIT :limit;
+
+-- name: admin_action_counts
+-- Per member and action: how many times, and the last time (invitations sent, checks).
+SELECT address, action, COUNT(*), MAX(at) FROM admin_action GROUP BY address, action;
+
+-- name: admin_requeue_job
+-- The dashboard's "run again": a failed or blocked mailbox (or one waiting for a retry) back
+-- to pending with its stored credential; a run picks it up and logs in again.
+UPDATE job SET state = 'pending', error_class = NULL, error_text = NULL, next_attempt_at = NULL,
+       attempts = 0, updated_at = :now
+WHERE id = :id AND state IN ('blocked_invalid_credentials', 'blocked_2fa',
+                             'blocked_credentials_changed', 'blocked_destination_full',
+                             'retry_wait', 'failed');
+
+-- name: last_job_events
+-- Per job: when anything last happened to it (the dashboard's "last activity").
+SELECT job_id, MAX(at) FROM job_event GROUP BY job_id;
+
+-- name: insert_job_event_if_requeued
+-- Right after admin_requeue_job, in its transaction: only when it re-queued the job.
+INSERT INTO job_event (job_id, at, event, state, detail)
+SELECT :id, :now, 'requeued', 'pending', :detail WHERE changes() > 0;
+
+-- name: insert_admin_action_if_requeued
+-- Right after insert_job_event_if_requeued: only when that wrote its event.
+INSERT INTO admin_action (at, user_name, action, address, order_name, detail)
+SELECT :now, :user_name, 'requeue', :address, :order_name, :detail WHERE changes() > 0
+RETURNING id;
+
+-- name: admin_order_names
+SELECT DISTINCT order_name FROM job ORDER BY order_name;

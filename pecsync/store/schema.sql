@@ -276,3 +276,47 @@ CREATE TABLE IF NOT EXISTS campaign_contact (
     contact    TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+
+-- The orders' dashboard (pecsync.web.admin, /admin): accounts made with `pecsync users add`.
+-- role: operator (every order) or order (the orders in `orders`, a JSON list of names).
+-- password_hash: Argon2id (argon2-cffi's encoded form, salt and parameters included).
+CREATE TABLE IF NOT EXISTS admin_user (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    role          TEXT NOT NULL CHECK (role IN ('operator', 'order')),
+    orders        TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    last_login_at TEXT
+);
+
+-- Dashboard sessions: only the SHA-256 of the cookie's token is kept.
+CREATE TABLE IF NOT EXISTS admin_session (
+    token_hash TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES admin_user(id),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+
+-- Dashboard logins tried, for the rate limits (kind: account or client), kept here so a
+-- restart does not reset them.
+CREATE TABLE IF NOT EXISTS admin_attempt (
+    id   INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key  TEXT NOT NULL,
+    at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS admin_attempt_key ON admin_attempt (kind, key, at);
+
+-- What dashboard users did (the audit log): who, what (requeue, invite, check), to which
+-- member of which order, when.  user_name is kept as text: removing an account keeps its log.
+CREATE TABLE IF NOT EXISTS admin_action (
+    id         INTEGER PRIMARY KEY,
+    at         TEXT NOT NULL,
+    user_name  TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    address    TEXT NOT NULL,
+    order_name TEXT,
+    detail     TEXT
+);
+CREATE INDEX IF NOT EXISTS admin_action_address ON admin_action (address, action);

@@ -42,6 +42,7 @@ from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import Job, JobStore
 from pecsync.vault import Vault, load_key
 from pecsync.web import security
+from pecsync.web.admin import admin_routes
 from pecsync.web.forms import BadInput, member_address, read_form, text_field
 from pecsync.web.i18n import DEFAULT_TWOFA_STEPS, LANGS, STATE, TEXT
 
@@ -419,6 +420,7 @@ def create_app(cfg: Config, *, vault: Vault | None = None) -> Starlette:
         Route("/s/{token}", pages.status, methods=["GET"]),
         Route("/s/{token}", pages.resubmit, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+        *admin_routes(site),  # the orders' dashboard (pecsync.web.admin)
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: not_found, Exception: failure})
