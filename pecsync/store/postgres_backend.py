@@ -115,8 +115,8 @@ class PostgresBackend:
     #: LISTEN wakes idle workers; this only bounds how stale a missed notification can be.
     idle_poll_seconds = 10.0
 
-    def __init__(self, pool: AsyncConnectionPool[Any], target: PostgresTarget,
-                 kwargs: dict[str, Any]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[NamedRow]],
+                 target: PostgresTarget, kwargs: dict[str, Any]) -> None:
         self.pool = pool
         self.target = target
         self.where = target.url
@@ -130,7 +130,7 @@ class PostgresBackend:
     async def open(cls, target: PostgresTarget) -> PostgresBackend:
         """The pool; the schema is the connector's (:meth:`migrator`)."""
         kwargs = connection_kwargs(target)
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[NamedRow]] = AsyncConnectionPool(
             target.url, min_size=1, max_size=max(2, target.pool_size), open=False,
             kwargs={**kwargs, "autocommit": True, "cursor_factory": psycopg.AsyncClientCursor,
                     # Rows are read by column name (pecsync.store.rows), and still by position.
