@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write docs/reference/configuration.md from config.example.toml.
+"""Write docs/reference/configuration.md from config.example.toml and the declarations.
 
     .venv/bin/python scripts/gen_config_reference.py          # rewrite the page
     .venv/bin/python scripts/gen_config_reference.py --check  # exit 1 when it is out of date
@@ -15,7 +15,10 @@ meaning; this page is the same knowledge as tables.  Reading rules (the file's o
   header, or alone at the top of a table, is that table's intro; other blocks are notes
   under the table.
 
-tests/unit/test_docs.py fails when the committed page differs from what this script writes.
+Each key's type and bounds come from its declaration (pecsync/config/settings.py), and so
+does its meaning when the example has no comment for it.  tests/unit/test_docs.py fails when
+the committed page differs from what this script writes; tests/unit/test_config_declared.py
+when a declared key is missing from the example (:func:`missing_keys`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the checkout's pecsync, also without an installed one
+
+from pecsync.config.declare import Key as Declared  # noqa: E402
+from pecsync.config.declare import declared  # noqa: E402
+from pecsync.config.settings import TABLES  # noqa: E402
+
 SOURCE = ROOT / "config.example.toml"
 OUT = ROOT / "docs" / "reference" / "configuration.md"
 
@@ -167,12 +176,15 @@ def render(text: str) -> str:
         for paragraph in t.intro:
             lines += [_sentence(paragraph), ""]
         if t.keys:
-            lines += ["| key | value in the example | meaning |", "|---|---|---|"]
+            lines += ["| key | type | value in the example | meaning |", "|---|---|---|---|"]
+            decls = declared_keys(t.name)
             for k in t.keys:
-                meaning = _sentence(" ".join(k.text))
+                decl = decls.get(k.name)
+                meaning = _sentence(" ".join(k.text) or (decl.setting.help if decl else ""))
                 if k.optional:
                     meaning = f"*optional.* {meaning}".strip()
-                lines.append(f"| `{_cell(k.name)}` | `{_cell(k.value)}` | {meaning} |")
+                kind = _cell(decl.describe()) if decl else ""
+                lines.append(f"| `{_cell(k.name)}` | {kind} | `{_cell(k.value)}` | {meaning} |")
             lines.append("")
         for paragraph in t.notes:
             lines += [_sentence(paragraph), ""]
@@ -182,6 +194,24 @@ def render(text: str) -> str:
 def _slug(name: str) -> str:
     """GitHub's anchor of the heading ``## `[name]` ``."""
     return re.sub(r"[^\w\- ]", "", f"[{name}]".lower()).replace(" ", "-")
+
+
+def declared_keys(table: str) -> dict[str, Declared]:
+    """The keys declared for the example's table *table* (``orders."X"`` is ``orders.*``)."""
+    classes = TABLES.get(table) or TABLES.get(table.split(".")[0] + ".*", ())
+    return {k.name: k for cls in classes for k in declared(cls)}
+
+
+def missing_keys(text: str, tables: dict[str, tuple[type, ...]] = TABLES) -> list[str]:
+    """``[table] key`` of every declared key that no table of the example *text* writes."""
+    written: dict[str, set[str]] = {}
+    for t in parse(text)[1]:
+        name = t.name if t.name in tables else t.name.split(".")[0] + ".*"
+        written.setdefault(name, set()).update(k.name for k in t.keys)
+        head, _, rest = t.name.partition(".")
+        written.setdefault(head, set()).add(rest)  # [folders.rename] is folders' key rename
+    return [f"[{name}] {k.name}" for name, classes in tables.items() for cls in classes
+            for k in declared(cls) if k.name not in written.get(name, set())]
 
 
 def keys_by_table(text: str) -> dict[str, list[str]]:

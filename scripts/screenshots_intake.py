@@ -48,22 +48,34 @@ DOMAIN = "pec.avvocati-esempio.it"
 MEMBERS = {"mario.rossi": ("Password-Giusta1", "right password (42 messages)"),
            "anna.bianchi": ("Vera-Password2", "try a wrong one first"),
            "luca.verdi": ("Password-3", "2-step verification on"),
-           "paola.neri": ("Password-4", "right password (an empty mailbox)")}
+           "paola.neri": ("Password-4", "right password (an empty mailbox)"),
+           "giulia.russo": ("Password-5", "right password (the personal-link shot)"),
+           "marco.gallo": ("Password-6", "right password (the ceiling shot)")}
+#: At the provider in the order's domain but not on the list: late members enrol themselves.
+LATE = {width: f"nuovo.iscritto{width}@{DOMAIN}" for width in WIDTHS}
+LATE_PASSWORD = "Password-Tardi"
 
 
-def config(work: Path, src: Any, dst: Any, extra: str) -> Path:
+def config(work: Path, src: Any, dst: Any, extra: str, name: str | None = None,
+           switch_at: str = "2027-03-31T06:00:00+02:00") -> Path:
+    limit = "" if "rate_per_address =" in extra else "rate_per_address = 2"
     text = servers_toml(src, dst) + f"""
+[migration]
+deadline = 2027-03-31
+switch_at = {switch_at}
+
 [intake]
 contact = "segreteria@ordine-avvocati.example · 06 1234567"
 pow_bits = 12
 min_fill_seconds = 1
-rate_per_address = 2
+{limit}
+new_webmail_url = "https://webmail.nuovo-gestore.example/"
 {extra}
 [orders."Ordine degli Avvocati di Esempio"]
 slug = "avvocati-esempio"
 domains = ["{DOMAIN}"]
 """
-    path = work / ("closed.toml" if extra else "pecsync.toml")
+    path = work / (name or ("closed.toml" if extra else "pecsync.toml"))
     path.write_text(text)
     return path
 
@@ -112,6 +124,7 @@ def shot(driver: Any, path: Path) -> None:
 
 
 def send(driver: Any, url: str, address: str | None, password: str) -> None:
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -122,7 +135,14 @@ def send(driver: Any, url: str, address: str | None, password: str) -> None:
     driver.find_element(By.ID, "password").send_keys(password)
     html = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, "send").click()
-    WebDriverWait(driver, 30).until(ec.staleness_of(html))
+
+    def gone(_: Any) -> bool:  # chromium sometimes says "not in the document" otherwise
+        try:
+            return bool(ec.staleness_of(html)(driver))
+        except WebDriverException:
+            return True
+
+    WebDriverWait(driver, 30).until(gone)
 
 
 def listen_address(text: str) -> tuple[str, int]:
@@ -179,6 +199,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
             else:
                 src.add_user(members[name], password)
             dst.add_user(members[name], "x")
+        for address in LATE.values():
+            src.add_user(address, LATE_PASSWORD)
+            dst.add_user(address, "x")
         s = ImapSession(ServerConfig(host=src.host, port=src.port, security="plain"), Side.SRC,
                         mailbox="seed")
         s.login(Credentials(members["mario.rossi"], Secret(src.master_password),
@@ -198,7 +221,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
         if args.listen:
             return listen(args.listen, work, cfg, env, members)
         closed = config(work, src, dst, 'closes_at = 2026-01-01T00:00:00+01:00\n')
-        return screenshots(Path(args.out), work, cfg, closed, env, members)
+        # The same database after the switch-over (and with a low ceiling of failed checks
+        # per address across clients, to show that page).
+        after = config(work, src, dst, "rate_per_address = 5\nrate_per_address_ceiling = 2\n",
+                       "after.toml", switch_at="2026-01-01T06:00:00+01:00")
+        return screenshots(Path(args.out), work, cfg, closed, env, members, after)
 
 
 def listen(where: tuple[str, int], work: Path, cfg: Path, env: dict[str, str],
@@ -211,7 +238,9 @@ def listen(where: tuple[str, int], work: Path, cfg: Path, env: dict[str, str],
     print(f"\nintake page: {url}/  (order page: {url}/o/avvocati-esempio)")
     for name, (password, what) in MEMBERS.items():
         print(f"  {name} / {password}".ljust(38) + what)
-    print("  any other address".ljust(38) + "not in the list")
+    print(f"  {LATE[WIDTHS[0]]} / {LATE_PASSWORD}".ljust(38)
+          + "not on the list, in the order's domain: enrols")
+    print("  an address @ another domain".ljust(38) + "not for this procedure")
     print(f"the vault key and the destination master password: {secrets} (mode 0600)\n"
           f"then copy what was accepted: (set -a; . {secrets}; .venv/bin/pecsync run "
           f"--config {cfg})\nCtrl-C stops the page and the lab servers and removes "
@@ -221,13 +250,31 @@ def listen(where: tuple[str, int], work: Path, cfg: Path, env: dict[str, str],
     return 0
 
 
+def personal_link(cfg: Path, address: str) -> str:
+    """A personal link token, as `pecsync invite` issues one (pecsync.store.links)."""
+    import anyio
+
+    from pecsync.config import load_config
+    from pecsync.store.checkpoints import CheckpointStore
+    from pecsync.store.links import LinkStore
+
+    config_ = load_config(cfg)
+
+    async def go() -> str:
+        async with await CheckpointStore.open(config_.state) as store:
+            return await LinkStore(store).issue(address, "Ordine degli Avvocati di Esempio")
+
+    return anyio.run(go)
+
+
 def screenshots(out: Path, work: Path, cfg: Path, closed: Path, env: dict[str, str],
-                members: dict[str, str]) -> int:
+                members: dict[str, str], after: Path) -> int:
     from selenium.webdriver.common.by import By
 
     out.mkdir(parents=True, exist_ok=True)
     server, url = serve(cfg, env)
     closed_server, closed_url = serve(closed, env)
+    after_server, after_url = serve(after, env)
     try:
         for width in WIDTHS:
             print(f"{width} px:")
@@ -251,7 +298,7 @@ def screenshots(out: Path, work: Path, cfg: Path, closed: Path, env: dict[str, s
                 shot(d, out / f"06-invalid-{width}.png")
                 send(d, url + "/", members["luca.verdi"], MEMBERS["luca.verdi"][0])
                 shot(d, out / f"07-twofa-{width}.png")
-                send(d, url + "/", f"nuovo.iscritto{width}@{DOMAIN}", "qualsiasi")
+                send(d, url + "/", "mario.rossi@gmail.com", "qualsiasi")
                 shot(d, out / f"08-unknown-{width}.png")
                 for _ in range(3):
                     send(d, url + "/", members["paola.neri"], "no")
@@ -260,10 +307,25 @@ def screenshots(out: Path, work: Path, cfg: Path, closed: Path, env: dict[str, s
                 shot(d, out / f"10-closed-{width}.png")
                 d.get(url + "/?lang=en")
                 shot(d, out / f"11-form-en-{width}.png")
+                token = personal_link(cfg, members["giulia.russo"])
+                d.get(f"{url}/i/{token}")
+                shot(d, out / f"12-personal-link-{width}.png")
+                d.get(f"{url}/i/{token[:20]}")
+                shot(d, out / f"13-link-unknown-{width}.png")
+                send(d, url + "/o/avvocati-esempio", LATE[width].split("@")[0], LATE_PASSWORD)
+                shot(d, out / f"14-enrolled-{width}.png")
+                for _ in range(2):
+                    send(d, after_url + "/", members["marco.gallo"], "no")
+                send(d, after_url + "/", members["marco.gallo"], MEMBERS["marco.gallo"][0])
+                shot(d, out / f"15-ceiling-{width}.png")
+                d.get(status.replace(url, after_url))
+                shot(d, out / f"16-status-switched-{width}.png")
+                send(d, url + "/?lang=en", members["giulia.russo"], "wrong")
+                shot(d, out / f"17-invalid-en-{width}.png")
             finally:
                 d.quit()
     finally:
-        for proc in (server, closed_server):
+        for proc in (server, closed_server, after_server):
             proc.terminate()
             proc.wait(timeout=15)
     return 0

@@ -16,6 +16,7 @@ from pecsync.cli.progress import ProgressLine
 from pecsync.config import Config
 from pecsync.engine.exits import EXIT_BLOCKED, EXIT_OK
 from pecsync.engine.foreground import copy_foreground
+from pecsync.engine.settings import mailbox_settings
 from pecsync.errors import UsageError
 from pecsync.model import Credentials, MailboxReport
 from pecsync.reports.certificate import compare_with_destination
@@ -94,7 +95,7 @@ async def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
     src, dst = _credentials(cfg, args)
     started = time.monotonic()
     async with await CheckpointStore.open(cfg.state) as store:
-        report = await verify_mailbox(cfg, store, src, dst)
+        report = await verify_mailbox(mailbox_settings(cfg), store, src, dst)
     _print_report(report, title="verified", elapsed=time.monotonic() - started)
     if report.mismatched or report.not_copied:
         sys.stdout.write("  next step: run `pecsync copy` again (`pecsync retry ADDRESS` for a "
@@ -119,7 +120,7 @@ async def _verify_certificate(cfg: Config, args: argparse.Namespace) -> int:
                                prompt=f"Destination password for {dst_user}: ",
                                what="destination")
     found = await destination_fingerprints(
-        cfg, Credentials(dst_user, dst_pw, cfg.destination.master_user), folders)
+        mailbox_settings(cfg), Credentials(dst_user, dst_pw, cfg.destination.master_user), folders)
     problems = []
     for folder in folders:
         problems += compare_with_destination(cert, folder, found[folder])

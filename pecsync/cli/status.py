@@ -19,7 +19,7 @@ from pecsync.reports import campaign as campaign_report
 from pecsync.store.campaign import CampaignStore
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeRequest, IntakeStore
-from pecsync.store.jobs import CredentialOrigin, Job, JobState, JobStore
+from pecsync.store.jobs import CredentialOrigin, Job, JobState, JobStore, SelfEnrolled
 from pecsync.store.reporting import ReportStore
 from pecsync.store.syncstate import JobSync, SyncStore
 
@@ -67,8 +67,8 @@ def status_document(jobs: list[Job],
                     requests: list[IntakeRequest] | None = None, *,
                     syncs: dict[str, JobSync] | None = None,
                     switch_at: datetime | None = None,
-                    campaign: campaign_report.CampaignSummary | None = None
-                    ) -> dict[str, Any]:
+                    campaign: campaign_report.CampaignSummary | None = None,
+                    self_enrolled: list[SelfEnrolled] | None = None) -> dict[str, Any]:
     """The ``status --json`` shape (documented in docs/reference/status-json.md)."""
     origins = origins or {}
     requests = requests or []
@@ -97,12 +97,21 @@ def status_document(jobs: list[Job],
             "count": len(requests),
             "addresses": [{"address": r.address, "order": r.order, "requests": r.count,
                            "first_at": r.first_at, "last_at": r.last_at} for r in requests]},
+        # Mailboxes their members added on the intake page (in an order's domains, not on
+        # the list, password accepted by the source): for the order to check.
+        "self_enrolled": _self_enrolled_json(self_enrolled or []),
     }
     _sync_json(doc, jobs, syncs or {}, switch_at)
     # Invitations and reminders per order and wave (docs/guides/campaign.md).
     doc["campaign"] = campaign_report.to_json(campaign or campaign_report.summarize(
         jobs, [], deadline=None, reminders=(), today=datetime.now(UTC).date()))
     return doc
+
+
+def _self_enrolled_json(entries: list[SelfEnrolled]) -> dict[str, Any]:
+    return {"count": len(entries),
+            "mailboxes": [{"address": e.address, "order": e.order, "enrolled_at": e.at,
+                           "state": e.state} for e in entries]}
 
 
 async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
@@ -116,6 +125,7 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         origins = await job_store.credential_sources()
         requests = await IntakeStore(store).requests()
         syncs = await SyncStore(store).job_syncs(args.order)
+        enrolled = await job_store.self_enrolled(args.order)
         campaign = campaign_report.summarize(
             jobs, await CampaignStore(store).sends(args.order), deadline=cfg.deadline,
             reminders=cfg.campaign.reminders, today=datetime.now(UTC).date(),
@@ -123,7 +133,7 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if args.order:
         requests = [r for r in requests if r.order in (None, args.order)]
     doc = status_document(jobs, origins, requests, syncs=syncs, switch_at=cfg.switch_at,
-                          campaign=campaign)
+                          campaign=campaign, self_enrolled=enrolled)
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         return 0
@@ -160,6 +170,13 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         for r in late["addresses"]:
             sys.stdout.write(f"  {r['address']}" + (f" ({r['order']})" if r["order"] else "")
                              + f": {r['requests']} request(s), last {r['last_at']}\n")
+    enrolled_doc = doc["self_enrolled"]
+    if enrolled_doc["count"]:
+        sys.stdout.write(f"self-enrolled on the intake page (not on the list; the source "
+                         f"accepted the password): {enrolled_doc['count']} — check them\n")
+        for e in enrolled_doc["mailboxes"]:
+            sys.stdout.write(f"  {e['address']} ({e['order']}): {e['state']}, enrolled "
+                             f"{e['enrolled_at']}\n")
     return 0
 
 

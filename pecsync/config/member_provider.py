@@ -14,42 +14,49 @@ them before inviting members (``check`` prints them) and overrides any that move
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pecsync.config.reader import Reader
-from pecsync.errors import ConfigError
+from pecsync.config.declare import Table, setting
 
-PROVIDERS = ("aruba", "legalmail", "namirial", "poste", "other")
+Provider = Literal["aruba", "legalmail", "namirial", "poste", "other"]
+PROVIDERS: tuple[str, ...] = typing.get_args(Provider)
 
 
 @dataclass(frozen=True)
 class MemberProvider:
-    """The old provider as members know it (Italian first; ``*_en`` in English)."""
+    """The old provider as members know it (Italian first; ``*_en`` in English).  Every field
+    but *key* is a key of ``[provider_profile]``, which overrides the built-in profile."""
 
     key: str
-    name: str
-    #: The provider's PEC webmail, where 2-step verification is switched off.
-    webmail_url: str = ""
-    #: The menu path to switch 2-step verification off, one step per item.
-    twofa_path: tuple[str, ...] = ()
-    twofa_path_en: tuple[str, ...] = ()
-    #: How the provider confirms the switch (a phone-app notification, a code, ...).
-    twofa_confirm: str = ""
-    twofa_confirm_en: str = ""
-    #: Where a member recovers a forgotten password.
-    recovery_url: str = ""
-    #: The provider issues app ("program") passwords, and they expire after this many months
-    #: (None: they do not expire, or the provider has none).
-    app_passwords: bool = False
-    app_password_months: int | None = None
+    name: str = setting(help="the provider's name as members know it")
+    webmail_url: str = setting("", help="the provider's PEC webmail, where 2-step "
+                                        "verification is switched off")
+    twofa_path: tuple[str, ...] = setting((), help="the menu path to switch 2-step "
+                                                   "verification off, one step per item")
+    twofa_path_en: tuple[str, ...] = setting((), help="the same in English")
+    twofa_confirm: str = setting("", help="how the provider confirms the switch")
+    twofa_confirm_en: str = setting("", help="the same in English")
+    recovery_url: str = setting("", help="where a member recovers a forgotten password")
+    app_passwords: bool = setting(False, help="the provider issues app passwords ...")
+    app_password_months: int | None = setting(None, gt=0, help="... which expire after this "
+                                                               "many months")
+
+
+@dataclass(frozen=True)
+class SourceProvider:
+    """``[source] provider``: which built-in profile members are told about."""
+
+    provider: Provider = setting("aruba", help="the provider members are leaving")
 
 
 BUILT_IN: dict[str, MemberProvider] = {
     "aruba": MemberProvider(
         key="aruba", name="Aruba PEC", webmail_url="https://webmail.pec.it",
-        twofa_path=("Accedi alla webmail PEC di Aruba", "Account", "Sicurezza e password",
+        twofa_path=("Acceda alla webmail PEC di Aruba", "Account", "Sicurezza e password",
                     "Verifica in 2 passaggi", "Disattiva"),
         twofa_path_en=("Log in to Aruba's PEC webmail", "Account", "Sicurezza e password",
                        "Verifica in 2 passaggi", "Disattiva"),
@@ -61,7 +68,7 @@ BUILT_IN: dict[str, MemberProvider] = {
         app_passwords=True, app_password_months=3),
     "legalmail": MemberProvider(
         key="legalmail", name="InfoCert Legalmail", webmail_url="https://webmail.legalmail.it",
-        twofa_path=("Accedi alla webmail Legalmail", "Impostazioni", "Sicurezza",
+        twofa_path=("Acceda alla webmail Legalmail", "Impostazioni", "Sicurezza",
                     "Autenticazione a due fattori", "Disattiva"),
         twofa_path_en=("Log in to Legalmail's webmail", "Impostazioni", "Sicurezza",
                        "Autenticazione a due fattori", "Disattiva"),
@@ -70,7 +77,7 @@ BUILT_IN: dict[str, MemberProvider] = {
         recovery_url="https://www.legalmail.it"),
     "namirial": MemberProvider(
         key="namirial", name="Namirial PEC", webmail_url="https://webmail.sicurezzapostale.it",
-        twofa_path=("Accedi alla webmail PEC di Namirial", "Impostazioni", "Sicurezza",
+        twofa_path=("Acceda alla webmail PEC di Namirial", "Impostazioni", "Sicurezza",
                     "Verifica in due passaggi", "Disattiva"),
         twofa_path_en=("Log in to Namirial's PEC webmail", "Impostazioni", "Sicurezza",
                        "Verifica in due passaggi", "Disattiva"),
@@ -79,7 +86,7 @@ BUILT_IN: dict[str, MemberProvider] = {
         recovery_url="https://www.sicurezzapostale.it"),
     "poste": MemberProvider(
         key="poste", name="Poste Italiane PEC", webmail_url="https://www.postecert.it",
-        twofa_path=("Accedi alla webmail PEC di Poste", "Impostazioni", "Sicurezza",
+        twofa_path=("Acceda alla webmail PEC di Poste", "Impostazioni", "Sicurezza",
                     "Verifica in due passaggi", "Disattiva"),
         twofa_path_en=("Log in to Poste's PEC webmail", "Impostazioni", "Sicurezza",
                        "Verifica in due passaggi", "Disattiva"),
@@ -88,7 +95,7 @@ BUILT_IN: dict[str, MemberProvider] = {
         recovery_url="https://www.postecert.it"),
     "other": MemberProvider(
         key="other", name="il gestore PEC attuale",
-        twofa_path=("Accedi alla webmail del tuo gestore PEC",
+        twofa_path=("Acceda alla webmail del suo gestore PEC",
                     "Impostazioni di sicurezza dell'account",
                     "Verifica in due passaggi (o autenticazione a due fattori)", "Disattiva"),
         twofa_path_en=("Log in to your PEC provider's webmail", "Account security settings",
@@ -97,34 +104,13 @@ BUILT_IN: dict[str, MemberProvider] = {
 
 
 def member_provider(path: Path, source: Any, overrides: Any) -> MemberProvider:
-    """``[source] provider`` (default ``aruba``) with ``[provider_profile]``'s fields over it."""
+    """``[source] provider`` (default ``aruba``) with ``[provider_profile]``'s keys over it."""
     key = "aruba"
-    if isinstance(source, dict) and "provider" in source:
-        value = source["provider"]
-        if not isinstance(value, str) or value not in PROVIDERS:
-            raise ConfigError(f"{path}: [source] provider: expected one of "
-                              f"{', '.join(PROVIDERS)}, got {value!r}")
-        key = value
+    if isinstance(source, Mapping) and "provider" in source:
+        key = Table(path, "source", {"provider": source["provider"]},
+                    SourceProvider).read(SourceProvider).provider
     profile = BUILT_IN[key]
     if overrides is None:
         return profile
-    names = {f.name for f in fields(MemberProvider)} - {"key"}
-    r = Reader(path, "provider_profile", overrides, names)
-    changed: dict[str, Any] = {}
-    for f in fields(MemberProvider):
-        if f.name not in r.data:
-            continue
-        current = getattr(profile, f.name)
-        if isinstance(current, tuple):
-            items = r.get(f.name, list) or []
-            if not all(isinstance(i, str) for i in items):
-                raise r.error(f.name, "expected a list of strings")
-            changed[f.name] = tuple(items)
-        elif isinstance(current, bool):
-            changed[f.name] = bool(r.get(f.name, bool))
-        elif f.name == "app_password_months":
-            changed[f.name] = r.get(f.name, int,
-                                    check=lambda v: None if v > 0 else "must be > 0")
-        else:
-            changed[f.name] = r.get(f.name, str)
-    return replace(profile, **changed)
+    return replace(profile, **Table(path, "provider_profile", overrides,
+                                    MemberProvider).present(MemberProvider))

@@ -19,11 +19,13 @@ from pecsync.config import Config
 from pecsync.engine.certify import write_certificate
 from pecsync.engine.exits import mailbox_exit
 from pecsync.engine.outcome import Outcome, RetryPolicy
+from pecsync.engine.settings import mailbox_settings
 from pecsync.engine.worker import attempt_mailbox
 from pecsync.model import Credentials, MailboxReport
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobState
 from pecsync.sync.context import Progress
+from pecsync.sync.quarantine import Quarantine, quarantine_dir
 
 log = structlog.get_logger("pecsync.cli")
 
@@ -51,10 +53,13 @@ async def copy_foreground(cfg: Config, store: CheckpointStore, src: Credentials,
     again after a transient failure as *policy* says (default: ``[engine] retries``).  A
     failure that is not tried again (or the last one) is raised as itself."""
     policy = policy or RetryPolicy.for_foreground(cfg.engine)
+    settings = mailbox_settings(cfg)
+    quarantine = Quarantine(quarantine_dir(cfg.database, src.user))
     attempts = 1
     while True:
         try:
-            report, outcome = await attempt_mailbox(cfg, store, src, dst, address=src.user,
+            report, outcome = await attempt_mailbox(settings, store, src, dst,
+                                                    address=src.user, quarantine=quarantine,
                                                     progress=progress, verify=verify)
             break
         except Exception as exc:

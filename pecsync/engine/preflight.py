@@ -17,6 +17,7 @@ import structlog
 from pecsync.config import Config, ServerConfig
 from pecsync.engine.exits import EXIT_BLOCKED, EXIT_OK, EXIT_TRANSIENT, EXIT_USAGE
 from pecsync.engine.outcome import classify_failure
+from pecsync.engine.settings import mailbox_settings
 from pecsync.errors import (
     AuthenticationFailed,
     ImapError,
@@ -300,7 +301,8 @@ async def check_members(cfg: Config, jobs: JobStore, checks: CredentialChecks, *
                                     result.sides[side][0])
         try:
             if out.plan is None and len(sessions) == 2:
-                survey = await plan_mailbox(cfg, sessions["source"], sessions["destination"])
+                survey = await plan_mailbox(mailbox_settings(cfg), sessions["source"],
+                                            sessions["destination"])
                 out.plan, out.mapping_of = survey.plan, job.address
                 for side, session in sessions.items():
                     out.capabilities[side] = session.capabilities

@@ -18,6 +18,7 @@ from pecsync.engine.certify import write_certificate
 from pecsync.engine.live import LiveMailbox
 from pecsync.engine.outcome import NO_DEST_PASSWORD, Outcome, RetryPolicy, report_outcome
 from pecsync.engine.schedule import sync_now
+from pecsync.engine.settings import mailbox_settings
 from pecsync.errors import LeaseLost
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.store.checkpoints import CheckpointStore
@@ -27,6 +28,7 @@ from pecsync.sync.lanes import ConnectionSlots
 from pecsync.sync.mailbox import copy_mailbox
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.quarantine import Quarantine, quarantine_dir
+from pecsync.sync.settings import MailboxSettings
 
 log = structlog.get_logger("pecsync.worker")
 
@@ -53,6 +55,11 @@ class EngineEnv:
     breaker: CircuitBreaker | None = None
     #: Jobs claimed from ``done`` for a re-sync (what the breaker puts them back to).
     resync_claims: set[int] = field(default_factory=set)
+    #: What copying a mailbox needs of *cfg*, built once for the run.
+    settings: MailboxSettings = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.settings = mailbox_settings(self.cfg)
 
 
 #: Phases a mailbox flips between once per folder: not worth a transaction each.
@@ -189,23 +196,23 @@ async def _lease_kept(progress: _JobProgress, bound: Any) -> AsyncIterator[None]
         raise error
 
 
-async def attempt_mailbox(cfg: Config, store: CheckpointStore, src: Credentials,
-                          dst: Credentials, *, address: str, progress: Progress, verify: bool,
+async def attempt_mailbox(settings: MailboxSettings, store: CheckpointStore, src: Credentials,
+                          dst: Credentials, *, address: str, quarantine: Quarantine,
+                          progress: Progress, verify: bool,
                           memory: ByteBudget | None = None,
                           slots: ConnectionSlots | None = None,
                           recheck: bool = False) -> tuple[MailboxReport, Outcome]:
     """One attempt at one mailbox, the same for a job of ``run``/``retry`` and for ``copy``:
-    copy every folder from its checkpoints (messages the destination refuses go to the
-    quarantine of *address*), bring flags in step, verify when *verify*, and the state that
-    leaves the mailbox in (``done``, or ``failed`` when a copy differs).  A failure on the
-    way is raised: the caller classifies it under its :class:`RetryPolicy`.
+    copy every folder from its checkpoints (messages the destination refuses go to
+    *quarantine*, the one of *address*), bring flags in step, verify when *verify*, and the
+    state that leaves the mailbox in (``done``, or ``failed`` when a copy differs).  A
+    failure on the way is raised: the caller classifies it under its :class:`RetryPolicy`.
 
     *memory*, *slots*: shared by the mailboxes of a run (default: this mailbox's own);
     *recheck*: verify every recorded copy again, not only the unverified ones."""
-    report = await copy_mailbox(cfg, store, src, dst, verify=verify, progress=progress,
+    report = await copy_mailbox(settings, store, src, dst, verify=verify, progress=progress,
                                 memory=memory, slots=slots, sync_flags=True,
-                                quarantine=Quarantine(quarantine_dir(cfg.database, address)),
-                                recheck=recheck)
+                                quarantine=quarantine, recheck=recheck)
     return report, report_outcome(report, address)
 
 
@@ -265,12 +272,11 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
         async with _lease_kept(progress, bound), env.budget.connections(*hosts):
             if env.memory is None:
                 env.memory = ByteBudget(cfg.engine.max_inflight_bytes)
-            report, outcome = await attempt_mailbox(cfg, env.store, src, dst,
-                                                    address=job.address, progress=hooks,
-                                                    verify=cfg.engine.verify,
-                                                    memory=env.memory,
-                                                    slots=env.budget.slots(*hosts),
-                                                    recheck=recheck)
+            report, outcome = await attempt_mailbox(
+                env.settings, env.store, src, dst, address=job.address, progress=hooks,
+                quarantine=Quarantine(quarantine_dir(cfg.database, job.address)),
+                verify=cfg.engine.verify, memory=env.memory, slots=env.budget.slots(*hosts),
+                recheck=recheck)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await jobs.finish(job, JobState.PENDING, error_class="interrupted",

@@ -88,3 +88,35 @@ async def submit_credentials(cfg: Config, jobs: JobStore, job: Job, src: Secret,
     updated = await jobs.accept_checked(job, src, dst, source)
     bound.info("credentials_accepted", state=updated.state.value)
     return SubmitResult(Verdict.ACCEPTED, updated)
+
+
+@dataclass(frozen=True)
+class EnrolResult:
+    verdict: Verdict
+    #: The new job when accepted and enrolled (None: refused, or only verified).
+    job: Job | None
+    response: str | None = None
+
+
+async def enrol_credentials(cfg: Config, jobs: JobStore, address: str, order: str,
+                            src: Secret, *, dst: Secret | None = None, enrol: bool = True
+                            ) -> EnrolResult:
+    """A member not on the list, whose address is in *order*'s domains: one source LOGIN as
+    the address (and one destination LOGIN when *dst* is given).  Accepted and *enrol*: the
+    mailbox joins *order* and is queued like any other (:meth:`JobStore.enrol`).  Anything
+    else stores nothing (a refused password proves nothing about who typed it)."""
+    bound = log.bind(mailbox=address, order=order)
+    verdict, response = await check_login(cfg, Side.SRC, address, src)
+    if verdict == Verdict.ACCEPTED and dst is not None:
+        verdict, response = await check_login(cfg, Side.DST, address, dst)
+        if verdict in (Verdict.INVALID, Verdict.TWO_FACTOR):
+            verdict = Verdict.DEST_INVALID
+    if verdict != Verdict.ACCEPTED:
+        bound.info("enrolment_refused", verdict=verdict.value, response=response)
+        return EnrolResult(verdict, None, response)
+    if not enrol:
+        bound.info("enrolment_verified_only")
+        return EnrolResult(Verdict.ACCEPTED, None)
+    job = await jobs.enrol(address, order, src, dst, "web")
+    bound.info("self_enrolled", state=job.state.value)
+    return EnrolResult(Verdict.ACCEPTED, job)

@@ -9,7 +9,7 @@ from typing import Any
 from pecsync.config import Config
 from pecsync.reports.campaign import summarize
 from pecsync.reports.certificate import build_certificate
-from pecsync.reports.daily import LateAddition, Report, build_report
+from pecsync.reports.daily import LateAddition, Report, SelfEnrolment, build_report
 from pecsync.store.campaign import CampaignStore
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeStore
@@ -28,6 +28,8 @@ async def load_report(store: CheckpointStore, cfg: Config, *, report_date: date,
     late = [LateAddition(r.address, r.order, r.count, r.first_at, r.last_at)
             for r in await IntakeStore(store).requests()
             if order is None or r.order in (None, order)]
+    enrolled = [SelfEnrolment(e.address, e.order, e.at, e.state)
+                for e in await job_store.self_enrolled(order)]
     reports = ReportStore(store)
     done_times = await reports.first_done_times()
     starts = [j.started_at for j in jobs if j.started_at]
@@ -39,7 +41,8 @@ async def load_report(store: CheckpointStore, cfg: Config, *, report_date: date,
                           previous=prev.states if prev else None,
                           previous_date=prev.report_date if prev else None,
                           origins=origins, intake_requests=late,
-                          synced=synced, switch_at=cfg.switch_at)
+                          synced=synced, switch_at=cfg.switch_at,
+                          self_enrolled=enrolled)
     report.campaign = summarize(jobs, await CampaignStore(store).sends(order),
                                 deadline=cfg.deadline, reminders=cfg.campaign.reminders,
                                 today=report_date, done_times=done_times)

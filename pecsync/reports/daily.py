@@ -162,6 +162,16 @@ class LateAddition:
     last_at: str
 
 
+@dataclass(frozen=True)
+class SelfEnrolment:
+    """A mailbox its member added on the intake page (pecsync.store.jobs.SelfEnrolled)."""
+
+    address: str
+    order: str
+    enrolled_at: str
+    state: str
+
+
 @dataclass
 class Report:
     report_date: date
@@ -170,6 +180,7 @@ class Report:
     overall: OrderReport
     orders: list[OrderReport]
     intake_requests: list[LateAddition] = field(default_factory=list)
+    self_enrolled: list[SelfEnrolment] = field(default_factory=list)
     #: Invitations and reminders (pecsync.reports.campaign); None: not collected.
     campaign: CampaignSummary | None = None
 
@@ -272,7 +283,8 @@ def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
                  origins: Mapping[str, tuple[str, str]] | None = None,
                  intake_requests: Sequence[LateAddition] = (),
                  synced: Mapping[str, str | None] | None = None,
-                 switch_at: datetime | None = None) -> Report:
+                 switch_at: datetime | None = None,
+                 self_enrolled: Sequence[SelfEnrolment] = ()) -> Report:
     """*synced*: address → last_synced_at (``job_sync``); *switch_at*: [migration]."""
     orders = orders or {}
     done_times = done_times or {}
@@ -308,4 +320,4 @@ def build_report(jobs: Sequence[Job], *, report_date: date, lang: str = "it",
                   generated_at=generated_at or datetime.now().astimezone().isoformat(
                       timespec="seconds"),
                   lang=lang, overall=overall, orders=sections,
-                  intake_requests=list(intake_requests))
+                  intake_requests=list(intake_requests), self_enrolled=list(self_enrolled))

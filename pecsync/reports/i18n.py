@@ -143,6 +143,9 @@ TEXT = {
         "timezone": "ora italiana",
         "late_additions": "Richieste dal modulo web per indirizzi non in elenco",
         "late_additions_hint": "aggiungerle all'elenco e reimportarlo",
+        "self_enrolled": "Caselle aggiunte dagli iscritti (non in elenco, password confermata "
+                         "dal gestore)",
+        "self_enrolled_hint": "verificare che siano iscritti dell'ordine",
         "requests": "richieste",
         "last_request": "ultima",
         "password_from": "Password da",
@@ -192,6 +195,9 @@ TEXT = {
         "timezone": "Italian time",
         "late_additions": "Addresses asked for on the web page that are not in the list",
         "late_additions_hint": "add them to the list and re-import it",
+        "self_enrolled": "Mailboxes added by members (not in the list, password confirmed by "
+                         "the provider)",
+        "self_enrolled_hint": "check that they are members of the order",
         "requests": "requests",
         "last_request": "last",
         "password_from": "Password from",

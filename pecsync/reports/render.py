@@ -63,6 +63,8 @@ def to_json(report: Report) -> dict[str, Any]:
                       for m in report.overall.mailboxes],
         "intake_requests": {"count": len(report.intake_requests),
                             "addresses": [asdict(r) for r in report.intake_requests]},
+        "self_enrolled": {"count": len(report.self_enrolled),
+                          "mailboxes": [asdict(e) for e in report.self_enrolled]},
         "campaign": (campaign_report.to_json(report.campaign) if report.campaign is not None
                      else None),
     }
@@ -258,6 +260,13 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
                                f", {escape(t('last_request'))} "
                                f"{escape(_stamp(r.last_at, lang))}</li>" for r in late)
                      + "</ul>")
+    enrolled = [e for e in report.self_enrolled if o.name in ("*", e.order)]
+    if enrolled:
+        late_html += (f"<h2>{escape(t('self_enrolled'))}: {len(enrolled)}</h2>"
+                      f"<p class='muted'>{escape(t('self_enrolled_hint'))}</p><ul>"
+                      + "".join(f"<li>{escape(e.address)} — {escape(e.state)}, "
+                                f"{escape(_stamp(e.enrolled_at, lang))}</li>" for e in enrolled)
+                      + "</ul>")
     back = f"<p><a href='index.html'>← {escape(t('overall'))}</a></p>" if index_link else ""
     title = f"{t('title')} — {o.display_name} — {_day(report.report_date, lang)}"
     return (f"<!DOCTYPE html><html lang='{report.lang}'><head><meta charset='utf-8'>"

@@ -116,6 +116,17 @@ class Lease(NamedTuple):
     until: str | None
 
 
+@dataclass(frozen=True)
+class SelfEnrolled:
+    """A mailbox its member added on the intake page (pecsync.web): in an order's domain,
+    not on the list, and the source accepted the password."""
+
+    address: str
+    order: str
+    at: str
+    state: str
+
+
 @dataclass
 class ImportOutcome:
     added: list[str]
@@ -317,6 +328,35 @@ class JobStore:
         updated = await self.job(job.address)
         assert updated is not None
         return updated
+
+    async def enrol(self, address: str, order: str, src: Secret, dst: Secret | None,
+                    source: CredentialSource) -> Job:
+        """A mailbox not on the list whose password a LOGIN just accepted: added to *order*
+        (source and destination user: the address), its password stored as checked, queued,
+        and marked ``self_enrolled`` (:meth:`self_enrolled`).  Already there (the list was
+        imported meanwhile, or another submission won): the password goes to that job."""
+        ts = now()
+        address = address.lower()
+        try:
+            await self.store._transaction([("insert_job", {
+                "address": address, "order_name": order, "src_user": address,
+                "dst_user": address, "state": JobState.WAITING_CREDENTIALS.value, "now": ts})])
+        except StoreConflict:
+            existing = await self.job(address)
+            assert existing is not None
+            return await self.accept_checked(existing, src, dst, source)
+        created = await self.job(address)
+        assert created is not None
+        await self.store._transaction([("insert_job_event", {
+            "job_id": created.id, "now": ts, "event": "self_enrolled",
+            "state": created.state.value, "detail": source})])
+        return await self.accept_checked(created, src, dst, source)
+
+    async def self_enrolled(self, order: str | None = None) -> list[SelfEnrolled]:
+        """Mailboxes added by their members, oldest first (for ``status`` and the report)."""
+        rows = await self.store._query("self_enrolled_jobs", {})
+        out = [SelfEnrolled(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+        return [e for e in out if order is None or e.order == order]
 
     async def credential_sources(self) -> dict[tuple[int, str], CredentialOrigin]:
         """Where each mailbox's current credential came from, by (job id, side)::

@@ -692,3 +692,16 @@ RETURNING id;
 
 -- name: admin_order_names
 SELECT DISTINCT order_name FROM job ORDER BY order_name;
+
+-- name: release_intake_slot
+-- A slot taken for a check that did not fail (the password was accepted, or the provider
+-- could not be reached): only failed checks count against the limits.
+DELETE FROM intake_attempt WHERE id = (SELECT MAX(id) FROM intake_attempt
+                                       WHERE kind = :kind AND key = :key);
+
+-- name: self_enrolled_jobs
+-- Mailboxes added by their member on the intake page (not on the list; the source accepted
+-- the password): for the order to check.
+SELECT j.address, j.order_name, MIN(e.at), j.state FROM job_event e JOIN job j ON j.id = e.job_id
+WHERE e.event = 'self_enrolled'
+GROUP BY j.address, j.order_name, j.state ORDER BY MIN(e.at);

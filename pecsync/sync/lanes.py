@@ -344,3 +344,36 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
 def _size_hint(ctx: MailboxContext, copier: FolderCopy) -> int:
     st = (ctx.src_statuses or {}).get(copier.mapping.src)
     return st.exists if st is not None else 0
+
+
+class LaneLogins:
+    """The extra lanes' LOGINs of one mailbox.  When several would start at once (the early
+    lanes after :meth:`EarlyLanes.proceed`, or lanes opened together later), one goes first
+    and the others wait for its answer: refused for the password, none of them tries it
+    (one refused LOGIN per changed password, not one per lane: providers lock accounts);
+    accepted, the others log in at once, side by side."""
+
+    def __init__(self) -> None:
+        self._in_flight: anyio.Event | None = None
+        #: The lane LOGIN refused for the password, raised again to every later lane.
+        self.refused: Exception | None = None
+
+    async def login(self, log_in: Callable[[], Awaitable[None]]) -> None:
+        if self._in_flight is not None:
+            await self._in_flight.wait()  # the first lane's answer
+            if self.refused is not None:
+                raise self.refused
+            await log_in()  # the password has just worked
+            return
+        if self.refused is not None:
+            raise self.refused
+        self._in_flight = done = anyio.Event()
+        try:
+            await log_in()
+        except Exception as exc:
+            if _password_refused(exc):
+                self.refused = exc
+            raise
+        finally:
+            self._in_flight = None
+            done.set()

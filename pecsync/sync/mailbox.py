@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 import anyio
 import structlog
 
-from pecsync.config import Config
 from pecsync.errors import FolderError
 from pecsync.imap.classify import provider_rules
 from pecsync.imap.session import ImapSession
@@ -38,6 +37,7 @@ from pecsync.sync.lanes import (
     EarlyLanes,
     FixedSlots,
     FolderTree,
+    LaneLogins,
     copy_in_lanes,
 )
 from pecsync.sync.memory import ByteBudget
@@ -46,6 +46,7 @@ from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
 from pecsync.sync.quarantine import Quarantine
 from pecsync.sync.reconnect import Reconnector, ReconnectPolicy
 from pecsync.sync.resync import adopt_renamed_folders, sync_mailbox_flags
+from pecsync.sync.settings import MailboxSettings
 from pecsync.sync.verify import verify_folder
 
 log = structlog.get_logger("pecsync.mailbox")
@@ -62,7 +63,7 @@ class Survey:
     notes: list[str]
 
 
-async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> Survey:
+async def plan_mailbox(settings: MailboxSettings, src: ImapSession, dst: ImapSession) -> Survey:
     got: dict[str, tuple[tuple[str, str], list[RemoteFolder],
                          dict[str, FolderStatus] | None]] = {}
 
@@ -74,11 +75,12 @@ async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> Surve
     (dst_prefix, dst_delim), dst_folders, dst_statuses = got["dst"]
     selection = select_own_folders(src_folders, Namespace(src_prefix, src_delim),
                                    src.foreign_namespaces,
-                                   include_shared=cfg.folders.include_shared,
-                                   virtual=cfg.folders.virtual)
+                                   include_shared=settings.folders.include_shared,
+                                   virtual=settings.folders.virtual)
     src_folders = selection.kept
-    rules = FolderRules(rename=dict(cfg.folders.rename), exclude=tuple(cfg.folders.exclude),
-                        delimiter_substitute=cfg.folders.delimiter_substitute)
+    folders = settings.folders
+    rules = FolderRules(rename=dict(folders.rename), exclude=tuple(folders.exclude),
+                        delimiter_substitute=folders.delimiter_substitute)
     plan = plan_folders(src_folders, dst_folders, Namespace(src_prefix, src_delim),
                         Namespace(dst_prefix, dst_delim), rules)
     return Survey(plan, src_statuses, dst_statuses, selection.notes)
@@ -87,10 +89,10 @@ async def plan_mailbox(cfg: Config, src: ImapSession, dst: ImapSession) -> Surve
 class MailboxRun:
     """Sessions and context for one mailbox; use as an async context manager."""
 
-    def __init__(self, cfg: Config, store: CheckpointStore, src_creds: Credentials,
+    def __init__(self, settings: MailboxSettings, store: CheckpointStore, src_creds: Credentials,
                  dst_creds: Credentials, progress: Progress | None = None, *,
                  quarantine: Quarantine | None = None, recheck: bool = False) -> None:
-        self.cfg = cfg
+        self.settings = settings
         self.quarantine = quarantine
         self.recheck = recheck
         self.store = store
@@ -104,15 +106,17 @@ class MailboxRun:
         self.early: EarlyLanes | None = None
         #: Both sides of the mailbox's own pair logged in (a later failure is mid-copy).
         self.logged_in = False
+        #: The lanes' LOGINs: a refused password is tried by one lane, not by each.
+        self.lane_logins = LaneLogins()
         #: The folders of this round, once planned (what a failed round copied is counted).
         self.copiers: list[FolderCopier] = []
 
     def _sessions(self) -> tuple[ImapSession, ImapSession]:
         """A (not yet connected) source and destination session for this mailbox."""
-        rules = provider_rules(self.cfg.providers)
-        return (ImapSession(self.cfg.source, Side.SRC, mailbox=self.src_creds.user,
+        rules = provider_rules(self.settings.providers)
+        return (ImapSession(self.settings.source, Side.SRC, mailbox=self.src_creds.user,
                             extra_rules=rules),
-                ImapSession(self.cfg.destination, Side.DST, mailbox=self.src_creds.user,
+                ImapSession(self.settings.destination, Side.DST, mailbox=self.src_creds.user,
                             extra_rules=rules))
 
     @property
@@ -159,8 +163,9 @@ class MailboxRun:
     async def login_lane(self, pair: tuple[ImapSession, ImapSession]) -> None:
         src, dst = pair
         try:
-            await concurrently(lambda: in_thread(src.login, self.src_creds),
-                               lambda: in_thread(dst.login, self.dst_creds))
+            await self.lane_logins.login(lambda: concurrently(
+                lambda: in_thread(src.login, self.src_creds),
+                lambda: in_thread(dst.login, self.dst_creds)))
         except BaseException:
             await logout_pair(src, dst)
             raise
@@ -171,15 +176,15 @@ class MailboxRun:
     async def context(self) -> MailboxContext:
         mailbox_id = await self.store.mailbox_id(self.src_creds.user, self.dst_creds.user)
         return MailboxContext(label=self.src_creds.user, src=self.src, dst=self.dst,
-                              store=self.store, mailbox_id=mailbox_id, engine=self.cfg.engine,
+                              store=self.store, mailbox_id=mailbox_id, engine=self.settings.engine,
                               progress=self.progress, quarantine=self.quarantine,
                               recheck=self.recheck,
-                              members_own_destination=self.cfg.switch_at is not None
-                              and datetime.now(UTC) >= self.cfg.switch_at)
+                              members_own_destination=self.settings.switch_at is not None
+                              and datetime.now(UTC) >= self.settings.switch_at)
 
     async def make_plan(self) -> FolderPlan:
         """Plan the folder tree; also keeps every folder's STATUS (``self.survey``)."""
-        self.survey = await plan_mailbox(self.cfg, self.src, self.dst)
+        self.survey = await plan_mailbox(self.settings, self.src, self.dst)
         # A folder renamed at the source keeps its state and destination folder (no copy of
         # its messages a second time): pecsync.sync.resync.
         mailbox_id = await self.store.find_mailbox(self.src_creds.user)
@@ -206,7 +211,7 @@ class MailboxRun:
         return [m for m in self.plan.mappings if m.copy]
 
 
-async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentials,
+async def copy_mailbox(settings: MailboxSettings, store: CheckpointStore, src_creds: Credentials,
                        dst_creds: Credentials, *, verify: bool = True,
                        progress: Progress | None = None,
                        memory: ByteBudget | None = None,
@@ -234,12 +239,12 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     is raised as itself, never tried again.  A failure before the first login worked is
     raised at once (the server is down or refuses: the attempt ends)."""
     if slots is None:
-        slots = FixedSlots(min(cfg.engine.folders_in_parallel,
-                               cfg.engine.max_connections_per_host) - 1)
+        slots = FixedSlots(min(settings.engine.folders_in_parallel,
+                               settings.engine.max_connections_per_host) - 1)
     progress = progress or Progress()
-    rounds = Reconnector(ReconnectPolicy(cfg.engine.reconnect_attempts,
-                                         cfg.engine.reconnect_initial_seconds,
-                                         cfg.engine.reconnect_max_seconds),
+    rounds = Reconnector(ReconnectPolicy(settings.engine.reconnect_attempts,
+                                         settings.engine.reconnect_initial_seconds,
+                                         settings.engine.reconnect_max_seconds),
                          src_creds.user, progress.should_stop)
 
     def on_checkpoint() -> None:
@@ -252,10 +257,10 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     carried: dict[str, list[int]] = {}
 
     async def one_round() -> MailboxReport:
-        run = MailboxRun(cfg, store, src_creds, dst_creds, counted, quarantine=quarantine,
+        run = MailboxRun(settings, store, src_creds, dst_creds, counted, quarantine=quarantine,
                          recheck=recheck)
         try:
-            report = await _copy_round(run, cfg, store, verify, memory, slots, sync_flags)
+            report = await _copy_round(run, settings, store, verify, memory, slots, sync_flags)
         except BaseException:
             for copier in run.copiers:
                 counts = carried.setdefault(copier.report.src, [0, 0])
@@ -274,23 +279,23 @@ async def copy_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentia
     return await rounds.run(one_round)
 
 
-async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, verify: bool,
-                      memory: ByteBudget | None, slots: ConnectionSlots,
+async def _copy_round(run: MailboxRun, settings: MailboxSettings, store: CheckpointStore,
+                      verify: bool, memory: ByteBudget | None, slots: ConnectionSlots,
                       sync_flags: bool) -> MailboxReport:
     """One round of :func:`copy_mailbox`: log in, plan, copy; every connection of the round is
     closed when it returns or fails."""
     try:
         async with anyio.create_task_group() as background:
-            if cfg.engine.folders_in_parallel > 1 and await _first_copy(store,
+            if settings.engine.folders_in_parallel > 1 and await _first_copy(store,
                                                                         run.src_creds.user):
                 # A first copy almost always has several folders: its lanes connect while
                 # the mailbox logs in, and log in once the plan says how many are needed
                 # (a refused password is tried once, never once per lane).
                 run.early = EarlyLanes(run.connect_lane, run.login_lane, slots,
-                                       cfg.engine.folders_in_parallel - 1, run.src_creds.user)
+                                       settings.engine.folders_in_parallel - 1, run.src_creds.user)
                 run.early.start(background)
             try:
-                report = await _copy(run, cfg, verify, memory, slots, sync_flags)
+                report = await _copy(run, settings, verify, memory, slots, sync_flags)
             finally:
                 if run.early is not None:
                     await run.early.close()  # what the lanes did not adopt, on every path
@@ -299,11 +304,11 @@ async def _copy_round(run: MailboxRun, cfg: Config, store: CheckpointStore, veri
     return report
 
 
-async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget | None,
+async def _copy(run: MailboxRun, settings: MailboxSettings, verify: bool, memory: ByteBudget | None,
                 slots: ConnectionSlots, sync_flags: bool = False) -> MailboxReport:
     async with run:
         ctx = await run.context()
-        ctx.memory = memory or ByteBudget(cfg.engine.max_inflight_bytes)
+        ctx.memory = memory or ByteBudget(settings.engine.max_inflight_bytes)
         await run.progress.phase("plan")
         plan = await run.make_plan()
         assert run.survey is not None
@@ -326,7 +331,7 @@ async def _copy(run: MailboxRun, cfg: Config, verify: bool, memory: ByteBudget |
                 todo.append(copier)
         if run.early is not None:
             run.early.proceed(len(todo) - 1)  # logged in, and this many lanes have work
-        await copy_in_lanes(ctx, todo, verify=verify, lanes=cfg.engine.folders_in_parallel,
+        await copy_in_lanes(ctx, todo, verify=verify, lanes=settings.engine.folders_in_parallel,
                             slots=slots, open_lane=run.open_lane, on_done=_log_folder,
                             tree=tree, early=run.early.take() if run.early else ())
         run.report.folders.extend(c.report for c in copiers)
@@ -348,11 +353,11 @@ def _log_folder(copier: FolderCopier) -> None:
              mismatched=report.mismatched)
 
 
-async def verify_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credentials,
+async def verify_mailbox(settings: MailboxSettings, store: CheckpointStore, src_creds: Credentials,
                          dst_creds: Credentials) -> MailboxReport:
     """Re-check every recorded copy on the destination against the source fingerprints, and
     count what the source holds that is not (yet) copied."""
-    async with MailboxRun(cfg, store, src_creds, dst_creds) as run:
+    async with MailboxRun(settings, store, src_creds, dst_creds) as run:
         ctx = await run.context()
         await run.make_plan()
         for mapping in run.copy_mappings():
@@ -389,12 +394,13 @@ async def verify_mailbox(cfg: Config, store: CheckpointStore, src_creds: Credent
         return run.report
 
 
-async def destination_fingerprints(cfg: Config, dst_creds: Credentials, folders: Sequence[str]
+async def destination_fingerprints(settings: MailboxSettings, dst_creds: Credentials,
+                                   folders: Sequence[str]
                                    ) -> dict[str, list[tuple[int, str, str | None]]]:
     """``{folder: [(destination uid, SHA-256, Message-ID), ...]}`` of everything in *folders*
     on the destination (read-only: EXAMINE and PEEK)."""
-    dst = ImapSession(cfg.destination, Side.DST, mailbox=dst_creds.user,
-                      extra_rules=provider_rules(cfg.providers))
+    dst = ImapSession(settings.destination, Side.DST, mailbox=dst_creds.user,
+                      extra_rules=provider_rules(settings.providers))
     out: dict[str, list[tuple[int, str, str | None]]] = {}
     await in_thread(dst.login, dst_creds)
     try:
@@ -407,8 +413,8 @@ async def destination_fingerprints(cfg: Config, dst_creds: Credentials, folders:
             found: list[tuple[int, str, str | None]] = []
             if st.exists:
                 metas = await in_thread(dst.fetch_meta, "1:*")
-                for batch in make_batches(metas, cfg.engine.batch_max_bytes,
-                                          cfg.engine.batch_max_messages):
+                for batch in make_batches(metas, settings.engine.batch_max_bytes,
+                                          settings.engine.batch_max_messages):
                     for msg in await in_thread(dst.fetch_bodies, batch):
                         found.append((msg.info.uid, msg.sha256, msg.message_id))
             out[folder] = found

@@ -1,12 +1,16 @@
 """The intake page as an ASGI application (Starlette + Jinja2): ``create_app(cfg)``.
 
 Routes: ``GET/POST /`` (every order), ``GET/POST /o/<slug>`` (one order: the local part is
-enough), ``GET/POST /s/<token>`` (a member's own status, and a new password after a change),
-``/static/`` (this package's CSS and script; nothing from third parties).
+enough), ``GET/POST /i/<token>`` (a member's personal link from an invitation: the form with
+the address filled in), ``GET/POST /s/<token>`` (a member's own status, and a new password
+after a change), ``/static/`` (this package's CSS and script; nothing from third parties).
 
 Order of the checks on a POST (each answers with its own page and a 4xx, never a LOGIN):
 window open → form readable and small → CSRF → fields → robot check → form not used
-before → rate limits (client, then address) → address in the list → one LOGIN.
+before → client limit → address on the list, or in an order's domains (else nothing is
+recorded) → failed-check limits (pecsync.web.limits) → one LOGIN.  A member in an order's
+domains who is not on the list is added to that order when the LOGIN succeeds
+(``[intake] enrol_verified``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,16 +39,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pecsync.config import Config, OrderInfo
 from pecsync.errors import PecsyncError
-from pecsync.intake.submit import Verdict, submit_credentials
+from pecsync.intake.submit import Verdict, enrol_credentials, submit_credentials
 from pecsync.model import Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import Job, JobStore
+from pecsync.store.links import LinkStore, MemberLink
+from pecsync.store.syncstate import SyncStore, final_sync_done
 from pecsync.vault import Vault, load_key
-from pecsync.web import security
+from pecsync.web import limits, security
 from pecsync.web.admin import admin_routes
 from pecsync.web.forms import BadInput, member_address, read_form, text_field
-from pecsync.web.i18n import DEFAULT_TWOFA_STEPS, LANGS, STATE, TEXT
+from pecsync.web.i18n import LANGS, STATE, TEXT
+from pecsync.web.wording import domains_text, long_date, long_time, provider_words
 
 log = structlog.get_logger("pecsync.web")
 HERE = Path(__file__).parent
@@ -72,6 +79,11 @@ class Site:
     def intake(self) -> IntakeStore:
         assert self.store is not None
         return IntakeStore(self.store)
+
+    @property
+    def links(self) -> LinkStore:
+        assert self.store is not None
+        return LinkStore(self.store)
 
 
 def _lang(request: Request) -> str:
@@ -122,7 +134,16 @@ class Pages:
         if not cookie or len(cookie) > 64:
             cookie = new_cookie = security.new_cookie_value()
         intake = cfg.intake
+        order = ctx.get("order")
+        domains = (list(order.domains) if isinstance(order, OrderInfo) else
+                   [d for o in cfg.orders.values() for d in o.domains])
         context = {"t": TEXT[lang], "lang": lang, "lang_link": lang_link, "suffix": suffix,
+                   "deadline": long_date(cfg.deadline, lang) if cfg.deadline else None,
+                   "switch_at": (long_time(cfg.switch_at, lang, LOCAL_TZ) if cfg.switch_at
+                                 else None),
+                   "provider": provider_words(cfg.member_provider, lang),
+                   "domains": domains, "domains_text": domains_text(domains),
+                   "new_webmail_url": intake.new_webmail_url,
                    "contact": intake.contact, "csrf": security.csrf_token(self.site.key, cookie),
                    "challenge": security.new_challenge(self.site.key, cookie),
                    "pow_bits": intake.pow_bits,
@@ -182,12 +203,61 @@ class Pages:
                            order_name=(order.display_name or order.name) if order else None,
                            action=request.url.path + _suffix(request))
 
+    async def link_form(self, request: Request) -> Response:
+        """A member's personal link (``/i/<token>``): the form with the address filled in;
+        the opening is recorded for the campaign's tracking."""
+        link = await self._link(request)
+        if link is None:
+            return self.link_unknown(request)
+        closed = self.closed(request, 200)
+        if closed is not None:
+            return closed
+        await self.site.links.mark_opened(request.path_params["token"])
+        order = self.site.cfg.orders.get(link.order) if link.order else None
+        return self.render(request, "form.html", order=order,
+                           order_name=(order.display_name or order.name) if order else None,
+                           link_address=link.address,
+                           action=request.url.path + _suffix(request))
+
+    async def _link(self, request: Request) -> MemberLink | None:
+        token = request.path_params["token"]
+        if not (20 <= len(token) <= 64) or not all(c.isalnum() or c in "-_" for c in token):
+            return None
+        return await self.site.links.resolve(token)
+
+    def link_unknown(self, request: Request) -> Response:
+        t = TEXT[_lang(request)]
+        return self.render(request, "message.html", 404, title=t["link_unknown_title"],
+                           message=t["link_unknown"], form_link="/" + _suffix(request))
+
+    async def link_submit(self, request: Request) -> Response:
+        link = await self._link(request)
+        if link is None:
+            return self.link_unknown(request)
+        order = self.site.cfg.orders.get(link.order) if link.order else None
+        try:
+            return await self._submit(request, order=order, job=None, link=link)
+        except BadInput as exc:
+            return self.problem(request, exc)
+        except PecsyncError as exc:
+            return self.unavailable(request, exc)
+
     async def status(self, request: Request) -> Response:
         job = await self._job_of_token(request)
-        return self._status_page(request, job)
+        return await self._status_page(request, job)
 
-    def _status_page(self, request: Request, job: Job, status: int = 200, **extra: Any
-                     ) -> Response:
+    async def _switched(self, job: Job) -> bool:
+        """The final sync after ``[migration] switch_at`` is done: the old mailbox no longer
+        matters, and neither does its password."""
+        switch_at = self.site.cfg.switch_at
+        if switch_at is None or job.state.value != "done":
+            return False
+        assert self.site.store is not None
+        sync = (await SyncStore(self.site.store).job_syncs(job.order)).get(job.address)
+        return final_sync_done(sync.last_synced_at if sync else None, switch_at)
+
+    async def _status_page(self, request: Request, job: Job, status: int = 200, **extra: Any
+                           ) -> Response:
         lang = _lang(request)
         label, next_step = STATE[lang].get(job.state.value, (job.state.value, ""))
         total = max(job.messages_total, job.messages_copied)
@@ -199,6 +269,7 @@ class Pages:
         return self.render(request, "status.html", status, job=job, state_label=label,
                            next_step=next_step, messages=messages,
                            updated=_local(job.updated_at, lang),
+                           switched=await self._switched(job),
                            action=request.url.path + _suffix(request), **extra)
 
     async def _job_of_token(self, request: Request) -> Job:
@@ -215,7 +286,7 @@ class Pages:
     async def submit(self, request: Request) -> Response:
         order = self._order(request)
         try:
-            return await self._submit(request, order=order, job=None)
+            return await self._submit(request, order=order, job=None, link=None)
         except BadInput as exc:
             return self.problem(request, exc)
         except PecsyncError as exc:
@@ -223,8 +294,10 @@ class Pages:
 
     async def resubmit(self, request: Request) -> Response:
         job = await self._job_of_token(request)
+        if await self._switched(job):  # finished: no password is wanted any more
+            return await self._status_page(request, job, 409)
         try:
-            return await self._submit(request, order=None, job=job)
+            return await self._submit(request, order=None, job=job, link=None)
         except BadInput as exc:
             return self.problem(request, exc)
         except PecsyncError as exc:
@@ -240,8 +313,10 @@ class Pages:
         response.headers["Retry-After"] = "60"
         return response
 
-    async def _submit(self, request: Request, *, order: OrderInfo | None, job: Job | None
-                      ) -> Response:
+    async def _submit(self, request: Request, *, order: OrderInfo | None, job: Job | None,
+                      link: MemberLink | None) -> Response:
+        """*job*: the status link's mailbox; *link*: the personal link's; else the address
+        typed (on *order*'s page, or the common one)."""
         cfg = self.site.cfg
         intake = cfg.intake
         lang = _lang(request)
@@ -254,7 +329,7 @@ class Pages:
         if not security.csrf_ok(self.site.key, cookie, form.get("csrf")):
             raise BadInput(403, "csrf")
         assert cookie is not None
-        if job is None:
+        if job is None and link is None:
             raw_address = text_field(form, "address")
         password = text_field(form, "password")
         dst_password = (text_field(form, "dst_password") if not cfg.destination.master_user
@@ -272,51 +347,108 @@ class Pages:
             raise BadInput(400, "robot")
         if not await self.site.intake.use_form(security.challenge_hash(form["challenge"])):
             raise BadInput(409, "twice")
-        address = job.address if job is not None else member_address(
-            raw_address, order, form.get("domain", ""))
-        window = timedelta(seconds=intake.rate_window_seconds)
-        for kind, key, limit in (("client", client, intake.rate_per_client),
-                                 ("address", address, intake.rate_per_address)):
-            retry_at = await self.site.intake.take_slot(kind, key, limit, window)
-            if retry_at is not None:
-                log.warning("intake_rate_limited", limit=kind, client=client, address=address)
-                seconds = max(1, int((retry_at - datetime.now(UTC)).total_seconds()))
-                day, hour = _local(retry_at, lang).split(" ")
-                response = self.render(request, "message.html", 429, title=t["rate_title"],
-                                       message=t["rate"].format(date=day, time=hour))
-                response.headers["Retry-After"] = str(seconds)
-                return response
+        if job is not None:
+            address = job.address
+        elif link is not None:
+            address = link.address
+        else:
+            address = member_address(raw_address, order, form.get("domain", ""))
+        refusal = await limits.take_client(self.site.intake, intake, client)
+        if refusal is not None:
+            return self.refused(request, refusal, client, address)
         if job is None:
             job = await self.site.jobs.job(address)
+        enrol_in: OrderInfo | None = None
         if job is None:
-            await self.site.intake.record_request(address, order.name if order else None)
-            log.info("intake_unknown_address", address=address, client=client)
-            return self.render(request, "message.html", 404, title=t["unknown_title"],
-                               message=t["unknown"].format(address=address),
-                               contact_line=True, retry_link=True)
-        result = await submit_credentials(cfg, self.site.jobs, job, Secret(password),
-                                          source="web",
-                                          dst=Secret(dst_password) if dst_password else None)
-        log.info("intake_submitted", address=address, client=client,
-                 verdict=result.verdict.value)
-        if result.verdict == Verdict.ACCEPTED:
-            token = request.path_params.get("token")
-            if token is None:
-                token = security.new_status_token()
-                await self.site.intake.save_token(security.token_hash(token), result.job.id)
-            return self.render(request, "accepted.html", 200,
-                               status_link=f"/s/{token}{_suffix(request)}")
-        if result.verdict == Verdict.TWO_FACTOR:
-            steps = (intake.twofa_steps if lang == "it" else intake.twofa_steps_en) \
-                or DEFAULT_TWOFA_STEPS[lang]
-            return self.render(request, "twofa.html", 200, steps=steps,
-                               provider=intake.provider_name)
-        if result.verdict == Verdict.UNAVAILABLE:
+            enrol_in = _order_of_domain(cfg, order, address)
+            if enrol_in is None:
+                # Not ours: nothing is recorded, no LOGIN (junk never reaches the operator).
+                log.info("intake_not_ours", address=address, client=client)
+                domains = [d for o in ([order] if order else cfg.orders.values())
+                           for d in o.domains]
+                message = (t["not_ours"].format(domains=domains_text(domains), address=address)
+                           if domains else t["not_listed"].format(address=address))
+                return self.render(request, "message.html", 404, title=t["not_ours_title"],
+                                   message=message, contact_line=True, retry_link=True)
+        token = request.path_params.get("token")
+        link_key = security.token_hash(token) if token is not None else None
+        held, refusal = await limits.take_check(self.site.intake, intake, address=address,
+                                                client=client, link=link_key)
+        if refusal is not None:
+            return self.refused(request, refusal, client, address)
+        src, dst = Secret(password), Secret(dst_password) if dst_password else None
+        enrolled = False
+        accepted: Job | None
+        if job is not None:
+            result = await submit_credentials(cfg, self.site.jobs, job, src, source="web",
+                                              dst=dst)
+            verdict, accepted = result.verdict, result.job
+        else:
+            assert enrol_in is not None
+            enrolment = await enrol_credentials(cfg, self.site.jobs, address, enrol_in.name,
+                                                src, dst=dst, enrol=intake.enrol_verified)
+            verdict, accepted = enrolment.verdict, enrolment.job
+            enrolled = accepted is not None
+        log.info("intake_submitted", address=address, client=client, verdict=verdict.value,
+                 enrolled=enrolled, personal_link=link is not None)
+        if verdict in (Verdict.ACCEPTED, Verdict.UNAVAILABLE):
+            await limits.release(self.site.intake, held)  # only failed checks count
+        if verdict == Verdict.ACCEPTED and accepted is None:
+            # enrol_verified = false: the verified address waits for the operator.
+            await self.site.intake.record_request(address, enrol_in.name if enrol_in else None)
+            return self.render(request, "message.html", 202, title=t["verified_title"],
+                               message=t["verified_only"].format(address=address),
+                               contact_line=True)
+        if verdict == Verdict.ACCEPTED:
+            assert accepted is not None
+            if link is not None and token is not None:
+                await self.site.links.mark_submitted(token)
+            status_token = token if job is not None and link is None else None
+            if status_token is None:
+                status_token = security.new_status_token()
+                await self.site.intake.save_token(security.token_hash(status_token),
+                                                  accepted.id)
+            return self.render(request, "accepted.html", 200, enrolled=enrolled,
+                               status_link=f"/s/{status_token}{_suffix(request)}")
+        if verdict == Verdict.TWO_FACTOR:
+            return self.render(request, "twofa.html", 200)
+        if verdict == Verdict.UNAVAILABLE:
             return self.render(request, "message.html", 503, title=t["unavailable_title"],
                                message=t["unavailable"], retry_link=True)
-        key = "dest_invalid" if result.verdict == Verdict.DEST_INVALID else "invalid"
-        return self.render(request, "message.html", 400, title=t["invalid_title"],
-                           message=t[key], retry_link=True)
+        dest = verdict == Verdict.DEST_INVALID
+        return self.render(request, "invalid.html", 400, dest=dest,
+                           message=t["dest_invalid" if dest else "invalid"])
+
+    def refused(self, request: Request, refusal: limits.Refusal, client: str, address: str
+                ) -> Response:
+        """HTTP 429 with when to come back (and, when the ceiling of the address is reached,
+        that the member's personal link still works)."""
+        lang = _lang(request)
+        t = TEXT[lang]
+        log.warning("intake_rate_limited", limit=refusal.limit, client=client, address=address)
+        seconds = max(1, int((refusal.retry_at - datetime.now(UTC)).total_seconds()))
+        day, hour = _local(refusal.retry_at, lang).split(" ")
+        if refusal.limit == "ceiling":
+            response = self.render(request, "message.html", 429, title=t["ceiling_title"],
+                                   message=t["ceiling"].format(date=day, time=hour),
+                                   extra=t["ceiling_link"])
+        else:
+            response = self.render(request, "message.html", 429, title=t["rate_title"],
+                                   message=t["rate"].format(date=day, time=hour))
+        response.headers["Retry-After"] = str(seconds)
+        return response
+
+
+def _order_of_domain(cfg: Config, page_order: OrderInfo | None, address: str
+                     ) -> OrderInfo | None:
+    """The order a late member's address belongs to by its domain (the page's own order
+    first), or None: the address is no order's, and nothing about it is recorded."""
+    domain = address.rsplit("@", 1)[-1]
+    candidates = [page_order] if page_order is not None else list(cfg.orders.values())
+    for candidate in candidates:
+        if domain in candidate.domains:
+            return candidate
+    return None
 
 
 def _suffix(request: Request) -> str:
@@ -417,6 +549,8 @@ def create_app(cfg: Config, *, vault: Vault | None = None) -> Starlette:
         Route("/", pages.submit, methods=["POST"]),
         Route("/o/{slug}", pages.form, methods=["GET"]),
         Route("/o/{slug}", pages.submit, methods=["POST"]),
+        Route("/i/{token}", pages.link_form, methods=["GET"]),
+        Route("/i/{token}", pages.link_submit, methods=["POST"]),
         Route("/s/{token}", pages.status, methods=["GET"]),
         Route("/s/{token}", pages.resubmit, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

@@ -24,10 +24,7 @@ TEXT: dict[str, dict[str, str]] = {
         "honeypot": "Lasci vuoto questo campo",
         "privacy": "Non modifichi la password della casella PEC durante la migrazione.",
         "accepted_title": "Importazione avviata",
-        "accepted": "L'importazione dei suoi messaggi PEC è iniziata. Per evitare di "
-                    "interrompere il processo di migrazione non modifichi la password fino al "
-                    "passaggio al nuovo gestore. Nel caso fosse necessario, è possibile avviare "
-                    "nuovamente la procedura inserendo la nuova password.",
+        "accepted": "L'importazione dei suoi messaggi PEC è iniziata.",
         "status_link_intro": "Conservi questo collegamento personale: mostra lo stato della "
                              "sua migrazione e permette di inserire una nuova password.",
         "status_link": "Stato della mia migrazione",
@@ -37,8 +34,9 @@ TEXT: dict[str, dict[str, str]] = {
                         "gestore. Controlli e riprovi.",
         "try_again": "Riprova",
         "twofa_title": "Verifica in due passaggi attiva",
-        "twofa_what": "La sua casella PEC ha attiva la verifica in due passaggi (un codice "
-                      "in più, oltre alla password, a ogni accesso). Con la verifica in due "
+        "twofa_what": "La sua casella PEC ha attiva la verifica in due passaggi (una "
+                      "conferma in più a ogni accesso, oltre alla password: un codice o una "
+                      "notifica sul telefono). Con la verifica in due "
                       "passaggi attiva i messaggi non possono essere trasferiti.",
         "twofa_do": "Disattivi la verifica in due passaggi presso il gestore attuale "
                     "({provider}) prima della migrazione. Potrà riattivarla sulla nuova "
@@ -48,7 +46,7 @@ TEXT: dict[str, dict[str, str]] = {
         "unknown_title": "Indirizzo non trovato",
         "unknown": "L'indirizzo {address} non risulta nell'elenco delle caselle da migrare. "
                    "Se la casella è stata attivata di recente, l'ordine deve ancora "
-                   "aggiungerla: la sua richiesta è stata registrata.",
+                   "aggiungerla.",
         "unknown_contact": "Per informazioni contatti l'ordine",
         "unavailable_title": "Servizio momentaneamente non disponibile",
         "unavailable": "Non è stato possibile contattare il gestore attuale per verificare la "
@@ -100,6 +98,84 @@ TEXT: dict[str, dict[str, str]] = {
         "field_address": "indirizzo",
         "field_password": "password",
         "field_dst_password": "password della nuova casella",
+        # --- what the circulars say (issue 23) ---
+        "deadline_title": "Scadenza: {deadline}",
+        "deadline": "La migrazione può essere avviata fino al {deadline}. Dopo questa data i "
+                    "pannelli del gestore attuale vengono disattivati: la posta ancora presente "
+                    "va persa e la nuova casella resta vuota.",
+        "same_address": "Il suo indirizzo PEC non cambia: non deve comunicare a nessuno un "
+                        "nuovo indirizzo.",
+        "only_domains": "La procedura riguarda solo le caselle {domains}. Se la sua PEC è di "
+                        "un altro gestore (acquistata privatamente o fornita da un altro ente) "
+                        "non deve fare nulla.",
+        "before_title": "Prima di iniziare: disattivi la verifica in 2 passaggi",
+        "before_intro": "Con la verifica in 2 passaggi attiva i messaggi non possono essere "
+                        "trasferiti. Prima di inserire la password la disattivi presso "
+                        "{provider}:",
+        "before_again": "Potrà riattivarla sulla nuova casella dopo il passaggio al nuovo "
+                        "gestore.",
+        "menu_path": "Percorso",
+        "no_change": "Non modifichi la password della casella PEC fino al passaggio al nuovo "
+                     "gestore.",
+        "invalid_causes": "Possibili cause",
+        "cause_typo": "La password è stata scritta in modo errato (maiuscole e minuscole "
+                      "contano).",
+        "cause_twofa": "Sulla casella è attiva la verifica in 2 passaggi, magari attivata in "
+                       "passato senza ricordarlo. La disattivi come spiegato qui sotto, poi "
+                       "riprovi.",
+        "cause_app": "Ha inserito una password per programmi: {provider} le fa scadere dopo "
+                     "{months} mesi. Inserisca la password con cui accede alla webmail.",
+        "cause_changed": "La password è stata cambiata di recente: inserisca quella attuale.",
+        "recovery": "Password dimenticata? La recuperi presso {provider}:",
+        "next_title": "Cosa succede ora",
+        "next_copy": "I suoi messaggi vengono copiati nella nuova casella senza che lei debba "
+                     "fare altro. Il suo indirizzo PEC non cambia e la posta continua ad "
+                     "arrivare come sempre.",
+        "next_close": "Può chiudere questa pagina.",
+        "keep_password": "Per evitare di interrompere il processo di migrazione non modifichi "
+                         "la password fino al passaggio al nuovo gestore{switch}. Se dovesse "
+                         "farlo, ripeta la procedura con la nuova password.",
+        "switch_on": " ({switch_at})",
+        "enrolled": "La sua casella non era ancora nell'elenco dell'ordine: il gestore attuale "
+                    "ha confermato la password e la casella è stata aggiunta.",
+        "after_switch": "Dopo il passaggio acceda alla nuova casella dalla webmail del nuovo "
+                        "gestore:",
+        "switched_title": "Passaggio completato",
+        "switched": "Il passaggio al nuovo gestore è avvenuto e l'ultima copia dei messaggi è "
+                    "completata. Ora può anche riattivare la verifica in 2 passaggi sulla "
+                    "nuova casella.",
+        "switched_webmail": "Acceda alla sua casella dalla webmail del nuovo gestore:",
+        "switched_no_webmail": "Per accedere alla nuova casella segua le indicazioni "
+                               "dell'ordine.",
+        "not_ours_title": "Nessuna procedura per questo indirizzo",
+        "not_ours": "Questa procedura riguarda solo le caselle {domains}: l'indirizzo "
+                    "{address} non ne fa parte. Se la sua PEC è di un altro gestore "
+                    "(acquistata privatamente o fornita da un altro ente) non deve fare nulla. "
+                    "Nulla è stato registrato.",
+        "not_listed": "L'indirizzo {address} non risulta nell'elenco delle caselle da "
+                      "migrare. Se la sua PEC è di un altro gestore (acquistata privatamente o "
+                      "fornita da un altro ente) non deve fare nulla. Nulla è stato registrato.",
+        "verified_title": "Indirizzo verificato",
+        "verified_only": "La password di {address} è corretta, ma la casella non è ancora "
+                         "nell'elenco dell'ordine. La richiesta è stata registrata: quando "
+                         "l'ordine l'avrà aggiunta torni a questa pagina e inserisca di nuovo "
+                         "la password.",
+        "ceiling_title": "Casella protetta: troppi tentativi",
+        "ceiling": "Per questa casella sono stati fatti troppi tentativi non riusciti, anche "
+                   "da altri dispositivi. Per proteggerla presso il gestore la verifica è "
+                   "sospesa: riprovi dopo le {time} del {date}.",
+        "ceiling_link": "Se ha ricevuto dall'ordine il suo collegamento personale, può usarlo "
+                        "anche adesso: funziona comunque.",
+        "link_intro": "Questo è il suo collegamento personale: l'indirizzo è già inserito. "
+                      "Inserisca la password attuale della casella PEC.",
+        "link_unknown_title": "Collegamento non valido",
+        "link_unknown": "Questo collegamento personale non è valido (forse è stato copiato "
+                        "solo in parte). Può usare il modulo inserendo il suo indirizzo PEC.",
+        "to_form": "Vai al modulo",
+        "months": "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre "
+                  "ottobre novembre dicembre",
+        "date_format": "{day} {month} {year}",
+        "time_format": "{date}, ore {time}",
     },
     "en": {
         "title": "PEC mailbox migration",
@@ -117,10 +193,7 @@ TEXT: dict[str, dict[str, str]] = {
         "honeypot": "Leave this field empty",
         "privacy": "Do not change the password of your PEC mailbox during the migration.",
         "accepted_title": "Import started",
-        "accepted": "The import of your PEC messages has started. To avoid interrupting the "
-                    "migration, do not change your password until the switch to the new "
-                    "provider. If you must, you can start the procedure again by entering the "
-                    "new password.",
+        "accepted": "The import of your PEC messages has started.",
         "status_link_intro": "Keep this personal link: it shows the state of your migration "
                              "and lets you enter a new password.",
         "status_link": "State of my migration",
@@ -131,8 +204,9 @@ TEXT: dict[str, dict[str, str]] = {
                         "Check it and try again.",
         "try_again": "Try again",
         "twofa_title": "2-step verification is on",
-        "twofa_what": "Your PEC mailbox has 2-step verification on (a code on top of the "
-                      "password at each sign-in). With 2-step verification on, the messages "
+        "twofa_what": "Your PEC mailbox has 2-step verification on (one more confirmation "
+                      "at each sign-in, on top of the password: a code or a notification on "
+                      "the phone). With 2-step verification on, the messages "
                       "cannot be moved.",
         "twofa_do": "Switch 2-step verification off at your current provider ({provider}) "
                     "before the migration. You can switch it on again on the new mailbox after "
@@ -141,8 +215,7 @@ TEXT: dict[str, dict[str, str]] = {
         "twofa_back": "Then come back to this page and enter your address and password again.",
         "unknown_title": "Address not found",
         "unknown": "The address {address} is not in the list of mailboxes to migrate. If the "
-                   "mailbox was activated recently, the order still has to add it: your "
-                   "request has been recorded.",
+                   "mailbox was activated recently, the order still has to add it.",
         "unknown_contact": "For information contact the order",
         "unavailable_title": "Service temporarily unavailable",
         "unavailable": "Your current provider could not be reached to check the password. "
@@ -191,6 +264,80 @@ TEXT: dict[str, dict[str, str]] = {
         "field_address": "address",
         "field_password": "password",
         "field_dst_password": "password of the new mailbox",
+        # --- what the circulars say (issue 23) ---
+        "deadline_title": "Deadline: {deadline}",
+        "deadline": "The migration can be started until {deadline}. After that date the "
+                    "current provider's panels are switched off: the mail still there is lost "
+                    "and the new mailbox stays empty.",
+        "same_address": "Your PEC address does not change: there is no new address to tell "
+                        "anyone.",
+        "only_domains": "Only mailboxes {domains} need this procedure. If your PEC comes from "
+                        "another provider (bought privately or given by another body) you need "
+                        "do nothing.",
+        "before_title": "Before you start: switch 2-step verification off",
+        "before_intro": "With 2-step verification on, the messages cannot be moved. Before "
+                        "entering your password, switch it off at {provider}:",
+        "before_again": "You can switch it on again on the new mailbox after the switch to "
+                        "the new provider.",
+        "menu_path": "Menu",
+        "no_change": "Do not change the password of your PEC mailbox until the switch to the "
+                     "new provider.",
+        "invalid_causes": "Possible causes",
+        "cause_typo": "The password was mistyped (capital and small letters matter).",
+        "cause_twofa": "2-step verification is on for the mailbox, perhaps switched on in the "
+                       "past without remembering it. Switch it off as shown below, then try "
+                       "again.",
+        "cause_app": "You entered an app password: {provider} makes them expire after "
+                     "{months} months. Enter the password you use for the webmail.",
+        "cause_changed": "The password was changed recently: enter the current one.",
+        "recovery": "Forgot the password? Recover it at {provider}:",
+        "next_title": "What happens next",
+        "next_copy": "Your messages are being copied to the new mailbox; you need do nothing "
+                     "else. Your PEC address does not change and mail keeps arriving as "
+                     "usual.",
+        "next_close": "You can close this page.",
+        "keep_password": "To avoid interrupting the migration, do not change your password "
+                         "until the switch to the new provider{switch}. If you must, repeat "
+                         "the procedure with the new password.",
+        "switch_on": " ({switch_at})",
+        "enrolled": "Your mailbox was not on the order's list yet: your current provider "
+                    "confirmed the password and the mailbox has been added.",
+        "after_switch": "After the switch, reach the new mailbox through the new provider's "
+                        "webmail:",
+        "switched_title": "Switch-over complete",
+        "switched": "The switch to the new provider has happened and the last copy of your "
+                    "messages is complete. You may now switch 2-step verification on again on "
+                    "the new mailbox.",
+        "switched_webmail": "Reach your mailbox through the new provider's webmail:",
+        "switched_no_webmail": "To reach the new mailbox, follow the order's instructions.",
+        "not_ours_title": "No procedure for this address",
+        "not_ours": "This procedure is only for mailboxes {domains}: the address {address} is "
+                    "not one of them. If your PEC comes from another provider (bought "
+                    "privately or given by another body) you need do nothing. Nothing was "
+                    "recorded.",
+        "not_listed": "The address {address} is not in the list of mailboxes to migrate. If "
+                      "your PEC comes from another provider (bought privately or given by "
+                      "another body) you need do nothing. Nothing was recorded.",
+        "verified_title": "Address verified",
+        "verified_only": "The password of {address} is right, but the mailbox is not on the "
+                         "order's list yet. The request has been recorded: once the order has "
+                         "added it, come back to this page and enter the password again.",
+        "ceiling_title": "Mailbox protected: too many attempts",
+        "ceiling": "Too many failed attempts were made for this mailbox, also from other "
+                   "devices. To protect it at the provider, checks are paused: try again "
+                   "after {time} on {date}.",
+        "ceiling_link": "If the order sent you your personal link, you can use it right now: "
+                        "it still works.",
+        "link_intro": "This is your personal link: your address is already filled in. Enter "
+                      "the current password of your PEC mailbox.",
+        "link_unknown_title": "Link not valid",
+        "link_unknown": "This personal link is not valid (perhaps it was copied only in part). "
+                        "You can use the form with your PEC address.",
+        "to_form": "Go to the form",
+        "months": "January February March April May June July August September October "
+                  "November December",
+        "date_format": "{day} {month} {year}",
+        "time_format": "{date}, {time}",
     },
 }
 
@@ -243,19 +390,4 @@ STATE: dict[str, dict[str, tuple[str, str]]] = {
                                      "Nothing to do: the order has been told."),
         "failed": ("Stopped by a technical problem", "Nothing to do: the order has been told."),
     },
-}
-
-#: Steps to switch 2-step verification off when [intake] twofa_steps is not set (Aruba PEC's
-#: webmail, as its guide describes them).
-DEFAULT_TWOFA_STEPS = {
-    "it": ("Acceda alla webmail del gestore attuale (per Aruba PEC: webmail.pec.it) con "
-           "indirizzo, password e codice.",
-           "Apra Impostazioni → Sicurezza → Verifica in due passaggi.",
-           "Scelga «Disattiva» e confermi con il codice ricevuto.",
-           "Esca dalla webmail."),
-    "en": ("Sign in to your current provider's webmail (for Aruba PEC: webmail.pec.it) with "
-           "address, password and code.",
-           "Open Settings → Security → 2-step verification.",
-           "Choose “Switch off” and confirm with the code you receive.",
-           "Sign out of the webmail."),
 }

@@ -312,6 +312,7 @@ def test_rerun_costs_round_trips_per_mailbox_not_per_message(
     import anyio
 
     from pecsync.config import load_config
+    from pecsync.engine.settings import mailbox_settings
     from pecsync.model import Credentials, Secret
     from pecsync.store.checkpoints import CheckpointStore
     from pecsync.sync.mailbox import MailboxRun, copy_mailbox
@@ -327,7 +328,7 @@ def test_rerun_costs_round_trips_per_mailbox_not_per_message(
 
     async def go() -> None:
         async with await CheckpointStore.open(cfg.database) as store:
-            report = await copy_mailbox(cfg, store, src, dst)
+            report = await copy_mailbox(mailbox_settings(cfg), store, src, dst)
             assert report.copied == 120
             original = MailboxRun.__aexit__
 
@@ -337,7 +338,7 @@ def test_rerun_costs_round_trips_per_mailbox_not_per_message(
 
             MailboxRun.__aexit__ = count  # type: ignore[method-assign]
             try:
-                again = await copy_mailbox(cfg, store, src, dst)
+                again = await copy_mailbox(mailbox_settings(cfg), store, src, dst)
             finally:
                 MailboxRun.__aexit__ = original  # type: ignore[method-assign]
             assert again.copied == 0
@@ -437,6 +438,7 @@ def test_stopped_content_matched_pass_stays_content_matched(
     import anyio
 
     from pecsync.config import load_config
+    from pecsync.engine.settings import mailbox_settings
     from pecsync.errors import StopRequested
     from pecsync.model import Credentials, Secret
     from pecsync.store.checkpoints import CheckpointStore
@@ -456,8 +458,8 @@ def test_stopped_content_matched_pass_stays_content_matched(
         async with await CheckpointStore.open(cfg.database) as store:
             stop = Progress(should_stop=lambda: True)
             with pytest.raises(StopRequested):
-                await copy_mailbox(cfg, store, src, dst, progress=stop)
-            again = await copy_mailbox(cfg, store, src, dst)
+                await copy_mailbox(mailbox_settings(cfg), store, src, dst, progress=stop)
+            again = await copy_mailbox(mailbox_settings(cfg), store, src, dst)
             assert again.copied == 0 and again.mismatched == 0
 
     anyio.run(go)

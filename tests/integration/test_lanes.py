@@ -99,6 +99,7 @@ def test_a_mailbox_failing_before_its_plan_gives_back_its_early_lanes(
     import pytest
 
     from pecsync.config import load_config
+    from pecsync.engine.settings import mailbox_settings
     from pecsync.model import Credentials, Secret
     from pecsync.store.checkpoints import CheckpointStore
     from pecsync.sync.context import Progress
@@ -120,10 +121,54 @@ def test_a_mailbox_failing_before_its_plan_gives_back_its_early_lanes(
     async def go() -> None:
         async with await CheckpointStore.open(cfg.database) as store:
             with pytest.raises(RuntimeError, match="bookkeeping failed at login"):
-                await copy_mailbox(cfg, store, src, dst, slots=slots,
+                await copy_mailbox(mailbox_settings(cfg), store, src, dst, slots=slots,
                                    progress=Progress(on_phase=broken_hook))
 
     before = dovecot_src.login_count(user)
     anyio.run(go)
     assert slots.free == 2
     assert dovecot_src.login_count(user) == before
+
+
+def test_a_password_changed_under_the_lanes_is_refused_once(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """The member changes the password after the mailbox's own pair logged in and before its
+    lanes log in (default lanes: two extra): one refused LOGIN at the provider, not one per
+    lane, and the mailbox stops on it.  Counted in Dovecot's auth log."""
+    import anyio
+    import pytest
+
+    from pecsync.config import load_config
+    from pecsync.engine.settings import mailbox_settings
+    from pecsync.errors import AuthenticationFailed
+    from pecsync.model import Credentials, Secret
+    from pecsync.store.checkpoints import CheckpointStore
+    from pecsync.sync.context import Progress
+    from pecsync.sync.lanes import FixedSlots
+    from pecsync.sync.mailbox import copy_mailbox
+
+    user = users.pair("vecchia", "x")
+    fill(dovecot_src, user, per_folder=5)
+    cfg = load_config(write_config(tmp_path, dovecot_src, dovecot_dst))
+    assert cfg.engine.folders_in_parallel == 3  # the default lanes
+    src = Credentials(user, Secret("vecchia"), None)
+    dst = Credentials(user, Secret(dovecot_dst.master_password), "master")
+
+    async def change_password(phase: str) -> None:
+        if phase == "copy":  # logged in and planned; the early lanes wait to log in
+            await anyio.to_thread.run_sync(dovecot_src.set_password, user, "nuova")
+
+    async def go() -> None:
+        async with await CheckpointStore.open(cfg.database) as store:
+            with pytest.raises(AuthenticationFailed):
+                await copy_mailbox(mailbox_settings(cfg), store, src, dst, slots=FixedSlots(2),
+                                   progress=Progress(on_phase=change_password))
+
+    def refused() -> int:
+        return sum(1 for line in dovecot_src.log_text().splitlines()
+                   if f"({user}," in line and "Password mismatch" in line)
+
+    anyio.run(go)
+    import time
+    time.sleep(0.5)  # the log catches up
+    assert refused() == 1

@@ -304,6 +304,7 @@ def test_intake_page_on_postgresql(dovecot_src: Any, dovecot_dst: Any, users: An
     from tests.integration.test_intake_web import INTAKE, Server, _form_fields, intake_config
 
     member = users.pair("pw-web", "x")
+    late = users.pair("pw-late", "x")  # at the provider, not on the list
     seed(dovecot_src, member, "INBOX", messages(4, member))
     csv = tmp_path / "list.csv"
     csv.write_text(HEADER + f"Ordine Test,{member},,,,\n")
@@ -326,10 +327,19 @@ def test_intake_page_on_postgresql(dovecot_src: Any, dovecot_dst: Any, users: An
             ok = client.post("/", data={**data, "address": member, "password": "pw-web"})
             assert ok.status_code == 200, ok.text
             assert "importazione dei suoi messaggi PEC è iniziata" in ok.text  # (L&#39;...)
+            # A late member in the order's domain enrols by the right password (the
+            # enrolment and its self_enrolled mark on PostgreSQL).
+            form = _form_fields(client.get("/").text)
+            data = {**form, "pow": solve_pow(form["challenge"], 16)}
+            ok = client.post("/", data={**data, "address": late, "password": "pw-late"})
+            assert ok.status_code == 200 and "è stata aggiunta" in ok.text, ok.text
     finally:
         server.stop()
     assert "Traceback" not in server.output
     assert status(cfg, env)[member]["state"] == "pending"
+    assert status(cfg, env)[late]["state"] == "pending"
+    r = run_cli(["status", "--config", str(cfg), "--json"], env)
+    assert json.loads(r.stdout)["self_enrolled"]["mailboxes"][0]["address"] == late
     r = run_cli(["run", "--config", str(cfg)], env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert status(cfg, env)[member]["state"] == "done"

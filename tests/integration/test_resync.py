@@ -302,6 +302,7 @@ def test_a_first_copy_opens_no_source_folder_again_for_flags_and_loses_no_flag_c
     import anyio
 
     from pecsync.config import load_config
+    from pecsync.engine.settings import mailbox_settings
     from pecsync.model import Credentials, Secret
     from pecsync.store.checkpoints import CheckpointStore
     from pecsync.sync import mailbox as mailbox_mod
@@ -335,7 +336,8 @@ def test_a_first_copy_opens_no_source_folder_again_for_flags_and_loses_no_flag_c
         mailbox_mod.sync_mailbox_flags = flag_during_copy  # type: ignore[assignment]
         try:
             async with await CheckpointStore.open(cfg.database) as store:
-                report = await copy_mailbox(cfg, store, *creds(user), sync_flags=sync_flags)
+                report = await copy_mailbox(mailbox_settings(cfg), store, *creds(user),
+                                            sync_flags=sync_flags)
                 assert report.copied == 15
         finally:
             MailboxRun.__aexit__ = original_exit  # type: ignore[method-assign]
@@ -349,7 +351,7 @@ def test_a_first_copy_opens_no_source_folder_again_for_flags_and_loses_no_flag_c
 
     async def next_pass() -> None:
         async with await CheckpointStore.open(cfg.database) as store:
-            await copy_mailbox(cfg, store, *creds(synced), sync_flags=True)
+            await copy_mailbox(mailbox_settings(cfg), store, *creds(synced), sync_flags=True)
 
     anyio.run(next_pass)
     state = _dst_state(dovecot_dst, synced)
@@ -364,6 +366,7 @@ def test_a_copy_made_without_the_flag_pass_needs_no_folder_opened_by_the_next_on
     import anyio
 
     from pecsync.config import load_config
+    from pecsync.engine.settings import mailbox_settings
     from pecsync.model import Credentials, Secret
     from pecsync.store.checkpoints import CheckpointStore
     from pecsync.sync.mailbox import MailboxRun, copy_mailbox
@@ -383,11 +386,11 @@ def test_a_copy_made_without_the_flag_pass_needs_no_folder_opened_by_the_next_on
 
     async def go() -> None:
         async with await CheckpointStore.open(cfg.database) as store:
-            assert (await copy_mailbox(cfg, store, src, dst)).copied == 12
+            assert (await copy_mailbox(mailbox_settings(cfg), store, src, dst)).copied == 12
             MailboxRun.__aexit__ = count  # type: ignore[method-assign]
             try:
-                await copy_mailbox(cfg, store, src, dst)  # unchanged, no flag pass
-                await copy_mailbox(cfg, store, src, dst, sync_flags=True)
+                await copy_mailbox(mailbox_settings(cfg), store, src, dst)  # unchanged: no flags
+                await copy_mailbox(mailbox_settings(cfg), store, src, dst, sync_flags=True)
             finally:
                 MailboxRun.__aexit__ = original  # type: ignore[method-assign]
 

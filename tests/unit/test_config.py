@@ -111,3 +111,26 @@ def test_one_server_both_ends_needs_two_connections(tmp_path: Path, destination:
     assert f"{path}: [engine] max_connections_per_host: source and destination are the same " \
            f"server" in str(err.value)
     assert "set at least 2" in str(err.value)
+
+
+def test_intake_limits_enrolment_and_new_webmail(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    assert (cfg.intake.rate_per_address, cfg.intake.rate_per_address_ceiling,
+            cfg.intake.rate_per_link) == (5, 20, 5)
+    assert cfg.intake.enrol_verified is True and cfg.intake.new_webmail_url is None
+    cfg = load_config(write(tmp_path, GOOD + '\n[intake]\nrate_per_address_ceiling = 9\n'
+                            'rate_per_link = 3\nenrol_verified = false\n'
+                            'new_webmail_url = "https://webmail.nuovo.example/"\n'))
+    assert cfg.intake.rate_per_address_ceiling == 9 and cfg.intake.rate_per_link == 3
+    assert cfg.intake.enrol_verified is False
+    assert cfg.intake.new_webmail_url == "https://webmail.nuovo.example/"
+
+
+@pytest.mark.parametrize(("key", "where"), [("provider_name = \"X\"", "[provider_profile] name"),
+                                            ("twofa_steps = [\"a\"]", "twofa_path"),
+                                            ("twofa_steps_en = [\"a\"]", "twofa_path_en")])
+def test_intake_provider_keys_moved_to_the_profile(tmp_path: Path, key: str, where: str
+                                                   ) -> None:
+    with pytest.raises(ConfigError, match=r"\[intake\] .*no longer read") as err:
+        load_config(write(tmp_path, GOOD + f"\n[intake]\n{key}\n"))
+    assert where in str(err.value)

@@ -301,3 +301,41 @@ async def test_an_early_lane_cancelled_while_waiting_is_closed() -> None:
                 await early.close()
     assert lanes.logins == 0 and slots.free == 1
     assert lanes.connected and all(s.logged_out for pair in lanes.connected for s in pair)
+
+
+@pytest.mark.parametrize("refused", [True, False])
+def test_lanes_logging_in_together_try_a_refused_password_once(refused: bool) -> None:
+    """Three lane LOGINs at once: the first goes alone; refused for the password, the other
+    two never try (and fail with the same refusal); accepted, they log in side by side."""
+    from pecsync.errors import AuthenticationFailed
+    from pecsync.sync.lanes import LaneLogins
+
+    gate = LaneLogins()
+    tried: list[float] = []
+    outcomes: list[str] = []
+
+    async def log_in() -> None:
+        tried.append(anyio.current_time())
+        await anyio.sleep(0.05)
+        if refused:
+            raise AuthenticationFailed("refused", response="[AUTHENTICATIONFAILED] "
+                                                          "Authentication failed.")
+
+    async def lane() -> None:
+        try:
+            await gate.login(log_in)
+            outcomes.append("in")
+        except AuthenticationFailed:
+            outcomes.append("refused")
+
+    async def go() -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(lane)
+
+    anyio.run(go)
+    if refused:
+        assert len(tried) == 1 and outcomes == ["refused"] * 3
+    else:
+        assert len(tried) == 3 and outcomes == ["in"] * 3
+        assert tried[2] - tried[1] < 0.03  # the two waiting lanes went together

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pecsync.config import Config, OrderInfo, ServerConfig
+from pecsync.config import Config, MigrationConfig, OrderInfo, ServerConfig
 from pecsync.intake.mailbox_list import MailboxRow
 from pecsync.model import Secret
 from pecsync.reports.collect import load_report, save_snapshot
@@ -55,7 +55,7 @@ class Checker(HTMLParser):
 async def fixture_db(tmp_path: Path) -> tuple[CheckpointStore, Config]:
     cfg = Config(path=tmp_path / "c.toml", source=ServerConfig("a", 993),
                  destination=ServerConfig("b", 993), database=tmp_path / "state.sqlite3",
-                 deadline=date(2026, 12, 15),
+                 migration=MigrationConfig(deadline=date(2026, 12, 15)),
                  orders={"Ordine Avvocati": OrderInfo("Ordine Avvocati", "Ordine degli Avvocati",
                                                       ("segreteria@ordine.example",))})
     store = await CheckpointStore.open(cfg.database)
