@@ -58,7 +58,7 @@ class IntakeStore(Repository):
     async def release_slot(self, kind: str, key: str) -> None:
         """Give back the latest slot of *key* (taken before a check that did not fail): the
         limits count failed checks, so a right password costs the member nothing."""
-        await self.store._transaction([("release_intake_slot", {"kind": kind, "key": key})])
+        await self.connector._transaction([("release_intake_slot", {"kind": kind, "key": key})])
 
     async def use_form(self, form_hash: str) -> bool:
         """True the first time a form (its one-time challenge) is submitted, False after."""

@@ -127,6 +127,9 @@ class SelfEnrolled:
     state: str
 
 
+_SELF_ENROLLED = RowMapper(SelfEnrolled, rename={"order": "order_name"})
+
+
 @dataclass
 class ImportOutcome:
     added: list[str]
@@ -338,7 +341,7 @@ class JobStore:
         ts = now()
         address = address.lower()
         try:
-            await self.store._transaction([("insert_job", {
+            await self.connector._transaction([("insert_job", {
                 "address": address, "order_name": order, "src_user": address,
                 "dst_user": address, "state": JobState.WAITING_CREDENTIALS.value, "now": ts})])
         except StoreConflict:
@@ -347,15 +350,14 @@ class JobStore:
             return await self.accept_checked(existing, src, dst, source)
         created = await self.job(address)
         assert created is not None
-        await self.store._transaction([("insert_job_event", {
+        await self.connector._transaction([("insert_job_event", {
             "job_id": created.id, "now": ts, "event": "self_enrolled",
             "state": created.state.value, "detail": source})])
         return await self.accept_checked(created, src, dst, source)
 
     async def self_enrolled(self, order: str | None = None) -> list[SelfEnrolled]:
         """Mailboxes added by their members, oldest first (for ``status`` and the report)."""
-        rows = await self.store._query("self_enrolled_jobs", {})
-        out = [SelfEnrolled(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+        out = _SELF_ENROLLED.all(await self.connector._query("self_enrolled_jobs"))
         return [e for e in out if order is None or e.order == order]
 
     async def credential_sources(self) -> dict[tuple[int, str], CredentialOrigin]:

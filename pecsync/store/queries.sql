@@ -702,6 +702,7 @@ DELETE FROM intake_attempt WHERE id = (SELECT MAX(id) FROM intake_attempt
 -- name: self_enrolled_jobs
 -- Mailboxes added by their member on the intake page (not on the list; the source accepted
 -- the password): for the order to check.
-SELECT j.address, j.order_name, MIN(e.at), j.state FROM job_event e JOIN job j ON j.id = e.job_id
+SELECT j.address, j.order_name, MIN(e.at) AS at, j.state
+FROM job_event e JOIN job j ON j.id = e.job_id
 WHERE e.event = 'self_enrolled'
 GROUP BY j.address, j.order_name, j.state ORDER BY MIN(e.at);
