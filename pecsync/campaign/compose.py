@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pecsync.campaign.waves import INVITE
 from pecsync.config.member_provider import MemberProvider
+from pecsync.state_wording import wording
 
 _ROME = ZoneInfo("Europe/Rome")
 
@@ -46,34 +47,19 @@ class Message:
     html: str
 
 
-#: A reminder's first line: the member's own next step, by job state (Italian, English).
-NEXT_STEP: dict[str, tuple[str, str]] = {
-    "waiting_credentials": (
-        "Non ha ancora inserito la password della sua casella PEC: disattivi la verifica in 2 "
-        "passaggi (passi qui sotto), poi inserisca la password attuale al suo link "
-        "personale.",
-        "You have not entered your PEC mailbox's password yet: switch 2-step verification "
-        "off (steps below), then enter your current password at your personal link."),
-    "blocked_invalid_credentials": (
-        "Il vecchio gestore ha rifiutato la password inserita. Forse è attiva la verifica in "
-        "2 passaggi (anche se attivata tempo fa e dimenticata), o la password non è quella "
-        "attuale: controlli la verifica in 2 passaggi (passi qui sotto), poi inserisca la "
-        "password attuale al suo link personale.",
-        "The old provider refused the password you entered. 2-step verification may be on "
-        "(even if you switched it on long ago and forgot), or the password is not the "
-        "current one: check 2-step verification (steps below), then enter your current "
-        "password at your personal link."),
-    "blocked_2fa": (
-        "La verifica in 2 passaggi è attiva sulla sua casella: la disattivi (passi qui "
-        "sotto), poi inserisca di nuovo la password al suo link personale.",
-        "2-step verification is on for your mailbox: switch it off (steps below), then "
-        "enter your password again at your personal link."),
-    "blocked_credentials_changed": (
-        "La password della sua casella è cambiata dopo che l'aveva inserita: inserisca la "
-        "nuova password al suo link personale.",
-        "Your mailbox's password changed after you entered it: enter the new password at "
-        "your personal link."),
-}
+def reminder_step(state: str) -> tuple[str, str] | None:
+    """A reminder's first line, the member's own next step in *state* (Italian, English):
+    the reminder voice of pecsync.state_wording; None for a state the member has nothing to do in.
+
+    >>> reminder_step("blocked_2fa")[1][:43]
+    '2-step verification is on for your mailbox:'
+    >>> reminder_step("running") is None
+    True
+    """
+    it, en = wording(state, "it").reminder, wording(state, "en").reminder
+    return (it, en) if it is not None and en is not None else None
+
+
 _INVITE_STEP = (
     "Disattivi prima la verifica in 2 passaggi (passi qui sotto), poi apra il suo link "
     "personale e inserisca la password attuale della sua casella PEC: il resto lo facciamo "
@@ -128,7 +114,8 @@ def _texts(letter: Letter, lang: str) -> _Text:
     left = (letter.deadline - letter.today).days
     day = _day(letter.deadline, lang)
     invite = letter.wave == INVITE
-    step_it, step_en = _INVITE_STEP if invite else NEXT_STEP.get(letter.state, _INVITE_STEP)
+    step_it, step_en = (_INVITE_STEP if invite
+                        else reminder_step(letter.state) or _INVITE_STEP)
     contacts = ", ".join(letter.contacts)
     if lang == "it":
         when_left = ("oggi è l'ultimo giorno" if left == 0 else "manca 1 giorno" if left == 1

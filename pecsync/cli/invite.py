@@ -10,7 +10,6 @@ import anyio
 import structlog
 
 from pecsync.campaign.audience import Member
-from pecsync.campaign.compose import NEXT_STEP
 from pecsync.campaign.outbox import Outbox, PassReport, invite, remind_due, require_campaign_config
 from pecsync.campaign.waves import INVITE
 from pecsync.cli.common import unknown_order
@@ -18,6 +17,7 @@ from pecsync.cli.reporting import _smtp_password
 from pecsync.config import Config
 from pecsync.engine.exits import EXIT_BLOCKED, EXIT_OK, EXIT_TRANSIENT
 from pecsync.errors import PecsyncError, UsageError
+from pecsync.state_wording import wording
 from pecsync.store.campaign import CampaignStore
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobStore
@@ -28,7 +28,7 @@ log = structlog.get_logger("pecsync.cli")
 def _what(m: Member, wave: str) -> str:
     if wave == INVITE:
         return "invitation"
-    return "reminder: " + NEXT_STEP[m.state.value][1]
+    return "reminder: " + (wording(m.state, "en").reminder or "the invitation's first step")
 
 
 def _print_pass(report: PassReport) -> int:

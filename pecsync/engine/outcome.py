@@ -20,33 +20,11 @@ from pecsync.errors import (
     VerificationFailed,
 )
 from pecsync.model import MailboxReport
+from pecsync.state_wording import DONE_WITH_EXCEPTIONS, NO_DEST_PASSWORD_STEP, wording
 from pecsync.store.jobs import JobState
 
-NEXT_STEP = {
-    JobState.BLOCKED_INVALID_CREDENTIALS:
-        "the password was refused: ask the member for the right password, then re-import "
-        "the list or run `pecsync retry --password-stdin`",
-    JobState.BLOCKED_CREDENTIALS_CHANGED:
-        "the password changed after the copy started (or an app password expired): "
-        "enter the new password on the intake page or `pecsync retry ADDRESS "
-        "--password-stdin`; the copy resumes where it stopped",
-    JobState.BLOCKED_2FA:
-        "2-step verification is on: the member must turn it off or give an app password, "
-        "then re-submit it",
-    JobState.BLOCKED_DESTINATION_FULL:
-        "the destination mailbox is full: raise its quota or free space, then run "
-        "`pecsync retry ADDRESS`; nothing is lost and the copy resumes",
-    JobState.WAITING_CREDENTIALS:
-        "no password yet: add it to the list and re-import, or run `pecsync retry "
-        "--password-stdin`",
-    JobState.FAILED: "see the reason; fix it, then run `pecsync retry ADDRESS`",
-    JobState.RETRY_WAIT: "nothing to do: pecsync retries automatically",
-}
 #: error_class of a mailbox waiting for its destination password (the source one is there).
 NO_DEST_PASSWORD = "no_dest_credentials"
-NEXT_STEP_NO_DEST_PASSWORD = (
-    "no destination password yet: add dest_password to the list and re-import, or run "
-    "`pecsync retry ADDRESS --dest-password-stdin` (or set [destination] master_user)")
 
 
 @dataclass(frozen=True)
@@ -101,10 +79,10 @@ def report_outcome(report: MailboxReport, address: str) -> Outcome:
                                  mailbox=address, hint="run `pecsync verify` for the list")
         return Outcome(JobState.FAILED, exc.kind, exc.reason)
     skipped = report.skipped
+    step = str(wording(DONE_WITH_EXCEPTIONS, "en").operator_step).replace("ADDRESS", address)
     text = (f"done with exceptions: {skipped} message(s) refused or skipped by the "
-            f"destination, kept in quarantine/{address}/ — next step: look at them "
-            f"and store them by hand, or fix the destination and run `pecsync retry "
-            f"{address}`" if skipped else None)
+            f"destination, kept in quarantine/{address}/ — next step: {step}"
+            if skipped else None)
     return Outcome(JobState.DONE, "quarantined" if skipped else None, text)
 
 
@@ -119,7 +97,8 @@ def backoff_seconds(attempt: int, initial: float, maximum: float,
 
 def next_step(state: JobState, address: str | None = None,
               error_class: str | None = None) -> str | None:
-    """What to do about a job in *state*, naming its address.  A mailbox waiting for its
+    """What to do about a job in *state*, naming its address: the operator voice of
+    pecsync.state_wording, in English (the CLI's language).  A mailbox waiting for its
     destination password (*error_class* ``no_dest_credentials``) is told about
     ``--dest-password-stdin``, not ``--password-stdin``.
 
@@ -129,9 +108,9 @@ def next_step(state: JobState, address: str | None = None,
     `pecsync retry a@b.it --dest-password-stdin` (or set [destination] master_user)
     """
     if state == JobState.WAITING_CREDENTIALS and error_class == NO_DEST_PASSWORD:
-        step: str | None = NEXT_STEP_NO_DEST_PASSWORD
+        step: str | None = NO_DEST_PASSWORD_STEP["en"]
     else:
-        step = NEXT_STEP.get(state)
+        step = wording(state, "en").operator_step
     if step is not None and address is not None:
         step = step.replace("ADDRESS", address)
     return step

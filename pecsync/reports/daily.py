@@ -15,7 +15,8 @@ from datetime import date, datetime, timedelta
 
 from pecsync.config import OrderInfo
 from pecsync.reports.campaign import CampaignSummary
-from pecsync.reports.i18n import DETAIL_IT, NEXT_STEP, REASON, STATE_LABEL, TEXT
+from pecsync.reports.i18n import DETAIL_IT, TEXT
+from pecsync.state_wording import report_state, wording
 from pecsync.store.jobs import Job, JobState
 from pecsync.store.syncstate import final_sync_done
 
@@ -191,11 +192,11 @@ class Report:
 def _line(job: Job, lang: str, origin: tuple[str, str] | None = None) -> MailboxLine:
     state = job.state.value
     # A done mailbox with messages in the quarantine is "done with exceptions".
-    key = "done_with_exceptions" if state == "done" and job.skipped else state
+    words = wording(report_state(state, job.skipped), lang)
     return MailboxLine(
         address=job.address, order=job.order, state=state,
-        state_label=STATE_LABEL[lang][key], phase=job.phase,
-        reason=REASON[lang].get(key, ""), next_step=NEXT_STEP[lang].get(key, ""),
+        state_label=words.report, phase=job.phase,
+        reason=words.report_reason or "", next_step=words.report_step or "",
         detail=detail_text(job.error_class, job.error_text, lang),
         messages_copied=job.messages_copied,
         messages_total=job.messages_total, bytes_copied=job.bytes_copied,

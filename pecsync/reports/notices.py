@@ -5,8 +5,9 @@ casella"), and every notice says where and how to give the password: the intake 
 (``[intake] public_url``) when there is one, otherwise the order's contacts
 (``[orders."NAME"] contacts``).  Never "send us the password by e-mail".
 
-Templates are ``string.Template`` texts; an operator may override any of them by putting
-``notices/<state>.txt`` next to the configuration file (first line: subject).  Fields:
+Templates are ``string.Template`` texts, the notice voice of pecsync.state_wording; an operator
+may override any of them by putting ``notices/<state>.txt`` next to the configuration file
+(first line: subject).  Fields:
 ``$address``, ``$order``, ``$state``, ``$reason``, ``$next_step``, ``$detail``, ``$deadline``,
 ``$how`` (the sentence saying where to give the password), ``$intake_url``, ``$contacts``.
 """
@@ -18,37 +19,7 @@ from pathlib import Path
 from string import Template
 
 from pecsync.reports.daily import NEEDS_ACTION, MailboxLine
-
-_CLOSING = ("\n\nLa preghiamo di non inviare la password per posta elettronica.\n\n"
-            "Il vecchio servizio sarà disattivato il $deadline: la posta non trasferita entro "
-            "quella data andrà persa.\n\nCordiali saluti,\n$order\n")
-
-DEFAULT = {
-    "waiting_credentials": (
-        "Migrazione della Sua casella PEC $address: serve la password",
-        "Gentile iscritto/a,\n\nper trasferire la Sua casella PEC $address al nuovo gestore "
-        "abbiamo bisogno della password attuale della casella. $how" + _CLOSING),
-    "blocked_invalid_credentials": (
-        "Migrazione della Sua casella PEC $address: password non valida",
-        "Gentile iscritto/a,\n\nil vecchio gestore ha rifiutato la password indicata per la "
-        "Sua casella PEC $address, quindi la copia dei Suoi messaggi non è potuta iniziare. "
-        "Verifichi la password (ad esempio accedendo alla webmail del vecchio gestore) e la "
-        "indichi di nuovo. $how" + _CLOSING),
-    "blocked_2fa": (
-        "Migrazione della Sua casella PEC $address: verifica in due passaggi attiva",
-        "Gentile iscritto/a,\n\nsulla Sua casella PEC $address è attiva la verifica in due "
-        "passaggi: finché è attiva, il vecchio gestore non consente la copia dei Suoi "
-        "messaggi. La disattivi dal pannello di gestione della casella (alla voce sicurezza), "
-        "poi indichi di nuovo la password. $how Potrà riattivare la verifica in due passaggi "
-        "sulla nuova casella, a migrazione conclusa." + _CLOSING),
-    "blocked_credentials_changed": (
-        "Migrazione della Sua casella PEC $address: la password è cambiata",
-        "Gentile iscritto/a,\n\nla password della Sua casella PEC $address è stata cambiata "
-        "dopo l'avvio della copia, che si è quindi fermata. Indichi la nuova password: la "
-        "copia riprenderà da dove si era fermata e nessun messaggio già copiato andrà perso. "
-        "$how Per evitare altre interruzioni, non modifichi la password fino al passaggio al "
-        "nuovo gestore." + _CLOSING),
-}
+from pecsync.state_wording import WORDING, wording
 
 
 def how_to_give_password(intake_url: str | None, contacts: Sequence[str]) -> str:
@@ -73,7 +44,7 @@ def _template(state: str, folder: Path | None) -> tuple[str, str] | None:
         if custom.is_file():
             subject, _, body = custom.read_text("utf-8").partition("\n")
             return subject.strip(), body.lstrip("\n")
-    return DEFAULT.get(state)
+    return wording(state, "it").notice if state in WORDING else None
 
 
 def render_notice(m: MailboxLine, *, deadline: str, templates: Path | None,

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from pecsync import __version__
 from pecsync.reports import campaign as campaign_report
 from pecsync.reports.daily import STATES, MailboxLine, OrderReport, Report
-from pecsync.reports.i18n import STATE_LABEL
+from pecsync.state_wording import wording
 
 CSV_COLUMNS = ("order", "address", "state", "state_label", "phase", "reason", "next_step",
                "detail", "messages_copied", "messages_total", "bytes_copied", "bytes_total",
@@ -227,7 +227,7 @@ def order_html(o: OrderReport, report: Report, *, index_link: bool = True) -> st
     if o.missing_final_sync is not None:
         kpis.append((f"{o.count - o.missing_final_sync}/{o.count}", t("final_sync")))
     kpi_html = "".join(f"<div><b>{escape(v)}</b>{escape(label)}</div>" for v, label in kpis)
-    counts = "".join(f"<tr><td>{escape(STATE_LABEL[report.lang][s])}</td><td><code>{s}</code>"
+    counts = "".join(f"<tr><td>{escape(wording(s, report.lang).report)}</td><td><code>{s}</code>"
                      f"</td><td>{o.totals[s]}</td></tr>" for s in STATES if o.totals[s])
     ch = o.changes
     if ch.previous_date is None:

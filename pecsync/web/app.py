@@ -41,6 +41,7 @@ from pecsync.config import Config, OrderInfo
 from pecsync.errors import PecsyncError
 from pecsync.intake.submit import Verdict, enrol_credentials, submit_credentials
 from pecsync.model import Secret
+from pecsync.state_wording import wording
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.intake import IntakeStore
 from pecsync.store.jobs import Job, JobStore
@@ -50,7 +51,7 @@ from pecsync.vault import Vault, load_key
 from pecsync.web import limits, security
 from pecsync.web.admin import admin_routes
 from pecsync.web.forms import BadInput, member_address, read_form, text_field
-from pecsync.web.i18n import LANGS, STATE, TEXT
+from pecsync.web.i18n import LANGS, TEXT
 from pecsync.web.wording import domains_text, long_date, long_time, provider_words
 
 log = structlog.get_logger("pecsync.web")
@@ -259,7 +260,8 @@ class Pages:
     async def _status_page(self, request: Request, job: Job, status: int = 200, **extra: Any
                            ) -> Response:
         lang = _lang(request)
-        label, next_step = STATE[lang].get(job.state.value, (job.state.value, ""))
+        words = wording(job.state, lang)
+        label, next_step = words.member, words.member_step
         total = max(job.messages_total, job.messages_copied)
         messages = TEXT[lang]["messages_of"].format(
             copied=f"{job.messages_copied:,}".replace(",", "."),

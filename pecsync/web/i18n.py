@@ -341,53 +341,5 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
-#: The member's own state, in plain words, and what to do next.
-STATE: dict[str, dict[str, tuple[str, str]]] = {
-    "it": {
-        "waiting_credentials": ("In attesa della password",
-                                "Inserisca la password attuale nel modulo."),
-        "pending": ("In coda: la copia inizierà a breve",
-                    "Nessuna azione: non modifichi la password."),
-        "running": ("Copia in corso", "Nessuna azione: non modifichi la password."),
-        "retry_wait": ("Copia sospesa per un problema temporaneo: riprenderà da sola",
-                       "Nessuna azione: non modifichi la password."),
-        "done": ("Completata: tutti i messaggi sono stati copiati e verificati",
-                 "Nessuna azione. Se riceve nuovi messaggi prima del passaggio, saranno "
-                 "trasferiti dall'ordine."),
-        "blocked_invalid_credentials": ("Ferma: la password non è stata accettata",
-                                        "Inserisca qui sotto la password attuale."),
-        "blocked_credentials_changed": ("Ferma: la password è stata cambiata durante la copia",
-                                        "Inserisca qui sotto la nuova password: la copia "
-                                        "riprende da dove si era fermata."),
-        "blocked_2fa": ("Ferma: verifica in due passaggi attiva",
-                        "Disattivi la verifica in due passaggi presso il gestore attuale, poi "
-                        "inserisca qui sotto la password."),
-        "blocked_destination_full": ("Ferma: la nuova casella è piena",
-                                     "Nessuna azione: l'ordine è stato avvisato."),
-        "failed": ("Ferma per un problema tecnico",
-                   "Nessuna azione: l'ordine è stato avvisato."),
-    },
-    "en": {
-        "waiting_credentials": ("Waiting for the password",
-                                "Enter your current password in the form."),
-        "pending": ("Queued: the copy starts shortly",
-                    "Nothing to do: do not change your password."),
-        "running": ("Copying", "Nothing to do: do not change your password."),
-        "retry_wait": ("Paused by a temporary problem: it resumes by itself",
-                       "Nothing to do: do not change your password."),
-        "done": ("Complete: every message was copied and verified",
-                 "Nothing to do. Messages received before the switch will be moved by the "
-                 "order."),
-        "blocked_invalid_credentials": ("Stopped: the password was not accepted",
-                                        "Enter your current password below."),
-        "blocked_credentials_changed": ("Stopped: the password changed during the copy",
-                                        "Enter the new password below: the copy resumes where "
-                                        "it stopped."),
-        "blocked_2fa": ("Stopped: 2-step verification is on",
-                        "Switch 2-step verification off at your current provider, then enter "
-                        "your password below."),
-        "blocked_destination_full": ("Stopped: the new mailbox is full",
-                                     "Nothing to do: the order has been told."),
-        "failed": ("Stopped by a technical problem", "Nothing to do: the order has been told."),
-    },
-}
+# The member's own state in plain words, and the next step: pecsync.state_wording (member
+# voice).

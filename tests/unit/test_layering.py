@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "": 0,  # the package root: __version__ only
     "model": 0,
     "errors": 0,
+    "state_wording": 0,  # the one table of job-state wording: imports nothing, read by all
     "vault": 1,
     "config": 1,
     "log": 1,

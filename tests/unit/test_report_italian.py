@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from pecsync.reports.daily import build_report
-from pecsync.reports.notices import DEFAULT, render_notice
+from pecsync.reports.notices import render_notice
 from pecsync.reports.render import _mb, _num, order_html, to_csv
+from pecsync.state_wording import WORDING
 from pecsync.store.jobs import Job, JobState
 
 TODAY = date(2026, 11, 24)
@@ -93,7 +94,7 @@ def test_csv_for_italian_excel() -> None:
     assert not to_csv(report.overall.mailboxes).startswith("\ufeff")
 
 
-@pytest.mark.parametrize("state", sorted(DEFAULT))
+@pytest.mark.parametrize("state", sorted(s for s, w in WORDING.items() if w["it"].notice))
 def test_notices_one_register_and_where_to_give_the_password(state: str) -> None:
     report = build_report([*jobs(), job(7, JobState.BLOCKED_CREDENTIALS_CHANGED)],
                           report_date=TODAY, lang="it")

@@ -27,6 +27,7 @@ from starlette.templating import Jinja2Templates
 
 from pecsync.config import Config
 from pecsync.errors import ConfigError, PecsyncError
+from pecsync.state_wording import job_states, wording
 from pecsync.store.admin import AdminStore, AdminUser
 from pecsync.store.campaign import MEMBER_ACTION_STATES
 from pecsync.store.checkpoints import CheckpointStore
@@ -55,7 +56,6 @@ from pecsync.web.admin.view import (
     valid_filter,
 )
 from pecsync.web.forms import BadInput, read_form
-from pecsync.web.i18n import STATE
 
 log = structlog.get_logger("pecsync.web.admin")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -77,7 +77,7 @@ MESSAGES = {
 ACTION_WORDS = {"requeue": "rimessa in coda", "invite": "invito inviato",
                 "check": "segnato come verificato"}
 STATE_CHOICES = [(k, v) for k, v in GROUPS.items()] + [
-    (state, label) for state, (label, _) in STATE["it"].items()]
+    (state, wording(state, "it").member) for state in job_states()]
 
 
 class AdminSite(Protocol):

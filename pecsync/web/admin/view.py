@@ -14,12 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pecsync.config import Config, OrderInfo
+from pecsync.state_wording import wording
 from pecsync.store.admin import ActionCount
 from pecsync.store.campaign import MEMBER_ACTION_STATES
 from pecsync.store.intake import IntakeRequest
 from pecsync.store.jobs import CredentialOrigin, Job, JobState
 from pecsync.web.admin.invitations import InvitationStats
-from pecsync.web.i18n import STATE
 
 try:
     LOCAL_TZ: Any = ZoneInfo("Europe/Rome")
@@ -223,7 +223,8 @@ def member_rows(jobs: Sequence[Job], *, origins: Mapping[tuple[int, str], Creden
                 invitations: Mapping[str, InvitationStats]) -> list[MemberRow]:
     rows = []
     for j in jobs:
-        label, step = STATE["it"].get(j.state.value, (j.state.value, ""))
+        words = wording(j.state, "it")
+        label, step = words.member, words.member_step
         origin = origins.get((j.id, "src"))
         activity = max(a for a in (j.updated_at, last_events.get(j.id)) if a)
         sent = invitations.get(j.address, InvitationStats())
