@@ -47,6 +47,8 @@ from pecsync.imap.session import ImapSession  # noqa: E402
 from pecsync.imap.wire import format_internaldate  # noqa: E402
 from pecsync.model import AppendItem, Credentials, Secret, Side  # noqa: E402
 
+#: What Dovecot logs for a LOGIN over mail_max_userip_connections.
+LIMIT_REFUSAL = "Maximum number of connections from user+IP exceeded"
 PROFILES = {"small": (5, 300), "large": (20, 1500), "latency": (4, 138)}
 KEY = "q3Jd0mFf1y3oN0K2mU4n1v3rS4lK3yF0rT3sTs0nLy0="
 
@@ -166,6 +168,8 @@ USAGE_KEYS = ("user_s", "sys_s", "minflt", "majflt", "nvcsw", "nivcsw")
 #: Put in front of pecsync's command line (e.g. ``py-spy record --idle -o f.svg --``); the
 #: measured usage then includes the wrapper.
 WRAP: list[str] = []
+#: ``--also-base DIR``: the source tree the pecsync-base contender runs from.
+BASE: list[str] = []
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None
@@ -201,15 +205,17 @@ def server_cpu(server: DovecotServer) -> float:
 
 def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
                 workdir: Path, workers: int, engine: dict[str, Any], tls: bool = False,
-                wrap: bool = True) -> tuple[float, int, int, float, Usage]:
+                wrap: bool = True, dst_port: int | None = None
+                ) -> tuple[float, int, int, float, Usage]:
     cfg = workdir / "bench.toml"
     security = f'"tls"\nca_file = "{src.ca_file}"' if tls else '"plain"'
     compress = engine.get("source_compress", "auto")
-    engine = {k: v for k, v in engine.items() if k != "source_compress"}
+    base = bool(engine.get("_base"))
+    engine = {k: v for k, v in engine.items() if k not in ("source_compress", "_base")}
     lines = [f'[source]\nhost = "127.0.0.1"\nport = {src_port}\nsecurity = {security}\n'
              f'master_user = "{src.master_user}"\ntimeout = 120\ncompress = "{compress}"\n',
-             f'[destination]\nhost = "127.0.0.1"\nport = {dst.port}\nsecurity = "plain"\n'
-             f'master_user = "{dst.master_user}"\ntimeout = 120\n',
+             f'[destination]\nhost = "127.0.0.1"\nport = {dst_port or dst.port}\n'
+             f'security = "plain"\nmaster_user = "{dst.master_user}"\ntimeout = 120\n',
              '[state]\ndatabase = "state.sqlite3"\n',
              "[engine]\n" + "".join(f"{k} = {v}\n" for k, v in engine.items())]
     cfg.write_text("\n".join(lines))
@@ -221,6 +227,10 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
     # An installed pecsync has its bytecode cached; a sandbox setting that forbids writing
     # it would add the compile time of every module to each run.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if BASE and base:
+        # pecsync-base: the same command from another source tree (e.g. `git worktree add
+        # /tmp/base main`), run in the same script for a ratio taken at the same moment.
+        env["PYTHONPATH"] = BASE[0]
     exe = [sys.executable, "-m", "pecsync", "--quiet"]
     subprocess.run([*exe, "import", "--config", str(cfg), str(csv)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
@@ -246,6 +256,18 @@ def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list
     return (time.monotonic() - started, max(r[1] for r in results),
             max(r[2] for r in results), sum(r[3] for r in results),
             add_usage([r[4] for r in results]))
+
+
+def run_floor(src_port: int, dst_port: int, src: DovecotServer, dst: DovecotServer,
+              users: list[str], parallel: int) -> tuple[float, int, int, float, Usage]:
+    """The verified-copy floor (bench/floor.py) as its own process, *parallel* mailboxes at
+    once: wall time, own CPU and peak RSS measured like pecsync's."""
+    env = dict(os.environ, FLOOR_SRC_PASSWORD=src.master_password,
+               FLOOR_DST_PASSWORD=dst.master_password)
+    return timed([sys.executable, str(ROOT / "bench" / "floor.py"),
+                  "--src", f"127.0.0.1:{src_port}", "--dst", f"127.0.0.1:{dst_port}",
+                  "--master-user", src.master_user, "--dst-master-user", dst.master_user,
+                  "--parallel", str(parallel), *users], env)
 
 
 def run_raw_append(dst: DovecotServer, users: list[str], seeds: dict[str, int], n_msg: int,
@@ -357,6 +379,10 @@ def pecsync_engine(tool: str, engine: dict[str, str]) -> dict[str, str]:
         return dict(engine, verify="false")
     if tool == "pecsync-compress":
         return dict(engine, source_compress="always")
+    if tool.startswith("pecsync-lanes"):
+        return dict(engine, folders_in_parallel=tool.removeprefix("pecsync-lanes"))
+    if tool == "pecsync-base":
+        return dict(engine, _base="1")
     return engine
 
 
@@ -373,11 +399,23 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
         proxy.record = True
         proxy_cpu = proxy.cpu_seconds()
     load = os.getloadavg()
+    refused = src.log_text().count(LIMIT_REFUSAL)
     busy = machine_cpu()
     cpu_src, cpu_dst = server_cpu(src), server_cpu(dst)
+    dst_proxy: LatencyProxy | None = args.dst_proxy
+    dst_port = dst_proxy.port if dst_proxy is not None else dst.port
+    if dst_proxy is not None and args.commands:
+        dst_proxy.events.clear()
+        dst_proxy.commands.clear()
+        dst_proxy.record = True
+    links = [p for p in (proxy, dst_proxy) if p is not None]
+    carried = [dict(p.carried) for p in links]
     if tool.startswith("pecsync"):
         secs, rc, rss, cpu, use = run_pecsync(src_port, dst, src, users, work, par,
-                                              pecsync_engine(tool, engine), args.tls)
+                                              pecsync_engine(tool, engine), args.tls,
+                                              dst_port=dst_port)
+    elif tool == "floor":
+        secs, rc, rss, cpu, use = run_floor(src_port, dst_port, src, dst, users, par)
     elif tool == "raw-append":
         secs, rc, rss, cpu, use = run_raw_append(dst, users, args.seeds, args.n_msg,
                                                  not args.no_large, par)
@@ -385,6 +423,19 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
         secs, rc, rss, cpu, use = run_dsync(src_port, dst, src, users, par, args.tls)
     busy = machine_cpu() - busy
     extra: dict[str, Any] = {}
+    if args.source_user_limit:
+        extra["source_limit_refusals"] = src.log_text().count(LIMIT_REFUSAL) - refused
+        print(f"{'':21}source LOGINs refused for the connection limit: "
+              f"{extra['source_limit_refusals']}", flush=True)
+    if args.rate_mbit:
+        # The link limit: every byte of the corpus crosses the source's downstream once (and
+        # the destination's upstream, and its downstream again for a verifying tool).
+        extra["rate_mbit"] = args.rate_mbit
+        extra["link_limit_s"] = size * 8 / (args.rate_mbit * 1e6)
+        extra["link_share"] = extra["link_limit_s"] / secs
+        for name, p, before in zip(("source", "destination"), links, carried, strict=True):
+            for d in ("up", "down"):
+                extra[f"{name}_{d}_mb"] = round((p.carried[d] - before[d]) / 1e6, 1)
     if proxy is not None:
         proxy.record = False
         extra["proxy_cpu_s"] = proxy.cpu_seconds() - proxy_cpu
@@ -399,6 +450,14 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
             for conn in tl["per_connection"] if args.commands else ():
                 print(f"{'':23}conn {conn['conn']} {conn['open_s']:.2f}-{conn['close_s']:.2f} s: "
                       + ", ".join(f"{t:.2f} {c}" for t, c in conn.get("commands", [])))
+    if dst_proxy is not None and args.commands:
+        # The destination's connections too (APPENDs, the read-back), on the same clock.
+        dst_proxy.record = False
+        extra["dst_timeline"] = dtl = timeline(list(dst_proxy.events), dst_proxy.delay,
+                                               list(dst_proxy.commands))
+        for conn in dtl.get("per_connection", []):
+            print(f"{'':23}dst conn {conn['conn']} {conn['open_s']:.2f}-{conn['close_s']:.2f}"
+                  f" s: " + ", ".join(f"{t:.2f} {c}" for t, c in conn.get("commands", [])))
     cpu_src, cpu_dst = server_cpu(src) - cpu_src, server_cpu(dst) - cpu_dst
     exact = rc == 0 and all(content(dst, u) == expected[u] for u in users)
     row = {"tool": tool, "parallel": par, "rtt_ms": args.rtt_ms, "tls": args.tls,
@@ -415,6 +474,11 @@ def measure(tool: str, par: int, args: argparse.Namespace, src: DovecotServer,
           f"{use['minflt']:.0f} ctxsw {use['nvcsw']:.0f}+{use['nivcsw']:.0f}), source server "
           f"{cpu_src:4.1f} s, destination server {cpu_dst:4.1f} s, machine {busy:5.1f} s  "
           f"load {load[0]:.1f}  exact={exact}", flush=True)
+    if args.rate_mbit:
+        print(f"{'':21}link limit {extra['link_limit_s']:.1f} s at {args.rate_mbit:g} Mbit/s: "
+              f"{100 * extra['link_share']:.0f}% of the link; MB carried: source down "
+              f"{extra['source_down_mb']}, destination up {extra['destination_up_mb']} "
+              f"down {extra['destination_down_mb']}", flush=True)
     return row
 
 
@@ -434,12 +498,19 @@ def markdown(results: list[dict[str, Any]], head: str, tls: bool) -> str:
     peak RSS; ratios to dsync and to the raw APPEND floor at the same parallelism."""
     lines = [head, "",
              "| tool | parallel | +RTT | TLS | s | msgs/s | MB/s | speed vs dsync | "
-             "own CPU s (user + sys) | CPU vs raw | minor faults | peak RSS | exact | re-run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "own CPU s (user + sys) | CPU vs raw | minor faults | peak RSS | exact | re-run | "
+             "share of the link | wall vs floor | CPU vs floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        dsync, raw = (next((x for x in results if x["tool"] == tool
-                            and x["parallel"] == r["parallel"]), None)
-                      for tool in ("dsync-imapc", "raw-append"))
+        dsync, raw, floor = (next((x for x in results if x["tool"] == tool
+                                   and x["parallel"] == r["parallel"]), None)
+                             for tool in ("dsync-imapc", "raw-append", "floor"))
+        link = (f"{100 * r['link_share']:.0f}% of {r['link_limit_s']:.1f} s"
+                if "link_share" in r else "-")
+        # Wall: the floor's time over this one's (1.00 = as fast as the floor).
+        vs_floor = (f"{floor['seconds'] / r['seconds']:.2f}x" if floor else "-")
+        cpu_floor = (f"{r['tool_cpu_s'] / floor['tool_cpu_s']:.1f}x"
+                     if floor and floor["tool_cpu_s"] else "-")
         ratio = f"{dsync['seconds'] / r['seconds']:.2f}x" if dsync else "-"
         vs_raw = (f"{r['tool_cpu_s'] / raw['tool_cpu_s']:.1f}x"
                   if raw and raw["tool_cpu_s"] else "-")
@@ -451,7 +522,8 @@ def markdown(results: list[dict[str, Any]], head: str, tls: bool) -> str:
             f"{'yes' if tls else 'no'} | {r['seconds']:.1f} | {r['msgs_per_s']:,.0f} | "
             f"{r['mb_per_s']:.1f} | {ratio} | {r['tool_cpu_s']:.1f} ({r['user_s']:.1f} + "
             f"{r['sys_s']:.1f}) | {vs_raw} | {r['minflt']:,.0f} | {rss} | "
-            f"{'yes' if r['byte_exact'] else 'NO'} | {rerun_cell} |")
+            f"{'yes' if r['byte_exact'] else 'NO'} | {rerun_cell} | {link} | {vs_floor} | "
+            f"{cpu_floor} |")
     return "\n".join(lines) + "\n"
 
 
@@ -463,6 +535,24 @@ def main() -> int:
     ap.add_argument("--rtt-ms", type=float, default=0.0, help="added round-trip latency")
     ap.add_argument("--mbit", type=float, default=0.0,
                     help="also cap each connection's bandwidth on the source link (Mbit/s)")
+    ap.add_argument("--rate-mbit", type=float, default=0.0, metavar="R",
+                    help="cap each server's link at R Mbit/s per direction, shared by every "
+                         "connection to it (a proxy in front of the source and one in front "
+                         "of the destination); reports the link limit (corpus / R) and each "
+                         "tool's share of it")
+    ap.add_argument("--also-base", metavar="DIR",
+                    help="also run pecsync from the source tree DIR (contender pecsync-base), "
+                         "e.g. a worktree of main: before and after in one script run")
+    ap.add_argument("--also-lanes", type=int, metavar="N",
+                    help="also run pecsync with [engine] folders_in_parallel = N "
+                         "(contender pecsync-lanesN)")
+    ap.add_argument("--source-user-limit", type=int, metavar="N",
+                    help="the source Dovecot allows N connections per user and address "
+                         "(mail_max_userip_connections), as a provider's limit")
+    ap.add_argument("--also-floor", action="store_true",
+                    help="also time the verified-copy floor (bench/floor.py): per folder one "
+                         "FETCH of everything, MULTIAPPENDs of 50 with LITERAL+, one FETCH "
+                         "back and a comparison of the SHA-256 multisets")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 4],
                     help="parallel mailboxes to measure (pecsync workers, dsync processes)")
     ap.add_argument("--no-large", action="store_true", help="leave out the 1-30 MB messages")
@@ -501,6 +591,7 @@ def main() -> int:
                          "'py-spy record --idle -o /tmp/p.svg --' (its usage is counted too)")
     args = ap.parse_args()
     WRAP[:] = shlex.split(args.wrap)
+    BASE[:] = [str(Path(args.also_base).resolve())] if args.also_base else []
     engine = dict(kv.split("=", 1) for kv in args.engine)
     n_box, n_msg = PROFILES[args.profile]
     n_box, n_msg = args.mailboxes or n_box, args.messages or n_msg
@@ -508,7 +599,15 @@ def main() -> int:
     work.chmod(0o755)
     results: list[dict[str, Any]] = []
     with ExitStack() as stack:
-        src, dst = stack.enter_context(lab_pair(work / "lab", src_tls=args.tls))
+        if args.source_user_limit:
+            # A provider's per-user connection limit on the source (issue 26).
+            src = stack.enter_context(DovecotServer(
+                work / "lab", "src", flavour="src", tls=args.tls,
+                extra_conf=f"protocol imap {{\n  mail_max_userip_connections = "
+                           f"{args.source_user_limit}\n}}"))
+            dst = stack.enter_context(DovecotServer(work / "lab", "dst", flavour="dst"))
+        else:
+            src, dst = stack.enter_context(lab_pair(work / "lab", src_tls=args.tls))
         users = [f"bench{i:02d}@pec.bench.it" for i in range(n_box)]
         msgs = size = 0
         t = time.monotonic()
@@ -521,12 +620,16 @@ def main() -> int:
         print(f"seeded {n_box} mailboxes, {msgs} messages, {size / 1e6:.0f} MB in "
               f"{time.monotonic() - t:.0f} s; rtt +{args.rtt_ms:.0f} ms")
         src_port = src.tls_port if args.tls and src.tls_port else src.port
-        args.proxy = None
-        if args.rtt_ms or args.mbit:
+        args.proxy = args.dst_proxy = None
+        if args.rtt_ms or args.mbit or args.rate_mbit:
             proxy = stack.enter_context(LatencyProxy(src.host, src_port, args.rtt_ms,
-                                                     args.mbit))
+                                                     args.mbit, args.rate_mbit))
             src_port = proxy.port
             args.proxy = proxy
+        if args.rate_mbit:
+            # The destination's link too (dsync writes its mail store directly: it has none).
+            args.dst_proxy = stack.enter_context(LatencyProxy(dst.host, dst.port, args.rtt_ms,
+                                                              args.mbit, args.rate_mbit))
         expected = {u: content(src, u) for u in users}
         contenders: list[tuple[str, int]] = [("pecsync", w) for w in args.workers]
         if args.also_no_verify:
@@ -535,6 +638,12 @@ def main() -> int:
             contenders += [("pecsync-compress", w) for w in args.workers]
         if not args.skip_dsync:
             contenders += [("dsync-imapc", w) for w in args.workers]
+        if args.also_lanes:
+            contenders += [(f"pecsync-lanes{args.also_lanes}", w) for w in args.workers]
+        if args.also_base:
+            contenders += [("pecsync-base", w) for w in args.workers]
+        if args.also_floor:
+            contenders += [("floor", w) for w in args.workers]
         if args.also_raw_append:
             contenders += [("raw-append", w) for w in args.workers]
         # Rounds, not one contender after another: this machine slows down under sustained
@@ -550,7 +659,9 @@ def main() -> int:
                 if n == rounds - 1 and tool.startswith("pecsync"):
                     # The destination holds this run's copy: a second run finds nothing new.
                     rerun = run_pecsync(src_port, dst, src, users, work, par,
-                                        pecsync_engine(tool, engine), args.tls, wrap=False)
+                                        pecsync_engine(tool, engine), args.tls, wrap=False,
+                                        dst_port=args.dst_proxy.port if args.dst_proxy
+                                        else None)
                     runs[(tool, par)][-1]["rerun_seconds"] = rerun[0]
                     print(f"{'':12}     re-run with nothing new: {rerun[0]:.2f} s", flush=True)
         for tool, par in contenders:
@@ -573,7 +684,9 @@ def main() -> int:
             results.append(row)
     where = "tmpfs" if is_tmpfs(work) else "disk"
     head = (f"{msgs} messages, {size / 1e6:.0f} MB in {n_box} mailboxes; source link: "
-            f"{'TLS' if args.tls else 'plain'}, +{args.rtt_ms:.0f} ms RTT; servers' mail on "
+            f"{'TLS' if args.tls else 'plain'}, +{args.rtt_ms:.0f} ms RTT"
+            f"{f', {args.rate_mbit:g} Mbit/s per server and direction' if args.rate_mbit else ''}"
+            f"; servers' mail on "
             f"{where} ({work}); {rounds} round(s), medians; load average before each run "
             f"{min(r['load_before'] for rs in runs.values() for r in rs):.1f}-"
             f"{max(r['load_before'] for rs in runs.values() for r in rs):.1f}")

@@ -2,12 +2,21 @@
 
 Kernel netem is not available here.  Each chunk read is stamped and written out when its
 delay has passed, so latency is added without capping bandwidth (reads never wait) — unless
-*mbit* is given: then each direction of each connection is also a link of that many Mbit/s.
+*mbit* is given: then each direction of each connection is also a link of that many Mbit/s —
+or *rate_mbit*: then each direction of the server's link is one :class:`TokenBucket` of that
+many Mbit/s shared by every connection to it (a provider's bandwidth to the migration host),
+and reads wait while more than :data:`QUEUE_SECONDS` of data is queued for it.
+
+Standalone (one server)::
+
+    python bench/latency_proxy.py --target 127.0.0.1:1143 --rtt-ms 20 --rate-mbit 50
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import re
 import threading
 import time
@@ -42,13 +51,64 @@ def command_heads(data: bytes) -> list[str]:
     return out
 
 
+#: How much data (in seconds of the link's rate) may wait for a capped link before the proxy
+#: stops reading from the sender: a router's queue.  TCP's flow control does the rest.
+QUEUE_SECONDS = 0.05
+
+
+class TokenBucket:
+    """One direction of a link of *rate* bytes per second, shared by every connection: a
+    token bucket holding at most *burst* bytes (tokens build up while the link is idle).
+
+    Pure: the caller passes the time.  :meth:`reserve` books *n* bytes and returns when the
+    last of them has left the link; bookings are served in order (FIFO), so connections
+    share the link by the bytes they offer.
+
+    >>> b = TokenBucket(1000.0, burst=0)
+    >>> b.reserve(500, now=10.0), b.reserve(500, now=10.0), b.reserve(100, now=20.0)
+    (10.5, 11.0, 20.1)
+    """
+
+    def __init__(self, rate: float, burst: float = 0.0) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = burst
+        #: When the link has sent everything booked so far (tokens owed: later than now).
+        self.free_at = float("-inf")
+
+    def reserve(self, n: int, now: float) -> float:
+        """Book *n* bytes offered at *now*; the time they have all been sent."""
+        start = max(self.free_at, now - self.burst / self.rate)
+        self.free_at = start + n / self.rate
+        return max(self.free_at, now)
+
+    def backlog(self, now: float) -> float:
+        """Seconds of data booked and not yet sent at *now* (0 when idle)."""
+        return max(0.0, self.free_at - now)
+
+
+def mbit_bucket(mbit: float) -> TokenBucket:
+    """A link of *mbit* Mbit/s with a burst of 10 ms of its rate."""
+    rate = mbit * 1e6 / 8
+    return TokenBucket(rate, burst=rate * 0.01)
+
+
 class LatencyProxy:
     def __init__(self, target_host: str, target_port: int, rtt_ms: float,
-                 mbit: float = 0.0) -> None:
+                 mbit: float = 0.0, rate_mbit: float = 0.0, listen_port: int = 0) -> None:
+        self.listen_port = listen_port
         self.target = (target_host, target_port)
         self.delay = rtt_ms / 2000.0
         #: Bandwidth of each direction of each connection in Mbit/s (0: not capped).
         self.mbit = mbit
+        #: Bandwidth of each direction of the server's link in Mbit/s, shared by every
+        #: connection (0: not capped): ``links["up"]`` client to server, ``["down"]`` back.
+        self.rate_mbit = rate_mbit
+        self.links = ({"up": mbit_bucket(rate_mbit), "down": mbit_bucket(rate_mbit)}
+                      if rate_mbit else {})
+        #: Bytes carried per direction (every connection, the whole life of the proxy).
+        self.carried = {"up": 0, "down": 0}
         self.port = 0
         #: Per-connection timeline when *record* is set: (connection, monotonic time the
         #: proxy read the chunk, "up" client->server or "down", bytes); 0 bytes: closed.
@@ -75,7 +135,7 @@ class LatencyProxy:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0))
+            asyncio.start_server(self._handle, "127.0.0.1", self.listen_port))
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
@@ -83,6 +143,7 @@ class LatencyProxy:
         # socket is left for the garbage collector (a ResourceWarning in the tests).
         server.close()
         tasks = asyncio.all_tasks(self._loop)
+        self._loop.set_exception_handler(lambda loop, context: None)  # the cancellations below
         for task in tasks:
             task.cancel()
         self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
@@ -117,6 +178,15 @@ class LatencyProxy:
                     link_free = max(link_free, time.monotonic()) + len(data) * 8 / (
                         self.mbit * 1e6)
                     due = max(due, link_free + self.delay)
+                self.carried[direction] += len(data)
+                shared = self.links.get(direction)
+                if shared is not None and data:
+                    now = time.monotonic()
+                    due = max(due, shared.reserve(len(data), now) + self.delay)
+                    # A full router queue: stop reading (the sender's TCP window fills).
+                    wait = shared.backlog(now) - QUEUE_SECONDS
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                 await queue.put((due, data))
                 if not data:
                     return
@@ -150,3 +220,24 @@ class LatencyProxy:
         await asyncio.gather(self._pump(reader, up_writer, conn, "up"),
                              self._pump(up_reader, writer, conn, "down"),
                              return_exceptions=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--target", required=True, metavar="HOST:PORT")
+    ap.add_argument("--listen-port", type=int, default=0, help="default: any free port")
+    ap.add_argument("--rtt-ms", type=float, default=0.0)
+    ap.add_argument("--mbit", type=float, default=0.0, help="cap per connection and direction")
+    ap.add_argument("--rate-mbit", type=float, default=0.0,
+                    help="cap per direction shared by every connection to the server")
+    args = ap.parse_args()
+    host, port = args.target.rsplit(":", 1)
+    with LatencyProxy(host, int(port), args.rtt_ms, args.mbit, args.rate_mbit,
+                      listen_port=args.listen_port) as proxy:
+        print(f"listening on 127.0.0.1:{proxy.port}", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

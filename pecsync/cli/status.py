@@ -56,10 +56,9 @@ def _sync_json(doc: dict[str, Any], jobs: list[Job], syncs: dict[str, JobSync],
                                                                     switch_at)
         m["deleted_at_source"] = sync.deleted_at_source if sync else 0
     doc["switch_at"] = switch_at.isoformat() if switch_at else None
+    missing = Counter(j.order for j in jobs if not done[j.address])
     for order in doc["orders"]:
-        members = [j.address for j in jobs if j.order == order["order"]]
-        order["missing_final_sync"] = (sum(1 for a in members if not done[a])
-                                       if switch_at else None)
+        order["missing_final_sync"] = missing[order["order"]] if switch_at else None
 
 
 def status_document(jobs: list[Job],
@@ -114,6 +113,22 @@ def _self_enrolled_json(entries: list[SelfEnrolled]) -> dict[str, Any]:
                            "state": e.state} for e in entries]}
 
 
+def status_json(doc: dict[str, Any]) -> str:
+    """*doc* as indented JSON with each mailbox on one line.  ``indent=`` makes :mod:`json`
+    use its pure-Python encoder: 3.8 s for 10,000 mailboxes, most of ``status --json``; the
+    C encoder writes each mailbox's object."""
+    one = json.JSONEncoder(ensure_ascii=False).encode
+    parts = []
+    for key, value in doc.items():
+        if key == "mailboxes" and value:
+            rows = ",\n".join("    " + one(m) for m in value)
+            parts.append(f'  {one(key)}: [\n{rows}\n  ]')
+        else:
+            text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            parts.append(f"  {one(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
 async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     if not cfg.state_exists():
         raise UsageError(f"{cfg.database}: no state database yet: import a list first")
@@ -135,7 +150,7 @@ async def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     doc = status_document(jobs, origins, requests, syncs=syncs, switch_at=cfg.switch_at,
                           campaign=campaign, self_enrolled=enrolled)
     if args.json:
-        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(status_json(doc) + "\n")
         return 0
     for order in doc["orders"]:
         t = order["totals"]

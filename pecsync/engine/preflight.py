@@ -31,6 +31,7 @@ from pecsync.imap.session import ImapSession
 from pecsync.model import Credentials, Secret, Side
 from pecsync.store.checks import CredentialChecks
 from pecsync.store.jobs import Job, JobState, JobStore
+from pecsync.sync.limits import limit_refusal
 from pecsync.sync.mailbox import plan_mailbox
 from pecsync.sync.plan import FolderPlan
 
@@ -169,8 +170,16 @@ async def check_server(cfg: Config, side: str, *, as_users: Sequence[str],
         report.problems.append(Problem(EXIT_CONFIG, f"{side}: {exc.detail}",
                                        exc.hint or "check security, port and ca_file"))
     except TransientError as exc:
-        report.problems.append(Problem(EXIT_UNREACHABLE, f"{side}: {exc.detail}",
-                                       "try again later; if it persists, check host and port"))
+        if limit_refusal(exc):
+            # The server answered: the mailbox checked holds all the connections its
+            # provider allows (its member's own mail client, say).  Not the server's fault:
+            # the run's mailboxes wait for their connections (pecsync.sync.limits).
+            report.notes.append(f"the login as {as_users[0]} was refused for the provider's "
+                                f"connection limit ({exc.response}): mailboxes wait for it")
+        else:
+            report.problems.append(Problem(
+                EXIT_UNREACHABLE, f"{side}: {exc.detail}",
+                "try again later; if it persists, check host and port"))
     except ImapError as exc:
         report.problems.append(Problem(EXIT_CONFIG, f"{side}: {exc.detail}",
                                        exc.hint or "check the server settings"))

@@ -23,8 +23,10 @@ from pecsync.errors import LeaseLost
 from pecsync.model import Credentials, MailboxReport, Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job, JobState, JobStore, lease_seconds
+from pecsync.store.limits import ServerLimitStore
 from pecsync.sync.context import Progress
 from pecsync.sync.lanes import ConnectionSlots
+from pecsync.sync.limits import ConnectionLimits
 from pecsync.sync.mailbox import copy_mailbox
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.quarantine import Quarantine, quarantine_dir
@@ -57,9 +59,24 @@ class EngineEnv:
     resync_claims: set[int] = field(default_factory=set)
     #: What copying a mailbox needs of *cfg*, built once for the run.
     settings: MailboxSettings = field(init=False)
+    #: Connection limits learned from the servers' refusals (loaded from the state database
+    #: at the first job; on a shared database, merged again at each job).
+    limits: ConnectionLimits | None = None
 
     def __post_init__(self) -> None:
         self.settings = mailbox_settings(self.cfg)
+
+
+async def _learned_limits(env: EngineEnv) -> ConnectionLimits:
+    """The run's connection limits, with those other hosts learned meanwhile."""
+    if env.limits is None or env.store.shared:
+        table = ServerLimitStore(env.store)
+        known = await table.learned()
+        if env.limits is None:
+            env.limits = ConnectionLimits(known, persist=table.learn)
+        else:
+            env.limits.merge(known)
+    return env.limits
 
 
 #: Phases a mailbox flips between once per folder: not worth a transaction each.
@@ -201,7 +218,9 @@ async def attempt_mailbox(settings: MailboxSettings, store: CheckpointStore, src
                           progress: Progress, verify: bool,
                           memory: ByteBudget | None = None,
                           slots: ConnectionSlots | None = None,
-                          recheck: bool = False) -> tuple[MailboxReport, Outcome]:
+                          recheck: bool = False,
+                          limits: ConnectionLimits | None = None
+                          ) -> tuple[MailboxReport, Outcome]:
     """One attempt at one mailbox, the same for a job of ``run``/``retry`` and for ``copy``:
     copy every folder from its checkpoints (messages the destination refuses go to
     *quarantine*, the one of *address*), bring flags in step, verify when *verify*, and the
@@ -212,7 +231,7 @@ async def attempt_mailbox(settings: MailboxSettings, store: CheckpointStore, src
     *recheck*: verify every recorded copy again, not only the unverified ones."""
     report = await copy_mailbox(settings, store, src, dst, verify=verify, progress=progress,
                                 memory=memory, slots=slots, sync_flags=True,
-                                quarantine=quarantine, recheck=recheck)
+                                quarantine=quarantine, recheck=recheck, limits=limits)
     return report, report_outcome(report, address)
 
 
@@ -276,7 +295,7 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
                 env.settings, env.store, src, dst, address=job.address, progress=hooks,
                 quarantine=Quarantine(quarantine_dir(cfg.database, job.address)),
                 verify=cfg.engine.verify, memory=env.memory, slots=env.budget.slots(*hosts),
-                recheck=recheck)
+                recheck=recheck, limits=await _learned_limits(env))
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await jobs.finish(job, JobState.PENDING, error_class="interrupted",

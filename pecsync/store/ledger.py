@@ -117,6 +117,11 @@ class FolderLedger:
     async def copied_messages(self) -> list[CopiedMessage]:
         return await self.store.copied_messages(self.folder_id, self.src_uidvalidity)
 
+    async def unverified_copies_above(self, above: int) -> list[CopiedMessage]:
+        """Copies above source UID *above* not verified yet, with a destination UID."""
+        return await self.store.unverified_copies_above(self.folder_id, self.src_uidvalidity,
+                                                        above)
+
     async def count_copies(self) -> int:
         """Recorded copies on the destination (appended or present)."""
         return await self.store.count_copies(self.folder_id, self.src_uidvalidity)

@@ -101,6 +101,15 @@ WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity
   AND state IN ('appended', 'present', 'skipped')
 ORDER BY src_uid;
 
+-- name: unverified_copies_above
+-- Copies recorded above a source UID and not yet verified, with their destination UID: what a
+-- lane helping with a folder's verification checks next (pecsync.sync.copier.help_verify).
+SELECT src_uid, size, sha256, internaldate, flags, dst_uid, verified_at, state, note, message_id
+FROM message
+WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity AND src_uid > :above
+  AND state IN ('appended', 'present') AND verified_at IS NULL AND dst_uid IS NOT NULL
+ORDER BY src_uid;
+
 -- name: mark_verified
 UPDATE message SET verified_at = :now
 WHERE folder_id = :folder_id AND src_uidvalidity = :src_uidvalidity AND src_uid = :src_uid;
@@ -401,6 +410,20 @@ WHERE owner = :owner AND server = :server AND slot = :slot;
 
 -- name: release_all_host_slots
 UPDATE host_slot SET owner = NULL, lease_until = NULL WHERE owner = :owner;
+
+-- --- connection limits learned from refusals (pecsync.store.limits) ----------------------
+
+-- name: list_server_limits
+SELECT server, max_connections FROM server_limit;
+
+-- name: learn_server_limit
+-- The lower limit wins (two hosts learning at once, or a limit lowered by the provider).
+INSERT INTO server_limit (server, max_connections, learned_at)
+VALUES (:server, :max_connections, :now)
+ON CONFLICT (server) DO UPDATE SET
+    max_connections = CASE WHEN excluded.max_connections < server_limit.max_connections
+                           THEN excluded.max_connections ELSE server_limit.max_connections END,
+    learned_at = excluded.learned_at;
 
 -- --- incremental re-sync (pecsync.store.syncstate) ----------------------------------------
 

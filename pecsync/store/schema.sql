@@ -197,6 +197,14 @@ CREATE TABLE IF NOT EXISTS host_slot (
     PRIMARY KEY (server, slot)
 );
 
+-- Connection limits learned from servers' refusals (pecsync.sync.limits): the most
+-- connections one mailbox may hold on a server, shared by the hosts of one database.
+CREATE TABLE IF NOT EXISTS server_limit (
+    server          TEXT PRIMARY KEY,       -- host:port
+    max_connections INTEGER NOT NULL,
+    learned_at      TEXT NOT NULL
+);
+
 -- Incremental re-sync (README "Keeping mailboxes in step until the switch"): per folder, what
 -- the last flag pass saw at the source.  Flags are in step with the source up to
 -- src_highestmodseq (CONDSTORE); NULL: the next pass fetches every message's flags.

@@ -15,3 +15,10 @@ AFTER INSERT OR UPDATE OF state ON job
 FOR EACH ROW WHEN (NEW.state IN ('pending', 'retry_wait'))
 EXECUTE FUNCTION pecsync_job_runnable();
 -- end
+
+-- Claiming (claim_next_job) takes the pending job with the lowest id.  Over job_state_id the
+-- planner walks the primary key instead, past every job done or running before the first
+-- pending one (10,000 jobs, 7,000 done: 6.5 ms a claim under load, O(jobs done)); this
+-- index holds the pending jobs alone, in id order.
+CREATE INDEX IF NOT EXISTS job_pending_id ON job (id) WHERE state = 'pending';
+-- end

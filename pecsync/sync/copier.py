@@ -8,7 +8,10 @@ A folder copy follows Dovecot dsync's seam, one module per step:
    batches → a bounded stream →
 3. :mod:`pecsync.sync.importer` (destination side) — match, APPEND under the intent
    protocol, record through the folder's :class:`~pecsync.store.ledger.FolderLedger`;
-4. :mod:`pecsync.sync.verify` — fetch the copies back and compare.
+4. :mod:`pecsync.sync.verify` — fetch the copies back and compare.  While step 3 runs,
+   another lane of the mailbox may verify the copies recorded so far on its own
+   connections (:meth:`FolderCopier.help_round`): the read-back then overlaps the copy, and
+   what is left for step 4 is the last batches.
 
 A source UIDVALIDITY change, a recreated destination folder or a folder we have no state
 for while the destination already holds messages all lead to a *content-matched pass*:
@@ -21,10 +24,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import structlog
 
 from pecsync.model import FolderMapping, FolderReport, FolderStatus, MessageInfo
-from pecsync.store.checkpoints import FolderState
+from pecsync.store.checkpoints import CopiedMessage, FolderState
 from pecsync.store.ledger import FolderLedger
 from pecsync.sync.aio import concurrently, in_thread
 from pecsync.sync.context import MailboxContext
@@ -47,6 +51,15 @@ class FolderCopier:
         #: Re-check every recorded copy of this folder, not only the unverified ones
         #: (``retry``, or the destination holds fewer messages than were copied into it).
         self.recheck = recheck
+        #: The folder's ledger while its new messages are being copied (and will be verified
+        #: after): another lane may verify what is recorded meanwhile (help_verify).
+        self._copying: FolderLedger | None = None
+        #: Set when the helper round in flight ends (None: no round in flight).
+        self._helper: anyio.Event | None = None
+        #: The highest source UID a helper round has taken.
+        self._checked = 0
+        #: Copies verified by a helping lane (tests, logs).
+        self.helped = 0
 
     async def settle(self, ctx: MailboxContext, *, verify: bool, dst_exists: bool = True
                      ) -> bool:
@@ -125,8 +138,19 @@ class FolderCopier:
             await repair.check_and_repair(recheck=self.recheck, lost=lost)
         elif lost:
             await repair.recopy(lost)
-        await self._copy(ctx, ledger, state, src_st, dst_st,
-                         state.content_match and dst_st.exists > 0, metas)
+        self._copying = ledger if verify else None
+        try:
+            await self._copy(ctx, ledger, state, src_st, dst_st,
+                             state.content_match and dst_st.exists > 0, metas)
+        finally:
+            self._copying = None  # no helper round starts from now on
+            helper = self._helper
+            if helper is not None:
+                # Never two verifications of one folder at once: the helper ends its round.
+                with anyio.CancelScope(shield=True):
+                    await helper.wait()
+        if self.helped:
+            self.log.debug("verification_helped", messages=self.helped)
         await ledger.complete_pass(src_st.uidnext)
         if verify:
             await ctx.progress.phase("verify")
@@ -134,6 +158,44 @@ class FolderCopier:
             await ctx.progress.phase("copy")
         await self._count(ctx, ledger)
         return self.report
+
+    def can_help(self) -> bool:
+        """True while new messages are being copied (with verification to follow) and no
+        helper round is in flight."""
+        return self._copying is not None and self._helper is None
+
+    async def backlog(self) -> list[CopiedMessage]:
+        """Copies recorded since the last helper round and not verified yet (none when the
+        folder is not being copied); a folder is copied in UID order, and anything recorded
+        below the last round is left to the folder's own verification."""
+        ledger = self._copying
+        if ledger is None:
+            return []
+        return await ledger.unverified_copies_above(self._checked)
+
+    async def help_round(self, ctx: MailboxContext, rows: list[CopiedMessage]) -> int:
+        """Verify *rows* (from :meth:`backlog`) on *ctx*'s connections, another lane's, while
+        this folder's copy goes on; how many were checked.  The destination folder is opened
+        (EXAMINE) after *rows* were read, so every copy checked is in that view; bad ones are
+        left to the folder's own verification, which reports them.  Only good copies are
+        recorded here, after their APPEND was: a claim of a copy still precedes its proof."""
+        rows = [r for r in rows if r.src_uid > self._checked]
+        ledger = self._copying
+        if not rows or ledger is None or self._helper is not None:
+            return 0
+        self._helper = done = anyio.Event()
+        try:
+            self._checked = rows[-1].src_uid
+            dst_st = await in_thread(ctx.dst.examine, self.mapping.dst)
+            before = self.report.mismatched
+            await verify_folder(ctx, ledger, dst_st, self.report, only_unverified=True,
+                                rows=rows, record_bad=False)
+            assert self.report.mismatched == before
+            self.helped += len(rows)
+        finally:
+            self._helper = None
+            done.set()
+        return len(rows)
 
     async def _unchanged(self, ctx: MailboxContext, state: FolderState, verify: bool) -> bool:
         """Cheap re-run: STATUS on both sides, no message touched, when nothing is new."""

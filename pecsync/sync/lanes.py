@@ -6,11 +6,20 @@ per-host budget has room, up to ``[engine] folders_in_parallel``; lane 0 is the 
 mailbox logged in with.  Folders go to lanes largest first.  When a folder fails, the other
 lanes finish the batch in flight (checkpoints recorded) and stop; the first error is raised.
 An extra lane that cannot log in (a server's per-user connection limit, say) is simply not
-used, unless the password itself was refused: that stops the mailbox at once (one refused
-LOGIN per changed password).  An extra lane that loses its connection (network error,
+used; a refusal for the limit is learned (:mod:`pecsync.sync.limits`) and no mailbox opens
+lanes over it again; unless the password itself was refused: that stops the mailbox at once
+(one refused LOGIN per changed password).  An extra lane that loses its connection (network error,
 timeout, BYE) hands its folder back to the queue (it resumes from its checkpoints on another
 lane, lane 0 at the latest) and closes; a new lane may open later, with a new LOGIN, when the
 budget has room.  Lane 0's own lost connection ends the round (:mod:`pecsync.sync.reconnect`).
+
+Read-back verification overlaps the copy: between two folders, a lane first looks for a
+folder another lane is copying with a batch or more of copies recorded and not verified,
+and verifies those on its own connections
+(:meth:`pecsync.sync.copier.FolderCopier.help_round`); a lane with no folder left does so
+until the last copy ends, instead of closing.  The read-back of the largest folder then
+overlaps its copy instead of following it on one lane, and the destination's downstream
+carries it while the upstream carries the APPENDs.
 
 The destination folders the plan must create are created by the first lane that needs one
 (pipelined, one round trip), not before any copy starts: the largest folder (INBOX, which
@@ -32,8 +41,10 @@ from pecsync.errors import AuthenticationFailed, StopRequested, TwoFactorRequire
 from pecsync.imap.classify import Failure, Phase, classify_response
 from pecsync.imap.session import ImapSession
 from pecsync.model import FolderMapping, FolderReport
+from pecsync.store.checkpoints import CopiedMessage
 from pecsync.sync.aio import first_error, in_thread, logout_pair
 from pecsync.sync.context import MailboxContext
+from pecsync.sync.limits import MailboxLimits
 from pecsync.sync.reconnect import reconnectable
 
 log = structlog.get_logger("pecsync.lanes")
@@ -96,9 +107,13 @@ class EarlyLanes:
 
     def __init__(self, connect_lane: Callable[[], Awaitable[tuple[ImapSession, ImapSession]]],
                  login_lane: Callable[[tuple[ImapSession, ImapSession]], Awaitable[None]],
-                 slots: ConnectionSlots, n: int, label: str) -> None:
+                 slots: ConnectionSlots, n: int, label: str,
+                 limit: MailboxLimits | None = None) -> None:
         self.connect_lane, self.login_lane = connect_lane, login_lane
-        self.slots, self.n, self.label = slots, n, label
+        self.limit = limit
+        # Never more lanes than a connection limit learned from the servers allows.
+        self.slots, self.n, self.label = slots, limit.lanes(n + 1) - 1 if limit else n, label
+        self._logging_in = 0  # lanes logging in or logged in (the mailbox's own pair aside)
         self._pending: list[_PendingLane] = []
         self._go = anyio.Event()
         self._logins = 0  # how many may log in, set by proceed()
@@ -129,7 +144,15 @@ class EarlyLanes:
                 await logout_pair(*pair)
                 return
             self._logins -= 1
-            await self.login_lane(pair)  # logs out what it opened if it fails
+            self._logging_in += 1
+            try:
+                await self.login_lane(pair)  # logs out what it opened if it fails
+            except Exception as exc:
+                self._logging_in -= 1
+                if self.limit is not None:
+                    # The others logging in count: the server may have counted them first.
+                    await self.limit.refused(exc, held=1 + self._logging_in)
+                raise
             if pending.abandoned:  # its owner stopped waiting meanwhile
                 await logout_pair(*pair)
                 return
@@ -225,17 +248,22 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                         lanes: int, slots: ConnectionSlots | None, open_lane: OpenLane,
                         on_done: Callable[[C], None] | None = None,
                         tree: FolderTree | None = None,
-                        early: Sequence[_PendingLane] = ()) -> None:
+                        early: Sequence[_PendingLane] = (),
+                        limit: MailboxLimits | None = None) -> None:
     """Run :meth:`FolderCopy.copy_folder` of every copier, on up to *lanes* connection
     pairs (lane 0: ``ctx.src``/``ctx.dst``; the others opened with *open_lane*, or *early*:
     logins already under way (:class:`EarlyLanes`), each holding one of *slots*, logged out
     and given back here).
-    The folders of *tree* exist on the destination when this returns without error."""
+    The folders of *tree* exist on the destination when this returns without error.
+    *limit*: the connection limits learned from the servers (no lane over them)."""
     tree = tree or FolderTree(())
     queue = deque(sorted(copiers, key=lambda c: -_size_hint(ctx, c)))
     errors: list[Exception] = []
+    copying: list[C] = []  # folders being copied now, in the order they started
+    batch = max(10, ctx.engine.batch_max_messages)  # a helper round's least, mid-copy
 
     active = 1
+    leaving = 0  # lanes stepping back for a limit learned meanwhile, not closed yet
     group: anyio.abc.TaskGroup | None = None
 
     def grow(at_start: bool) -> None:
@@ -243,16 +271,72 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         folder, later (when another mailbox gave connections back) only if at least two
         wait, since a lane's login costs about as much as a small folder."""
         nonlocal active
-        while (group is not None and slots is not None and active < lanes
+        while (group is not None and slots is not None
+               and active < (limit.lanes(lanes) if limit is not None else lanes)
                and len(queue) >= (active + 1 if at_start else 2) and not ctx.halt.is_set()
                and slots.try_take()):
             active += 1
             group.start_soon(extra_lane)
 
-    async def work(lane_ctx: MailboxContext, extra: bool) -> None:
-        while queue and not ctx.halt.is_set():
-            if extra and slots is not None and slots.contended():
-                return  # another mailbox waits for a connection: give ours back
+    def keep_on(extra: bool) -> bool:
+        return not (extra and slots is not None and slots.contended())
+
+    def over_limit() -> bool:
+        """More lanes than a connection limit learned meanwhile allows (lanes that logged in
+        at once may all have been let in before one was refused)."""
+        return limit is not None and active - leaving > limit.lanes(lanes)
+
+    async def help(lane_ctx: MailboxContext, least: int) -> bool:
+        """One round of verification of the folder with the most copies waiting for it
+        (at least *least*), copied by another lane; False when none has that many."""
+        best: tuple[int, C, list[CopiedMessage]] | None = None
+        for c in list(copying):
+            if not _can_help(c):
+                continue
+            rows = await c.backlog()  # type: ignore[attr-defined]
+            if len(rows) >= least and (best is None or len(rows) > best[0]):
+                best = (len(rows), c, rows)
+        if best is None:
+            return False
+        _, helped, rows = best
+        try:
+            await helped.help_round(lane_ctx, rows)  # type: ignore[attr-defined]
+        except Exception as exc:
+            if reconnectable(exc) and not ctx.halt.is_set():
+                log.warning("lane_connection_lost", mailbox=ctx.label,
+                            folder=helped.mapping.src, error=str(exc))
+                raise _LaneLost from None
+            errors.append(exc)
+            ctx.halt.set()
+        return True
+
+    async def work(lane_ctx: MailboxContext, extra: bool) -> bool:
+        """Copy (or help) until nothing is left; True when the lane stepped back for a
+        connection limit (it is then counted in *leaving* until closed)."""
+        try:
+            return await copy_all(lane_ctx, extra)
+        except _LaneLost:
+            return False
+
+    async def copy_all(lane_ctx: MailboxContext, extra: bool) -> bool:
+        nonlocal leaving
+        while not ctx.halt.is_set():
+            if not keep_on(extra):
+                return False  # another mailbox waits for a connection: give ours back
+            if extra and over_limit():
+                leaving += 1  # so that only as many lanes leave as the limit requires
+                return True
+            if verify and await help(lane_ctx, least=batch):
+                continue  # a batch of copies waits for its proof: that first
+            if not queue:
+                if verify and any(_can_help(c) for c in copying):
+                    # Nothing left to copy: help until the last copies end.
+                    # Rounds of 10 copies at least: each costs an EXAMINE and a FETCH
+                    # more on the destination; the folder's own verification takes the rest.
+                    if not await help(lane_ctx, least=min(10, batch)):
+                        await anyio.sleep(0.2)  # let copies be recorded
+                    continue
+                return False
             copier = queue.popleft()
             try:
                 if tree.missing(copier.mapping.dst):
@@ -260,7 +344,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             except Exception as exc:
                 errors.append(exc)
                 ctx.halt.set()
-                return
+                return False
+            copying.append(copier)
             try:
                 await copier.copy_folder(lane_ctx, verify=verify)
             except Exception as exc:
@@ -271,18 +356,22 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                     log.warning("lane_connection_lost", mailbox=ctx.label,
                                 folder=copier.mapping.src, error=str(exc))
                     queue.appendleft(copier)  # copy_folder re-reads its checkpoint
-                    return
+                    return False
                 # The other lanes finish the batch in flight and stop.
                 errors.append(exc)
                 ctx.halt.set()
-                return
+                return False
+            finally:
+                copying.remove(copier)
             if on_done is not None:
                 on_done(copier)
             grow(at_start=False)
+        return False
 
     async def extra_lane(pending: _PendingLane | None = None) -> None:
-        nonlocal active
+        nonlocal active, leaving
         assert slots is not None
+        stepped_back = False
         try:
             if pending is not None:
                 try:
@@ -306,15 +395,19 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                     src, dst = await open_lane()
                 except Exception as exc:  # a refusal (a connection limit...): not used
                     log.info("extra_lane_not_opened", mailbox=ctx.label, reason=str(exc))
+                    if limit is not None:
+                        await limit.refused(exc, held=active - 1)
                     if _password_refused(exc):  # ...unless the password was refused
                         errors.append(exc)
                         ctx.halt.set()
                     return
             try:
-                await work(dataclasses.replace(ctx, src=src, dst=dst), extra=True)
+                stepped_back = await work(dataclasses.replace(ctx, src=src, dst=dst),
+                                          extra=True)
             finally:
                 await logout_pair(src, dst)
         finally:
+            leaving -= stepped_back
             active -= 1
             slots.give_back()  # on every path, cancellation included
 
@@ -339,6 +432,15 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
     if errors:
         # The first real failure, rather than the stops it caused in the other lanes.
         raise next((e for e in errors if not isinstance(e, StopRequested)), errors[0])
+
+
+class _LaneLost(Exception):
+    """A lane's connection was lost while it helped: the lane closes."""
+
+
+def _can_help(copier: FolderCopy) -> bool:
+    can = getattr(copier, "can_help", None)
+    return bool(can()) if can is not None else False
 
 
 def _size_hint(ctx: MailboxContext, copier: FolderCopy) -> int:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import anyio
 import structlog
 
-from pecsync.errors import FolderError
+from pecsync.errors import FolderError, ImapError
 from pecsync.imap.classify import provider_rules
 from pecsync.imap.session import ImapSession
 from pecsync.model import (
@@ -40,6 +40,7 @@ from pecsync.sync.lanes import (
     LaneLogins,
     copy_in_lanes,
 )
+from pecsync.sync.limits import LOGIN_WAITS, ConnectionLimits, MailboxLimits, limit_refusal
 from pecsync.sync.memory import ByteBudget
 from pecsync.sync.namespaces import select_own_folders
 from pecsync.sync.plan import FolderPlan, FolderRules, Namespace, plan_folders
@@ -140,7 +141,20 @@ class MailboxRun:
         refusal "password changed" from "wrong password", even if the destination fails)."""
         session, creds = ((self.src, self.src_creds) if side == "src"
                           else (self.dst, self.dst_creds))
-        await in_thread(session.login, creds)
+        for wait in (*LOGIN_WAITS, None):
+            try:
+                await in_thread(session.login, creds)
+                break
+            except ImapError as exc:
+                # Refused for the connection limit: the server has not yet counted this
+                # mailbox's connections just closed (or the member's own hold it).  Wait,
+                # log in again: a limit is not the job's failure.
+                if wait is None or not limit_refusal(exc):
+                    raise
+                log.info("login_waits_for_connection_limit", mailbox=self.src_creds.user,
+                         side=side, seconds=wait)
+                await in_thread(session.connection.close)
+                await anyio.sleep(wait)
         if self.progress.on_login:
             await self.progress.on_login(side)
 
@@ -218,7 +232,8 @@ async def copy_mailbox(settings: MailboxSettings, store: CheckpointStore, src_cr
                        slots: ConnectionSlots | None = None,
                        sync_flags: bool = False,
                        quarantine: Quarantine | None = None,
-                       recheck: bool = False) -> MailboxReport:
+                       recheck: bool = False,
+                       limits: ConnectionLimits | None = None) -> MailboxReport:
     """Copy every folder of one mailbox, resuming from checkpoints, then verify.
 
     *sync_flags*: then bring the destination's flags in step with flag changes at the
@@ -229,7 +244,9 @@ async def copy_mailbox(settings: MailboxSettings, store: CheckpointStore, src_cr
     pairs for folder lanes (default: ``[engine] folders_in_parallel - 1`` of them, within
     ``max_connections_per_host``).  *quarantine* keeps the messages the destination refuses;
     *recheck* verifies every recorded copy again (not only the unverified ones) and copies
-    again what is missing or changed on the destination.
+    again what is missing or changed on the destination.  *limits*: the connection limits
+    learned from the servers' refusals, shared by the mailboxes of a run (default: this
+    mailbox's own).
 
     A connection lost once the mailbox is logged in (network error, timeout, ``BYE``) on the
     mailbox's own pair ends that round (a folder lane's only hands its folder back, see
@@ -242,6 +259,10 @@ async def copy_mailbox(settings: MailboxSettings, store: CheckpointStore, src_cr
         slots = FixedSlots(min(settings.engine.folders_in_parallel,
                                settings.engine.max_connections_per_host) - 1)
     progress = progress or Progress()
+    limit = MailboxLimits(limits if limits is not None else ConnectionLimits(),
+                          ConnectionLimits.server(settings.source.host, settings.source.port),
+                          ConnectionLimits.server(settings.destination.host,
+                                                  settings.destination.port))
     rounds = Reconnector(ReconnectPolicy(settings.engine.reconnect_attempts,
                                          settings.engine.reconnect_initial_seconds,
                                          settings.engine.reconnect_max_seconds),
@@ -260,7 +281,8 @@ async def copy_mailbox(settings: MailboxSettings, store: CheckpointStore, src_cr
         run = MailboxRun(settings, store, src_creds, dst_creds, counted, quarantine=quarantine,
                          recheck=recheck)
         try:
-            report = await _copy_round(run, settings, store, verify, memory, slots, sync_flags)
+            report = await _copy_round(run, settings, store, verify, memory, slots,
+                                       sync_flags, limit)
         except BaseException:
             for copier in run.copiers:
                 counts = carried.setdefault(copier.report.src, [0, 0])
@@ -281,7 +303,7 @@ async def copy_mailbox(settings: MailboxSettings, store: CheckpointStore, src_cr
 
 async def _copy_round(run: MailboxRun, settings: MailboxSettings, store: CheckpointStore,
                       verify: bool, memory: ByteBudget | None, slots: ConnectionSlots,
-                      sync_flags: bool) -> MailboxReport:
+                      sync_flags: bool, limit: MailboxLimits | None = None) -> MailboxReport:
     """One round of :func:`copy_mailbox`: log in, plan, copy; every connection of the round is
     closed when it returns or fails."""
     try:
@@ -292,10 +314,11 @@ async def _copy_round(run: MailboxRun, settings: MailboxSettings, store: Checkpo
                 # the mailbox logs in, and log in once the plan says how many are needed
                 # (a refused password is tried once, never once per lane).
                 run.early = EarlyLanes(run.connect_lane, run.login_lane, slots,
-                                       settings.engine.folders_in_parallel - 1, run.src_creds.user)
+                                       settings.engine.folders_in_parallel - 1,
+                                       run.src_creds.user, limit)
                 run.early.start(background)
             try:
-                report = await _copy(run, settings, verify, memory, slots, sync_flags)
+                report = await _copy(run, settings, verify, memory, slots, sync_flags, limit)
             finally:
                 if run.early is not None:
                     await run.early.close()  # what the lanes did not adopt, on every path
@@ -304,8 +327,9 @@ async def _copy_round(run: MailboxRun, settings: MailboxSettings, store: Checkpo
     return report
 
 
-async def _copy(run: MailboxRun, settings: MailboxSettings, verify: bool, memory: ByteBudget | None,
-                slots: ConnectionSlots, sync_flags: bool = False) -> MailboxReport:
+async def _copy(run: MailboxRun, settings: MailboxSettings, verify: bool,
+                memory: ByteBudget | None, slots: ConnectionSlots, sync_flags: bool = False,
+                limit: MailboxLimits | None = None) -> MailboxReport:
     async with run:
         ctx = await run.context()
         ctx.memory = memory or ByteBudget(settings.engine.max_inflight_bytes)
@@ -333,7 +357,8 @@ async def _copy(run: MailboxRun, settings: MailboxSettings, verify: bool, memory
             run.early.proceed(len(todo) - 1)  # logged in, and this many lanes have work
         await copy_in_lanes(ctx, todo, verify=verify, lanes=settings.engine.folders_in_parallel,
                             slots=slots, open_lane=run.open_lane, on_done=_log_folder,
-                            tree=tree, early=run.early.take() if run.early else ())
+                            tree=tree, early=run.early.take() if run.early else (),
+                            limit=limit)
         run.report.folders.extend(c.report for c in copiers)
         if sync_flags:
             await sync_mailbox_flags(ctx, plan, run.report.folders)

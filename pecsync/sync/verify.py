@@ -28,18 +28,25 @@ class BadCopy:
 
 
 async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: FolderStatus,
-                        report: FolderReport, *, only_unverified: bool) -> list[BadCopy]:
+                        report: FolderReport, *, only_unverified: bool,
+                        rows: list[CopiedMessage] | None = None,
+                        record_bad: bool = True) -> list[BadCopy]:
     """Fetch destination copies back and compare SHA-256, flags and INTERNALDATE with what was
     recorded from the source.  The destination folder must be selected.  Returns the bad
-    copies (also counted in *report* and cleared as unverified)."""
-    rows = await ledger.copied_messages()
+    copies (also counted in *report* and cleared as unverified).
+
+    *rows*: only these recorded copies (default: every one of the folder).  *record_bad*
+    False: only the good copies are recorded as verified; the bad ones are left as they are
+    (unverified, not counted) for the folder's own verification to find and report."""
+    if rows is None:
+        rows = await ledger.copied_messages()
     targets = [r for r in rows if r.state != "skipped"
                and not (only_unverified and r.verified_at)]
     by_dst = {r.dst_uid: r for r in targets if r.dst_uid is not None}
     ok: list[int] = []
     bad: list[BadCopy] = []
     for r in targets:
-        if r.dst_uid is None:
+        if r.dst_uid is None and record_bad:
             bad.append(BadCopy(r, ("destination UID unknown (no UIDPLUS)",), False))
             report.notes.append(f"uid {r.src_uid}: destination UID unknown (no UIDPLUS)")
     seen: set[int] = set()
@@ -66,6 +73,8 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
                     seen.add(msg.info.uid)
                     problems = _differences(msg, row, dst_st.permanentflags,
                                             flags=not ctx.members_own_destination)
+                    if problems and not record_bad:
+                        continue
                     if problems:
                         bad.append(BadCopy(row, tuple(problems),
                                            any(not p.startswith("flags") for p in problems)))
@@ -74,7 +83,7 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
                     else:
                         ok.append(row.src_uid)
     for dst_uid, row in by_dst.items():
-        if dst_uid not in seen:
+        if dst_uid not in seen and record_bad:
             bad.append(BadCopy(row, ("missing on the destination",), True))
             report.notes.append(f"uid {row.src_uid}: missing on the destination "
                                 f"(destination uid {dst_uid})")

@@ -1,0 +1,129 @@
+"""Lanes and verification (fakes, no IMAP): a lane verifies the copies another lane's folder
+has recorded while that folder is still being copied (between its own folders, and instead
+of closing when nothing is left to copy); and a lane refused for a
+connection limit teaches the mailbox the limit, so no lane is tried over it again."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import anyio
+
+from pecsync.config import EngineConfig
+from pecsync.errors import LoginDeferred
+from pecsync.sync.lanes import FixedSlots, copy_in_lanes
+from pecsync.sync.limits import ConnectionLimits, MailboxLimits
+from tests.unit.test_lanes import FakeCopier, Opener, context
+
+
+class HelpedCopier(FakeCopier):
+    """A folder whose copies another lane may verify while it is copied (as FolderCopier's
+    backlog/help_round): one copy recorded every 10 ms of its copy."""
+
+    def __init__(self, name: str, seconds: float = 0.01) -> None:
+        super().__init__(name, seconds)
+        self.copying = False
+        self.helper: anyio.Event | None = None
+        self.rounds: list[tuple[str, float, float, int]] = []  # (lane, started, ended, rows)
+        self.checked = 0
+        self.copy_ended = 0.0
+
+    async def copy_folder(self, ctx: Any, *, verify: bool) -> None:
+        self.copying = verify
+        try:
+            await super().copy_folder(ctx, verify=verify)
+        finally:
+            self.copying = False
+            self.copy_ended = time.monotonic()
+            if self.helper is not None:
+                await self.helper.wait()  # then its own verification of what is left
+
+    def can_help(self) -> bool:
+        return self.copying and self.helper is None
+
+    async def backlog(self) -> list[int]:
+        recorded = int((time.monotonic() - self.started) / 0.01) if self.copying else 0
+        return list(range(self.checked + 1, recorded + 1))
+
+    async def help_round(self, ctx: Any, rows: list[int]) -> int:
+        if not self.can_help():
+            return 0
+        self.helper = anyio.Event()
+        started = time.monotonic()
+        try:
+            await anyio.sleep(0.02)  # a round trip or two
+            self.checked = rows[-1]
+        finally:
+            self.rounds.append((ctx.src.name, started, time.monotonic(), len(rows)))
+            self.helper.set()
+            self.helper = None
+        return len(rows)
+
+
+async def test_verification_overlaps_the_copy_on_another_lane() -> None:
+    big = HelpedCopier("INBOX", seconds=0.8)
+    small = [HelpedCopier(f"F{i}", seconds=0.15) for i in range(4)]
+    ctx = dataclasses.replace(context({"INBOX": 1000, **{f"F{i}": i for i in range(4)}}),
+                              engine=EngineConfig(batch_max_messages=10))
+    slots, opener = FixedSlots(1), Opener()
+    await copy_in_lanes(ctx, [big, *small], verify=True, lanes=2, slots=slots,  # type: ignore[arg-type]
+                        open_lane=opener)
+    assert big.lane == "lane0" and {c.lane for c in small} == {"lane1"}
+    # lane1 verified INBOX's recorded copies on its own connections while lane0 still
+    # copied it: first when a batch (10) was waiting, between its own folders; then, with
+    # nothing left to copy, round after round until the copy ended.
+    assert big.rounds and {lane for lane, *_ in big.rounds} == {"lane1"}
+    assert all(started < big.copy_ended for _, started, _, _ in big.rounds)
+    assert sum(n for *_, n in big.rounds) >= 50  # most of its 80 copies
+    first = big.rounds[0]
+    assert first[3] >= 10 and first[1] < max(c.copy_ended for c in small)
+    # INBOX's copy waited for the round in flight before its own verification.
+    assert all(ended <= big.copy_ended + 0.05 for _, _, ended, _ in big.rounds)
+    assert slots.free == 1 and all(s.logged_out for pair in opener.opened for s in pair)
+
+
+async def test_no_helping_without_verification_nor_when_another_mailbox_waits() -> None:
+    big = HelpedCopier("INBOX", seconds=0.3)
+    await copy_in_lanes(context({"INBOX": 9, "F": 1}), [big, HelpedCopier("F")],  # type: ignore[list-item]
+                        verify=False, lanes=2, slots=FixedSlots(1), open_lane=Opener())
+    assert big.rounds == []
+
+    class Contended(FixedSlots):
+        def contended(self) -> bool:
+            return True
+
+    big = HelpedCopier("INBOX", seconds=0.3)
+    await copy_in_lanes(context({"INBOX": 9, "F": 1}), [big, HelpedCopier("F")],  # type: ignore[list-item]
+                        verify=True, lanes=2, slots=Contended(1), open_lane=Opener())
+    assert big.rounds == []  # the extra lane gave its connections back instead
+
+
+async def test_a_lane_refused_for_the_limit_sets_the_lanes_of_the_mailbox() -> None:
+    refusal = LoginDeferred("source login failed", side="src", response=(
+        "[LIMIT] Maximum number of connections from user+IP exceeded "
+        "(mail_max_userip_connections=2)"))
+    attempts: list[int] = []
+    opener = Opener()
+
+    async def open_lane() -> tuple[Any, Any]:
+        attempts.append(1)
+        if len(attempts) == 2:  # the second extra lane (a third connection) is refused
+            raise refusal
+        return await opener()
+
+    limits = ConnectionLimits()
+    limit = MailboxLimits(limits, "src:143", "dst:143")
+    copiers = [FakeCopier(f"F{i}", seconds=0.1) for i in range(12)]
+    slots = FixedSlots(4)
+    await copy_in_lanes(context({}), copiers, verify=True, lanes=5, slots=slots,  # type: ignore[arg-type]
+                        open_lane=open_lane, limit=limit)
+    assert all(c.done for c in copiers)
+    assert limits.known == {"src:143": 2} and limit.lanes(5) == 2
+    # The four lanes were opened at once (logins at the same moment all pass on Dovecot);
+    # none is tried again after the refusal, and the lanes over the limit step back at
+    # their next folder's end: the later folders are copied on two lanes at most.
+    assert len(attempts) == 4 and len(opener.opened) == 3 and slots.free == 4
+    later = sorted(copiers, key=lambda c: c.started)[6:]
+    assert len({c.lane for c in later}) <= 2, [(c.mapping.src, c.lane) for c in copiers]
