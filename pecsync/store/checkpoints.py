@@ -307,11 +307,9 @@ class CheckpointStore(Repository):
     async def unverified_copies_above(self, folder_id: int, uidvalidity: int, above: int
                                       ) -> list[CopiedMessage]:
         """Copies above source UID *above*, not verified, their destination UID known."""
-        rows = await self._query("unverified_copies_above", {
+        rows = await self.connector._query("unverified_copies_above", {
             "folder_id": folder_id, "src_uidvalidity": uidvalidity, "above": above})
-        return [CopiedMessage(int(r[0]), int(r[1]), str(r[2]), str(r[3]),
-                              tuple(str(r[4]).split()), None if r[5] is None else int(r[5]),
-                              r[6], str(r[7]), r[8], r[9]) for r in rows]
+        return COPIED_MESSAGE.all(rows)
 
     async def set_verified(self, folder_id: int, uidvalidity: int, ok: Iterable[int],
                            bad: Iterable[int] = ()) -> None:

@@ -69,3 +69,31 @@ async def test_a_reason_stored_with_the_old_mailbox_prefix_reads_without_it(tmp_
         job = await jobs.job(address)
         assert job is not None and job.error_text == "login refused"
         assert [j.error_text for j in await jobs.jobs()] == ["login refused"]
+
+
+async def test_copies_read_by_name_from_every_query_that_returns_them(tmp_path: Any) -> None:
+    """copied_messages, unverified_copies_above and copies_by_uid give the same copies."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from pecsync.model import FetchedMessage, MessageInfo
+    from pecsync.store.checkpoints import Appended, CheckpointStore
+    from pecsync.store.syncstate import SyncStore
+
+    def msg(uid: int) -> FetchedMessage:
+        body = f"Subject: {uid}\r\n\r\nx\r\n".encode()
+        return FetchedMessage(MessageInfo(uid, len(body), ("\\Seen", "$Label"),
+                                          datetime(2026, 3, 1, tzinfo=UTC)),
+                              body, hashlib.sha256(body).hexdigest(), f"<{uid}@x>")
+
+    async with await CheckpointStore.open(tmp_path / "s.sqlite3") as store:
+        mailbox = await store.mailbox_id("a@pec.example.it", "a@pec.example.it")
+        folder = await store.add_folder(mailbox, "INBOX", "INBOX", 5, 6)
+        await store.record_batch(folder.id, 5, intents=[msg(1), msg(2)], dst_uidnext_before=9)
+        await store.mark_appended(folder.id, 5, 6, [Appended(1, 10), Appended(2, 11)], 2)
+        await store.set_verified(folder.id, 5, [1])
+        copies = await store.copied_messages(folder.id, 5)
+        assert [(c.src_uid, c.dst_uid, c.flags, c.message_id) for c in copies] == [
+            (1, 10, ("\\Seen", "$Label"), "<1@x>"), (2, 11, ("\\Seen", "$Label"), "<2@x>")]
+        assert await store.unverified_copies_above(folder.id, 5, 0) == [copies[1]]
+        assert await SyncStore(store).copies(folder.id, 5, [2, 1]) == copies
