@@ -1,7 +1,9 @@
 """Checkpoint store: folder high-water marks and per-message records.
 
-The store is the one door to the state database; behind it a backend runs the named
-statements: SQLite (pecsync.store.sqlite_backend, the embedded default) or PostgreSQL
+The store is the one door to the state database: :class:`CheckpointStore` is what the rest
+of pecsync opens and holds, and the repository of folders and messages; its connector
+(pecsync.store.connector) owns the backend that runs the named statements: SQLite
+(pecsync.store.sqlite_backend, the embedded default) or PostgreSQL
 (pecsync.store.postgres_backend, shared by several hosts).  Durability: every method that
 records an intent or an outcome commits before it returns, so what it wrote survives
 ``kill -9`` and power loss.
@@ -15,14 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pecsync.config import PostgresTarget, is_postgres_url
-from pecsync.errors import StoreError
-from pecsync.model import FetchedMessage
-from pecsync.store.backend import Backend, MigrationStep
-from pecsync.store.sqlite_backend import SqliteBackend
+import aiosqlite
 
-#: 2: ``folder.content_match`` (added to schema-1 databases by :meth:`CheckpointStore.open`).
-SCHEMA_VERSION = "2"
+from pecsync.config import PostgresTarget
+from pecsync.model import FetchedMessage
+from pecsync.store.backend import Backend, Params, Statement, Statements
+from pecsync.store.connector import Connector, Repository
+from pecsync.store.migrations import SCHEMA_VERSION
+from pecsync.store.rows import RowMapper, flag_list, opt_int
+
+__all__ = ["SCHEMA_VERSION", "Appended", "CheckpointStore", "CopiedMessage", "FolderState",
+           "Intent", "now"]
 
 
 def now() -> str:
@@ -72,92 +77,56 @@ class Appended:
     dst_uid: int | None
 
 
-def _folder(row: Sequence[Any]) -> FolderState:
-    (folder_id, src_name, dst_name, src_uidvalidity, dst_uidvalidity, high_water,
-     src_uidnext_seen, content_match) = row
-    return FolderState(folder_id, src_name, dst_name, src_uidvalidity, dst_uidvalidity,
-                       high_water, src_uidnext_seen, bool(content_match))
+_FOLDER = RowMapper(FolderState, content_match=bool)
+#: A copied message (copied_messages, copies_by_uid).
+COPIED_MESSAGE = RowMapper(CopiedMessage, flags=flag_list, dst_uid=opt_int)
+_INTENT = RowMapper(Intent, dst_uidnext_before=lambda v: int(v or 1))
 
 
-class CheckpointStore:
-    """Async access to the state database.  Use ``async with await CheckpointStore.open(x)``
-    with a path (SQLite) or a :class:`pecsync.config.PostgresTarget`."""
+class CheckpointStore(Repository):
+    """The folders and messages of the state database (the ledger's rows), and the object
+    the rest of pecsync holds the database by: ``async with await CheckpointStore.open(x)``
+    with a path (SQLite) or a :class:`pecsync.config.PostgresTarget`.  The other
+    repositories are built from it (``JobStore(store, vault)``); the connection itself is
+    its :class:`~pecsync.store.connector.Connector` (``store.connector``)."""
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
+    def __init__(self, connector: Connector) -> None:
+        super().__init__(connector)
         #: The SQLite file or the PostgreSQL URL (for messages).
-        self.where = backend.where
+        self.where = connector.where
+
+    @classmethod
+    async def open(cls, target: Path | str | PostgresTarget) -> CheckpointStore:
+        """The state database at *target* (:meth:`Connector.open`: a path opens or creates
+        SQLite, a PostgreSQL target or URL the shared database), its schema up to date."""
+        return cls(await Connector.open(target))
+
+    @property
+    def backend(self) -> Backend:
+        return self.connector.backend
 
     @property
     def path(self) -> Path:
         """The SQLite file (SQLite only)."""
-        assert isinstance(self.backend, SqliteBackend)
-        return self.backend.path
+        return self.connector.path
 
     @property
-    def db(self) -> Any:
+    def db(self) -> aiosqlite.Connection:
         """The aiosqlite connection (SQLite only: tests and SQLite maintenance)."""
-        assert isinstance(self.backend, SqliteBackend)
-        return self.backend.db
+        return self.connector.db
 
     @property
     def shared(self) -> bool:
         """Several processes or hosts are expected to share this database."""
-        return self.backend.shared
+        return self.connector.shared
 
     @property
     def idle_poll_seconds(self) -> float:
         """How long an idle worker sleeps before looking again when nothing wakes it."""
-        return self.backend.idle_poll_seconds
-
-    @classmethod
-    async def open(cls, target: Path | str | PostgresTarget) -> CheckpointStore:
-        """The state database at *target*: a path opens (or creates) SQLite, a PostgreSQL
-        target (or ``postgresql://`` URL) the shared database; the schema is created or
-        migrated either way."""
-        backend: Backend
-        if isinstance(target, str) and is_postgres_url(target):
-            target = PostgresTarget(target)
-        if isinstance(target, PostgresTarget):
-            from pecsync.store.postgres_backend import PostgresBackend
-
-            backend = await PostgresBackend.open(target, version=SCHEMA_VERSION,
-                                                 migrate=cls._migrate)
-        else:
-            backend = await SqliteBackend.open(Path(target), version=SCHEMA_VERSION,
-                                               migrate=cls._migrate)
-        return cls(backend)
-
-    @staticmethod
-    async def _migrate(step: MigrationStep) -> None:
-        """Bring a database written by an older pecsync up to this schema (``CREATE TABLE IF
-        NOT EXISTS`` leaves existing tables as they are).  Runs inside the backend's exclusive
-        transaction: two processes opening the same old database cannot both add a column.
-        Each step uses named statements, so it runs on both backends."""
-        columns = {str(r[0]) for r in await step.rows("folder_columns")}
-        if "content_match" not in columns:
-            await step.execute("add_content_match")
-            await step.execute("content_match_unfinished")
-            await step.execute("set_schema_version", {"version": SCHEMA_VERSION})
-        columns = {str(r[0]) for r in await step.rows("credential_columns")}
-        if "source" not in columns:
-            # Where a credential version came from (csv, web, stdin); NULL = unknown.
-            await step.execute("add_credential_source")
-        moved = await step.rows("meta_value", {"key": "moved_to"})
-        if moved:
-            raise StoreError(f"this state database was copied to {moved[0][0]} "
-                             f"(pecsync db copy) and is no longer used",
-                             hint=f"set [state] database = \"{moved[0][0]}\"")
-        rows = await step.rows("get_schema_version")
-        found = int(rows[0][0]) if rows else 0
-        if found > int(SCHEMA_VERSION):
-            raise StoreError(f"state database of a newer pecsync (schema {found}; "
-                             f"this one knows {SCHEMA_VERSION})",
-                             hint="run the pecsync version that wrote it, or a newer one: "
-                                  "an older one could lose what it records")
+        return self.connector.idle_poll_seconds
 
     async def close(self) -> None:
-        await self.backend.close()
+        await self.connector.close()
 
     async def __aenter__(self) -> CheckpointStore:
         return self
@@ -165,49 +134,45 @@ class CheckpointStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # The generic API below is private to pecsync.store: everything above the store calls
-    # a named method that returns typed values (tests/unit/test_store_boundary.py).
-    async def _transaction(self, statements: Iterable[tuple[str, dict[str, Any]]]
-                           ) -> list[Any]:
-        """Run statements in one transaction (one fsync); the rows the last one returned
-        (``RETURNING``), when it ran on its own.
+    # The connector's statements, for repositories that still reach them through this
+    # object (private to pecsync.store, tests/unit/test_store_boundary.py).  Rows come back
+    # untyped here, as they always did; a repository uses its ``connector``, whose rows are
+    # read by name (pecsync.store.rows).
+    async def _transaction(self, statements: Statements) -> list[Any]:
+        return await self.connector._transaction(statements)
 
-        Shielded: a cancellation (a failing sibling task, a second Ctrl-C) waits for the
-        transaction to end, so a connection is never left inside one."""
-        return await self.backend.transaction(statements)
-
-    async def _query(self, name: str, params: dict[str, Any]) -> list[Any]:
-        return await self.backend.query(name, params)
+    async def _query(self, name: str, params: Params | None = None) -> list[Any]:
+        return await self.connector._query(name, params)
 
     async def compact(self) -> bool:
         """Space of blanked rows given back, so their bytes leave the database files; False
         when another process (a run in progress) kept that from completing."""
-        return await self.backend.compact()
+        return await self.connector.compact()
 
     async def checkpoint(self) -> None:
-        await self.backend.checkpoint()
+        await self.connector.checkpoint()
 
     async def wait_for_work(self, timeout: float) -> None:
         """Until a job may have become runnable (PostgreSQL: NOTIFY), at most *timeout* s."""
-        await self.backend.wait_for_work(timeout)
+        await self.connector.wait_for_work(timeout)
 
     # --- mailboxes and folders ------------------------------------------------------------
     async def mailbox_id(self, src_user: str, dst_user: str) -> int:
-        await self._transaction([("upsert_mailbox", {"src_user": src_user, "dst_user": dst_user,
-                                             "now": now()})])
-        rows = await self._query("get_mailbox_id", {"src_user": src_user})
-        return int(rows[0][0])
+        await self.connector._transaction([("upsert_mailbox", {
+            "src_user": src_user, "dst_user": dst_user, "now": now()})])
+        return int(await self.connector._value("get_mailbox_id", {"src_user": src_user}))
 
     async def find_mailbox(self, src_user: str) -> int | None:
-        rows = await self._query("get_mailbox_id", {"src_user": src_user})
-        return int(rows[0][0]) if rows else None
+        return opt_int(await self.connector._value("get_mailbox_id", {"src_user": src_user}))
 
     async def folder(self, mailbox_id: int, src_name: str) -> FolderState | None:
-        rows = await self._query("get_folder", {"mailbox_id": mailbox_id, "src_name": src_name})
-        return _folder(rows[0]) if rows else None
+        row = await self.connector._one("get_folder", {"mailbox_id": mailbox_id,
+                                                       "src_name": src_name})
+        return None if row is None else _FOLDER(row)
 
     async def folders(self, mailbox_id: int) -> list[FolderState]:
-        return [_folder(r) for r in await self._query("list_folders", {"mailbox_id": mailbox_id})]
+        rows = await self.connector._query("list_folders", {"mailbox_id": mailbox_id})
+        return _FOLDER.all(rows)
 
     async def add_folder(self, mailbox_id: int, src_name: str, dst_name: str,
                          src_uidvalidity: int, dst_uidvalidity: int, *,
@@ -219,7 +184,7 @@ class CheckpointStore:
         the flag pass of :mod:`pecsync.sync.resync` takes them as in step with (None:
         unknown)."""
         at = now()
-        await self._transaction([
+        await self.connector._transaction([
             ("insert_folder", {"mailbox_id": mailbox_id, "src_name": src_name,
                                "dst_name": dst_name, "now": at,
                                "src_uidvalidity": src_uidvalidity,
@@ -241,7 +206,7 @@ class CheckpointStore:
         for :meth:`add_folder`; it replaces the old UIDVALIDITY's, whose MODSEQs mean nothing
         for the new one."""
         at = now()
-        stmts: list[tuple[str, dict[str, Any]]] = [
+        stmts: list[Statement] = [
             ("reset_folder", {"folder_id": state.id, "src_uidvalidity": src_uidvalidity,
                               "dst_uidvalidity": dst_uidvalidity, "dst_name": dst_name,
                               "content_match": int(content_match), "now": at}),
@@ -249,20 +214,20 @@ class CheckpointStore:
                                     "deleted": 0, "now": at})]
         if forget_messages:
             stmts.insert(0, ("forget_folder_messages", {"folder_id": state.id}))
-        await self._transaction(stmts)
+        await self.connector._transaction(stmts)
         return FolderState(state.id, state.src_name, dst_name, src_uidvalidity, dst_uidvalidity,
                            0, None, content_match)
 
     async def set_uidnext_seen(self, folder_id: int, uidnext: int) -> None:
         """The folder's pass completed (this also ends a content-matched pass)."""
-        await self._transaction([("set_uidnext_seen", {"folder_id": folder_id, "uidnext": uidnext,
-                                               "now": now()})])
+        await self.connector._transaction([("set_uidnext_seen", {
+            "folder_id": folder_id, "uidnext": uidnext, "now": now()})])
 
     # --- messages -------------------------------------------------------------------------
     @staticmethod
     def _message_row(folder_id: int, uidvalidity: int, msg: FetchedMessage, state: str,
-                     **extra: Any) -> dict[str, Any]:
-        row = {
+                     **extra: object) -> dict[str, object]:
+        row: dict[str, object] = {
             "folder_id": folder_id, "src_uidvalidity": uidvalidity, "src_uid": msg.info.uid,
             "size": len(msg.body), "sha256": msg.sha256, "message_id": msg.message_id,
             "internaldate": msg.info.internaldate.isoformat(),
@@ -280,7 +245,7 @@ class CheckpointStore:
         """One transaction: intents for what is about to be APPENDed, messages found already on
         the destination (``(msg, dst_uidvalidity, dst_uid)``), skipped ones with the reason,
         and optionally a new high-water mark (only when nothing is left in intent state)."""
-        stmts: list[tuple[str, dict[str, Any]]] = []
+        stmts: list[Statement] = []
         for msg in intents:
             stmts.append(("insert_message", self._message_row(
                 folder_id, uidvalidity, msg, "intent", dst_uidnext_before=dst_uidnext_before)))
@@ -295,7 +260,7 @@ class CheckpointStore:
             stmts.append(("set_high_water", {"folder_id": folder_id, "high_water": high_water,
                                              "now": now()}))
         if stmts:
-            await self._transaction(stmts)
+            await self.connector._transaction(stmts)
 
     async def mark_appended(self, folder_id: int, uidvalidity: int, dst_uidvalidity: int | None,
                             appended: Sequence[Appended], high_water: int | None) -> None:
@@ -303,80 +268,73 @@ class CheckpointStore:
 
         Order matters: the high-water mark is written in the same transaction as the outcomes
         it covers, never before them."""
-        stmts: list[tuple[str, dict[str, Any]]] = [
+        stmts: list[Statement] = [
             ("mark_appended", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
                                "src_uid": a.src_uid, "dst_uidvalidity": dst_uidvalidity,
                                "dst_uid": a.dst_uid}) for a in appended]
         if high_water is not None:
             stmts.append(("set_high_water", {"folder_id": folder_id, "high_water": high_water,
                                              "now": now()}))
-        await self._transaction(stmts)
+        await self.connector._transaction(stmts)
 
     async def drop_intents(self, folder_id: int, uidvalidity: int,
                            src_uids: Iterable[int]) -> None:
         """Forget intents whose APPEND certainly did not happen (tagged NO, or reconciled)."""
-        await self._transaction([("drop_intent", {"folder_id": folder_id,
-                                                  "src_uidvalidity": uidvalidity,
-                                                  "src_uid": uid}) for uid in src_uids])
+        await self.connector._transaction([("drop_intent", {
+            "folder_id": folder_id, "src_uidvalidity": uidvalidity, "src_uid": uid})
+            for uid in src_uids])
 
     async def open_intents(self, folder_id: int, uidvalidity: int) -> list[Intent]:
-        rows = await self._query("open_intents", {"folder_id": folder_id,
-                                                  "src_uidvalidity": uidvalidity})
-        return [Intent(int(r[0]), int(r[1]), str(r[2]), int(r[3] or 1)) for r in rows]
+        rows = await self.connector._query("open_intents", {
+            "folder_id": folder_id, "src_uidvalidity": uidvalidity})
+        return _INTENT.all(rows)
 
     async def done_uids_above(self, folder_id: int, uidvalidity: int, above: int) -> set[int]:
-        rows = await self._query("done_uids_above", {"folder_id": folder_id,
-                                                     "src_uidvalidity": uidvalidity,
-                                                     "above": above})
-        return {int(r[0]) for r in rows}
+        rows = await self.connector._query("done_uids_above", {
+            "folder_id": folder_id, "src_uidvalidity": uidvalidity, "above": above})
+        return {int(r["src_uid"]) for r in rows}
 
     async def claimed_dst_uids(self, folder_id: int, dst_uidvalidity: int) -> set[int]:
-        rows = await self._query("claimed_dst_uids", {"folder_id": folder_id,
-                                                      "dst_uidvalidity": dst_uidvalidity})
-        return {int(r[0]) for r in rows}
+        rows = await self.connector._query("claimed_dst_uids", {
+            "folder_id": folder_id, "dst_uidvalidity": dst_uidvalidity})
+        return {int(r["dst_uid"]) for r in rows}
 
     async def copied_messages(self, folder_id: int, uidvalidity: int) -> list[CopiedMessage]:
-        rows = await self._query("copied_messages", {"folder_id": folder_id,
-                                                     "src_uidvalidity": uidvalidity})
-        return [CopiedMessage(int(r[0]), int(r[1]), str(r[2]), str(r[3]),
-                              tuple(str(r[4]).split()), None if r[5] is None else int(r[5]),
-                              r[6], str(r[7]), r[8], r[9]) for r in rows]
+        rows = await self.connector._query("copied_messages", {
+            "folder_id": folder_id, "src_uidvalidity": uidvalidity})
+        return COPIED_MESSAGE.all(rows)
 
     async def unverified_copies_above(self, folder_id: int, uidvalidity: int, above: int
                                       ) -> list[CopiedMessage]:
         """Copies above source UID *above*, not verified, their destination UID known."""
-        rows = await self._query("unverified_copies_above", {
+        rows = await self.connector._query("unverified_copies_above", {
             "folder_id": folder_id, "src_uidvalidity": uidvalidity, "above": above})
-        return [CopiedMessage(int(r[0]), int(r[1]), str(r[2]), str(r[3]),
-                              tuple(str(r[4]).split()), None if r[5] is None else int(r[5]),
-                              r[6], str(r[7]), r[8], r[9]) for r in rows]
+        return COPIED_MESSAGE.all(rows)
 
     async def set_verified(self, folder_id: int, uidvalidity: int, ok: Iterable[int],
                            bad: Iterable[int] = ()) -> None:
         ts = now()
-        stmts: list[tuple[str, dict[str, Any]]] = [
+        stmts: list[Statement] = [
             ("mark_verified", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
                                "src_uid": uid, "now": ts}) for uid in ok]
         stmts += [("clear_verified", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
                                       "src_uid": uid}) for uid in bad]
         if stmts:
-            await self._transaction(stmts)
+            await self.connector._transaction(stmts)
 
     async def set_notes(self, folder_id: int, uidvalidity: int,
                         notes: Mapping[int, str]) -> None:
         """Attach a note to recorded messages (``{source uid: note}``)."""
         if notes:
-            await self._transaction([("set_message_note", {
+            await self.connector._transaction([("set_message_note", {
                 "folder_id": folder_id, "src_uidvalidity": uidvalidity, "src_uid": uid,
                 "note": note}) for uid, note in notes.items()])
 
     async def count_copies(self, folder_id: int, uidvalidity: int) -> int:
         """Recorded copies of the folder on the destination (appended or present)."""
-        rows = await self._query("count_copies", {"folder_id": folder_id,
-                                                  "src_uidvalidity": uidvalidity})
-        return int(rows[0][0])
+        return int(await self.connector._value("count_copies", {
+            "folder_id": folder_id, "src_uidvalidity": uidvalidity}))
 
     async def count_unverified(self, folder_id: int, uidvalidity: int) -> int:
-        rows = await self._query("count_unverified", {"folder_id": folder_id,
-                                                      "src_uidvalidity": uidvalidity})
-        return int(rows[0][0])
+        return int(await self.connector._value("count_unverified", {
+            "folder_id": folder_id, "src_uidvalidity": uidvalidity}))

@@ -10,14 +10,17 @@ import enum
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from pecsync.errors import LeaseLost, StoreConflict
 from pecsync.model import MailboxRow, Secret
 from pecsync.retrypolicy import WRITE_RACE
+from pecsync.store.backend import Statement
 from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.connector import Connector
+from pecsync.store.rows import Row, RowMapper, opt_str
 from pecsync.vault import Vault, credential_context
 
 
@@ -76,12 +79,19 @@ class Job:
     finished_at: str | None
 
 
-def _job(row: Sequence[Any]) -> Job:
-    values = list(row)
-    values[5] = JobState(values[5])
-    if values[9]:  # a reason recorded before it was stored without "mailbox ADDRESS: "
-        values[9] = values[9].removeprefix(f"mailbox {values[1]}: ")
-    return Job(*values)
+_JOB = RowMapper(Job, rename={"order": "order_name"}, state=JobState)
+
+
+def _reason(job: Job) -> Job:
+    """Without the "mailbox ADDRESS: " a reason recorded before was stored with."""
+    prefix = f"mailbox {job.address}: "
+    if job.error_text and job.error_text.startswith(prefix):
+        return replace(job, error_text=job.error_text.removeprefix(prefix))
+    return job
+
+
+def _job(row: Row) -> Job:
+    return _reason(_JOB(row))
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,9 @@ class SelfEnrolled:
     state: str
 
 
+_SELF_ENROLLED = RowMapper(SelfEnrolled, rename={"order": "order_name"})
+
+
 @dataclass
 class ImportOutcome:
     added: list[str]
@@ -155,31 +168,37 @@ class JobStore:
         return (datetime.now(UTC) + timedelta(seconds=self.lease_seconds)).isoformat(
             timespec="seconds")
 
+    @property
+    def connector(self) -> Connector:
+        """The connection this repository's statements run on."""
+        return self.store.connector
+
     def _need_vault(self) -> Vault:
         if self.vault is None:
             raise RuntimeError("credential vault not opened")
         return self.vault
 
     async def job(self, address: str) -> Job | None:
-        rows = await self.store._query("job_by_address", {"address": address.lower()})
-        return _job(rows[0]) if rows else None
+        row = await self.connector._one("job_by_address", {"address": address.lower()})
+        return None if row is None else _job(row)
 
     async def jobs(self, order: str | None = None) -> list[Job]:
-        return [_job(r) for r in await self.store._query("list_jobs", {"order_name": order})]
+        return [_reason(job) for job in
+                _JOB.all(await self.connector._query("list_jobs", {"order_name": order}))]
 
     async def _latest(self, job_id: int, side: str) -> tuple[int, bytes | None, str | None]:
-        rows = await self.store._query("latest_credential", {"job_id": job_id, "side": side})
-        if not rows:
+        row = await self.connector._one("latest_credential", {"job_id": job_id, "side": side})
+        if row is None:
             return 0, None, None
-        return int(rows[0][0]), rows[0][1], rows[0][2]
+        return int(row["version"]), row["ciphertext"], opt_str(row["logged_in_at"])
 
     async def _latest_source(self, job_id: int, side: str) -> str | None:
-        rows = await self.store._query("latest_credential", {"job_id": job_id, "side": side})
-        return str(rows[0][3]) if rows and rows[0][3] is not None else None
+        row = await self.connector._one("latest_credential", {"job_id": job_id, "side": side})
+        return None if row is None else opt_str(row["source"])
 
     async def _credential_changes(self, job_id: int, side: str, new: Secret | None,
                                   source: CredentialSource, *, logged_in: bool = False
-                                  ) -> list[tuple[str, dict[str, Any]]]:
+                                  ) -> list[Statement]:
         """Statements adding a credential version when *new* differs from the latest
         (*logged_in*: it was just checked by a LOGIN, also when it is the same password)."""
         if new is None:
@@ -191,7 +210,7 @@ class JobStore:
             return ([("mark_logged_in", {"job_id": job_id, "side": side, "version": version,
                                          "now": ts})] if logged_in else [])
         version += 1
-        stmts: list[tuple[str, dict[str, Any]]] = [
+        stmts: list[Statement] = [
             ("insert_credential", {"job_id": job_id, "side": side, "version": version,
                                    "ciphertext": vault.seal(new, _context(job_id, side, version)),
                                    "now": ts, "source": source})]
@@ -201,19 +220,19 @@ class JobStore:
         return stmts
 
     async def _csv_changes(self, job_id: int, side: str, new: Secret | None
-                           ) -> list[tuple[str, dict[str, Any]]]:
+                           ) -> list[Statement]:
         """A CSV row's password becomes a new version only when the row changed since its
         last import: a password fixed since (web, stdin) is not put back by re-importing an
         unchanged list.  The row is remembered by its fingerprint, never its password."""
         if new is None:
             return []
         fingerprint = self._need_vault().fingerprint(new, f"pecsync/csv/{job_id}/{side}")
-        rows = await self.store._query("csv_fingerprint", {"job_id": job_id, "side": side})
+        known = await self.connector._value("csv_fingerprint", {"job_id": job_id, "side": side})
         remember = ("set_csv_fingerprint", {"job_id": job_id, "side": side,
                                             "fingerprint": fingerprint, "now": now()})
-        if rows and rows[0][0] == fingerprint:
+        if known == fingerprint:
             return []  # the row did not change since its last import
-        if not rows and await self._latest_source(job_id, side) in ("web", "stdin"):
+        if known is None and await self._latest_source(job_id, side) in ("web", "stdin"):
             # No fingerprint yet (a database of an older pecsync, or after rotate-key): the
             # password that came later from the member or the operator wins.
             return [remember]
@@ -225,7 +244,7 @@ class JobStore:
         """Add new mailboxes, version changed passwords and re-queue what they unblock; rows
         missing from the list are left alone.  One transaction."""
         out = ImportOutcome([], [], [], [])
-        stmts: list[tuple[str, dict[str, Any]]] = []
+        stmts: list[Statement] = []
         ts = now()
         for row in rows:
             existing = await self.job(row.address)
@@ -233,7 +252,7 @@ class JobStore:
                 runnable = ((row.source_password is not None or src_master)
                             and (row.dest_password is not None or dst_master))
                 state = JobState.PENDING if runnable else JobState.WAITING_CREDENTIALS
-                await self.store._transaction([("insert_job", {
+                await self.connector._transaction([("insert_job", {
                     "address": row.address, "order_name": row.order, "src_user": row.source_user,
                     "dst_user": row.dest_user, "state": state.value, "now": ts})])
                 created = await self.job(row.address)
@@ -268,7 +287,7 @@ class JobStore:
                                                    "state": JobState.PENDING.value,
                                                    "detail": None}))
                 out.requeued.append(row.address)
-        await self.store._transaction(stmts)
+        await self.connector._transaction(stmts)
         return out
 
     async def set_password(self, job: Job, side: str, secret: Secret,
@@ -318,7 +337,7 @@ class JobStore:
         ts = now()
         address = address.lower()
         try:
-            await self.store._transaction([("insert_job", {
+            await self.connector._transaction([("insert_job", {
                 "address": address, "order_name": order, "src_user": address,
                 "dst_user": address, "state": JobState.WAITING_CREDENTIALS.value, "now": ts})])
         except StoreConflict:
@@ -327,15 +346,14 @@ class JobStore:
             return await self.accept_checked(existing, src, dst, source)
         created = await self.job(address)
         assert created is not None
-        await self.store._transaction([("insert_job_event", {
+        await self.connector._transaction([("insert_job_event", {
             "job_id": created.id, "now": ts, "event": "self_enrolled",
             "state": created.state.value, "detail": source})])
         return await self.accept_checked(created, src, dst, source)
 
     async def self_enrolled(self, order: str | None = None) -> list[SelfEnrolled]:
         """Mailboxes added by their members, oldest first (for ``status`` and the report)."""
-        rows = await self.store._query("self_enrolled_jobs", {})
-        out = [SelfEnrolled(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+        out = _SELF_ENROLLED.all(await self.connector._query("self_enrolled_jobs"))
         return [e for e in out if order is None or e.order == order]
 
     async def credential_sources(self) -> dict[tuple[int, str], CredentialOrigin]:
@@ -343,9 +361,9 @@ class JobStore:
 
             {(7, "src"): CredentialOrigin(source="web", at="2026-02-03T10:00:00+00:00")}
         """
-        rows = await self.store._query("current_credential_sources", {})
-        return {(int(r[0]), str(r[1])): CredentialOrigin(r[2] or "unknown", str(r[3]))
-                for r in rows}
+        rows = await self.connector._query("current_credential_sources")
+        return {(int(r["job_id"]), str(r["side"])): CredentialOrigin(
+                    str(r["source"] or "unknown"), str(r["created_at"])) for r in rows}
 
     async def credentials(self, job: Job) -> JobCredentials:
         vault = self.vault
@@ -362,11 +380,11 @@ class JobStore:
 
     async def mark_logged_in(self, job: Job, side: str, version: int) -> None:
         if version:
-            await self.store._transaction([("mark_logged_in", {"job_id": job.id, "side": side,
+            await self.connector._transaction([("mark_logged_in", {"job_id": job.id, "side": side,
                                                                "version": version, "now": now()})])
 
     async def recover_stale(self) -> None:
-        await self.store._transaction([("recover_stale_jobs", {"now": now()})])
+        await self.connector._transaction([("recover_stale_jobs", {"now": now()})])
 
     async def claim_next(self, owner: str, order: str | None) -> Job | None:
         """The next runnable job (pending, then retries that are due), now ``running``."""
@@ -387,7 +405,7 @@ class JobStore:
         params = {**params, "lease_until": self.lease_until(), "now": now()}
         # The claimed row comes back whole (RETURNING): no second query, and no scan of
         # every job (that made claiming O(queued jobs)).
-        rows = await self.store._transaction([(query, params)])
+        rows = await self.connector._transaction([(query, params)])
         if not rows:
             return None
         job = _job(rows[0])
@@ -396,17 +414,18 @@ class JobStore:
 
     async def lease_holder(self, job: Job) -> Lease:
         """Who holds *job*'s lease and until when (for messages; decides nothing)."""
-        rows = await self.store._query("job_lease", {"id": job.id})
-        return Lease(rows[0][0], rows[0][1]) if rows else Lease(None, None)
+        row = await self.connector._one("job_lease", {"id": job.id})
+        if row is None:
+            return Lease(None, None)
+        return Lease(opt_str(row["lease_owner"]), opt_str(row["lease_until"]))
 
     async def count_running(self, order: str | None) -> int:
         """Jobs ``running`` now, in this process or any other sharing the database."""
-        rows = await self.store._query("count_running", {"order_name": order})
-        return int(rows[0][0])
+        return int(await self.connector._value("count_running", {"order_name": order}))
 
     async def next_wakeup(self, order: str | None) -> str | None:
-        rows = await self.store._query("next_wakeup", {"order_name": order})
-        return rows[0][0] if rows and rows[0][0] else None
+        at = await self.connector._value("next_wakeup", {"order_name": order})
+        return str(at) if at else None
 
     async def set_phase(self, job: Job, phase: str) -> None:
         self._still_ours(job, await self.store._transaction([("set_job_phase", {
@@ -423,7 +442,7 @@ class JobStore:
             "phase": phase, "owner": self._owners.get(job.id),
             "now": now(), "lease_until": self.lease_until()})]))
 
-    def _still_ours(self, job: Job, written: list[Any]) -> None:
+    def _still_ours(self, job: Job, written: Sequence[object]) -> None:
         """A guarded write of a job this process claimed matched no row: the lease ran out
         while this process was stalled, and another process took the job over."""
         if not written and job.id in self._owners:
@@ -441,12 +460,12 @@ class JobStore:
         *counted*: False gives the attempt back (its claim counted it)."""
         ts = now()
         owner = self._owners.get(job.id)
-        synced: list[tuple[str, dict[str, Any]]] = [] if synced_at is None else [
+        synced: list[Statement] = [] if synced_at is None else [
             ("set_last_synced", {"id": job.id, "synced_at": synced_at, "owner": owner})]
         if not counted:
             synced.append(("give_back_attempt", {"id": job.id, "owner": owner,
                                                  "attempts": max(job.attempts - 1, 0)}))
-        return bool(await self.store._transaction([
+        return bool(await self.connector._transaction([
             *synced,
             ("set_job_state", {"id": job.id, "state": state.value, "error_class": error_class,
                                "error_text": error_text, "next_attempt_at": next_attempt_at,
@@ -460,7 +479,7 @@ class JobStore:
         """Put a job this run ended back as it was before its claim (the circuit breaker,
         pecsync.engine.breaker); False when another process has taken it since."""
         ts = now()
-        return bool(await self.store._transaction([
+        return bool(await self.connector._transaction([
             ("restore_job", {"id": job.id, "state": state.value, "attempts": attempts,
                              "error_class": error_class, "error_text": error_text,
                              "next_attempt_at": next_attempt_at, "now": ts}),
@@ -469,8 +488,8 @@ class JobStore:
                                               "detail": reason})]))
 
     async def purge_job_credentials(self, job: Job) -> None:
-        await self.store._transaction([("purge_credentials_of_job", {"job_id": job.id})])
+        await self.connector._transaction([("purge_credentials_of_job", {"job_id": job.id})])
 
     async def purge_credentials(self, *, only_done: bool) -> None:
-        await self.store._transaction([("purge_credentials_of_done" if only_done
-                                        else "purge_all_credentials", {})])
+        await self.connector._transaction([("purge_credentials_of_done" if only_done
+                                            else "purge_all_credentials", {})])

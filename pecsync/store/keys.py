@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from pecsync.store.backend import Statement
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.vault import Vault, credential_context
 
@@ -13,13 +12,15 @@ async def reencrypt_credentials(store: CheckpointStore, old: Vault, new: Vault) 
     fingerprints (keyed by the old key: the next import records new ones without replacing a
     password that came from the web or stdin), all in one transaction; the number of
     passwords re-encrypted.  Nothing is written if one ciphertext does not open."""
-    rows = await store._query("all_credentials", {})
-    stmts: list[tuple[str, dict[str, Any]]] = []
-    for job_id, side, version, blob in rows:
-        ctx = credential_context(int(job_id), str(side), int(version))
-        stmts.append(("replace_ciphertext", {"job_id": job_id, "side": side,
-                                             "version": version,
-                                             "ciphertext": new.seal(old.open(blob, ctx), ctx)}))
+    connector = store.connector
+    rows = await connector._query("all_credentials")
+    stmts: list[Statement] = []
+    for r in rows:
+        job_id, side, version = int(r["job_id"]), str(r["side"]), int(r["version"])
+        ctx = credential_context(job_id, side, version)
+        stmts.append(("replace_ciphertext", {
+            "job_id": job_id, "side": side, "version": version,
+            "ciphertext": new.seal(old.open(bytes(r["ciphertext"]), ctx), ctx)}))
     stmts.append(("forget_csv_fingerprints", {}))
-    await store._transaction(stmts)
+    await connector._transaction(stmts)
     return len(rows)

@@ -15,6 +15,8 @@ import secrets
 from dataclasses import dataclass
 
 from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.connector import Repository
+from pecsync.store.rows import RowMapper
 
 
 def token_hash(token: str) -> str:
@@ -32,24 +34,20 @@ class MemberLink:
     submitted_at: str | None
 
 
-def _link(row: tuple[object, ...]) -> MemberLink:
-    (hash_, address, order, created, opened, count, submitted) = row
-    return MemberLink(token_hash=str(hash_), address=str(address),
-                      order=None if order is None else str(order), created_at=str(created),
-                      opened_at=None if opened is None else str(opened),
-                      open_count=int(str(count)),
-                      submitted_at=None if submitted is None else str(submitted))
+_LINK = RowMapper(MemberLink, rename={"order": "order_name"})
 
 
-class LinkStore:
+class LinkStore(Repository):
     def __init__(self, store: CheckpointStore) -> None:
+        super().__init__(store)
+        #: What it was built from (the statements run on ``self.connector``).
         self.store = store
 
     async def issue(self, address: str, order: str | None) -> str:
         """A new personal link token for *address* (returned once; only its hash is kept).
         Earlier links of the address stay valid."""
         token = secrets.token_urlsafe(32)
-        await self.store._transaction([("insert_member_link", {
+        await self.connector._transaction([("insert_member_link", {
             "token_hash": token_hash(token), "address": address.lower(), "order_name": order,
             "now": now()})])
         return token
@@ -58,17 +56,19 @@ class LinkStore:
         """The link a token belongs to, or None for a token never issued."""
         if not token or len(token) > 200:
             return None
-        rows = await self.store._query("member_link_of_token", {"token_hash": token_hash(token)})
-        return _link(tuple(rows[0])) if rows else None
+        row = await self.connector._one("member_link_of_token",
+                                        {"token_hash": token_hash(token)})
+        return None if row is None else _LINK(row)
 
     async def mark_opened(self, token: str) -> None:
-        await self.store._transaction([("mark_member_link_opened", {
+        await self.connector._transaction([("mark_member_link_opened", {
             "token_hash": token_hash(token), "now": now()})])
 
     async def mark_submitted(self, token: str) -> None:
-        await self.store._transaction([("mark_member_link_submitted", {
+        await self.connector._transaction([("mark_member_link_submitted", {
             "token_hash": token_hash(token), "now": now()})])
 
     async def of_address(self, address: str) -> list[MemberLink]:
-        rows = await self.store._query("member_links_of_address", {"address": address.lower()})
-        return [_link(tuple(r)) for r in rows]
+        rows = await self.connector._query("member_links_of_address",
+                                           {"address": address.lower()})
+        return _LINK.all(rows)

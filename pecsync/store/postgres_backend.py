@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from itertools import groupby
 from typing import Any
 
@@ -25,10 +25,12 @@ from tenacity import RetryCallState
 from pecsync.config import PostgresTarget
 from pecsync.errors import StoreConflict, StoreError, StoreUnavailable
 from pecsync.retrypolicy import DATABASE, DATABASE_BUSY
-from pecsync.store.backend import MigrationStep, Statements, committed
+from pecsync.store.backend import Dialect, Params, Statement, Statements, committed
 from pecsync.store.queries import pg_schema, sql
+from pecsync.store.rows import NamedRow, Row, named_row
 
-#: pg_advisory_xact_lock key of schema creation and migrations (hosts starting together).
+#: pg_advisory_lock key (a session lock) of schema creation and migrations (hosts starting
+#: together take turns).
 _SCHEMA_LOCK = 0x7065637379
 CHANNEL = "pecsync_jobs"
 log = structlog.get_logger("pecsync.store")
@@ -102,15 +104,49 @@ def _error(where: str, what: str, exc: BaseException) -> StoreError:
 
 
 class _Step:
-    def __init__(self, cur: psycopg.AsyncClientCursor[Any]) -> None:
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, cur: psycopg.AsyncCursor[NamedRow]) -> None:
         self.cur = cur
 
-    async def rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+    async def rows(self, name: str, params: Params | None = None) -> list[Row]:
         await self.cur.execute(_dialect(name), params or {})
         return list(await self.cur.fetchall()) if self.cur.description else []
 
-    async def execute(self, name: str, params: dict[str, Any] | None = None) -> None:
+    async def execute(self, name: str, params: Params | None = None) -> None:
         await self.cur.execute(_dialect(name), params or {})
+
+
+class _Migrator:
+    """Holds the session advisory lock of schema changes on its connection."""
+
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.AsyncConnection[NamedRow]) -> None:
+        self.conn = conn
+
+    async def meta(self, key: str) -> str | None:
+        cur = self.conn.cursor()
+        await cur.execute("SELECT to_regclass('meta') IS NOT NULL AS present")
+        found = await cur.fetchone()
+        if found is None or not found["present"]:
+            return None
+        await cur.execute(_dialect("meta_value"), {"key": key})
+        row = await cur.fetchone()
+        return None if row is None else str(row["value"])
+
+    async def create_tables(self, baseline: str) -> None:
+        async with self.conn.transaction():
+            cur = self.conn.cursor()
+            for statement in pg_schema():
+                await cur.execute(statement.replace("%", "%%"))
+            await cur.execute("INSERT INTO meta (key, value) VALUES ('schema', %s) "
+                              "ON CONFLICT DO NOTHING", (baseline,))
+
+    @contextlib.asynccontextmanager
+    async def step(self) -> AsyncIterator[_Step]:
+        async with self.conn.transaction():
+            yield _Step(self.conn.cursor())
 
 
 class PostgresBackend:
@@ -118,8 +154,8 @@ class PostgresBackend:
     #: LISTEN wakes idle workers; this only bounds how stale a missed notification can be.
     idle_poll_seconds = 10.0
 
-    def __init__(self, pool: AsyncConnectionPool[Any], target: PostgresTarget,
-                 kwargs: dict[str, Any]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[psycopg.AsyncConnection[NamedRow]],
+                 target: PostgresTarget, kwargs: dict[str, Any]) -> None:
         self.pool = pool
         self.target = target
         self.where = target.url
@@ -130,12 +166,14 @@ class PostgresBackend:
         self._listening = False
 
     @classmethod
-    async def open(cls, target: PostgresTarget, *, version: str,
-                   migrate: Callable[[MigrationStep], Awaitable[None]]) -> PostgresBackend:
+    async def open(cls, target: PostgresTarget) -> PostgresBackend:
+        """The pool; the schema is the connector's (:meth:`migrator`)."""
         kwargs = connection_kwargs(target)
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[NamedRow]] = AsyncConnectionPool(
             target.url, min_size=1, max_size=max(2, target.pool_size), open=False,
-            kwargs={**kwargs, "autocommit": True, "cursor_factory": psycopg.AsyncClientCursor},
+            kwargs={**kwargs, "autocommit": True, "cursor_factory": psycopg.AsyncClientCursor,
+                    # Rows are read by column name (pecsync.store.rows), and still by position.
+                    "row_factory": named_row},
             timeout=60, name="pecsync")
         # One connection first: a wrong host, password or TLS setting fails at once with
         # the server's own words (a pool would retry it in the background until a timeout).
@@ -150,23 +188,22 @@ class PostgresBackend:
         except Exception as exc:
             await pool.close()
             raise StoreError(f"{target.url}: cannot open state database: {exc}") from None
-        backend = cls(pool, target, kwargs)
+        return cls(pool, target, kwargs)
+
+    @contextlib.asynccontextmanager
+    async def migrator(self) -> AsyncIterator[_Migrator]:
+        """A session advisory lock on one connection while the schema is created and
+        migrated: hosts starting together take turns, each step in a transaction of its own."""
         try:
-            async with pool.connection() as conn, conn.transaction():
-                cur = conn.cursor()
-                await cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in pg_schema():
-                    await cur.execute(statement.replace("%", "%%"))
-                await cur.execute("INSERT INTO meta (key, value) VALUES ('schema', %s) "
-                                  "ON CONFLICT DO NOTHING", (version,))
-                await migrate(_Step(cur))
-        except BaseException as exc:
-            await pool.close()
-            if isinstance(exc, psycopg.Error):
-                raise _error(target.url, "cannot open state database", exc) from None
-            raise
-        committed(["schema"])
-        return backend
+            async with self.pool.connection() as conn:
+                await conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+                try:
+                    yield _Migrator(conn)
+                finally:
+                    if not conn.broken:
+                        await conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+        except psycopg.Error as exc:
+            raise _error(self.where, "cannot open state database", exc) from None
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -177,7 +214,7 @@ class PostgresBackend:
             await self._listen_conn.close()
         await self.pool.close()
 
-    async def transaction(self, statements: Statements) -> list[Any]:
+    async def transaction(self, statements: Statements) -> list[Row]:
         statements = list(statements)
         with anyio.CancelScope(shield=True):
             try:
@@ -213,9 +250,8 @@ class PostgresBackend:
                 await self.pool.check()
         return before_sleep
 
-    async def _transaction_once(self, statements: list[tuple[str, dict[str, Any]]]
-                                ) -> list[Any]:
-        returned: list[Any] = []
+    async def _transaction_once(self, statements: list[Statement]) -> list[Row]:
+        returned: list[Row] = []
         committing = False
         try:
             async with self.pool.connection() as conn, conn.transaction():
@@ -242,7 +278,7 @@ class PostgresBackend:
             raise
         return returned
 
-    async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
+    async def query(self, name: str, params: Params) -> list[Row]:
         try:
             async for attempt in DATABASE.retrying(connection_lost,
                                                    before_sleep=self._reconnecting("read")):
@@ -257,7 +293,7 @@ class PostgresBackend:
             raise _error(self.where, "read failed", exc) from None
         raise AssertionError("unreachable")
 
-    async def execute_sql(self, text: str, params: dict[str, Any] | None = None) -> None:
+    async def execute_sql(self, text: str, params: Params | None = None) -> None:
         """A statement outside queries.sql (maintenance: VACUUM cannot run in a transaction)."""
         async with self.pool.connection() as conn:
             await conn.execute(text, params)

@@ -200,7 +200,9 @@ INSERT INTO intake_request (address, order_name, at) VALUES (:address, :order_na
 
 -- name: intake_requests
 -- Addresses asked for on the intake page that are not in the list, one row per address.
-SELECT r.address, MAX(r.order_name), COUNT(*), MIN(r.at), MAX(r.at) FROM intake_request r
+SELECT r.address, MAX(r.order_name) AS order_name, COUNT(*) AS count, MIN(r.at) AS first_at,
+       MAX(r.at) AS last_at
+FROM intake_request r
 WHERE NOT EXISTS (SELECT 1 FROM job j WHERE j.address = r.address)
 GROUP BY r.address ORDER BY MIN(r.at);
 
@@ -336,7 +338,7 @@ WHERE job_id = :job_id AND side = :side AND version = :version;
 UPDATE credential SET ciphertext = NULL WHERE job_id = :job_id AND ciphertext IS NOT NULL;
 
 -- name: first_done_times
-SELECT j.address, MIN(e.at) FROM job_event e JOIN job j ON j.id = e.job_id
+SELECT j.address, MIN(e.at) AS done_at FROM job_event e JOIN job j ON j.id = e.job_id
 WHERE e.state = 'done' GROUP BY j.address;
 
 -- name: first_event_time
@@ -491,7 +493,7 @@ SELECT j.address, s.last_synced_at,
        (SELECT COALESCE(SUM(fs.deleted_at_source), 0)
         FROM mailbox m JOIN folder f ON f.mailbox_id = m.id
         JOIN folder_sync fs ON fs.folder_id = f.id
-        WHERE m.src_user = j.src_user)
+        WHERE m.src_user = j.src_user) AS deleted_at_source
 FROM job j LEFT JOIN job_sync s ON s.job_id = j.id
 WHERE (:order_name IS NULL OR j.order_name = :order_name);
 
@@ -723,7 +725,8 @@ DELETE FROM intake_attempt WHERE id = (SELECT MAX(id) FROM intake_attempt
 -- name: self_enrolled_jobs
 -- Mailboxes added by their member on the intake page (not on the list; the source accepted
 -- the password): for the order to check.
-SELECT j.address, j.order_name, MIN(e.at), j.state FROM job_event e JOIN job j ON j.id = e.job_id
+SELECT j.address, j.order_name, MIN(e.at) AS at, j.state
+FROM job_event e JOIN job j ON j.id = e.job_id
 WHERE e.event = 'self_enrolled'
 GROUP BY j.address, j.order_name, j.state ORDER BY MIN(e.at);
 

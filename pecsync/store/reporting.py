@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.connector import Repository
+from pecsync.store.rows import RowMapper, opt_int, opt_str
 
 
 @dataclass(frozen=True)
@@ -64,29 +66,32 @@ class MailboxMessage:
     verified_at: str | None
 
 
-def _opt_int(value: object) -> int | None:
-    return None if value is None else int(str(value))
+_DELIVERY = RowMapper(PendingDelivery, rename={"order": "order_name"},
+                      recipients=lambda v: tuple(str(v).split(",")), payload=bytes)
+_MAILBOX_MESSAGE = RowMapper(MailboxMessage, src_uidvalidity=opt_int, dst_uidvalidity=opt_int,
+                             dst_uid=opt_int, message_id=opt_str)
 
 
-class ReportStore:
+class ReportStore(Repository):
     def __init__(self, store: CheckpointStore) -> None:
+        super().__init__(store)
+        #: What it was built from (the statements run on ``self.connector``).
         self.store = store
 
     async def first_done_times(self) -> dict[str, str]:
         """When each mailbox first reached ``done``: ``{"rossi@pec.it": "2026-03-01T…"}``."""
-        rows = await self.store._query("first_done_times", {})
-        return {str(address): str(at) for address, at in rows}
+        rows = await self.connector._query("first_done_times")
+        return {str(r["address"]): str(r["done_at"]) for r in rows}
 
     async def last_snapshot(self, before: date) -> Snapshot | None:
         """The newest snapshot of a report dated before *before*, or None."""
-        rows = await self.store._query("last_snapshot", {"report_date": before.isoformat()})
-        if not rows:
+        row = await self.connector._one("last_snapshot", {"report_date": before.isoformat()})
+        if row is None:
             return None
-        report_date, states = rows[0]
-        return Snapshot(str(report_date), dict(json.loads(states)))
+        return Snapshot(str(row["report_date"]), dict(json.loads(row["states"])))
 
     async def save_snapshot(self, report_date: date, states: Mapping[str, str]) -> None:
-        await self.store._transaction([("insert_snapshot", {
+        await self.connector._transaction([("insert_snapshot", {
             "now": now(), "report_date": report_date.isoformat(),
             "states": json.dumps(dict(states))})])
 
@@ -95,32 +100,25 @@ class ReportStore:
         sent (its text is updated)."""
         if not deliveries:
             return
-        await self.store._transaction([("upsert_delivery", {
+        await self.connector._transaction([("upsert_delivery", {
             "report_date": d.report_date, "order_name": d.order,
             "recipients": ",".join(d.recipients), "payload": d.payload, "now": now()})
             for d in deliveries])
 
     async def unsent_deliveries(self) -> list[PendingDelivery]:
-        rows = await self.store._query("unsent_deliveries", {})
-        return [PendingDelivery(int(row_id), str(rdate), str(order),
-                                tuple(str(recipients).split(",")), bytes(payload),
-                                int(attempts))
-                for row_id, rdate, order, recipients, payload, attempts in rows]
+        rows = await self.connector._query("unsent_deliveries")
+        return _DELIVERY.all(rows)
 
     async def mark_delivery_sent(self, delivery_id: int) -> None:
-        await self.store._transaction([("mark_delivery", {
+        await self.connector._transaction([("mark_delivery", {
             "id": delivery_id, "status": "sent", "last_error": None, "now": now()})])
 
     async def mark_delivery_failed(self, delivery_id: int, error: str) -> None:
-        await self.store._transaction([("mark_delivery", {
+        await self.connector._transaction([("mark_delivery", {
             "id": delivery_id, "status": "failed", "last_error": error, "now": now()})])
 
     async def mailbox_messages(self, mailbox_id: int) -> list[MailboxMessage]:
         """Every recorded message of the mailbox in its folders' current UIDVALIDITY, by
         folder then source UID."""
-        rows = await self.store._query("mailbox_messages", {"mailbox_id": mailbox_id})
-        return [MailboxMessage(str(src_name), str(dst_name), _opt_int(src_uvv), _opt_int(dst_uvv),
-                               int(uid), int(size), str(sha), msgid, _opt_int(dst_uid),
-                               str(state), note, verified_at)
-                for (src_name, dst_name, src_uvv, dst_uvv, uid, size, sha, msgid, dst_uid, state,
-                     note, verified_at) in rows]
+        rows = await self.connector._query("mailbox_messages", {"mailbox_id": mailbox_id})
+        return _MAILBOX_MESSAGE.all(rows)

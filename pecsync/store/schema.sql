@@ -1,4 +1,7 @@
--- pecsync state database.  One file per migration; see README "State and crash safety".
+-- pecsync state database: the tables of schema 3 (pecsync.store.migrations.BASELINE), created
+-- where missing (CREATE ... IF NOT EXISTS).  A new table may be appended here; a change to a
+-- table below is a numbered migration in pecsync/store/migrations.py, never an edit of its
+-- CREATE TABLE (docs/design/architecture.md §10).
 PRAGMA foreign_keys = ON;
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -27,7 +30,7 @@ CREATE TABLE IF NOT EXISTS folder (
     -- 1 from the moment the folder's state is created or reset while the destination folder
     -- already holds messages, until the pass that follows completes: every pass until then,
     -- however often interrupted, is content-matched (README "How a folder is copied").
-    -- Databases of schema 1 get it from CheckpointStore.open (ALTER TABLE).
+    -- Databases of schema 1 get it from migration 2 (pecsync.store.migrations).
     content_match    INTEGER NOT NULL DEFAULT 0,
     updated_at       TEXT NOT NULL,
     UNIQUE (mailbox_id, src_name)
@@ -97,7 +100,7 @@ CREATE TABLE IF NOT EXISTS credential (
     logged_in_at TEXT,
     -- Where this version came from: csv (import), web (the intake page), stdin (retry
     -- --password-stdin); NULL for versions stored before pecsync recorded it.  Databases
-    -- without the column get it from CheckpointStore._migrate (ALTER TABLE).
+    -- without the column get it from migration 3 (pecsync.store.migrations).
     source       TEXT,
     PRIMARY KEY (job_id, side, version)
 );

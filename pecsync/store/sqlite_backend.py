@@ -6,19 +6,20 @@ so what it wrote survives ``kill -9`` and power loss.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from itertools import groupby
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 import anyio
 
 from pecsync.errors import StoreConflict, StoreError, StoreUnavailable
 from pecsync.retrypolicy import DATABASE_BUSY
-from pecsync.store.backend import MigrationStep, Statements, committed
+from pecsync.store.backend import Dialect, Params, Statement, Statements, committed
 from pecsync.store.queries import schema, sql
+from pecsync.store.rows import Row
 
 
 def _locked(exc: BaseException) -> bool:
@@ -31,15 +32,55 @@ def _locked(exc: BaseException) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _private_side_files(path: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        side = Path(str(path) + suffix)
+        if side.exists():
+            os.chmod(side, 0o600)
+
+
 class _Step:
+    dialect: Dialect = "sqlite"
+
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
-    async def rows(self, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+    async def rows(self, name: str, params: Params | None = None) -> list[Row]:
         return list(await self.db.execute_fetchall(sql(name), params or {}))
 
-    async def execute(self, name: str, params: dict[str, Any] | None = None) -> None:
+    async def execute(self, name: str, params: Params | None = None) -> None:
         await self.db.execute(sql(name), params or {})
+
+
+class _Migrator:
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    async def meta(self, key: str) -> str | None:
+        if not list(await self.db.execute_fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'")):
+            return None
+        rows = list(await self.db.execute_fetchall(sql("meta_value"), {"key": key}))
+        return None if not rows else str(rows[0]["value"])
+
+    async def create_tables(self, baseline: str) -> None:
+        await self.db.executescript(schema())
+        await self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                              (baseline,))
+
+    @contextlib.asynccontextmanager
+    async def step(self) -> AsyncIterator[_Step]:
+        # IMMEDIATE: the write lock from the start, so two processes opening the same old
+        # database take turns (the second finds the step done).
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield _Step(self.db)
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+        await self.db.execute("COMMIT")
 
 
 class SqliteBackend:
@@ -54,8 +95,8 @@ class SqliteBackend:
         self.lock = anyio.Lock()
 
     @classmethod
-    async def open(cls, path: Path, *, version: str,
-                   migrate: Callable[[MigrationStep], Awaitable[None]]) -> SqliteBackend:
+    async def open(cls, path: Path) -> SqliteBackend:
+        """The connection; the schema is the connector's (:meth:`migrator`)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             # Created private: it will hold mailbox names and, later, encrypted credentials.
@@ -68,38 +109,33 @@ class SqliteBackend:
             await db.execute("PRAGMA busy_timeout = 10000")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = FULL")
-            await db.executescript(schema())
-            await db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
-                             (version,))
-            # One IMMEDIATE transaction: two processes opening the same old database cannot
-            # both add a column.
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                await migrate(_Step(db))
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            committed(["schema"])
+            # Rows are read by column name (pecsync.store.rows), and still by position.
+            db.row_factory = aiosqlite.Row
         except BaseException as exc:
             if db is not None:
                 await db.close()  # its thread would keep the process from exiting
             if isinstance(exc, aiosqlite.Error):
                 raise StoreError(f"{path}: cannot open state database: {exc}") from None
             raise
-        for suffix in ("-wal", "-shm"):
-            side = Path(str(path) + suffix)
-            if side.exists():
-                os.chmod(side, 0o600)
+        _private_side_files(path)
         return cls(db, path)
+
+    @contextlib.asynccontextmanager
+    async def migrator(self) -> AsyncIterator[_Migrator]:
+        async with self.lock:
+            try:
+                yield _Migrator(self.db)
+            except aiosqlite.Error as exc:
+                raise StoreError(f"{self.path}: cannot open state database: {exc}") from None
+        _private_side_files(self.path)  # the schema's first writes may have made them
 
     async def close(self) -> None:
         await self.db.close()
 
-    async def transaction(self, statements: Statements) -> list[Any]:
+    async def transaction(self, statements: Statements) -> list[Row]:
         """Shielded: a cancellation (a failing sibling task, a second Ctrl-C) waits for the
         transaction to end, so the shared connection is never left inside one."""
-        returned: list[Any] = []
+        returned: list[Row] = []
         statements = list(statements)
         with anyio.CancelScope(shield=True):
             async with self.lock:
@@ -115,9 +151,8 @@ class SqliteBackend:
             committed(name for name, _ in statements)
         return returned
 
-    async def _transaction_once(self, statements: Sequence[tuple[str, dict[str, Any]]]
-                                ) -> list[Any]:
-        returned: list[Any] = []
+    async def _transaction_once(self, statements: Sequence[Statement]) -> list[Row]:
+        returned: list[Row] = []
         try:
             await self.db.execute("BEGIN IMMEDIATE")
             # Runs of the same statement go in one executemany: one hop to the database
@@ -138,7 +173,7 @@ class SqliteBackend:
             raise
         return returned
 
-    async def query(self, name: str, params: dict[str, Any]) -> list[Any]:
+    async def query(self, name: str, params: Params) -> list[Row]:
         # One hop to the database thread (execute, fetch and close there), not three.
         try:
             async for attempt in DATABASE_BUSY.retrying(_locked):

@@ -7,9 +7,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from pecsync.store.checkpoints import CheckpointStore, CopiedMessage, now
+from pecsync.store.backend import Statement
+from pecsync.store.checkpoints import COPIED_MESSAGE, CheckpointStore, CopiedMessage, now
+from pecsync.store.connector import Repository
+from pecsync.store.rows import RowMapper, opt_int
 
 
 @dataclass(frozen=True)
@@ -35,22 +37,23 @@ class JobSync:
     deleted_at_source: int
 
 
-class SyncStore:
-    """Named queries of the re-sync tables, on the shared :class:`CheckpointStore`."""
+class SyncStore(Repository):
+    """Named queries of the re-sync tables."""
 
     def __init__(self, store: CheckpointStore) -> None:
+        super().__init__(store)
+        #: What it was built from (the statements run on ``self.connector``).
         self.store = store
 
     async def folder_syncs(self, mailbox_id: int) -> dict[int, FolderSync]:
-        rows = await self.store._query("list_folder_sync", {"mailbox_id": mailbox_id})
-        return {int(r[0]): FolderSync(int(r[0]), None if r[1] is None else int(r[1]), int(r[2]),
-                                      r[3]) for r in rows}
+        rows = await self.connector._query("list_folder_sync", {"mailbox_id": mailbox_id})
+        return {s.folder_id: s for s in _FOLDER_SYNC.all(rows)}
 
     async def adopt_renamed(self, folder_id: int, new_src_name: str, old_src_name: str) -> None:
         """The source folder *old_src_name* is now *new_src_name*: one transaction moves its
         state and remembers the old name."""
         ts = now()
-        await self.store._transaction([
+        await self.connector._transaction([
             ("adopt_renamed_folder", {"folder_id": folder_id, "src_name": new_src_name,
                                        "now": ts}),
             ("mark_folder_renamed", {"folder_id": folder_id, "renamed_from": old_src_name,
@@ -61,34 +64,31 @@ class SyncStore:
                            deleted: int) -> None:
         """After a flag pass: what pecsync wrote per message, and the source HIGHESTMODSEQ
         the folder is now in step with, in one transaction."""
-        stmts: list[tuple[str, dict[str, Any]]] = [
+        stmts: list[Statement] = [
             ("set_message_flags", {"folder_id": folder_id, "src_uidvalidity": uidvalidity,
                                    "src_uid": u.src_uid, "flags": " ".join(u.flags)})
             for u in updates]
         stmts.append(("upsert_folder_sync", {"folder_id": folder_id, "modseq": modseq,
                                              "deleted": deleted, "now": now()}))
-        await self.store._transaction(stmts)
+        await self.connector._transaction(stmts)
 
     async def record_folder_gone(self, folder_id: int, deleted: int) -> None:
-        await self.store._transaction([("set_folder_deleted", {"folder_id": folder_id,
-                                                               "deleted": deleted,
-                                                               "now": now()})])
+        await self.connector._transaction([("set_folder_deleted", {
+            "folder_id": folder_id, "deleted": deleted, "now": now()})])
 
     async def count_copies(self, folder_id: int, uidvalidity: int) -> int:
-        rows = await self.store._query("count_folder_copies", {"folder_id": folder_id,
-                                                               "src_uidvalidity": uidvalidity})
-        return int(rows[0][0])
+        return int(await self.connector._value("count_folder_copies", {
+            "folder_id": folder_id, "src_uidvalidity": uidvalidity}))
 
     async def count_rows(self, folder_id: int, uidvalidity: int) -> int:
         """Messages recorded in the folder (copied, found present or skipped)."""
-        rows = await self.store._query("count_folder_rows", {"folder_id": folder_id,
-                                                             "src_uidvalidity": uidvalidity})
-        return int(rows[0][0])
+        return int(await self.connector._value("count_folder_rows", {
+            "folder_id": folder_id, "src_uidvalidity": uidvalidity}))
 
     async def copied_uids(self, folder_id: int, uidvalidity: int) -> set[int]:
-        rows = await self.store._query("copied_uids", {"folder_id": folder_id,
-                                                       "src_uidvalidity": uidvalidity})
-        return {int(r[0]) for r in rows}
+        rows = await self.connector._query("copied_uids", {
+            "folder_id": folder_id, "src_uidvalidity": uidvalidity})
+        return {int(r["src_uid"]) for r in rows}
 
     async def copies(self, folder_id: int, uidvalidity: int, uids: Iterable[int]
                      ) -> list[CopiedMessage]:
@@ -96,17 +96,19 @@ class SyncStore:
         wanted = sorted(uids)
         out: list[CopiedMessage] = []
         for start in range(0, len(wanted), 5000):
-            rows = await self.store._query("copies_by_uid", {
+            rows = await self.connector._query("copies_by_uid", {
                 "folder_id": folder_id, "src_uidvalidity": uidvalidity,
                 "uids": json.dumps(wanted[start:start + 5000])})
-            out += [CopiedMessage(int(r[0]), int(r[1]), str(r[2]), str(r[3]),
-                                  tuple(str(r[4]).split()), None if r[5] is None else int(r[5]),
-                                  r[6], str(r[7]), r[8], r[9]) for r in rows]
+            out += COPIED_MESSAGE.all(rows)
         return out
 
     async def job_syncs(self, order: str | None = None) -> dict[str, JobSync]:
-        rows = await self.store._query("list_job_sync", {"order_name": order})
-        return {str(r[0]): JobSync(str(r[0]), r[1], int(r[2] or 0)) for r in rows}
+        rows = await self.connector._query("list_job_sync", {"order_name": order})
+        return {s.address: s for s in _JOB_SYNC.all(rows)}
+
+
+_FOLDER_SYNC = RowMapper(FolderSync, src_highestmodseq=opt_int)
+_JOB_SYNC = RowMapper(JobSync, deleted_at_source=lambda v: int(v or 0))
 
 
 def final_sync_done(last_synced_at: str | None, switch_at: datetime | None) -> bool:

@@ -63,14 +63,14 @@ async def claimed_job(tmp_path: Path, state_db: Path | str, monkeypatch: pytest.
                      database=tmp_path / "s.sqlite3")
         env = EngineEnv(cfg=cfg, store=store, jobs=jobs, budget=HostBudget(2))
         setup = Setup(env, job, JobStore(other_store, None, lease_seconds=1))
-        real = store._transaction
+        real = store.connector._transaction
 
         async def counting(steps: Any) -> list[Any]:
             steps = list(steps)
             setup.writes.extend(name for name, _ in steps)
             return await real(steps)
 
-        monkeypatch.setattr(store, "_transaction", counting)
+        monkeypatch.setattr(store.connector, "_transaction", counting)
 
         async def long_copy(cfg: Config, store: CheckpointStore, src: Any, dst: Any, *,
                             progress: Any, **_: Any) -> MailboxReport:

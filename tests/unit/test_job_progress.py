@@ -24,14 +24,14 @@ async def test_folder_flips_are_not_a_transaction_each(state_db: Path | str) -> 
         job = await jobs.claim_next("w1", None)
         assert job is not None and job.phase == "login"
         writes: list[str] = []
-        real = store._transaction
+        real = store.connector._transaction
 
         async def counting(steps: Any) -> list[Any]:
             steps = list(steps)
             writes.extend(name for name, _ in steps)
             return await real(steps)
 
-        store._transaction = counting  # type: ignore[method-assign]
+        store.connector._transaction = counting  # type: ignore[method-assign]
         env = cast(EngineEnv, SimpleNamespace(jobs=jobs, live={}, bytes_copied=0))
         progress = _JobProgress(env, job)
 

@@ -2,9 +2,9 @@
 
 Outside the store, no module may
 * reach the generic API (``_query``/``_transaction``, the old public ``query``/``transaction``,
-  the backend, the raw connection, ``execute``/``fetchall``),
+  the connector, the backend, the raw connection, ``execute``/``fetchall``),
 * import the pieces that hold or run SQL (``queries``, ``backend``, ``dialect``, the two
-  backends), or
+  backends, the ``connector``, the ``migrations``, the ``rows`` they return), or
 * name a statement of queries.sql / queries_pg.sql where a statement is passed: the first
   argument of a call or the first item of a tuple (``("mark_delivery", {...})``).
 
@@ -25,11 +25,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "pecsync"
 
 #: Attributes that are the store's insides.
 PRIVATE_ATTRIBUTES = frozenset({"_query", "_transaction", "query", "transaction", "backend",
-                                "db", "execute", "executemany", "execute_fetchall", "fetchall"})
+                                "connector", "db", "execute", "executemany", "execute_fetchall",
+                                "fetchall"})
 #: Modules of pecsync.store that hold or run SQL.
 PRIVATE_MODULES = frozenset({"pecsync.store.queries", "pecsync.store.backend",
                              "pecsync.store.dialect", "pecsync.store.sqlite_backend",
-                             "pecsync.store.postgres_backend"})
+                             "pecsync.store.postgres_backend", "pecsync.store.connector",
+                             "pecsync.store.migrations", "pecsync.store.rows"})
 
 
 def query_names() -> frozenset[str]:
@@ -96,6 +98,10 @@ def test_the_known_statements_are_read() -> None:
      "cli/planted.py:1 imports pecsync.store.queries"),
     ("from pecsync.store import sqlite_backend\n",
      "cli/planted.py:1 imports pecsync.store.sqlite_backend"),
+    ("from pecsync.store.connector import Connector\n",
+     "cli/planted.py:1 imports pecsync.store.connector"),
+    ("async def f(store):\n    return await store.connector.compact()\n",
+     "cli/planted.py:2 uses .connector (the store's generic API)"),
     ("import pecsync.store.dialect\n",
      "cli/planted.py:1 imports pecsync.store.dialect"),
     ("STMTS = [('mark_delivery', {'id': 1})]\n",
