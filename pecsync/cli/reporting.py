@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import smtplib
 import sys
 from datetime import date
@@ -43,14 +42,7 @@ def _store_must_exist(cfg: Config) -> None:
 
 def _smtp_password(cfg: Config) -> Secret | None:
     assert cfg.smtp is not None
-    if cfg.smtp.password_file:
-        try:
-            return Secret(cfg.smtp.password_file.read_text("utf-8").rstrip("\r\n"))
-        except OSError as exc:
-            raise UsageError(f"[smtp] password_file {cfg.smtp.password_file}: "
-                             f"{exc.strerror}") from None
-    value = os.environ.get("PECSYNC_SMTP_PASSWORD")
-    return Secret(value) if value else None
+    return mailer.smtp_password(cfg.smtp)
 
 
 async def cmd_report(cfg: Config, args: argparse.Namespace) -> int:

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from pecsync.config import SmtpConfig
+from pecsync.errors import ConfigError
 from pecsync.model import Secret
+
+
+def smtp_password(smtp: SmtpConfig) -> Secret | None:
+    """The SMTP password: ``[smtp] password_file``, else ``$PECSYNC_SMTP_PASSWORD``, else
+    none (a server that needs no login).  Reports, ``invite``/``remind`` and the dashboard's
+    resend all read it here."""
+    if smtp.password_file:
+        try:
+            return Secret(smtp.password_file.read_text("utf-8").rstrip("\r\n"))
+        except OSError as exc:
+            raise ConfigError(f"[smtp] password_file {smtp.password_file}: "
+                              f"{exc.strerror}") from None
+    value = os.environ.get("PECSYNC_SMTP_PASSWORD")
+    return Secret(value) if value else None
 
 
 def build_message(*, sender: str, recipients: list[str], subject: str, html: str,

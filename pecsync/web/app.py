@@ -93,15 +93,11 @@ def _lang(request: Request) -> str:
 
 
 def _tls(request: Request, cfg: Config) -> bool:
-    peer = request.client.host if request.client else None
-    return request.url.scheme == "https" or security.forwarded_tls(
-        peer, request.headers.get("x-forwarded-proto"), cfg.intake.trusted_proxies)
+    return security.request_is_tls(request, cfg.intake.trusted_proxies)
 
 
 def _client(request: Request, cfg: Config) -> str:
-    peer = request.client.host if request.client else None
-    return security.client_address(peer, request.headers.get("x-forwarded-for"),
-                                   cfg.intake.trusted_proxies)
+    return security.request_client(request, cfg.intake.trusted_proxies)
 
 
 def _local(at: datetime | str | None, lang: str) -> str:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 CSRF_COOKIE = "pecsync_csrf"
 #: A form older than this is refused ("expired"): long enough to fetch a password.
 FORM_MAX_AGE = 2 * 3600
@@ -167,3 +169,17 @@ def security_headers(*, tls: bool, captcha_origin: str | None) -> list[tuple[str
     if tls:
         headers.append(("Strict-Transport-Security", "max-age=31536000"))
     return headers
+
+
+def request_is_tls(request: Request, trusted_proxies: Sequence[str]) -> bool:
+    """HTTPS, or a trusted proxy's ``X-Forwarded-Proto: https`` (the member pages and the
+    dashboard decide it the same way: cookies are ``Secure`` and ``__Host-`` only then)."""
+    peer = request.client.host if request.client else None
+    return request.url.scheme == "https" or forwarded_tls(
+        peer, request.headers.get("x-forwarded-proto"), trusted_proxies)
+
+
+def request_client(request: Request, trusted_proxies: Sequence[str]) -> str:
+    """The client's address: the peer, or a trusted proxy's ``X-Forwarded-For``."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), trusted_proxies)

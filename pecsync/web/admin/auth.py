@@ -28,17 +28,12 @@ TLS_COOKIE = "__Host-pecsync_admin"
 
 
 def is_tls(request: Request, cfg: Config) -> bool:
-    """As the member pages decide it (pecsync.web.app._tls): HTTPS, or a trusted proxy's
-    ``X-Forwarded-Proto: https``."""
-    peer = request.client.host if request.client else None
-    return request.url.scheme == "https" or security.forwarded_tls(
-        peer, request.headers.get("x-forwarded-proto"), cfg.intake.trusted_proxies)
+    """As the member pages decide it (pecsync.web.security.request_is_tls)."""
+    return security.request_is_tls(request, cfg.intake.trusted_proxies)
 
 
 def client_of(request: Request, cfg: Config) -> str:
-    peer = request.client.host if request.client else None
-    return security.client_address(peer, request.headers.get("x-forwarded-for"),
-                                   cfg.intake.trusted_proxies)
+    return security.request_client(request, cfg.intake.trusted_proxies)
 
 
 def cookie_name(request: Request, cfg: Config) -> str:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,8 +22,9 @@ from pecsync.campaign.outbox import Outbox, personal_link, require_campaign_conf
 from pecsync.campaign.smtp import deliver
 from pecsync.campaign.waves import INVITE
 from pecsync.config import Config
-from pecsync.errors import ConfigError, PecsyncError
+from pecsync.errors import PecsyncError
 from pecsync.model import Secret
+from pecsync.reports import mailer
 from pecsync.store.admin import ActionCount
 from pecsync.store.campaign import CampaignStore, SendRecord
 from pecsync.store.checkpoints import CheckpointStore
@@ -76,16 +76,8 @@ def invitation_stats(sends: Sequence[SendRecord],
 
 
 def _smtp_password(cfg: Config) -> Secret | None:
-    """As ``pecsync invite``: ``[smtp] password_file``, else ``$PECSYNC_SMTP_PASSWORD``."""
     assert cfg.smtp is not None
-    if cfg.smtp.password_file:
-        try:
-            return Secret(cfg.smtp.password_file.read_text("utf-8").rstrip("\r\n"))
-        except OSError as exc:
-            raise ConfigError(f"[smtp] password_file {cfg.smtp.password_file}: "
-                              f"{exc.strerror}") from None
-    value = os.environ.get("PECSYNC_SMTP_PASSWORD")
-    return Secret(value) if value else None
+    return mailer.smtp_password(cfg.smtp)
 
 
 async def send_invitation(cfg: Config, store: CheckpointStore, *, address: str, order: str,
