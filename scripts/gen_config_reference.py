@@ -23,7 +23,6 @@ when a declared key is missing from the example (:func:`missing_keys`).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from dataclasses import dataclass, field
@@ -224,22 +223,11 @@ def generate() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Write docs/reference/configuration.md.")
-    ap.add_argument("--check", action="store_true",
-                    help="exit 1 when the committed page is out of date; write nothing")
-    args = ap.parse_args(argv)
-    text = generate()
-    if args.check:
-        current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
-        if current != text:
-            print(f"{OUT.relative_to(ROOT)} is out of date: run "
-                  f"scripts/gen_config_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}")
-    return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from reference_page import write_or_check
+
+    return write_or_check(OUT, generate(), ROOT, "gen_config_reference.py",
+                          "Write docs/reference/configuration.md.", argv)
 
 
 if __name__ == "__main__":
