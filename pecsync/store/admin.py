@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pecsync.errors import StoreConflict
 from pecsync.store.checkpoints import CheckpointStore, now
+from pecsync.store.intake import IntakeStore
 
 Role = Literal["operator", "order"]
 ROLES: tuple[Role, ...] = ("operator", "order")
@@ -120,23 +121,12 @@ class AdminStore:
     async def take_login_slot(self, kind: str, key: str, limit: int, window: timedelta
                               ) -> datetime | None:
         """Count one login tried by *key* (``account`` name or ``client`` address) against
-        *limit* per *window*: None when allowed, else when the next try will be.  The count
-        and the insert are one statement, so the limit holds across concurrent requests."""
-        current = datetime.now(UTC)
-        since = _iso(current - window)
-        rows = await self.store._transaction([
-            ("prune_admin_attempts", {"before": _iso(current - 2 * window)}),
-            ("take_admin_slot", {"kind": kind, "key": key, "now": _iso(current),
-                                 "since": since, "limit": limit})])
-        if rows:
-            return None
-        oldest = await self.store._query("oldest_admin_slot", {"kind": kind, "key": key,
-                                                               "since": since})
-        first = datetime.fromisoformat(oldest[0][0]) if oldest and oldest[0][0] else current
-        return first + window + timedelta(seconds=1)
+        *limit* per *window*: None when allowed, else when the next try will be.  The member
+        page's limiter (:meth:`IntakeStore.take_slot`), under kinds of the dashboard's own."""
+        return await IntakeStore(self.store).take_slot(f"admin_{kind}", key, limit, window)
 
     async def clear_login_slots(self, kind: str, key: str) -> None:
-        await self.store._transaction([("clear_admin_slots", {"kind": kind, "key": key})])
+        await IntakeStore(self.store).clear_slots(f"admin_{kind}", key)
 
     # --- the audit log and actions ------------------------------------------------------
     async def record(self, user: str, action: str, address: str, order: str | None,

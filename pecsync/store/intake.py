@@ -45,7 +45,7 @@ class IntakeStore(Repository):
         current = datetime.now(UTC)
         since = _iso(current - window)
         rows = await self.connector._transaction([
-            ("prune_intake_attempts", {"before": _iso(current - 2 * window)}),
+            ("prune_intake_attempts", {"kind": kind, "before": _iso(current - 2 * window)}),
             ("take_intake_slot", {"kind": kind, "key": key, "now": _iso(current),
                                    "since": since, "limit": limit})])
         if rows:
@@ -54,6 +54,11 @@ class IntakeStore(Repository):
                                                                     "since": since})
         first = datetime.fromisoformat(str(oldest)) if oldest else current
         return first + window + timedelta(seconds=1)
+
+    async def clear_slots(self, kind: str, key: str) -> None:
+        """Forget every attempt of *key* (a dashboard login that succeeded: the account's
+        earlier failures no longer count against it)."""
+        await self.connector._transaction([("clear_intake_slots", {"kind": kind, "key": key})])
 
     async def release_slot(self, kind: str, key: str) -> None:
         """Give back the latest slot of *key* (taken before a check that did not fail): the

@@ -214,7 +214,11 @@ SELECT j.address FROM intake_token t JOIN job j ON j.id = t.job_id
 WHERE t.token_hash = :token_hash;
 
 -- name: prune_intake_attempts
-DELETE FROM intake_attempt WHERE at < :before;
+-- Per kind: each limit prunes with its own window (the member page's, the dashboard's).
+DELETE FROM intake_attempt WHERE kind = :kind AND at < :before;
+
+-- name: clear_intake_slots
+DELETE FROM intake_attempt WHERE kind = :kind AND key = :key;
 
 -- name: take_intake_slot
 -- One statement: the slot is taken only while fewer than :limit were taken since :since, so
@@ -655,25 +659,6 @@ WHERE s.token_hash = :token_hash AND s.expires_at > :now;
 
 -- name: delete_admin_session
 DELETE FROM admin_session WHERE token_hash = :token_hash;
-
--- name: prune_admin_attempts
-DELETE FROM admin_attempt WHERE at < :before;
-
--- name: take_admin_slot
--- One login tried by :key (an account name or a client address), unless :limit were tried
--- since :since: the count and the insert are one statement (SQLite's write lock).
-INSERT INTO admin_attempt (kind, key, at)
-SELECT :kind, :key, :now
-WHERE (SELECT COUNT(*) FROM admin_attempt
-       WHERE kind = :kind AND key = :key AND at > :since) < :limit
-RETURNING id;
-
--- name: oldest_admin_slot
-SELECT MIN(at) FROM admin_attempt WHERE kind = :kind AND key = :key AND at > :since;
-
--- name: clear_admin_slots
--- A login that succeeded: the account's earlier failures no longer count against it.
-DELETE FROM admin_attempt WHERE kind = :kind AND key = :key;
 
 -- name: insert_admin_action
 INSERT INTO admin_action (at, user_name, action, address, order_name, detail)

@@ -74,15 +74,6 @@ UPDATE campaign_send SET lease_owner = %(owner)s, lease_until = %(lease_until)s,
 WHERE id = (SELECT id FROM next)
 RETURNING id, address, wave, order_name, attempts;
 
--- name: take_admin_slot
--- As take_intake_slot: an advisory lock serializes the check-then-insert per key.
-SELECT pg_advisory_xact_lock(hashtext('admin:' || %(kind)s || ':' || %(key)s));
-INSERT INTO admin_attempt (kind, key, at)
-SELECT %(kind)s, %(key)s, %(now)s
-WHERE (SELECT COUNT(*) FROM admin_attempt
-       WHERE kind = %(kind)s AND key = %(key)s AND at > %(since)s) < %(limit)s
-RETURNING id;
-
 -- name: insert_job_event_if_requeued
 -- As insert_job_event_if_changed: %(_changes)s is the previous statement's row count.
 INSERT INTO job_event (job_id, at, event, state, detail)

@@ -306,15 +306,7 @@ CREATE TABLE IF NOT EXISTS admin_session (
     expires_at TEXT NOT NULL
 );
 
--- Dashboard logins tried, for the rate limits (kind: account or client), kept here so a
--- restart does not reset them.
-CREATE TABLE IF NOT EXISTS admin_attempt (
-    id   INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,
-    key  TEXT NOT NULL,
-    at   TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS admin_attempt_key ON admin_attempt (kind, key, at);
+-- Dashboard logins tried are kept in intake_attempt (kinds admin_account, admin_client).
 
 -- What dashboard users did (the audit log): who, what (requeue, invite, check), to which
 -- member of which order, when.  user_name is kept as text: removing an account keeps its log.
