@@ -263,15 +263,17 @@ def assert_same_content(src: Any, dst: Any, src_user: str, dst_user: str | None 
 
 
 async def raw_sql(store: Any, statement: str, params: dict[str, Any] | None = None) -> None:
-    """A test's own write (SQLite dialect, ``:name`` parameters) on either backend: what a
-    crashed or stalled process would have left behind."""
-    from pecsync.store.dialect import query_to_postgres
+    """A test's own write (SQL both dialects read alike, ``:name`` parameters) on either
+    backend: what a crashed or stalled process would have left behind."""
+    import re
+
     from pecsync.store.sqlite_backend import SqliteBackend
 
     if isinstance(store.backend, SqliteBackend):
         await store.db.execute(statement, params or {})
-    else:
-        await store.backend.execute_sql(query_to_postgres("test", statement), params or {})
+    else:  # psycopg's parameter style
+        await store.backend.execute_sql(re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", statement),
+                                        params or {})
 
 
 def run_until_copied(cfg: Path, env: dict[str, str], dst: Any, user: str,

@@ -3,8 +3,8 @@
 Several ``pecsync run`` processes, on one host or many, share one database: claims use
 ``FOR UPDATE SKIP LOCKED`` (queries_pg.sql), leases and owner-fenced writes work as on SQLite,
 and idle workers ``LISTEN pecsync_jobs`` (a trigger notifies when a job becomes runnable)
-instead of polling.  Statements come from queries.sql, translated (pecsync.store.dialect) or
-overridden (queries_pg.sql); parameters are bound client-side as literals.
+instead of polling.  Statements are PostgreSQL's own (queries_pg.sql, the same names as
+queries.sql); parameters are bound client-side as literals.
 """
 
 from __future__ import annotations
@@ -138,8 +138,7 @@ class _Migrator:
     async def create_tables(self, baseline: str) -> None:
         async with self.conn.transaction():
             cur = self.conn.cursor()
-            for statement in pg_schema():
-                await cur.execute(statement.replace("%", "%%"))
+            await cur.execute(pg_schema())  # no parameters: one script, several statements
             await cur.execute("INSERT INTO meta (key, value) VALUES ('schema', %s) "
                               "ON CONFLICT DO NOTHING", (baseline,))
 

@@ -1,7 +1,10 @@
-"""Named SQL statements, loaded once from ``queries.sql`` (``-- name: xxx`` blocks).
+"""Named SQL statements, loaded once per dialect from ``-- name: xxx`` blocks.
 
-``queries.sql`` is SQLite's dialect.  For PostgreSQL a statement of the same name in
-``queries_pg.sql`` wins; any other is translated by :mod:`pecsync.store.dialect`.
+Both dialects are written out: ``queries.sql`` is SQLite's (``:name`` parameters),
+``queries_pg.sql`` PostgreSQL's (psycopg's ``%(name)s``, a literal ``%`` written ``%%``), with
+the same names; nothing is translated at run time.  The schema likewise: ``schema.sql`` and
+``schema_pg.sql``.  tests/unit/test_store_dialect.py checks that both files name the same
+statements, plans every PostgreSQL one on a real server, and compares the two schemas.
 """
 
 from __future__ import annotations
@@ -10,24 +13,25 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-from pecsync.store.dialect import query_to_postgres, schema_to_postgres
-
 Dialect = Literal["sqlite", "postgresql"]
+
+_FILES: dict[Dialect, str] = {"sqlite": "queries.sql", "postgresql": "queries_pg.sql"}
 
 
 def _parse(text: str) -> dict[str, str]:
+    """``-- name: x`` blocks; comment lines are dropped, a trailing ``;`` too."""
     out: dict[str, str] = {}
     name: str | None = None
     lines: list[str] = []
     for line in text.splitlines():
         if line.startswith("-- name:"):
             if name:
-                out[name] = "\n".join(lines).strip()
+                out[name] = "\n".join(lines).strip().rstrip(";")
             name, lines = line.split(":", 1)[1].strip(), []
         elif name and not line.startswith("--"):
             lines.append(line)
     if name:
-        out[name] = "\n".join(lines).strip()
+        out[name] = "\n".join(lines).strip().rstrip(";")
     return out
 
 
@@ -36,48 +40,27 @@ def _read(filename: str) -> str:
 
 
 @cache
-def _load() -> dict[str, str]:
-    return _parse(_read("queries.sql"))
+def statements(dialect: Dialect = "sqlite") -> dict[str, str]:
+    """Every named statement of *dialect*, by name."""
+    return _parse(_read(_FILES[dialect]))
 
 
-@cache
-def pg_overrides() -> dict[str, str]:
-    """The statements written for PostgreSQL by hand (``queries_pg.sql``)."""
-    return _parse(_read("queries_pg.sql"))
-
-
-@cache
-def _pg(name: str) -> str:
-    override = pg_overrides().get(name)
-    if override is not None:
-        return override.rstrip().rstrip(";")
-    return query_to_postgres(name, _load()[name])
-
-
-def names() -> list[str]:
-    """Every named statement (of queries.sql)."""
-    return list(_load())
+def names(dialect: Dialect = "sqlite") -> list[str]:
+    """Every statement name (of queries.sql, unless *dialect* says otherwise)."""
+    return list(statements(dialect))
 
 
 def sql(name: str, dialect: Dialect = "sqlite") -> str:
     """The statement called *name*; KeyError names the missing query."""
-    if dialect == "postgresql":
-        return _pg(name)
-    return _load()[name]
+    return statements(dialect)[name]
 
 
 def schema() -> str:
+    """SQLite's schema (``schema.sql``), one script."""
     return _read("schema.sql")
 
 
-@cache
-def pg_schema() -> list[str]:
-    """schema.sql translated, then the PostgreSQL-only DDL of ``schema_pg.sql`` (statements
-    end with a line ``-- end``: function bodies hold ``;``)."""
-    extra: list[str] = []
-    for block in _read("schema_pg.sql").split("\n-- end"):
-        body = "\n".join(line for line in block.splitlines()
-                         if not line.lstrip().startswith("--")).strip()
-        if body:
-            extra.append(body)
-    return schema_to_postgres(schema()) + extra
+def pg_schema() -> str:
+    """PostgreSQL's schema (``schema_pg.sql``), one script: run without parameters (the simple
+    query protocol takes several statements, and ``$$`` bodies holding ``;``)."""
+    return _read("schema_pg.sql")

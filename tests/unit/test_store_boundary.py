@@ -3,7 +3,7 @@
 Outside the store, no module may
 * reach the generic API (``_query``/``_transaction``, the old public ``query``/``transaction``,
   the connector, the backend, the raw connection, ``execute``/``fetchall``),
-* import the pieces that hold or run SQL (``queries``, ``backend``, ``dialect``, the two
+* import the pieces that hold or run SQL (``queries``, ``backend``, the two
   backends, the ``connector``, the ``migrations``, the ``rows`` they return), or
 * name a statement of queries.sql / queries_pg.sql where a statement is passed: the first
   argument of a call or the first item of a tuple (``("mark_delivery", {...})``).
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pecsync.store.queries import names, pg_overrides
+from pecsync.store.queries import names
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pecsync"
 
@@ -29,13 +29,13 @@ PRIVATE_ATTRIBUTES = frozenset({"_query", "_transaction", "query", "transaction"
                                 "fetchall"})
 #: Modules of pecsync.store that hold or run SQL.
 PRIVATE_MODULES = frozenset({"pecsync.store.queries", "pecsync.store.backend",
-                             "pecsync.store.dialect", "pecsync.store.sqlite_backend",
+                             "pecsync.store.sqlite_backend",
                              "pecsync.store.postgres_backend", "pecsync.store.connector",
                              "pecsync.store.migrations", "pecsync.store.rows"})
 
 
 def query_names() -> frozenset[str]:
-    return frozenset(names()) | frozenset(pg_overrides())
+    return frozenset(names()) | frozenset(names("postgresql"))
 
 
 def _statement_names(tree: ast.AST, known: frozenset[str]) -> list[tuple[int, str]]:
@@ -102,8 +102,8 @@ def test_the_known_statements_are_read() -> None:
      "cli/planted.py:1 imports pecsync.store.connector"),
     ("async def f(store):\n    return await store.connector.compact()\n",
      "cli/planted.py:2 uses .connector (the store's generic API)"),
-    ("import pecsync.store.dialect\n",
-     "cli/planted.py:1 imports pecsync.store.dialect"),
+    ("import pecsync.store.migrations\n",
+     "cli/planted.py:1 imports pecsync.store.migrations"),
     ("STMTS = [('mark_delivery', {'id': 1})]\n",
      "cli/planted.py:1 names the statement 'mark_delivery'"),
     ("async def f(run):\n    await run('mark_delivery', {})\n",
