@@ -5,9 +5,10 @@
 
 1. a database of a newer pecsync (a number this code does not know) is refused, untouched,
    and so is one ``pecsync db copy`` moved elsewhere;
-2. ``schema.sql`` runs: ``CREATE TABLE IF NOT EXISTS`` creates the tables a database lacks (all
-   of them in a new one, which gets ``meta.schema`` = :data:`BASELINE`: schema.sql creates
-   exactly that schema) and leaves existing tables as they are;
+2. ``schema.sql`` (``schema_pg.sql`` on PostgreSQL) runs: ``CREATE TABLE IF NOT EXISTS``
+   creates the tables a database lacks (all of them in a new one, which gets ``meta.schema`` =
+   :data:`BASELINE`: the file creates exactly that schema) and leaves existing tables as they
+   are;
 3. every migration numbered above the database's runs, in order, each in a transaction of its
    own that also records its number: a crash between two leaves a database at the first one's
    number, and the next open goes on from there.
@@ -16,9 +17,8 @@ The backend holds the right to migrate throughout (PostgreSQL: a session advisor
 hosts starting together do not migrate at once; SQLite: each step re-reads the number inside
 its ``BEGIN IMMEDIATE``, so a second process skips what the first one did).
 
-A step runs named statements of queries.sql (``step.rows``, ``step.execute``), translated for
-PostgreSQL like every other; where the two dialects need different text, the PostgreSQL one is
-an override of the same name in queries_pg.sql, or the step branches on ``step.dialect``.
+A step runs named statements (``step.rows``, ``step.execute``), written like every other in
+both queries.sql and queries_pg.sql; a step may also branch on ``step.dialect``.
 
 Changing the schema: a new table may be appended to schema.sql (``IF NOT EXISTS`` creates it
 in every database, old or new).  A change to an existing table (a column, an index on a new

@@ -1,4 +1,5 @@
--- Every SQL statement pecsync runs, named.  Python calls them by name (pecsync.store.queries).
+-- Every SQL statement pecsync runs, named, in SQLite's dialect; queries_pg.sql has each again in
+-- PostgreSQL's (a new statement goes in both).  Python calls them by name (pecsync.store.queries).
 
 -- name: upsert_mailbox
 INSERT INTO mailbox (src_user, dst_user, created_at) VALUES (:src_user, :dst_user, :now)

@@ -1,5 +1,6 @@
--- pecsync state database: the tables of schema 3 (pecsync.store.migrations.BASELINE), created
--- where missing (CREATE ... IF NOT EXISTS).  A new table may be appended here; a change to a
+-- pecsync state database on SQLite (schema_pg.sql is the same for PostgreSQL: change both): the
+-- tables of schema 3 (pecsync.store.migrations.BASELINE), created where missing (CREATE ... IF
+-- NOT EXISTS).  A new table may be appended here; a change to a
 -- table below is a numbered migration in pecsync/store/migrations.py, never an edit of its
 -- CREATE TABLE (docs/design/architecture.md §10).
 PRAGMA foreign_keys = ON;
