@@ -8,11 +8,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pecsync.errors import StoreConflict
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.intake import IntakeStore
+from pecsync.store.rows import RowMapper
 
 Role = Literal["operator", "order"]
 ROLES: tuple[Role, ...] = ("operator", "order")
@@ -56,10 +57,14 @@ class ActionCount:
     last_at: str
 
 
-def _user(row: Sequence[Any]) -> AdminUser:
-    orders = json.loads(row[3]) if row[3] else []
-    return AdminUser(int(row[0]), str(row[1]), row[2], tuple(str(o) for o in orders),
-                     str(row[4]), str(row[5]), row[6])
+def _orders(value: object) -> tuple[str, ...]:
+    """The ``orders`` column: a JSON list (empty or NULL: none)."""
+    return tuple(str(o) for o in json.loads(str(value))) if value else ()
+
+
+_USER = RowMapper(AdminUser, orders=_orders)
+_ACTION = RowMapper(AdminAction, rename={"user": "user_name", "order": "order_name"})
+_COUNT = RowMapper(ActionCount, count=int)
 
 
 def _iso(at: datetime) -> str:
@@ -91,11 +96,11 @@ class AdminStore:
         return bool(rows)
 
     async def users(self) -> list[AdminUser]:
-        return [_user(r) for r in await self.store._query("admin_users", {})]
+        return _USER.all(await self.store._query("admin_users", {}))
 
     async def user(self, name: str) -> AdminUser | None:
         rows = await self.store._query("admin_user_by_name", {"name": name})
-        return _user(rows[0]) if rows else None
+        return _USER(rows[0]) if rows else None
 
     # --- sessions ------------------------------------------------------------------------
     async def open_session(self, user: AdminUser, token_hash: str, lifetime: timedelta
@@ -112,7 +117,7 @@ class AdminStore:
         """The account of a session that has not expired, else None."""
         rows = await self.store._query("admin_session_user", {"token_hash": token_hash,
                                                                "now": now()})
-        return _user(rows[0]) if rows else None
+        return _USER(rows[0]) if rows else None
 
     async def close_session(self, token_hash: str) -> None:
         await self.store._transaction([("delete_admin_session", {"token_hash": token_hash})])
@@ -151,19 +156,20 @@ class AdminStore:
         return bool(rows)
 
     async def actions(self, order: str | None = None, limit: int = 50) -> list[AdminAction]:
-        return [AdminAction(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5])
-                for r in await self.store._query("admin_actions",
-                                                 {"order_name": order, "limit": limit})]
+        return _ACTION.all(await self.store._query("admin_actions",
+                                                   {"order_name": order, "limit": limit}))
 
     async def action_counts(self) -> dict[tuple[str, str], ActionCount]:
         """``{(address, action): ActionCount}`` over the whole log."""
-        return {(str(r[0]), str(r[1])): ActionCount(int(r[2]), str(r[3]))
-                for r in await self.store._query("admin_action_counts", {})}
+        rows = await self.store._query("admin_action_counts", {})
+        return {(str(r["address"]), str(r["action"])): count
+                for r, count in zip(rows, _COUNT.all(rows), strict=True)}
 
     async def order_names(self) -> list[str]:
         """Every order of the list (without reading its jobs)."""
-        return [str(r[0]) for r in await self.store._query("admin_order_names", {})]
+        return [str(r["order_name"]) for r in await self.store._query("admin_order_names", {})]
 
     async def last_events(self) -> dict[int, str]:
         """Per job id: the time of its last job event."""
-        return {int(r[0]): str(r[1]) for r in await self.store._query("last_job_events", {})}
+        return {int(r["job_id"]): str(r["at"])
+                for r in await self.store._query("last_job_events", {})}

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pecsync.store.checkpoints import CheckpointStore, now
 from pecsync.store.jobs import JobState
+from pecsync.store.rows import RowMapper
 
 #: The job states in which the next step is the member's: no password yet, password refused,
 #: 2-step verification on, password changed since.  Invitations and reminders go to these
@@ -72,8 +73,8 @@ class SendRecord:
     current_state: str | None
 
 
-def _opt(value: object) -> str | None:
-    return None if value is None else str(value)
+_SEND = RowMapper(SendRecord, rename={"order": "order_name", "answer": "last_answer"},
+                  attempts=int)
 
 
 class CampaignStore:
@@ -95,7 +96,8 @@ class CampaignStore:
             await self.store._transaction(stmts)
 
     async def contacts(self) -> dict[str, str]:
-        return {str(a): str(c) for a, c in await self.store._query("campaign_contacts", {})}
+        return {str(r["address"]): str(r["contact"])
+                for r in await self.store._query("campaign_contacts", {})}
 
     async def enqueue(self, wave: str, members: Iterable[tuple[str, str, str]]) -> None:
         """Queue *wave* for each (address, order, job state) that has not had it queued
@@ -119,8 +121,9 @@ class CampaignStore:
             "lease_until": (ts + SEND_LEASE).isoformat(timespec="seconds")})])
         if not rows:
             return None
-        (id_, address, wave, order_name, attempts) = rows[0]
-        return Claimed(int(id_), str(address), str(wave), str(order_name), int(attempts), owner)
+        r = rows[0]
+        return Claimed(int(r["id"]), str(r["address"]), str(r["wave"]), str(r["order_name"]),
+                       int(r["attempts"]), owner)
 
     async def finish(self, row: Claimed, state: SendState, *, recipient: str | None = None,
                      answer: str | None = None, token_hash: str | None = None,
@@ -134,10 +137,4 @@ class CampaignStore:
         return bool(written)
 
     async def sends(self, order: str | None = None) -> list[SendRecord]:
-        rows = await self.store._query("campaign_sends", {"order_name": order})
-        return [SendRecord(address=str(r[0]), wave=str(r[1]), order=str(r[2]), state=str(r[3]),
-                           attempts=int(r[4]), recipient=_opt(r[5]), job_state=_opt(r[6]),
-                           answer=_opt(r[7]), queued_at=str(r[8]), sent_at=_opt(r[9]),
-                           opened_at=_opt(r[10]), submitted_at=_opt(r[11]),
-                           current_state=_opt(r[12]))
-                for r in rows]
+        return _SEND.all(await self.store._query("campaign_sends", {"order_name": order}))

@@ -16,7 +16,7 @@ class ServerLimitStore:
     async def learned(self) -> dict[str, int]:
         """Every server's limit (``host:port`` → connections one mailbox may hold)."""
         rows = await self.store._query("list_server_limits", {})
-        return {str(server): int(n) for server, n in rows}
+        return {str(r["server"]): int(r["max_connections"]) for r in rows}
 
     async def learn(self, server: str, max_connections: int) -> None:
         """Record *server*'s limit (a lower one already recorded stays)."""

@@ -637,7 +637,8 @@ RETURNING id;
 -- ---------------------------------------------------------------------------------------
 -- The orders' dashboard (pecsync.store.admin).
 SELECT s.address, s.wave, s.order_name, s.state, s.attempts, s.recipient, s.job_state,
-       s.last_answer, s.queued_at, s.sent_at, l.opened_at, l.submitted_at, j.state
+       s.last_answer, s.queued_at, s.sent_at, l.opened_at, l.submitted_at,
+       j.state AS current_state
 FROM campaign_send s
 LEFT JOIN member_link l ON l.token_hash = s.token_hash
 LEFT JOIN job j ON j.address = s.address
@@ -693,7 +694,8 @@ ORDER BY at DESC, id DESC LIMIT %(limit)s;
 
 -- name: admin_action_counts
 -- Per member and action: how many times, and the last time (invitations sent, checks).
-SELECT address, action, COUNT(*), MAX(at) FROM admin_action GROUP BY address, action;
+SELECT address, action, COUNT(*) AS count, MAX(at) AS last_at FROM admin_action
+GROUP BY address, action;
 
 -- name: admin_requeue_job
 -- The dashboard's "run again": a failed or blocked mailbox (or one waiting for a retry) back
@@ -706,7 +708,7 @@ WHERE id = %(id)s AND state IN ('blocked_invalid_credentials', 'blocked_2fa',
 
 -- name: last_job_events
 -- Per job: when anything last happened to it (the dashboard's "last activity").
-SELECT job_id, MAX(at) FROM job_event GROUP BY job_id;
+SELECT job_id, MAX(at) AS at FROM job_event GROUP BY job_id;
 
 -- name: insert_job_event_if_requeued
 -- As insert_job_event_if_changed: %(_changes)s is the previous statement's row count.
