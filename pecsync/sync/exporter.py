@@ -9,7 +9,7 @@ carries an ``unverifiable`` note.  Nothing here writes to the destination or the
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -66,11 +66,12 @@ class Exporter:
         """The bodies of *infos*, batch by batch (see :func:`fetch_batches`)."""
         return fetch_batches(self.src, self.batches(infos), self.memory)
 
-    async def export(self, infos: Sequence[MessageInfo], send: MemoryObjectSendStream[Fetched],
-                     held: list[int]) -> None:
-        """Send the batches of *infos* down *send* (bounded: backpressure from the importer);
-        *held[0]* counts the bytes reserved and not yet given back by the receiver."""
-        async with send, aclosing(self.fetch(infos)) as stream:
+    async def export(self, take: Callable[[], Sequence[MessageInfo] | None],
+                     send: MemoryObjectSendStream[Fetched], held: list[int]) -> None:
+        """Send the batches *take* hands out down *send* (bounded: backpressure from the
+        importer); *held[0]* counts the bytes reserved and not yet given back by the
+        receiver."""
+        async with send, aclosing(fetch_taken(self.src, take, self.memory)) as stream:
             async for fetched, reserved in stream:
                 held[0] += reserved
                 await send.send((fetched, reserved))
@@ -79,25 +80,35 @@ class Exporter:
                 del fetched
 
 
-async def fetch_batches(session: ImapSession, batches: Sequence[Sequence[MessageInfo]],
-                        memory: ByteBudget | None) -> AsyncGenerator[Fetched, None]:
-    """The bodies of *batches*, in order, each with the bytes it holds in *memory* (the caller
-    gives them back).  The next batch is requested while this one is read (pipelining) when
-    the budget has room for it now; otherwise it is requested when its turn comes.  Use
-    with ``aclosing``: a reservation made ahead is given back when the stream is closed."""
+def fetch_batches(session: ImapSession, batches: Sequence[Sequence[MessageInfo]],
+                  memory: ByteBudget | None) -> AsyncGenerator[Fetched, None]:
+    """The bodies of *batches*, in order (see :func:`fetch_taken`)."""
+    it = iter(batches)
+    return fetch_taken(session, lambda: next(it, None), memory)
+
+
+async def fetch_taken(session: ImapSession, take: Callable[[], Sequence[MessageInfo] | None],
+                      memory: ByteBudget | None) -> AsyncGenerator[Fetched, None]:
+    """The bodies of the batches *take* hands out (None: no more), in that order, each with
+    the bytes it holds in *memory* (the caller gives them back).  The next batch is taken
+    and requested while this one is read (pipelining) when the budget has room for it now;
+    otherwise it is requested when its turn comes.  Use with ``aclosing``: a reservation
+    made ahead is given back when the stream is closed."""
     ahead: int | None = None  # reservation of the batch already requested
+    batch = take()
     try:
-        for n, batch in enumerate(batches):
+        while batch is not None:
             if ahead is not None:
                 reserved, ahead = ahead, None
             else:
                 reserved = (await memory.acquire(sum(i.size for i in batch))
                             if memory is not None else 0)
+            following = take()
             then: Sequence[MessageInfo] = ()
-            if n + 1 < len(batches):
-                ahead = (memory.try_acquire(sum(i.size for i in batches[n + 1]))
+            if following is not None:
+                ahead = (memory.try_acquire(sum(i.size for i in following))
                          if memory is not None else 0)
-                then = batches[n + 1] if ahead is not None else ()
+                then = following if ahead is not None else ()
             try:
                 fetched = await in_thread(session.fetch_bodies, batch, then=then)
             except BaseException:
@@ -106,6 +117,7 @@ async def fetch_batches(session: ImapSession, batches: Sequence[Sequence[Message
                 raise
             yield fetched, reserved
             del fetched  # the consumer owns it: not kept alive during the next FETCH
+            batch = following
     finally:
         if memory is not None and ahead:
             await memory.release(ahead)

@@ -46,6 +46,7 @@ from pecsync.sync.aio import first_error, in_thread, logout_pair
 from pecsync.sync.context import MailboxContext
 from pecsync.sync.limits import MailboxLimits
 from pecsync.sync.reconnect import reconnectable
+from pecsync.sync.shares import MIN_BATCHES
 
 log = structlog.get_logger("pecsync.lanes")
 
@@ -273,10 +274,17 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         nonlocal active
         while (group is not None and slots is not None
                and active < (limit.lanes(lanes) if limit is not None else lanes)
-               and len(queue) >= (active + 1 if at_start else 2) and not ctx.halt.is_set()
+               and waiting() >= (active + 1 if at_start else 2) and not ctx.halt.is_set()
                and slots.try_take()):
             active += 1
             group.start_soon(extra_lane)
+
+    def waiting() -> int:
+        """The lanes the work not started yet could use: one per folder waiting, more for a
+        large one (its batches are shared), and those a large folder being copied still
+        offers (a lane may join it)."""
+        return (sum(lanes_for(ctx, c, lanes) for c in queue)
+                + sum(_shares_left(c) // MIN_BATCHES for c in copying))
 
     def keep_on(extra: bool) -> bool:
         return not (extra and slots is not None and slots.contended())
@@ -310,6 +318,25 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             ctx.halt.set()
         return True
 
+    async def share(lane_ctx: MailboxContext, extra: bool) -> bool:
+        """Copy batches from the back of the folder with the most of them left that another
+        lane copies (:mod:`pecsync.sync.shares`); False when no folder has any to share."""
+        shared = [c for c in copying if _shares_left(c)]
+        if not shared:
+            return False
+        folder = max(shared, key=_shares_left)
+        try:
+            await folder.copy_share(lane_ctx)  # type: ignore[attr-defined]
+        except Exception as exc:
+            if extra and reconnectable(exc) and not ctx.halt.is_set():
+                # The folder's owner copies what this lane left (after reconciling it).
+                log.warning("lane_connection_lost", mailbox=ctx.label,
+                            folder=folder.mapping.src, error=str(exc))
+                raise _LaneLost from None
+            errors.append(exc)  # lane 0's lost connection ends the round (reconnect)
+            ctx.halt.set()
+        return True
+
     async def work(lane_ctx: MailboxContext, extra: bool) -> bool:
         """Copy (or help) until nothing is left; True when the lane stepped back for a
         connection limit (it is then counted in *leaving* until closed)."""
@@ -320,14 +347,22 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
 
     async def copy_all(lane_ctx: MailboxContext, extra: bool) -> bool:
         nonlocal leaving
+        shared_last = False
         while not ctx.halt.is_set():
             if not keep_on(extra):
                 return False  # another mailbox waits for a connection: give ours back
             if extra and over_limit():
                 leaving += 1  # so that only as many lanes leave as the limit requires
                 return True
+            if not queue and not shared_last and await share(lane_ctx, extra):
+                shared_last = True  # batches of a large folder another lane copies
+                continue
+            shared_last = False
             if verify and await help(lane_ctx, least=batch):
-                continue  # a batch of copies waits for its proof: that first
+                continue  # a batch of copies waits for its proof: that, between shares
+            if not queue and await share(lane_ctx, extra):
+                shared_last = True
+                continue
             if not queue:
                 if verify and any(_can_help(c) for c in copying):
                     # Nothing left to copy: help until the last copies end.
@@ -335,6 +370,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                     # more on the destination; the folder's own verification takes the rest.
                     if not await help(lane_ctx, least=min(10, batch)):
                         await anyio.sleep(0.2)  # let copies be recorded
+                    continue
+                if any(_may_share(c) for c in copying):
+                    await anyio.sleep(0.05)  # a folder being opened may be shared
                     continue
                 return False
             copier = queue.popleft()
@@ -441,6 +479,24 @@ class _LaneLost(Exception):
 def _can_help(copier: FolderCopy) -> bool:
     can = getattr(copier, "can_help", None)
     return bool(can()) if can is not None else False
+
+
+def _may_share(copier: FolderCopy) -> bool:
+    may = getattr(copier, "may_share", None)
+    return bool(may()) if may is not None else False
+
+
+def _shares_left(copier: FolderCopy) -> int:
+    left = getattr(copier, "shares_left", None)
+    return int(left()) if left is not None else 0
+
+
+def lanes_for(ctx: MailboxContext, copier: FolderCopy, lanes: int) -> int:
+    """The lanes one folder's copy can use: one, more for a folder large enough that its
+    batches are shared (one more per :data:`~pecsync.sync.shares.MIN_BATCHES` batches
+    after the first, judged from its size in the LIST-STATUS), at most *lanes*."""
+    batches = -(-_size_hint(ctx, copier) // max(1, ctx.engine.batch_max_messages))
+    return max(1, min(lanes, 1 + (batches - 1) // MIN_BATCHES))
 
 
 def _size_hint(ctx: MailboxContext, copier: FolderCopy) -> int:

@@ -47,6 +47,7 @@ from pecsync.sync.lanes import (
     FolderTree,
     LaneLogins,
     copy_in_lanes,
+    lanes_for,
 )
 from pecsync.sync.limits import LOGIN_WAITS, ConnectionLimits, MailboxLimits, limit_refusal
 from pecsync.sync.memory import ByteBudget
@@ -365,7 +366,9 @@ async def _copy(run: MailboxRun, settings: MailboxSettings, verify: bool,
             else:
                 todo.append(copier)
         if run.early is not None:
-            run.early.proceed(len(todo) - 1)  # logged in, and this many lanes have work
+            # Logged in, and this many lanes have work (a large folder is shared by several).
+            run.early.proceed(sum(lanes_for(ctx, c, settings.engine.folders_in_parallel)
+                                  for c in todo) - 1)
         await copy_in_lanes(ctx, todo, verify=verify, lanes=settings.engine.folders_in_parallel,
                             slots=slots, open_lane=run.open_lane, on_done=_log_folder,
                             tree=tree, early=run.early.take() if run.early else (),
