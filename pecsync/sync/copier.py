@@ -36,11 +36,12 @@ from pecsync.model import FolderMapping, FolderReport, FolderStatus, MessageInfo
 from pecsync.store.checkpoints import CopiedMessage, FolderState
 from pecsync.store.ledger import FolderLedger
 from pecsync.sync.aio import concurrently, in_thread
+from pecsync.sync.batches import BatchSizer
 from pecsync.sync.context import MailboxContext
 from pecsync.sync.exporter import Exporter, Fetched, fetch_taken, stream_pair
 from pecsync.sync.importer import Importer, content_pool
 from pecsync.sync.reconcile import Reconciler
-from pecsync.sync.shares import MIN_BATCHES, SHARE_BATCHES, FolderShares
+from pecsync.sync.shares import MIN_MESSAGES, SHARE_BATCHES, FolderShares
 from pecsync.sync.verify import verify_folder
 
 log = structlog.get_logger("pecsync.copy")
@@ -60,8 +61,16 @@ class _Shared:
 class FolderCopier:
     """Copies (and then verifies) one folder pair of the mailbox *label*."""
 
-    def __init__(self, mapping: FolderMapping, *, label: str, recheck: bool = False) -> None:
+    def __init__(self, mapping: FolderMapping, *, label: str, recheck: bool = False,
+                 defer_verify: bool = False) -> None:
         self.mapping = mapping
+        #: :meth:`copy_folder` leaves the folder's final verification to :meth:`finish`, which
+        #: the lanes run on whichever lane is free (the one that reads back, first).
+        self.defer_verify = defer_verify
+        #: The ledger of a copy whose final verification waits for :meth:`finish`, with the
+        #: destination folder's status as its owner SELECTed it (its PERMANENTFLAGS: an
+        #: EXAMINE may list none).
+        self._unverified: tuple[FolderLedger, FolderStatus] | None = None
         self.label = label
         self.report = FolderReport(src=mapping.src, dst=mapping.dst)
         self.log = log.bind(mailbox=label, folder=mapping.src)
@@ -80,6 +89,8 @@ class FolderCopier:
         self._shared: _Shared | None = None
         #: The copy has decided whether to share its batches (and they may be all taken).
         self._share_decided = False
+        #: Batch sizes of the lanes that took shares, by their source session.
+        self._sizers: dict[int, BatchSizer] = {}
         #: Copies verified by a helping lane (tests, logs).
         self.helped = 0
 
@@ -168,23 +179,51 @@ class FolderCopier:
         elif lost:
             await repair.recopy(lost)
         self._copying = ledger if verify else None
+        copied = False
         try:
             await self._copy(ctx, ledger, state, src_st, dst_st,
                              state.content_match and dst_st.exists > 0, metas, repair)
+            copied = True
         finally:
             self._copying = None  # no helper round starts from now on
-            helper = self._helper
-            if helper is not None:
-                # Never two verifications of one folder at once: the helper ends its round.
-                with anyio.CancelScope(shield=True):
-                    await helper.wait()
+            if not (copied and verify and self.defer_verify):  # (else finish() waits)
+                await self._helper_done()
         if self.helped:
             self.log.debug("verification_helped", messages=self.helped)
         await ledger.complete_pass(src_st.uidnext)
+        if verify and self.defer_verify:
+            self._unverified = (ledger, repair.dst_st)  # finish(), on any lane
+            return self.report
         if verify:
             await ctx.progress.phase("verify")
             await verify_folder(ctx, ledger, repair.dst_st, self.report, only_unverified=True)
             await ctx.progress.phase("copy")
+        await self._count(ctx, ledger)
+        return self.report
+
+    async def _helper_done(self) -> None:
+        """Never two verifications of one folder at once: the helper round in flight (if
+        any) ends first."""
+        helper = self._helper
+        if helper is not None:
+            with anyio.CancelScope(shield=True):
+                await helper.wait()
+
+    def verify_pending(self) -> bool:
+        """The copy is done and its final verification waits for :meth:`finish`."""
+        return self._unverified is not None
+
+    async def finish(self, ctx: MailboxContext) -> FolderReport:
+        """The final verification of a copy made with *defer_verify*, on *ctx*'s destination
+        connection (any lane's): what no lane verified during the copy is fetched back and
+        compared, bad copies counted and left for the next run's repair."""
+        if self._unverified is None:
+            return self.report
+        ledger, selected = self._unverified
+        await self._helper_done()
+        await in_thread(ctx.dst.examine, self.mapping.dst)  # this connection's view of it
+        await verify_folder(ctx, ledger, selected, self.report, only_unverified=True)
+        self._unverified = None
         await self._count(ctx, ledger)
         return self.report
 
@@ -232,7 +271,7 @@ class FolderCopier:
         return not self._share_decided or self.shares_left() > 0
 
     def shares_left(self) -> int:
-        """Batches of this folder another lane may copy now (0: none, or not shared)."""
+        """Messages of this folder another lane may copy now (0: none, or not shared)."""
         shared = self._shared
         return len(shared.shares) if shared is not None and shared.shares.open_to_helpers() \
             else 0
@@ -258,16 +297,19 @@ class FolderCopier:
                     return 0
             left = SHARE_BATCHES
 
-            def take() -> list[MessageInfo] | None:
+            def take(max_bytes: int, max_messages: int) -> list[MessageInfo] | None:
                 # A few batches at a time: the lane then looks for copies to verify.
                 nonlocal left
                 left -= 1
-                return shares.take_back() if left >= 0 else None
+                return shares.take_back(max_bytes, max_messages) if left >= 0 else None
             importer = Importer(shared.ledger, ctx.dst, self.mapping.dst, shared.dst_st,
                                 self.report, label=self.label, progress=ctx.progress,
                                 halt=ctx.halt, quarantine=ctx.quarantine, moves_high_water=False)
             memory = ctx.memory
-            async with aclosing(fetch_taken(ctx.src, take, memory)) as stream:
+            # The lane's batch sizes, learnt over its shares of this folder.
+            sizer = self._sizers.setdefault(id(ctx.src), Exporter(ctx.src, ctx.engine,
+                                                                  memory).sizer())
+            async with aclosing(fetch_taken(ctx.src, take, memory, sizer)) as stream:
                 async for fetched, reserved in stream:
                     try:
                         await importer.import_batch(fetched)
@@ -373,8 +415,8 @@ class FolderCopier:
         importer = Importer(ledger, ctx.dst, self.mapping.dst, dst_st, self.report,
                             label=self.label, progress=ctx.progress, halt=ctx.halt,
                             quarantine=ctx.quarantine, pool=pool)
-        shares = FolderShares(exporter.batches(todo))
-        if pool is None and len(shares) >= MIN_BATCHES:
+        shares = FolderShares(todo)
+        if pool is None and len(shares) >= MIN_MESSAGES:
             # Other lanes of the mailbox may copy batches from the back (not in a
             # content-matched pass: its pool of destination messages is this lane's).
             self._shared = _Shared(shares, ledger, src_st.uidvalidity, dst_st)

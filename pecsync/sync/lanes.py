@@ -13,13 +13,16 @@ timeout, BYE) hands its folder back to the queue (it resumes from its checkpoint
 lane, lane 0 at the latest) and closes; a new lane may open later, with a new LOGIN, when the
 budget has room.  Lane 0's own lost connection ends the round (:mod:`pecsync.sync.reconnect`).
 
-Read-back verification overlaps the copy: between two folders, a lane first looks for a
-folder another lane is copying with a batch or more of copies recorded and not verified,
-and verifies those on its own connections
-(:meth:`pecsync.sync.copier.FolderCopier.help_round`); a lane with no folder left does so
-until the last copy ends, instead of closing.  The read-back of the largest folder then
-overlaps its copy instead of following it on one lane, and the destination's downstream
-carries it while the upstream carries the APPENDs.
+Read-back verification overlaps the copy: the first extra lane of a verifying copy reads
+back first: whenever ten copies or more of a folder being copied are recorded and not
+verified, it verifies them on its own connections
+(:meth:`pecsync.sync.copier.FolderCopier.help_round`), and copies (a few batches of a large
+folder, :mod:`pecsync.sync.shares`, or a folder nobody copies) only when nothing waits for
+its proof.  Over a link the destination's downstream then carries the read-back while its
+upstream carries the APPENDs: measured (bench/README.md, issue 26), the read-back had been
+the last link to finish, trailing the APPENDs by seconds when lanes verified only between
+two folders.  The other lanes, between two folders, also verify a batch or more waiting, and
+a lane with no folder left does so until the last copy ends, instead of closing.
 
 The destination folders the plan must create are created by the first lane that needs one
 (pipelined, one round trip), not before any copy starts: the largest folder (INBOX, which
@@ -265,6 +268,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
 
     active = 1
     leaving = 0  # lanes stepping back for a limit learned meanwhile, not closed yet
+    verifier = False  # an extra lane reads back first (work)
+    to_finish: deque[C] = deque()  # copies whose final verification waits for a lane
+    finishing = 0  # final verifications in flight
     group: anyio.abc.TaskGroup | None = None
 
     def grow(at_start: bool) -> None:
@@ -283,8 +289,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         """The lanes the work not started yet could use: one per folder waiting, more for a
         large one (its batches are shared), and those a large folder being copied still
         offers (a lane may join it)."""
+        per_lane = MIN_BATCHES * max(1, ctx.engine.batch_max_messages)
         return (sum(lanes_for(ctx, c, lanes) for c in queue)
-                + sum(_shares_left(c) // MIN_BATCHES for c in copying))
+                + sum(_shares_left(c) // per_lane for c in copying))
 
     def keep_on(extra: bool) -> bool:
         return not (extra and slots is not None and slots.contended())
@@ -318,6 +325,13 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             ctx.halt.set()
         return True
 
+    def share_first() -> bool:
+        """Batches of a folder being copied come before the next folder when more of them
+        are left than that folder holds: the longest work first, so that the lanes end
+        together instead of one lane copying the largest folder alone at the end."""
+        left = max((_shares_left(c) for c in copying), default=0)
+        return left > 0 and (not queue or left > _size_hint(ctx, queue[0]))
+
     async def share(lane_ctx: MailboxContext, extra: bool) -> bool:
         """Copy batches from the back of the folder with the most of them left that another
         lane copies (:mod:`pecsync.sync.shares`); False when no folder has any to share."""
@@ -337,15 +351,48 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             ctx.halt.set()
         return True
 
+    async def finish(lane_ctx: MailboxContext, extra: bool) -> bool:
+        """The final verification of one copied folder on this lane; False when none waits."""
+        nonlocal finishing
+        if not to_finish:
+            return False
+        copier = to_finish.popleft()
+        finishing += 1
+        try:
+            await copier.finish(lane_ctx)  # type: ignore[attr-defined]
+        except Exception as exc:
+            if extra and reconnectable(exc) and not ctx.halt.is_set():
+                log.warning("lane_connection_lost", mailbox=ctx.label,
+                            folder=copier.mapping.src, error=str(exc))
+                to_finish.appendleft(copier)  # another lane verifies it
+                raise _LaneLost from None
+            errors.append(exc)
+            ctx.halt.set()
+            return True
+        finally:
+            finishing -= 1
+        if on_done is not None:
+            on_done(copier)
+        return True
+
     async def work(lane_ctx: MailboxContext, extra: bool) -> bool:
         """Copy (or help) until nothing is left; True when the lane stepped back for a
         connection limit (it is then counted in *leaving* until closed)."""
+        nonlocal verifier
+        # The first extra lane reads back first and copies only when there is nothing to
+        # verify (see the module docstring): the verification keeps pace with the copy.
+        reads_back = extra and verify and not verifier
+        verifier = verifier or reads_back
         try:
-            return await copy_all(lane_ctx, extra)
+            return await copy_all(lane_ctx, extra, reads_back)
         except _LaneLost:
             return False
+        finally:
+            if reads_back:
+                verifier = False  # the next lane to start takes the part over
 
-    async def copy_all(lane_ctx: MailboxContext, extra: bool) -> bool:
+    async def copy_all(lane_ctx: MailboxContext, extra: bool, reads_back: bool = False
+                       ) -> bool:
         nonlocal leaving
         shared_last = False
         while not ctx.halt.is_set():
@@ -354,15 +401,30 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             if extra and over_limit():
                 leaving += 1  # so that only as many lanes leave as the limit requires
                 return True
-            if not queue and not shared_last and await share(lane_ctx, extra):
+            if reads_back:
+                if await finish(lane_ctx, extra):
+                    continue  # a folder copied: what no round verified yet
+                if await help(lane_ctx, least=min(10, batch)):
+                    continue  # copies recorded since the last round: their proof
+                if await share(lane_ctx, extra):
+                    continue  # nothing to verify yet: a few batches of a large folder
+                small = bool(queue) and _size_hint(ctx, queue[-1]) <= batch
+                if not small and any(_can_help(c) or _may_share(c) for c in copying):
+                    await anyio.sleep(0.05)  # copies being recorded: read them back soon
+                    continue
+                # Nothing else: a folder of one batch at most (the smallest: a short
+                # absence from the read-back), or any folder when nothing is being copied.
+            if not shared_last and share_first() and await share(lane_ctx, extra):
                 shared_last = True  # batches of a large folder another lane copies
                 continue
             shared_last = False
-            if verify and await help(lane_ctx, least=batch):
-                continue  # a batch of copies waits for its proof: that, between shares
+            if verify and not verifier and await help(lane_ctx, least=batch):
+                continue  # a batch of copies waits for its proof (no lane reads back)
             if not queue and await share(lane_ctx, extra):
                 shared_last = True
                 continue
+            if not queue and await finish(lane_ctx, extra):
+                continue  # no folder left to start: verify one that was copied
             if not queue:
                 if verify and any(_can_help(c) for c in copying):
                     # Nothing left to copy: help until the last copies end.
@@ -374,8 +436,12 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 if any(_may_share(c) for c in copying):
                     await anyio.sleep(0.05)  # a folder being opened may be shared
                     continue
+                if not extra and (finishing or copying):
+                    # Lane 0 returns only when every folder is copied and verified.
+                    await anyio.sleep(0.05)
+                    continue
                 return False
-            copier = queue.popleft()
+            copier = queue.pop() if reads_back else queue.popleft()
             try:
                 if tree.missing(copier.mapping.dst):
                     await tree.ensure(lane_ctx.dst)
@@ -401,7 +467,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 return False
             finally:
                 copying.remove(copier)
-            if on_done is not None:
+            if _verify_pending(copier):
+                to_finish.append(copier)  # verified by the next free lane (finish)
+            elif on_done is not None:
                 on_done(copier)
             grow(at_start=False)
         return False
@@ -479,6 +547,11 @@ class _LaneLost(Exception):
 def _can_help(copier: FolderCopy) -> bool:
     can = getattr(copier, "can_help", None)
     return bool(can()) if can is not None else False
+
+
+def _verify_pending(copier: FolderCopy) -> bool:
+    pending = getattr(copier, "verify_pending", None)
+    return bool(pending()) if pending is not None else False
 
 
 def _may_share(copier: FolderCopy) -> bool:

@@ -356,7 +356,11 @@ async def _copy(run: MailboxRun, settings: MailboxSettings, verify: bool,
         log.info("folders_planned", mailbox=ctx.label, folders=len(plan.mappings),
                  created=len(plan.create))
         await run.progress.phase("copy")
-        copiers = run.copiers = [FolderCopier(m, label=ctx.label, recheck=ctx.recheck)
+        # With lanes, a folder's final verification is one more piece of work for any lane
+        # (the one that reads back first), not the end of its copy on the lane that made it.
+        defer = verify and settings.engine.folders_in_parallel > 1
+        copiers = run.copiers = [FolderCopier(m, label=ctx.label, recheck=ctx.recheck,
+                                              defer_verify=defer)
                                   for m in run.copy_mappings()]
         todo = []
         for copier in copiers:

@@ -3,7 +3,8 @@
 A mailbox's largest folder (INBOX: often more than half its bytes) was one lane's work from
 start to end, while the lanes that had copied the small folders sat idle: at the end of every
 mailbox, and for the whole of a mailbox that is one folder, one connection pair carried the
-copy.  Now the folder's batches wait in a :class:`FolderShares` queue:
+copy.  Now the folder's messages wait in a :class:`FolderShares` queue, cut into batches as
+they are taken:
 
 * the lane that opened the folder (its *owner*) takes them from the front, in UID order, and
   moves the folder's high-water mark over each one as before: the mark still covers a
@@ -29,26 +30,36 @@ same, and mail clients sort by date.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import anyio
 
 from pecsync.model import MessageInfo
+from pecsync.sync.batches import cut_batch
 
-#: A folder is shared when it has at least this many batches to copy; below that, the
-#: owner's own pipelining (one batch fetched ahead) already has the whole folder in hand.
-MIN_BATCHES = 4
+#: A folder is shared when it has at least this many messages to copy (other lanes take
+#: batches from it while at least two of :data:`SHARE_MESSAGES` are left).
+MIN_MESSAGES = 40
+#: At most this many messages are left to the owner when another lane takes a batch.
+SHARE_MESSAGES = 10
 #: Batches another lane copies in one go before it looks for copies to verify (its share is
 #: then taken up again, without opening the folder again).
 SHARE_BATCHES = 4
+#: For the lanes a folder is worth (pecsync.sync.lanes.lanes_for): one more lane per this many
+#: batches of ``[engine] batch_max_messages`` after the first.
+MIN_BATCHES = 4
+
+Take = Callable[[int, int], "list[MessageInfo] | None"]
 
 
 class FolderShares:
-    """The batches of one folder still to copy, taken from the front by the folder's owner
-    and from the back by other lanes; counts the other lanes' shares in flight."""
+    """The messages of one folder still to copy, cut into batches as they are taken: from
+    the front by the folder's owner, from the back by other lanes (each lane sizes its own
+    batches, :class:`~pecsync.sync.batches.BatchSizer`); counts the other lanes' shares in
+    flight."""
 
-    def __init__(self, batches: Sequence[list[MessageInfo]]) -> None:
-        self._batches: deque[list[MessageInfo]] = deque(batches)
+    def __init__(self, todo: Sequence[MessageInfo]) -> None:
+        self._todo: deque[MessageInfo] = deque(todo)
         #: Another lane's share ended in an error: the owner looks for what it left.
         self.failed = False
         #: Messages copied by other lanes (logs, tests).
@@ -61,20 +72,29 @@ class FolderShares:
         self._closed = False
 
     def __len__(self) -> int:
-        return len(self._batches)
+        """Messages left."""
+        return len(self._todo)
 
-    def take_front(self) -> list[MessageInfo] | None:
+    def take_front(self, max_bytes: int, max_messages: int) -> list[MessageInfo] | None:
         """The owner's next batch (the lowest UIDs left), or None."""
-        return self._batches.popleft() if self._batches else None
+        n = cut_batch(self._todo, max_bytes, max_messages)
+        return [self._todo.popleft() for _ in range(n)] or None
 
-    def take_back(self) -> list[MessageInfo] | None:
-        """Another lane's next batch (the highest UIDs left), or None.  The last batch is
-        left to the owner: taking it would only move the owner's wait to the other lane."""
-        return self._batches.pop() if len(self._batches) >= 2 and not self._closed else None
+    def take_back(self, max_bytes: int, max_messages: int) -> list[MessageInfo] | None:
+        """Another lane's next batch (the highest UIDs left, in UID order), or None.  The
+        owner keeps the last :data:`SHARE_MESSAGES`: taking them would only move the owner's
+        wait to this lane."""
+        if self._closed:
+            return None
+        room = len(self._todo) - SHARE_MESSAGES
+        n = min(cut_batch(reversed(self._todo), max_bytes, max_messages), room)
+        if n <= 0:
+            return None
+        return [self._todo.pop() for _ in range(n)][::-1]
 
     def open_to_helpers(self) -> bool:
-        """True when another lane joining now would find work (two batches or more left)."""
-        return not self._closed and len(self._batches) >= 2
+        """True when another lane joining now would find work."""
+        return not self._closed and len(self._todo) >= 2 * SHARE_MESSAGES
 
     def enter(self) -> None:
         """Another lane starts a share (call :meth:`leave` on every path)."""
