@@ -152,7 +152,7 @@ class BatchSizer:
     """
 
     def __init__(self, max_bytes: int, max_messages: int, *, seconds: float = 0.3,
-                 min_bytes: int = 256 * 1024) -> None:
+                 min_bytes: int = 64 * 1024) -> None:
         self.max_messages = max_messages
         self._max = max_bytes
         self._min = min(min_bytes, max_bytes)

@@ -301,9 +301,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         at once may all have been let in before one was refused)."""
         return limit is not None and active - leaving > limit.lanes(lanes)
 
-    async def help(lane_ctx: MailboxContext, least: int) -> bool:
+    async def help(lane_ctx: MailboxContext, least: int) -> int:
         """One round of verification of the folder with the most copies waiting for it
-        (at least *least*), copied by another lane; False when none has that many."""
+        (at least *least*), copied by another lane: how many; 0 when none has that many."""
         best: tuple[int, C, list[CopiedMessage]] | None = None
         for c in list(copying):
             if not _can_help(c):
@@ -312,7 +312,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             if len(rows) >= least and (best is None or len(rows) > best[0]):
                 best = (len(rows), c, rows)
         if best is None:
-            return False
+            return 0
         _, helped, rows = best
         try:
             await helped.help_round(lane_ctx, rows)  # type: ignore[attr-defined]
@@ -323,7 +323,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 raise _LaneLost from None
             errors.append(exc)
             ctx.halt.set()
-        return True
+        return len(rows)
 
     def share_first() -> bool:
         """Batches of a folder being copied come before the next folder when more of them
@@ -404,7 +404,12 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             if reads_back:
                 if await finish(lane_ctx, extra):
                     continue  # a folder copied: what no round verified yet
-                if await help(lane_ctx, least=min(10, batch)):
+                rows = await help(lane_ctx, least=min(10, batch))
+                if rows:
+                    if rows < batch:
+                        # The read-back keeps pace: let copies gather for a larger round
+                        # (on a fast link, rounds of a few copies cost more than they prove).
+                        await anyio.sleep(0.05)
                     continue  # copies recorded since the last round: their proof
                 if await share(lane_ctx, extra):
                     continue  # nothing to verify yet: a few batches of a large folder
