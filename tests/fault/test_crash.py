@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pecsync.sync.shares import MIN_MESSAGES
 from tests.helpers import (
     ROOT,
     assert_same_content,
@@ -312,9 +313,10 @@ def test_crash_after_every_step_of_a_shared_folder_then_resume(
     probe had: a crash point it never reaches is a complete run (checked the same way)."""
     user = users.pair()
     seed(dovecot_src, user, "INBOX", [
-        (b"Subject: s%d\r\nMessage-ID: <s%d@t>\r\n\r\n%s\r\n" % (i, i, b"riga %d " % i * 4000),
-         ("\\Seen",) if i % 2 else (), when(i)) for i in range(12)])
-    engine = {"batch_max_messages": 2, "folders_in_parallel": 2}
+        (b"Subject: s%d\r\nMessage-ID: <s%d@t>\r\n\r\n%s\r\n" % (i, i, b"riga %d " % i * 40),
+         ("\\Seen",) if i % 2 else (), when(i)) for i in range(MIN_MESSAGES + 4)])
+    # Three lanes: the first extra one reads back first, the second shares the folder.
+    engine = {"batch_max_messages": 6, "folders_in_parallel": 3}
     probe = users.dst_only()
     log = tmp_path / "steps.log"
     cfg = write_config(tmp_path, dovecot_src, dovecot_dst, database="probe.sqlite3",

@@ -123,7 +123,7 @@ def test_a_lane_lost_mid_share_leaves_nothing_lost_and_nothing_twice(
         report = anyio.run(go)
     finally:
         copier_mod.Importer = original  # type: ignore[misc]
-    assert len(lost) == 10, lost
+    assert 0 < len(lost) <= 10, lost  # one batch (the sizer may cut it below 10)
     assert sum(f.copied + f.already_present for f in report.folders) == 200
     assert sum(f.verified for f in report.folders) == 200
     assert_same_content(dovecot_src, dovecot_dst, user)  # none lost, none twice
