@@ -232,6 +232,9 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
         # /tmp/base main`), run in the same script for a ratio taken at the same moment.
         env["PYTHONPATH"] = BASE[0]
     exe = [sys.executable, "-m", "pecsync", "--quiet"]
+    if os.environ.get("BENCH_PECSYNC_LOG"):  # every run's debug log, appended to this file
+        exe = [sys.executable, "-m", "pecsync", "-v", "--log-format", "json", "--log-file",
+               os.environ["BENCH_PECSYNC_LOG"]]
     subprocess.run([*exe, "import", "--config", str(cfg), str(csv)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     return timed([*(WRAP if wrap else []), *exe, "run", "--config", str(cfg),
@@ -366,7 +369,12 @@ def timeline(events: list[tuple[int, float, str, int]], delay: float,
         if n:
             buckets[int((t - t0) / step)].add(c)
     flying = [len(b) for b in buckets]
+    # MB carried per half second and direction: which link sat idle when.
+    carried = {d: [0.0] * (int(end / 0.5) + 1) for d in ("up", "down")}
+    for _c, t, d, n in events:
+        carried[d][int((t - t0) / 0.5)] += n / 1e6
     return {"connections": len(conns), "span_s": round(end, 3),
+            "mb_per_half_second": {d: [round(x, 2) for x in v] for d, v in carried.items()},
             "in_flight_median": statistics.median(flying),
             "in_flight_max": max(flying),
             "turns": sum(p["turns"] for p in per),

@@ -128,3 +128,65 @@ class MatchPool:
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_sha.values())
+
+
+class BatchSizer:
+    """How large one lane's next batch is: about *seconds* of the lane's own measured
+    throughput, between *min_bytes* and the configured maximum (``[engine] batch_max_bytes``
+    and ``batch_max_messages``).
+
+    A batch is fetched whole before it is appended, and appended whole before its copies are
+    recorded: over a link shared by many connections, a 5 MB batch kept the destination's
+    upstream idle for seconds at a folder's start and the source's downstream at its end.
+    Sized by time, batches are small where the lane's share of the link is small and as large
+    as configured on a fast link (the first one is small: the rate is not known yet; on
+    loopback the second is already the largest).
+
+    >>> s = BatchSizer(max_bytes=16_000_000, max_messages=100, seconds=0.5, min_bytes=250_000)
+    >>> s.max_bytes()
+    250000
+    >>> s.observed(1_000_000, 2.0); s.max_bytes()  # 0.5 MB/s: the floor
+    250000
+    >>> s.observed(99_000_000, 0.5); s.max_bytes()  # a fast link: as configured
+    16000000
+    """
+
+    def __init__(self, max_bytes: int, max_messages: int, *, seconds: float = 0.3,
+                 min_bytes: int = 64 * 1024) -> None:
+        self.max_messages = max_messages
+        self._max = max_bytes
+        self._min = min(min_bytes, max_bytes)
+        self._seconds = seconds
+        self._bytes = 0
+        self._time = 0.0
+
+    def max_bytes(self) -> int:
+        if not self._bytes:
+            return self._min
+        rate = self._bytes / max(self._time, 1e-3)
+        return int(min(self._max, max(self._min, rate * self._seconds)))
+
+    def observed(self, nbytes: int, seconds: float) -> None:
+        """A batch of *nbytes* took *seconds* of the lane's time (waits included).  The rate
+        is the lane's whole throughput so far, not the last batch's: a batch requested ahead
+        (pipelined) arrives in less time than it took the link to carry it."""
+        self._bytes += nbytes
+        self._time += seconds
+
+
+def cut_batch(infos: Iterable[MessageInfo], max_bytes: int, max_messages: int) -> int:
+    """How many of *infos* (from the first) make one batch: at most *max_messages* and, unless
+    the first message is larger on its own, at most *max_bytes*.
+
+    >>> from datetime import UTC, datetime
+    >>> infos = [MessageInfo(uid, 5, (), datetime(2024, 1, 1, tzinfo=UTC)) for uid in (1, 2, 3)]
+    >>> cut_batch(infos, max_bytes=10, max_messages=9), cut_batch(infos, 1, 9)
+    (2, 1)
+    """
+    n = size = 0
+    for info in infos:
+        if n and (n >= max_messages or size + info.size > max_bytes):
+            break
+        n += 1
+        size += info.size
+    return n

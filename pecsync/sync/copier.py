@@ -11,7 +11,9 @@ A folder copy follows Dovecot dsync's seam, one module per step:
 4. :mod:`pecsync.sync.verify` — fetch the copies back and compare.  While step 3 runs,
    another lane of the mailbox may verify the copies recorded so far on its own
    connections (:meth:`FolderCopier.help_round`): the read-back then overlaps the copy, and
-   what is left for step 4 is the last batches.
+   what is left for step 4 is the last batches.  A large folder's batches are also shared:
+   a lane with no folder left copies batches from the back of it (:mod:`pecsync.sync.shares`,
+   :meth:`FolderCopier.copy_share`).
 
 A source UIDVALIDITY change, a recreated destination folder or a folder we have no state
 for while the destination already holds messages all lead to a *content-matched pass*:
@@ -22,29 +24,53 @@ completes, so a resumed pass is content-matched too; intents are reconciled befo
 
 from __future__ import annotations
 
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import structlog
 
+from pecsync.errors import StopRequested
 from pecsync.model import FolderMapping, FolderReport, FolderStatus, MessageInfo
 from pecsync.store.checkpoints import CopiedMessage, FolderState
 from pecsync.store.ledger import FolderLedger
 from pecsync.sync.aio import concurrently, in_thread
+from pecsync.sync.batches import BatchSizer
 from pecsync.sync.context import MailboxContext
-from pecsync.sync.exporter import Exporter, Fetched, stream_pair
+from pecsync.sync.exporter import Exporter, Fetched, fetch_taken, stream_pair
 from pecsync.sync.importer import Importer, content_pool
 from pecsync.sync.reconcile import Reconciler
+from pecsync.sync.shares import MIN_MESSAGES, SHARE_BATCHES, FolderShares
 from pecsync.sync.verify import verify_folder
 
 log = structlog.get_logger("pecsync.copy")
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What another lane needs to copy batches of this folder: the batches, the folder's
+    ledger and the views both folders were opened with by the owner."""
+
+    shares: FolderShares
+    ledger: FolderLedger
+    src_uidvalidity: int
+    dst_st: FolderStatus
+
+
 class FolderCopier:
     """Copies (and then verifies) one folder pair of the mailbox *label*."""
 
-    def __init__(self, mapping: FolderMapping, *, label: str, recheck: bool = False) -> None:
+    def __init__(self, mapping: FolderMapping, *, label: str, recheck: bool = False,
+                 defer_verify: bool = False) -> None:
         self.mapping = mapping
+        #: :meth:`copy_folder` leaves the folder's final verification to :meth:`finish`, which
+        #: the lanes run on whichever lane is free (the one that reads back, first).
+        self.defer_verify = defer_verify
+        #: The ledger of a copy whose final verification waits for :meth:`finish`, with the
+        #: destination folder's status as its owner SELECTed it (its PERMANENTFLAGS: an
+        #: EXAMINE may list none).
+        self._unverified: tuple[FolderLedger, FolderStatus] | None = None
         self.label = label
         self.report = FolderReport(src=mapping.src, dst=mapping.dst)
         self.log = log.bind(mailbox=label, folder=mapping.src)
@@ -56,8 +82,15 @@ class FolderCopier:
         self._copying: FolderLedger | None = None
         #: Set when the helper round in flight ends (None: no round in flight).
         self._helper: anyio.Event | None = None
-        #: The highest source UID a helper round has taken.
-        self._checked = 0
+        #: Source UIDs a helper round has taken (the bad ones are left to the folder's own
+        #: verification, and not taken again).
+        self._checked: set[int] = set()
+        #: The batches of this folder other lanes may copy, while they may (copy_share).
+        self._shared: _Shared | None = None
+        #: The copy has decided whether to share its batches (and they may be all taken).
+        self._share_decided = False
+        #: Batch sizes of the lanes that took shares, by their source session.
+        self._sizers: dict[int, BatchSizer] = {}
         #: Copies verified by a helping lane (tests, logs).
         self.helped = 0
 
@@ -82,6 +115,13 @@ class FolderCopier:
         """Open both folders on *ctx*'s connections (a lane's own pair), reconcile, copy what
         is new, verify.  Reads the folder's checkpoint first, so a copy cut short by a lost
         connection resumes from where it stopped."""
+        self._share_decided = False
+        try:
+            return await self._copy_folder(ctx, verify=verify)
+        finally:
+            self._share_decided = True
+
+    async def _copy_folder(self, ctx: MailboxContext, *, verify: bool) -> FolderReport:
         m = self.mapping
         state = await ctx.store.folder(ctx.mailbox_id, m.src)
         first_uid = state.high_water + 1 if state is not None else 1
@@ -139,23 +179,51 @@ class FolderCopier:
         elif lost:
             await repair.recopy(lost)
         self._copying = ledger if verify else None
+        copied = False
         try:
             await self._copy(ctx, ledger, state, src_st, dst_st,
-                             state.content_match and dst_st.exists > 0, metas)
+                             state.content_match and dst_st.exists > 0, metas, repair)
+            copied = True
         finally:
             self._copying = None  # no helper round starts from now on
-            helper = self._helper
-            if helper is not None:
-                # Never two verifications of one folder at once: the helper ends its round.
-                with anyio.CancelScope(shield=True):
-                    await helper.wait()
+            if not (copied and verify and self.defer_verify):  # (else finish() waits)
+                await self._helper_done()
         if self.helped:
             self.log.debug("verification_helped", messages=self.helped)
         await ledger.complete_pass(src_st.uidnext)
+        if verify and self.defer_verify:
+            self._unverified = (ledger, repair.dst_st)  # finish(), on any lane
+            return self.report
         if verify:
             await ctx.progress.phase("verify")
-            await verify_folder(ctx, ledger, dst_st, self.report, only_unverified=True)
+            await verify_folder(ctx, ledger, repair.dst_st, self.report, only_unverified=True)
             await ctx.progress.phase("copy")
+        await self._count(ctx, ledger)
+        return self.report
+
+    async def _helper_done(self) -> None:
+        """Never two verifications of one folder at once: the helper round in flight (if
+        any) ends first."""
+        helper = self._helper
+        if helper is not None:
+            with anyio.CancelScope(shield=True):
+                await helper.wait()
+
+    def verify_pending(self) -> bool:
+        """The copy is done and its final verification waits for :meth:`finish`."""
+        return self._unverified is not None
+
+    async def finish(self, ctx: MailboxContext) -> FolderReport:
+        """The final verification of a copy made with *defer_verify*, on *ctx*'s destination
+        connection (any lane's): what no lane verified during the copy is fetched back and
+        compared, bad copies counted and left for the next run's repair."""
+        if self._unverified is None:
+            return self.report
+        ledger, selected = self._unverified
+        await self._helper_done()
+        await in_thread(ctx.dst.examine, self.mapping.dst)  # this connection's view of it
+        await verify_folder(ctx, ledger, selected, self.report, only_unverified=True)
+        self._unverified = None
         await self._count(ctx, ledger)
         return self.report
 
@@ -165,13 +233,13 @@ class FolderCopier:
         return self._copying is not None and self._helper is None
 
     async def backlog(self) -> list[CopiedMessage]:
-        """Copies recorded since the last helper round and not verified yet (none when the
-        folder is not being copied); a folder is copied in UID order, and anything recorded
-        below the last round is left to the folder's own verification."""
+        """Copies recorded and not verified yet that no helper round has taken (none when the
+        folder is not being copied)."""
         ledger = self._copying
         if ledger is None:
             return []
-        return await ledger.unverified_copies_above(self._checked)
+        return [r for r in await ledger.unverified_copies_above(0)
+                if r.src_uid not in self._checked]
 
     async def help_round(self, ctx: MailboxContext, rows: list[CopiedMessage]) -> int:
         """Verify *rows* (from :meth:`backlog`) on *ctx*'s connections, another lane's, while
@@ -179,13 +247,13 @@ class FolderCopier:
         (EXAMINE) after *rows* were read, so every copy checked is in that view; bad ones are
         left to the folder's own verification, which reports them.  Only good copies are
         recorded here, after their APPEND was: a claim of a copy still precedes its proof."""
-        rows = [r for r in rows if r.src_uid > self._checked]
+        rows = [r for r in rows if r.src_uid not in self._checked]
         ledger = self._copying
         if not rows or ledger is None or self._helper is not None:
             return 0
         self._helper = done = anyio.Event()
         try:
-            self._checked = rows[-1].src_uid
+            self._checked.update(r.src_uid for r in rows)
             dst_st = await in_thread(ctx.dst.examine, self.mapping.dst)
             before = self.report.mismatched
             await verify_folder(ctx, ledger, dst_st, self.report, only_unverified=True,
@@ -196,6 +264,85 @@ class FolderCopier:
             self._helper = None
             done.set()
         return len(rows)
+
+    def may_share(self) -> bool:
+        """True while another lane may still find batches of this folder to copy: it is
+        being opened and planned, or its batches are shared and two or more are left."""
+        return not self._share_decided or self.shares_left() > 0
+
+    def shares_left(self) -> int:
+        """Messages of this folder another lane may copy now (0: none, or not shared)."""
+        shared = self._shared
+        return len(shared.shares) if shared is not None and shared.shares.open_to_helpers() \
+            else 0
+
+    async def copy_share(self, ctx: MailboxContext) -> int:
+        """Copy batches from the back of this folder on *ctx*'s connections (another lane's)
+        while its owner copies it from the front (:mod:`pecsync.sync.shares`); how many
+        messages were copied.  Under the intent protocol, above the high-water mark, which
+        only the owner moves.  An error is raised after the share is marked failed: the owner
+        then looks for what it left before the folder's copy ends."""
+        shared = self._shared
+        if shared is None or not shared.shares.open_to_helpers():
+            return 0
+        shares = shared.shares
+        shares.enter()
+        copied = 0
+        failed = True
+        try:
+            if ctx.src.selected != self.mapping.src:  # (a lane's earlier share opened it)
+                st = await in_thread(ctx.src.examine, self.mapping.src)
+                if st.uidvalidity != shared.src_uidvalidity:
+                    failed = False  # the owner's next run finds the change: nothing taken
+                    return 0
+            left = SHARE_BATCHES
+
+            def take(max_bytes: int, max_messages: int) -> list[MessageInfo] | None:
+                # A few batches at a time: the lane then looks for copies to verify.
+                nonlocal left
+                left -= 1
+                return shares.take_back(max_bytes, max_messages) if left >= 0 else None
+            importer = Importer(shared.ledger, ctx.dst, self.mapping.dst, shared.dst_st,
+                                self.report, label=self.label, progress=ctx.progress,
+                                halt=ctx.halt, quarantine=ctx.quarantine, moves_high_water=False)
+            memory = ctx.memory
+            # The lane's batch sizes, learnt over its shares of this folder.
+            sizer = self._sizers.setdefault(id(ctx.src), Exporter(ctx.src, ctx.engine,
+                                                                  memory).sizer())
+            async with aclosing(fetch_taken(ctx.src, take, memory, sizer)) as stream:
+                async for fetched, reserved in stream:
+                    try:
+                        await importer.import_batch(fetched)
+                        copied += len(fetched)
+                    finally:
+                        del fetched
+                        if memory is not None:
+                            await memory.release(reserved)
+            failed = False
+        finally:
+            shares.helped += copied
+            shares.leave(failed=failed)
+        return copied
+
+    async def _after_shares(self, ctx: MailboxContext, ledger: FolderLedger,
+                            shares: FolderShares, repair: Reconciler,
+                            todo: list[MessageInfo]) -> None:
+        """Other lanes copied part of this folder: see their copies on this connection, and
+        copy what a failed share left (after its intents are reconciled: never a blind
+        re-APPEND), before the high-water mark moves over the folder."""
+        self.log.debug("folder_shared", lanes=shares.helpers, messages=shares.helped)
+        if ctx.halt.is_set():
+            raise StopRequested(mailbox=self.label, folder=self.mapping.src)
+        # This connection's view of the destination folder, with the other lanes' APPENDs.
+        repair.dst_st = await in_thread(ctx.dst.select, self.mapping.dst)
+        if not shares.failed:
+            return
+        await repair.reconcile(todo[-1].uid)
+        done = await ledger.done_uids_above(todo[0].uid - 1)
+        left = [i.uid for i in todo if i.uid not in done]
+        if left:
+            self.log.info("shared_batches_copied_again", messages=len(left))
+            await repair.recopy(left, repaired=set())
 
     async def _unchanged(self, ctx: MailboxContext, state: FolderState, verify: bool) -> bool:
         """Cheap re-run: STATUS on both sides, no message touched, when nothing is new."""
@@ -251,7 +398,7 @@ class FolderCopier:
 
     async def _copy(self, ctx: MailboxContext, ledger: FolderLedger, state: FolderState,
                     src_st: FolderStatus, dst_st: FolderStatus, content_match: bool,
-                    listed: list[MessageInfo] | None) -> None:
+                    listed: list[MessageInfo] | None, repair: Reconciler) -> None:
         """Copy the source messages above the high-water mark (*listed*: their metadata,
         when already fetched): exporter → bounded stream → importer."""
         exporter = Exporter(ctx.src, ctx.engine, ctx.memory)
@@ -268,6 +415,12 @@ class FolderCopier:
         importer = Importer(ledger, ctx.dst, self.mapping.dst, dst_st, self.report,
                             label=self.label, progress=ctx.progress, halt=ctx.halt,
                             quarantine=ctx.quarantine, pool=pool)
+        shares = FolderShares(todo)
+        if pool is None and len(shares) >= MIN_MESSAGES:
+            # Other lanes of the mailbox may copy batches from the back (not in a
+            # content-matched pass: its pool of destination messages is this lane's).
+            self._shared = _Shared(shares, ledger, src_st.uidvalidity, dst_st)
+        self._share_decided = True
         send, recv = stream_pair(ctx.engine.prefetch_batches)
         memory = ctx.memory
         held = [0]  # bytes reserved by this folder and not given back yet
@@ -284,10 +437,16 @@ class FolderCopier:
                         await memory.release(reserved)
 
         try:
-            await concurrently(lambda: exporter.export(todo, send, held), import_)
+            await concurrently(lambda: exporter.export(shares.take_front, send, held), import_)
         finally:
             if memory is not None and held[0]:
                 await memory.release(held[0])
+            if self._shared is not None:
+                self._shared = None
+                with anyio.CancelScope(shield=True):
+                    await shares.close()  # the other lanes' batches in flight end first
+        if shares.helpers:
+            await self._after_shares(ctx, ledger, shares, repair, plan.todo)
         if plan.listed:
             # Every listed message is now appended, present or skipped.
             await importer.advance_high_water(plan.listed[-1].uid)

@@ -9,7 +9,8 @@ carries an ``unverifiable`` note.  Nothing here writes to the destination or the
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from pecsync.imap.session import ImapSession
 from pecsync.model import FetchedMessage, MessageInfo
 from pecsync.store.ledger import FolderLedger
 from pecsync.sync.aio import in_thread
-from pecsync.sync.batches import make_batches
+from pecsync.sync.batches import BatchSizer, make_batches
 from pecsync.sync.memory import ByteBudget
 
 #: One fetched batch and the bytes it holds in the memory budget (the importer gives them
@@ -66,11 +67,17 @@ class Exporter:
         """The bodies of *infos*, batch by batch (see :func:`fetch_batches`)."""
         return fetch_batches(self.src, self.batches(infos), self.memory)
 
-    async def export(self, infos: Sequence[MessageInfo], send: MemoryObjectSendStream[Fetched],
-                     held: list[int]) -> None:
-        """Send the batches of *infos* down *send* (bounded: backpressure from the importer);
-        *held[0]* counts the bytes reserved and not yet given back by the receiver."""
-        async with send, aclosing(self.fetch(infos)) as stream:
+    def sizer(self) -> BatchSizer:
+        """A lane's batch sizes, from its own throughput (see :class:`BatchSizer`)."""
+        return BatchSizer(self.engine.batch_max_bytes, self.engine.batch_max_messages)
+
+    async def export(self, take: Take, send: MemoryObjectSendStream[Fetched], held: list[int]
+                     ) -> None:
+        """Send the batches *take* hands out, sized by the lane's throughput, down *send*
+        (bounded: backpressure from the importer); *held[0]* counts the bytes reserved and
+        not yet given back by the receiver."""
+        async with send, aclosing(fetch_taken(self.src, take, self.memory,
+                                              self.sizer())) as stream:
             async for fetched, reserved in stream:
                 held[0] += reserved
                 await send.send((fetched, reserved))
@@ -79,25 +86,47 @@ class Exporter:
                 del fetched
 
 
-async def fetch_batches(session: ImapSession, batches: Sequence[Sequence[MessageInfo]],
-                        memory: ByteBudget | None) -> AsyncGenerator[Fetched, None]:
-    """The bodies of *batches*, in order, each with the bytes it holds in *memory* (the caller
-    gives them back).  The next batch is requested while this one is read (pipelining) when
-    the budget has room for it now; otherwise it is requested when its turn comes.  Use
-    with ``aclosing``: a reservation made ahead is given back when the stream is closed."""
+def fetch_batches(session: ImapSession, batches: Sequence[Sequence[MessageInfo]],
+                  memory: ByteBudget | None) -> AsyncGenerator[Fetched, None]:
+    """The bodies of *batches*, in order (see :func:`fetch_taken`)."""
+    it = iter(batches)
+    return fetch_taken(session, lambda _b, _m: next(it, None), memory)
+
+
+#: Cuts the next batch of at most (bytes, messages) from what is left, or None: no more.
+Take = Callable[[int, int], Sequence[MessageInfo] | None]
+
+
+async def fetch_taken(session: ImapSession, take: Take, memory: ByteBudget | None,
+                      sizer: BatchSizer | None = None) -> AsyncGenerator[Fetched, None]:
+    """The bodies of the batches *take* hands out, in that order, each with the bytes it
+    holds in *memory* (the caller gives them back).  Each batch is cut to *sizer*'s size
+    (default: no limit *take* would not apply itself), which learns from the time each batch
+    took, waits for the consumer included.  The next batch is taken and requested while this
+    one is read (pipelining) when the budget has room for it now; otherwise it is requested
+    when its turn comes.  Use with ``aclosing``: a reservation made ahead is given back when
+    the stream is closed."""
+    def cut() -> Sequence[MessageInfo] | None:
+        if sizer is None:
+            return take(0, 0)
+        return take(sizer.max_bytes(), sizer.max_messages)
+
     ahead: int | None = None  # reservation of the batch already requested
+    batch = cut()
+    since = time.monotonic()
     try:
-        for n, batch in enumerate(batches):
+        while batch is not None:
             if ahead is not None:
                 reserved, ahead = ahead, None
             else:
                 reserved = (await memory.acquire(sum(i.size for i in batch))
                             if memory is not None else 0)
+            following = cut()
             then: Sequence[MessageInfo] = ()
-            if n + 1 < len(batches):
-                ahead = (memory.try_acquire(sum(i.size for i in batches[n + 1]))
+            if following is not None:
+                ahead = (memory.try_acquire(sum(i.size for i in following))
                          if memory is not None else 0)
-                then = batches[n + 1] if ahead is not None else ()
+                then = following if ahead is not None else ()
             try:
                 fetched = await in_thread(session.fetch_bodies, batch, then=then)
             except BaseException:
@@ -106,6 +135,11 @@ async def fetch_batches(session: ImapSession, batches: Sequence[Sequence[Message
                 raise
             yield fetched, reserved
             del fetched  # the consumer owns it: not kept alive during the next FETCH
+            now = time.monotonic()
+            if sizer is not None:
+                sizer.observed(sum(i.size for i in batch), now - since)
+            since = now
+            batch = following
     finally:
         if memory is not None and ahead:
             await memory.release(ahead)

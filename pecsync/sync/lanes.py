@@ -13,13 +13,16 @@ timeout, BYE) hands its folder back to the queue (it resumes from its checkpoint
 lane, lane 0 at the latest) and closes; a new lane may open later, with a new LOGIN, when the
 budget has room.  Lane 0's own lost connection ends the round (:mod:`pecsync.sync.reconnect`).
 
-Read-back verification overlaps the copy: between two folders, a lane first looks for a
-folder another lane is copying with a batch or more of copies recorded and not verified,
-and verifies those on its own connections
-(:meth:`pecsync.sync.copier.FolderCopier.help_round`); a lane with no folder left does so
-until the last copy ends, instead of closing.  The read-back of the largest folder then
-overlaps its copy instead of following it on one lane, and the destination's downstream
-carries it while the upstream carries the APPENDs.
+Read-back verification overlaps the copy: the first extra lane of a verifying copy reads
+back first: whenever ten copies or more of a folder being copied are recorded and not
+verified, it verifies them on its own connections
+(:meth:`pecsync.sync.copier.FolderCopier.help_round`), and copies (a few batches of a large
+folder, :mod:`pecsync.sync.shares`, or a folder nobody copies) only when nothing waits for
+its proof.  Over a link the destination's downstream then carries the read-back while its
+upstream carries the APPENDs: measured (bench/README.md, issue 26), the read-back had been
+the last link to finish, trailing the APPENDs by seconds when lanes verified only between
+two folders.  The other lanes, between two folders, also verify a batch or more waiting, and
+a lane with no folder left does so until the last copy ends, instead of closing.
 
 The destination folders the plan must create are created by the first lane that needs one
 (pipelined, one round trip), not before any copy starts: the largest folder (INBOX, which
@@ -46,6 +49,7 @@ from pecsync.sync.aio import first_error, in_thread, logout_pair
 from pecsync.sync.context import MailboxContext
 from pecsync.sync.limits import MailboxLimits
 from pecsync.sync.reconnect import reconnectable
+from pecsync.sync.shares import MIN_BATCHES
 
 log = structlog.get_logger("pecsync.lanes")
 
@@ -264,6 +268,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
 
     active = 1
     leaving = 0  # lanes stepping back for a limit learned meanwhile, not closed yet
+    verifier = False  # an extra lane reads back first (work)
+    to_finish: deque[C] = deque()  # copies whose final verification waits for a lane
+    finishing = 0  # final verifications in flight
     group: anyio.abc.TaskGroup | None = None
 
     def grow(at_start: bool) -> None:
@@ -273,10 +280,18 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         nonlocal active
         while (group is not None and slots is not None
                and active < (limit.lanes(lanes) if limit is not None else lanes)
-               and len(queue) >= (active + 1 if at_start else 2) and not ctx.halt.is_set()
+               and waiting() >= (active + 1 if at_start else 2) and not ctx.halt.is_set()
                and slots.try_take()):
             active += 1
             group.start_soon(extra_lane)
+
+    def waiting() -> int:
+        """The lanes the work not started yet could use: one per folder waiting, more for a
+        large one (its batches are shared), and those a large folder being copied still
+        offers (a lane may join it)."""
+        per_lane = MIN_BATCHES * max(1, ctx.engine.batch_max_messages)
+        return (sum(lanes_for(ctx, c, lanes) for c in queue)
+                + sum(_shares_left(c) // per_lane for c in copying))
 
     def keep_on(extra: bool) -> bool:
         return not (extra and slots is not None and slots.contended())
@@ -286,9 +301,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         at once may all have been let in before one was refused)."""
         return limit is not None and active - leaving > limit.lanes(lanes)
 
-    async def help(lane_ctx: MailboxContext, least: int) -> bool:
+    async def help(lane_ctx: MailboxContext, least: int) -> int:
         """One round of verification of the folder with the most copies waiting for it
-        (at least *least*), copied by another lane; False when none has that many."""
+        (at least *least*), copied by another lane: how many; 0 when none has that many."""
         best: tuple[int, C, list[CopiedMessage]] | None = None
         for c in list(copying):
             if not _can_help(c):
@@ -297,7 +312,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             if len(rows) >= least and (best is None or len(rows) > best[0]):
                 best = (len(rows), c, rows)
         if best is None:
-            return False
+            return 0
         _, helped, rows = best
         try:
             await helped.help_round(lane_ctx, rows)  # type: ignore[attr-defined]
@@ -308,26 +323,113 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 raise _LaneLost from None
             errors.append(exc)
             ctx.halt.set()
+        return len(rows)
+
+    def share_first() -> bool:
+        """Batches of a folder being copied come before the next folder when more of them
+        are left than that folder holds: the longest work first, so that the lanes end
+        together instead of one lane copying the largest folder alone at the end."""
+        left = max((_shares_left(c) for c in copying), default=0)
+        return left > 0 and (not queue or left > _size_hint(ctx, queue[0]))
+
+    async def share(lane_ctx: MailboxContext, extra: bool) -> bool:
+        """Copy batches from the back of the folder with the most of them left that another
+        lane copies (:mod:`pecsync.sync.shares`); False when no folder has any to share."""
+        shared = [c for c in copying if _shares_left(c)]
+        if not shared:
+            return False
+        folder = max(shared, key=_shares_left)
+        try:
+            await folder.copy_share(lane_ctx)  # type: ignore[attr-defined]
+        except Exception as exc:
+            if extra and reconnectable(exc) and not ctx.halt.is_set():
+                # The folder's owner copies what this lane left (after reconciling it).
+                log.warning("lane_connection_lost", mailbox=ctx.label,
+                            folder=folder.mapping.src, error=str(exc))
+                raise _LaneLost from None
+            errors.append(exc)  # lane 0's lost connection ends the round (reconnect)
+            ctx.halt.set()
+        return True
+
+    async def finish(lane_ctx: MailboxContext, extra: bool) -> bool:
+        """The final verification of one copied folder on this lane; False when none waits."""
+        nonlocal finishing
+        if not to_finish:
+            return False
+        copier = to_finish.popleft()
+        finishing += 1
+        try:
+            await copier.finish(lane_ctx)  # type: ignore[attr-defined]
+        except Exception as exc:
+            if extra and reconnectable(exc) and not ctx.halt.is_set():
+                log.warning("lane_connection_lost", mailbox=ctx.label,
+                            folder=copier.mapping.src, error=str(exc))
+                to_finish.appendleft(copier)  # another lane verifies it
+                raise _LaneLost from None
+            errors.append(exc)
+            ctx.halt.set()
+            return True
+        finally:
+            finishing -= 1
+        if on_done is not None:
+            on_done(copier)
         return True
 
     async def work(lane_ctx: MailboxContext, extra: bool) -> bool:
         """Copy (or help) until nothing is left; True when the lane stepped back for a
         connection limit (it is then counted in *leaving* until closed)."""
+        nonlocal verifier
+        # The first extra lane reads back first and copies only when there is nothing to
+        # verify (see the module docstring): the verification keeps pace with the copy.
+        reads_back = extra and verify and not verifier
+        verifier = verifier or reads_back
         try:
-            return await copy_all(lane_ctx, extra)
+            return await copy_all(lane_ctx, extra, reads_back)
         except _LaneLost:
             return False
+        finally:
+            if reads_back:
+                verifier = False  # the next lane to start takes the part over
 
-    async def copy_all(lane_ctx: MailboxContext, extra: bool) -> bool:
+    async def copy_all(lane_ctx: MailboxContext, extra: bool, reads_back: bool = False
+                       ) -> bool:
         nonlocal leaving
+        shared_last = False
         while not ctx.halt.is_set():
             if not keep_on(extra):
                 return False  # another mailbox waits for a connection: give ours back
             if extra and over_limit():
                 leaving += 1  # so that only as many lanes leave as the limit requires
                 return True
-            if verify and await help(lane_ctx, least=batch):
-                continue  # a batch of copies waits for its proof: that first
+            if reads_back:
+                if await finish(lane_ctx, extra):
+                    continue  # a folder copied: what no round verified yet
+                rows = await help(lane_ctx, least=min(10, batch))
+                if rows:
+                    if rows < batch:
+                        # The read-back keeps pace: let copies gather for a larger round
+                        # (on a fast link, rounds of a few copies cost more than they prove).
+                        await anyio.sleep(0.05)
+                    continue  # copies recorded since the last round: their proof
+                if await share(lane_ctx, extra):
+                    continue  # nothing to verify yet: a few batches of a large folder
+                small = bool(queue) and _size_hint(ctx, queue[-1]) <= batch
+                if not small and any(_can_help(c) or _may_share(c) for c in copying):
+                    await anyio.sleep(0.05)  # copies being recorded: read them back soon
+                    continue
+                # Nothing else: a folder of one batch at most (the smallest: a short
+                # absence from the read-back), or any folder when nothing is being copied.
+            if not shared_last and share_first() and await share(lane_ctx, extra):
+                shared_last = True  # batches of a large folder another lane copies
+                continue
+            shared_last = False
+            if verify and not verifier and await help(lane_ctx, least=batch):
+                continue  # a batch of copies waits for its proof (no lane reads back)
+            if not queue and await share(lane_ctx, extra):
+                shared_last = True
+                continue
+            if not queue and await finish(lane_ctx, extra):
+                continue  # no folder left to start: verify one that was copied
             if not queue:
                 if verify and any(_can_help(c) for c in copying):
                     # Nothing left to copy: help until the last copies end.
@@ -336,8 +438,15 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                     if not await help(lane_ctx, least=min(10, batch)):
                         await anyio.sleep(0.2)  # let copies be recorded
                     continue
+                if any(_may_share(c) for c in copying):
+                    await anyio.sleep(0.05)  # a folder being opened may be shared
+                    continue
+                if not extra and (finishing or copying):
+                    # Lane 0 returns only when every folder is copied and verified.
+                    await anyio.sleep(0.05)
+                    continue
                 return False
-            copier = queue.popleft()
+            copier = queue.pop() if reads_back else queue.popleft()
             try:
                 if tree.missing(copier.mapping.dst):
                     await tree.ensure(lane_ctx.dst)
@@ -363,7 +472,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 return False
             finally:
                 copying.remove(copier)
-            if on_done is not None:
+            if _verify_pending(copier):
+                to_finish.append(copier)  # verified by the next free lane (finish)
+            elif on_done is not None:
                 on_done(copier)
             grow(at_start=False)
         return False
@@ -441,6 +552,29 @@ class _LaneLost(Exception):
 def _can_help(copier: FolderCopy) -> bool:
     can = getattr(copier, "can_help", None)
     return bool(can()) if can is not None else False
+
+
+def _verify_pending(copier: FolderCopy) -> bool:
+    pending = getattr(copier, "verify_pending", None)
+    return bool(pending()) if pending is not None else False
+
+
+def _may_share(copier: FolderCopy) -> bool:
+    may = getattr(copier, "may_share", None)
+    return bool(may()) if may is not None else False
+
+
+def _shares_left(copier: FolderCopy) -> int:
+    left = getattr(copier, "shares_left", None)
+    return int(left()) if left is not None else 0
+
+
+def lanes_for(ctx: MailboxContext, copier: FolderCopy, lanes: int) -> int:
+    """The lanes one folder's copy can use: one, more for a folder large enough that its
+    batches are shared (one more per :data:`~pecsync.sync.shares.MIN_BATCHES` batches
+    after the first, judged from its size in the LIST-STATUS), at most *lanes*."""
+    batches = -(-_size_hint(ctx, copier) // max(1, ctx.engine.batch_max_messages))
+    return max(1, min(lanes, 1 + (batches - 1) // MIN_BATCHES))
 
 
 def _size_hint(ctx: MailboxContext, copier: FolderCopy) -> int:

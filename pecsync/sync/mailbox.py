@@ -47,6 +47,7 @@ from pecsync.sync.lanes import (
     FolderTree,
     LaneLogins,
     copy_in_lanes,
+    lanes_for,
 )
 from pecsync.sync.limits import LOGIN_WAITS, ConnectionLimits, MailboxLimits, limit_refusal
 from pecsync.sync.memory import ByteBudget
@@ -355,7 +356,11 @@ async def _copy(run: MailboxRun, settings: MailboxSettings, verify: bool,
         log.info("folders_planned", mailbox=ctx.label, folders=len(plan.mappings),
                  created=len(plan.create))
         await run.progress.phase("copy")
-        copiers = run.copiers = [FolderCopier(m, label=ctx.label, recheck=ctx.recheck)
+        # With lanes, a folder's final verification is one more piece of work for any lane
+        # (the one that reads back first), not the end of its copy on the lane that made it.
+        defer = verify and settings.engine.folders_in_parallel > 1
+        copiers = run.copiers = [FolderCopier(m, label=ctx.label, recheck=ctx.recheck,
+                                              defer_verify=defer)
                                   for m in run.copy_mappings()]
         todo = []
         for copier in copiers:
@@ -365,7 +370,9 @@ async def _copy(run: MailboxRun, settings: MailboxSettings, verify: bool,
             else:
                 todo.append(copier)
         if run.early is not None:
-            run.early.proceed(len(todo) - 1)  # logged in, and this many lanes have work
+            # Logged in, and this many lanes have work (a large folder is shared by several).
+            run.early.proceed(sum(lanes_for(ctx, c, settings.engine.folders_in_parallel)
+                                  for c in todo) - 1)
         await copy_in_lanes(ctx, todo, verify=verify, lanes=settings.engine.folders_in_parallel,
                             slots=slots, open_lane=run.open_lane, on_done=_log_folder,
                             tree=tree, early=run.early.take() if run.early else (),

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pecsync.sync.shares import MIN_MESSAGES
 from tests.helpers import (
     ROOT,
     assert_same_content,
@@ -301,3 +302,41 @@ def test_run_crashed_after_every_step_then_resumed(dovecot_src: Any, dovecot_dst
         assert set(_job_states(cfg).values()) == {"done"}, (crash_at, _job_states(cfg))
         for src_user, dst_user in zip(sources, dsts, strict=True):
             assert_same_content(dovecot_src, dovecot_dst, src_user, dst_user)
+
+
+@pytest.mark.slow
+def test_crash_after_every_step_of_a_shared_folder_then_resume(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """A folder whose batches two lanes copy at once (pecsync.sync.shares): a crash after any
+    step of either lane, then a resume, leaves source and destination equal, nothing twice.
+    The lanes interleave differently from run to run, so a run may have fewer steps than the
+    probe had: a crash point it never reaches is a complete run (checked the same way)."""
+    user = users.pair()
+    seed(dovecot_src, user, "INBOX", [
+        (b"Subject: s%d\r\nMessage-ID: <s%d@t>\r\n\r\n%s\r\n" % (i, i, b"riga %d " % i * 40),
+         ("\\Seen",) if i % 2 else (), when(i)) for i in range(MIN_MESSAGES + 4)])
+    # Three lanes: the first extra one reads back first, the second shares the folder.
+    engine = {"batch_max_messages": 6, "folders_in_parallel": 3}
+    probe = users.dst_only()
+    log = tmp_path / "steps.log"
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, database="probe.sqlite3",
+                       engine=engine)
+    r = run_cli(["-v", "--log-format", "json", "copy", "--config", str(cfg), "--source-user",
+                 user, "--dest-user", probe],
+                cli_env(dovecot_src, dovecot_dst, PECSYNC_STEP_LOG=str(log)))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert '"folder_shared"' in r.stderr, "the probe's second lane copied no batch"
+    n = len(log.read_text().splitlines())
+    for crash_at in range(1, n + 1):
+        dst_user = users.dst_only()
+        cfg = write_config(tmp_path, dovecot_src, dovecot_dst, database=f"s{crash_at}.sqlite3",
+                           engine=engine)
+        crashed = _copy(cfg, cli_env(dovecot_src, dovecot_dst,
+                                     PECSYNC_CRASH_AFTER_STEP=str(crash_at)), user, dst_user)
+        assert crashed.returncode in (CRASH_EXIT, 0), (crash_at, crashed.stderr)
+        if crashed.returncode == CRASH_EXIT:
+            resumed = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
+            assert resumed.returncode == 0, (crash_at, resumed.stdout, resumed.stderr)
+        assert_same_content(dovecot_src, dovecot_dst, user, dst_user)
+        again = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
+        assert again.returncode == 0 and " 0 copied" in again.stdout, (crash_at, again.stdout)
