@@ -301,6 +301,19 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         at once may all have been let in before one was refused)."""
         return limit is not None and active - leaving > limit.lanes(lanes)
 
+    def lane_lost(exc: Exception, extra: bool, folder: C) -> bool:
+        """Whether *exc*, raised by work for *folder* on a lane, closes that lane (an extra
+        lane's lost connection: logged, the work handed back by the caller); otherwise it is
+        the mailbox's error: recorded, and every lane stops (lane 0's lost connection ends
+        the round, :mod:`pecsync.sync.reconnect`)."""
+        if extra and reconnectable(exc) and not ctx.halt.is_set():
+            log.warning("lane_connection_lost", mailbox=ctx.label,
+                        folder=folder.mapping.src, error=str(exc))
+            return True
+        errors.append(exc)
+        ctx.halt.set()
+        return False
+
     async def help(lane_ctx: MailboxContext, least: int) -> int:
         """One round of verification of the folder with the most copies waiting for it
         (at least *least*), copied by another lane: how many; 0 when none has that many."""
@@ -317,12 +330,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         try:
             await helped.help_round(lane_ctx, rows)  # type: ignore[attr-defined]
         except Exception as exc:
-            if reconnectable(exc) and not ctx.halt.is_set():
-                log.warning("lane_connection_lost", mailbox=ctx.label,
-                            folder=helped.mapping.src, error=str(exc))
+            if lane_lost(exc, True, helped):
                 raise _LaneLost from None
-            errors.append(exc)
-            ctx.halt.set()
         return len(rows)
 
     def share_first() -> bool:
@@ -342,13 +351,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         try:
             await folder.copy_share(lane_ctx)  # type: ignore[attr-defined]
         except Exception as exc:
-            if extra and reconnectable(exc) and not ctx.halt.is_set():
+            if lane_lost(exc, extra, folder):
                 # The folder's owner copies what this lane left (after reconciling it).
-                log.warning("lane_connection_lost", mailbox=ctx.label,
-                            folder=folder.mapping.src, error=str(exc))
                 raise _LaneLost from None
-            errors.append(exc)  # lane 0's lost connection ends the round (reconnect)
-            ctx.halt.set()
         return True
 
     async def finish(lane_ctx: MailboxContext, extra: bool) -> bool:
@@ -361,13 +366,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         try:
             await copier.finish(lane_ctx)  # type: ignore[attr-defined]
         except Exception as exc:
-            if extra and reconnectable(exc) and not ctx.halt.is_set():
-                log.warning("lane_connection_lost", mailbox=ctx.label,
-                            folder=copier.mapping.src, error=str(exc))
+            if lane_lost(exc, extra, copier):
                 to_finish.appendleft(copier)  # another lane verifies it
                 raise _LaneLost from None
-            errors.append(exc)
-            ctx.halt.set()
             return True
         finally:
             finishing -= 1
@@ -458,17 +459,12 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             try:
                 await copier.copy_folder(lane_ctx, verify=verify)
             except Exception as exc:
-                if extra and reconnectable(exc) and not ctx.halt.is_set():
-                    # This lane lost its connection: the folder goes back to the queue, to
-                    # resume from its checkpoints on another lane (lane 0 at the latest), and
-                    # this lane closes; the mailbox and its other lanes go on.
-                    log.warning("lane_connection_lost", mailbox=ctx.label,
-                                folder=copier.mapping.src, error=str(exc))
+                if lane_lost(exc, extra, copier):
+                    # The folder goes back to the queue, to resume from its checkpoints on
+                    # another lane (lane 0 at the latest), and this lane closes; the mailbox
+                    # and its other lanes go on.
                     queue.appendleft(copier)  # copy_folder re-reads its checkpoint
-                    return False
-                # The other lanes finish the batch in flight and stop.
-                errors.append(exc)
-                ctx.halt.set()
+                # Otherwise the other lanes finish the batch in flight and stop.
                 return False
             finally:
                 copying.remove(copier)
