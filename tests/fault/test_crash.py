@@ -317,13 +317,14 @@ def test_crash_after_every_step_of_a_shared_folder_then_resume(
          ("\\Seen",) if i % 2 else (), when(i)) for i in range(MIN_MESSAGES + 4)])
     # Three lanes: the first extra one reads back first, the second shares the folder.
     engine = {"batch_max_messages": 6, "folders_in_parallel": 3}
+    slow = {"PECSYNC_STEP_DELAY": "0.02"}  # the other lanes log in before the folder is copied
     probe = users.dst_only()
     log = tmp_path / "steps.log"
     cfg = write_config(tmp_path, dovecot_src, dovecot_dst, database="probe.sqlite3",
                        engine=engine)
     r = run_cli(["-v", "--log-format", "json", "copy", "--config", str(cfg), "--source-user",
                  user, "--dest-user", probe],
-                cli_env(dovecot_src, dovecot_dst, PECSYNC_STEP_LOG=str(log)))
+                cli_env(dovecot_src, dovecot_dst, PECSYNC_STEP_LOG=str(log), **slow))
     assert r.returncode == 0, r.stdout + r.stderr
     assert '"folder_shared"' in r.stderr, "the probe's second lane copied no batch"
     n = len(log.read_text().splitlines())
@@ -332,7 +333,8 @@ def test_crash_after_every_step_of_a_shared_folder_then_resume(
         cfg = write_config(tmp_path, dovecot_src, dovecot_dst, database=f"s{crash_at}.sqlite3",
                            engine=engine)
         crashed = _copy(cfg, cli_env(dovecot_src, dovecot_dst,
-                                     PECSYNC_CRASH_AFTER_STEP=str(crash_at)), user, dst_user)
+                                     PECSYNC_CRASH_AFTER_STEP=str(crash_at), **slow),
+                        user, dst_user)
         assert crashed.returncode in (CRASH_EXIT, 0), (crash_at, crashed.stderr)
         if crashed.returncode == CRASH_EXIT:
             resumed = _copy(cfg, cli_env(dovecot_src, dovecot_dst), user, dst_user)
