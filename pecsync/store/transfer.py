@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio
 import psycopg
+from psycopg.rows import dict_row
 
 from pecsync.config import PostgresTarget
 from pecsync.errors import StoreError
@@ -45,7 +46,7 @@ def _schema_tables() -> list[str]:
 
 def _moved_to(db: sqlite3.Connection) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key = 'moved_to'").fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else str(row["value"])
 
 
 def _check_source(db: sqlite3.Connection, path: Path) -> None:
@@ -58,19 +59,20 @@ def _check_source(db: sqlite3.Connection, path: Path) -> None:
                       "WHERE state = 'running' AND lease_until >= ? ORDER BY lease_until DESC",
                       (now,)).fetchall()
     if live:
-        address, owner, until = live[0]
+        first = live[0]
         raise StoreError(f"{path}: {len(live)} mailbox(es) are being copied right now "
-                         f"(e.g. {address} by {owner})",
+                         f"(e.g. {first['address']} by {first['lease_owner']})",
                          hint=f"stop every `pecsync run` on this database first; a run that "
-                              f"crashed lets go at {until} at the latest")
+                              f"crashed lets go at {first['lease_until']} at the latest")
 
 
 async def _target_is_empty(backend: PostgresBackend, url: str) -> None:
     async with backend.pool.connection() as conn:
-        cur = await conn.execute("SELECT (SELECT COUNT(*) FROM job) + "
-                                 "(SELECT COUNT(*) FROM mailbox)")
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute("SELECT (SELECT COUNT(*) FROM job) + "
+                          "(SELECT COUNT(*) FROM mailbox) AS n")
         row = await cur.fetchone()
-    if row is not None and int(row[0]):
+    if row is not None and int(row["n"]):
         raise StoreError(f"{url}: the target database already holds mailboxes",
                          hint="copy into an empty database (pecsync never merges two "
                               "migrations)")
@@ -85,6 +87,7 @@ async def copy_sqlite_to_postgres(source: Path, target: PostgresTarget) -> CopyR
     async with await CheckpointStore.open(source):
         pass
     db = sqlite3.connect(f"file:{source}?mode=rw", uri=True)
+    db.row_factory = sqlite3.Row  # rows read by column name
     report = CopyReport()
     try:
         # A read transaction for the whole copy: one consistent snapshot.
@@ -94,7 +97,7 @@ async def copy_sqlite_to_postgres(source: Path, target: PostgresTarget) -> CopyR
             backend = store.backend
             assert isinstance(backend, PostgresBackend)
             await _target_is_empty(backend, target.url)
-            present = {str(r[0]) for r in db.execute(
+            present = {str(r["name"]) for r in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             try:
                 async with backend.pool.connection() as conn, conn.transaction():
@@ -119,19 +122,20 @@ async def copy_sqlite_to_postgres(source: Path, target: PostgresTarget) -> CopyR
 
 async def _copy_table(db: sqlite3.Connection, conn: psycopg.AsyncConnection[Any],
                       table: str) -> int:
-    cur = conn.cursor()
+    cur = conn.cursor(row_factory=dict_row)
     await cur.execute("SELECT column_name, data_type, is_identity FROM information_schema.columns"
                       " WHERE table_schema = current_schema() AND table_name = %s", (table,))
-    pg_columns = {str(r[0]): (str(r[1]), r[2] == "YES") for r in await cur.fetchall()}
-    columns = [str(r[1]) for r in db.execute(f'PRAGMA table_info("{table}")')
-               if str(r[1]) in pg_columns]
+    pg_columns = {str(r["column_name"]): (str(r["data_type"]), r["is_identity"] == "YES")
+                  for r in await cur.fetchall()}
+    columns = [str(r["name"]) for r in db.execute(f'PRAGMA table_info("{table}")')
+               if str(r["name"]) in pg_columns]
     if table == "meta":
         # PostgreSQL has its own schema version; other keys move.
         rows = db.execute("SELECT key, value FROM meta WHERE key NOT IN ('schema', 'moved_to')"
                           ).fetchall()
-        for key, value in rows:
+        for row in rows:
             await cur.execute("INSERT INTO meta (key, value) VALUES (%s, %s) "
-                              "ON CONFLICT (key) DO NOTHING", (key, value))
+                              "ON CONFLICT (key) DO NOTHING", (row["key"], row["value"]))
         return len(rows)
     names = ", ".join(f'"{c}"' for c in columns)
     count = 0
@@ -142,7 +146,7 @@ async def _copy_table(db: sqlite3.Connection, conn: psycopg.AsyncConnection[Any]
             if not chunk:
                 break
             for row in chunk:
-                await copy.write_row(row)
+                await copy.write_row(tuple(row))  # in the order of *columns*, named above
             count += len(chunk)
     # Identity columns go on after the highest id copied, so new rows never collide.
     for column, (_, identity) in pg_columns.items():
