@@ -23,6 +23,7 @@ import json
 import os
 import resource
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -592,6 +593,9 @@ def main() -> int:
                     help="with --rtt-ms or --mbit (plain, not --tls): print each source "
                          "connection's commands with their times, and keep them in the "
                          "JSON's timeline (LOGIN and AUTHENTICATE without their arguments)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the servers' mail and pecsync's state in the work folder "
+                         "(removed at the end otherwise)")
     ap.add_argument("--json", metavar="FILE", help="also write the results here")
     ap.add_argument("--markdown", metavar="FILE", help="also write the table here")
     ap.add_argument("--wrap", metavar="CMD", default="",
@@ -605,8 +609,13 @@ def main() -> int:
     n_box, n_msg = args.mailboxes or n_box, args.messages or n_msg
     work = Path(tempfile.mkdtemp(prefix="pecsync-bench-", dir=args.workdir))
     work.chmod(0o755)
+    where = "tmpfs" if is_tmpfs(work) else "disk"
     results: list[dict[str, Any]] = []
     with ExitStack() as stack:
+        if not args.keep:
+            # Last out, once the servers have stopped: their mail and pecsync's state (GBs;
+            # on tmpfs, memory: left behind, they filled /dev/shm after a few runs).
+            stack.callback(shutil.rmtree, work, True)
         if args.source_user_limit:
             # A provider's per-user connection limit on the source (issue 26).
             src = stack.enter_context(DovecotServer(
@@ -690,7 +699,6 @@ def main() -> int:
                 row["rerun_seconds"] = done[-1]["rerun_seconds"]
                 row["rerun_percent"] = 100 * done[-1]["rerun_seconds"] / row["seconds"]
             results.append(row)
-    where = "tmpfs" if is_tmpfs(work) else "disk"
     head = (f"{msgs} messages, {size / 1e6:.0f} MB in {n_box} mailboxes; source link: "
             f"{'TLS' if args.tls else 'plain'}, +{args.rtt_ms:.0f} ms RTT"
             f"{f', {args.rate_mbit:g} Mbit/s per server and direction' if args.rate_mbit else ''}"
