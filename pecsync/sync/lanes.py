@@ -314,7 +314,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         ctx.halt.set()
         return False
 
-    async def help(lane_ctx: MailboxContext, least: int) -> int:
+    async def help(lane_ctx: MailboxContext, extra: bool, least: int) -> int:
         """One round of verification of the folder with the most copies waiting for it
         (at least *least*), copied by another lane: how many; 0 when none has that many."""
         best: tuple[int, C, list[CopiedMessage]] | None = None
@@ -330,7 +330,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         try:
             await helped.help_round(lane_ctx, rows)  # type: ignore[attr-defined]
         except Exception as exc:
-            if lane_lost(exc, True, helped):
+            if lane_lost(exc, extra, helped):
                 raise _LaneLost from None
         return len(rows)
 
@@ -405,7 +405,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             if reads_back:
                 if await finish(lane_ctx, extra):
                     continue  # a folder copied: what no round verified yet
-                rows = await help(lane_ctx, least=min(10, batch))
+                rows = await help(lane_ctx, extra, least=min(10, batch))
                 if rows:
                     if rows < batch:
                         # The read-back keeps pace: let copies gather for a larger round
@@ -424,7 +424,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 shared_last = True  # batches of a large folder another lane copies
                 continue
             shared_last = False
-            if verify and not verifier and await help(lane_ctx, least=batch):
+            if verify and not verifier and await help(lane_ctx, extra, least=batch):
                 continue  # a batch of copies waits for its proof (no lane reads back)
             if not queue and await share(lane_ctx, extra):
                 shared_last = True
@@ -436,7 +436,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                     # Nothing left to copy: help until the last copies end.
                     # Rounds of 10 copies at least: each costs an EXAMINE and a FETCH
                     # more on the destination; the folder's own verification takes the rest.
-                    if not await help(lane_ctx, least=min(10, batch)):
+                    if not await help(lane_ctx, extra, least=min(10, batch)):
                         await anyio.sleep(0.2)  # let copies be recorded
                     continue
                 if any(_may_share(c) for c in copying):

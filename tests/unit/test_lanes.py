@@ -9,7 +9,13 @@ import anyio
 import pytest
 
 from pecsync.config import EngineConfig
-from pecsync.errors import DestinationFull, FolderError, ImapError, StopRequested
+from pecsync.errors import (
+    DestinationFull,
+    FolderError,
+    ImapError,
+    StopRequested,
+    TransientError,
+)
 from pecsync.model import FolderMapping, FolderStatus
 from pecsync.sync.context import MailboxContext
 from pecsync.sync.lanes import EarlyLanes, FixedSlots, FolderTree, copy_in_lanes
@@ -123,6 +129,34 @@ async def test_first_real_failure_wins_and_other_lanes_stop_after_their_batch() 
     # Never started: the lane that reads back took the smallest folder (F4), the other
     # extra lane the next largest (F1).
     assert copiers[2].lane is None and copiers[3].lane is None
+
+
+class HelpedCopier(FakeCopier):
+    """A folder whose recorded copies other lanes may verify (help_round); the read-back on
+    lane 0's connection loses it."""
+
+    def can_help(self) -> bool:
+        return self.ctx is not None and not self.done
+
+    async def backlog(self) -> list[object]:
+        return [object()] * 20
+
+    async def help_round(self, ctx: Any, rows: list[object]) -> None:
+        if ctx.src.name == "lane0":
+            raise TransientError("connection lost", mailbox="m", folder=self.mapping.src)
+
+
+async def test_lane_0_losing_its_connection_while_verifying_for_another_lane_ends_the_round(
+        ) -> None:
+    """Lane 0 is the mailbox's own connection pair: lost while it verifies copies of a folder
+    another lane copies, the loss is the mailbox's error (the reconnect round), not a lane
+    that closes while the others go on."""
+    a, b = FakeCopier("A", seconds=0.01), HelpedCopier("B", seconds=0.5)
+    ctx = context({"A": 9, "B": 1})
+    with pytest.raises(TransientError):
+        await copy_in_lanes(ctx, [a, b], verify=True, lanes=2, slots=FixedSlots(1),  # type: ignore[list-item]
+                            open_lane=Opener())
+    assert a.lane == "lane0" and b.lane == "lane1" and ctx.halt.is_set() and not b.done
 
 
 async def test_operator_stop_is_raised_as_stop() -> None:
