@@ -161,9 +161,8 @@ class AdminStore:
 
     async def action_counts(self) -> dict[tuple[str, str], ActionCount]:
         """``{(address, action): ActionCount}`` over the whole log."""
-        rows = await self.store._query("admin_action_counts", {})
-        return {(str(r["address"]), str(r["action"])): count
-                for r, count in zip(rows, _COUNT.all(rows), strict=True)}
+        return {(str(r["address"]), str(r["action"])): _COUNT(r)
+                for r in await self.store._query("admin_action_counts", {})}
 
     async def order_names(self) -> list[str]:
         """Every order of the list (without reading its jobs)."""
