@@ -173,12 +173,13 @@ WRAP: list[str] = []
 BASE: list[str] = []
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
           ) -> tuple[float, int, int, float, Usage]:
     """(seconds, exit code, peak RSS in kB, CPU seconds, rusage) of one process (its own and
     its waited-for children's, from wait4)."""
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=cwd)
     done = threading.Event()
     rss = peak_rss_kb(proc.pid, done)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -232,14 +233,22 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
         # pecsync-base: the same command from another source tree (e.g. `git worktree add
         # /tmp/base main`), run in the same script for a ratio taken at the same moment.
         env["PYTHONPATH"] = BASE[0]
+        where = subprocess.run([sys.executable, "-c", "import pecsync; print(pecsync.__file__)"],
+                               env=env, cwd=workdir, check=True, capture_output=True,
+                               text=True).stdout.strip()
+        if not Path(where).resolve().is_relative_to(Path(BASE[0]).resolve()):
+            raise SystemExit(f"pecsync-base would run {where}, not the tree in {BASE[0]}")
     exe = [sys.executable, "-m", "pecsync", "--quiet"]
     if os.environ.get("BENCH_PECSYNC_LOG"):  # every run's debug log, appended to this file
         exe = [sys.executable, "-m", "pecsync", "-v", "--log-format", "json", "--log-file",
                os.environ["BENCH_PECSYNC_LOG"]]
+    # Not from the checkout's folder: `python -m pecsync` puts the working directory first on
+    # the module path, so from there pecsync-base ran the checkout's code, not BASE's (every
+    # "before and after" of issues 25 and 26 until this was found compared main with itself).
     subprocess.run([*exe, "import", "--config", str(cfg), str(csv)], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, cwd=workdir)
     return timed([*(WRAP if wrap else []), *exe, "run", "--config", str(cfg),
-                  "--workers", str(workers)], env)
+                  "--workers", str(workers)], env, cwd=workdir)
 
 
 def run_dsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: list[str],
