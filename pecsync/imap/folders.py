@@ -229,10 +229,11 @@ class Folders:
             return None
         return parse_statuses(rows)
 
-    def examine_with_meta(self, name: str, first_uid: int
+    def examine_with_meta(self, name: str, first_uid: int, uids: str | None = None
                           ) -> tuple[FolderStatus, list[MessageInfo]]:
-        """EXAMINE *name* and fetch the metadata of UIDs ``first_uid:*`` in one round trip
-        (the two commands are pipelined).  Like :meth:`examine` then ``Messages.fetch_meta``."""
+        """EXAMINE *name* and fetch the metadata of UIDs ``first_uid:*`` (or of the UID set
+        *uids*) in one round trip (the two commands are pipelined).  Like :meth:`examine`
+        then ``Messages.fetch_meta``."""
         conn = self._conn
         conn.commands += 2
         with conn.guard("EXAMINE", name):
@@ -242,7 +243,8 @@ class Folders:
             t_open = raw.command("EXAMINE", quote(name))
             # The server runs the commands in order, so the FETCH applies to the folder the
             # EXAMINE opens (imaplib would refuse UID with no folder open yet).
-            t_fetch = raw.command("UID", "FETCH", f"{first_uid}:*", META_ITEMS, selected=True)
+            t_fetch = raw.command("UID", "FETCH", uids or f"{first_uid}:*", META_ITEMS,
+                                  selected=True)
             typ, data = raw.answer("EXAMINE", t_open)
             if typ != "OK":
                 raw.answer("FETCH", t_fetch)  # refused too (no folder open): read it

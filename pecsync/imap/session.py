@@ -183,11 +183,12 @@ class ImapSession:
         """STATUS of every folder in one round trip (LIST-STATUS), or None without it."""
         return self._folders.statuses()
 
-    def examine_with_meta(self, name: str, first_uid: int
+    def examine_with_meta(self, name: str, first_uid: int, uids: str | None = None
                           ) -> tuple[FolderStatus, list[MessageInfo]]:
-        """EXAMINE *name* and fetch the metadata of UIDs ``first_uid:*`` in one round trip.
-        Like :meth:`examine` then :meth:`fetch_meta`."""
-        return self._folders.examine_with_meta(name, first_uid)
+        """EXAMINE *name* and fetch the metadata of UIDs ``first_uid:*`` (or of the UID set
+        *uids*, e.g. ``"5:9,12"``) in one round trip.  Like :meth:`examine` then
+        :meth:`fetch_meta`."""
+        return self._folders.examine_with_meta(name, first_uid, uids)
 
     # --- messages (see pecsync.imap.messages and pecsync.imap.bodies) ------------------
     def fetch_meta(self, uids: str) -> list[MessageInfo]:

@@ -149,6 +149,13 @@ class BatchSizer:
     250000
     >>> s.observed(99_000_000, 0.5); s.max_bytes()  # a fast link: as configured
     16000000
+
+    The rate is the lane's, learnt over every folder it copies; each folder's first batch is
+    a quarter of the size (:meth:`begin`), so that its APPEND starts while the rest is still
+    being fetched: a folder of one or two batches was fetched whole, then appended whole.
+
+    >>> s.begin(); s.max_bytes(), s.max_bytes()
+    (4000000, 16000000)
     """
 
     def __init__(self, max_bytes: int, max_messages: int, *, seconds: float = 0.3,
@@ -159,12 +166,21 @@ class BatchSizer:
         self._seconds = seconds
         self._bytes = 0
         self._time = 0.0
+        self._first = False
+
+    def begin(self) -> None:
+        """A folder (or a share of one) starts: its first batch is a quarter of the size."""
+        self._first = True
 
     def max_bytes(self) -> int:
         if not self._bytes:
             return self._min
         rate = self._bytes / max(self._time, 1e-3)
-        return int(min(self._max, max(self._min, rate * self._seconds)))
+        size = min(self._max, rate * self._seconds)
+        if self._first:
+            self._first = False
+            size /= 4
+        return int(max(self._min, size))
 
     def observed(self, nbytes: int, seconds: float) -> None:
         """A batch of *nbytes* took *seconds* of the lane's time (waits included).  The rate

@@ -10,6 +10,7 @@ carries an ``unverifiable`` note.  Nothing here writes to the destination or the
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ class CopyPlan:
 
     listed: list[MessageInfo]
     todo: list[MessageInfo]
+
+
+#: Each source connection's batch sizer, by the configured limits (see Exporter.sizer).
+_LANE_SIZERS: weakref.WeakKeyDictionary[ImapSession, dict[tuple[int, int], BatchSizer]] = (
+    weakref.WeakKeyDictionary())
 
 
 class Exporter:
@@ -68,8 +74,16 @@ class Exporter:
         return fetch_batches(self.src, self.batches(infos), self.memory)
 
     def sizer(self) -> BatchSizer:
-        """A lane's batch sizes, from its own throughput (see :class:`BatchSizer`)."""
-        return BatchSizer(self.engine.batch_max_bytes, self.engine.batch_max_messages)
+        """The lane's batch sizes, from its own throughput (see :class:`BatchSizer`), learnt
+        over every folder it copies on this source connection: a sizer per folder started
+        each folder with batches of one message, and over a link a mailbox of small folders
+        spent much of its time relearning its rate (issue 26)."""
+        limits = (self.engine.batch_max_bytes, self.engine.batch_max_messages)
+        sizers = _LANE_SIZERS.setdefault(self.src, {})
+        sizer = sizers.get(limits)
+        if sizer is None:
+            sizer = sizers[limits] = BatchSizer(*limits)
+        return sizer
 
     async def export(self, take: Take, send: MemoryObjectSendStream[Fetched], held: list[int]
                      ) -> None:
@@ -112,6 +126,8 @@ async def fetch_taken(session: ImapSession, take: Take, memory: ByteBudget | Non
         return take(sizer.max_bytes(), sizer.max_messages)
 
     ahead: int | None = None  # reservation of the batch already requested
+    if sizer is not None:
+        sizer.begin()
     batch = cut()
     since = time.monotonic()
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pecsync.imap.codes import uid_set
-from pecsync.model import FetchedMessage, FolderReport, FolderStatus
+from pecsync.model import FetchedMessage, FolderReport, FolderStatus, MessageInfo
 from pecsync.store.checkpoints import CopiedMessage
 from pecsync.store.ledger import FolderLedger
 from pecsync.sync.aio import in_thread
@@ -27,10 +27,23 @@ class BadCopy:
     needs_copy: bool
 
 
+async def open_for_verify(ctx: MailboxContext, folder: str, rows: list[CopiedMessage]
+                          ) -> tuple[FolderStatus, list[MessageInfo]]:
+    """EXAMINE the destination *folder* on *ctx*'s connection and fetch the metadata of the
+    copies in *rows* in the same round trip (pipelined), for :func:`verify_folder`'s *metas*.
+    Over a link each round trip of a read-back round is time the destination's downstream
+    idles: a round was EXAMINE, then the metadata FETCH, then the bodies (issue 26)."""
+    uids = [r.dst_uid for r in rows if r.dst_uid is not None and r.state != "skipped"]
+    if not uids:
+        return await in_thread(ctx.dst.examine, folder), []
+    return await in_thread(ctx.dst.examine_with_meta, folder, 1, uid_set(uids))
+
+
 async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: FolderStatus,
                         report: FolderReport, *, only_unverified: bool,
                         rows: list[CopiedMessage] | None = None,
-                        record_bad: bool = True) -> list[BadCopy]:
+                        record_bad: bool = True,
+                        metas: list[MessageInfo] | None = None) -> list[BadCopy]:
     """Fetch destination copies back and compare SHA-256, flags and INTERNALDATE with what was
     recorded from the source.  The destination folder must be selected.  Returns the bad
     copies (also counted in *report* and cleared as unverified).
@@ -51,7 +64,8 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
             report.notes.append(f"uid {r.src_uid}: destination UID unknown (no UIDPLUS)")
     seen: set[int] = set()
     if by_dst:
-        metas = await in_thread(ctx.dst.fetch_meta, uid_set(list(by_dst)))
+        if metas is None:
+            metas = await in_thread(ctx.dst.fetch_meta, uid_set(list(by_dst)))
         metas = [i for i in metas if i.uid in by_dst]
         batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
         async with aclosing(fetch_batches(ctx.dst, batches, ctx.memory)) as stream:
