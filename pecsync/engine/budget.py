@@ -28,6 +28,9 @@ class HostBudget:
         self.peak: dict[tuple[str, int], int] = {}
         #: Set when connections are given back (the worker waiting under the lock looks again).
         self._released = anyio.Event()
+        #: Connection pairs kept for the workers that run or may still start a mailbox (set
+        #: by the worker pool, :meth:`keep_for_workers`): not :meth:`spare`.
+        self.reserved = 0
 
     @asynccontextmanager
     async def connections(self, *hosts: tuple[str, int]) -> AsyncIterator[None]:
@@ -74,6 +77,28 @@ class HostBudget:
         """True while a worker waits for connections."""
         return self._lock.locked()
 
+    def keep_for_workers(self, workers: int, lanes: int) -> None:
+        """*workers* workers run a mailbox or may still start one, each with up to *lanes*
+        connection pairs (``[engine] folders_in_parallel``): that many pairs are theirs, not
+        :meth:`spare`, whether taken yet or not.  A worker that found no job to claim is not
+        counted: at a run's end the last mailboxes may use what the others left."""
+        self.reserved = max(0, workers) * lanes
+
+    def spare(self, *hosts: tuple[str, int]) -> int:
+        """Connection pairs to *hosts* free now beyond those the workers' mailboxes may take
+        (:meth:`keep_for_workers`), and none while a worker waits: what a mailbox may borrow
+        beyond ``[engine] folders_in_parallel`` (pecsync.sync.lanes).  With every worker
+        busy there is none: the lanes of a run's first mailbox never take what the next
+        ones will need."""
+        if self._lock.locked():
+            return 0
+        return min((self._room(h) - max(self._held[h], self.reserved * n)) // n
+                   for h, n in Counter(hosts).items())
+
+    def _room(self, host: tuple[str, int]) -> int:
+        """Connections to *host* this process may hold."""
+        return self.limit
+
     def slots(self, *hosts: tuple[str, int]) -> HostSlots:
         """Extra connection pairs to *hosts* for folder lanes (see pecsync.sync.lanes)."""
         return HostSlots(self, hosts)
@@ -91,3 +116,6 @@ class HostSlots:
 
     def contended(self) -> bool:
         return self.budget.contended()
+
+    def spare(self) -> int:
+        return self.budget.spare(*self.hosts)

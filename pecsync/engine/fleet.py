@@ -58,6 +58,9 @@ class FleetBudget(HostBudget):
             self._missed.pop(h, None)
         return super()._take_if_free(hosts)
 
+    def _room(self, host: tuple[str, int]) -> int:
+        return min(self.limit, self.granted[host])  # this process's share of the fleet's
+
     async def beat(self) -> None:
         """Renew, grow where connections were refused, shrink where slots sat idle."""
         have = await self.leases.renew()

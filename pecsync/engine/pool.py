@@ -65,7 +65,16 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
     await env.jobs.recover_stale()
     owner = process_owner()
     busy = 0
+    idle = 0  # workers that found no job to claim (they look again later)
     ran = 0
+    lanes = env.settings.engine.folders_in_parallel
+
+    def keep_for_workers() -> None:
+        # Connections for the workers that run or may still claim a mailbox; the idle ones'
+        # share may go to the running mailboxes' lanes (pecsync.engine.budget.HostBudget.spare).
+        env.budget.keep_for_workers(workers - idle, lanes)
+
+    keep_for_workers()
     # Set when a job ends: an idle worker then looks again at once (the run ends, or the
     # job went back to a state another worker may claim) instead of at its next poll.
     job_ended = anyio.Event()
@@ -118,6 +127,22 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
     waiting_logged: str | None = None  # the retry time last announced in the log
 
     async def worker(n: int) -> None:
+        nonlocal busy, idle, ran, job_ended, waiting_logged
+        is_idle = False
+
+        def set_idle(now: bool) -> None:
+            nonlocal idle, is_idle
+            if now != is_idle:
+                is_idle = now
+                idle += 1 if now else -1
+                keep_for_workers()
+
+        try:
+            await work_loop(n, set_idle)
+        finally:
+            set_idle(True)  # a worker that ended starts no mailbox any more
+
+    async def work_loop(n: int, set_idle: Callable[[bool], None]) -> None:
         nonlocal busy, ran, job_ended, waiting_logged
         while not env.should_stop():
             if not await breaker_holds():
@@ -129,6 +154,7 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                     job = await env.jobs.claim_resync(owner, order, cutoff)
                     if job is not None:  # claimed from `done` (the breaker puts it back there)
                         env.resync_claims.add(job.id)
+            set_idle(job is None)
             if job is None:
                 if follow or busy:
                     await idle_wait()

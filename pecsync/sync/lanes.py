@@ -49,9 +49,29 @@ from pecsync.sync.aio import first_error, in_thread, logout_pair
 from pecsync.sync.context import MailboxContext
 from pecsync.sync.limits import MailboxLimits
 from pecsync.sync.reconnect import reconnectable
-from pecsync.sync.shares import MIN_BATCHES
+from pecsync.sync.shares import MIN_BATCHES, SHARE_BATCHES
 
 log = structlog.get_logger("pecsync.lanes")
+
+
+#: While the connection budget has pairs to spare (the run's last mailboxes, nothing left to
+#: start), a mailbox may open up to this many times ``[engine] folders_in_parallel`` lanes.
+#: Measured over a 50 Mbit/s link with +20 ms, a mailbox alone at a run's end copied with
+#: 3 lanes at about half the link (issue 26).
+SPARE_LANES = 2
+
+
+def most_lanes(lanes: int) -> int:
+    """The lanes a mailbox may open at most when the budget has pairs to spare."""
+    return lanes * SPARE_LANES
+
+
+#: A mailbox with twice this many lanes or more has two lanes that read back first.
+LANES_PER_VERIFIER = 3
+
+#: A read-back round shorter than this (a fast link) is followed by a pause that long in
+#: all, for copies to gather (seconds).
+ROUND_GATHER_S = 0.05
 
 
 class FolderCopy(Protocol):
@@ -77,6 +97,10 @@ class ConnectionSlots(Protocol):
     def contended(self) -> bool:
         """True when another mailbox is waiting for connections (lanes then step back)."""
 
+    def spare(self) -> int:
+        """Pairs free beyond what the mailboxes still to start may need: a mailbox may then
+        open more lanes than ``[engine] folders_in_parallel`` (see :data:`SPARE_LANES`)."""
+
 
 class FixedSlots:
     """*n* extra pairs, for a single-mailbox command: ``FixedSlots(2)``."""
@@ -96,6 +120,9 @@ class FixedSlots:
     def contended(self) -> bool:
         return False
 
+    def spare(self) -> int:
+        return 0
+
 
 OpenLane = Callable[[], Awaitable[tuple[ImapSession, ImapSession]]]
 
@@ -112,23 +139,26 @@ class EarlyLanes:
     def __init__(self, connect_lane: Callable[[], Awaitable[tuple[ImapSession, ImapSession]]],
                  login_lane: Callable[[tuple[ImapSession, ImapSession]], Awaitable[None]],
                  slots: ConnectionSlots, n: int, label: str,
-                 limit: MailboxLimits | None = None) -> None:
+                 limit: MailboxLimits | None = None, more: int = 0) -> None:
         self.connect_lane, self.login_lane = connect_lane, login_lane
         self.limit = limit
         # Never more lanes than a connection limit learned from the servers allows.
         self.slots, self.n, self.label = slots, limit.lanes(n + 1) - 1 if limit else n, label
+        self.more = (limit.lanes(n + 1 + more) - 1 if limit else n + more) - self.n
         self._logging_in = 0  # lanes logging in or logged in (the mailbox's own pair aside)
         self._pending: list[_PendingLane] = []
         self._go = anyio.Event()
         self._logins = 0  # how many may log in, set by proceed()
 
     def start(self, tg: anyio.abc.TaskGroup) -> None:
-        """Start up to *n* lanes the budget has room for, in *tg*."""
-        for _ in range(self.n):
-            if self.slots.try_take():
+        """Start up to *n* lanes the budget has room for, in *tg*, and up to *more* beyond
+        them while it has pairs to spare (:meth:`ConnectionSlots.spare`)."""
+        for i in range(self.n + self.more):
+            if (i < self.n or self.slots.spare() > 0) and self.slots.try_take():
                 pending = _PendingLane()
                 self._pending.append(pending)
                 tg.start_soon(self._open, pending)
+        log.debug("early_lanes", mailbox=self.label, lanes=len(self._pending))
 
     def proceed(self, logins: int) -> None:
         """The mailbox's own pair is logged in and *logins* lanes are wanted: that many log
@@ -268,18 +298,25 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
 
     active = 1
     leaving = 0  # lanes stepping back for a limit learned meanwhile, not closed yet
-    verifier = False  # an extra lane reads back first (work)
+    verifiers = 0  # extra lanes that read back first (work)
     to_finish: deque[C] = deque()  # copies whose final verification waits for a lane
     finishing = 0  # final verifications in flight
     group: anyio.abc.TaskGroup | None = None
 
+    most = most_lanes(lanes)
+
+    def cap(n: int) -> int:
+        """*n* lanes, or fewer when a connection limit learned meanwhile allows fewer."""
+        return limit.lanes(n) if limit is not None else n
+
     def grow(at_start: bool) -> None:
         """Open more lanes while folders wait and the budget has room: at the start one per
         folder, later (when another mailbox gave connections back) only if at least two
-        wait, since a lane's login costs about as much as a small folder."""
+        wait, since a lane's login costs about as much as a small folder.  Beyond *lanes*
+        only while the budget has pairs to spare (:data:`SPARE_LANES`)."""
         nonlocal active
         while (group is not None and slots is not None
-               and active < (limit.lanes(lanes) if limit is not None else lanes)
+               and (active < cap(lanes) or (active < cap(most) and slots.spare() > 0))
                and waiting() >= (active + 1 if at_start else 2) and not ctx.halt.is_set()
                and slots.try_take()):
             active += 1
@@ -290,7 +327,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         large one (its batches are shared), and those a large folder being copied still
         offers (a lane may join it)."""
         per_lane = MIN_BATCHES * max(1, ctx.engine.batch_max_messages)
-        return (sum(lanes_for(ctx, c, lanes) for c in queue)
+        return (sum(lanes_for(ctx, c, most) for c in queue)
                 + sum(_shares_left(c) // per_lane for c in copying))
 
     def keep_on(extra: bool) -> bool:
@@ -299,7 +336,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
     def over_limit() -> bool:
         """More lanes than a connection limit learned meanwhile allows (lanes that logged in
         at once may all have been let in before one was refused)."""
-        return limit is not None and active - leaving > limit.lanes(lanes)
+        return limit is not None and active - leaving > limit.lanes(most)
 
     def lane_lost(exc: Exception, extra: bool, folder: C) -> bool:
         """Whether *exc*, raised by work for *folder* on a lane, closes that lane (an extra
@@ -318,12 +355,18 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         """One round of verification of the folder with the most copies waiting for it
         (at least *least*), copied by another lane: how many; 0 when none has that many."""
         best: tuple[int, C, list[CopiedMessage]] | None = None
-        for c in list(copying):
-            if not _can_help(c):
-                continue
+        candidates = [c for c in copying if _can_help(c)]
+        hints = [_backlog_hint(c) for c in candidates]
+        if all(h is not None for h in hints):
+            # Most waiting first (a cheap count); the rows of that one only are read.
+            ranked = sorted(zip(hints, candidates, strict=True), key=lambda hc: -(hc[0] or 0))
+            candidates = [c for h, c in ranked if (h or 0) >= least]
+        for c in candidates:
             rows = await c.backlog()  # type: ignore[attr-defined]
             if len(rows) >= least and (best is None or len(rows) > best[0]):
                 best = (len(rows), c, rows)
+                if all(h is not None for h in hints):
+                    break
         if best is None:
             return 0
         _, helped, rows = best
@@ -341,15 +384,17 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         left = max((_shares_left(c) for c in copying), default=0)
         return left > 0 and (not queue or left > _size_hint(ctx, queue[0]))
 
-    async def share(lane_ctx: MailboxContext, extra: bool) -> bool:
+    async def share(lane_ctx: MailboxContext, extra: bool, batches: int = SHARE_BATCHES
+                    ) -> bool:
         """Copy batches from the back of the folder with the most of them left that another
-        lane copies (:mod:`pecsync.sync.shares`); False when no folder has any to share."""
+        lane copies (:mod:`pecsync.sync.shares`); False when no folder has any to share.
+        *batches*: how many at most (see copy_share)."""
         shared = [c for c in copying if _shares_left(c)]
         if not shared:
             return False
         folder = max(shared, key=_shares_left)
         try:
-            await folder.copy_share(lane_ctx)  # type: ignore[attr-defined]
+            await folder.copy_share(lane_ctx, batches=batches)  # type: ignore[attr-defined]
         except Exception as exc:
             if lane_lost(exc, extra, folder):
                 # The folder's owner copies what this lane left (after reconciling it).
@@ -379,18 +424,22 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
     async def work(lane_ctx: MailboxContext, extra: bool) -> bool:
         """Copy (or help) until nothing is left; True when the lane stepped back for a
         connection limit (it is then counted in *leaving* until closed)."""
-        nonlocal verifier
+        nonlocal verifiers
         # The first extra lane reads back first and copies only when there is nothing to
         # verify (see the module docstring): the verification keeps pace with the copy.
-        reads_back = extra and verify and not verifier
-        verifier = verifier or reads_back
+        # With many lanes, so does a second one, on another folder: one lane reading back
+        # alone for five that copied left the destination's downstream at 8-10 MB/s of 12.5
+        # (100 Mbit/s), rotating between folders in short rounds, and the read-back ended 4 s
+        # after the last APPEND (issue 26).
+        reads_back = extra and verify and verifiers < (1 if active < LANES_PER_VERIFIER * 2
+                                                       else 2)
+        verifiers += reads_back
         try:
             return await copy_all(lane_ctx, extra, reads_back)
         except _LaneLost:
             return False
         finally:
-            if reads_back:
-                verifier = False  # the next lane to start takes the part over
+            verifiers -= reads_back  # the next lane to start takes the part over
 
     async def copy_all(lane_ctx: MailboxContext, extra: bool, reads_back: bool = False
                        ) -> bool:
@@ -405,16 +454,24 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             if reads_back:
                 if await finish(lane_ctx, extra):
                     continue  # a folder copied: what no round verified yet
+                began = anyio.current_time()
                 rows = await help(lane_ctx, extra, least=min(10, batch))
                 if rows:
-                    if rows < batch:
+                    took = anyio.current_time() - began
+                    if rows < batch and took < ROUND_GATHER_S:
                         # The read-back keeps pace: let copies gather for a larger round
                         # (on a fast link, rounds of a few copies cost more than they prove).
-                        await anyio.sleep(0.05)
+                        # Over a slow link the copies gathered during the round itself: a
+                        # pause would only leave the destination's downstream idle.
+                        await anyio.sleep(ROUND_GATHER_S - took)
                     continue  # copies recorded since the last round: their proof
-                if await share(lane_ctx, extra):
-                    continue  # nothing to verify yet: a few batches of a large folder
-                small = bool(queue) and _size_hint(ctx, queue[-1]) <= batch
+                if await share(lane_ctx, extra, batches=1):
+                    continue  # nothing to verify yet: a batch of a large folder
+                # A small folder meanwhile only when no other extra lane copies: over a link
+                # shared by seven lanes, one of 22 messages kept the read-back away for
+                # 1.6 s, and the read-back finished last (issue 26).
+                small = (active - leaving <= 2 and bool(queue)
+                         and _size_hint(ctx, queue[-1]) <= batch)
                 if not small and any(_can_help(c) or _may_share(c) for c in copying):
                     await anyio.sleep(0.05)  # copies being recorded: read them back soon
                     continue
@@ -424,7 +481,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 shared_last = True  # batches of a large folder another lane copies
                 continue
             shared_last = False
-            if verify and not verifier and await help(lane_ctx, extra, least=batch):
+            if verify and not verifiers and await help(lane_ctx, extra, least=batch):
                 continue  # a batch of copies waits for its proof (no lane reads back)
             if not queue and await share(lane_ctx, extra):
                 shared_last = True
@@ -548,6 +605,11 @@ class _LaneLost(Exception):
 def _can_help(copier: FolderCopy) -> bool:
     can = getattr(copier, "can_help", None)
     return bool(can()) if can is not None else False
+
+
+def _backlog_hint(copier: FolderCopy) -> int | None:
+    hint = getattr(copier, "backlog_hint", None)
+    return int(hint()) if hint is not None else None
 
 
 def _verify_pending(copier: FolderCopy) -> bool:

@@ -48,6 +48,7 @@ from pecsync.sync.lanes import (
     LaneLogins,
     copy_in_lanes,
     lanes_for,
+    most_lanes,
 )
 from pecsync.sync.limits import LOGIN_WAITS, ConnectionLimits, MailboxLimits, limit_refusal
 from pecsync.sync.memory import ByteBudget
@@ -325,9 +326,10 @@ async def _copy_round(run: MailboxRun, settings: MailboxSettings, store: Checkpo
                 # A first copy almost always has several folders: its lanes connect while
                 # the mailbox logs in, and log in once the plan says how many are needed
                 # (a refused password is tried once, never once per lane).
-                run.early = EarlyLanes(run.connect_lane, run.login_lane, slots,
-                                       settings.engine.folders_in_parallel - 1,
-                                       run.src_creds.user, limit)
+                lanes = settings.engine.folders_in_parallel
+                run.early = EarlyLanes(run.connect_lane, run.login_lane, slots, lanes - 1,
+                                       run.src_creds.user, limit,
+                                       more=most_lanes(lanes) - lanes)
                 run.early.start(background)
             try:
                 report = await _copy(run, settings, verify, memory, slots, sync_flags, limit)
@@ -371,8 +373,8 @@ async def _copy(run: MailboxRun, settings: MailboxSettings, verify: bool,
                 todo.append(copier)
         if run.early is not None:
             # Logged in, and this many lanes have work (a large folder is shared by several).
-            run.early.proceed(sum(lanes_for(ctx, c, settings.engine.folders_in_parallel)
-                                  for c in todo) - 1)
+            most = most_lanes(settings.engine.folders_in_parallel)
+            run.early.proceed(sum(lanes_for(ctx, c, most) for c in todo) - 1)
         await copy_in_lanes(ctx, todo, verify=verify, lanes=settings.engine.folders_in_parallel,
                             slots=slots, open_lane=run.open_lane, on_done=_log_folder,
                             tree=tree, early=run.early.take() if run.early else (),

@@ -3,10 +3,26 @@ copied at once over borrowed connection pairs, within the per-host budget, byte-
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import assert_same_content, cli_env, run_cli, seed, when, write_config
+from pecsync.config import load_config
+from pecsync.engine.budget import HostBudget
+from pecsync.engine.pool import run_pool
+from pecsync.engine.worker import EngineEnv
+from pecsync.store.checkpoints import CheckpointStore
+from pecsync.store.jobs import JobStore
+from pecsync.vault import Vault, load_key
+from tests.helpers import (
+    TEST_KEY,
+    assert_same_content,
+    cli_env,
+    run_cli,
+    seed,
+    when,
+    write_config,
+)
 from tests.helpers import session as session_for
 
 FOLDERS = ["INBOX", "INBOX.Archivio", "INBOX.Archivio.2024", "INBOX.Clienti", "INBOX.Fornitori"]
@@ -172,3 +188,34 @@ def test_a_password_changed_under_the_lanes_is_refused_once(
     import time
     time.sleep(0.5)  # the log catches up
     assert refused() == 1
+
+
+async def test_a_run_s_last_mailbox_borrows_the_lanes_idle_workers_leave(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """With workers that found no job, the mailbox running alone opens up to twice
+    [engine] folders_in_parallel lanes (issue 26: the last mailbox of a run copied on 3 lanes
+    at half the link); never more than that, byte-exact."""
+    user = users.pair("s0", "d0")
+    fill(dovecot_src, user, per_folder=12)
+    csv = tmp_path / "list.csv"
+    csv.write_text("order,address,source_user,source_password,dest_user,dest_password\n"
+                   f"Ordine,{user},,s0,,d0\n")
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False,
+                       engine={"folders_in_parallel": 2})
+    env = cli_env(dovecot_src, dovecot_dst)
+    r = run_cli(["import", "--config", str(cfg), str(csv)], env)
+    assert r.returncode == 0, r.stderr
+    config = load_config(cfg)
+    os.environ["PECSYNC_KEY"] = TEST_KEY
+    try:
+        vault = Vault(load_key(None))
+    finally:
+        del os.environ["PECSYNC_KEY"]
+    async with await CheckpointStore.open(config.database) as store:
+        engine = EngineEnv(cfg=config, store=store, jobs=JobStore(store, vault),
+                           budget=HostBudget(12))
+        summary = await run_pool(engine, workers=3)
+    assert summary.exit_code == 0, summary.states
+    # Its own pair and three lanes: 2 x folders_in_parallel, for five folders.
+    assert engine.budget.peak[(dovecot_src.host, dovecot_src.port)] == 4
+    assert_same_content(dovecot_src, dovecot_dst, user)

@@ -375,3 +375,37 @@ def test_lanes_logging_in_together_try_a_refused_password_once(refused: bool) ->
     else:
         assert len(tried) == 3 and outcomes == ["in"] * 3
         assert tried[2] - tried[1] < 0.03  # the two waiting lanes went together
+
+
+class SpareSlots(FixedSlots):
+    """*n* pairs, of which those beyond *normal* are spare (HostBudget.spare)."""
+
+    def __init__(self, n: int, normal: int) -> None:
+        super().__init__(n)
+        self.n, self.normal = n, normal
+        self.most = 0
+
+    def try_take(self) -> bool:
+        taken = super().try_take()
+        self.most = max(self.most, self.n - self.free)
+        return taken
+
+    def spare(self) -> int:
+        return max(0, self.free - (self.normal - (self.n - self.free)))
+
+
+async def test_more_lanes_than_folders_in_parallel_only_from_spare_pairs() -> None:
+    """A run's last mailbox may open up to twice [engine] folders_in_parallel lanes when the
+    budget has pairs to spare (the other workers found nothing to do), never otherwise."""
+    copiers = [FakeCopier(f"F{i}", seconds=0.1) for i in range(10)]
+    slots = SpareSlots(10, normal=2)  # 2 extra lanes of its own, 8 pairs to spare
+    await copy_in_lanes(context({c.mapping.src: 10 for c in copiers}), copiers,  # type: ignore[arg-type]
+                        verify=False, lanes=3, slots=slots, open_lane=Opener())
+    assert all(c.done for c in copiers)
+    assert slots.most == 5 and slots.free == 10  # 6 lanes at most: twice 3
+    copiers = [FakeCopier(f"F{i}", seconds=0.1) for i in range(10)]
+    slots = FixedSlots(10)  # free, but none to spare (other workers may still need them)
+    opener = Opener()
+    await copy_in_lanes(context({c.mapping.src: 10 for c in copiers}), copiers,  # type: ignore[arg-type]
+                        verify=False, lanes=3, slots=slots, open_lane=opener)
+    assert len({c.lane for c in copiers}) == 3 and len(opener.opened) == 2
