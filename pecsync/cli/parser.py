@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "3, those mailboxes left as they were).")
     run.add_argument("--config", required=True, metavar="FILE")
     run.add_argument("--workers", type=int, metavar="N",
-                     help="parallel mailboxes (default: [engine] workers)")
+                     help="parallel mailboxes (default: [engine] workers); one whose "
+                          "folders are all copied makes room for the next while it reads its "
+                          "last copies back")
     run.add_argument("--order", metavar="ORDER", help="only this order's mailboxes")
     run.add_argument("--follow", action="store_true",
                      help="keep waiting for new work after every job is done or blocked "

@@ -73,10 +73,14 @@ class EngineConfig:
                                                                "reconnect; doubles")
     reconnect_max_seconds: float = setting(30.0, ge=0, help="longest wait before such a "
                                                             "reconnect")
-    workers: int = setting(4, gt=0, help="mailboxes copied in parallel by `run`")
+    workers: int = setting(4, gt=0, help="mailboxes copied in parallel by `run` (one whose "
+                          "folders are all copied makes room for the next while it reads its "
+                          "last copies back)")
     max_connections_per_host: int = setting(12, gt=0, help="connections to one server, shared "
                                                            "by all workers and lanes")
-    folders_in_parallel: int = setting(3, gt=0, help="folders of one mailbox copied at once")
+    folders_in_parallel: int = setting(3, gt=0, help="folders of one mailbox copied at once (up to "
+                                      "twice that from connections no other mailbox of the "
+                                      "run can use)")
     breaker_failures: int = setting(5, ge=0, bounds="must be >= 0 (0: off), got {value}",
                                     help="`run` stops claiming after this many mailboxes in "
                                          "a row fail to log in; 0: off")

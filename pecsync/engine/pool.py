@@ -2,6 +2,13 @@
 (every job done, blocked or failed; jobs in ``retry_wait`` are waited for), or forever with
 follow.
 
+N is the number of mailboxes *copied* at once: a worker holds one of N places from its claim
+until its mailbox's folders are all copied, then hands the place over (``on_copied``) while
+it reads the last copies back and records the outcome; another worker (there are twice N)
+claims the next mailbox meanwhile.  Over a link the read-back of the last batches took a
+second or more, and the next mailbox started only after it, with the link half idle
+(issue 26).  The connection budget still bounds the connections of all of them.
+
 Stopping (docs/design/architecture.md §6, procrastinate's two stages): the first request
 makes every worker stop after the batch in flight (checkpoints recorded, job back to
 ``pending``); cancelling the task group aborts at once, which the intent protocol makes safe
@@ -11,7 +18,8 @@ too.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -48,6 +56,25 @@ class RunSummary:
                            internal_errors=self.internal_errors, breaker=self.breaker)
 
 
+@asynccontextmanager
+async def _place(places: anyio.Semaphore) -> AsyncIterator[Callable[[], None]]:
+    """One of the pool's places, held from here; the function given back hands it over
+    (once: later calls do nothing), and leaving hands it over too."""
+    await places.acquire()
+    held = True
+
+    def hand_over() -> None:
+        nonlocal held
+        if held:
+            held = False
+            places.release()
+
+    try:
+        yield hand_over
+    finally:
+        hand_over()
+
+
 async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                    follow: bool = False, poll_seconds: float | None = None,
                    resync_before: Callable[[], str | None] | None = None,
@@ -66,6 +93,7 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
     owner = process_owner()
     busy = 0
     idle = 0  # workers that found no job to claim (they look again later)
+    places = anyio.Semaphore(workers)  # mailboxes being copied at once (see the docstring)
     ran = 0
     lanes = env.settings.engine.folders_in_parallel
 
@@ -143,55 +171,64 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
             set_idle(True)  # a worker that ended starts no mailbox any more
 
     async def work_loop(n: int, set_idle: Callable[[bool], None]) -> None:
-        nonlocal busy, ran, job_ended, waiting_logged
         while not env.should_stop():
-            if not await breaker_holds():
-                return
-            job = await env.jobs.claim_next(owner, order)
-            if job is None and resync_before is not None:
-                cutoff = resync_before()
-                if cutoff is not None:
-                    job = await env.jobs.claim_resync(owner, order, cutoff)
-                    if job is not None:  # claimed from `done` (the breaker puts it back there)
-                        env.resync_claims.add(job.id)
-            set_idle(job is None)
-            if job is None:
-                if follow or busy:
-                    await idle_wait()
-                    continue
-                # Nothing runnable and nobody busy.  A job in retry_wait can still progress
-                # without a person: wait for its time (the operator may stop the run
-                # meanwhile).  On a shared database, jobs other processes run may still end
-                # in retry_wait or be left by a dead host: wait for them too (expired leases
-                # go back to pending here).  Otherwise every job is done, blocked or failed:
-                # the run ends.
-                wake = await env.jobs.next_wakeup(order)
-                if not wake:
-                    if await others_running():
-                        await idle_wait(limit=max(1.0, env.jobs.lease_seconds / 4))
-                        await env.jobs.recover_stale()
-                        continue
+            async with _place(places) as hand_over:
+                if not await one_claim(n, set_idle, hand_over):
                     return
-                if wake != waiting_logged:
-                    waiting_logged = wake
-                    log.info("waiting_for_retry", at=wake, hint="jobs in retry_wait are taken up "
-                             "again when due; Ctrl-C stops the run (they resume next run)")
+
+    async def one_claim(n: int, set_idle: Callable[[bool], None],
+                        hand_over: Callable[[], None]) -> bool:
+        """Claim a job and run it, or wait when none is runnable; False: this worker ends."""
+        nonlocal busy, ran, job_ended, waiting_logged
+        if not await breaker_holds():
+            return False
+        job = await env.jobs.claim_next(owner, order)
+        if job is None and resync_before is not None:
+            cutoff = resync_before()
+            if cutoff is not None:
+                job = await env.jobs.claim_resync(owner, order, cutoff)
+                if job is not None:  # claimed from `done` (the breaker puts it back there)
+                    env.resync_claims.add(job.id)
+        set_idle(job is None)
+        if job is None:
+            hand_over()  # no place held while waiting
+            if follow or busy:
                 await idle_wait()
-                continue
-            busy += 1
-            ran += 1
-            try:
-                log.info("job_claimed", mailbox=job.address, order=job.order, worker=n,
-                         attempt=job.attempts)
-                await run_job(env, job)
-            finally:
-                env.resync_claims.discard(job.id)
-                busy -= 1
-                job_ended.set()
-                job_ended = anyio.Event()
+                return True
+            # Nothing runnable and nobody busy.  A job in retry_wait can still progress
+            # without a person: wait for its time (the operator may stop the run
+            # meanwhile).  On a shared database, jobs other processes run may still end
+            # in retry_wait or be left by a dead host: wait for them too (expired leases
+            # go back to pending here).  Otherwise every job is done, blocked or failed:
+            # the run ends.
+            wake = await env.jobs.next_wakeup(order)
+            if not wake:
+                if await others_running():
+                    await idle_wait(limit=max(1.0, env.jobs.lease_seconds / 4))
+                    await env.jobs.recover_stale()
+                    return True
+                return False
+            if wake != waiting_logged:
+                waiting_logged = wake
+                log.info("waiting_for_retry", at=wake, hint="jobs in retry_wait are taken up "
+                         "again when due; Ctrl-C stops the run (they resume next run)")
+            await idle_wait()
+            return True
+        busy += 1
+        ran += 1
+        try:
+            log.info("job_claimed", mailbox=job.address, order=job.order, worker=n,
+                     attempt=job.attempts)
+            await run_job(env, job, on_copied=hand_over)
+        finally:
+            env.resync_claims.discard(job.id)
+            busy -= 1
+            job_ended.set()
+            job_ended = anyio.Event()
+        return True
 
     async with anyio.create_task_group() as tg:
-        for n in range(workers):
+        for n in range(2 * workers):  # N copying, N reading back (see the docstring)
             tg.start_soon(worker, n)
     listed = await env.jobs.jobs(order)
     states = Counter(j.state.value for j in listed)

@@ -243,11 +243,14 @@ def _finish_event(job: Job, state: JobState) -> str:
     return "resynced" if job.finished_at else "finished"
 
 
-async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome:
+async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False,
+                  on_copied: Callable[[], None] | None = None) -> Outcome:
     """Run a claimed job to its next state and persist that state (even when cancelled).
 
     *recheck* (``retry`` of a done mailbox): verify every recorded copy again first and copy
-    again what is missing or changed on the destination, before a new certificate."""
+    again what is missing or changed on the destination, before a new certificate.
+    *on_copied*: called when every folder is copied and only reading back is left (the pool
+    then starts the next mailbox, see pecsync.engine.pool)."""
     jobs = env.jobs
     cfg = env.cfg
     bound = log.bind(mailbox=job.address, order=job.order, attempt=job.attempts)
@@ -282,7 +285,8 @@ async def run_job(env: EngineEnv, job: Job, *, recheck: bool = False) -> Outcome
 
     hooks = Progress(on_folder_planned=progress.on_folder_planned,
                      on_folder_batch=progress.on_folder_batch, on_batch=progress.on_batch,
-                     on_phase=progress.on_phase, on_login=on_login, should_stop=env.should_stop)
+                     on_phase=progress.on_phase, on_login=on_login, should_stop=env.should_stop,
+                     on_copied=on_copied)
     report: MailboxReport | None = None
     failure: ServerFailure | None = None
     try:

@@ -31,6 +31,13 @@ class Progress:
     #: Something durable was recorded (a batch copied, a batch of copies verified): the
     #: reconnect budget counts it as progress.
     on_checkpoint: Callable[[], None] | None = None
+    #: Every folder of the mailbox is copied; what is left is reading copies back (and the
+    #: round's end): the worker pool may start the next mailbox meanwhile.
+    on_copied: Callable[[], None] | None = None
+
+    def copied(self) -> None:
+        if self.on_copied is not None:
+            self.on_copied()
 
     def checkpoint(self) -> None:
         if self.on_checkpoint is not None:

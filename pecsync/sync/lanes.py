@@ -2,8 +2,9 @@
 
 Round trips dominate a mailbox copy over a slow link, and one connection pair serves one
 folder at a time.  A mailbox therefore borrows extra connection pairs ("lanes") when the
-per-host budget has room, up to ``[engine] folders_in_parallel``; lane 0 is the pair the
-mailbox logged in with.  Folders go to lanes largest first.  When a folder fails, the other
+per-host budget has room, up to ``[engine] folders_in_parallel`` (up to twice that from
+pairs the budget has to spare: :data:`SPARE_LANES`, docs/design/architecture.md §5); lane 0 is
+the pair the mailbox logged in with.  Folders go to lanes largest first.  When a folder fails, the other
 lanes finish the batch in flight (checkpoints recorded) and stop; the first error is raised.
 An extra lane that cannot log in (a server's per-user connection limit, say) is simply not
 used; a refusal for the limit is learned (:mod:`pecsync.sync.limits`) and no mailbox opens
@@ -65,6 +66,9 @@ def most_lanes(lanes: int) -> int:
     """The lanes a mailbox may open at most when the budget has pairs to spare."""
     return lanes * SPARE_LANES
 
+
+#: How often a mailbox looks for connections given back while work waits (seconds).
+GROW_EVERY_S = 0.25
 
 #: A mailbox with twice this many lanes or more has two lanes that read back first.
 LANES_PER_VERIFIER = 3
@@ -529,6 +533,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 to_finish.append(copier)  # verified by the next free lane (finish)
             elif on_done is not None:
                 on_done(copier)
+            if not queue and not copying and not ctx.halt.is_set():
+                ctx.progress.copied()  # only reading back is left: the next mailbox may start
             grow(at_start=False)
         return False
 
@@ -575,6 +581,16 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             active -= 1
             slots.give_back()  # on every path, cancellation included
 
+    async def grower(scope: anyio.CancelScope) -> None:
+        """Connections given back meanwhile (another mailbox ended, or its lanes stepped
+        back) are taken up while work waits, not only at a folder's end: a mailbox started
+        while the others still held the budget copied its large folder on one lane for
+        seconds, its small folders queued behind it (issue 26)."""
+        with scope:
+            while not ctx.halt.is_set():
+                await anyio.sleep(GROW_EVERY_S)
+                grow(at_start=False)
+
     try:
         async with anyio.create_task_group() as tg:
             group = tg
@@ -582,7 +598,13 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 active += 1
                 tg.start_soon(extra_lane, pending)
             grow(at_start=True)
-            await work(ctx, extra=False)
+            growing = anyio.CancelScope()
+            if slots is not None:
+                tg.start_soon(grower, growing)
+            try:
+                await work(ctx, extra=False)
+            finally:
+                growing.cancel()
             if not ctx.halt.is_set():
                 try:
                     # Folders no copy needed (empty ones) are created all the same.
