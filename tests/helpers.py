@@ -19,6 +19,7 @@ import pytest
 from pecsync.config import ServerConfig
 from pecsync.imap.session import ImapSession
 from pecsync.model import Credentials, FetchedMessage, MessageInfo, Secret, Side
+from pecsync.vault import Vault, load_key
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The shared test material (the PEC corpus) beside the checkout; $PECSYNC_SHARED_DIR moves it.
@@ -85,6 +86,16 @@ def write_config(tmp_path: Path, src: Any, dst: Any, *, database: str = "state.s
 
 
 TEST_KEY = "q3Jd0mFf1y3oN0K2mU4n1v3rS4lK3yF0rT3sTs0nLy0="
+
+
+def vault_of_test_key() -> Vault:
+    """The credential vault of TEST_KEY (the key the CLI gets in :func:`cli_env`), for
+    tests that run the engine in-process on a state the CLI imported."""
+    os.environ["PECSYNC_KEY"] = TEST_KEY
+    try:
+        return Vault(load_key(None))
+    finally:
+        del os.environ["PECSYNC_KEY"]
 
 
 def cli_env(src: Any, dst: Any, **extra: str) -> dict[str, str]:

@@ -180,6 +180,10 @@ async def run_pool(env: EngineEnv, *, workers: int, order: str | None = None,
                         hand_over: Callable[[], None]) -> bool:
         """Claim a job and run it, or wait when none is runnable; False: this worker ends."""
         nonlocal busy, ran, job_ended, waiting_logged
+        if env.should_stop():
+            # A stop came while this worker waited for a place: claim nothing (a job claimed
+            # now would be cut by a second Ctrl-C before its outcome could be recorded).
+            return False
         if not await breaker_holds():
             return False
         job = await env.jobs.claim_next(owner, order)

@@ -3,9 +3,10 @@
 Round trips dominate a mailbox copy over a slow link, and one connection pair serves one
 folder at a time.  A mailbox therefore borrows extra connection pairs ("lanes") when the
 per-host budget has room, up to ``[engine] folders_in_parallel`` (up to twice that from
-pairs the budget has to spare: :data:`SPARE_LANES`, docs/design/architecture.md §5); lane 0 is
-the pair the mailbox logged in with.  Folders go to lanes largest first.  When a folder fails, the other
-lanes finish the batch in flight (checkpoints recorded) and stop; the first error is raised.
+pairs the budget has to spare: :data:`SPARE_LANES`, docs/design/architecture.md §5); lane 0
+is the pair the mailbox logged in with.  Folders go to lanes largest first.  When a folder
+fails, the other lanes finish the batch in flight (checkpoints recorded) and stop; the first
+error is raised.
 An extra lane that cannot log in (a server's per-user connection limit, say) is simply not
 used; a refusal for the limit is learned (:mod:`pecsync.sync.limits`) and no mailbox opens
 lanes over it again; unless the password itself was refused: that stops the mailbox at once

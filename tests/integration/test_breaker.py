@@ -18,7 +18,16 @@ from pecsync.engine.worker import EngineEnv
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobStore
 from pecsync.vault import Vault, load_key
-from tests.helpers import TEST_KEY, assert_same_content, cli_env, run_cli, seed, when, write_config
+from tests.helpers import (
+    TEST_KEY,
+    assert_same_content,
+    cli_env,
+    run_cli,
+    seed,
+    vault_of_test_key,
+    when,
+    write_config,
+)
 
 HEADER = "order,address,source_user,source_password,dest_user,dest_password\n"
 
@@ -118,11 +127,7 @@ async def test_closed_destination_port_trips_the_breaker_without_spending_attemp
     assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
     point_destination_at(cfg, free_port(), dovecot_dst.port)  # nothing listens there
     config = load_config(cfg)
-    os.environ["PECSYNC_KEY"] = TEST_KEY
-    try:
-        vault = Vault(load_key(None))
-    finally:
-        del os.environ["PECSYNC_KEY"]
+    vault = vault_of_test_key()
     async with await CheckpointStore.open(config.database) as store:
         engine = EngineEnv(cfg=config, store=store, jobs=JobStore(store, vault),
                            budget=HostBudget(12), breaker=CircuitBreaker(config, 3))

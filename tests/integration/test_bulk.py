@@ -19,10 +19,8 @@ from pecsync.engine.pool import run_pool
 from pecsync.engine.worker import EngineEnv
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobStore
-from pecsync.vault import Vault, load_key
 from tests.helpers import (
     ROOT,
-    TEST_KEY,
     assert_same_content,
     cli_env,
     run_cli,
@@ -30,6 +28,7 @@ from tests.helpers import (
     seed,
     session,
     snapshot,
+    vault_of_test_key,
     when,
     write_config,
 )
@@ -74,11 +73,7 @@ async def test_twenty_mailboxes_two_orders_four_workers(
     assert r.returncode == 0, r.stderr
     assert "20 added" in r.stdout
     config = load_config(cfg)
-    os.environ["PECSYNC_KEY"] = TEST_KEY
-    try:
-        vault = Vault(load_key(None))
-    finally:
-        del os.environ["PECSYNC_KEY"]
+    vault = vault_of_test_key()
     started = time.monotonic()
     async with await CheckpointStore.open(config.database) as store:
         env_ = EngineEnv(cfg=config, store=store, jobs=JobStore(store, vault),

@@ -21,14 +21,13 @@ from pecsync.engine.pool import run_pool
 from pecsync.engine.worker import EngineEnv
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobStore
-from pecsync.vault import Vault, load_key
 from tests.helpers import (
     ROOT,
-    TEST_KEY,
     assert_same_content,
     cli_env,
     run_cli,
     seed,
+    vault_of_test_key,
     when,
     write_config,
 )
@@ -126,11 +125,7 @@ async def test_one_mailbox_failing_to_connect_again_and_again_trips_the_breaker(
                       max_attempts=10, retry_initial_seconds=0.2, retry_max_seconds=0.4)
     point_destination_at(cfg, free_port(), dovecot_dst.port)
     config = load_config(cfg)
-    os.environ["PECSYNC_KEY"] = TEST_KEY
-    try:
-        vault = Vault(load_key(None))
-    finally:
-        del os.environ["PECSYNC_KEY"]
+    vault = vault_of_test_key()
     started = time.monotonic()
     async with await CheckpointStore.open(config.database) as store:
         engine = EngineEnv(cfg=config, store=store, jobs=JobStore(store, vault),
@@ -189,11 +184,7 @@ async def test_a_refused_connection_is_logged_once_per_attempt(
                     retry_initial_seconds=0.2, retry_max_seconds=0.4)
     point_destination_at(cfg, free_port(), dovecot_dst.port)
     config = load_config(cfg)
-    os.environ["PECSYNC_KEY"] = TEST_KEY
-    try:
-        vault = Vault(load_key(None))
-    finally:
-        del os.environ["PECSYNC_KEY"]
+    vault = vault_of_test_key()
     out = io.StringIO()
     logsetup.configure(stream=out)
     try:

@@ -3,7 +3,6 @@ keeps its lease, and one server as source and destination cannot hang the run.""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,14 +10,14 @@ from typing import Any
 from pecsync.config import load_config
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobState, JobStore
-from pecsync.vault import Vault, load_key
+from pecsync.vault import Vault
 from tests.helpers import (
-    TEST_KEY,
     assert_same_content,
     cli_env,
     run_cli,
     seed,
     snapshot,
+    vault_of_test_key,
     when,
     write_config,
 )
@@ -32,11 +31,7 @@ def messages(n: int, tag: str) -> list[tuple[bytes, tuple[str, ...], Any]]:
 
 
 def vault() -> Vault:
-    os.environ["PECSYNC_KEY"] = TEST_KEY
-    try:
-        return Vault(load_key(None))
-    finally:
-        del os.environ["PECSYNC_KEY"]
+    return vault_of_test_key()
 
 
 async def test_retry_refuses_a_mailbox_another_run_is_copying(

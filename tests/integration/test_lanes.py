@@ -3,7 +3,6 @@ copied at once over borrowed connection pairs, within the per-host budget, byte-
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,12 @@ from pecsync.engine.pool import run_pool
 from pecsync.engine.worker import EngineEnv
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobStore
-from pecsync.vault import Vault, load_key
 from tests.helpers import (
-    TEST_KEY,
     assert_same_content,
     cli_env,
     run_cli,
     seed,
+    vault_of_test_key,
     when,
     write_config,
 )
@@ -206,11 +204,7 @@ async def test_a_run_s_last_mailbox_borrows_the_lanes_idle_workers_leave(
     r = run_cli(["import", "--config", str(cfg), str(csv)], env)
     assert r.returncode == 0, r.stderr
     config = load_config(cfg)
-    os.environ["PECSYNC_KEY"] = TEST_KEY
-    try:
-        vault = Vault(load_key(None))
-    finally:
-        del os.environ["PECSYNC_KEY"]
+    vault = vault_of_test_key()
     async with await CheckpointStore.open(config.database) as store:
         engine = EngineEnv(cfg=config, store=store, jobs=JobStore(store, vault),
                            budget=HostBudget(12))

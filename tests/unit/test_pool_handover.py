@@ -65,3 +65,37 @@ async def test_the_next_mailbox_starts_while_the_last_copies_are_read_back(
     assert summary.states["done"] == 4, summary.states
     assert order == addresses  # one worker: in order, one copied at a time
     assert most_copying == 1
+
+
+async def test_a_stop_while_a_worker_waits_for_a_place_claims_nothing(
+        tmp_path: Path, state_db: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that was waiting for a place when the operator asked to stop (Ctrl-C once)
+    claims no job with it: a second Ctrl-C would cut that job before its outcome."""
+    addresses = [f"m{i}@pec.example.it" for i in range(2)]
+    stop = False
+    copied: list[str] = []
+
+    async def copy(cfg: Any, store: Any, src: Any, dst: Any, *, progress: Any,
+                   **_: Any) -> MailboxReport:
+        nonlocal stop
+        copied.append(src.user)
+        stop = True  # the operator's first Ctrl-C, while this copy runs
+        progress.copied()  # the place goes to the worker waiting for it
+        await anyio.sleep(0.2)  # reading back
+        return MailboxReport(src.user, dst.user)
+
+    monkeypatch.setattr(worker, "copy_mailbox", copy)
+    async with await CheckpointStore.open(state_db) as store:
+        jobs = JobStore(store, Vault(base64.b64decode(new_key())))
+        await jobs.import_rows([MailboxRow(i + 2, "O", a, a, Secret("p"), a, Secret("q"))
+                                for i, a in enumerate(addresses)],
+                               src_master=False, dst_master=False)
+        cfg = Config(path=tmp_path / "c.toml", source=ServerConfig("src.invalid", 1),
+                     destination=ServerConfig("dst.invalid", 2),
+                     database=tmp_path / "s.sqlite3")
+        env = EngineEnv(cfg=cfg, store=store, jobs=jobs, budget=HostBudget(4),
+                        should_stop=lambda: stop)
+        with anyio.fail_after(30):
+            summary = await run_pool(env, workers=1)
+    assert copied == addresses[:1]
+    assert summary.states == {"done": 1, "pending": 1}, summary.states
