@@ -6,6 +6,7 @@ the real ones."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,30 @@ import pytest
 from pecsync.config import Config, ServerConfig
 from pecsync.engine import worker
 from pecsync.engine.budget import HostBudget
-from pecsync.engine.pool import run_pool
+from pecsync.engine.pool import RunSummary, run_pool
 from pecsync.engine.worker import EngineEnv
 from pecsync.intake.mailbox_list import MailboxRow
 from pecsync.model import MailboxReport, Secret
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import JobStore
 from pecsync.vault import Vault, new_key
+
+
+async def pool_run(tmp_path: Path, state_db: Path | str, addresses: list[str], *,
+                   should_stop: Callable[[], bool] = lambda: False) -> RunSummary:
+    """The real pool, with one worker, over jobs for *addresses* (copy_mailbox patched)."""
+    async with await CheckpointStore.open(state_db) as store:
+        jobs = JobStore(store, Vault(base64.b64decode(new_key())))
+        await jobs.import_rows([MailboxRow(i + 2, "O", a, a, Secret("p"), a, Secret("q"))
+                                for i, a in enumerate(addresses)],
+                               src_master=False, dst_master=False)
+        cfg = Config(path=tmp_path / "c.toml", source=ServerConfig("src.invalid", 1),
+                     destination=ServerConfig("dst.invalid", 2),
+                     database=tmp_path / "s.sqlite3")
+        env = EngineEnv(cfg=cfg, store=store, jobs=jobs, budget=HostBudget(4),
+                        should_stop=should_stop)
+        with anyio.fail_after(30):
+            return await run_pool(env, workers=1)
 
 
 async def test_the_next_mailbox_starts_while_the_last_copies_are_read_back(
@@ -51,17 +69,7 @@ async def test_the_next_mailbox_starts_while_the_last_copies_are_read_back(
         return MailboxReport(src.user, dst.user)
 
     monkeypatch.setattr(worker, "copy_mailbox", copy)
-    async with await CheckpointStore.open(state_db) as store:
-        jobs = JobStore(store, Vault(base64.b64decode(new_key())))
-        await jobs.import_rows([MailboxRow(i + 2, "O", a, a, Secret("p"), a, Secret("q"))
-                                for i, a in enumerate(addresses)],
-                               src_master=False, dst_master=False)
-        cfg = Config(path=tmp_path / "c.toml", source=ServerConfig("src.invalid", 1),
-                     destination=ServerConfig("dst.invalid", 2),
-                     database=tmp_path / "s.sqlite3")
-        env = EngineEnv(cfg=cfg, store=store, jobs=jobs, budget=HostBudget(4))
-        with anyio.fail_after(30):
-            summary = await run_pool(env, workers=1, order=None)
+    summary = await pool_run(tmp_path, state_db, addresses)
     assert summary.states["done"] == 4, summary.states
     assert order == addresses  # one worker: in order, one copied at a time
     assert most_copying == 1
@@ -85,17 +93,6 @@ async def test_a_stop_while_a_worker_waits_for_a_place_claims_nothing(
         return MailboxReport(src.user, dst.user)
 
     monkeypatch.setattr(worker, "copy_mailbox", copy)
-    async with await CheckpointStore.open(state_db) as store:
-        jobs = JobStore(store, Vault(base64.b64decode(new_key())))
-        await jobs.import_rows([MailboxRow(i + 2, "O", a, a, Secret("p"), a, Secret("q"))
-                                for i, a in enumerate(addresses)],
-                               src_master=False, dst_master=False)
-        cfg = Config(path=tmp_path / "c.toml", source=ServerConfig("src.invalid", 1),
-                     destination=ServerConfig("dst.invalid", 2),
-                     database=tmp_path / "s.sqlite3")
-        env = EngineEnv(cfg=cfg, store=store, jobs=jobs, budget=HostBudget(4),
-                        should_stop=lambda: stop)
-        with anyio.fail_after(30):
-            summary = await run_pool(env, workers=1)
+    summary = await pool_run(tmp_path, state_db, addresses, should_stop=lambda: stop)
     assert copied == addresses[:1]
     assert summary.states == {"done": 1, "pending": 1}, summary.states
