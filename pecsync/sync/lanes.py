@@ -360,18 +360,14 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         """One round of verification of the folder with the most copies waiting for it
         (at least *least*), copied by another lane: how many; 0 when none has that many."""
         best: tuple[int, C, list[CopiedMessage]] | None = None
-        candidates = [c for c in copying if _can_help(c)]
-        hints = [_backlog_hint(c) for c in candidates]
-        if all(h is not None for h in hints):
-            # Most waiting first (a cheap count); the rows of that one only are read.
-            ranked = sorted(zip(hints, candidates, strict=True), key=lambda hc: -(hc[0] or 0))
-            candidates = [c for h, c in ranked if (h or 0) >= least]
-        for c in candidates:
+        # Most waiting first, by a cheap count; the rows of that folder only are read.
+        for c in sorted((c for c in copying if _can_help(c)), key=_backlog_hint, reverse=True):
+            if _backlog_hint(c) < least:
+                break
             rows = await c.backlog()  # type: ignore[attr-defined]
-            if len(rows) >= least and (best is None or len(rows) > best[0]):
+            if len(rows) >= least:
                 best = (len(rows), c, rows)
-                if all(h is not None for h in hints):
-                    break
+                break
         if best is None:
             return 0
         _, helped, rows = best
@@ -630,9 +626,9 @@ def _can_help(copier: FolderCopy) -> bool:
     return bool(can()) if can is not None else False
 
 
-def _backlog_hint(copier: FolderCopy) -> int | None:
+def _backlog_hint(copier: FolderCopy) -> int:
     hint = getattr(copier, "backlog_hint", None)
-    return int(hint()) if hint is not None else None
+    return int(hint()) if hint is not None else 0
 
 
 def _verify_pending(copier: FolderCopy) -> bool:

@@ -43,7 +43,13 @@ class HelpedCopier(FakeCopier):
     def can_help(self) -> bool:
         return self.copying and self.helper is None
 
+    def backlog_hint(self) -> int:
+        return len(self._waiting())
+
     async def backlog(self) -> list[int]:
+        return self._waiting()
+
+    def _waiting(self) -> list[int]:
         recorded = int((time.monotonic() - self.started) / 0.01) if self.copying else 0
         return list(range(self.checked + 1, recorded + 1))
 

@@ -138,6 +138,9 @@ class HelpedCopier(FakeCopier):
     def can_help(self) -> bool:
         return self.ctx is not None and not self.done
 
+    def backlog_hint(self) -> int:
+        return 20
+
     async def backlog(self) -> list[object]:
         return [object()] * 20
 
