@@ -140,9 +140,8 @@ class SqliteBackend:
         with anyio.CancelScope(shield=True):
             async with self.lock:
                 try:
-                    async for attempt in DATABASE_BUSY.retrying(_locked):
-                        with attempt:
-                            returned = await self._transaction_once(statements)
+                    returned = await DATABASE_BUSY.run(
+                        lambda: self._transaction_once(statements), _locked)
                 except aiosqlite.IntegrityError as exc:
                     raise StoreConflict(f"{self.path}: write failed: {exc}") from None
                 except aiosqlite.Error as exc:
@@ -175,13 +174,12 @@ class SqliteBackend:
 
     async def query(self, name: str, params: Params) -> list[Row]:
         # One hop to the database thread (execute, fetch and close there), not three.
+        async def read() -> list[Row]:
+            return list(await self.db.execute_fetchall(sql(name), params))
         try:
-            async for attempt in DATABASE_BUSY.retrying(_locked):
-                with attempt:
-                    return list(await self.db.execute_fetchall(sql(name), params))
+            return await DATABASE_BUSY.run(read, _locked)
         except aiosqlite.OperationalError as exc:
             raise self._error("read", exc) from None
-        raise AssertionError("unreachable")
 
     def _error(self, what: str, exc: aiosqlite.Error) -> StoreError:
         """Still locked after the "database busy" policy: the database is unavailable for

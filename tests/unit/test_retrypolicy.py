@@ -57,6 +57,44 @@ async def test_write_race_retries_at_once() -> None:
     assert calls == 4 and slept == [0.0, 0.0, 0.0]
 
 
+async def _run_first_plain(policy: Policy, failures: list[BaseException],
+                          retry_on: type[BaseException]) -> tuple[int, list[float]]:
+    """:func:`_run` through Policy.run (the first try a plain await)."""
+    calls, slept = 0, []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def call() -> str:
+        nonlocal calls
+        calls += 1
+        if failures:
+            raise failures.pop(0)
+        return "done"
+
+    assert await policy.run(call, lambda e: isinstance(e, retry_on), sleep=sleep) == "done"
+    return calls, slept
+
+
+@pytest.mark.parametrize("failures", [0, 1, 2, 5])
+async def test_run_tries_and_waits_as_the_loop_does(failures: int) -> None:
+    assert await _run_first_plain(DATABASE_BUSY, [StoreError("locked")] * failures,
+                                  StoreError) == \
+        await _run(DATABASE_BUSY, [StoreError("locked")] * failures, StoreError)
+    with pytest.raises(StoreError):  # the sixth failure is raised as itself
+        await _run_first_plain(DATABASE_BUSY, [StoreError("locked")] * 6, StoreError)
+    with pytest.raises(ValueError):  # what the policy does not retry: at once
+        await _run_first_plain(DATABASE_BUSY, [ValueError("bug")], StoreError)
+
+
+async def test_run_builds_no_retry_loop_when_the_first_try_succeeds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_loop(*_: object, **__: object) -> None:
+        raise AssertionError("a retry loop was built")
+    monkeypatch.setattr(Policy, "retrying", no_loop)
+    assert await _run_first_plain(DATABASE_BUSY, [], StoreError) == (1, [])
+
+
 def test_the_database_policy_waits_for_a_minute_with_growing_waits() -> None:
     assert DATABASE.within == 60 and DATABASE.tries is None
     assert [DATABASE.delay(n) for n in range(1, 7)] == [0.25, 0.5, 1, 2, 4, 5]
