@@ -183,6 +183,20 @@ class Folders:
         """Open read-only: the source is only ever EXAMINEd, never SELECTed."""
         return self._open(name, readonly=True)
 
+    def unselect(self, name: str) -> None:
+        """Leave *name* (the folder open on this connection) without expunging anything:
+        UNSELECT (RFC 3691), never CLOSE; on a server without UNSELECT, *name* is opened
+        read-only instead (EXAMINE)."""
+        conn = self._conn
+        if not conn.has("UNSELECT"):
+            self.examine(name)
+            return
+        conn.commands += 1
+        with conn.guard("UNSELECT", name):
+            conn.forget_read_ahead()
+            conn.client.unselect_folder()
+            conn.selected = None
+
     def select(self, name: str) -> FolderStatus:
         return self._open(name, readonly=False)
 

@@ -175,6 +175,10 @@ class ImapSession:
     def select(self, name: str) -> FolderStatus:
         return self._folders.select(name)
 
+    def unselect(self, name: str) -> None:
+        """Leave the open folder *name* without expunging (UNSELECT, else EXAMINE)."""
+        self._folders.unselect(name)
+
     def status(self, name: str) -> FolderStatus:
         """STATUS (UIDVALIDITY UIDNEXT MESSAGES): one round trip, folder not opened."""
         return self._folders.status(name)

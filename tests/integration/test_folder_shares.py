@@ -6,6 +6,8 @@ leaves nothing lost and nothing twice: the folder's owner reconciles and copies 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,43 @@ def test_a_lane_lost_mid_share_leaves_nothing_lost_and_nothing_twice(
     assert sum(f.copied + f.already_present for f in report.folders) == 200
     assert sum(f.verified for f in report.folders) == 200
     assert_same_content(dovecot_src, dovecot_dst, user)  # none lost, none twice
+
+
+def small(n: int, tag: str) -> list[tuple[bytes, tuple[str, ...], Any]]:
+    return [(f"Subject: {tag} {i}\r\nMessage-ID: <{tag}.{i}@pec.example.it>\r\n\r\n{i}\r\n"
+             .encode(), (), when(i)) for i in range(n)]
+
+
+@pytest.mark.slow
+def test_the_owner_of_a_shared_folder_survives_a_server_memory_limit(
+        dovecot_src: Any, users: Any, tmp_path: Path) -> None:
+    """Dovecot 2.3 grows a session that holds a folder SELECTed while other sessions append
+    to it until the service's vsz_limit kills it (at 256 MB, a 22,623-message folder shared
+    by six lanes lost its owner's connection): the owner appends with the folder closed
+    (UNSELECT).  A destination at 40 MB kills such a session within 5,000 messages."""
+    from lab.dovecot import DovecotServer
+
+    short = Path(tempfile.mkdtemp(prefix="pecsync-vsz-"))  # (socket paths: 108 bytes)
+    dst = DovecotServer(short, "dst", flavour="dst",
+                        extra_conf="service imap {\n  vsz_limit = 40M\n}\n")
+    dst.start()
+    try:
+        user = users.name()
+        dovecot_src.add_user(user, "src-pw")
+        dst.add_user(user, "dst-pw")
+        seed(dovecot_src, user, "INBOX", small(5_000, "vsz"))
+        cfg = write_config(tmp_path, dovecot_src, dst,
+                           engine={"folders_in_parallel": 4, "batch_max_messages": 4})
+        r = run_cli(["-v", "--log-format", "json", "copy", "--config", str(cfg),
+                     "--source-user", user], cli_env(dovecot_src, dst), timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+        log = (dst.root / "dovecot.log").read_text(errors="replace")
+        assert "Out of memory" not in log, [line for line in log.splitlines()
+                                            if "memory" in line][:2]
+        assert events(r.stderr, "connection_lost_reconnecting") == []
+        shared = events(r.stderr, "folder_shared")
+        assert shared and shared[0]["lanes"] >= 2, shared  # appended by three sessions or more
+        assert_same_content(dovecot_src, dst, user)
+    finally:
+        dst.stop()
+        shutil.rmtree(short, ignore_errors=True)
