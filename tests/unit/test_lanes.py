@@ -412,3 +412,31 @@ async def test_more_lanes_than_folders_in_parallel_only_from_spare_pairs() -> No
     await copy_in_lanes(context({c.mapping.src: 10 for c in copiers}), copiers,  # type: ignore[arg-type]
                         verify=False, lanes=3, slots=slots, open_lane=opener)
     assert len({c.lane for c in copiers}) == 3 and len(opener.opened) == 2
+
+
+
+class LostOnAnExtraLane(FakeCopier):
+    """Loses its connection the first time an extra lane copies it."""
+
+    lost = False
+
+    async def copy_folder(self, ctx: Any, *, verify: bool) -> None:
+        if not self.lost and ctx.src.name != "lane0":
+            self.lost = True
+            await anyio.sleep(0.02)
+            raise TransientError("connection lost: BYE", mailbox="m")
+        await super().copy_folder(ctx, verify=verify)
+
+
+async def test_no_lane_opens_after_a_lane_lost_its_connection() -> None:
+    """A lane that lost its connection hands its folder back and closes; while the server
+    may be dropping every session (a password change, a restart), no new lane logs in, so a
+    changed password is refused once, by the mailbox's own reconnect."""
+    lost = LostOnAnExtraLane("F0", seconds=0.05)
+    copiers = [*(FakeCopier(f"F{i}", seconds=0.1) for i in range(1, 4)), lost,
+               *(FakeCopier(f"F{i}", seconds=0.1) for i in range(4, 12))]
+    opener = Opener()
+    await copy_in_lanes(context({c.mapping.src: 10 for c in copiers}), copiers,  # type: ignore[arg-type]
+                        verify=False, lanes=4, slots=FixedSlots(10), open_lane=opener)
+    assert lost.lost and all(c.done for c in copiers)
+    assert len(opener.opened) == 3  # the three extra lanes of the start, none after the loss
