@@ -339,14 +339,13 @@ class FolderCopier:
     async def _after_shares(self, ctx: MailboxContext, ledger: FolderLedger,
                             shares: FolderShares, repair: Reconciler,
                             todo: list[MessageInfo]) -> None:
-        """Other lanes copied part of this folder: see their copies on this connection, and
-        copy what a failed share left (after its intents are reconciled: never a blind
-        re-APPEND), before the high-water mark moves over the folder."""
+        """Other lanes copied part of this folder (its destination folder is open again on
+        this connection, with their copies): copy what a failed share left (after its
+        intents are reconciled: never a blind re-APPEND), before the high-water mark moves
+        over the folder."""
         self.log.debug("folder_shared", lanes=shares.helpers, messages=shares.helped)
         if ctx.halt.is_set():
             raise StopRequested(mailbox=self.label, folder=self.mapping.src)
-        # This connection's view of the destination folder, with the other lanes' APPENDs.
-        repair.dst_st = await in_thread(ctx.dst.select, self.mapping.dst)
         if not shares.failed:
             return
         await repair.reconcile(todo[-1].uid)
@@ -465,10 +464,12 @@ class FolderCopier:
                 self._shared = None
                 with anyio.CancelScope(shield=True):
                     await shares.close()  # the other lanes' batches in flight end first
+        if closed:
+            # This connection's view of the destination folder, with the other lanes'
+            # APPENDs.
+            repair.dst_st = await in_thread(ctx.dst.select, self.mapping.dst)
         if shares.helpers:
             await self._after_shares(ctx, ledger, shares, repair, plan.todo)
-        elif closed:
-            repair.dst_st = await in_thread(ctx.dst.select, self.mapping.dst)
         if plan.listed:
             # Every listed message is now appended, present or skipped.
             await importer.advance_high_water(plan.listed[-1].uid)
