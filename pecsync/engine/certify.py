@@ -3,11 +3,11 @@ while it is written leaves the previous certificate or the new one, never a trun
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pecsync.config import Config
 from pecsync.files import write_atomically
+from pecsync.reports.certificate import certificate_json
 from pecsync.reports.collect import certificate, certificate_path
 from pecsync.store.checkpoints import CheckpointStore
 from pecsync.store.jobs import Job
@@ -30,5 +30,5 @@ async def write_certificate(store: CheckpointStore, cfg: Config, src_user: str, 
             item["quarantine"] = str(Quarantine(qdir).path(item["folder"], item["source_uid"]))
     path = certificate_path(cfg, address)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, (json.dumps(cert, indent=2, ensure_ascii=False) + "\n").encode())
+    write_atomically(path, (certificate_json(cert) + "\n").encode())
     return path

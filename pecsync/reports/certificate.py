@@ -19,7 +19,9 @@ whole mailbox content.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -98,6 +100,54 @@ def build_certificate(*, address: str, src_user: str, dst_user: str,
         },
         "digest": _digest([f["sha256_digest"] for f in out]),
     }
+
+
+def certificate_json(cert: dict[str, Any]) -> str:
+    """*cert* as JSON text: indented, with one message per line.
+
+    json's indenting encoder is pure Python: a mailbox of 22,623 messages took 0.15 s to
+    write indented, at the end of its job, against 0.04 s for the C encoder that writes each
+    message's line here (issue 26).  The text parses to *cert*, and a message per line is
+    what a reader greps for.
+
+    >>> cert = {"folders": [{"source": "INBOX", "messages": [{"sha256": "ab", "size": 3}]}]}
+    >>> print(certificate_json(cert))
+    {
+      "folders": [
+        {
+          "source": "INBOX",
+          "messages": [
+            {"sha256": "ab", "size": 3}
+          ]
+        }
+      ]
+    }
+    >>> json.loads(certificate_json(cert)) == cert
+    True
+    """
+    token = secrets.token_hex(8)
+    lists: list[list[dict[str, Any]]] = []
+    folders = []
+    for f in cert.get("folders", ()):
+        folders.append({**f, "messages": f"{token}:{len(lists)}"})
+        lists.append(f["messages"])
+    text = json.dumps({**cert, "folders": folders}, indent=2, ensure_ascii=False)
+    parts: list[str] = []
+    at = 0
+    for i, messages in enumerate(lists):
+        placeholder = json.dumps(f"{token}:{i}")
+        found = text.index(placeholder, at)
+        line_start = text.rfind("\n", 0, found) + 1
+        pad = " " * (len(text[line_start:found]) - len(text[line_start:found].lstrip(" ")))
+        parts.append(text[at:found])
+        if messages:
+            parts.append("[\n" + ",\n".join(f"{pad}  {json.dumps(m, ensure_ascii=False)}"
+                                             for m in messages) + f"\n{pad}]")
+        else:
+            parts.append("[]")
+        at = found + len(placeholder)
+    parts.append(text[at:])
+    return "".join(parts)
 
 
 def compare_with_destination(cert: dict[str, Any], folder: str,
