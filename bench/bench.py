@@ -212,12 +212,15 @@ def run_pecsync(src_port: int, dst: DovecotServer, src: DovecotServer, users: li
     cfg = workdir / "bench.toml"
     security = f'"tls"\nca_file = "{src.ca_file}"' if tls else '"plain"'
     compress = engine.get("source_compress", "auto")
+    dst_compress = engine.get("destination_compress", "auto")
     base = bool(engine.get("_base"))
-    engine = {k: v for k, v in engine.items() if k not in ("source_compress", "_base")}
+    engine = {k: v for k, v in engine.items()
+              if k not in ("source_compress", "destination_compress", "_base")}
     lines = [f'[source]\nhost = "127.0.0.1"\nport = {src_port}\nsecurity = {security}\n'
              f'master_user = "{src.master_user}"\ntimeout = 120\ncompress = "{compress}"\n',
              f'[destination]\nhost = "127.0.0.1"\nport = {dst_port or dst.port}\n'
-             f'security = "plain"\nmaster_user = "{dst.master_user}"\ntimeout = 120\n',
+             f'security = "plain"\nmaster_user = "{dst.master_user}"\ntimeout = 120\n'
+             f'compress = "{dst_compress}"\n',
              '[state]\ndatabase = "state.sqlite3"\n',
              "[engine]\n" + "".join(f"{k} = {v}\n" for k, v in engine.items())]
     cfg.write_text("\n".join(lines))
@@ -397,6 +400,8 @@ def pecsync_engine(tool: str, engine: dict[str, str]) -> dict[str, str]:
         return dict(engine, verify="false")
     if tool == "pecsync-compress":
         return dict(engine, source_compress="always")
+    if tool == "pecsync-compress-both":
+        return dict(engine, source_compress="always", destination_compress="always")
     if tool.startswith("pecsync-lanes"):
         return dict(engine, folders_in_parallel=tool.removeprefix("pecsync-lanes"))
     if tool == "pecsync-base":
@@ -581,6 +586,10 @@ def main() -> int:
                          "(the issue's \"minimal raw client\"; not a migration)")
     ap.add_argument("--also-compress", action="store_true",
                     help="also run pecsync with COMPRESS=DEFLATE on the source link")
+    ap.add_argument("--also-compress-both", action="store_true",
+                    help="also run pecsync with COMPRESS=DEFLATE on both links (what "
+                         "compress = \"auto\" does with servers that offer it and are not on "
+                         "this machine; the bench's proxies are, so auto does not compress)")
     ap.add_argument("--also-no-verify", action="store_true",
                     help="also run pecsync with [engine] verify = false (copy only, as dsync)")
     ap.add_argument("--tls", action="store_true",
@@ -662,6 +671,8 @@ def main() -> int:
             contenders += [("pecsync-noverify", w) for w in args.workers]
         if args.also_compress:
             contenders += [("pecsync-compress", w) for w in args.workers]
+        if args.also_compress_both:
+            contenders += [("pecsync-compress-both", w) for w in args.workers]
         if not args.skip_dsync:
             contenders += [("dsync-imapc", w) for w in args.workers]
         if args.also_lanes:
