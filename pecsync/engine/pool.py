@@ -3,10 +3,12 @@
 follow.
 
 N is the number of mailboxes *copied* at once: a worker holds one of N places from its claim
-until its mailbox's folders are all copied, then hands the place over (``on_copied``) while
-it reads the last copies back and records the outcome; another worker (there are twice N)
-claims the next mailbox meanwhile.  Over a link the read-back of the last batches took a
-second or more, and the next mailbox started only after it, with the link half idle
+until its mailbox's folders are all copied (or about one second of copying is left:
+``HAND_OVER_AHEAD_S`` in :mod:`pecsync.sync.lanes`), then hands the place over
+(``on_copied``) while it reads the last copies back and records the outcome; another worker
+(there are twice N) claims the next mailbox meanwhile.  Over a link the read-back of the last
+batches took a second or more, and the next mailbox started only after it, with the link half
+idle; and its login and plan after the last batch left the source idle for about a second
 (issue 26).  The connection budget still bounds the connections of all of them.
 
 Stopping (docs/design/architecture.md §6, procrastinate's two stages): the first request

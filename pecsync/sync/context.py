@@ -31,8 +31,10 @@ class Progress:
     #: Something durable was recorded (a batch copied, a batch of copies verified): the
     #: reconnect budget counts it as progress.
     on_checkpoint: Callable[[], None] | None = None
-    #: Every folder of the mailbox is copied; what is left is reading copies back (and the
-    #: round's end): the worker pool may start the next mailbox meanwhile.
+    #: Every folder of the mailbox is copied, or about one second of copying is left
+    #: (:data:`pecsync.sync.lanes.HAND_OVER_AHEAD_S`); then reading copies back and the
+    #: round's end: the worker pool may start the next mailbox meanwhile.  Called once or
+    #: more (the pool acts on the first call).
     on_copied: Callable[[], None] | None = None
 
     def copied(self) -> None:

@@ -88,6 +88,8 @@ class FolderCopier:
         self._shared: _Shared | None = None
         #: The copy has decided whether to share its batches (and they may be all taken).
         self._share_decided = False
+        #: The messages of the copy in progress not taken by a batch yet (bytes_left).
+        self._left: FolderShares | None = None
         #: Copies verified by a helping lane (tests, logs).
         self.helped = 0
 
@@ -276,6 +278,17 @@ class FolderCopier:
             done.set()
         return len(rows)
 
+    def bytes_left(self) -> int | None:
+        """Bytes of this folder's copy not fetched yet (no batch took them), or None while
+        that is not known: the folder is being opened and planned."""
+        if not self._share_decided:
+            return None
+        return self._left.bytes_left() if self._left is not None else 0
+
+    def bytes_copied(self) -> int:
+        """Bytes appended by this folder's copies so far (every lane's)."""
+        return self.report.bytes_copied
+
     def may_share(self) -> bool:
         """True while another lane may still find batches of this folder to copy: it is
         being opened and planned, or its batches are shared and two or more are left."""
@@ -426,7 +439,7 @@ class FolderCopier:
         importer = Importer(ledger, ctx.dst, self.mapping.dst, dst_st, self.report,
                             label=self.label, progress=ctx.progress, halt=ctx.halt,
                             quarantine=ctx.quarantine, pool=pool)
-        shares = FolderShares(todo)
+        shares = self._left = FolderShares(todo)
         closed = False
         if pool is None and len(shares) >= MIN_MESSAGES:
             # Other lanes of the mailbox may copy batches from the back (not in a
@@ -458,6 +471,7 @@ class FolderCopier:
         try:
             await concurrently(lambda: exporter.export(shares.take_front, send, held), import_)
         finally:
+            self._left = None
             if memory is not None and held[0]:
                 await memory.release(held[0])
             if self._shared is not None:

@@ -78,6 +78,14 @@ LANES_PER_VERIFIER = 3
 #: all, for copies to gather (seconds).
 ROUND_GATHER_S = 0.05
 
+#: A mailbox hands its place in the worker pool over (the next mailbox starts) once what is
+#: left to fetch is about this many seconds of its own copy rate, instead of after its last
+#: batch: the next mailbox's login, plan and first batches then overlap this one's last
+#: batches.  Four mailboxes of a run that ended their copies together left the source's
+#: downstream idle for about a second while the fifth logged in and planned (scenario A's
+#: timeline, issue 26).
+HAND_OVER_AHEAD_S = 1.0
+
 
 class FolderCopy(Protocol):
     """One folder to copy (:class:`pecsync.sync.copier.FolderCopier`)."""
@@ -310,6 +318,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
     group: anyio.abc.TaskGroup | None = None
 
     most = most_lanes(lanes)
+    began = anyio.current_time()
+    handed_over = False
 
     def cap(n: int) -> int:
         """*n* lanes, or fewer when a connection limit learned meanwhile allows fewer."""
@@ -342,6 +352,23 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         per_lane = MIN_BATCHES * max(1, ctx.engine.batch_max_messages)
         return (sum(lanes_for(ctx, c, most) for c in queue)
                 + sum(_shares_left(c) // per_lane for c in copying))
+
+    def hand_over_early() -> None:
+        """Hand the mailbox's place in the pool over (``progress.copied``) once no folder
+        waits to start and what the folders being copied have left to fetch is about
+        :data:`HAND_OVER_AHEAD_S` of the mailbox's copy rate so far."""
+        nonlocal handed_over
+        if handed_over or queue or ctx.halt.is_set():
+            return
+        left = [_bytes_left(c) for c in copying]
+        if any(b is None for b in left):
+            return  # a folder still being planned: its size is not known yet
+        copied = sum(_bytes_copied(c) for c in copiers)
+        rate = copied / max(anyio.current_time() - began, 1e-3)
+        if copied and sum(b or 0 for b in left) <= rate * HAND_OVER_AHEAD_S:
+            handed_over = True
+            log.debug("hand_over", mailbox=ctx.label, bytes_left=sum(b or 0 for b in left))
+            ctx.progress.copied()
 
     def keep_on(extra: bool) -> bool:
         return not (extra and slots is not None and slots.contended())
@@ -457,8 +484,12 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         nonlocal leaving
         shared_last = False
         while not ctx.halt.is_set():
-            if not keep_on(extra):
-                return False  # another mailbox waits for a connection: give ours back
+            if not keep_on(extra) and not (reads_back and active - 1 > verifiers):
+                # Another mailbox waits for a connection: give ours back.  Not the lane that
+                # reads back while a lane of the mailbox copies (that one steps back at its
+                # next batch): the read-back is what ends last, and it stopped for the next
+                # mailbox's start (scenario A, issue 26).
+                return False
             if extra and over_limit():
                 leaving += 1  # so that only as many lanes leave as the limit requires
                 return True
@@ -542,6 +573,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 on_done(copier)
             if not queue and not copying and not ctx.halt.is_set():
                 ctx.progress.copied()  # only reading back is left: the next mailbox may start
+            hand_over_early()
             grow(at_start=False)
         return False
 
@@ -597,6 +629,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             while not ctx.halt.is_set():
                 await anyio.sleep(GROW_EVERY_S)
                 grow(at_start=False)
+                hand_over_early()
 
     try:
         async with anyio.create_task_group() as tg:
@@ -649,6 +682,16 @@ def _verify_pending(copier: FolderCopy) -> bool:
 def _may_share(copier: FolderCopy) -> bool:
     may = getattr(copier, "may_share", None)
     return bool(may()) if may is not None else False
+
+
+def _bytes_left(copier: FolderCopy) -> int | None:
+    left = getattr(copier, "bytes_left", None)
+    return left() if left is not None else None
+
+
+def _bytes_copied(copier: FolderCopy) -> int:
+    copied = getattr(copier, "bytes_copied", None)
+    return int(copied()) if copied is not None else 0
 
 
 def _shares_left(copier: FolderCopy) -> int:

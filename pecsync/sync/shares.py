@@ -60,6 +60,7 @@ class FolderShares:
 
     def __init__(self, todo: Sequence[MessageInfo]) -> None:
         self._todo: deque[MessageInfo] = deque(todo)
+        self._bytes = sum(i.size for i in self._todo)
         #: Another lane's share ended in an error: the owner looks for what it left.
         self.failed = False
         #: Messages copied by other lanes (logs, tests).
@@ -75,10 +76,16 @@ class FolderShares:
         """Messages left."""
         return len(self._todo)
 
+    def bytes_left(self) -> int:
+        """The size of the messages left (not taken by a batch yet)."""
+        return self._bytes
+
     def take_front(self, max_bytes: int, max_messages: int) -> list[MessageInfo] | None:
         """The owner's next batch (the lowest UIDs left), or None."""
         n = cut_batch(self._todo, max_bytes, max_messages)
-        return [self._todo.popleft() for _ in range(n)] or None
+        batch = [self._todo.popleft() for _ in range(n)]
+        self._bytes -= sum(i.size for i in batch)
+        return batch or None
 
     def take_back(self, max_bytes: int, max_messages: int) -> list[MessageInfo] | None:
         """Another lane's next batch (the highest UIDs left, in UID order), or None.  The
@@ -90,7 +97,9 @@ class FolderShares:
         n = min(cut_batch(reversed(self._todo), max_bytes, max_messages), room)
         if n <= 0:
             return None
-        return [self._todo.pop() for _ in range(n)][::-1]
+        batch = [self._todo.pop() for _ in range(n)][::-1]
+        self._bytes -= sum(i.size for i in batch)
+        return batch
 
     def open_to_helpers(self) -> bool:
         """True when another lane joining now would find work."""

@@ -10,9 +10,12 @@ import time
 from typing import Any
 
 import anyio
+import pytest
 
 from pecsync.config import EngineConfig
 from pecsync.errors import LoginDeferred
+from pecsync.sync import lanes
+from pecsync.sync.context import Progress
 from pecsync.sync.lanes import FixedSlots, copy_in_lanes
 from pecsync.sync.limits import ConnectionLimits, MailboxLimits
 from tests.unit.test_lanes import FakeCopier, Opener, context
@@ -133,3 +136,104 @@ async def test_a_lane_refused_for_the_limit_sets_the_lanes_of_the_mailbox() -> N
     assert len(attempts) == 4 and len(opener.opened) == 3 and slots.free == 4
     later = sorted(copiers, key=lambda c: c.started)[6:]
     assert len({c.lane for c in later}) <= 2, [(c.mapping.src, c.lane) for c in copiers]
+
+
+MB = 1_000_000
+
+
+class RateCopier(FakeCopier):
+    """A folder of *batches* batches of 1 MB, one appended every *every* seconds, that says
+    what it has left to fetch and has copied (as FolderCopier's bytes_left/bytes_copied)."""
+
+    def __init__(self, name: str, batches: int, every: float) -> None:
+        super().__init__(name)
+        self.batches, self.every = batches, every
+        self.taken = self.appended = 0
+        self.planned = False
+        self.ended = 0.0
+
+    async def copy_folder(self, ctx: Any, *, verify: bool) -> None:
+        self.ctx, self.lane, self.started = ctx, ctx.src.name, time.monotonic()
+        self.planned = True
+        while self.taken < self.batches:
+            self.taken += 1
+            await anyio.sleep(self.every)
+            self.appended += 1
+        self.done, self.ended = True, time.monotonic()
+
+    def bytes_left(self) -> int | None:
+        return (self.batches - self.taken) * MB if self.planned else None
+
+    def bytes_copied(self) -> int:
+        return self.appended * MB
+
+
+async def test_the_place_is_handed_over_about_a_second_before_the_last_batch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next mailbox starts while this one's last batches are copied: once no folder
+    waits to start and what is left is about HAND_OVER_AHEAD_S of the copy rate."""
+    monkeypatch.setattr(lanes, "HAND_OVER_AHEAD_S", 0.3)
+    inbox, small = RateCopier("INBOX", 40, 0.025), RateCopier("F", 30, 0.025)
+    handed: list[float] = []
+    ctx = dataclasses.replace(context({"INBOX": 40, "F": 30}),
+                              progress=Progress(on_copied=lambda: handed.append(
+                                  time.monotonic())))
+    # One lane: F waits in the queue while INBOX is copied, then goes last.
+    await copy_in_lanes(ctx, [inbox, small], verify=False, lanes=1,  # type: ignore[list-item]
+                        slots=FixedSlots(0), open_lane=Opener())
+    assert inbox.done and small.done and handed
+    # Not while F waited to start, however little INBOX had left; then before F's end
+    # (about 0.3 s of the rate, 12 MB, is left of F's 30 MB after about 0.45 s of it).
+    assert small.started <= handed[0] < small.ended - 0.05
+
+
+async def test_the_place_is_not_handed_over_while_much_is_left(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lanes, "HAND_OVER_AHEAD_S", 0.3)
+    inbox = RateCopier("INBOX", 40, 0.025)  # about 1 s of copy at 40 MB/s
+    handed: list[float] = []
+    ctx = dataclasses.replace(context({"INBOX": 40}), progress=Progress(
+        on_copied=lambda: handed.append(time.monotonic())))
+    await copy_in_lanes(ctx, [inbox], verify=False, lanes=1,  # type: ignore[list-item]
+                        slots=FixedSlots(0), open_lane=Opener())
+    assert handed, "never handed over"
+    # Looked at every GROW_EVERY_S (0.25 s): 12 MB left (0.3 s) is crossed at about 0.7 s.
+    assert 0.45 < handed[0] - inbox.started < inbox.ended - inbox.started - 0.05
+
+
+async def test_the_lane_that_reads_back_is_not_the_one_that_steps_back() -> None:
+    """Another mailbox waiting for a connection takes a copying lane's pair, not the pair of
+    the lane that reads back: the read-back is what ends a mailbox last (issue 26)."""
+
+    class OneWaiter(FixedSlots):
+        """Another mailbox starts waiting for a pair at *at*, and takes the first given
+        back."""
+
+        def __init__(self, n: int, at: float) -> None:
+            super().__init__(n)
+            self.at, self.served = at, 0.0
+
+        def contended(self) -> bool:
+            return not self.served and time.monotonic() >= self.at
+
+        def give_back(self) -> None:
+            if self.contended():
+                self.served = time.monotonic()  # the waiting mailbox took it
+            else:
+                super().give_back()
+
+    big = HelpedCopier("INBOX", seconds=1.2)
+    # The copying lane looks at the waiting mailbox between its folders (every 0.3 s), the
+    # reading-back lane between its rounds (every few hundredths): it would see it first.
+    small = [HelpedCopier(f"F{i}", seconds=0.3) for i in range(4)]
+    ctx = dataclasses.replace(context({"INBOX": 1000, **{f"F{i}": i for i in range(4)}}),
+                              engine=EngineConfig(batch_max_messages=10))
+    slots = OneWaiter(2, at=time.monotonic() + 0.4)
+    await copy_in_lanes(ctx, [big, *small], verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
+                        open_lane=Opener())
+    assert slots.served, "no lane stepped back"
+    readers = {lane for lane, started, _, _ in big.rounds if started < slots.at}
+    assert len(readers) == 1
+    # The lane that read back before the other mailbox came still did afterwards.
+    assert any(lane in readers and started > slots.served + 0.1
+               for lane, started, _, _ in big.rounds), big.rounds
