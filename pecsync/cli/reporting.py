@@ -16,6 +16,7 @@ from pecsync.errors import UsageError
 from pecsync.files import write_atomically
 from pecsync.model import Secret
 from pecsync.reports import mailer
+from pecsync.reports.certificate import certificate_json
 from pecsync.reports.collect import certificate, load_report, save_snapshot
 from pecsync.reports.notices import render_notice
 from pecsync.reports.render import csv_writer, index_html, order_html, slug, to_csv, to_json
@@ -190,7 +191,7 @@ async def cmd_certificate(cfg: Config, args: argparse.Namespace) -> int:
                          f"never copied with `pecsync copy`: no certificate")
     if cert is None:
         raise UsageError(f"mailbox {args.address}: nothing copied yet, no certificate")
-    text = json.dumps(cert, indent=2, ensure_ascii=False) + "\n"
+    text = certificate_json(cert) + "\n"
     if args.out:
         write_atomically(Path(args.out), text.encode())
         sys.stdout.write(f"wrote {args.out} (digest {cert['digest']})\n")

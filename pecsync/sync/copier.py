@@ -119,6 +119,7 @@ class FolderCopier:
             return await self._copy_folder(ctx, verify=verify)
         finally:
             self._share_decided = True
+            self._left = None
 
     async def _copy_folder(self, ctx: MailboxContext, *, verify: bool) -> FolderReport:
         m = self.mapping

@@ -86,6 +86,11 @@ ROUND_GATHER_S = 0.05
 #: timeline, issue 26).
 HAND_OVER_AHEAD_S = 1.0
 
+#: When another mailbox waits for a connection, the lane that reads back keeps its pair for
+#: up to this long while a lane of its mailbox that copies may give one (seconds): that lane
+#: gives it at its next folder or share's end, which a large folder can put off for long.
+KEEP_READING_S = 2.0
+
 
 class FolderCopy(Protocol):
     """One folder to copy (:class:`pecsync.sync.copier.FolderCopier`)."""
@@ -320,6 +325,9 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
     most = most_lanes(lanes)
     began = anyio.current_time()
     handed_over = False
+    starting = 0  # folders taken from the queue, not in copying yet
+    copying_lanes = 0  # extra lanes in work() that do not read back
+    contended_since: float | None = None  # a reading-back lane kept on for another mailbox
 
     def cap(n: int) -> int:
         """*n* lanes, or fewer when a connection limit learned meanwhile allows fewer."""
@@ -358,7 +366,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         waits to start and what the folders being copied have left to fetch is about
         :data:`HAND_OVER_AHEAD_S` of the mailbox's copy rate so far."""
         nonlocal handed_over
-        if handed_over or queue or ctx.halt.is_set():
+        if handed_over or queue or starting or ctx.halt.is_set():
             return
         left = [_bytes_left(c) for c in copying]
         if any(b is None for b in left):
@@ -372,6 +380,15 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
 
     def keep_on(extra: bool) -> bool:
         return not (extra and slots is not None and slots.contended())
+
+    def kept_too_long() -> bool:
+        """True once the reading-back lane has kept its pair for another mailbox for
+        :data:`KEEP_READING_S`: it then gives it (a copying lane may be in a long folder)."""
+        nonlocal contended_since
+        now = anyio.current_time()
+        if contended_since is None:
+            contended_since = now
+        return now - contended_since >= KEEP_READING_S
 
     def over_limit() -> bool:
         """More lanes than a connection limit learned meanwhile allows (lanes that logged in
@@ -462,7 +479,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
     async def work(lane_ctx: MailboxContext, extra: bool) -> bool:
         """Copy (or help) until nothing is left; True when the lane stepped back for a
         connection limit (it is then counted in *leaving* until closed)."""
-        nonlocal verifiers
+        nonlocal verifiers, copying_lanes
         # The first extra lane reads back first and copies only when there is nothing to
         # verify (see the module docstring): the verification keeps pace with the copy.
         # With many lanes, so does a second one, on another folder: one lane reading back
@@ -472,24 +489,31 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         reads_back = extra and verify and verifiers < (1 if active < LANES_PER_VERIFIER * 2
                                                        else 2)
         verifiers += reads_back
+        copies = extra and not reads_back
+        copying_lanes += copies
         try:
             return await copy_all(lane_ctx, extra, reads_back)
         except _LaneLost:
             return False
         finally:
             verifiers -= reads_back  # the next lane to start takes the part over
+            copying_lanes -= copies
 
     async def copy_all(lane_ctx: MailboxContext, extra: bool, reads_back: bool = False
                        ) -> bool:
-        nonlocal leaving
+        nonlocal leaving, starting, handed_over, contended_since
         shared_last = False
         while not ctx.halt.is_set():
-            if not keep_on(extra) and not (reads_back and active - 1 > verifiers):
-                # Another mailbox waits for a connection: give ours back.  Not the lane that
-                # reads back while a lane of the mailbox copies (that one steps back at its
-                # next batch): the read-back is what ends last, and it stopped for the next
-                # mailbox's start (scenario A, issue 26).
-                return False
+            if not keep_on(extra):
+                # Another mailbox waits for a connection: give ours back.  Not yet the lane
+                # that reads back while a lane of this mailbox copies (that one gives its
+                # pair at its next folder's or share's end): the read-back is what ends a
+                # mailbox last, and it stopped for the next mailbox's start, the
+                # destination's downstream at a third for 1.5 s (scenario A, issue 26).
+                if not (reads_back and copying_lanes and not kept_too_long()):
+                    return False
+            elif extra:
+                contended_since = None  # no mailbox waits now
             if extra and over_limit():
                 leaving += 1  # so that only as many lanes leave as the limit requires
                 return True
@@ -547,6 +571,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                     continue
                 return False
             copier = queue.pop() if reads_back else queue.popleft()
+            starting += 1  # in neither the queue nor copying: no hand-over meanwhile
             try:
                 if tree.missing(copier.mapping.dst):
                     await tree.ensure(lane_ctx.dst)
@@ -554,6 +579,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 errors.append(exc)
                 ctx.halt.set()
                 return False
+            finally:
+                starting -= 1
             copying.append(copier)
             try:
                 await copier.copy_folder(lane_ctx, verify=verify)
@@ -571,7 +598,8 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 to_finish.append(copier)  # verified by the next free lane (finish)
             elif on_done is not None:
                 on_done(copier)
-            if not queue and not copying and not ctx.halt.is_set():
+            if not queue and not copying and not starting and not ctx.halt.is_set():
+                handed_over = True
                 ctx.progress.copied()  # only reading back is left: the next mailbox may start
             hand_over_early()
             grow(at_start=False)

@@ -36,10 +36,11 @@ def test_the_text_parses_back_to_the_certificate() -> None:
 
 def test_one_message_per_line_and_the_rest_indented() -> None:
     text = certificate_json(_cert())
-    lines = text.splitlines()
+    lines = text.split("\n")  # not splitlines(): U+2028 in a Message-ID is not a line end
     messages = [ln for ln in lines if ln.lstrip().startswith('{"sha256"')]
     assert len(messages) == 40  # 39 + 1, each whole on its line
     assert all(ln.startswith(" " * 8) for ln in messages)
+    assert all(json.loads(ln.strip().rstrip(",")) for ln in messages)
     assert '      "messages": [],' in lines or '      "messages": []' in lines
     assert '  "format": "pecsync-certificate/1",' in lines
 

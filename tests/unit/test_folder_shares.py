@@ -73,3 +73,17 @@ def test_close_with_no_share_returns_at_once() -> None:
 
     anyio.run(main)
     assert not shares.failed
+
+
+def test_bytes_left_counts_what_no_batch_took_yet() -> None:
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    todo = [MessageInfo(i + 1, 100 * (i + 1), (), at) for i in range(40)]  # 100 .. 4,000
+    shares = FolderShares(todo)
+    assert shares.bytes_left() == sum(i.size for i in todo)
+    front = shares.take_front(max_bytes=10**9, max_messages=5) or []
+    back = shares.take_back(max_bytes=10**9, max_messages=5) or []
+    assert len(front) == len(back) == 5
+    assert shares.bytes_left() == sum(i.size for i in todo[5:35])
+    while shares.take_front(max_bytes=10**9, max_messages=7):
+        pass
+    assert len(shares) == 0 and shares.bytes_left() == 0

@@ -173,6 +173,7 @@ async def test_the_place_is_handed_over_about_a_second_before_the_last_batch(
     """The next mailbox starts while this one's last batches are copied: once no folder
     waits to start and what is left is about HAND_OVER_AHEAD_S of the copy rate."""
     monkeypatch.setattr(lanes, "HAND_OVER_AHEAD_S", 0.3)
+    monkeypatch.setattr(lanes, "GROW_EVERY_S", 0.02)  # looked at often: no tick races
     inbox, small = RateCopier("INBOX", 40, 0.025), RateCopier("F", 30, 0.025)
     handed: list[float] = []
     ctx = dataclasses.replace(context({"INBOX": 40, "F": 30}),
@@ -184,12 +185,13 @@ async def test_the_place_is_handed_over_about_a_second_before_the_last_batch(
     assert inbox.done and small.done and handed
     # Not while F waited to start, however little INBOX had left; then before F's end
     # (about 0.3 s of the rate, 12 MB, is left of F's 30 MB after about 0.45 s of it).
-    assert small.started <= handed[0] < small.ended - 0.05
+    assert small.started <= handed[0] < small.ended - 0.15
 
 
 async def test_the_place_is_not_handed_over_while_much_is_left(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lanes, "HAND_OVER_AHEAD_S", 0.3)
+    monkeypatch.setattr(lanes, "GROW_EVERY_S", 0.02)
     inbox = RateCopier("INBOX", 40, 0.025)  # about 1 s of copy at 40 MB/s
     handed: list[float] = []
     ctx = dataclasses.replace(context({"INBOX": 40}), progress=Progress(
@@ -197,8 +199,8 @@ async def test_the_place_is_not_handed_over_while_much_is_left(
     await copy_in_lanes(ctx, [inbox], verify=False, lanes=1,  # type: ignore[list-item]
                         slots=FixedSlots(0), open_lane=Opener())
     assert handed, "never handed over"
-    # Looked at every GROW_EVERY_S (0.25 s): 12 MB left (0.3 s) is crossed at about 0.7 s.
-    assert 0.45 < handed[0] - inbox.started < inbox.ended - inbox.started - 0.05
+    # 12 MB left (0.3 s of the rate) is crossed at about 0.7 s of the 1 s copy.
+    assert 0.45 < handed[0] - inbox.started < inbox.ended - inbox.started - 0.15
 
 
 async def test_the_lane_that_reads_back_is_not_the_one_that_steps_back() -> None:
@@ -237,3 +239,35 @@ async def test_the_lane_that_reads_back_is_not_the_one_that_steps_back() -> None
     # The lane that read back before the other mailbox came still did afterwards.
     assert any(lane in readers and started > slots.served + 0.1
                for lane, started, _, _ in big.rounds), big.rounds
+
+
+async def test_the_lane_that_reads_back_gives_its_pair_if_the_copying_lane_does_not_soon(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copying lane in one long folder gives its pair only at that folder's end: the
+    reading-back lane keeps its own for KEEP_READING_S at most, then gives it."""
+    monkeypatch.setattr(lanes, "KEEP_READING_S", 0.3)
+
+    class OneWaiter(FixedSlots):
+        def __init__(self, n: int, at: float) -> None:
+            super().__init__(n)
+            self.at, self.served = at, 0.0
+
+        def contended(self) -> bool:
+            return not self.served and time.monotonic() >= self.at
+
+        def give_back(self) -> None:
+            if self.contended():
+                self.served = time.monotonic()
+            else:
+                super().give_back()
+
+    big = HelpedCopier("INBOX", seconds=1.6)
+    long = HelpedCopier("F0", seconds=1.4)  # the copying lane's one folder: no end soon
+    ctx = dataclasses.replace(context({"INBOX": 1000, "F0": 999}),
+                              engine=EngineConfig(batch_max_messages=10))
+    slots = OneWaiter(2, at=time.monotonic() + 0.3)
+    await copy_in_lanes(ctx, [big, long], verify=True, lanes=3, slots=slots,  # type: ignore[arg-type]
+                        open_lane=Opener())
+    assert slots.served, "no lane stepped back"
+    # The reading-back lane gave its pair after about 0.3 s, long before F0's end.
+    assert 0.25 < slots.served - slots.at < 0.8, slots.served - slots.at
