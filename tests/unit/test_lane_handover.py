@@ -203,26 +203,26 @@ async def test_the_place_is_not_handed_over_while_much_is_left(
     assert 0.45 < handed[0] - inbox.started < inbox.ended - inbox.started - 0.15
 
 
+class OneWaiter(FixedSlots):
+    """Another mailbox starts waiting for a pair at *at*, and takes the first given back."""
+
+    def __init__(self, n: int, at: float) -> None:
+        super().__init__(n)
+        self.at, self.served = at, 0.0
+
+    def contended(self) -> bool:
+        return not self.served and time.monotonic() >= self.at
+
+    def give_back(self) -> None:
+        if self.contended():
+            self.served = time.monotonic()  # the waiting mailbox took it
+        else:
+            super().give_back()
+
+
 async def test_the_lane_that_reads_back_is_not_the_one_that_steps_back() -> None:
     """Another mailbox waiting for a connection takes a copying lane's pair, not the pair of
     the lane that reads back: the read-back is what ends a mailbox last (issue 26)."""
-
-    class OneWaiter(FixedSlots):
-        """Another mailbox starts waiting for a pair at *at*, and takes the first given
-        back."""
-
-        def __init__(self, n: int, at: float) -> None:
-            super().__init__(n)
-            self.at, self.served = at, 0.0
-
-        def contended(self) -> bool:
-            return not self.served and time.monotonic() >= self.at
-
-        def give_back(self) -> None:
-            if self.contended():
-                self.served = time.monotonic()  # the waiting mailbox took it
-            else:
-                super().give_back()
 
     big = HelpedCopier("INBOX", seconds=1.2)
     # The copying lane looks at the waiting mailbox between its folders (every 0.3 s), the
@@ -246,20 +246,6 @@ async def test_the_lane_that_reads_back_gives_its_pair_if_the_copying_lane_does_
     """A copying lane in one long folder gives its pair only at that folder's end: the
     reading-back lane keeps its own for KEEP_READING_S at most, then gives it."""
     monkeypatch.setattr(lanes, "KEEP_READING_S", 0.3)
-
-    class OneWaiter(FixedSlots):
-        def __init__(self, n: int, at: float) -> None:
-            super().__init__(n)
-            self.at, self.served = at, 0.0
-
-        def contended(self) -> bool:
-            return not self.served and time.monotonic() >= self.at
-
-        def give_back(self) -> None:
-            if self.contended():
-                self.served = time.monotonic()
-            else:
-                super().give_back()
 
     big = HelpedCopier("INBOX", seconds=1.6)
     long = HelpedCopier("F0", seconds=1.4)  # the copying lane's one folder: no end soon
