@@ -36,3 +36,36 @@ def test_an_idle_lane_verifies_the_folder_still_being_copied(
     # Every copy is recorded as verified: a re-run finds nothing to do.
     again = run_cli(["copy", "--config", str(cfg), "--source-user", user], env)
     assert again.returncode == 0 and " 0 copied" in again.stdout, again.stdout + again.stderr
+
+
+def test_the_next_mailbox_starts_before_the_last_batches_of_the_one_before(
+        dovecot_src: Any, dovecot_dst: Any, users: Any, tmp_path: Path) -> None:
+    """One mailbox copied at a time (`run --workers 1`): the next one is claimed while the
+    first still has batches to fetch (about a second of its copy rate, `HAND_OVER_AHEAD_S`),
+    not after its last batch: its login and plan overlap the first one's end (issue 26)."""
+    first, second = users.pair("ok", "ok"), users.pair("ok", "ok")
+    body = b"y" * 50_000
+    seed(dovecot_src, first, "INBOX", [
+        (b"Subject: grande %d\r\nMessage-ID: <h%d@pec.example.it>\r\n\r\n%s\r\n" % (i, i, body),
+         (), when(i)) for i in range(800)])  # 40 MB: more than a second to copy here
+    seed(dovecot_src, second, "INBOX", [
+        (b"Subject: piccola %d\r\n\r\ntesto\r\n" % i, (), when(i)) for i in range(3)])
+    csv = tmp_path / "list.csv"
+    csv.write_text("order,address,source_user,source_password,dest_user,dest_password\n"
+                   f"O,{first},,ok,,ok\nO,{second},,ok,,ok\n")
+    cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False,
+                       engine={"batch_max_messages": 20})
+    env = cli_env(dovecot_src, dovecot_dst)
+    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    r = run_cli(["-v", "--log-format", "json", "run", "--config", str(cfg), "--workers", "1"],
+                env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = [json.loads(line) for line in r.stderr.splitlines() if line.startswith("{")]
+    order = [(e["event"], e.get("mailbox")) for e in events
+             if e["event"] in ("hand_over", "job_claimed", "job_finished")]
+    early = [e for e in events if e["event"] == "hand_over" and e["mailbox"] == first]
+    # Handed over with bytes still to fetch, then the second claimed before the first ended.
+    assert early and early[0]["bytes_left"] > 0, order
+    assert order.index(("job_claimed", second)) < order.index(("job_finished", first)), order
+    assert_same_content(dovecot_src, dovecot_dst, first)
+    assert_same_content(dovecot_src, dovecot_dst, second)
