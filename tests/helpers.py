@@ -115,6 +115,17 @@ def run_cli(args: list[str], env: dict[str, str], *, timeout: float = 300
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def import_members(cfg: Path, env: dict[str, str], rows: list[tuple[str, str, str]],
+                   order: str = "O") -> None:
+    """Write the mailbox list *rows* (address, source password, destination password) next
+    to *cfg* and ``pecsync import`` it."""
+    csv = cfg.parent / "list.csv"
+    csv.write_text("order,address,source_user,source_password,dest_user,dest_password\n"
+                   + "".join(f"{order},{a},,{sp},,{dp}\n" for a, sp, dp in rows))
+    r = run_cli(["import", "--config", str(cfg), str(csv)], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def session(server: Any, user: str, side: Side = Side.SRC) -> ImapSession:
     s = ImapSession(server_config(server), side, mailbox=user)
     s.login(Credentials(user, Secret(server.master_password), server.master_user))

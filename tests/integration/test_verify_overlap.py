@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import assert_same_content, cli_env, run_cli, seed, when, write_config
+from tests.helpers import (
+    assert_same_content,
+    cli_env,
+    import_members,
+    run_cli,
+    seed,
+    when,
+    write_config,
+)
 
 
 def test_an_idle_lane_verifies_the_folder_still_being_copied(
@@ -50,13 +58,10 @@ def test_the_next_mailbox_starts_before_the_last_batches_of_the_one_before(
          (), when(i)) for i in range(800)])  # 40 MB: more than a second to copy here
     seed(dovecot_src, second, "INBOX", [
         (b"Subject: piccola %d\r\n\r\ntesto\r\n" % i, (), when(i)) for i in range(3)])
-    csv = tmp_path / "list.csv"
-    csv.write_text("order,address,source_user,source_password,dest_user,dest_password\n"
-                   f"O,{first},,ok,,ok\nO,{second},,ok,,ok\n")
     cfg = write_config(tmp_path, dovecot_src, dovecot_dst, master=False,
                        engine={"batch_max_messages": 20})
     env = cli_env(dovecot_src, dovecot_dst)
-    assert run_cli(["import", "--config", str(cfg), str(csv)], env).returncode == 0
+    import_members(cfg, env, [(first, "ok", "ok"), (second, "ok", "ok")])
     r = run_cli(["-v", "--log-format", "json", "run", "--config", str(cfg), "--workers", "1"],
                 env)
     assert r.returncode == 0, r.stdout + r.stderr
