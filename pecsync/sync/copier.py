@@ -88,7 +88,8 @@ class FolderCopier:
         self._shared: _Shared | None = None
         #: The copy has decided whether to share its batches (and they may be all taken).
         self._share_decided = False
-        #: The messages of the copy in progress not taken by a batch yet (bytes_left).
+        #: The messages of the copy in progress not taken by a batch yet (bytes_left);
+        #: cleared when copy_folder returns.
         self._left: FolderShares | None = None
         #: Copies verified by a helping lane (tests, logs).
         self.helped = 0
@@ -472,7 +473,6 @@ class FolderCopier:
         try:
             await concurrently(lambda: exporter.export(shares.take_front, send, held), import_)
         finally:
-            self._left = None
             if memory is not None and held[0]:
                 await memory.release(held[0])
             if self._shared is not None:

@@ -361,22 +361,26 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
         return (sum(lanes_for(ctx, c, most) for c in queue)
                 + sum(_shares_left(c) // per_lane for c in copying))
 
-    def hand_over_early() -> None:
+    def hand_over() -> None:
         """Hand the mailbox's place in the pool over (``progress.copied``) once no folder
-        waits to start and what the folders being copied have left to fetch is about
-        :data:`HAND_OVER_AHEAD_S` of the mailbox's copy rate so far."""
+        waits to start and every folder is copied, or what the folders being copied have
+        left to fetch is about :data:`HAND_OVER_AHEAD_S` of the mailbox's copy rate so far
+        (then only reading back is left, or the last second of copying)."""
         nonlocal handed_over
         if handed_over or queue or starting or ctx.halt.is_set():
             return
-        left = [_bytes_left(c) for c in copying]
-        if any(b is None for b in left):
-            return  # a folder still being planned: its size is not known yet
-        copied = sum(_bytes_copied(c) for c in copiers)
-        rate = copied / max(anyio.current_time() - began, 1e-3)
-        if copied and sum(b or 0 for b in left) <= rate * HAND_OVER_AHEAD_S:
-            handed_over = True
-            log.debug("hand_over", mailbox=ctx.label, bytes_left=sum(b or 0 for b in left))
-            ctx.progress.copied()
+        if copying:
+            left = [_bytes_left(c) for c in copying]
+            if None in left:
+                return  # a folder still being planned: its size is not known yet
+            left_bytes = sum(b for b in left if b is not None)
+            copied = sum(_bytes_copied(c) for c in copiers)
+            rate = copied / max(anyio.current_time() - began, 1e-3)
+            if not copied or left_bytes > rate * HAND_OVER_AHEAD_S:
+                return
+            log.debug("hand_over", mailbox=ctx.label, bytes_left=left_bytes)
+        handed_over = True
+        ctx.progress.copied()
 
     def keep_on(extra: bool) -> bool:
         return not (extra and slots is not None and slots.contended())
@@ -501,7 +505,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
 
     async def copy_all(lane_ctx: MailboxContext, extra: bool, reads_back: bool = False
                        ) -> bool:
-        nonlocal leaving, starting, handed_over, contended_since
+        nonlocal leaving, starting, contended_since
         shared_last = False
         while not ctx.halt.is_set():
             if not keep_on(extra):
@@ -598,10 +602,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
                 to_finish.append(copier)  # verified by the next free lane (finish)
             elif on_done is not None:
                 on_done(copier)
-            if not queue and not copying and not starting and not ctx.halt.is_set():
-                handed_over = True
-                ctx.progress.copied()  # only reading back is left: the next mailbox may start
-            hand_over_early()
+            hand_over()  # the next mailbox may start: the last folder copied, or nearly
             grow(at_start=False)
         return False
 
@@ -657,7 +658,7 @@ async def copy_in_lanes(ctx: MailboxContext, copiers: Sequence[C], *, verify: bo
             while not ctx.halt.is_set():
                 await anyio.sleep(GROW_EVERY_S)
                 grow(at_start=False)
-                hand_over_early()
+                hand_over()
 
     try:
         async with anyio.create_task_group() as tg:
