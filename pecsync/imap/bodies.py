@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from pecsync.errors import ImapError, TransientError
 from pecsync.imap.codes import as_text, uid_set
 from pecsync.imap.connection import Connection
+from pecsync.imap.messages import Messages
 from pecsync.imap.nul_bytes import resolve_nul
-from pecsync.imap.wire import literals_by_uid
+from pecsync.imap.wire import READ_BACK_ITEMS, literals_by_uid, literals_with_meta
 from pecsync.model import FetchedMessage, MessageInfo
 
 _MESSAGE_ID_RE = re.compile(rb"^message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)", re.I | re.M)
@@ -55,10 +56,13 @@ class BodyPipeline:
     def __init__(self, conn: Connection, reopen: Callable[[str | None], None]) -> None:
         self._conn = conn
         self._reopen = reopen
-        #: Body FETCHes sent and not answered yet: (UIDs asked for, tag), oldest first.
-        self._pending: list[tuple[frozenset[int], bytes]] = []
+        #: Body FETCHes sent and not answered yet: (UIDs asked for, tag, read back), oldest
+        #: first.
+        self._pending: list[tuple[frozenset[int], bytes, bool]] = []
         #: Bodies read (from the selected folder) and not handed out yet, by UID.
         self._bodies: dict[int, bytes] = {}
+        #: The metadata read with them by a read-back FETCH (:data:`READ_BACK_ITEMS`).
+        self._metas: dict[int, MessageInfo] = {}
 
     @property
     def in_flight(self) -> bool:
@@ -67,6 +71,7 @@ class BodyPipeline:
     def forget(self) -> None:
         self._pending.clear()
         self._bodies.clear()
+        self._metas.clear()
 
     def drain(self) -> None:
         """Read the answers of FETCHes sent ahead, so that another command can be read; the
@@ -74,8 +79,17 @@ class BodyPipeline:
         while self._pending:
             self._complete_fetch()
 
+    def request(self, infos: Sequence[MessageInfo], *, read_back: bool = False) -> None:
+        """Send the FETCH of *infos* without reading it (the :meth:`fetch_bodies` call that
+        asks for them reads it): pipelined behind the EXAMINE that opens their folder."""
+        uids = [i.uid for i in infos]
+        if uids and not self._requested(uids, read_back):
+            self._pending.append((frozenset(uids), self._send_fetch(uid_set(uids), read_back),
+                                  read_back))
+
     def fetch_bodies(self, infos: Sequence[MessageInfo], *,
-                     then: Sequence[MessageInfo] = ()) -> list[FetchedMessage]:
+                     then: Sequence[MessageInfo] = (),
+                     read_back: bool = False) -> list[FetchedMessage]:
         """Raw bytes of the given messages, in the order given, with SHA-256 and Message-ID.
 
         ``BODY.PEEK[]`` (PEEK: the source's ``\\Seen`` never changes) is the raw message —
@@ -86,6 +100,11 @@ class BodyPipeline:
         *then*, the batch the caller will ask for next, is requested before this one is read
         (pipelining: the server works on it while this batch travels and is processed; its
         bytes wait in the socket buffers, not in memory, until that next call).
+
+        *read_back*: the destination's copies read back for verification.  Their metadata
+        comes in the same FETCH (:data:`READ_BACK_ITEMS`) and replaces *infos*' (which only
+        need the UID and the size the copy should have); a copy not there is left out of the
+        result (verification reports it missing) instead of raising; no Message-ID is read.
         """
         if not infos:
             return []
@@ -93,14 +112,16 @@ class BodyPipeline:
         folder = conn.selected
         uids = [i.uid for i in infos]
         with conn.guard("FETCH", folder, pipelined=True):
-            for batch in (uids, [i.uid for i in then]):
-                if batch and not self._requested(batch):
-                    self._pending.append((frozenset(batch), self._send_fetch(uid_set(batch))))
+            for batch in (infos, then):
+                self.request(batch, read_back=read_back)
             # Dovecot runs pipelined FETCHes concurrently: answers of the next batch may come
             # before this one's tagged OK, so bodies are sorted out by UID, not by command.
             while self._pending and not all(u in self._bodies for u in uids):
                 self._complete_fetch()
             bodies = {u: self._bodies.pop(u) for u in uids if u in self._bodies}
+            metas = {u: self._metas.pop(u) for u in uids if u in self._metas}
+        if read_back:
+            infos = self._read_back_infos(infos, bodies, metas)
         for info in infos:
             if info.uid not in bodies:
                 raise conn.error(TransientError,
@@ -115,28 +136,50 @@ class BodyPipeline:
             if info.uid in binaries:
                 body, note = resolve_nul(body, binaries[info.uid], info.size)
             out.append(FetchedMessage(info=info, body=body, sha256=fingerprint(body),
-                                      message_id=message_id_of(body), note=note))
+                                      message_id=None if read_back else message_id_of(body),
+                                      note=note))
         return out
 
-    def _send_fetch(self, key: str) -> bytes:
-        """Send ``UID FETCH key (BODY.PEEK[])`` without waiting; returns the tag."""
-        self._conn.commands += 1
-        return self._conn.raw.command("UID", "FETCH", key, "(BODY.PEEK[])")
+    def _read_back_infos(self, infos: Sequence[MessageInfo], bodies: dict[int, bytes],
+                         metas: dict[int, MessageInfo]) -> list[MessageInfo]:
+        """The server's metadata of the copies read back (those not there left out); a
+        copy whose answer did not carry every item has it asked for apart."""
+        apart = [u for u in bodies if u not in metas]
+        if apart:
+            metas.update((m.uid, m) for m in Messages(self._conn).fetch_meta(uid_set(apart)))
+        return [metas[i.uid] for i in infos if i.uid in bodies and i.uid in metas]
 
-    def _requested(self, uids: Sequence[int]) -> bool:
-        """Every one of *uids* is already read or asked for by a FETCH in flight."""
-        asked = set(self._bodies)
-        for wanted, _ in self._pending:
-            asked |= wanted
+    def _send_fetch(self, key: str, read_back: bool = False) -> bytes:
+        """Send ``UID FETCH key (BODY.PEEK[])`` (*read_back*: :data:`READ_BACK_ITEMS`)
+        without waiting; returns the tag."""
+        self._conn.commands += 1
+        return self._conn.raw.command("UID", "FETCH", key,
+                                      READ_BACK_ITEMS if read_back else "(BODY.PEEK[])",
+                                      selected=read_back)
+
+    def _requested(self, uids: Sequence[int], read_back: bool = False) -> bool:
+        """Every one of *uids* is already read or asked for by a FETCH in flight (of the
+        same items)."""
+        asked = set(self._metas) if read_back else set(self._bodies)
+        for wanted, _, meta in self._pending:
+            if meta == read_back:
+                asked |= wanted
         return all(u in asked for u in uids)
 
     def _complete_fetch(self) -> None:
         """Read up to the tagged answer of the oldest FETCH in flight; keep every body read
-        (whichever FETCH it answers) in ``self._bodies``."""
+        (whichever FETCH it answers) in ``self._bodies``, and a read-back FETCH's metadata
+        in ``self._metas``."""
         conn = self._conn
-        _, tag = self._pending.pop(0)
+        _, tag, read_back = self._pending.pop(0)
         typ, tagged = conn.raw.answer("FETCH", tag)
-        self._bodies.update(literals_by_uid(conn.raw.take("FETCH")))
+        data = conn.raw.take("FETCH")
+        if read_back:
+            bodies, metas = literals_with_meta(data)
+            self._metas.update(metas)
+            self._bodies.update(bodies)
+        else:
+            self._bodies.update(literals_by_uid(data))
         if typ != "OK":
             raise conn.error(ImapError, f"refused FETCH: {as_text(tagged)}",
                              folder=conn.selected, response=as_text(tagged))

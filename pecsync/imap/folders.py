@@ -8,7 +8,7 @@ Where the server offers it, one round trip does what would take many: NAMESPACE 
 from __future__ import annotations
 
 import imaplib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import imapclient.exceptions
@@ -242,6 +242,37 @@ class Folders:
         if typ != "OK":
             return None
         return parse_statuses(rows)
+
+    def examine_then(self, name: str, send: Callable[[], None]) -> FolderStatus:
+        """EXAMINE *name* with what *send* sends pipelined behind it (one round trip for
+        both): the read-back FETCH of a first batch, whose answer its sender reads later.
+        When the EXAMINE is refused, that answer is read here and the FolderError raised."""
+        conn = self._conn
+        conn.commands += 1
+        with conn.guard("EXAMINE", name):
+            conn.forget_read_ahead()  # they belong to the folder open until now
+            raw = conn.raw
+            raw.forget()
+            t_open = raw.command("EXAMINE", quote(name))
+            send()
+            typ, data = raw.answer("EXAMINE", t_open)
+            if typ != "OK":
+                conn.selected = None
+                try:
+                    if conn.pipeline is not None:
+                        conn.pipeline.drain()  # refused too (no folder open): read it
+                except ImapError:
+                    pass
+                conn.forget_read_ahead()
+                raw.forget()
+                text = as_text(data)
+                raise conn.error(FolderError, f"cannot open folder (EXAMINE): {text}",
+                                 folder=name, hint="check the folder name and rules",
+                                 response=text)
+            # The FETCH answers stay gathered for the sender (opened_folder leaves them).
+            status = self._select_status(raw.opened_folder(readonly=True))
+            conn.selected = name
+        return status
 
     def examine_with_meta(self, name: str, first_uid: int, uids: str | None = None
                           ) -> tuple[FolderStatus, list[MessageInfo]]:

@@ -194,6 +194,13 @@ class ImapSession:
         :meth:`fetch_meta`."""
         return self._folders.examine_with_meta(name, first_uid, uids)
 
+    def examine_for_read_back(self, name: str, first: Sequence[MessageInfo]) -> FolderStatus:
+        """EXAMINE *name* with the read-back FETCH of *first* pipelined behind it: a
+        read-back round on another lane's connection opens the folder and starts reading in
+        one round trip; ``fetch_bodies(first, read_back=True)`` reads the answer."""
+        return self._folders.examine_then(
+            name, lambda: self._bodies.request(first, read_back=True))
+
     # --- messages (see pecsync.imap.messages and pecsync.imap.bodies) ------------------
     def fetch_meta(self, uids: str) -> list[MessageInfo]:
         """UID, size, flags and INTERNALDATE of *uids* (an IMAP UID set like ``"5:*"``),
@@ -219,10 +226,13 @@ class ImapSession:
         self._messages.store_flags(uids, flags)
 
     def fetch_bodies(self, infos: Sequence[MessageInfo], *,
-                     then: Sequence[MessageInfo] = ()) -> list[FetchedMessage]:
+                     then: Sequence[MessageInfo] = (),
+                     read_back: bool = False) -> list[FetchedMessage]:
         """Raw bytes of the given messages, in the order given, with SHA-256 and Message-ID;
-        *then*, the batch asked for next, is requested before this one is read."""
-        return self._bodies.fetch_bodies(infos, then=then)
+        *then*, the batch asked for next, is requested before this one is read.
+        *read_back*: copies read back for verification, with the server's metadata in the
+        same FETCH (see :meth:`pecsync.imap.bodies.BodyPipeline.fetch_bodies`)."""
+        return self._bodies.fetch_bodies(infos, then=then, read_back=read_back)
 
     def fetch_binaries(self, uids: Sequence[int]) -> dict[int, bytes | None]:
         """``BINARY.PEEK[]`` of several messages: ``{uid: raw bytes, or None}``."""

@@ -182,6 +182,49 @@ def literals_by_uid(data: Sequence[Any]) -> dict[int, bytes]:
     return out
 
 
+#: A read-back FETCH: the copy's bytes and what verification compares besides them, in one
+#: command (a FETCH of the metadata first cost a round trip per read-back round, issue 26).
+READ_BACK_ITEMS = "(UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[])"
+
+
+def literals_with_meta(data: Sequence[Any]) -> tuple[dict[int, bytes], dict[int, MessageInfo]]:
+    """``({uid: literal}, {uid: MessageInfo})`` from imaplib's data of a
+    :data:`READ_BACK_ITEMS` FETCH: the metadata items may come before the literal (in its
+    line) or after it (in the line imaplib keeps after the tuple).  A message whose items
+    are not all there (a server that splits its answer) has no MessageInfo: the caller asks
+    for those apart.
+
+    >>> data = [(b'1 (UID 7 RFC822.SIZE 2 FLAGS ($Pec) BODY[] {2}', b'hi'),
+    ...         b' INTERNALDATE " 1-Mar-2024 09:05:07 +0100")']
+    >>> bodies, metas = literals_with_meta(data)
+    >>> bodies, metas[7].flags, metas[7].internaldate.isoformat()
+    ({7: b'hi'}, ('$Pec',), '2024-03-01T09:05:07+01:00')
+    """
+    bodies = literals_by_uid(data)
+    metas: dict[int, MessageInfo] = {}
+    for i, part in enumerate(data):
+        if not isinstance(part, tuple):
+            continue
+        text = part[0]
+        tail = data[i + 1] if i + 1 < len(data) else None
+        if isinstance(tail, bytes) and not _FETCH_LINE_RE.match(tail):
+            text += tail  # the rest of this answer's line, after the literal
+        uid = _META_UID_RE.search(text)
+        size = _META_SIZE_RE.search(text)
+        flags = _META_FLAGS_RE.search(text)
+        date = _META_DATE_RE.search(text)
+        if uid is None or size is None or flags is None or date is None:
+            continue
+        try:
+            metas[int(uid.group(1))] = MessageInfo(
+                uid=int(uid.group(1)), size=int(size.group(1)),
+                flags=tuple(sorted(f.decode("ascii") for f in flags.group(1).split())),
+                internaldate=parse_internaldate(date.group(1)))
+        except (ValueError, KeyError, UnicodeDecodeError):
+            continue  # asked for apart, through the general parser
+    return bodies, metas
+
+
 def quote(name: str) -> bytes:
     """A folder name as an IMAP quoted string, in modified UTF-7.
 

@@ -41,7 +41,7 @@ from pecsync.sync.exporter import Exporter, Fetched, fetch_taken, stream_pair
 from pecsync.sync.importer import Importer, content_pool
 from pecsync.sync.reconcile import Reconciler
 from pecsync.sync.shares import MIN_MESSAGES, SHARE_BATCHES, FolderShares
-from pecsync.sync.verify import open_for_verify, verify_folder
+from pecsync.sync.verify import verify_folder
 
 log = structlog.get_logger("pecsync.copy")
 
@@ -223,11 +223,9 @@ class FolderCopier:
         ledger, selected = self._unverified
         await self._helper_done()
         rows = await ledger.copied_messages()
-        # This connection's view of the folder, and the metadata of what it verifies.
-        _, metas = await open_for_verify(ctx, self.mapping.dst,
-                                         [r for r in rows if not r.verified_at])
+        # This connection's view of the folder, opened with the first read-back FETCH.
         await verify_folder(ctx, ledger, selected, self.report, only_unverified=True,
-                            rows=rows, metas=metas)
+                            rows=rows, open_folder=self.mapping.dst)
         self._unverified = None
         await self._count(ctx, ledger)
         return self.report
@@ -269,10 +267,9 @@ class FolderCopier:
         self._helper = done = anyio.Event()
         try:
             self._checked.update(r.src_uid for r in rows)
-            dst_st, metas = await open_for_verify(ctx, self.mapping.dst, rows)
             before = self.report.mismatched
-            await verify_folder(ctx, ledger, dst_st, self.report, only_unverified=True,
-                                rows=rows, record_bad=False, metas=metas)
+            await verify_folder(ctx, ledger, None, self.report, only_unverified=True,
+                                rows=rows, record_bad=False, open_folder=self.mapping.dst)
             assert self.report.mismatched == before
             self.helped += len(rows)
         finally:

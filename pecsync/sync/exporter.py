@@ -101,10 +101,12 @@ class Exporter:
 
 
 def fetch_batches(session: ImapSession, batches: Sequence[Sequence[MessageInfo]],
-                  memory: ByteBudget | None) -> AsyncGenerator[Fetched, None]:
-    """The bodies of *batches*, in order (see :func:`fetch_taken`)."""
+                  memory: ByteBudget | None, *, read_back: bool = False
+                  ) -> AsyncGenerator[Fetched, None]:
+    """The bodies of *batches*, in order (see :func:`fetch_taken`).  *read_back*: copies
+    read back, with their metadata (``ImapSession.fetch_bodies``)."""
     it = iter(batches)
-    return fetch_taken(session, lambda _b, _m: next(it, None), memory)
+    return fetch_taken(session, lambda _b, _m: next(it, None), memory, read_back=read_back)
 
 
 #: Cuts the next batch of at most (bytes, messages) from what is left, or None: no more.
@@ -112,7 +114,8 @@ Take = Callable[[int, int], Sequence[MessageInfo] | None]
 
 
 async def fetch_taken(session: ImapSession, take: Take, memory: ByteBudget | None,
-                      sizer: BatchSizer | None = None) -> AsyncGenerator[Fetched, None]:
+                      sizer: BatchSizer | None = None, *, read_back: bool = False
+                      ) -> AsyncGenerator[Fetched, None]:
     """The bodies of the batches *take* hands out, in that order, each with the bytes it
     holds in *memory* (the caller gives them back).  Each batch is cut to *sizer*'s size
     (default: no limit *take* would not apply itself), which learns from the time each batch
@@ -144,7 +147,8 @@ async def fetch_taken(session: ImapSession, take: Take, memory: ByteBudget | Non
                          if memory is not None else 0)
                 then = following if ahead is not None else ()
             try:
-                fetched = await in_thread(session.fetch_bodies, batch, then=then)
+                fetched = await in_thread(session.fetch_bodies, batch, then=then,
+                                          read_back=read_back)
             except BaseException:
                 if memory is not None:
                     await memory.release(reserved)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
-from pecsync.imap.codes import uid_set
 from pecsync.model import FetchedMessage, FolderReport, FolderStatus, MessageInfo
 from pecsync.store.checkpoints import CopiedMessage
 from pecsync.store.ledger import FolderLedger
@@ -27,26 +26,21 @@ class BadCopy:
     needs_copy: bool
 
 
-async def open_for_verify(ctx: MailboxContext, folder: str, rows: list[CopiedMessage]
-                          ) -> tuple[FolderStatus, list[MessageInfo]]:
-    """EXAMINE the destination *folder* on *ctx*'s connection and fetch the metadata of the
-    copies in *rows* in the same round trip (pipelined), for :func:`verify_folder`'s *metas*.
-    Over a link each round trip of a read-back round is time the destination's downstream
-    idles: a round was EXAMINE, then the metadata FETCH, then the bodies (issue 26)."""
-    uids = [r.dst_uid for r in rows if r.dst_uid is not None and r.state != "skipped"]
-    if not uids:
-        return await in_thread(ctx.dst.examine, folder), []
-    return await in_thread(ctx.dst.examine_with_meta, folder, 1, uid_set(uids))
-
-
-async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: FolderStatus,
+async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: FolderStatus | None,
                         report: FolderReport, *, only_unverified: bool,
                         rows: list[CopiedMessage] | None = None,
                         record_bad: bool = True,
-                        metas: list[MessageInfo] | None = None) -> list[BadCopy]:
+                        open_folder: str | None = None) -> list[BadCopy]:
     """Fetch destination copies back and compare SHA-256, flags and INTERNALDATE with what was
-    recorded from the source.  The destination folder must be selected.  Returns the bad
-    copies (also counted in *report* and cleared as unverified).
+    recorded from the source.  Returns the bad copies (also counted in *report* and cleared
+    as unverified).
+
+    The destination folder must be selected, or named by *open_folder*: then it is opened
+    (EXAMINE) with the first FETCH pipelined behind it, and its status stands for *dst_st*
+    when that is None.  Each FETCH brings the copies' flags and INTERNALDATE with their
+    bytes: a read-back round on a link is one round trip, then the bytes (it was three:
+    EXAMINE, a FETCH of the metadata, the bodies; issue 26).  The batches are cut by the
+    sizes recorded from the source, which a good copy has.
 
     *rows*: only these recorded copies (default: every one of the folder).  *record_bad*
     False: only the good copies are recorded as verified; the bad ones are left as they are
@@ -63,12 +57,17 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
             bad.append(BadCopy(r, ("destination UID unknown (no UIDPLUS)",), False))
             report.notes.append(f"uid {r.src_uid}: destination UID unknown (no UIDPLUS)")
     seen: set[int] = set()
-    if by_dst:
-        if metas is None:
-            metas = await in_thread(ctx.dst.fetch_meta, uid_set(list(by_dst)))
-        metas = [i for i in metas if i.uid in by_dst]
-        batches = make_batches(metas, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
-        async with aclosing(fetch_batches(ctx.dst, batches, ctx.memory)) as stream:
+    wanted = [MessageInfo(uid, r.size, (), _UNKNOWN) for uid, r in sorted(by_dst.items())]
+    batches = make_batches(wanted, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
+    if open_folder is not None:
+        opened = (await in_thread(ctx.dst.examine_for_read_back, open_folder, batches[0])
+                  if batches else await in_thread(ctx.dst.examine, open_folder))
+        dst_st = dst_st or opened
+    if batches:
+        assert dst_st is not None, "verify_folder: no folder status"
+        permanentflags = dst_st.permanentflags
+        async with aclosing(fetch_batches(ctx.dst, batches, ctx.memory,
+                                          read_back=True)) as stream:
             async for fetched, reserved in stream:
                 # Only the hashes are kept from here: the bodies go before their bytes are
                 # given back (the loop variable would hold them through the next FETCH).
@@ -85,7 +84,7 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
                 for msg in checked:
                     row = by_dst[msg.info.uid]
                     seen.add(msg.info.uid)
-                    problems = _differences(msg, row, dst_st.permanentflags,
+                    problems = _differences(msg, row, permanentflags,
                                             flags=not ctx.members_own_destination)
                     if problems and not record_bad:
                         continue
@@ -104,6 +103,10 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
     await ledger.set_verified(ok, [b.row.src_uid for b in bad])
     report.mismatched += len(bad)
     return bad
+
+
+#: A read-back batch's placeholder INTERNALDATE: the server's comes with the copy.
+_UNKNOWN = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _differences(msg: FetchedMessage, row: CopiedMessage, permanentflags: frozenset[str],

@@ -56,7 +56,8 @@ async def test_fetch_stream_gives_back_what_it_reserved_ahead() -> None:
         def __init__(self) -> None:
             self.asked: list[tuple[list[int], list[int]]] = []
 
-        def fetch_bodies(self, infos: list[MessageInfo], *, then: list[MessageInfo] = ()
+        def fetch_bodies(self, infos: list[MessageInfo], *, then: list[MessageInfo] = (),
+                         read_back: bool = False
                          ) -> list[FetchedMessage]:  # type: ignore[assignment]
             self.asked.append(([i.uid for i in infos], [i.uid for i in then]))
             return [FetchedMessage(i, b"x" * i.size, "", None) for i in infos]
@@ -98,7 +99,8 @@ async def test_fetch_stream_keeps_no_batch_alive_during_the_next_fetch() -> None
     seen_alive: list[int] = []
 
     class Session:
-        def fetch_bodies(self, infos: list[MessageInfo], *, then: list[MessageInfo] = ()
+        def fetch_bodies(self, infos: list[MessageInfo], *, then: list[MessageInfo] = (),
+                         read_back: bool = False
                          ) -> list[FetchedMessage]:  # type: ignore[assignment]
             gc.collect()
             seen_alive.append(sum(r() is not None for r in alive))

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from pecsync.imap.wire import parse_internaldate, parse_meta, parse_meta_general
+from pecsync.imap.wire import (
+    literals_with_meta,
+    parse_internaldate,
+    parse_meta,
+    parse_meta_general,
+)
 
 LINES = [
     b'1 (UID 7 RFC822.SIZE 1234 FLAGS (\\Seen $Pec) INTERNALDATE "27-Nov-2026 05:54:12 +0100")',
@@ -36,3 +41,33 @@ def test_unusual_answers_fall_back() -> None:
 def test_bad_dates_are_refused() -> None:
     with pytest.raises(ValueError):
         parse_internaldate(b"2026-11-27 05:54:12")
+
+
+def test_read_back_answers_carry_their_metadata_before_or_after_the_literal() -> None:
+    """A read-back FETCH brings bytes and metadata in one answer (issue 26): the items may
+    come in the literal's line (Dovecot) or after it, in the line imaplib keeps after the
+    tuple; they read as the metadata parser reads them alone."""
+    data = [
+        (b'1 (UID 7 RFC822.SIZE 1234 FLAGS (\\Seen $Pec) '
+         b'INTERNALDATE "27-Nov-2026 05:54:12 +0100" BODY[] {5}', b"hello"),
+        b")",
+        (b'2 (BODY[] {2}', b"hi"),
+        b' UID 9 RFC822.SIZE 55 FLAGS () INTERNALDATE " 1-Jan-2001 00:00:00 -0930")',
+        b'3 (FLAGS (\\Seen) UID 9)',  # an unsolicited flag update: not the answer
+    ]
+    bodies, metas = literals_with_meta(data)
+    assert bodies == {7: b"hello", 9: b"hi"}
+    alone = parse_meta(LINES[:2])
+    assert metas[7] == alone[0]
+    assert metas[9] == alone[1]
+    assert metas[9].internaldate.utcoffset() == alone[1].internaldate.utcoffset()
+
+
+def test_read_back_answers_missing_an_item_have_no_metadata() -> None:
+    """A server that splits its answer (flags in a FETCH of their own): the message has no
+    metadata here, and the read-back asks for it apart (BodyPipeline)."""
+    data = [(b'1 (UID 7 BODY[] {5}', b"hello"), b")",
+            b'1 (UID 7 RFC822.SIZE 5 FLAGS () INTERNALDATE "27-Nov-2026 05:54:12 +0100")']
+    bodies, metas = literals_with_meta(data)
+    assert bodies == {7: b"hello"}
+    assert metas == {}
