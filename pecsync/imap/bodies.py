@@ -63,6 +63,9 @@ class BodyPipeline:
         self._bodies: dict[int, bytes] = {}
         #: The metadata read with them by a read-back FETCH (:data:`READ_BACK_ITEMS`).
         self._metas: dict[int, MessageInfo] = {}
+        #: UIDs a FETCH answered (tagged) without them: not in the folder.  A batch with
+        #: one is not waited for beyond its own FETCH, nor asked for again.
+        self._absent: set[int] = set()
 
     @property
     def in_flight(self) -> bool:
@@ -72,6 +75,7 @@ class BodyPipeline:
         self._pending.clear()
         self._bodies.clear()
         self._metas.clear()
+        self._absent.clear()
 
     def drain(self) -> None:
         """Read the answers of FETCHes sent ahead, so that another command can be read; the
@@ -116,10 +120,12 @@ class BodyPipeline:
                 self.request(batch, read_back=read_back)
             # Dovecot runs pipelined FETCHes concurrently: answers of the next batch may come
             # before this one's tagged OK, so bodies are sorted out by UID, not by command.
-            while self._pending and not all(u in self._bodies for u in uids):
+            while self._pending and not all(u in self._bodies or u in self._absent
+                                            for u in uids):
                 self._complete_fetch()
             bodies = {u: self._bodies.pop(u) for u in uids if u in self._bodies}
             metas = {u: self._metas.pop(u) for u in uids if u in self._metas}
+            self._absent.difference_update(uids)
         if read_back:
             infos = self._read_back_infos(infos, bodies, metas)
         for info in infos:
@@ -158,9 +164,9 @@ class BodyPipeline:
                                       selected=read_back)
 
     def _requested(self, uids: Sequence[int], read_back: bool = False) -> bool:
-        """Every one of *uids* is already read or asked for by a FETCH in flight (of the
-        same items)."""
-        asked = set(self._metas) if read_back else set(self._bodies)
+        """Every one of *uids* is already read (or known not to be there) or asked for by
+        a FETCH in flight of the same items."""
+        asked = set(self._bodies) | self._absent  # (a read-back's missing metadata: apart)
         for wanted, _, meta in self._pending:
             if meta == read_back:
                 asked |= wanted
@@ -171,7 +177,7 @@ class BodyPipeline:
         (whichever FETCH it answers) in ``self._bodies``, and a read-back FETCH's metadata
         in ``self._metas``."""
         conn = self._conn
-        _, tag, read_back = self._pending.pop(0)
+        wanted, tag, read_back = self._pending.pop(0)
         typ, tagged = conn.raw.answer("FETCH", tag)
         data = conn.raw.take("FETCH")
         if read_back:
@@ -180,6 +186,9 @@ class BodyPipeline:
             self._bodies.update(bodies)
         else:
             self._bodies.update(literals_by_uid(data))
+        # Every answer to this FETCH came before its tagged OK (an answer of the FETCH
+        # sent after it may come first, never one of its own after).
+        self._absent.update(u for u in wanted if u not in self._bodies)
         if typ != "OK":
             raise conn.error(ImapError, f"refused FETCH: {as_text(tagged)}",
                              folder=conn.selected, response=as_text(tagged))

@@ -203,26 +203,37 @@ def literals_with_meta(data: Sequence[Any]) -> tuple[dict[int, bytes], dict[int,
     bodies = literals_by_uid(data)
     metas: dict[int, MessageInfo] = {}
     for i, part in enumerate(data):
-        if not isinstance(part, tuple):
+        if isinstance(part, tuple):
+            text = part[0]
+            tail = data[i + 1] if i + 1 < len(data) else None
+            if isinstance(tail, bytes) and not _FETCH_LINE_RE.match(tail):
+                text += tail  # the rest of this answer's line, after the literal
+        elif isinstance(part, bytes) and _FETCH_LINE_RE.match(part):
+            text = part  # an answer of its own (a server that splits its answers)
+        else:
             continue
-        text = part[0]
-        tail = data[i + 1] if i + 1 < len(data) else None
-        if isinstance(tail, bytes) and not _FETCH_LINE_RE.match(tail):
-            text += tail  # the rest of this answer's line, after the literal
-        uid = _META_UID_RE.search(text)
-        size = _META_SIZE_RE.search(text)
-        flags = _META_FLAGS_RE.search(text)
-        date = _META_DATE_RE.search(text)
-        if uid is None or size is None or flags is None or date is None:
-            continue
-        try:
-            metas[int(uid.group(1))] = MessageInfo(
-                uid=int(uid.group(1)), size=int(size.group(1)),
-                flags=tuple(sorted(f.decode("ascii") for f in flags.group(1).split())),
-                internaldate=parse_internaldate(date.group(1)))
-        except (ValueError, KeyError, UnicodeDecodeError):
-            continue  # asked for apart, through the general parser
+        info = _meta_of(text)
+        if info is not None:
+            metas.setdefault(info.uid, info)
     return bodies, metas
+
+
+def _meta_of(text: bytes) -> MessageInfo | None:
+    """The MessageInfo in one FETCH answer's text, or None when an item is missing (an
+    unsolicited flag update) or not understood."""
+    uid = _META_UID_RE.search(text)
+    size = _META_SIZE_RE.search(text)
+    flags = _META_FLAGS_RE.search(text)
+    date = _META_DATE_RE.search(text)
+    if uid is None or size is None or flags is None or date is None:
+        return None
+    try:
+        return MessageInfo(
+            uid=int(uid.group(1)), size=int(size.group(1)),
+            flags=tuple(sorted(f.decode("ascii") for f in flags.group(1).split())),
+            internaldate=parse_internaldate(date.group(1)))
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return None  # asked for apart, through the general parser
 
 
 def quote(name: str) -> bytes:

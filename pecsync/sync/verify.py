@@ -36,8 +36,8 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
     as unverified).
 
     The destination folder must be selected, or named by *open_folder*: then it is opened
-    (EXAMINE) with the first FETCH pipelined behind it, and its status stands for *dst_st*
-    when that is None.  Each FETCH brings the copies' flags and INTERNALDATE with their
+    (EXAMINE) with the first FETCH pipelined behind it (not at all when nothing is to be
+    fetched), and its status stands for *dst_st* when that is None.  Each FETCH brings the copies' flags and INTERNALDATE with their
     bytes: a read-back round on a link is one round trip, then the bytes (it was three:
     EXAMINE, a FETCH of the metadata, the bodies; issue 26).  The batches are cut by the
     sizes recorded from the source, which a good copy has.
@@ -59,9 +59,8 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
     seen: set[int] = set()
     wanted = [MessageInfo(uid, r.size, (), _UNKNOWN) for uid, r in sorted(by_dst.items())]
     batches = make_batches(wanted, ctx.engine.batch_max_bytes, ctx.engine.batch_max_messages)
-    if open_folder is not None:
-        opened = (await in_thread(ctx.dst.examine_for_read_back, open_folder, batches[0])
-                  if batches else await in_thread(ctx.dst.examine, open_folder))
+    if open_folder is not None and batches:
+        opened = await in_thread(ctx.dst.examine_for_read_back, open_folder, batches[0])
         dst_st = dst_st or opened
     if batches:
         assert dst_st is not None, "verify_folder: no folder status"

@@ -74,3 +74,26 @@ def test_a_refused_examine_reads_its_fetch_and_the_connection_goes_on(
         assert s.fetch_meta("1:*")[0] == got[0].info
     finally:
         s.logout()
+
+
+def test_a_copy_not_there_is_neither_waited_for_nor_asked_for_again(
+        dovecot_dst: Any, users: Any) -> None:
+    """A batch with a copy that is gone (deleted by the member, say) ends with its own FETCH:
+    the next batch, asked for ahead, is not read with it, and is not asked for again."""
+    user = users.pair()
+    seed(dovecot_dst, user, "INBOX", [(b, (), when(i)) for i, b in enumerate(BODIES)])
+    s = session(dovecot_dst, user, Side.DST)
+
+    def wanted(*uids: int) -> list[MessageInfo]:
+        return [MessageInfo(u, 10, (), datetime(1970, 1, 1, tzinfo=UTC)) for u in uids]
+
+    try:
+        before = s.commands
+        s.examine_for_read_back("INBOX", wanted(1, 99))
+        first = s.fetch_bodies(wanted(1, 99), then=wanted(2, 98, 3), read_back=True)
+        second = s.fetch_bodies(wanted(2, 98, 3), read_back=True)
+        assert s.commands - before == 3  # EXAMINE and two FETCHes, none twice
+    finally:
+        s.logout()
+    assert [m.info.uid for m in first] == [1]
+    assert [m.info.uid for m in second] == [2, 3]
