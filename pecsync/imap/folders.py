@@ -7,9 +7,10 @@ Where the server offers it, one round trip does what would take many: NAMESPACE 
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import imapclient.exceptions
 from imapclient.response_parser import parse_response
@@ -28,6 +29,8 @@ from pecsync.imap.wire import (
 )
 from pecsync.model import FolderStatus, MessageInfo, RemoteFolder
 from pecsync.retrypolicy import FOLDER_RACE
+
+T = TypeVar("T")
 
 #: Commands sent before their answers are read, at most (pipelined CREATEs).
 PIPELINE_CHUNK = 100
@@ -245,33 +248,14 @@ class Folders:
 
     def examine_then(self, name: str, send: Callable[[], None]) -> FolderStatus:
         """EXAMINE *name* with what *send* sends pipelined behind it (one round trip for
-        both): the read-back FETCH of a first batch, whose answer its sender reads later.
-        When the EXAMINE is refused, that answer is read here and the FolderError raised."""
-        conn = self._conn
-        conn.commands += 1
-        with conn.guard("EXAMINE", name):
-            conn.forget_read_ahead()  # they belong to the folder open until now
-            raw = conn.raw
-            raw.forget()
-            t_open = raw.command("EXAMINE", quote(name))
-            send()
-            typ, data = raw.answer("EXAMINE", t_open)
-            if typ != "OK":
-                conn.selected = None
-                try:
-                    if conn.pipeline is not None:
-                        conn.pipeline.drain()  # refused too (no folder open): read it
-                except ImapError:
-                    pass
-                conn.forget_read_ahead()
-                raw.forget()
-                text = as_text(data)
-                raise conn.error(FolderError, f"cannot open folder (EXAMINE): {text}",
-                                 folder=name, hint="check the folder name and rules",
-                                 response=text)
-            # The FETCH answers stay gathered for the sender (opened_folder leaves them).
-            status = self._select_status(raw.opened_folder(readonly=True))
-            conn.selected = name
+        both): the read-back FETCH of a first batch, whose answer its sender reads later
+        (the FETCH answers stay gathered: ``opened_folder`` leaves them).  When the EXAMINE
+        is refused, that answer is read here and the FolderError raised."""
+        def read_refused(_: None) -> None:
+            if self._conn.pipeline is not None:
+                self._conn.pipeline.drain()
+
+        status, _ = self._examine_pipelined(name, send, read_refused)
         return status
 
     def examine_with_meta(self, name: str, first_uid: int, uids: str | None = None
@@ -280,27 +264,15 @@ class Folders:
         *uids*) in one round trip (the two commands are pipelined).  Like :meth:`examine`
         then ``Messages.fetch_meta``."""
         conn = self._conn
-        conn.commands += 2
-        with conn.guard("EXAMINE", name):
-            conn.forget_read_ahead()  # they belong to the folder open until now
-            raw = conn.raw
-            raw.forget()
-            t_open = raw.command("EXAMINE", quote(name))
-            # The server runs the commands in order, so the FETCH applies to the folder the
-            # EXAMINE opens (imaplib would refuse UID with no folder open yet).
-            t_fetch = raw.command("UID", "FETCH", uids or f"{first_uid}:*", META_ITEMS,
-                                  selected=True)
-            typ, data = raw.answer("EXAMINE", t_open)
-            if typ != "OK":
-                raw.answer("FETCH", t_fetch)  # refused too (no folder open): read it
-                raw.forget()
-                conn.selected = None
-                text = as_text(data)
-                raise conn.error(FolderError, f"cannot open folder (EXAMINE): {text}",
-                                 folder=name, hint="check the folder name and rules",
-                                 response=text)
-            status = self._select_status(raw.opened_folder(readonly=True))
-            conn.selected = name
+        conn.commands += 1
+        raw = conn.raw
+        # The server runs the commands in order, so the FETCH applies to the folder the
+        # EXAMINE opens (imaplib would refuse UID with no folder open yet).
+        status, t_fetch = self._examine_pipelined(
+            name, lambda: raw.command("UID", "FETCH", uids or f"{first_uid}:*", META_ITEMS,
+                                      selected=True),
+            lambda tag: raw.answer("FETCH", tag))
+        with conn.guard("FETCH", name):
             raw.forget()
             typ, data = raw.answer("FETCH", t_fetch)
             if typ != "OK":
@@ -309,3 +281,33 @@ class Folders:
             fetched = raw.take("FETCH")
             raw.forget()
         return status, parse_meta(fetched) if status.exists else []
+
+    def _examine_pipelined(self, name: str, send: Callable[[], T],
+                           read_refused: Callable[[T], object]) -> tuple[FolderStatus, T]:
+        """EXAMINE *name* with what *send* sends behind it, before the EXAMINE's answer is
+        read: the folder's status and what *send* returned.  A refused EXAMINE: what was
+        sent behind it is refused too, and *read_refused* reads its answer before the
+        FolderError is raised (the connection goes on)."""
+        conn = self._conn
+        conn.commands += 1
+        with conn.guard("EXAMINE", name):
+            conn.forget_read_ahead()  # they belong to the folder open until now
+            raw = conn.raw
+            raw.forget()
+            t_open = raw.command("EXAMINE", quote(name))
+            sent = send()
+            typ, data = raw.answer("EXAMINE", t_open)
+            if typ != "OK":
+                conn.selected = None
+                # The refusal of the command behind: the EXAMINE's is the one told.
+                with contextlib.suppress(ImapError):
+                    read_refused(sent)
+                conn.forget_read_ahead()
+                raw.forget()
+                text = as_text(data)
+                raise conn.error(FolderError, f"cannot open folder (EXAMINE): {text}",
+                                 folder=name, hint="check the folder name and rules",
+                                 response=text)
+            status = self._select_status(raw.opened_folder(readonly=True))
+            conn.selected = name
+        return status, sent

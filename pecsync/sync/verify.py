@@ -37,9 +37,10 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
 
     The destination folder must be selected, or named by *open_folder*: then it is opened
     (EXAMINE) with the first FETCH pipelined behind it (not at all when nothing is to be
-    fetched), and its status stands for *dst_st* when that is None.  Each FETCH brings the copies' flags and INTERNALDATE with their
-    bytes: a read-back round on a link is one round trip, then the bytes (it was three:
-    EXAMINE, a FETCH of the metadata, the bodies; issue 26).  The batches are cut by the
+    fetched), and its status stands for *dst_st* when that is None.  Each FETCH brings the
+    copies' flags and INTERNALDATE with their bytes: a read-back round on a link is one
+    round trip, then the bytes (it was three: EXAMINE, a FETCH of the metadata, the
+    bodies; issue 26).  The batches are cut by the
     sizes recorded from the source, which a good copy has (a copy much larger than its record,
     the destination changed under the same UIDVALIDITY, goes over the memory budget by the
     difference for one batch).
