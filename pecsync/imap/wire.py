@@ -190,9 +190,9 @@ READ_BACK_ITEMS = "(UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[])"
 def literals_with_meta(data: Sequence[Any]) -> tuple[dict[int, bytes], dict[int, MessageInfo]]:
     """``({uid: literal}, {uid: MessageInfo})`` from imaplib's data of a
     :data:`READ_BACK_ITEMS` FETCH: the metadata items may come before the literal (in its
-    line) or after it (in the line imaplib keeps after the tuple).  A message whose items
-    are not all there (a server that splits its answer) has no MessageInfo: the caller asks
-    for those apart.
+    line) or after it (in the line imaplib keeps after the tuple), or in a FETCH answer of
+    their own (a server that splits its answers).  A message whose items are in no one
+    answer has no MessageInfo: the caller asks for those apart.
 
     >>> data = [(b'1 (UID 7 RFC822.SIZE 2 FLAGS ($Pec) BODY[] {2}', b'hi'),
     ...         b' INTERNALDATE " 1-Mar-2024 09:05:07 +0100")']
