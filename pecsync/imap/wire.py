@@ -83,18 +83,12 @@ def parse_meta(data: Sequence[Any]) -> list[MessageInfo]:
             if not m:
                 raise ValueError("unexpected FETCH line")
             items = m.group(1)
-            size = _META_SIZE_RE.search(items)
-            date = _META_DATE_RE.search(items)
-            if size is None or date is None:
+            info = _meta_of(items)
+            if info is None:
+                if _META_SIZE_RE.search(items) and _META_DATE_RE.search(items):
+                    raise ValueError("an answer not understood")
                 continue  # an unsolicited FLAGS update, not our answer
-            uid = _META_UID_RE.search(items)
-            flags = _META_FLAGS_RE.search(items)
-            if uid is None or flags is None:
-                raise ValueError("UID or FLAGS missing")
-            out.append(MessageInfo(
-                uid=int(uid.group(1)), size=int(size.group(1)),
-                flags=tuple(sorted(f.decode("ascii") for f in flags.group(1).split())),
-                internaldate=parse_internaldate(date.group(1))))
+            out.append(info)
     except (ValueError, KeyError, UnicodeDecodeError):
         return parse_meta_general(data)
     out.sort(key=lambda i: i.uid)
