@@ -84,8 +84,9 @@ class BodyPipeline:
             self._complete_fetch()
 
     def request(self, infos: Sequence[MessageInfo], *, read_back: bool = False) -> None:
-        """Send the FETCH of *infos* without reading it (the :meth:`fetch_bodies` call that
-        asks for them reads it): pipelined behind the EXAMINE that opens their folder."""
+        """Send the FETCH of *infos* without reading it, unless it is already read or in
+        flight; the :meth:`fetch_bodies` call that asks for them reads it.  Also sent behind
+        the EXAMINE that opens their folder (``Folders.examine_then``)."""
         uids = [i.uid for i in infos]
         if uids and not self._requested(uids, read_back):
             self._pending.append((frozenset(uids), self._send_fetch(uid_set(uids), read_back),
@@ -166,7 +167,9 @@ class BodyPipeline:
     def _requested(self, uids: Sequence[int], read_back: bool = False) -> bool:
         """Every one of *uids* is already read (or known not to be there) or asked for by
         a FETCH in flight of the same items."""
-        asked = set(self._bodies) | self._absent  # (a read-back's missing metadata: apart)
+        # A body read without its metadata counts for a read-back too: that metadata is
+        # asked for apart (_read_back_infos).
+        asked = set(self._bodies) | self._absent
         for wanted, _, meta in self._pending:
             if meta == read_back:
                 asked |= wanted

@@ -194,7 +194,7 @@ def literals_with_meta(data: Sequence[Any]) -> tuple[dict[int, bytes], dict[int,
     >>> bodies, metas[7].flags, metas[7].internaldate.isoformat()
     ({7: b'hi'}, ('$Pec',), '2024-03-01T09:05:07+01:00')
     """
-    bodies = literals_by_uid(data)
+    bodies: dict[int, bytes] = {}
     metas: dict[int, MessageInfo] = {}
     for i, part in enumerate(data):
         if isinstance(part, tuple):
@@ -202,6 +202,9 @@ def literals_with_meta(data: Sequence[Any]) -> tuple[dict[int, bytes], dict[int,
             tail = data[i + 1] if i + 1 < len(data) else None
             if isinstance(tail, bytes) and not _FETCH_LINE_RE.match(tail):
                 text += tail  # the rest of this answer's line, after the literal
+            uid = _UID_RE.search(text)
+            if uid is not None:
+                bodies[int(uid.group(1))] = part[1]
         elif isinstance(part, bytes) and _FETCH_LINE_RE.match(part):
             text = part  # an answer of its own (a server that splits its answers)
         else:

@@ -40,10 +40,9 @@ async def verify_folder(ctx: MailboxContext, ledger: FolderLedger, dst_st: Folde
     fetched), and its status stands for *dst_st* when that is None.  Each FETCH brings the
     copies' flags and INTERNALDATE with their bytes: a read-back round on a link is one
     round trip, then the bytes (it was three: EXAMINE, a FETCH of the metadata, the
-    bodies; issue 26).  The batches are cut by the
-    sizes recorded from the source, which a good copy has (a copy much larger than its record,
-    the destination changed under the same UIDVALIDITY, goes over the memory budget by the
-    difference for one batch).
+    bodies; issue 26).  The batches are cut by the sizes recorded from the source, which a
+    good copy has (a copy much larger than its record, the destination changed under the
+    same UIDVALIDITY, goes over the memory budget by the difference for one batch).
 
     *rows*: only these recorded copies (default: every one of the folder).  *record_bad*
     False: only the good copies are recorded as verified; the bad ones are left as they are

@@ -75,3 +75,11 @@ def test_read_back_answers_split_in_two_are_read_from_both() -> None:
     assert metas[7] == parse_meta(LINES[:1])[0]
     bodies, metas = literals_with_meta([(b'1 (UID 7 FLAGS () BODY[] {5}', b"hello"), b")"])
     assert bodies == {7: b"hello"} and metas == {}
+
+
+def test_a_read_back_literal_takes_no_uid_from_another_answer() -> None:
+    """The line after a literal continues its answer only when it is not an answer of its own:
+    a flag update for UID 9 does not name the literal before it."""
+    data = [(b'1 (BODY[] {5}', b"hello"), b'3 (FLAGS (\\Seen) UID 9)']
+    bodies, metas = literals_with_meta(data)
+    assert bodies == {} and metas == {}
